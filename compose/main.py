@@ -1,0 +1,220 @@
+"""`warpdrive`: runs the components (`agent`, `streams`, `api`, `crawler`) and the local `stack`.
+
+Component commands are loaded lazily from their own packages, so `warpdrive stack down` never
+imports FUSE or Faust, and a component missing a system library only fails its own command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from warpdrive.schemas import config as wconfig
+from warpdrive.schemas.errors import SchemaError
+
+from .errors import StackError
+from .stack import Ports, Stack
+
+COMPONENTS = {
+    "agent": ("warpdrive.agent.main", "FUSE node agent: mount backends, record every access."),
+    "streams": ("warpdrive.streams.main", "Faust stream workers: aggregate topics into PostgreSQL, evaluate quotas."),
+    "api": ("warpdrive.api.main", "Control-plane REST API (and the dashboard)."),
+    "crawler": ("warpdrive.crawler.main", "Crawl every backend into listing events."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *COMPONENTS])
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in COMPONENTS:
+            module, help_ = COMPONENTS[name]
+            try:
+                cmd = importlib.import_module(module).cli
+            except ImportError as e:
+                raise click.ClickException(f"{name}: cannot load {module}: {e}") from None
+            cmd.help = cmd.help or help_
+            return cmd
+        return super().get_command(ctx, name)
+
+
+def configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs every step at INFO
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
+@click.version_option(package_name="warpdrive")
+def cli(verbose: bool) -> None:
+    """WarpDrive Governance: who owns what data, where, across every backend."""
+    configure_logging(verbose)
+
+
+def load_config(path: str | None) -> wconfig.Config:
+    """Loads the config for a command, turning a bad one into a one-line error."""
+    try:
+        return wconfig.load(path)
+    except SchemaError as e:
+        raise click.ClickException(str(e)) from None
+
+
+config_option = click.option(
+    "--config", "config_path", envvar="WARPDRIVE_CONFIG", type=click.Path(dir_okay=False),
+    help="Config file (default: the one `warpdrive stack up` wrote, else built-in defaults).",
+)
+
+
+def _stack(state_dir: str | None) -> Stack:
+    return Stack(Path(state_dir) if state_dir else wconfig.default_state_dir(), progress=lambda m: click.echo(f"  {m}"))
+
+
+state_option = click.option("--state-dir", envvar="WARPDRIVE_STATE_DIR", help="Where the stack keeps data and logs.")
+
+
+@cli.group()
+def stack() -> None:
+    """Start, stop and inspect the local stack (no containers)."""
+
+
+@stack.command("up")
+@state_option
+@click.option("--infra-only", is_flag=True, help="Only Kafka, PostgreSQL and the object-store servers.")
+@click.option("--kafka-port", type=int, default=9092, show_default=True)
+@click.option("--api-port", type=int, default=8080, show_default=True)
+def stack_up(state_dir: str | None, infra_only: bool, kafka_port: int, api_port: int) -> None:
+    """Start every service (idempotent) and wait until each is healthy.
+
+    \b
+    Example:
+      warpdrive stack up && warpdrive-ctl usage --group-by team
+    """
+    st = _stack(state_dir)
+    if not (st.run_dir / "ports").exists():
+        st.ports = Ports(kafka=kafka_port, kafka_controller=kafka_port + 1, s3=9100, gcs=9101, api=api_port)
+    t0 = time.monotonic()
+    click.echo(f"starting the stack in {st.state_dir}")
+    try:
+        st.infra_up()
+        cfg = wconfig.load(st.config_path)
+        from warpdrive.schemas.topics import ensure_topics
+
+        asyncio.run(ensure_topics(cfg.kafka))
+        asyncio.run(_migrate(cfg))
+        ensure_buckets(cfg)
+        if not infra_only:
+            start_apps(st)
+    except (StackError, SchemaError) as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"stack up in {time.monotonic() - t0:.1f}s; config: {st.config_path}; logs: {st.log_dir}")
+
+
+def start_apps(st: Stack) -> None:
+    """WarpDrive's own long-running services, as processes of the stack."""
+    from .stack import port_open, wait_for
+
+    exe = str(Path(sys.executable).with_name("warpdrive"))
+    env = {"WARPDRIVE_CONFIG": str(st.config_path)}
+    if not st.pid("streams"):
+        st.spawn("streams", [exe, "streams", "worker"], env=env)
+    if not st.pid("api"):
+        st.spawn("api", [exe, "api", "serve", "--insecure-no-auth"], env=env)
+        wait_for("API", lambda: port_open(st.ports.api), 60, st.log_dir / "api.log")
+    st.progress(f"streams, api up; API at {st.api_url}")
+
+
+def ensure_buckets(cfg: wconfig.Config) -> None:
+    """Creates the object-store buckets the generated config names (the local servers start empty)."""
+    from warpdrive.schemas.backends import open_fs, root_path
+
+    for b in cfg.backends:
+        if b.scheme in ("s3", "gs"):
+            fs = open_fs(b)
+            bucket = root_path(b).split("/")[0]
+            if not fs.exists(bucket):
+                fs.mkdir(bucket)
+
+
+async def _migrate(cfg: wconfig.Config) -> None:
+    from warpdrive.schemas.db import connect_and_migrate
+
+    conn = await connect_and_migrate(cfg)
+    await conn.close()
+
+
+@stack.command("down")
+@state_option
+def stack_down(state_dir: str | None) -> None:
+    """Stop every service of the stack; nothing is left running."""
+    stopped = _stack(state_dir).down()
+    click.echo(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+
+
+@stack.command("status")
+@state_option
+def stack_status(state_dir: str | None) -> None:
+    """Show each service, its pid and its log."""
+    st = _stack(state_dir)
+    for name, s in st.status().items():
+        click.echo(f"{name:10} {'running pid ' + str(s['pid']) if s['running'] else 'stopped':22} {s['log']}")
+    if any(not s["running"] for s in st.status().values()):
+        sys.exit(1)
+
+
+@cli.group()
+def topics() -> None:
+    """Kafka topics."""
+
+
+@topics.command("create")
+@config_option
+def topics_create(config_path: str | None) -> None:
+    """Create every WarpDrive topic that is missing (idempotent)."""
+    from warpdrive.schemas.topics import ensure_topics
+
+    cfg = load_config(config_path)
+    try:
+        created = asyncio.run(ensure_topics(cfg.kafka))
+    except Exception as e:  # the broker's own errors: one line, not a traceback
+        raise click.ClickException(f"kafka {cfg.kafka.bootstrap_servers}: {type(e).__name__}: {e}") from None
+    click.echo(f"created: {', '.join(created)}" if created else "all topics exist")
+
+
+@cli.command("migrate")
+@config_option
+def migrate_cmd(config_path: str | None) -> None:
+    """Apply pending PostgreSQL migrations."""
+    cfg = load_config(config_path)
+    asyncio.run(_migrate(cfg))
+    click.echo("migrations applied")
+
+
+@cli.command("config")
+@config_option
+def config_cmd(config_path: str | None) -> None:
+    """Validate the config and list every setting with its env var."""
+    cfg = load_config(config_path)
+    click.echo(f"config OK ({cfg.source}); {len(cfg.backends)} backend(s): {', '.join(b.name for b in cfg.backends)}")
+    for name, env, default, help_ in wconfig.settings_help():
+        click.echo(f"  {name:32} {env:40} default {default:14} {help_}")
+
+
+def main() -> None:
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    cli(prog_name="warpdrive")
+
+
+if __name__ == "__main__":
+    main()

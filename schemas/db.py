@@ -1,0 +1,83 @@
+"""PostgreSQL: resolving the DSN (embedded pgserver when none is configured) and applying migrations."""
+
+from __future__ import annotations
+
+import logging
+import re
+from importlib import resources
+from pathlib import Path
+
+from .config import Config
+from .errors import ConfigError, MigrationError
+
+log = logging.getLogger(__name__)
+
+# Any constant: every WarpDrive process migrating the same database takes this advisory lock.
+MIGRATION_LOCK_ID = 0x57617270  # "Warp"
+
+
+def embedded_pgdata(cfg: Config) -> Path:
+    return cfg.state_dir / "pg"
+
+
+def resolve_dsn(cfg: Config, start_embedded: bool = True) -> str:
+    """The configured DSN, or the embedded server's (started on first use, stopped by `stack down`)."""
+    if cfg.postgres.dsn:
+        return cfg.postgres.dsn
+    pgdata = embedded_pgdata(cfg)
+    if not start_embedded and not (pgdata / "postmaster.pid").exists():
+        raise ConfigError("postgres.dsn: empty and the embedded server is not running (run `warpdrive stack up`)")
+    import pgserver
+
+    pgdata.mkdir(parents=True, exist_ok=True)
+    # cleanup_mode=None: the server outlives this process; `warpdrive stack down` stops it.
+    return str(pgserver.get_server(pgdata, cleanup_mode=None).get_uri())
+
+
+def migrations() -> list[tuple[int, str, str]]:
+    """(version, name, sql) of every migration shipped in schemas/migrations, in order."""
+    out = []
+    for entry in resources.files("warpdrive.schemas").joinpath("migrations").iterdir():
+        m = re.fullmatch(r"(\d{4})_(\w+)\.sql", entry.name)
+        if m:
+            out.append((int(m.group(1)), m.group(2), entry.read_text()))
+    out.sort()
+    versions = [v for v, _, _ in out]
+    if len(set(versions)) != len(versions):
+        raise MigrationError(f"two migrations share a version: {versions}")
+    return out
+
+
+async def migrate(conn) -> list[int]:  # conn: asyncpg.Connection
+    """Applies pending migrations under an advisory lock; returns the versions applied."""
+    applied_now: list[int] = []
+    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
+    try:
+        await conn.execute(
+            "CREATE TABLE IF NOT EXISTS schema_migrations ("
+            " version INT PRIMARY KEY, name TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL DEFAULT NOW())"
+        )
+        done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
+        for version, name, sql in migrations():
+            if version in done:
+                continue
+            try:
+                async with conn.transaction():
+                    await conn.execute(sql)
+                    await conn.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", version, name)
+            except Exception as e:
+                raise MigrationError(f"migration {version:04d}_{name} failed: {e}") from e
+            log.info("applied migration %04d_%s", version, name)
+            applied_now.append(version)
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_ID)
+    return applied_now
+
+
+async def connect_and_migrate(cfg: Config):
+    """Opens one connection, migrates, and returns it (for CLIs and tests)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(resolve_dsn(cfg))
+    await migrate(conn)
+    return conn

@@ -1,0 +1,271 @@
+"""Event records: the contract between agents, crawler, stream workers and outside consumers.
+
+A Kafka message carries a *batch* envelope ``{"v": 1, "type": "<record type>", "records": [...]}``
+(the spec's ``IngestEventsRequest`` carries ``repeated AccessEvent``): Faust's cost is per message,
+not per record. Records are orjson-encoded dataclasses; timestamps are RFC 3339 UTC strings
+ending in ``Z`` so the UTC day of an event is ``timestamp[:10]``.
+
+``decode_batch`` checks every record against its declared fields and types and raises
+``DecodeError`` with the reason; consumers log and count such messages instead of crashing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import orjson
+
+from .errors import DecodeError
+
+VERSION = 1
+OPERATIONS = ("read", "write", "list", "stat", "create", "unlink", "mkdir", "rmdir", "rename")
+
+
+def utc_now() -> str:
+    """The current time as the records' RFC 3339 form, e.g. ``2026-11-25T14:03:07.123456Z``."""
+    return format_ts(datetime.now(UTC))
+
+
+def format_ts(ts: datetime | float) -> str:
+    if isinstance(ts, (int, float)):
+        ts = datetime.fromtimestamp(ts, UTC)
+    return ts.astimezone(UTC).replace(tzinfo=None).isoformat(timespec="microseconds") + "Z"
+
+
+def parse_ts(value: str) -> datetime:
+    """Parses an RFC 3339 timestamp (``Z`` or an offset) to an aware UTC datetime."""
+    try:
+        dt = datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise DecodeError(f"timestamp {value!r} is not RFC 3339") from None
+    if dt.tzinfo is None:
+        raise DecodeError(f"timestamp {value!r} has no time zone")
+    return dt.astimezone(UTC)
+
+
+@dataclass(slots=True)
+class AccessEvent:
+    """One or more coalesced file operations by one user on one path (spec M4.1 plus what correctness needs).
+
+    ``count`` operations were coalesced into this event (reads per open handle and flush window);
+    ``weight`` is 1/sampling-rate for sampled metadata ops, so ``count * weight`` estimates the true count.
+    ``event_id`` is ``<node_host>/<boot id>/<seq>``: unique, so a replayed event is recognisable.
+    """
+
+    TYPE: ClassVar[str] = "access"
+    event_id: str
+    timestamp: str
+    user_id: str
+    backend_name: str
+    path: str
+    operation: str
+    node_host: str
+    seq: int = 0
+    count: int = 1
+    bytes_read: int = 0
+    bytes_written: int = 0
+    cache_hit: bool = False
+    cache_hits: int = 0
+    latency_ms: float = 0.0
+    latency_max_ms: float = 0.0
+    weight: float = 1.0
+    first_timestamp: str | None = None
+    uid: int | None = None
+    error: str | None = None
+
+
+@dataclass(slots=True)
+class ListingEvent:
+    """One file seen by a crawl (or written/moved by a job)."""
+
+    TYPE: ClassVar[str] = "listing"
+    crawl_id: str
+    backend_name: str
+    path: str
+    size_bytes: int
+    last_modified: str | None = None
+    etag: str | None = None
+    owner_uid: int | None = None
+    owner_gid: int | None = None
+    owner_user: str | None = None
+    atime: str | None = None
+
+
+@dataclass(slots=True)
+class CrawlMarker:
+    """Brackets one crawl of one backend. ``phase`` is start or finish; a finish with ``complete``
+    true (no listing errors, not interrupted) lets the stream workers mark unseen files deleted."""
+
+    TYPE: ClassVar[str] = "crawl"
+    crawl_id: str
+    backend_name: str
+    phase: str
+    timestamp: str
+    files: int = 0
+    bytes: int = 0
+    errors: int = 0
+    complete: bool = False
+    prefix: str = ""
+
+
+@dataclass(slots=True)
+class QuotaBreach:
+    """A team crossed a quota level (published on transitions only, keyed by team)."""
+
+    TYPE: ClassVar[str] = "quota_breach"
+    team: str
+    backend_name: str | None
+    level: str  # ok | soft | hard
+    previous_level: str
+    usage_bytes: int
+    soft_limit: int
+    hard_limit: int
+    timestamp: str
+
+
+@dataclass(slots=True)
+class AgentStatus:
+    """An agent heartbeat, on a compacted topic keyed by node."""
+
+    TYPE: ClassVar[str] = "agent_status"
+    node_host: str
+    timestamp: str
+    mounts: list[dict[str, Any]] = field(default_factory=list)
+    backends: dict[str, Any] = field(default_factory=dict)
+    cache: dict[str, Any] = field(default_factory=dict)
+    telemetry: dict[str, Any] = field(default_factory=dict)
+    jobs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Command:
+    """A job or request for the workers or agents: move, warm, crawl, cancel."""
+
+    TYPE: ClassVar[str] = "command"
+    command_id: str
+    kind: str  # move | warm | crawl | cancel
+    timestamp: str
+    args: dict[str, Any] = field(default_factory=dict)
+    target: str = "*"  # node name for agent commands, '*' = all
+
+
+@dataclass(slots=True)
+class JobEvent:
+    """Progress or the end of a job, reported by whoever runs it."""
+
+    TYPE: ClassVar[str] = "job_event"
+    job_id: str
+    state: str  # running | done | failed | cancelled
+    timestamp: str
+    node_host: str = ""
+    progress: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+
+RECORD_TYPES: dict[str, type] = {
+    cls.TYPE: cls for cls in (AccessEvent, ListingEvent, CrawlMarker, QuotaBreach, AgentStatus, Command, JobEvent)
+}
+
+
+def _checker(tp: Any) -> tuple[type, ...]:
+    """The isinstance() tuple a JSON value of the declared type may have."""
+    args = typing.get_args(tp)
+    if typing.get_origin(tp) in (typing.Union, types.UnionType):
+        return tuple(t for a in args for t in _checker(a))
+    if tp is float:
+        return (int, float)
+    if tp is type(None):
+        return (type(None),)
+    return (typing.get_origin(tp) or tp,)
+
+
+# field name → (accepted types, required) for each record type, computed once.
+_FIELDS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
+    name: {
+        f.name: (
+            _checker(typing.get_type_hints(cls)[f.name]),
+            f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
+        )
+        for f in dataclasses.fields(cls)
+    }
+    for name, cls in RECORD_TYPES.items()
+}
+
+
+def encode_batch(records: typing.Sequence[Any]) -> bytes:
+    """One Kafka message value carrying records of one type."""
+    if not records:
+        raise ValueError("empty batch")
+    return orjson.dumps({"v": VERSION, "type": records[0].TYPE, "records": records})
+
+
+def encode(record: Any) -> bytes:
+    """One record alone (compacted and public topics carry single records, self-describing)."""
+    return orjson.dumps({"v": VERSION, "type": record.TYPE, **dataclasses.asdict(record)})
+
+
+def _validate(kind: str, rec: Any, where: str) -> dict[str, Any]:
+    spec = _FIELDS[kind]
+    if not isinstance(rec, dict):
+        raise DecodeError(f"{where}: expected an object, got {type(rec).__name__}")
+    for key, (types_, required) in spec.items():
+        if key not in rec:
+            if required:
+                raise DecodeError(f"{where}: missing field {key!r}")
+            continue
+        v = rec[key]
+        if not isinstance(v, types_) or (isinstance(v, bool) and bool not in types_ and v is not None):
+            raise DecodeError(f"{where}: field {key!r} has the wrong type ({type(v).__name__})")
+    if len(rec) > len(spec) and (extra := set(rec) - spec.keys()):
+        raise DecodeError(f"{where}: unknown field {sorted(extra)[0]!r}")
+    return rec
+
+
+def _envelope(raw: bytes | str | None) -> dict[str, Any]:
+    if raw is None:
+        raise DecodeError("empty message")
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise DecodeError(f"not JSON: {e}") from None
+    if not isinstance(doc, dict):
+        raise DecodeError("message is not a JSON object")
+    if doc.get("v") != VERSION:
+        raise DecodeError(f"unsupported version {doc.get('v')!r} (this build reads v{VERSION})")
+    if doc.get("type") not in _FIELDS:
+        raise DecodeError(f"unknown record type {doc.get('type')!r}")
+    return doc
+
+
+def decode_batch_dicts(raw: bytes | str | None, expect: type | None = None) -> tuple[str, list[dict[str, Any]]]:
+    """Validates a batch message and returns (type, records as dicts): the hot path for stream workers."""
+    doc = _envelope(raw)
+    kind = doc["type"]
+    if expect is not None and kind != expect.TYPE:
+        raise DecodeError(f"expected {expect.TYPE} records, got {kind}")
+    recs = doc.get("records")
+    if not isinstance(recs, list):
+        raise DecodeError("batch has no 'records' list")
+    return kind, [_validate(kind, r, f"{kind} record {i}") for i, r in enumerate(recs)]
+
+
+def decode_batch(raw: bytes | str | None, expect: type | None = None) -> list[Any]:
+    """Validates a batch message and returns its records as dataclasses."""
+    kind, recs = decode_batch_dicts(raw, expect)
+    cls = RECORD_TYPES[kind]
+    return [cls(**r) for r in recs]
+
+
+def decode(raw: bytes | str | None, expect: type | None = None) -> Any:
+    """Validates a single-record message (see ``encode``)."""
+    doc = _envelope(raw)
+    kind = doc.pop("type")
+    doc.pop("v")
+    if expect is not None and kind != expect.TYPE:
+        raise DecodeError(f"expected a {expect.TYPE} record, got {kind}")
+    return RECORD_TYPES[kind](**_validate(kind, doc, kind))

@@ -1,0 +1,116 @@
+"""Session fixtures that start the real services (Kafka, PostgreSQL, S3 server, GCS emulator).
+
+By default a session starts its own stack on free ports in a temporary state dir and stops it at
+the end, even when tests fail. ``WARPDRIVE_TEST_STACK=<state dir>`` reuses a stack already running
+there (`warpdrive stack up --infra-only --state-dir …`), which makes a local edit-test loop fast.
+Either way each session gets its own database and topic prefix, so concurrent sessions never meet.
+A service that cannot start fails the tests that need it; nothing is skipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import uuid
+from pathlib import Path
+from typing import Iterator
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+from warpdrive.compose.stack import Ports, Stack
+from warpdrive.schemas import config as wconfig
+from warpdrive.schemas.config import dump_toml
+
+from tests.helpers import Procs
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    reuse = os.environ.get("WARPDRIVE_TEST_STACK")
+    if reuse:
+        st = Stack(Path(reuse))
+        missing = [n for n, s in st.status().items() if n in ("postgres", "kafka", "s3", "gcs") and not s["running"]]
+        if missing:
+            pytest.fail(f"WARPDRIVE_TEST_STACK={reuse}: not running: {', '.join(missing)}")
+        yield st
+        return
+    # Short path: PostgreSQL's unix socket path must stay under 107 bytes.
+    state = Path(f"/tmp/wdt-{os.getpid()}")
+    st = Stack(state, Ports.free(), progress=lambda m: print(m, file=sys.stderr))
+    try:
+        st.infra_up()
+        yield st
+    finally:
+        st.down()
+
+
+@pytest.fixture(scope="session")
+def session_id() -> str:
+    return uuid.uuid4().hex[:8]
+
+
+@pytest.fixture(scope="session")
+def pg_dsn(stack: Stack, session_id: str) -> Iterator[str]:
+    """A fresh database for this session on the stack's PostgreSQL, migrated."""
+    import asyncpg
+
+    base = stack.postgres_dsn()
+    name = f"wdtest_{session_id}"
+
+    async def admin(sql: str) -> None:
+        conn = await asyncpg.connect(base)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+    parts = urlsplit(base)
+    dsn = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+    yield dsn
+    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def config_dict(stack: Stack, pg_dsn: str, session_id: str) -> dict:
+    """The stack's generated config, isolated: own database, own topic prefix."""
+    return stack.config_dict({
+        "kafka": {"bootstrap_servers": stack.kafka_bootstrap, "topic_prefix": f"t{session_id}."},
+        "postgres": {"dsn": pg_dsn},
+        "streams": {"app_id": f"wd-streams-{session_id}", "batch_within": 0.2},
+    })
+
+
+@pytest.fixture(scope="session")
+def config_path(config_dict: dict, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    p = tmp_path_factory.mktemp("config") / "warpdrive.toml"
+    p.write_text(dump_toml(config_dict))
+    return p
+
+
+@pytest.fixture(scope="session")
+def cfg(config_path: Path) -> wconfig.Config:
+    """The loaded session config; its topics exist and its database is migrated."""
+    from warpdrive.schemas.db import connect_and_migrate
+    from warpdrive.schemas.topics import ensure_topics
+
+    c = wconfig.load(config_path)
+
+    async def prepare() -> None:
+        await ensure_topics(c.kafka)
+        conn = await connect_and_migrate(c)
+        await conn.close()
+
+    asyncio.run(prepare())
+    return c
+
+
+@pytest.fixture
+def procs(config_path: Path, tmp_path: Path) -> Iterator[Procs]:
+    ps = Procs(config_path, tmp_path)
+    try:
+        yield ps
+    finally:
+        ps.stop_all()
