@@ -94,7 +94,9 @@ def stack() -> None:
 @click.option("--infra-only", is_flag=True, help="Only Kafka, PostgreSQL and the object-store servers.")
 @click.option("--kafka-port", type=int, default=9092, show_default=True)
 @click.option("--api-port", type=int, default=8080, show_default=True)
-def stack_up(state_dir: str | None, infra_only: bool, kafka_port: int, api_port: int) -> None:
+@click.option("--s3-port", type=int, default=9100, show_default=True)
+@click.option("--gcs-port", type=int, default=9101, show_default=True)
+def stack_up(state_dir: str | None, infra_only: bool, kafka_port: int, api_port: int, s3_port: int, gcs_port: int) -> None:
     """Start every service (idempotent) and wait until each is healthy.
 
     \b
@@ -103,7 +105,7 @@ def stack_up(state_dir: str | None, infra_only: bool, kafka_port: int, api_port:
     """
     st = _stack(state_dir)
     if not (st.run_dir / "ports").exists():
-        st.ports = Ports(kafka=kafka_port, kafka_controller=kafka_port + 1, s3=9100, gcs=9101, api=api_port)
+        st.ports = Ports(kafka=kafka_port, kafka_controller=kafka_port + 1, s3=s3_port, gcs=gcs_port, api=api_port)
     t0 = time.monotonic()
     click.echo(f"starting the stack in {st.state_dir}")
     try:
@@ -188,7 +190,7 @@ def topics_create(config_path: str | None) -> None:
     try:
         created = asyncio.run(ensure_topics(cfg.kafka))
     except Exception as e:  # the broker's own errors: one line, not a traceback
-        raise click.ClickException(f"kafka {cfg.kafka.bootstrap_servers}: {type(e).__name__}: {e}") from None
+        raise click.ClickException(f"kafka {cfg.kafka.bootstrap_servers}: {e if type(e).__name__ in str(e) else repr(e)}") from None
     click.echo(f"created: {', '.join(created)}" if created else "all topics exist")
 
 

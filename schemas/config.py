@@ -305,6 +305,16 @@ def _check_backend(i: int, b: BackendConfig) -> None:
         raise ConfigError(f"{where}.max_tree_depth: must be >= 0")
 
 
+def _check_env_keys() -> None:
+    """A typo in an env var (WARPDRIVE_KAFKA_BOOTSTRAP_SERVER) must not be silently ignored."""
+    for var in os.environ:
+        for section, cls in SECTIONS.items():
+            head = f"{ENV_PREFIX}{section.upper()}_"
+            if var.startswith(head) and var[len(head):].lower() not in {f.name for f in dataclasses.fields(cls)}:
+                raise ConfigError(f"{var}: unknown setting {section}.{var[len(head):].lower()} "
+                                  f"(known: {', '.join(f.name for f in dataclasses.fields(cls))})")
+
+
 def find_config_file(explicit: str | os.PathLike[str] | None = None) -> Path | None:
     path = explicit or os.environ.get(ENV_PREFIX + "CONFIG")
     if path:
@@ -336,6 +346,7 @@ def from_dict(raw: dict[str, Any], source: str = "dict") -> Config:
     unknown = sorted(set(raw) - known)
     if unknown:
         raise ConfigError(f"{unknown[0]}: unknown key (known: {', '.join(sorted(known))})")
+    _check_env_keys()
     state_dir = os.environ.get(ENV_PREFIX + "STATE_DIR") or raw.get("state_dir")
     sections = {s: _build(s, raw.get(s, {}), cls, env_section=s) for s, cls in SECTIONS.items()}
     backends_raw = os.environ.get(ENV_PREFIX + "BACKENDS") or raw.get("backends", [])

@@ -35,6 +35,10 @@ class Procs:
     def log(self, name: str) -> str:
         return (self.log_dir / f"{name}.log").read_text(errors="replace")
 
+    def tail(self, name: str, lines: int = 40) -> str:
+        """The end of a process's log, for failure messages."""
+        return f"\n--- last lines of {name}.log ---\n" + "\n".join(self.log(name).splitlines()[-lines:])
+
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
         p = self.procs.pop(name)
         try:
@@ -53,8 +57,10 @@ class Procs:
 
 
 
-def wait_until(check: Callable[[], object], timeout: float = 60.0, interval: float = 0.2, what: str = "condition") -> object:
-    """Polls ``check`` until it returns a truthy value; fails the test with ``what`` on time-out."""
+def wait_until(check: Callable[[], object], timeout: float = 60.0, interval: float = 0.2, what: str = "condition",
+               explain: Callable[[], str] = lambda: "") -> object:
+    """Polls ``check`` until it returns a truthy value; fails the test with ``what`` (and ``explain()``,
+    e.g. a process log) on time-out."""
     deadline = time.monotonic() + timeout
     last: object = None
     while time.monotonic() < deadline:
@@ -62,4 +68,4 @@ def wait_until(check: Callable[[], object], timeout: float = 60.0, interval: flo
         if last:
             return last
         time.sleep(interval)
-    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+    pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r}){explain()}")

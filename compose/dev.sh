@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# WarpDrive Governance on one machine, no containers.
+#   compose/dev.sh up     install what is missing, start the whole stack, show it working (demo data)
+#   compose/dev.sh down   stop everything `up` started
+#   compose/dev.sh test   install what is missing, run the whole test suite tier by tier, stop what it started
+#   compose/dev.sh setup  only install (Debian packages, Python venv, dashboard build)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+VENV="$ROOT/.venv"
+PY="$VENV/bin/python"
+cd "$ROOT"
+
+# Debian packages: FUSE headers for pyfuse3, Java + Maven for the Kafka broker, Chromium for browser tests.
+APT_PACKAGES=(libfuse3-dev pkg-config fuse3 gcc openjdk-17-jre-headless maven chromium)
+
+phase_start=0
+phase() { phase_start=$(date +%s); echo "==> $*"; }
+phase_done() { echo "    ($1 took $(( $(date +%s) - phase_start ))s)"; }
+
+setup() {
+  phase "install: Debian packages"
+  local missing=()
+  for p in "${APT_PACKAGES[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    local sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo"
+    $sudo apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+  phase_done "Debian packages"
+
+  phase "install: Python packages (venv at .venv)"
+  [ -x "$PY" ] || python3.11 -m venv "$VENV" 2>/dev/null || python3 -m venv "$VENV"
+  "$PY" -m pip install -q --upgrade pip setuptools wheel
+  "$PY" -m pip install -q -e ".[test]"
+  phase_done "Python packages"
+
+  if [ -f web/package.json ]; then
+    phase "install: dashboard (npm ci + vite build)"
+    (cd web && npm ci --no-audit --no-fund --loglevel=error && npm run build --silent)
+    phase_done "dashboard"
+  fi
+
+  phase "install: Kafka broker jars (Maven, cached)"
+  "$PY" -c "from warpdrive.compose.stack import kafka_jars; print('   ', kafka_jars(print))"
+  phase_done "Kafka jars"
+}
+
+# Kill whatever a test session left behind: private stacks under /tmp/wd*, FUSE mounts of ours.
+sweep() {
+  for m in $(awk '$3 ~ /^fuse/ && $2 ~ /^\/tmp\// {print $2}' /proc/mounts 2>/dev/null); do
+    fusermount3 -u -z "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
+  done
+  pkill -9 -f -- "/tmp/wd[a-z]*-[0-9a-f]+" 2>/dev/null || true
+}
+
+run_tests() {
+  local state; state="$(mktemp -d /tmp/wdci-XXXXXX)"
+  cleanup() {
+    local rc=$?
+    "$VENV/bin/warpdrive" stack down --state-dir "$state" >/dev/null 2>&1 || true
+    sweep
+    rm -rf "$state"
+    exit $rc
+  }
+  trap cleanup EXIT INT TERM
+
+  phase "services: Kafka, PostgreSQL, S3 server, GCS emulator"
+  local ports; read -r -a ports < <("$PY" -c "from warpdrive.compose.stack import free_port as f; print(f(), f(), f(), f())")
+  "$VENV/bin/warpdrive" stack up --infra-only --state-dir "$state" --kafka-port "${ports[0]}" \
+    --api-port "${ports[1]}" --s3-port "${ports[2]}" --gcs-port "${ports[3]}"
+  export WARPDRIVE_TEST_STACK="$state"
+  phase_done "services"
+
+  local failed=0 total_start; total_start=$(date +%s)
+  local tiers=(
+    "unit and in-process|not services and not fuse and not browser"
+    "real Kafka + PostgreSQL + object stores|services and not fuse and not browser"
+    "real FUSE mounts|fuse and not browser"
+    "browser (Chromium)|browser"
+  )
+  for t in "${tiers[@]}"; do
+    local name="${t%%|*}" expr="${t#*|}" rc=0
+    phase "tests: $name"
+    "$VENV/bin/pytest" -q -m "$expr" -p no:cacheprovider "$@" || rc=$?
+    if [ $rc -eq 5 ]; then echo "    (no tests in this tier)"; rc=0; fi
+    [ $rc -eq 0 ] || failed=1
+    phase_done "tier '$name'"
+  done
+  echo "==> all tiers took $(( $(date +%s) - total_start ))s"
+  return $failed
+}
+
+demo() {
+  phase "stack: starting every service"
+  "$VENV/bin/warpdrive" stack up
+  phase_done "stack up"
+  "$VENV/bin/warpdrive" stack demo
+}
+
+cmd="${1:-}"; shift || true
+case "$cmd" in
+  setup) setup ;;
+  up) setup; demo ;;
+  down) "$VENV/bin/warpdrive" stack down ;;
+  test) setup; run_tests "$@" ;;
+  *) echo "usage: compose/dev.sh up|down|test|setup" >&2; exit 2 ;;
+esac

@@ -1,0 +1,55 @@
+"""The local stack: `warpdrive stack up --infra-only` / `down` on free ports leaves no process behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from warpdrive.compose.stack import Stack, free_port
+
+
+def processes_mentioning(text: str) -> list[str]:
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit() and int(pid) != os.getpid():
+            try:
+                cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            except OSError:
+                continue
+            if text in cmd:
+                found.append(f"{pid}: {cmd[:200]}")
+    return found
+
+
+@pytest.mark.services
+def test_stack_up_down_leaves_nothing_running() -> None:
+    state = Path(f"/tmp/wds-{uuid.uuid4().hex[:6]}")
+    exe = str(Path(sys.executable).with_name("warpdrive"))
+    kafka = free_port()
+    up = subprocess.run(
+        [exe, "stack", "up", "--infra-only", "--state-dir", str(state), "--kafka-port", str(kafka),
+         "--api-port", str(free_port()), "--s3-port", str(free_port()), "--gcs-port", str(free_port())],
+        capture_output=True, text=True, timeout=240,
+    )
+    try:
+        assert up.returncode == 0, up.stdout + up.stderr
+        st = Stack(state)
+        status = st.status()
+        assert all(status[n]["running"] for n in ("postgres", "kafka", "s3", "gcs")), status
+        assert (state / "warpdrive.toml").is_file()
+        again = subprocess.run([exe, "stack", "up", "--infra-only", "--state-dir", str(state)],
+                               capture_output=True, text=True, timeout=120)
+        assert again.returncode == 0, again.stderr
+        assert st.status()["kafka"]["pid"] == status["kafka"]["pid"], "up must leave a healthy service alone"
+    finally:
+        down = subprocess.run([exe, "stack", "down", "--state-dir", str(state)], capture_output=True, text=True, timeout=120)
+    assert down.returncode == 0, down.stderr
+    assert "kafka" in down.stdout and "postgres" in down.stdout
+    assert processes_mentioning(str(state)) == []
+    st = subprocess.run([exe, "stack", "status", "--state-dir", str(state)], capture_output=True, text=True)
+    assert st.returncode == 1 and "stopped" in st.stdout
