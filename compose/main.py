@@ -117,6 +117,9 @@ def stack_up(state_dir: str | None, infra_only: bool, kafka_port: int, api_port:
         asyncio.run(_migrate(cfg))
         ensure_buckets(cfg)
         if not infra_only:
+            from .demo import CONFIG_EXTRA
+
+            st.write_config(CONFIG_EXTRA)
             start_apps(st)
     except (StackError, SchemaError) as e:
         raise click.ClickException(str(e)) from None
@@ -133,8 +136,18 @@ def start_apps(st: Stack) -> None:
         st.spawn("streams", [exe, "streams", "worker"], env=env)
     if not st.pid("api"):
         st.spawn("api", [exe, "api", "serve", "--insecure-no-auth"], env=env)
-        wait_for("API", lambda: port_open(st.ports.api), 60, st.log_dir / "api.log")
-    st.progress(f"streams, api up; API at {st.api_url}")
+        wait_for("API", lambda: port_open(st.ports.api), 60, st.log_dir / "api.log", lambda: st.pid("api") is not None)
+    if not st.pid("crawler"):
+        st.spawn("crawler", [exe, "crawler", "run"], env=env)
+    started = ["streams", "api", "crawler"]
+    mnt = st.state_dir / "mnt"
+    if Path("/dev/fuse").exists() and not st.pid("agent"):
+        mnt.mkdir(exist_ok=True)
+        st.spawn("agent", [exe, "agent", "mount", str(mnt)], env=env)
+        wait_for("agent mount", lambda: os.path.ismount(mnt), 60, st.log_dir / "agent.log",
+                 lambda: st.pid("agent") is not None)
+        started.append(f"agent (mounted at {mnt})")
+    st.progress(f"{', '.join(started)} up; API and dashboard at {st.api_url}")
 
 
 def ensure_buckets(cfg: wconfig.Config) -> None:
@@ -154,6 +167,26 @@ async def _migrate(cfg: wconfig.Config) -> None:
 
     conn = await connect_and_migrate(cfg)
     await conn.close()
+
+
+@stack.command("demo")
+@state_option
+def stack_demo(state_dir: str | None) -> None:
+    """Load demo data into a running stack and show the governance views.
+
+    \b
+    Example:
+      warpdrive stack up && warpdrive stack demo
+    """
+    from . import demo
+
+    st = _stack(state_dir)
+    if not st.pid("api"):
+        raise click.ClickException("the stack is not running: run `warpdrive stack up` first")
+    try:
+        demo.run(st, click.echo)
+    except StackError as e:
+        raise click.ClickException(str(e)) from None
 
 
 @stack.command("down")

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from warpdrive.schemas import config as wconfig
+from warpdrive.schemas.db import embedded_server_uri
 
 from .errors import StackError
 
@@ -154,9 +155,7 @@ class Stack:
         return self.state_dir / "pg"
 
     def postgres_dsn(self) -> str:
-        import pgserver
-
-        return str(pgserver.get_server(self.pgdata, cleanup_mode=None).get_uri())
+        return embedded_server_uri(self.pgdata)
 
     # ---- process bookkeeping -----------------------------------------------------------------
     def _pidfile(self, name: str) -> Path:
@@ -374,6 +373,9 @@ class Stack:
         for name in [*self.app_services(), "kafka", "s3", "gcs", "postgres"]:
             if self.stop(name):
                 stopped.append(name)
+        mnt = self.state_dir / "mnt"
+        if os.path.ismount(mnt):  # an agent killed hard leaves its mount behind
+            subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True)
         (self.run_dir / "ports").unlink(missing_ok=True)
         return stopped
 

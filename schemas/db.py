@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+import warnings
 from importlib import resources
 from pathlib import Path
 
@@ -27,11 +28,19 @@ def resolve_dsn(cfg: Config, start_embedded: bool = True) -> str:
     pgdata = embedded_pgdata(cfg)
     if not start_embedded and not (pgdata / "postmaster.pid").exists():
         raise ConfigError("postgres.dsn: empty and the embedded server is not running (run `warpdrive stack up`)")
-    import pgserver
+    return embedded_server_uri(pgdata)
 
-    pgdata.mkdir(parents=True, exist_ok=True)
-    # cleanup_mode=None: the server outlives this process; `warpdrive stack down` stops it.
-    return str(pgserver.get_server(pgdata, cleanup_mode=None).get_uri())
+
+def embedded_server_uri(pgdata: Path) -> str:
+    """Starts (or attaches to) the embedded PostgreSQL in ``pgdata`` and returns its DSN (a unix socket)."""
+    with warnings.catch_warnings():
+        # pgserver keeps its lock under the user runtime dir and warns when XDG_RUNTIME_DIR is unset.
+        warnings.simplefilter("ignore")
+        import pgserver
+
+        pgdata.mkdir(parents=True, exist_ok=True)
+        # cleanup_mode=None: the server outlives this process; `warpdrive stack down` stops it.
+        return str(pgserver.get_server(pgdata, cleanup_mode=None).get_uri())
 
 
 def migrations() -> list[tuple[int, str, str]]:
