@@ -254,7 +254,7 @@ class Stack:
                 "transaction.state.log.replication.factor=1",
                 "transaction.state.log.min.isr=1",
                 "group.initial.rebalance.delay.ms=0",
-                "auto.create.topics.enable=true",
+                "auto.create.topics.enable=false",  # topics come from `warpdrive topics create`, with their configs
                 "log.retention.check.interval.ms=60000",
             ]) + "\n"
         )
@@ -297,6 +297,14 @@ class Stack:
 
     def start_postgres(self) -> str:
         self.pgdata.mkdir(parents=True, exist_ok=True)
+        if self.pid("postgres") is None:
+            # After a kill -9 the stale postmaster.pid (and pgserver's per-process cache of the
+            # server) would make pgserver believe it still runs: forget both so it starts anew.
+            (self.pgdata / "postmaster.pid").unlink(missing_ok=True)
+            with contextlib.suppress(ImportError, AttributeError):
+                from pgserver.postgres_server import PostgresServer
+
+                PostgresServer._instances.pop(self.pgdata, None)
         return self.postgres_dsn()
 
     def start_s3(self) -> None:

@@ -144,6 +144,8 @@ class StreamsSettings:
     batch_size: int = setting(1000, "Kafka messages taken per batch (each carries many records).", _positive)
     batch_within: float = setting(1.0, "Seconds to wait for a batch to fill.", _positive)
     web_port: int = setting(0, "Faust web port; 0 = disabled.", _non_negative)
+    session_timeout: float = setting(
+        10.0, "Seconds before the consumer group hands a dead worker's partitions to the others.", _positive)
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,7 @@ class CrawlerSettings:
     interval: float = setting(86400.0, "Seconds between periodic crawls of every backend.", _positive)
     batch_size: int = setting(1000, "ListingEvents per Kafka message.", _positive)
     list_concurrency: int = setting(32, "Concurrent prefix listings on object stores.", _positive)
+    move_concurrency: int = setting(4, "Files copied at once by a move job.", _positive)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,269 @@
+"""Access events → ``access_log`` (per backend, path, user, day), ``access_daily``, ``telemetry_coverage``
+and per-file activity (``file_activity``, ``storage_files.last_access`` / ``created_by``).
+
+Aggregation is commutative (sums, max), so a batch of Kafka messages — each a batch envelope of many
+events — is first folded in memory into one row per (backend, path, user, day), then written with
+one ``INSERT … SELECT FROM unnest … ON CONFLICT DO UPDATE`` per table.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping
+
+import asyncpg
+
+from warpdrive.schemas.errors import DecodeError
+from warpdrive.schemas.records import AccessEvent, decode_batch_dicts, format_ts, parse_ts
+
+from .offsets import Msg, dead_letter
+from .files import FileState
+from .ownership import candidate_users, load_owners, lock_backends, set_owners
+from .rollups import Deltas
+
+log = logging.getLogger(__name__)
+
+# Operations that count as using a file (per-file last_access, stale queries); list/stat do not.
+LAST_ACCESS = frozenset({"read", "write"})
+# Operations that make a user the creator of a file (through a mount).
+CREATES = frozenset({"create", "write"})
+ACTIVITY = LAST_ACCESS | CREATES
+_CANON_LEN = len("2026-01-01T00:00:00.000000Z")
+
+
+def canonical_ts(ts: str) -> str:
+    """The records' canonical UTC form, so timestamps compare as strings and ``ts[:10]`` is the UTC day."""
+    if len(ts) == _CANON_LEN and ts[-1] == "Z":
+        return ts
+    return format_ts(parse_ts(ts))
+
+
+@dataclass(slots=True)
+class Row:
+    """One access_log row's increments from one batch."""
+
+    read_count: int = 0
+    bytes_read: int = 0
+    write_count: int = 0
+    bytes_written: int = 0
+    meta_count: float = 0.0
+    cache_hits: int = 0
+    error_count: int = 0
+    last_access: str = ""
+
+
+@dataclass(slots=True)
+class FileActivity:
+    """Per file: last read/write, and its creator (first create or write seen through a mount)."""
+
+    last_access: str | None = None
+    creator: str | None = None
+    created_at: str | None = None
+
+
+@dataclass
+class Aggregate:
+    """A batch of access events folded into the rows it changes."""
+
+    rows: dict[tuple[str, str, str, str], Row] = field(default_factory=dict)
+    files: dict[tuple[str, str], FileActivity] = field(default_factory=dict)
+    coverage: dict[str, tuple[str, str]] = field(default_factory=dict)  # backend → (first, last)
+    events: int = 0
+
+    def add_all(self, recs: list[dict[str, Any]]) -> None:
+        """Folds one message's records in; raises (changing nothing) if a timestamp is invalid."""
+        stamps = [canonical_ts(e["timestamp"]) for e in recs]
+        rows, files, coverage = self.rows, self.files, self.coverage
+        for e, ts in zip(recs, stamps):
+            backend, path, op = e["backend_name"], e["path"], e["operation"]
+            count = e.get("count", 1)
+            key = (backend, path, e["user_id"], ts[:10])
+            row = rows.get(key)
+            if row is None:
+                row = rows[key] = Row(last_access=ts)
+            elif ts > row.last_access:
+                row.last_access = ts
+            if op == "read":
+                row.read_count += count
+            elif op == "write":
+                row.write_count += count
+            else:
+                row.meta_count += count * e.get("weight", 1.0)
+            row.bytes_read += e.get("bytes_read", 0)
+            row.bytes_written += e.get("bytes_written", 0)
+            if e.get("cache_hit") or e.get("cache_hits"):
+                row.cache_hits += e.get("cache_hits", 0) or count
+            if e.get("error"):
+                row.error_count += count
+            if op in ACTIVITY:
+                fa = files.get((backend, path))
+                if fa is None:
+                    fa = files[(backend, path)] = FileActivity()
+                if op in LAST_ACCESS and (fa.last_access is None or ts > fa.last_access):
+                    fa.last_access = ts
+                if op in CREATES and (fa.created_at is None or ts < fa.created_at):
+                    fa.creator, fa.created_at = e["user_id"], ts
+            cov = coverage.get(backend)
+            if cov is None:
+                coverage[backend] = (ts, ts)
+            elif ts < cov[0] or ts > cov[1]:
+                coverage[backend] = (min(cov[0], ts), max(cov[1], ts))
+        self.events += len(recs)
+
+
+def decode(msgs: Iterable[Msg]) -> tuple[Aggregate, list[tuple[Msg, str]]]:
+    """Folds every decodable message into one Aggregate; returns the undecodable ones with the reason."""
+    agg = Aggregate()
+    bad: list[tuple[Msg, str]] = []
+    for m in msgs:
+        try:
+            agg.add_all(decode_batch_dicts(m.value, AccessEvent)[1])
+        except DecodeError as e:
+            bad.append((m, str(e)))
+    return agg, bad
+
+
+# access_log and access_daily in one statement: `files` counts access_log rows this batch created.
+_ACCESS_LOG = """
+WITH v AS (
+    SELECT b, p, u, d::date AS d, rc, br, la::timestamptz AS la, wc, bw, mc, ch, ec
+    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[],
+                $7::text[], $8::int[], $9::bigint[], $10::float8[], $11::bigint[], $12::int[])
+        AS u(b, p, u, d, rc, br, la, wc, bw, mc, ch, ec)
+    -- one lock order in every worker: concurrent batches touching the same rows never deadlock
+    ORDER BY b, p, u, d
+), ins AS (
+    INSERT INTO access_log AS a (backend_name, path, user_id, date, read_count, bytes_read, last_access,
+                                 write_count, bytes_written, meta_count, cache_hits, error_count)
+    SELECT * FROM v
+    ON CONFLICT (backend_name, path, user_id, date) DO UPDATE SET
+        read_count = a.read_count + EXCLUDED.read_count,
+        bytes_read = a.bytes_read + EXCLUDED.bytes_read,
+        last_access = GREATEST(a.last_access, EXCLUDED.last_access),
+        write_count = a.write_count + EXCLUDED.write_count,
+        bytes_written = a.bytes_written + EXCLUDED.bytes_written,
+        meta_count = a.meta_count + EXCLUDED.meta_count,
+        cache_hits = a.cache_hits + EXCLUDED.cache_hits,
+        error_count = a.error_count + EXCLUDED.error_count
+    RETURNING backend_name AS b, user_id AS u, date AS d, (xmax = 0) AS created
+), created AS (
+    SELECT b, u, d, count(*) FILTER (WHERE created) AS n FROM ins GROUP BY b, u, d
+)
+INSERT INTO access_daily AS d (date, backend_name, user_id, read_count, bytes_read, write_count, bytes_written,
+                               files, last_access)
+SELECT s.d, s.b, s.u, s.rc, s.br, s.wc, s.bw, created.n, s.la
+FROM (SELECT d, b, u, sum(rc) AS rc, sum(br) AS br, sum(wc) AS wc, sum(bw) AS bw, max(la) AS la
+      FROM v GROUP BY d, b, u) AS s
+JOIN created USING (b, u, d)
+ORDER BY 1, 2, 3
+ON CONFLICT (date, backend_name, user_id) DO UPDATE SET
+    read_count = d.read_count + EXCLUDED.read_count,
+    bytes_read = d.bytes_read + EXCLUDED.bytes_read,
+    write_count = d.write_count + EXCLUDED.write_count,
+    bytes_written = d.bytes_written + EXCLUDED.bytes_written,
+    files = d.files + EXCLUDED.files,
+    last_access = GREATEST(d.last_access, EXCLUDED.last_access)
+"""
+
+_COVERAGE = """
+INSERT INTO telemetry_coverage AS c (backend_name, first_event, last_event)
+SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) ORDER BY 1
+ON CONFLICT (backend_name) DO UPDATE SET
+    first_event = LEAST(c.first_event, EXCLUDED.first_event),
+    last_event = GREATEST(c.last_event, EXCLUDED.last_event)
+"""
+
+
+async def write_access(conn: asyncpg.Connection, agg: Aggregate) -> None:
+    """The access_log / access_daily / telemetry_coverage part of a batch."""
+    if agg.rows:
+        cols: list[list[Any]] = [[] for _ in range(12)]
+        for (b, p, u, d), r in agg.rows.items():
+            for col, v in zip(cols, (b, p, u, d, r.read_count, r.bytes_read, r.last_access, r.write_count,
+                                     r.bytes_written, r.meta_count, r.cache_hits, r.error_count)):
+                col.append(v)
+        await conn.execute(_ACCESS_LOG, *cols)
+    if agg.coverage:
+        names = sorted(agg.coverage)
+        await conn.execute(_COVERAGE, names, [parse_ts(agg.coverage[n][0]) for n in names],
+                           [parse_ts(agg.coverage[n][1]) for n in names])
+
+
+# Creator: the earliest create/write wins whatever order events arrive in (commutative).
+_ACTIVITY = """
+INSERT INTO file_activity AS a (backend_name, path, last_access, created_by, created_at)
+SELECT b, p, la::timestamptz, cb, ca::timestamptz
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS u(b, p, la, cb, ca)
+ORDER BY b, p
+ON CONFLICT (backend_name, path) DO UPDATE SET
+    last_access = GREATEST(a.last_access, EXCLUDED.last_access),
+    created_by = CASE WHEN a.created_at IS NULL OR EXCLUDED.created_at < a.created_at
+                      THEN coalesce(EXCLUDED.created_by, a.created_by) ELSE a.created_by END,
+    created_at = LEAST(a.created_at, EXCLUDED.created_at)
+RETURNING backend_name, path, created_by
+"""
+
+# Per-file last_access on the index (files not crawled yet get it from file_activity when listed): the
+# rows that move are locked and read first, so the rollups get their old and new state.
+_LOCK_LAST_ACCESS = """
+SELECT f.id, f.backend_name, f.path, f.size_bytes, f.owner_team, f.owner_user, f.last_access, f.last_modified,
+       f.deleted_at IS NOT NULL AS deleted, v.la
+FROM storage_files f JOIN unnest($1::text[], $2::text[], $3::timestamptz[]) AS v(b, p, la)
+     ON f.backend_name = v.b AND f.path = v.p
+WHERE f.last_access IS NULL OR f.last_access < v.la
+ORDER BY f.id
+FOR UPDATE OF f
+"""
+_SET_LAST_ACCESS = """
+UPDATE storage_files AS f SET last_access = v.la FROM unnest($1::bigint[], $2::timestamptz[]) AS v(id, la)
+WHERE f.id = v.id
+"""
+
+# A file's creator changed: its owner may too (creator outranks the POSIX owner).
+_SET_CREATOR = """
+UPDATE storage_files AS f SET created_by = v.cb
+FROM unnest($1::text[], $2::text[], $3::text[]) AS v(b, p, cb)
+WHERE f.backend_name = v.b AND f.path = v.p AND f.created_by IS DISTINCT FROM v.cb
+RETURNING f.id, f.backend_name, f.path, f.size_bytes, f.owner_team, f.owner_user, f.owner_source, f.created_by,
+          f.posix_user, f.owner_uid, f.last_access, f.last_modified, f.deleted_at
+"""
+
+
+async def write_files(conn: asyncpg.Connection, agg: Aggregate, uid_names: Mapping[str, str],
+                      deltas: Deltas) -> None:
+    """The per-file part of a batch: file_activity, storage_files.last_access, creators and owners."""
+    if not agg.files:
+        return
+    keys = sorted(agg.files)
+    fa = [agg.files[k] for k in keys]
+    bs, ps = [k[0] for k in keys], [k[1] for k in keys]
+    await lock_backends(conn, bs, exclusive=False)
+    created = await conn.fetch(_ACTIVITY, bs, ps, [f.last_access for f in fa], [f.creator for f in fa],
+                               [f.created_at for f in fa])
+    touched = [(k, parse_ts(f.last_access)) for k, f in zip(keys, fa) if f.last_access]
+    if touched:
+        moved = await conn.fetch(_LOCK_LAST_ACCESS, [k[0] for k, _ in touched], [k[1] for k, _ in touched],
+                                 [t for _, t in touched])
+        if moved:
+            await conn.execute(_SET_LAST_ACCESS, [r["id"] for r in moved], [r["la"] for r in moved])
+            for r in moved:
+                if not r["deleted"]:
+                    deltas.change(FileState.of(r), FileState.of(r, last_access=r["la"]))
+    creators = sorted((r["backend_name"], r["path"], r["created_by"]) for r in created
+                      if agg.files[(r["backend_name"], r["path"])].creator and r["created_by"])
+    if creators:
+        changed = [r for r in await conn.fetch(_SET_CREATOR, *map(list, zip(*creators))) if r["deleted_at"] is None]
+        if changed:
+            owners = await load_owners(conn, {r["backend_name"] for r in changed}, candidate_users(changed), uid_names)
+            await set_owners(conn, changed, owners, deltas)
+
+
+async def apply_access(conn: asyncpg.Connection, consumer: str, msgs: list[Msg], uid_names: Mapping[str, str],
+                       deltas: Deltas) -> Aggregate:
+    """Applies one batch of access messages (inside the caller's exactly-once transaction)."""
+    agg, bad = decode(msgs)
+    await dead_letter(conn, consumer, bad)
+    await write_access(conn, agg)
+    await write_files(conn, agg, uid_names, deltas)
+    return agg

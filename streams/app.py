@@ -1,0 +1,231 @@
+"""The Faust app: broker settings, the PostgreSQL pool (owned by the app's lifecycle) and the agents.
+
+One agent per input topic, concurrency 1 (Faust can commit past unprocessed messages with more), each
+taking batches of Kafka messages — themselves batch envelopes of many records — and applying them with
+``offsets.apply_exactly_once``. Every batch that changed usage also writes the usage deltas and
+evaluates the affected quotas in the same transaction. State lives in PostgreSQL and Kafka only (the
+memory store holds nothing), so any worker can die at any moment; N workers share partitions as one
+consumer group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any, Awaitable, Callable
+
+import asyncpg
+import faust
+from aiokafka.errors import KafkaError
+
+from warpdrive.schemas.config import Config
+from warpdrive.schemas.topics import ACCESS, AGENT_STATUS, COMMANDS, JOB_EVENTS, LISTING, QUOTA_BREACH, QUOTA_STATE, Topic
+
+from . import quotas
+from .access import apply_access
+from .commands import apply_commands
+from .listing import apply_listing
+from .offsets import TRANSIENT, Msg, apply_exactly_once, stored_offsets
+from .rollups import Deltas, write_deltas
+from .status import apply_agent_status, apply_job_events
+
+log = logging.getLogger(__name__)
+
+# A batch function applies fresh messages inside the exactly-once transaction and returns how many
+# records it applied.
+BatchFn = Callable[["StreamsApp", asyncpg.Connection, list[Msg]], Awaitable[int]]
+
+
+def broker_settings(cfg: Config) -> dict[str, Any]:
+    """Faust's broker options from the shared [kafka] settings."""
+    k = cfg.kafka
+    opts: dict[str, Any] = {"broker": [f"kafka://{s.strip()}" for s in k.bootstrap_servers.split(",")]}
+    ssl_context = k.client_options().get("ssl_context")
+    if k.sasl_mechanism:
+        opts["broker_credentials"] = faust.SASLCredentials(
+            username=k.sasl_username, password=k.sasl_password, mechanism=k.sasl_mechanism, ssl_context=ssl_context)
+    elif ssl_context is not None:
+        opts["broker_credentials"] = ssl_context
+    return opts
+
+
+class StreamsApp(faust.App):
+    """The worker's Faust app; ``pool`` exists from start until every agent has stopped."""
+
+    def __init__(self, cfg: Config, dsn: str) -> None:
+        super().__init__(
+            cfg.streams.app_id,
+            **broker_settings(cfg),
+            value_serializer="raw",
+            key_serializer="raw",
+            store="memory://",
+            web_enabled=False,
+            topic_disable_leader=True,
+            consumer_auto_offset_reset="earliest",
+            autodiscover=False,
+            # Faust keeps nothing we need on disk, but wants a data dir: never the current directory.
+            datadir=str(cfg.state_dir / "streams"),
+            # A killed worker's partitions move on after this, not after Faust's default minute.
+            broker_session_timeout=cfg.streams.session_timeout,
+            broker_heartbeat_interval=max(cfg.streams.session_timeout / 5, 0.5),
+        )
+        self.cfg = cfg
+        self.dsn = dsn
+        self.pool: asyncpg.Pool | None = None
+        self.applied: dict[str, int] = {}  # records applied per topic, for the log
+        self.outbox = asyncio.Event()  # set when quota transitions were queued
+        self.uid_names = cfg.agent.users
+
+    async def on_start(self) -> None:
+        await super().on_start()
+        # Created before the agents (children) start; closed in on_shutdown, after they stopped.
+        self.pool = await asyncpg.create_pool(
+            self.dsn, min_size=self.cfg.postgres.pool_min, max_size=self.cfg.postgres.pool_max)
+
+    async def on_shutdown(self) -> None:
+        await super().on_shutdown()
+        if self.pool is not None:
+            await self.pool.close()
+
+    def deltas(self) -> Deltas:
+        """An empty change set for one batch (tree depth per configured backend; others: every level)."""
+        return Deltas({b.name: b.max_tree_depth for b in self.cfg.backends})
+
+    def db(self) -> asyncpg.Pool:
+        assert self.pool is not None, "agents run only while the app is started"
+        return self.pool
+
+    def batch_agent(self, topic: Topic, fn: BatchFn) -> None:
+        """Registers an agent applying ``fn`` exactly once to each batch of ``topic``'s messages."""
+        name = topic.full_name(self.cfg.kafka)
+        channel = self.topic(name, value_type=bytes, key_type=bytes, internal=False)
+        consumer = self.cfg.streams.app_id
+        size, within = self.cfg.streams.batch_size, self.cfg.streams.batch_within
+        short = topic.name.split(".")[1]
+
+        async def apply(conn: asyncpg.Connection, fresh: list[Msg]) -> None:
+            n = await fn(self, conn, fresh)
+            self.applied[short] = self.applied.get(short, 0) + n
+
+        async def agent(stream: faust.StreamT) -> None:
+            async for events in stream.take_events(size, within=within):
+                msgs = [Msg(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
+                        for e in events]
+                await apply_exactly_once(self.db(), consumer, msgs, apply)
+
+        agent.__name__ = agent.__qualname__ = f"{short}_agent"
+        self.agent(channel, name=f"{consumer}.{short}", concurrency=1)(agent)
+
+    async def finish(self, conn: asyncpg.Connection, deltas: Deltas, all_quotas: bool = False) -> None:
+        """Usage deltas and quota evaluation, at the end of a batch's transaction."""
+        if deltas:
+            await write_deltas(conn, deltas)
+        if deltas.usage or all_quotas:
+            if await quotas.evaluate(conn, None if all_quotas else deltas.teams()):
+                self.outbox.set()
+
+    async def publish_outbox(self) -> int:
+        """Sends queued quota transitions to both quota topics, then marks them sent."""
+        breach = self.topic(QUOTA_BREACH.full_name(self.cfg.kafka), value_type=bytes, key_type=bytes)
+        state = self.topic(QUOTA_STATE.full_name(self.cfg.kafka), value_type=bytes, key_type=bytes)
+        async with self.db().acquire() as conn, conn.transaction():
+            rows = await quotas.pending(conn)
+            futs = []
+            for r in rows:
+                futs.append(await breach.send(key=r["team_name"].encode(), value=r["payload"]))
+                futs.append(await state.send(key=quotas.state_key(r["team_name"], r["backend_name"]).encode(),
+                                             value=r["payload"]))
+            await asyncio.gather(*futs)  # delivered before they are marked
+            if rows:
+                await quotas.mark_published(conn, [r["id"] for r in rows])
+        return len(rows)
+
+
+async def _seek_to_stored(app: StreamsApp, assigned: set) -> None:
+    """On assignment, resume where PostgreSQL says (an optimisation: skipping is the guarantee)."""
+    if app.pool is None or not assigned:
+        return
+    try:
+        stored = await asyncio.wait_for(
+            stored_offsets(app.pool, app.cfg.streams.app_id, sorted({tp.topic for tp in assigned})), 5)
+    except (*TRANSIENT, asyncpg.PostgresError) as e:
+        log.warning("not seeking to stored offsets (%s); already applied records will be skipped", e)
+        return
+    for tp in assigned:
+        if (off := stored.get((tp.topic, tp.partition))) is not None and off > 0:
+            await app.consumer.seek(tp, off)
+
+
+async def _access(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg]) -> int:
+    deltas = app.deltas()
+    agg = await apply_access(conn, app.cfg.streams.app_id, msgs, app.uid_names, deltas)
+    await app.finish(conn, deltas)
+    return agg.events
+
+
+async def _listing(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg]) -> int:
+    deltas = app.deltas()
+    n = await apply_listing(conn, app.cfg.streams.app_id, msgs, app.uid_names, deltas)
+    await app.finish(conn, deltas)
+    return n
+
+
+async def _commands(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg]) -> int:
+    deltas = app.deltas()
+    all_quotas = await apply_commands(conn, app.cfg.streams.app_id, msgs, app.uid_names, deltas)
+    await app.finish(conn, deltas, all_quotas)
+    return len(msgs)
+
+
+async def _agent_status(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg]) -> int:
+    return await apply_agent_status(conn, app.cfg.streams.app_id, msgs)
+
+
+async def _job_events(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg]) -> int:
+    return await apply_job_events(conn, app.cfg.streams.app_id, msgs)
+
+
+QUOTA_INTERVAL = 30.0  # seconds between full quota evaluations (catches quota edits made via the API)
+
+
+def create_app(cfg: Config, dsn: str) -> StreamsApp:
+    app = StreamsApp(cfg, dsn)
+    app.batch_agent(ACCESS, _access)
+    app.batch_agent(LISTING, _listing)
+    app.batch_agent(COMMANDS, _commands)
+    app.batch_agent(AGENT_STATUS, _agent_status)
+    app.batch_agent(JOB_EVENTS, _job_events)
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender: Any, assigned: set, **_: Any) -> None:
+        await _seek_to_stored(app, assigned)
+
+    @app.task
+    async def publisher() -> None:
+        """Publishes queued quota transitions after each batch that queued some, and every few seconds."""
+        while not app.should_stop:
+            try:
+                await asyncio.wait_for(app.outbox.wait(), 5.0)
+            except asyncio.TimeoutError:
+                pass
+            app.outbox.clear()
+            try:
+                await app.publish_outbox()
+            except (*TRANSIENT, asyncpg.PostgresError, KafkaError) as e:
+                log.warning("quota transitions not published yet (%s: %s)", type(e).__name__, e)
+
+    @app.timer(QUOTA_INTERVAL)
+    async def evaluate_quotas() -> None:
+        try:
+            async with app.db().acquire() as conn, conn.transaction():
+                if await quotas.evaluate(conn, None):
+                    app.outbox.set()
+        except (*TRANSIENT, asyncpg.PostgresError) as e:
+            log.warning("quota evaluation skipped (%s: %s)", type(e).__name__, e)
+
+    @app.timer(30.0)
+    async def report() -> None:
+        if app.applied:
+            log.info("records applied so far: %s", app.applied)
+
+    return app

@@ -1,0 +1,133 @@
+"""Exactly once into PostgreSQL: a batch's effects and its consumed offsets commit in one transaction.
+
+For every topic-partition in a batch, the ``stream_offsets`` row is locked first (so two workers that
+briefly share a partition during a rebalance serialize on it), messages below the stored
+``next_offset`` are skipped as already applied, the rest are applied by the caller's function, and the
+new ``next_offset`` is stored — all in the same transaction. Faust's own Kafka commits only follow
+(events are acked after the batch returns), so a replay after a crash re-reads messages that this
+table then skips. Transient failures (PostgreSQL restarting, deadlocks between workers) retry the
+whole batch, forever, with backoff: a batch is never dropped and never applied twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Awaitable, Callable, Sequence
+
+import asyncpg
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Msg:
+    """The part of a Kafka message a batch function needs."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+Apply = Callable[[asyncpg.Connection, list[Msg]], Awaitable[None]]
+
+# Rows are locked in (topic, partition) order, the same in every worker, so lockers never deadlock here.
+_LOCK = """
+INSERT INTO stream_offsets AS s (consumer, topic, partition, next_offset)
+SELECT $1, t, p, 0 FROM unnest($2::text[], $3::int[]) AS u(t, p) ORDER BY t, p
+ON CONFLICT (consumer, topic, partition) DO UPDATE SET next_offset = s.next_offset
+RETURNING topic, partition, next_offset
+"""
+_STORE = """
+UPDATE stream_offsets AS s SET next_offset = u.n, updated_at = now()
+FROM unnest($2::text[], $3::int[], $4::bigint[]) AS u(t, p, n)
+WHERE s.consumer = $1 AND s.topic = u.t AND s.partition = u.p
+"""
+
+# What retrying can fix: the server went away or restarted, or two workers' transactions collided.
+TRANSIENT: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # a connection lost mid-operation can leave it in this state
+    asyncpg.DeadlockDetectedError,
+    asyncpg.SerializationError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+)
+
+
+async def apply_exactly_once(pool: asyncpg.Pool, consumer: str, msgs: Sequence[Msg], apply: Apply) -> int:
+    """Applies the not-yet-applied ``msgs`` with ``apply`` in one transaction; returns how many were new."""
+    if not msgs:
+        return 0
+    tps = sorted({(m.topic, m.partition) for m in msgs})
+    delay = 0.2
+    while True:
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                rows = await conn.fetch(_LOCK, consumer, [t for t, _ in tps], [p for _, p in tps])
+                start = {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+                fresh = [m for m in msgs if m.offset >= start[(m.topic, m.partition)]]
+                if len(fresh) < len(msgs):
+                    log.info("skipped %d already applied messages (redelivery)", len(msgs) - len(fresh))
+                if fresh:
+                    await apply(conn, fresh)
+                    ends: dict[tuple[str, int], int] = {}
+                    for m in fresh:
+                        ends[(m.topic, m.partition)] = max(ends.get((m.topic, m.partition), 0), m.offset + 1)
+                    keys = sorted(ends)
+                    await conn.execute(_STORE, consumer, [t for t, _ in keys], [p for _, p in keys],
+                                       [ends[k] for k in keys])
+                return len(fresh)
+        except TRANSIENT as e:
+            log.warning("batch of %d messages not applied (%s: %s); retrying in %.1fs",
+                        len(msgs), type(e).__name__, e, delay)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+        except asyncpg.PostgresError as e:
+            # Data the database refuses (a poison message): isolate it rather than block the partition.
+            if len(msgs) == 1:
+                await _reject(pool, consumer, msgs[0], f"{type(e).__name__}: {e}")
+                return 0
+            log.warning("batch of %d messages failed (%s: %s); applying them one by one", len(msgs),
+                        type(e).__name__, e)
+            return sum([await apply_exactly_once(pool, consumer, [m], apply) for m in msgs])
+
+
+async def _reject(pool: asyncpg.Pool, consumer: str, m: Msg, error: str) -> None:
+    """Dead-letters one message PostgreSQL refused, and moves its partition's offset past it."""
+    async def keep(conn: asyncpg.Connection, fresh: list[Msg]) -> None:
+        await dead_letter(conn, consumer, [(m, error)])
+
+    await apply_exactly_once(pool, consumer, [m], keep)
+
+
+async def stored_offsets(pool: asyncpg.Pool, consumer: str, topics: Sequence[str]) -> dict[tuple[str, int], int]:
+    """The next offset to apply per (topic, partition), for seeking on partition assignment."""
+    rows = await pool.fetch(
+        "SELECT topic, partition, next_offset FROM stream_offsets WHERE consumer = $1 AND topic = ANY($2::text[])",
+        consumer, list(topics),
+    )
+    return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+
+
+async def dead_letter(conn: asyncpg.Connection, consumer: str, bad: Sequence[tuple[Msg, str]]) -> None:
+    """Keeps undecodable messages for inspection (one statement for the batch's bad messages)."""
+    if not bad:
+        return
+    for m, err in bad:
+        log.error("dead letter %s[%d]@%d: %s", m.topic, m.partition, m.offset, err)
+    await conn.execute(
+        """INSERT INTO dead_letters (consumer, topic, partition, "offset", error, payload)
+           SELECT $1, t, p, o, e, v FROM unnest($2::text[], $3::int[], $4::bigint[], $5::text[], $6::bytea[])
+                AS u(t, p, o, e, v)
+           ON CONFLICT DO NOTHING""",
+        consumer, [m.topic for m, _ in bad], [m.partition for m, _ in bad], [m.offset for m, _ in bad],
+        [e for _, e in bad], [m.value for m, _ in bad],
+    )

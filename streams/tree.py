@@ -1,0 +1,109 @@
+"""Directory tree rollups (issue 9): every change of a live file moves its contribution in every
+ancestor directory — totals, bytes by team, and last-access / last-modified week buckets.
+
+Deltas are folded per batch in memory (a crawl of 1,000 files in one directory is one row change per
+ancestor, not 1,000) and written at the end of the batch's transaction, one statement per table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+import asyncpg
+
+from .files import FileState
+
+NEVER = date.min  # the bucket of files never accessed (or with no known modification time)
+
+
+def week(ts: datetime | None) -> date:
+    if ts is None:
+        return NEVER
+    d = ts.date()
+    return d - timedelta(days=d.weekday())
+
+
+def ancestors(path: str, max_depth: int) -> list[str]:
+    """'' and every parent directory of ``path``, down to ``max_depth`` levels (0 = all)."""
+    parts = path.strip("/").split("/")[:-1]
+    if max_depth:
+        parts = parts[:max_depth]
+    return ["", *("/".join(parts[: i + 1]) for i in range(len(parts)))]
+
+
+@dataclass
+class TreeDeltas:
+    depths: dict[str, int]  # backend → max_tree_depth (0 = every level)
+    dirs: dict[tuple[str, str], list[int]] = field(default_factory=dict)
+    teams: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
+    activity: dict[tuple[str, str, str, date], list[int]] = field(default_factory=dict)
+
+    def add(self, c: FileState, sign: int) -> None:
+        n, s = sign, sign * c.size
+        a, m = week(c.last_access), week(c.last_modified)
+        for d in ancestors(c.path, self.depths.get(c.backend, 0)):
+            for table, key in ((self.dirs, (c.backend, d)), (self.teams, (c.backend, d, c.team)),
+                               (self.activity, (c.backend, d, "a", a)), (self.activity, (c.backend, d, "m", m))):
+                v = table.get(key)
+                if v is None:
+                    table[key] = [n, s]
+                else:
+                    v[0] += n
+                    v[1] += s
+
+    def change(self, old: FileState | None, new: FileState | None) -> None:
+        if old == new:
+            return
+        if old is not None:
+            self.add(old, -1)
+        if new is not None:
+            self.add(new, 1)
+
+
+def _nonzero(d: dict) -> list:
+    return sorted((k, v) for k, v in d.items() if v[0] or v[1])
+
+
+async def write_tree(conn: asyncpg.Connection, t: TreeDeltas) -> None:
+    dirs = _nonzero(t.dirs)
+    if dirs:
+        await conn.execute(
+            """INSERT INTO tree_dirs AS t (backend_name, dir, parent, depth, file_count, total_bytes)
+               SELECT b, d, CASE WHEN d = '' THEN NULL
+                                 WHEN strpos(d, '/') = 0 THEN ''
+                                 ELSE regexp_replace(d, '/[^/]*$', '') END,
+                      CASE WHEN d = '' THEN 0 ELSE 1 + length(d) - length(replace(d, '/', '')) END, n, s
+               FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS u(b, d, n, s) ORDER BY b, d
+               ON CONFLICT (backend_name, dir) DO UPDATE SET file_count = t.file_count + EXCLUDED.file_count,
+                   total_bytes = t.total_bytes + EXCLUDED.total_bytes""",
+            [k[0] for k, _ in dirs], [k[1] for k, _ in dirs], [v[0] for _, v in dirs], [v[1] for _, v in dirs])
+    teams = _nonzero(t.teams)
+    if teams:
+        await conn.execute(
+            """INSERT INTO tree_teams AS t (backend_name, dir, owner_team, file_count, total_bytes)
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) ORDER BY 1, 2, 3
+               ON CONFLICT (backend_name, dir, owner_team) DO UPDATE SET file_count = t.file_count + EXCLUDED.file_count,
+                   total_bytes = t.total_bytes + EXCLUDED.total_bytes""",
+            *[[k[i] for k, _ in teams] for i in range(3)], [v[0] for _, v in teams], [v[1] for _, v in teams])
+    act = _nonzero(t.activity)
+    if act:
+        await conn.execute(
+            """INSERT INTO tree_activity AS t (backend_name, dir, kind, period, file_count, total_bytes)
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::bigint[], $6::bigint[])
+               ORDER BY 1, 2, 3, 4
+               ON CONFLICT (backend_name, dir, kind, period) DO UPDATE SET
+                   file_count = t.file_count + EXCLUDED.file_count, total_bytes = t.total_bytes + EXCLUDED.total_bytes""",
+            *[[k[i] for k, _ in act] for i in range(4)], [v[0] for _, v in act], [v[1] for _, v in act])
+    # Emptied rows go, so a directory that no longer exists is not listed.
+    if dirs:
+        await conn.execute(
+            """DELETE FROM tree_dirs t USING unnest($1::text[], $2::text[]) AS u(b, d)
+               WHERE t.backend_name = u.b AND t.dir = u.d AND t.file_count = 0 AND t.total_bytes = 0""",
+            [k[0] for k, _ in dirs], [k[1] for k, _ in dirs])
+    for table, keys in (("tree_teams", teams), ("tree_activity", act)):
+        if keys:
+            await conn.execute(
+                f"""DELETE FROM {table} t USING unnest($1::text[], $2::text[]) AS u(b, d)
+                    WHERE t.backend_name = u.b AND t.dir = u.d AND t.file_count = 0 AND t.total_bytes = 0""",
+                [k[0][0] for k in keys], [k[0][1] for k in keys])

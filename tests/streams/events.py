@@ -1,0 +1,164 @@
+"""Known event streams and their ground truth, computed independently of the workers' code."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from typing import Any, Sequence
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+from warpdrive.schemas.config import Config
+from warpdrive.schemas.records import AccessEvent, encode_batch, format_ts
+from warpdrive.schemas.topics import Topic
+
+USERS = ("alice", "bob", "carol", "dave")
+OPS = ("read", "read", "read", "write", "stat", "create", "list")
+T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
+
+
+def access_batches(seed: int, messages: int, per_message: int, backends: Sequence[str] = ("local", "s3"),
+                   files: int = 40, days: int = 3) -> list[list[AccessEvent]]:
+    """``messages`` batches of ``per_message`` events on a few files, users and days."""
+    rnd = random.Random(seed)
+    out = []
+    seq = 0
+    for _ in range(messages):
+        batch = []
+        for _ in range(per_message):
+            seq += 1
+            op = rnd.choice(OPS)
+            ts = T0 + timedelta(seconds=rnd.randrange(days * 86400), microseconds=rnd.randrange(1_000_000))
+            batch.append(AccessEvent(
+                event_id=f"node{seed}/boot/{seq}", timestamp=format_ts(ts), user_id=rnd.choice(USERS),
+                backend_name=rnd.choice(backends), path=f"data/dir{rnd.randrange(4)}/f{rnd.randrange(files)}.bin",
+                operation=op, node_host=f"node{seed}", seq=seq, count=rnd.randint(1, 5),
+                bytes_read=rnd.randrange(10_000) if op == "read" else 0,
+                bytes_written=rnd.randrange(10_000) if op == "write" else 0,
+                cache_hit=rnd.random() < 0.3, error="EIO" if rnd.random() < 0.02 else None,
+            ))
+        out.append(batch)
+    return out
+
+
+def access_truth(batches: Sequence[Sequence[AccessEvent]]) -> dict[tuple, tuple]:
+    """(backend, path, user, day) → (reads, bytes_read, writes, bytes_written, errors, last_access)."""
+    acc: dict[tuple, list[Any]] = defaultdict(lambda: [0, 0, 0, 0, 0, ""])
+    for b in batches:
+        for e in b:
+            r = acc[(e.backend_name, e.path, e.user_id, e.timestamp[:10])]
+            r[0] += e.count if e.operation == "read" else 0
+            r[1] += e.bytes_read
+            r[2] += e.count if e.operation == "write" else 0
+            r[3] += e.bytes_written
+            r[4] += e.count if e.error else 0
+            r[5] = max(r[5], e.timestamp)
+    return {k: tuple(v) for k, v in acc.items()}
+
+
+async def produce(cfg: Config, topic: Topic, messages: Sequence[tuple[bytes | None, bytes]]) -> None:
+    """Sends (key, value) messages and waits until the broker has them all."""
+    producer = AIOKafkaProducer(**cfg.kafka.client_options(), acks="all", enable_idempotence=True)
+    await producer.start()
+    try:
+        futs = [await producer.send(topic.full_name(cfg.kafka), value=v, key=k) for k, v in messages]
+        await asyncio.gather(*futs)
+    finally:
+        await producer.stop()
+
+
+def produce_batches(cfg: Config, topic: Topic, batches: Sequence[Sequence[Any]], key: str) -> None:
+    asyncio.run(produce(cfg, topic, [(getattr(b[0], key).encode(), encode_batch(b)) for b in batches]))
+
+
+def query(dsn: str, sql: str, *args: Any) -> list[asyncpg.Record]:
+    async def run() -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(dsn, timeout=5)
+        try:
+            return await conn.fetch(sql, *args)
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def access_log(dsn: str, backends: Sequence[str]) -> dict[tuple, tuple]:
+    rows = query(dsn, "SELECT * FROM access_log WHERE backend_name = ANY($1::text[])", list(backends))
+    return {
+        (r["backend_name"], r["path"], r["user_id"], r["date"].isoformat()):
+            (r["read_count"], r["bytes_read"], r["write_count"], r["bytes_written"], r["error_count"],
+             format_ts(r["last_access"]))
+        for r in rows
+    }
+
+
+def crawl(cfg: Config, crawl_id: str, backend: str, files: dict[str, dict[str, Any]], complete: bool = True,
+          errors: int = 0, prefix: str = "", per_message: int = 2) -> None:
+    """Publishes one crawl: start marker, the files (``path → ListingEvent fields``), finish marker."""
+    from warpdrive.schemas.records import CrawlMarker, ListingEvent, utc_now
+
+    events = [ListingEvent(crawl_id=crawl_id, backend_name=backend, path=p, **f) for p, f in files.items()]
+    msgs: list[list[Any]] = [[CrawlMarker(crawl_id, backend, "start", utc_now(), prefix=prefix)]]
+    msgs += [events[i:i + per_message] for i in range(0, len(events), per_message)]
+    msgs.append([CrawlMarker(crawl_id, backend, "finish", utc_now(), files=len(events),
+                             bytes=sum(e.size_bytes for e in events), errors=errors, complete=complete, prefix=prefix)])
+    from warpdrive.schemas.topics import LISTING
+
+    produce_batches(cfg, LISTING, msgs, "backend_name")
+
+
+def live_files(dsn: str, backend: str) -> dict[str, tuple]:
+    """path → (size, owner_team, owner_user, owner_source) of the backend's live files."""
+    return {r["path"]: (r["size_bytes"], r["owner_team"], r["owner_user"], r["owner_source"]) for r in query(
+        dsn, "SELECT * FROM storage_files WHERE backend_name = $1 AND deleted_at IS NULL", backend)}
+
+
+def usage(dsn: str, backend: str) -> dict[tuple[str, str], tuple[int, int]]:
+    """(team, user) → (files, bytes) from usage_rollup, zero rows left out."""
+    return {(r["owner_team"], r["owner_user"]): (r["file_count"], r["total_bytes"]) for r in query(
+        dsn, "SELECT * FROM usage_rollup WHERE backend_name = $1 AND (file_count, total_bytes) <> (0, 0)", backend)}
+
+
+def usage_recomputed(dsn: str, backend: str) -> dict[tuple[str, str], tuple[int, int]]:
+    """The same, recomputed from the index."""
+    return {(r["owner_team"], r["u"]): (r["n"], r["s"]) for r in query(
+        dsn, "SELECT owner_team, coalesce(owner_user, '') AS u, count(*) AS n, sum(size_bytes) AS s"
+             " FROM storage_files WHERE backend_name = $1 AND deleted_at IS NULL GROUP BY 1, 2", backend)}
+
+
+def tree(dsn: str, backend: str) -> tuple[dict, dict, dict]:
+    """The stored tree of a backend: dirs (dir → (files, bytes)), teams, activity buckets; zeros left out."""
+    dirs = {r["dir"]: (r["file_count"], r["total_bytes"]) for r in query(
+        dsn, "SELECT * FROM tree_dirs WHERE backend_name = $1 AND (file_count, total_bytes) <> (0, 0)", backend)}
+    teams = {(r["dir"], r["owner_team"]): (r["file_count"], r["total_bytes"]) for r in query(
+        dsn, "SELECT * FROM tree_teams WHERE backend_name = $1 AND (file_count, total_bytes) <> (0, 0)", backend)}
+    act = {(r["dir"], r["kind"], r["period"]): (r["file_count"], r["total_bytes"]) for r in query(
+        dsn, "SELECT * FROM tree_activity WHERE backend_name = $1 AND (file_count, total_bytes) <> (0, 0)", backend)}
+    return dirs, teams, act
+
+
+def tree_recomputed(dsn: str, backend: str, max_depth: int = 0) -> tuple[dict, dict, dict]:
+    """The same, recomputed from the live files of storage_files."""
+    from datetime import date, timedelta
+
+    def bucket(ts: Any) -> date:
+        return date.min if ts is None else ts.date() - timedelta(days=ts.date().weekday())
+
+    dirs: dict = defaultdict(lambda: [0, 0])
+    teams: dict = defaultdict(lambda: [0, 0])
+    act: dict = defaultdict(lambda: [0, 0])
+    for r in query(dsn, "SELECT * FROM storage_files WHERE backend_name = $1 AND deleted_at IS NULL", backend):
+        parts = r["path"].strip("/").split("/")[:-1]
+        if max_depth:
+            parts = parts[:max_depth]
+        for i in range(len(parts) + 1):
+            d = "/".join(parts[:i])
+            for table, key in ((dirs, d), (teams, (d, r["owner_team"])), (act, (d, "a", bucket(r["last_access"]))),
+                               (act, (d, "m", bucket(r["last_modified"])))):
+                table[key][0] += 1
+                table[key][1] += r["size_bytes"]
+    return ({k: tuple(v) for k, v in dirs.items()}, {k: tuple(v) for k, v in teams.items()},
+            {k: tuple(v) for k, v in act.items()})

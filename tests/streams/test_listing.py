@@ -1,0 +1,84 @@
+"""Listing events and crawl markers → storage_files, crawls, usage_rollup, growth_daily (real worker)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.helpers import Procs, wait_until
+from tests.streams.events import crawl, live_files, query, tree, tree_recomputed, usage, usage_recomputed
+from warpdrive.schemas.config import Config
+
+pytestmark = pytest.mark.services
+
+
+def _crawl_status(cfg: Config, crawl_id: str) -> str | None:
+    rows = query(cfg.postgres.dsn, "SELECT status FROM crawls WHERE crawl_id = $1", crawl_id)
+    return rows[0]["status"] if rows else None
+
+
+def test_crawls_insert_update_delete_and_undelete(cfg: Config, procs: Procs) -> None:
+    dsn, b = cfg.postgres.dsn, "lst"
+    query(dsn, "INSERT INTO teams VALUES ('ana', 'vision'), ('ben', 'nlp') ON CONFLICT DO NOTHING")
+    procs.start("streams", "streams", "worker")
+    first = {
+        "a/1.bin": {"size_bytes": 100, "owner_user": "ana", "last_modified": "2026-01-01T00:00:00.000000Z",
+                    "etag": "e1"},
+        "a/2.bin": {"size_bytes": 200, "owner_uid": 1001},
+        "b/3.bin": {"size_bytes": 300, "owner_user": "ben"},
+        "b/4.bin": {"size_bytes": 400},
+    }
+    crawl(cfg, "c1", b, first)
+    wait_until(lambda: _crawl_status(cfg, "c1") == "complete", 30, what="crawl c1 applied")
+    assert live_files(dsn, b) == {
+        "a/1.bin": (100, "vision", "ana", "posix"), "a/2.bin": (200, "unowned", "1001", "posix"),
+        "b/3.bin": (300, "nlp", "ben", "posix"), "b/4.bin": (400, "unowned", None, "none"),
+    }
+    (row,) = query(dsn, "SELECT * FROM storage_files WHERE backend_name = $1 AND path = 'a/1.bin'", b)
+    assert (row["etag"], row["last_modified"].year, row["crawl_id"]) == ("e1", 2026, "c1")
+    first_seen = row["first_seen"]
+    assert usage(dsn, b) == usage_recomputed(dsn, b) == {
+        ("vision", "ana"): (1, 100), ("unowned", "1001"): (1, 200), ("nlp", "ben"): (1, 300), ("unowned", ""): (1, 400)}
+
+    # Second complete crawl: 1 grows, 3 is gone, 5 is new.
+    second = {p: f for p, f in first.items() if p != "b/3.bin"}
+    second["a/1.bin"] = {**first["a/1.bin"], "size_bytes": 150, "etag": "e2"}
+    second["b/5.bin"] = {"size_bytes": 500, "owner_user": "ben"}
+    crawl(cfg, "c2", b, second)
+    wait_until(lambda: _crawl_status(cfg, "c2") == "complete", 30, what="crawl c2 applied")
+    files = live_files(dsn, b)
+    assert set(files) == {"a/1.bin", "a/2.bin", "b/4.bin", "b/5.bin"} and files["a/1.bin"][0] == 150
+    assert query(dsn, "SELECT deleted_at FROM storage_files WHERE backend_name = $1 AND path = 'b/3.bin'", b)[0][0]
+    assert usage(dsn, b) == usage_recomputed(dsn, b)
+    assert tree(dsn, b) == tree_recomputed(dsn, b)
+
+    # A partial crawl (listing errors) sees only one file: nothing is deleted.
+    crawl(cfg, "c3", b, {"a/1.bin": second["a/1.bin"]}, complete=False, errors=3)
+    wait_until(lambda: _crawl_status(cfg, "c3") == "partial", 30, what="crawl c3 applied")
+    assert set(live_files(dsn, b)) == {"a/1.bin", "a/2.bin", "b/4.bin", "b/5.bin"}
+
+    # A complete crawl of prefix 'b' deletes only under b/; b/3.bin reappears (first_seen kept).
+    crawl(cfg, "c4", b, {"b/3.bin": first["b/3.bin"]}, prefix="b")
+    wait_until(lambda: _crawl_status(cfg, "c4") == "complete", 30, what="crawl c4 applied")
+    assert set(live_files(dsn, b)) == {"a/1.bin", "a/2.bin", "b/3.bin"}
+    (row,) = query(dsn, "SELECT * FROM storage_files WHERE backend_name = $1 AND path = 'b/3.bin'", b)
+    assert row["first_seen"] == first_seen and row["deleted_at"] is None
+    assert usage(dsn, b) == usage_recomputed(dsn, b)
+    assert tree(dsn, b) == tree_recomputed(dsn, b)
+    growth = query(dsn, "SELECT owner_team, total_bytes, file_count FROM growth_daily WHERE backend_name = $1"
+                        " AND date = (SELECT max(date) FROM growth_daily WHERE backend_name = $1)", b)
+    by_team = {r["owner_team"]: (r["total_bytes"], r["file_count"]) for r in growth}
+    assert by_team == {"vision": (150, 1), "unowned": (200, 1), "nlp": (300, 1)}
+
+
+def test_poison_listing_is_dead_lettered_and_the_rest_applied(cfg: Config, procs: Procs) -> None:
+    """A record PostgreSQL refuses (size beyond BIGINT) is isolated; the files around it are applied."""
+    dsn, b = cfg.postgres.dsn, "poison"
+    procs.start("streams", "streams", "worker")
+    crawl(cfg, "p1", b, {"ok1": {"size_bytes": 1}, "huge": {"size_bytes": 2**63}, "ok2": {"size_bytes": 2}},
+          per_message=1)
+    wait_until(lambda: {p: v[0] for p, v in live_files(dsn, b).items()} == {"ok1": 1, "ok2": 2}, 30,
+               what="the good files applied")
+    # the huge file, and the finish marker whose byte total overflows too
+    wait_until(lambda: len(query(dsn, "SELECT 1 FROM dead_letters WHERE error LIKE '%int64 range%'")) == 2, 30,
+               what="two dead letters")
+    assert _crawl_status(cfg, "p1") == "running"  # no finish applied: nothing could have been deleted

@@ -1,0 +1,58 @@
+"""Pure unit tests of the folding logic (no services)."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+from warpdrive.schemas.records import AccessEvent, encode_batch
+from warpdrive.streams.access import decode
+from warpdrive.streams.files import FileState
+from warpdrive.streams.offsets import Msg
+from warpdrive.streams.ownership import Owners, under
+from warpdrive.streams.rollups import Deltas
+from warpdrive.streams.tree import ancestors, week
+
+
+def test_ancestors_and_depth_limit() -> None:
+    assert ancestors("a/b/c.bin", 0) == ["", "a", "a/b"]
+    assert ancestors("a/b/c.bin", 1) == ["", "a"]  # deeper files count in the deepest kept level
+    assert ancestors("top.bin", 0) == [""]
+    assert week(datetime(2026, 11, 25, 13, tzinfo=UTC)) == date(2026, 11, 23) and week(None) == date.min
+
+
+def test_owner_precedence_and_directory_prefixes() -> None:
+    owners = Owners({"s3": [("proj/a", "vision", "lead"), ("proj", "nlp", None), ("", "ops", None)]},
+                    {"cara": "vision", "dan": "nlp"}, {"1000": "dan"})
+    assert owners.resolve("s3", "proj/a/x", "cara", None, None) == ("vision", "lead", "rule")
+    assert owners.resolve("s3", "project/x", "cara", None, None) == ("ops", None, "rule")
+    assert owners.resolve("gcs", "x", "cara", "dan", None) == ("vision", "cara", "creator")
+    assert owners.resolve("gcs", "x", None, None, 1000) == ("nlp", "dan", "posix")
+    assert owners.resolve("gcs", "x", None, "zed", None) == ("unowned", "zed", "posix")
+    assert owners.resolve("gcs", "x", None, None, None) == ("unowned", None, "none")
+    assert under("data/x", "data") and under("data", "data") and not under("database/x", "data")
+
+
+def test_deltas_move_usage_growth_and_tree() -> None:
+    d = Deltas({"s3": 1})
+    t = datetime(2026, 11, 25, tzinfo=UTC)
+    a = FileState("s3", "p/q/f", "vision", "cara", 100, None, t)
+    d.change(None, a)
+    d.change(a, FileState("s3", "p/q/f", "nlp", "dan", 150, t, t))  # owner change and growth
+    assert d.usage == {("s3", "vision", "cara"): [0, 0], ("s3", "nlp", "dan"): [1, 150]}
+    assert d.growth == {("s3", "vision"): [100, 100], ("s3", "nlp"): [150, 0]}
+    assert {k: v for k, v in d.tree.dirs.items()} == {("s3", ""): [1, 150], ("s3", "p"): [1, 150]}
+    assert d.tree.teams[("s3", "p", "vision")] == [0, 0] and d.tree.teams[("s3", "p", "nlp")] == [1, 150]
+
+
+def test_batch_folding_and_bad_messages() -> None:
+    ev = [AccessEvent("e1", "2026-11-25T10:00:00.000000Z", "u", "b", "f", "read", "n", count=3, bytes_read=30),
+          AccessEvent("e2", "2026-11-25T11:00:00+01:00", "u", "b", "f", "read", "n", bytes_read=5),
+          AccessEvent("e3", "2026-11-26T00:00:00.000000Z", "u", "b", "f", "stat", "n", weight=10.0)]
+    good = Msg("t", 0, 0, None, encode_batch(ev))
+    bad_ts = Msg("t", 0, 1, None, encode_batch([AccessEvent("e4", "yesterday", "u", "b", "f", "read", "n")]))
+    agg, bad = decode([good, bad_ts, Msg("t", 0, 2, None, b"[]")])
+    assert [m.offset for m, _ in bad] == [1, 2]
+    day1, day2 = agg.rows[("b", "f", "u", "2026-11-25")], agg.rows[("b", "f", "u", "2026-11-26")]
+    assert (day1.read_count, day1.bytes_read, day1.last_access) == (4, 35, "2026-11-25T10:00:00.000000Z")
+    assert day2.meta_count == 10.0 and agg.events == 3
+    assert agg.files[("b", "f")].last_access == "2026-11-25T10:00:00.000000Z"  # stat is not a use
