@@ -1,0 +1,152 @@
+"""One configured backend as the mount sees it: an fsspec file system behind a metadata cache.
+
+Every fsspec call is blocking (s3fs/gcsfs run their own event loop in a thread), so the async
+methods here run them in worker threads under one capacity limit shared by all backends. Stats
+and listings are cached for ``metadata_ttl`` seconds; a missing path is cached too (negative entry),
+because tools probe many names that do not exist (``.git``, locale files…).
+"""
+
+from __future__ import annotations
+
+import posixpath
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Callable, TypeVar
+
+import trio
+
+from warpdrive.schemas.backends import open_fs, root_path
+from warpdrive.schemas.config import BackendConfig
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """What the mount needs to know about one path."""
+
+    is_dir: bool
+    size: int = 0
+    mtime: float = 0.0
+    version: str = ""  # changes whenever the content does: etag/generation, else mtime+size
+    uid: int | None = None
+    gid: int | None = None
+    mode: int | None = None  # permission bits where the backend has them (POSIX); None = object store
+
+
+DIR = Entry(is_dir=True)
+
+
+def _mtime(info: dict[str, Any]) -> float:
+    for key in ("mtime", "LastModified", "updated"):
+        v = info.get(key)
+        if isinstance(v, (int, float)):
+            return float(v)
+        if isinstance(v, datetime):
+            return v.timestamp()
+        if isinstance(v, str):
+            try:
+                return datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
+            except ValueError:
+                continue
+    return 0.0
+
+
+def entry_from_info(info: dict[str, Any]) -> Entry:
+    if info.get("type") == "directory":
+        mode = info.get("mode")
+        return Entry(True, uid=info.get("uid"), gid=info.get("gid"), mode=mode & 0o7777 if mode else None)
+    size = int(info.get("size") or 0)
+    mtime = _mtime(info)
+    tag = info.get("ETag") or info.get("generation") or info.get("etag") or info.get("md5Hash")
+    version = str(tag).strip('"') if tag else f"{mtime:.6f}-{size}"
+    mode = info.get("mode")
+    return Entry(False, size, mtime, version, info.get("uid"), info.get("gid"), mode & 0o7777 if mode else None)
+
+
+class Backend:
+    """A backend's file system plus the mount's metadata cache for it (touched only by the trio thread)."""
+
+    def __init__(self, config: BackendConfig, limiter: trio.CapacityLimiter, ttl: float) -> None:
+        self.name = config.name
+        self.config = config
+        self.local = config.scheme == "file"
+        # The mount keeps its own TTL cache; fsspec's listing cache would serve stale listings forever.
+        self.fs = open_fs(config) if self.local else open_fs(config, use_listings_cache=False, skip_instance_cache=True)
+        self.root = root_path(config)
+        self.limiter = limiter
+        self.ttl = ttl
+        self._stats: dict[str, tuple[float, Entry | None]] = {}
+        self._lists: dict[str, tuple[float, dict[str, Entry]]] = {}
+        # Object stores have no empty directories: ones made through the mount are remembered until rmdir.
+        self.pending_dirs: set[str] = set()
+
+    def full(self, rel: str) -> str:
+        if not rel:
+            return self.root
+        return f"{self.root.rstrip('/')}/{rel}"
+
+    async def call(self, fn: Callable[..., T], *args: Any) -> T:
+        return await trio.to_thread.run_sync(fn, *args, limiter=self.limiter)
+
+    def cached_stat(self, rel: str) -> Entry | None | bool:
+        """The cached entry, None if cached as missing, False if not cached (or expired)."""
+        hit = self._stats.get(rel)
+        if hit is None or hit[0] < time.monotonic():
+            return False
+        return hit[1]
+
+    async def stat(self, rel: str) -> Entry:
+        if not rel or rel in self.pending_dirs:
+            return DIR
+        cached = self.cached_stat(rel)
+        if cached is None:
+            raise FileNotFoundError(rel)
+        if cached is not False:
+            return cached
+        try:
+            entry = entry_from_info(await self.call(self.fs.info, self.full(rel)))
+        except FileNotFoundError:
+            self._stats[rel] = (time.monotonic() + self.ttl, None)
+            raise
+        self._stats[rel] = (time.monotonic() + self.ttl, entry)
+        return entry
+
+    async def list(self, rel: str) -> dict[str, Entry]:
+        hit = self._lists.get(rel)
+        if hit is not None and hit[0] >= time.monotonic():
+            return hit[1]
+        full = self.full(rel).rstrip("/")
+        try:
+            infos = await self.call(lambda: self.fs.ls(full, detail=True))
+        except FileNotFoundError:
+            if rel not in self.pending_dirs:
+                raise
+            infos = []  # a directory made through the mount, still without objects
+        expiry = time.monotonic() + self.ttl
+        entries: dict[str, Entry] = {}
+        for info in infos:
+            name = posixpath.basename(str(info["name"]).rstrip("/"))
+            if not name or str(info["name"]).rstrip("/") == full:
+                continue  # some stores list the directory itself
+            entry = entry_from_info(info)
+            entries[name] = entry
+            self._stats[f"{rel}/{name}" if rel else name] = (expiry, entry)
+        prefix = f"{rel}/" if rel else ""
+        for d in self.pending_dirs:
+            if d.startswith(prefix) and "/" not in d[len(prefix):]:
+                entries.setdefault(d[len(prefix):], DIR)
+        self._lists[rel] = (expiry, entries)
+        return entries
+
+    def invalidate(self, rel: str) -> None:
+        """Forgets what is cached about ``rel`` and its parent's listing (after a change through the mount)."""
+        self._stats.pop(rel, None)
+        self._lists.pop(rel, None)
+        self._lists.pop(posixpath.dirname(rel), None)
+        if not self.local:
+            self.fs.invalidate_cache(self.full(rel))
+
+    def remember(self, rel: str, entry: Entry) -> None:
+        self._stats[rel] = (time.monotonic() + self.ttl, entry)

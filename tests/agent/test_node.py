@@ -1,0 +1,128 @@
+"""The agent process with Kafka: spool across a restart, hard quotas, warm commands, heartbeats."""
+
+from __future__ import annotations
+
+import errno
+import uuid
+
+import pytest
+
+from warpdrive.schemas.config import Config
+from warpdrive.schemas.records import AgentStatus, Command, JobEvent, QuotaBreach, decode, encode, utc_now
+from warpdrive.schemas.topics import AGENT_STATUS, COMMANDS, JOB_EVENTS, QUOTA_STATE
+
+from tests.agent.conftest import blob, consume, produce
+from tests.agent.test_kafka import dead_address, events_of
+from tests.helpers import wait_until
+
+pytestmark = [pytest.mark.services, pytest.mark.fuse]
+
+
+def test_agent_restart_loses_no_event_spooled_during_an_outage(mount_agent, cfg: Config) -> None:
+    m = mount_agent(kafka={"bootstrap_servers": dead_address()}, telemetry_sink="kafka")
+    for i in range(20):
+        (m.mnt / "local" / f"f{i}").write_bytes(b"x" * i)
+        assert (m.mnt / "local" / f"f{i}").read_bytes() == b"x" * i
+    m.stop()
+    assert list((m.state / "spool").glob("*.batch")), "events were spooled while Kafka was unreachable"
+    m = mount_agent(telemetry_sink="kafka")  # same state dir and node, Kafka reachable
+    (m.mnt / "local" / "after").write_bytes(b"1")
+    node = m.cfg.agent.node_name
+
+    def replayed() -> bool:
+        return not list((m.state / "spool").glob("*.batch"))
+
+    wait_until(replayed, timeout=30, what="the spool replayed")
+    m.stop()
+    events = events_of(cfg, node, 41)
+    boots = {}
+    for e in events:
+        boots.setdefault(e.event_id.split("/")[1], []).append(e.seq)
+    first_boot = min(boots, key=lambda b: min(e.timestamp for e in events if f"/{b}/" in e.event_id))
+    seqs = sorted(boots[first_boot])
+    assert seqs == list(range(1, len(seqs) + 1)), "every event of the first run arrived exactly once"
+    reads = {e.path for e in events if e.operation == "read" and f"/{first_boot}/" in e.event_id}
+    assert reads >= {f"f{i}" for i in range(1, 20)}  # f0 is empty: nothing to read
+
+
+def test_hard_quota_blocks_writes_of_the_team_only(mount_agent, cfg: Config) -> None:
+    m = mount_agent()
+    (m.mnt / "s3" / "q.txt").write_bytes(b"before")
+    topic = QUOTA_STATE.full_name(cfg.kafka)
+
+    def publish(level: str, backend: str | None) -> None:
+        b = QuotaBreach("vision", backend, level, "ok", 10, 5, 8, utc_now())
+        produce(cfg, topic, encode(b), f"vision/{backend or '*'}".encode())
+
+    publish("hard", "s3")
+
+    def blocked() -> bool:
+        try:
+            (m.mnt / "s3" / "q2.txt").write_bytes(b"x")
+            return False
+        except OSError as e:
+            assert e.errno == errno.EDQUOT, e
+            return True
+
+    wait_until(blocked, timeout=20, what="EDQUOT on s3 for alice (team vision)", explain=lambda: m.log())
+    with pytest.raises(OSError) as e:
+        with open(m.mnt / "s3" / "q.txt", "ab") as f:
+            f.write(b"more")
+    assert e.value.errno == errno.EDQUOT
+    assert (m.mnt / "s3" / "q.txt").read_bytes() == b"before"  # reads are never blocked
+    (m.mnt / "local" / "ok.txt").write_bytes(b"other backends are fine")
+    publish("ok", "s3")
+    publish("hard", None)  # all backends
+    wait_until(lambda: _fails(lambda: (m.mnt / "local" / "ok2.txt").write_bytes(b"y")), timeout=20,
+               what="EDQUOT on every backend")
+    publish("ok", None)
+    wait_until(lambda: not _fails(lambda: (m.mnt / "s3" / "q3.txt").write_bytes(b"z")), timeout=20,
+               what="writes allowed again")
+
+
+def _fails(fn) -> bool:
+    try:
+        fn()
+        return False
+    except OSError as e:
+        assert e.errno == errno.EDQUOT
+        return True
+
+
+def test_warm_prefetches_reports_progress_and_heartbeats(mount_agent, cfg: Config) -> None:
+    m = mount_agent()
+    fs, root = m.backend("s3")
+    files = {f"warm/{i}.bin": blob(1_200_000) for i in range(4)}
+    for rel, data in files.items():
+        fs.pipe_file(f"{root}/{rel}", data)
+    node = m.cfg.agent.node_name
+    cmd = Command(f"warm-{uuid.uuid4().hex[:8]}", "warm", utc_now(), {"path": "s3/warm"}, target=node)
+    produce(cfg, COMMANDS.full_name(cfg.kafka), encode(cmd), node.encode())
+
+    def done(msgs: list) -> bool:
+        return any(decode(x.value, JobEvent).state in ("done", "failed") for x in msgs if x.key == cmd.command_id.encode())
+
+    msgs = [decode(x.value, JobEvent) for x in consume(cfg, JOB_EVENTS.full_name(cfg.kafka), done)
+            if x.key == cmd.command_id.encode()]
+    final = msgs[-1]
+    assert final.state == "done", final.error
+    assert final.node_host == node and final.progress["files"] == 4
+    assert final.progress["bytes"] == final.progress["bytes_fetched"] == sum(map(len, files.values()))
+
+    def status(msgs: list) -> AgentStatus | None:
+        mine = [decode(x.value, AgentStatus) for x in msgs if x.key == node.encode()]
+        return mine[-1] if mine and mine[-1].jobs.get(cmd.command_id, {}).get("state") == "done" else None
+
+    st = status(consume(cfg, AGENT_STATUS.full_name(cfg.kafka), lambda ms: status(ms) is not None))
+    assert st is not None
+    assert st.cache["bytes"] >= sum(map(len, files.values()))
+    assert set(st.backends) == {"local", "s3", "gcs"} and all(b["reachable"] for b in st.backends.values())
+    assert st.mounts[0]["mountpoint"] == str(m.mnt) and "queue_depth" in st.telemetry
+
+    # Warmed blocks are real cache hits for the first read through the mount.
+    for rel, data in files.items():
+        assert (m.mnt / "s3" / rel).read_bytes() == data
+    reads = m.wait_events(lambda ev: [e for e in ev if e["operation"] == "read" and e["path"].startswith("warm/")][3:]
+                          and [e for e in ev if e["operation"] == "read" and e["path"].startswith("warm/")],
+                          "reads of the warmed files")
+    assert all(e["cache_hit"] for e in reads), reads
