@@ -1,0 +1,254 @@
+// Fetch wrappers for /api/v1/* (contract: docs/api.md). Sizes are exact byte integers, timestamps RFC 3339 or null.
+
+const TOKEN_KEY = "warpdrive.token";
+
+export function getToken(): string {
+  try {
+    return localStorage.getItem(TOKEN_KEY) ?? "";
+  } catch {
+    return ""; // storage disabled (private mode): work without a token
+  }
+}
+
+export function setToken(token: string): void {
+  if (token) localStorage.setItem(TOKEN_KEY, token);
+  else localStorage.removeItem(TOKEN_KEY);
+}
+
+/** An API failure in words a person can act on; `param` names the offending input when the API says so. */
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+    readonly code?: string,
+    readonly param?: string,
+  ) {
+    super(message);
+    this.name = "ApiError";
+  }
+}
+
+/** Turns an error response (JSON `{"error": {...}}`, or anything else) into one readable line. */
+export function errorFromResponse(status: number, statusText: string, body: string): ApiError {
+  let detail: { message?: string; code?: string; param?: string } | undefined;
+  try {
+    detail = (JSON.parse(body) as { error?: typeof detail }).error;
+  } catch {
+    detail = undefined;
+  }
+  const hint = status === 401 ? " (enter a valid API token at the top right)" : "";
+  if (detail?.message) return new ApiError(status, detail.message + hint, detail.code, detail.param);
+  if (status === 401) return new ApiError(status, `not authorised${hint}`);
+  if (status === 403) return new ApiError(status, "forbidden: this token may only read (an admin token is needed)");
+  const text = body.trim().slice(0, 200);
+  return new ApiError(status, `HTTP ${status} ${statusText}${text ? `: ${text}` : ""}`);
+}
+
+type Query = Record<string, string | number | undefined | null>;
+
+export function buildUrl(path: string, query?: Query): string {
+  const params = new URLSearchParams();
+  for (const [k, v] of Object.entries(query ?? {})) {
+    if (v !== undefined && v !== null && v !== "") params.set(k, String(v));
+  }
+  const qs = params.toString();
+  return `/api/v1${path}${qs ? `?${qs}` : ""}`;
+}
+
+async function request<T>(method: string, path: string, query?: Query, body?: unknown): Promise<T> {
+  const headers: Record<string, string> = { Accept: "application/json" };
+  const token = getToken();
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let res: Response;
+  try {
+    res = await fetch(buildUrl(path, query), {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (e) {
+    throw new ApiError(0, `cannot reach the API (${(e as Error).message})`);
+  }
+  const text = await res.text();
+  if (!res.ok) throw errorFromResponse(res.status, res.statusText, text);
+  return (text ? JSON.parse(text) : undefined) as T;
+}
+
+// ---- shapes ----
+
+export interface Page<T> {
+  items: T[];
+  total: number;
+  limit: number;
+  offset: number;
+}
+
+export interface UsageItem {
+  team?: string;
+  user?: string;
+  backend?: string;
+  file_count: number;
+  total_bytes: number;
+  last_access: string | null;
+}
+
+export interface Usage {
+  group_by: "team" | "user" | "backend";
+  backend: string;
+  items: UsageItem[];
+  total_bytes: number;
+  file_count: number;
+}
+
+export interface StaleFile {
+  backend: string;
+  path: string;
+  size_bytes: number;
+  last_modified: string | null;
+  last_access: string | null;
+  owner_team: string;
+  owner_user: string | null;
+  marked: boolean;
+  coverage_ok: boolean;
+}
+
+export interface StalePage extends Page<StaleFile> {
+  /** Counting stops at 100,000 files: then `total` and `total_bytes` are lower bounds and this is false. */
+  total_exact?: boolean;
+  total_bytes: number;
+  /** Per backend: since when telemetry watches it, and whether that covers the whole `days` period. */
+  coverage: Record<string, { since: string | null; covers_period: boolean }>;
+}
+
+export interface GrowthPoint {
+  date: string;
+  total_bytes: number;
+  file_count: number;
+  added_bytes: number;
+  removed_bytes: number;
+}
+
+export interface Growth {
+  backend: string | null;
+  team: string | null;
+  period_days: number;
+  points: GrowthPoint[];
+}
+
+export interface UserDetail {
+  user: string;
+  teams: string[];
+  owned: { backend: string; file_count: number; total_bytes: number }[];
+  reads: { backend: string; read_count: number; bytes_read: number; last_access: string | null }[];
+  top_files: StaleFile[];
+}
+
+export interface Backend {
+  name: string;
+  url: string;
+  scheme: string;
+  file_count: number;
+  total_bytes: number;
+  last_crawl: { crawl_id: string; started_at: string; finished_at: string | null; status: string; files: number } | null;
+  coverage_since: string | null;
+}
+
+export type QuotaLevel = "ok" | "soft" | "hard";
+
+export interface Quota {
+  id: number;
+  team: string;
+  backend: string | null;
+  soft_limit: number;
+  hard_limit: number;
+  usage_bytes: number;
+  level: QuotaLevel | null; // null until the stream workers first evaluate a new quota
+}
+
+export interface TreeRow {
+  path: string;
+  name: string;
+  is_dir: boolean;
+  total_bytes: number;
+  file_count: number;
+  bytes_by_team: Record<string, number>;
+  stale_bytes: Record<string, number>;
+  newest_modified: string | null;
+  oldest_modified: string | null;
+  last_access: string | null;
+}
+
+export interface Tree {
+  backend: string;
+  prefix: string; // normalised: no leading or trailing "/", "" = the backend's root
+  self: TreeRow;
+  items: TreeRow[]; // direct child directories
+  total: number;
+  total_exact: boolean;
+}
+
+export interface Mark {
+  backend: string;
+  path: string;
+  marked_by: string | null;
+  marked_at: string;
+  note: string | null;
+  size_bytes: number | null;
+  last_access: string | null;
+  owner_team: string | null;
+  exists: boolean;
+}
+
+export interface MarkPage extends Page<Mark> {
+  total_bytes: number;
+}
+
+export interface FileRef {
+  backend: string;
+  path: string;
+}
+
+// ---- endpoints ----
+
+export const api = {
+  usage: (group_by: "team" | "user" | "backend", backend = "all") =>
+    request<Usage>("GET", "/usage", { group_by, backend }),
+
+  stale: (q: {
+    days?: string;
+    min_size?: string;
+    backend?: string;
+    owner?: string;
+    prefix?: string;
+    sort?: "size" | "last_access" | "path";
+    order?: "asc" | "desc";
+    limit?: number;
+    offset?: string;
+  }) => request<StalePage>("GET", "/stale", q),
+
+  growth: (backend: string, period = "30d", team?: string) =>
+    request<Growth>("GET", "/growth", { backend, period, team }),
+
+  user: (userId: string) => request<UserDetail>("GET", `/user/${encodeURIComponent(userId)}`),
+
+  backends: async () => (await request<{ items: Backend[] }>("GET", "/backends")).items,
+
+  quotas: async () => (await request<{ items: Quota[] }>("GET", "/quota")).items,
+
+  putQuota: (q: { team: string; backend: string | null; soft: string; hard: string }) =>
+    request<Quota>("PUT", "/quota", undefined, q),
+
+  deleteQuota: (team: string, backend: string | null) =>
+    request<void>("DELETE", "/quota", { team, backend: backend ?? "all" }),
+
+  marks: (q: { backend?: string; prefix?: string; limit?: number; offset?: number }) =>
+    request<MarkPage>("GET", "/marks", q),
+
+  mark: (files: FileRef[], note?: string) => request<unknown>("POST", "/marks", undefined, { files, note }),
+
+  unmark: (files: FileRef[]) => request<unknown>("DELETE", "/marks", undefined, { files }),
+
+  tree: (backend: string, prefix: string, sort = "size", limit = 200) =>
+    request<Tree>("GET", "/tree", { backend, prefix, sort, limit }),
+};

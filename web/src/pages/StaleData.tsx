@@ -1,0 +1,195 @@
+import { useState } from "react";
+import type { RowSelectionState } from "@tanstack/react-table";
+import { useSearchParams } from "react-router-dom";
+import { type FileRef, api } from "../api";
+import { ErrorBox } from "../components/ErrorBox";
+import { FileTable, type SortKey, fileKey } from "../components/FileTable";
+import { Size, formatCount, formatTime } from "../components/SizeFormat";
+import { useApi } from "../useApi";
+
+const PAGE = 100;
+const FILTERS = ["days", "min_size", "backend", "owner", "prefix"] as const;
+
+/**
+ * Files neither read nor modified in N days. Filters, sort and page live in the URL so a view can be
+ * linked (the directory page links here with a prefix). Marking records intent only: nothing is deleted.
+ */
+export function StaleData() {
+  const [params, setParams] = useSearchParams();
+  const q = {
+    // Sent as typed: a bad value comes back as the API's 400 naming the parameter.
+    days: params.get("days") ?? "90",
+    min_size: params.get("min_size") ?? undefined,
+    backend: params.get("backend") ?? undefined,
+    owner: params.get("owner") ?? undefined,
+    prefix: params.get("prefix") ?? undefined,
+    sort: (params.get("sort") ?? "size") as SortKey,
+    order: (params.get("order") ?? "desc") as "asc" | "desc",
+    offset: params.get("offset") ?? undefined,
+  };
+  const key = params.toString();
+  const stale = useApi(() => api.stale({ ...q, limit: PAGE }), [key]);
+  const backends = useApi(() => api.backends(), []);
+  const [selection, setSelection] = useState<RowSelectionState>({});
+  const [note, setNote] = useState("");
+  const [result, setResult] = useState<{ error?: Error; notice?: string }>({});
+  const [busy, setBusy] = useState(false);
+
+  const update = (changes: Record<string, string | undefined>) => {
+    const next = new URLSearchParams(params);
+    for (const [k, v] of Object.entries(changes)) {
+      if (v === undefined || v === "") next.delete(k);
+      else next.set(k, v);
+    }
+    if (!("offset" in changes)) next.delete("offset"); // a new filter or sort starts at the first page
+    setParams(next);
+    setSelection({});
+  };
+
+  const rows = stale.data?.items ?? [];
+  const selectedRows = rows.filter((f) => selection[fileKey(f)]);
+  const selected: FileRef[] = selectedRows.map((f) => ({ backend: f.backend, path: f.path }));
+
+  const act = async (what: "mark" | "unmark") => {
+    setBusy(true);
+    setResult({});
+    try {
+      if (what === "mark") await api.mark(selected, note.trim() || undefined);
+      else await api.unmark(selected);
+      setResult({
+        notice:
+          what === "mark"
+            ? `Marked ${selected.length} file(s) for deletion. Nothing was deleted.`
+            : `Removed the deletion mark from ${selected.length} file(s).`,
+      });
+      setSelection({});
+      stale.reload();
+    } catch (e) {
+      setResult({ error: e as Error });
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const total = stale.data?.total ?? 0;
+  const offset = Number(q.offset) || 0;
+  const atLeast = stale.data?.total_exact === false ? "+" : "";
+  const coverage = Object.entries(stale.data?.coverage ?? {});
+  return (
+    <>
+      <h1>Stale data</h1>
+      <Filters
+        key={key}
+        initial={Object.fromEntries(FILTERS.map((f) => [f, params.get(f) ?? (f === "days" ? "90" : "")]))}
+        backends={backends.data?.map((b) => b.name) ?? []}
+        onApply={update}
+      />
+      {rows.some((f) => f.coverage_ok === false) && (
+        <p className="muted" data-testid="coverage">
+          Telemetry has not watched every backend for {q.days} days (
+          {coverage.map(([b, c], i) => (
+            <span key={b}>
+              {i > 0 && ", "}
+              {b} since {c.since ? formatTime(c.since) : "never"}
+            </span>
+          ))}
+          ): files marked <span className="badge warn">unverified</span> were not read while watched, but may have been
+          read before.
+        </p>
+      )}
+      <ErrorBox error={stale.error} />
+      <div className="toolbar">
+        <span data-testid="stale-total">
+          {formatCount(total)}
+          {atLeast} file(s), <Size bytes={stale.data?.total_bytes ?? 0} />
+          {atLeast}
+          {total > 0 && ` · showing ${offset + 1}–${offset + rows.length}`}
+        </span>
+        <span>
+          · {selected.length} selected (<Size bytes={selectedRows.reduce((s, f) => s + f.size_bytes, 0)} />)
+        </span>
+        <input placeholder="note (optional)" aria-label="note" value={note} onChange={(e) => setNote(e.target.value)} />
+        <button type="button" disabled={busy || selected.length === 0} onClick={() => act("mark")} data-testid="mark">
+          Mark for deletion
+        </button>
+        <button type="button" disabled={busy || selected.length === 0} onClick={() => act("unmark")}>
+          Unmark
+        </button>
+        <button type="button" disabled={offset === 0} onClick={() => update({ offset: String(Math.max(0, offset - PAGE)) })}>
+          ← Prev
+        </button>
+        <button type="button" disabled={offset + PAGE >= total} onClick={() => update({ offset: String(offset + PAGE) })}>
+          Next →
+        </button>
+      </div>
+      <ErrorBox error={result.error} />
+      {result.notice && (
+        <div className="notice" role="status">
+          {result.notice}
+        </div>
+      )}
+      {stale.data && (
+        <FileTable
+          rows={rows}
+          sort={{ key: q.sort, desc: q.order === "desc" }}
+          onSort={(s) => update({ sort: s.key, order: s.desc ? "desc" : "asc" })}
+          selection={selection}
+          onSelectionChange={setSelection}
+          busy={stale.loading}
+        />
+      )}
+    </>
+  );
+}
+
+function Filters({
+  initial,
+  backends,
+  onApply,
+}: {
+  initial: Record<string, string>;
+  backends: string[];
+  onApply: (values: Record<string, string>) => void;
+}) {
+  const [v, setV] = useState(initial);
+  const field = (name: string) => ({
+    value: v[name] ?? "",
+    onChange: (e: { target: { value: string } }) => setV({ ...v, [name]: e.target.value }),
+  });
+  return (
+    <form
+      className="filters"
+      onSubmit={(e) => {
+        e.preventDefault();
+        onApply(Object.fromEntries(Object.entries(v).map(([k, x]) => [k, x.trim()])));
+      }}
+    >
+      <label>
+        Not used for (days)
+        <input name="days" type="number" min={0} style={{ width: 80 }} {...field("days")} />
+      </label>
+      <label>
+        Min size
+        <input name="min_size" placeholder="e.g. 10GB" style={{ width: 100 }} {...field("min_size")} />
+      </label>
+      <label>
+        Backend
+        <select name="backend" {...field("backend")}>
+          <option value="">all</option>
+          {backends.map((b) => (
+            <option key={b}>{b}</option>
+          ))}
+        </select>
+      </label>
+      <label>
+        Owner (team or user)
+        <input name="owner" style={{ width: 120 }} {...field("owner")} />
+      </label>
+      <label>
+        Path prefix
+        <input name="prefix" style={{ width: 220 }} {...field("prefix")} />
+      </label>
+      <button type="submit">Apply</button>
+    </form>
+  );
+}

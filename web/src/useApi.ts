@@ -1,0 +1,29 @@
+import { useCallback, useEffect, useState } from "react";
+
+export interface Loaded<T> {
+  data?: T;
+  error?: Error;
+  /** True from the very render in which `deps` changed until their answer arrives (old data stays shown). */
+  loading: boolean;
+  reload: () => void;
+}
+
+/** Runs `load` when `deps` change (or on `reload()`); a stale answer never overwrites a newer one. */
+export function useApi<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
+  const run = useCallback(load, deps);
+  const [tick, setTick] = useState(0);
+  const [state, setState] = useState<{ data?: T; error?: Error; run?: () => Promise<T>; tick?: number }>({});
+  useEffect(() => {
+    let current = true;
+    run().then(
+      (data) => current && setState({ data, run, tick }),
+      (error: Error) => current && setState((s) => ({ data: s.data, error, run, tick })),
+    );
+    return () => {
+      current = false;
+    };
+  }, [run, tick]);
+  const reload = useCallback(() => setTick((t) => t + 1), []);
+  const loading = state.run !== run || state.tick !== tick;
+  return { data: state.data, error: loading ? undefined : state.error, loading, reload };
+}

@@ -1,0 +1,221 @@
+// Drives the built dashboard in Debian's Chromium (playwright-core, no bundled browser) through one scenario and
+// prints what it saw as one JSON object on stdout; tests/web/test_dashboard.py decides what is right.
+// Usage: node drive.mjs '<json: {scenario: "main" | "auth", base, shots, …scenario arguments}>'
+import { chromium } from "playwright-core";
+
+const args = JSON.parse(process.argv[2]);
+const out = { consoleErrors: [], shots: [] };
+const TIMEOUT = 15000;
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  ],
+});
+
+async function shot(page, name) {
+  const path = `${args.shots}/wd-dashboard-${name}.png`;
+  await page.screenshot({ path, fullPage: true });
+  out.shots.push(path);
+}
+
+async function fillQuota(page, q) {
+  await page.fill("[data-testid=quota-form] input[name=team]", q.team);
+  await page.selectOption("[data-testid=quota-form] select[name=backend]", q.backend ?? "");
+  await page.fill("[data-testid=quota-form] input[name=soft]", q.soft);
+  await page.fill("[data-testid=quota-form] input[name=hard]", q.hard);
+  await page.click("[data-testid=quota-form] button[type=submit]");
+}
+
+const rowPaths = (page) => page.$$eval("[data-testid=file-table] tbody tr[data-path]", (trs) => trs.map((tr) => tr.dataset.path));
+
+const scenarios = {
+  // Overview, stale data (sort, filter, bulk mark), quotas (bad, good, all-backends + delete), marks review (unmark),
+  // user, backend detail, directory tree. args: badQuota, quota, allQuota {team, backend, soft, hard}; staleFilter
+  // {min_size, backend, owner}; user; backend; tree {backend, open: a top directory}.
+  async main(page) {
+    // Overview: from navigation start to the team chart's bars on screen, first with an empty HTTP cache, then
+    // a reload with the hashed assets cached. about:blank first, so the renderer's start-up is not counted.
+    await page.goto("about:blank");
+    await page.addInitScript(() => {
+      new MutationObserver((_, obs) => {
+        if (document.querySelector("[data-testid=team-table]")) {
+          window.__tableShown = Math.round(performance.now());
+          obs.disconnect();
+        }
+      }).observe(document, { childList: true, subtree: true });
+    });
+    const chartShown = async (go) => {
+      const t0 = Date.now();
+      await go();
+      await page.waitForSelector("[data-testid=team-chart] .recharts-bar-rectangle");
+      return Date.now() - t0;
+    };
+    out.loadMs = await chartShown(() => page.goto(`${args.base}/`));
+    out.tableShownMs = await page.evaluate(() => window.__tableShown);
+    out.navigation = await page.evaluate(() => {
+      const n = performance.getEntriesByType("navigation")[0];
+      const ends = Object.fromEntries(
+        performance.getEntriesByType("resource").map((r) => [new URL(r.name).pathname, [Math.round(r.startTime), Math.round(r.responseEnd)]]),
+      );
+      return { domContentLoadedMs: Math.round(n.domContentLoadedEventEnd), resourceEndMs: ends };
+    });
+    out.reloadMs = await chartShown(() => page.reload());
+    // The peer figure: the one API call the page needs, fetched alone from the same page (median of 5).
+    out.usageFetchMs = await page.evaluate(async () => {
+      const times = [];
+      for (let i = 0; i < 5; i++) {
+        const t0 = performance.now();
+        await (await fetch("/api/v1/usage?group_by=team&backend=all")).json();
+        times.push(performance.now() - t0);
+      }
+      return Math.round(times.sort((a, b) => a - b)[2]);
+    });
+    // Every label drawn in the chart's SVG (team names on one axis, sizes on the other), and its bars.
+    out.chartLabels = await page.$$eval("[data-testid=team-chart] svg text", (ts) => ts.map((t) => t.textContent));
+    out.chartBars = await page.$$eval("[data-testid=team-chart] .recharts-bar-rectangle path", (ps) => ps.length);
+    out.tableTeams = await page.$$eval("[data-testid=team-table] tr[data-team]", (trs) => trs.map((tr) => tr.dataset.team));
+    out.totalText = await page.textContent("[data-testid=total-bytes]");
+    await shot(page, "overview");
+
+    // Stale data: sort by size both ways, bulk-select the first two rows of the descending order, mark them.
+    await page.click("nav >> text=Stale data");
+    await page.waitForSelector("[data-testid=file-table] tbody tr[data-path]");
+    const sizeHeader = "[data-testid=file-table] th[data-col=size]";
+    out.staleInitialSort = await page.getAttribute(sizeHeader, "aria-sort");
+    const sortTo = async (dir) => {
+      for (let was; (was = await page.getAttribute(sizeHeader, "aria-sort")) !== dir; ) {
+        await page.click(sizeHeader);
+        await page.waitForFunction(([sel, w]) => document.querySelector(sel)?.getAttribute("aria-sort") !== w, [sizeHeader, was]);
+      }
+      // The header flips at once; the rows are the new order once the table is no longer busy.
+      await page.waitForSelector("[data-testid=file-table][aria-busy=false]");
+    };
+    await sortTo("ascending");
+    out.staleAsc = await rowPaths(page);
+    await sortTo("descending");
+    out.staleDesc = await rowPaths(page);
+    out.staleTotalText = await page.textContent("[data-testid=stale-total]");
+    const rows = page.locator("[data-testid=file-table] tbody tr[data-path]");
+    for (const i of [0, 1]) await rows.nth(i).locator("input[type=checkbox]").check();
+    out.selected = await rowPaths(page).then((p) => p.slice(0, 2));
+    await page.fill("input[aria-label=note]", "dashboard test");
+    await page.click("[data-testid=mark]");
+    out.markNotice = await page.textContent(".notice", { timeout: TIMEOUT });
+    await page.waitForSelector("[data-testid=file-table] .badge:text('marked')");
+    out.markedBadges = await page.$$eval("[data-testid=file-table] tr[data-path]", (trs) =>
+      trs.filter((tr) => [...tr.querySelectorAll(".badge")].some((b) => b.textContent === "marked")).map((tr) => tr.dataset.path),
+    );
+    await shot(page, "stale");
+    // Filters: they land in the URL and the API answers only matching files.
+    await page.fill("form.filters input[name=min_size]", args.staleFilter.min_size);
+    await page.selectOption("form.filters select[name=backend]", args.staleFilter.backend);
+    await page.fill("form.filters input[name=owner]", args.staleFilter.owner);
+    await page.click("form.filters button[type=submit]");
+    await page.waitForURL((u) => u.searchParams.get("owner") === args.staleFilter.owner);
+    await page.waitForSelector("[data-testid=file-table][aria-busy=false]");
+    out.staleFiltered = await rowPaths(page);
+
+    // Quotas: a bad quota first (the API's error must be shown), then a good one.
+    await page.click("nav >> text=Quotas");
+    await page.waitForSelector("[data-testid=quota-table]");
+    await fillQuota(page, args.badQuota);
+    out.quotaError = await page.textContent(".error", { timeout: TIMEOUT });
+    await fillQuota(page, args.quota);
+    out.quotaNotice = await page.textContent(".notice", { timeout: TIMEOUT });
+    await page.waitForSelector(`[data-testid=quota-table] tr[data-team="${args.quota.team}"]`);
+    out.quotaRows = await page.$$eval("[data-testid=quota-table] tbody tr[data-team]", (trs) =>
+      trs.map((tr) => [...tr.querySelectorAll("td")].slice(0, 7).map((td) => td.textContent)),
+    );
+    await shot(page, "quotas");
+    // A second quota over all backends, then deleted again from its row (the confirm dialog is accepted).
+    await fillQuota(page, args.allQuota);
+    const allRow = `[data-testid=quota-table] tr[data-team="${args.allQuota.team}"]`;
+    await page.waitForSelector(allRow);
+    out.allQuotaRow = await page.$$eval(`${allRow} td`, (tds) => tds.slice(0, 2).map((td) => td.textContent));
+    await page.click(`${allRow} >> text=Delete`);
+    await page.waitForSelector(allRow, { state: "detached" });
+    out.quotaDeleteNotice = await page.textContent(".notice");
+
+    // Marked files: both marks listed for review; unmark the second one.
+    await page.click("nav >> text=Marked");
+    await page.waitForSelector("[data-testid=marks-table] tbody tr[data-path]");
+    out.marksListed = await page.$$eval("[data-testid=marks-table] tbody tr[data-path]", (trs) => trs.map((tr) => tr.dataset.path));
+    await page.check(`[data-testid=marks-table] tr[data-path="${out.selected[1]}"] input[type=checkbox]`);
+    await page.click("text=Unmark 1");
+    await page.waitForSelector(`[data-testid=marks-table] tr[data-path="${out.selected[1]}"]`, { state: "detached" });
+    await shot(page, "marks");
+
+    // User drill-down.
+    await page.goto(`${args.base}/users/${encodeURIComponent(args.user)}`);
+    await page.waitForSelector("[data-testid=owned-table] tbody tr");
+    out.userOwned = await page.$$eval("[data-testid=owned-table] tbody tr", (trs) =>
+      trs.map((tr) => [...tr.querySelectorAll("td")].slice(0, 3).map((td) => td.textContent)),
+    );
+    out.userReads = await page.$$eval("[data-testid=reads-table] tbody tr", (trs) =>
+      trs.map((tr) => [...tr.querySelectorAll("td")].slice(0, 3).map((td) => td.textContent)),
+    );
+    await shot(page, "user");
+
+    // Backend detail (deep link: the API's SPA fallback serves index.html).
+    await page.goto(`${args.base}/backends/${encodeURIComponent(args.backend)}`);
+    await page.waitForSelector("[data-testid=growth-chart] .recharts-line");
+    out.backendCards = await page.$$eval(".card .value", (vs) => vs.map((v) => v.textContent));
+    out.growthLabels = await page.$$eval("[data-testid=growth-chart] svg text", (ts) => ts.map((t) => t.textContent));
+    await shot(page, "backend");
+
+    // Directory tree: a backend's root, then into a directory by clicking it, then its stale files.
+    const treeRows = () =>
+      page.$$eval("[data-testid=tree-table] tbody tr", (trs) =>
+        trs.map((tr) => [tr.dataset.path, tr.querySelectorAll("td")[4].textContent.trim()]));
+    await page.click("text=Browse directories");
+    await page.waitForSelector("[data-testid=tree-table] tbody tr");
+    out.treeRoot = await treeRows();
+    await page.click(`[data-testid=tree-table] tr[data-path="${args.tree.open}"] a`);
+    await page.waitForSelector(`[data-testid=tree-table] tbody tr[data-path^="${args.tree.open}/"]`);
+    out.treeChild = await treeRows();
+    out.breadcrumbs = await page.textContent("[data-testid=breadcrumbs]");
+    await shot(page, "tree");
+    await page.click("text=Stale files under this directory");
+    await page.waitForSelector("[data-testid=file-table] tbody tr[data-path]");
+    out.treeStaleUrl = page.url();
+    out.treeStalePaths = await rowPaths(page);
+  },
+
+  // With auth on: no token → readable 401; a viewer token → pages load, a mutation → readable 403.
+  // args: viewerToken, quota.
+  async auth(page) {
+    await page.goto(`${args.base}/`);
+    out.noTokenError = await page.textContent(".error");
+    await page.fill("input[aria-label='API token']", args.viewerToken);
+    await page.click("text=Use token");
+    await page.waitForSelector("[data-testid=team-chart] .recharts-bar-rectangle");
+    out.storedToken = await page.evaluate(() => localStorage.getItem("warpdrive.token"));
+    await page.click("nav >> text=Quotas");
+    await page.waitForSelector("[data-testid=quota-table]");
+    await fillQuota(page, args.quota);
+    out.viewerMutationError = await page.textContent(".error");
+    await shot(page, "auth");
+    // The token survives a reload (localStorage), so the page loads without asking again.
+    await page.reload();
+    await page.waitForSelector("[data-testid=quota-table]");
+    out.errorsAfterReload = await page.$$eval(".error", (es) => es.map((e) => e.textContent));
+  },
+};
+
+try {
+  const page = await browser.newPage({ viewport: { width: 1300, height: 900 } });
+  page.setDefaultTimeout(TIMEOUT);
+  page.on("console", (m) => m.type() === "error" && out.consoleErrors.push(m.text()));
+  page.on("pageerror", (e) => out.consoleErrors.push(String(e)));
+  page.on("dialog", (d) => d.accept());
+
+  await scenarios[args.scenario](page);
+} catch (e) {
+  out.failure = String(e?.stack ?? e);
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(out));
