@@ -44,11 +44,12 @@ class Owners:
     uid_names: Mapping[str, str]  # uid → user name (config [agent.users])
 
     def posix_name(self, posix_user: str | None, uid: int | None) -> str | None:
+        # [agent.users] overrides the crawler host's passwd, whose uids need not match the cluster's.
+        if uid is not None and str(uid) in self.uid_names:
+            return self.uid_names[str(uid)]
         if posix_user:
             return posix_user
-        if uid is None:
-            return None
-        return self.uid_names.get(str(uid), str(uid))
+        return None if uid is None else str(uid)
 
     def resolve(self, backend: str, path: str, creator: str | None, posix_user: str | None,
                 uid: int | None) -> tuple[str, str | None, str]:
