@@ -38,8 +38,9 @@ class Warmer:
         await self.producer.send(self.topic, encode(event), job_id.encode())
 
     async def run(self, cmd: Command) -> None:
-        path = str(cmd.args.get("path", "")).strip("/")
-        name, _, prefix = path.partition("/")
+        # The API's contract for warm jobs: {"backend": NAME, "path": file or directory, "node": optional}.
+        name, prefix = str(cmd.args.get("backend", "")), str(cmd.args.get("path", "")).strip("/")
+        path = f"{name}:{prefix}"
         job = self.jobs[cmd.command_id] = {"state": "running", "path": path, "files": 0, "files_total": 0,
                                            "bytes": 0, "bytes_total": 0, "bytes_fetched": 0}
         error = None

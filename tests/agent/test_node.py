@@ -96,7 +96,7 @@ def test_warm_prefetches_reports_progress_and_heartbeats(mount_agent, cfg: Confi
     for rel, data in files.items():
         fs.pipe_file(f"{root}/{rel}", data)
     node = m.cfg.agent.node_name
-    cmd = Command(f"warm-{uuid.uuid4().hex[:8]}", "warm", utc_now(), {"path": "s3/warm"}, target=node)
+    cmd = Command(f"warm-{uuid.uuid4().hex[:8]}", "warm", utc_now(), {"backend": "s3", "path": "warm"}, target=node)
     produce(cfg, COMMANDS.full_name(cfg.kafka), encode(cmd), node.encode())
 
     def done(msgs: list) -> bool:
