@@ -1,0 +1,203 @@
+"""Changes an admin makes: quotas, team membership, ownership rules, deletion marks."""
+
+from __future__ import annotations
+
+import click
+
+from warpdrive.schemas.units import format_size
+
+from .context import Ctl, examples, format_option, page_options, pass_ctl
+from .output import Column, list_items
+from .params import LOCATION, SIZE, Location
+
+
+@click.group(epilog=examples("quota list", "quota set --team vision --backend s3 --soft 500TB --hard 600TB",
+                             "quota delete --team vision --backend s3"))
+def quota() -> None:
+    """Soft and hard storage quotas per team, on one backend or all of them."""
+
+
+QUOTA_COLUMNS = [
+    Column("team", "TEAM"), Column("backend", "BACKEND", get=lambda r: r.get("backend") or "all"),
+    Column("soft_limit", "SOFT", "size"), Column("hard_limit", "HARD", "size"), Column("usage_bytes", "USAGE", "size"),
+    Column("used_pct", "USED", "pct", lambda r: 100 * r["usage_bytes"] / r["hard_limit"]
+           if r.get("hard_limit") and r.get("usage_bytes") is not None else None),
+    Column("level", "LEVEL"),
+]
+
+
+@quota.command("list", epilog=examples("quota list", "quota list --format csv"))
+@format_option
+@pass_ctl
+def quota_list(ctl: Ctl) -> None:
+    """Every quota with the team's current usage and level (ok, soft, hard)."""
+    doc = ctl.client.get("/api/v1/quota")
+    ctl.emit(list_items(doc), QUOTA_COLUMNS, doc)
+
+
+@quota.command("set", epilog=examples("quota set --team vision --backend s3 --soft 500TB --hard 600TB",
+                                      "quota set --team nlp --soft 1.5PiB --hard 2PiB   # all backends together"))
+@click.option("--team", required=True, help="Team name.")
+@click.option("--backend", help="Backend name; omit for one quota over all backends.")
+@click.option("--soft", required=True, type=SIZE, help="Soft limit: a warning when exceeded (500TB, 1.5TiB, 1T, bytes).")
+@click.option("--hard", required=True, type=SIZE, help="Hard limit: must be >= --soft.")
+@format_option
+@pass_ctl
+def quota_set(ctl: Ctl, team: str, backend: str | None, soft: int, hard: int) -> None:
+    """Creates or replaces a team's quota."""
+    if soft > hard:
+        raise click.BadParameter(f"the soft limit ({format_size(soft)}) exceeds the hard limit ({format_size(hard)})",
+                                 param_hint="'--soft'")
+    doc = ctl.client.put("/api/v1/quota", {"team": team, "backend": backend, "soft": soft, "hard": hard})
+    ctl.say(f"quota for team {team} on {backend or 'all backends'}: soft {format_size(soft)}, hard {format_size(hard)}", doc)
+
+
+@quota.command("delete", epilog=examples("quota delete --team vision --backend s3", "quota delete --team nlp"))
+@click.option("--team", required=True, help="Team name.")
+@click.option("--backend", help="Backend name; omit for the all-backends quota.")
+@format_option
+@pass_ctl
+def quota_delete(ctl: Ctl, team: str, backend: str | None) -> None:
+    """Removes a team's quota."""
+    ctl.client.delete("/api/v1/quota", team=team, backend=backend)
+    ctl.say(f"deleted the quota of team {team} on {backend or 'all backends'}", {"deleted": {"team": team, "backend": backend}})
+
+
+@click.group(epilog=examples("teams list", "teams set alice vision", "teams delete alice vision"))
+def teams() -> None:
+    """Which team each user belongs to (a user's files count for the team)."""
+
+
+@teams.command("list", epilog=examples("teams list", "teams list --team vision --format csv"))
+@click.option("--team", help="Only this team.")
+@click.option("--user", help="Only this user.")
+@page_options
+@format_option
+@pass_ctl
+def teams_list(ctl: Ctl, team: str | None, user: str | None, limit: int, offset: int) -> None:
+    """User → team memberships."""
+    doc = ctl.client.get("/api/v1/teams", team=team, user=user, limit=limit, offset=offset)
+    ctl.emit(list_items(doc), [Column("user", "USER"), Column("team", "TEAM")], doc)
+
+
+@teams.command("set", epilog=examples("teams set alice vision"))
+@click.argument("user")
+@click.argument("team")
+@format_option
+@pass_ctl
+def teams_set(ctl: Ctl, user: str, team: str) -> None:
+    """Puts USER in TEAM."""
+    doc = ctl.client.put("/api/v1/teams", {"user": user, "team": team})
+    ctl.say(f"{user} is in team {team}", doc)
+
+
+@teams.command("delete", epilog=examples("teams delete alice vision"))
+@click.argument("user")
+@click.argument("team")
+@format_option
+@pass_ctl
+def teams_delete(ctl: Ctl, user: str, team: str) -> None:
+    """Takes USER out of TEAM."""
+    ctl.client.delete("/api/v1/teams", user=user, team=team)
+    ctl.say(f"{user} is no longer in team {team}", {"deleted": {"user": user, "team": team}})
+
+
+@click.group(epilog=examples("ownership list", "ownership set s3:datasets/vision --team vision --user alice",
+                             "ownership delete s3:datasets/vision"))
+def ownership() -> None:
+    """Explicit ownership rules: a backend prefix belongs to a team (longest prefix wins)."""
+
+
+@ownership.command("list", epilog=examples("ownership list", "ownership list --backend s3 --format json"))
+@click.option("--backend", default="all", show_default=True, help="One backend by name, or all.")
+@page_options
+@format_option
+@pass_ctl
+def ownership_list(ctl: Ctl, backend: str, limit: int, offset: int) -> None:
+    """Ownership rules, by backend and prefix."""
+    doc = ctl.client.get("/api/v1/ownership", backend=backend, limit=limit, offset=offset)
+    columns = [Column("backend", "BACKEND"), Column("prefix", "PREFIX", get=lambda r: r.get("prefix") or "(all)"),
+               Column("team", "TEAM"), Column("user", "USER"), Column("created_at", "CREATED", "time")]
+    if ctl.fmt == "csv":
+        columns[1] = Column("prefix", "PREFIX")
+    ctl.emit(list_items(doc), columns, doc)
+
+
+@ownership.command("set", epilog=examples("ownership set s3:datasets/vision --team vision",
+                                          "ownership set gcs: --team platform   # the whole backend"))
+@click.argument("location", type=LOCATION)
+@click.option("--team", required=True, help="Owning team.")
+@click.option("--user", help="Owning user (optional).")
+@format_option
+@pass_ctl
+def ownership_set(ctl: Ctl, location: Location, team: str, user: str | None) -> None:
+    """Makes TEAM (and --user) own everything under [BACKEND:]PREFIX."""
+    backend, prefix = ctl.resolve(location)
+    doc = ctl.client.put("/api/v1/ownership", {"backend": backend, "prefix": prefix, "team": team, "user": user})
+    ctl.say(f"{backend}:{prefix} is owned by team {team}{f' (user {user})' if user else ''}", doc)
+
+
+@ownership.command("delete", epilog=examples("ownership delete s3:datasets/vision"))
+@click.argument("location", type=LOCATION)
+@format_option
+@pass_ctl
+def ownership_delete(ctl: Ctl, location: Location) -> None:
+    """Removes the rule for exactly [BACKEND:]PREFIX."""
+    backend, prefix = ctl.resolve(location)
+    ctl.client.delete("/api/v1/ownership", backend=backend, prefix=prefix)
+    ctl.say(f"deleted the ownership rule for {backend}:{prefix}", {"deleted": {"backend": backend, "prefix": prefix}})
+
+
+@click.group(epilog=examples("marks list", "marks add s3:runs/old/ckpt.pt s3:runs/old/log.txt --note 'stale 1y'",
+                             "marks remove s3:runs/old/log.txt"))
+def marks() -> None:
+    """Deletion marks: files flagged for review. Marking never deletes anything and can be undone."""
+
+
+def _files(ctl: Ctl, locations: tuple[Location, ...]) -> list[dict[str, str]]:
+    files = []
+    for loc in locations:
+        backend, path = ctl.resolve(loc)
+        files.append({"backend": backend, "path": path})
+    return files
+
+
+@marks.command("list", epilog=examples("marks list", "marks list --backend s3 --prefix runs/ --format csv"))
+@click.option("--backend", default="all", show_default=True, help="One backend by name, or all.")
+@click.option("--prefix", help="Only paths under this prefix.")
+@page_options
+@format_option
+@pass_ctl
+def marks_list(ctl: Ctl, backend: str, prefix: str | None, limit: int, offset: int) -> None:
+    """Marked files, newest first: who marked them, why, and whether they still exist."""
+    doc = ctl.client.get("/api/v1/marks", backend=backend, prefix=prefix, limit=limit, offset=offset)
+    columns = [Column("backend", "BACKEND"), Column("path", "PATH"), Column("size_bytes", "SIZE", "size"),
+               Column("owner_team", "TEAM"), Column("last_access", "LAST ACCESS", "time"), Column("exists", "EXISTS", "bool"),
+               Column("marked_by", "BY"), Column("marked_at", "MARKED", "time"), Column("note", "NOTE")]
+    items = list_items(doc)
+    notes = [f"{len(items)} of {doc.get('total', len(items)):,} marked files; {format_size(doc.get('total_bytes', 0))} in all"]
+    ctl.emit(items, columns, doc, notes)
+
+
+@marks.command("add", epilog=examples("marks add s3:runs/2024/ckpt.pt --note 'unread since 2024'"))
+@click.argument("locations", type=LOCATION, nargs=-1, required=True, metavar="[BACKEND:]PATH...")
+@click.option("--note", help="Why (shown to reviewers).")
+@format_option
+@pass_ctl
+def marks_add(ctl: Ctl, locations: tuple[Location, ...], note: str | None) -> None:
+    """Marks files for deletion review."""
+    doc = ctl.client.post("/api/v1/marks", {"files": _files(ctl, locations), "note": note})
+    ctl.say(f"marked {doc.get('marked', len(locations))} file(s); nothing is deleted", doc)
+
+
+@marks.command("remove", epilog=examples("marks remove s3:runs/2024/ckpt.pt"))
+@click.argument("locations", type=LOCATION, nargs=-1, required=True, metavar="[BACKEND:]PATH...")
+@format_option
+@pass_ctl
+def marks_remove(ctl: Ctl, locations: tuple[Location, ...]) -> None:
+    """Unmarks files."""
+    doc = ctl.client.delete("/api/v1/marks", {"files": _files(ctl, locations)})
+    ctl.say(f"unmarked {doc.get('unmarked', 0)} file(s)", doc)
+
+
+COMMANDS = [quota, teams, ownership, marks]

@@ -1,0 +1,48 @@
+"""Helpers of the CLI tests: tokens, direct database access, result checks."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Callable
+
+import asyncpg
+from click.testing import Result
+
+ADMIN = "cli-admin-token-0123456789"
+VIEWER = "cli-viewer-token-0123456789"
+
+class Db:
+    """Direct access to the session database, to set up states the stream workers would produce."""
+
+    def __init__(self, dsn: str) -> None:
+        self.dsn = dsn
+
+    async def _run(self, fn: Callable[[asyncpg.Connection], Any]) -> Any:
+        conn = await asyncpg.connect(self.dsn, server_settings={"timezone": "UTC"})
+        try:
+            return await fn(conn)
+        finally:
+            await conn.close()
+
+    def execute(self, sql: str, *args: Any) -> None:
+        asyncio.run(self._run(lambda c: c.execute(sql, *args)))
+
+    def executemany(self, sql: str, rows: list[tuple]) -> None:
+        asyncio.run(self._run(lambda c: c.executemany(sql, rows)))
+
+    def fetch(self, sql: str, *args: Any) -> list[asyncpg.Record]:
+        return asyncio.run(self._run(lambda c: c.fetch(sql, *args)))
+
+
+def ok(r: Result) -> str:
+    """The stdout of a successful run, or a failure showing what went wrong."""
+    assert r.exit_code == 0, f"exit {r.exit_code}: {r.stderr or r.output}"
+    return r.stdout
+
+
+def one_line_error(r: Result, code: int = 1) -> str:
+    assert r.exit_code == code, f"exit {r.exit_code}: {r.output}"
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), r.stderr
+    assert "Traceback" not in r.output
+    return lines[0]
