@@ -322,7 +322,11 @@ def find_config_file(explicit: str | os.PathLike[str] | None = None) -> Path | N
     path = explicit or os.environ.get(ENV_PREFIX + "CONFIG")
     if path:
         p = Path(path).expanduser()
-        if not p.is_file():
+        try:
+            exists = p.is_file()
+        except OSError as e:  # e.g. a folder on the way is not readable
+            raise ConfigError(f"config: cannot read {p}: {e.strerror}") from None
+        if not exists:
             raise ConfigError(f"config: file {str(p)!r} does not exist")
         return p
     stack_file = default_state_dir() / "warpdrive.toml"

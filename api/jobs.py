@@ -1,0 +1,131 @@
+"""Jobs (move, warm, crawl): submitted here, run by workers and agents via the COMMANDS topic.
+
+Submitting inserts the ``jobs`` row and its Command (``command_id`` = ``job_id``) into the command outbox
+in one PostgreSQL transaction; the outbox publishes it when Kafka takes it. Whoever runs the job
+reports JobEvents, which the stream workers fold into the row (state, progress, error).
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+
+from warpdrive.schemas.config import Config
+
+from .errors import BadParameter, Conflict, NotFound
+from .params import Backend, Bool, Choice, JsonObject, Name, Param, PathText, page_params, parse_body
+from .responses import JSONResponse
+from .routing import Call, Endpoint
+
+KINDS = ("move", "warm", "crawl")
+STATES = ("queued", "running", "done", "failed", "cancelled")
+FINISHED = ("done", "failed", "cancelled")
+
+# The arguments each kind takes: the contract with the workers that run them.
+ARGS: dict[str, tuple[Param, ...]] = {
+    "crawl": (Backend("backend", "Backend to crawl.", required=True),
+              PathText("prefix", "Only this prefix ('' = everything).", default="")),
+    "warm": (Backend("backend", "Backend of the files.", required=True),
+             PathText("path", "File or directory to pull into node caches.", required=True),
+             Name("node", "Only this agent node (default: every node).")),
+    "move": (Backend("backend", "Source backend.", required=True),
+             PathText("path", "Source file or directory.", required=True),
+             Backend("dest_backend", "Destination backend.", required=True),
+             PathText("dest_path", "Destination path (default: the same path)."),
+             Bool("dry_run", "Only count what would move; move nothing.", default=False)),
+}
+
+class JobArgs(JsonObject):
+    """The ``args`` object; its schema lists each kind's arguments."""
+
+    def schema(self, cfg: Config) -> dict[str, Any]:
+        def one(params: tuple[Param, ...]) -> dict[str, Any]:
+            return {"type": "object", "additionalProperties": False,
+                    "properties": {p.name: {**p.openapi_schema(cfg), "description": p.doc} for p in params},
+                    "required": [p.name for p in params if p.required]}
+
+        return {"anyOf": [{**one(params), "title": kind} for kind, params in ARGS.items()]}
+
+
+COLUMNS = "job_id, kind, args, state, progress, error, created_by, created_at, updated_at"
+
+
+def _job(r: Any) -> dict[str, Any]:
+    return {
+        "job_id": r["job_id"], "kind": r["kind"], "args": orjson.loads(r["args"]), "state": r["state"],
+        "progress": orjson.loads(r["progress"]), "error": r["error"], "created_by": r["created_by"],
+        "created_at": r["created_at"], "updated_at": r["updated_at"],
+    }
+
+
+def check_args(kind: str, args: dict[str, Any], call: Call) -> dict[str, Any]:
+    try:
+        parsed = parse_body(ARGS[kind], args, call.cfg)
+    except BadParameter as e:
+        raise BadParameter(f"args.{e.message}", param=f"args.{e.param}") from None
+    return {k: v for k, v in parsed.items() if v is not None}
+
+
+async def submit(call: Call) -> JSONResponse:
+    kind = call.body["kind"]
+    args = check_args(kind, call.body["args"], call)
+    job_id = uuid.uuid4().hex
+    async with call.db.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            f"INSERT INTO jobs (job_id, kind, args, created_by) VALUES ($1, $2, $3::jsonb, $4) RETURNING {COLUMNS}",
+            job_id, kind, orjson.dumps(args).decode(), call.principal.name)
+        await call.commands.enqueue(conn, kind, args, target=args.get("node", "*"), command_id=job_id)
+    return JSONResponse(_job(row), status_code=201)
+
+
+async def list_jobs(call: Call) -> JSONResponse:
+    q = call.query
+    where = "($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR kind = $2)"
+    async with call.db.acquire() as conn:
+        rows = await conn.fetch(
+            f"SELECT {COLUMNS} FROM jobs WHERE {where} ORDER BY created_at DESC, job_id LIMIT $3 OFFSET $4",
+            q["state"], q["kind"], q["limit"], q["offset"])
+        total = await conn.fetchval(f"SELECT count(*) FROM jobs WHERE {where}", q["state"], q["kind"])
+    return JSONResponse({"items": [_job(r) for r in rows], "total": total, "limit": q["limit"], "offset": q["offset"]})
+
+
+async def show(call: Call) -> JSONResponse:
+    async with call.db.acquire() as conn:
+        row = await conn.fetchrow(f"SELECT {COLUMNS} FROM jobs WHERE job_id = $1", call.path["job_id"])
+    if row is None:
+        raise NotFound(f"no job {call.path['job_id']!r}")
+    return JSONResponse(_job(row))
+
+
+async def cancel(call: Call) -> JSONResponse:
+    """Marks the job cancelled and tells its runners; a runner that already finished reports so later."""
+    job_id = call.path["job_id"]
+    async with call.db.acquire() as conn, conn.transaction():
+        state = await conn.fetchval("SELECT state FROM jobs WHERE job_id = $1 FOR UPDATE", job_id)
+        if state is None:
+            raise NotFound(f"no job {job_id!r}")
+        if state in FINISHED:
+            raise Conflict(f"job {job_id} is already {state}")
+        row = await conn.fetchrow(
+            f"UPDATE jobs SET state = 'cancelled', updated_at = NOW() WHERE job_id = $1 RETURNING {COLUMNS}", job_id)
+        await call.commands.enqueue(conn, "cancel", {"job_id": job_id})
+    return JSONResponse(_job(row))
+
+
+_JOB_ID = Name("job_id", "The job id.", required=True)
+
+ENDPOINTS = (
+    Endpoint("POST", "/api/v1/jobs", submit, "Submit a move, warm or crawl job", "jobs", response="Job", status=201,
+             body=(Choice("kind", "What to do.", required=True, choices=KINDS),
+                   JobArgs("args", "The kind's arguments: crawl {backend, prefix}, warm {backend, path, node}, "
+                           "move {backend, path, dest_backend, dest_path}.", required=True))),
+    Endpoint("GET", "/api/v1/jobs", list_jobs, "Jobs, newest first", "jobs", response="JobList",
+             query=(Choice("state", "Only jobs in this state.", choices=STATES),
+                    Choice("kind", "Only jobs of this kind.", choices=KINDS), *page_params())),
+    Endpoint("GET", "/api/v1/jobs/{job_id}", show, "One job", "jobs", response="Job", path_params=(_JOB_ID,),
+             extra_statuses=(404,)),
+    Endpoint("POST", "/api/v1/jobs/{job_id}/cancel", cancel, "Cancel a job", "jobs", response="Job",
+             path_params=(_JOB_ID,), extra_statuses=(404, 409)),
+)

@@ -1,0 +1,45 @@
+"""Response bodies: orjson JSON (RFC 3339 UTC timestamps with Z, exact integer sizes) and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import date, datetime
+from typing import Any, Iterable, Sequence
+
+import orjson
+from starlette.responses import Response
+
+JSON_OPTIONS = orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content, option=JSON_OPTIONS)
+
+
+def _cell(v: Any) -> Any:
+    if isinstance(v, datetime):
+        return orjson.dumps(v, option=JSON_OPTIONS).decode().strip('"')
+    if isinstance(v, date):
+        return v.isoformat()
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (dict, list)):
+        return orjson.dumps(v).decode()
+    return "" if v is None else v
+
+
+def csv_response(columns: Sequence[str], rows: Iterable[dict[str, Any]], headers: dict[str, str] | None = None) -> Response:
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    for r in rows:
+        w.writerow([_cell(r.get(c)) for c in columns])
+    return Response(buf.getvalue(), media_type="text/csv; charset=utf-8", headers=headers)
+
+
+def no_content() -> Response:
+    return Response(status_code=204)

@@ -1,0 +1,113 @@
+"""GET /api/v1/stale: live files neither read nor modified in N days.
+
+"Activity" is the later of the file's last access (kept on ``storage_files`` by the stream workers,
+max over every reader) and its modification time, so a file written yesterday is never stale. The
+WHERE clause is the expression of the partial index ``idx_files_stale``.
+
+Telemetry has only watched a backend since its first event (``telemetry_coverage``): "not read in
+90 days" is only known where 90 days were observed. Every file and backend says whether that holds
+(``coverage_ok``); ``covered_only=true`` keeps only those.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from .params import Backend, Bool, Choice, Int, Name, PathText, Size, page_params
+from .responses import JSONResponse, csv_response
+from .routing import Call, Endpoint
+from .sql import Where
+
+ACTIVITY = "GREATEST(COALESCE(last_access, '-infinity'), COALESCE(last_modified, '-infinity'))"
+
+# Whitelisted ORDER BY fragments (never user text); (backend_name, path) makes pages stable. Paths sort
+# byte-wise with the text_pattern_ops operators, so idx_files_path serves that order.
+SORTS = {
+    "size": ("size_bytes DESC, backend_name, path", "size_bytes ASC, backend_name, path"),
+    "last_access": (ACTIVITY + " DESC, backend_name, path", ACTIVITY + " ASC, backend_name, path"),
+    "path": ("backend_name DESC, path USING ~>~", "backend_name ASC, path USING ~<~"),
+}
+
+# Counting every stale file of a 10M-file index costs seconds; past this many the totals are lower bounds.
+COUNT_CAP = 10_000
+
+COLUMNS = ("backend", "path", "size_bytes", "last_modified", "last_access", "owner_team", "owner_user", "marked", "coverage_ok")
+
+def stale_where(q: dict[str, Any], threshold: datetime, covered: list[str] | None) -> Where:
+    w = Where("deleted_at IS NULL")
+    w.add(ACTIVITY + " < {}", threshold)
+    if q["min_size"]:
+        w.add("size_bytes >= {}", q["min_size"])
+    if q["backend"]:
+        w.add("backend_name = {}", q["backend"])
+    if q["owner"]:
+        w.add("(owner_team = {0} OR owner_user = {0})", q["owner"])
+    if q["prefix"]:
+        w.prefix("path", q["prefix"])
+    if covered is not None:
+        w.add("backend_name = ANY({})", covered)
+    return w
+
+
+async def coverage(conn: Any, threshold: datetime) -> dict[str, dict[str, Any]]:
+    rows = await conn.fetch("SELECT backend_name, first_event FROM telemetry_coverage")
+    return {r["backend_name"]: {"since": r["first_event"], "covers_period": r["first_event"] <= threshold} for r in rows}
+
+
+async def stale(call: Call) -> Any:
+    q = call.query
+    threshold = datetime.now(UTC) - timedelta(days=q["days"])
+    async with call.db.acquire() as conn:
+        cov = await coverage(conn, threshold)
+        backends = [q["backend"]] if q["backend"] else [b.name for b in call.cfg.backends]
+        cov_out = {b: cov.get(b, {"since": None, "covers_period": False}) for b in backends}
+        covered = [b for b, c in cov_out.items() if c["covers_period"]] if q["covered_only"] else None
+        w = stale_where(q, threshold, covered)
+        rows = await conn.fetch(
+            f"""SELECT backend_name, path, size_bytes, last_modified, last_access, owner_team, owner_user,
+                       EXISTS (SELECT 1 FROM deletion_marks m WHERE m.backend_name = f.backend_name AND m.path = f.path) AS marked
+                FROM storage_files f WHERE {w.sql()} ORDER BY {SORTS[q["sort"]][q["order"] == "asc"]}
+                LIMIT {w.next_param(1)} OFFSET {w.next_param(2)}""",
+            *w.args, q["limit"], q["offset"],
+        )
+        totals = await conn.fetchrow(
+            f"""SELECT count(*) AS n, COALESCE(sum(size_bytes), 0)::bigint AS bytes
+                FROM (SELECT size_bytes FROM storage_files WHERE {w.sql()} LIMIT {w.next_param()}) s""", *w.args, COUNT_CAP + 1)
+    exact = totals["n"] <= COUNT_CAP
+    items = [
+        {
+            "backend": r["backend_name"], "path": r["path"], "size_bytes": r["size_bytes"],
+            "last_modified": r["last_modified"], "last_access": r["last_access"], "owner_team": r["owner_team"],
+            "owner_user": r["owner_user"], "marked": r["marked"],
+            "coverage_ok": cov_out.get(r["backend_name"], {}).get("covers_period", False),
+        }
+        for r in rows
+    ]
+    total = min(totals["n"], COUNT_CAP)
+    if call.wants_csv():
+        return csv_response(COLUMNS, items, headers={"X-Total-Count": str(total) if exact else f"{total}+"})
+    return JSONResponse({
+        "days": q["days"], "threshold": threshold, "items": items, "total": total, "total_exact": exact,
+        "total_bytes": totals["bytes"], "limit": q["limit"], "offset": q["offset"], "coverage": cov_out,
+    })
+
+
+ENDPOINTS = (
+    Endpoint(
+        "GET", "/api/v1/stale", stale, "Files neither read nor modified in N days", "stale", response="StaleList", csv=True,
+        query=(
+            Int("days", "Neither read nor modified for this many days.", default=90, minimum=0, maximum=36_500),
+            Size("min_size", "Smallest file size (500TB, 1.5TiB, 10GiB, 1.5T or bytes).", default=0),
+            Backend("backend", "One backend, or all.", default="all", allow_all=True),
+            Name("owner", "Owning team or user."),
+            PathText("prefix", "Path prefix inside the backend."),
+            Bool("covered_only", "Only files on backends whose telemetry covers the whole period.", default=False),
+            Choice("sort", "Sort key; last_access = the later of last access and modification.", default="size",
+                   choices=tuple(SORTS)),
+            Choice("order", "Sort order.", default="desc", choices=("asc", "desc")),
+            *page_params(),
+            Choice("format", "json, or csv (also chosen by Accept: text/csv).", choices=("json", "csv")),
+        ),
+    ),
+)

@@ -1,0 +1,72 @@
+"""GET /api/v1/user/{user_id}: everything a user owns and reads, across backends."""
+
+from __future__ import annotations
+
+from .errors import NotFound
+from .params import Int, Name
+from .responses import JSONResponse
+from .routing import Call, Endpoint
+
+
+READS_SQL = """
+    WITH f AS (
+        SELECT backend_name, path, SUM(read_count)::bigint AS read_count, SUM(bytes_read)::bigint AS bytes_read,
+               SUM(write_count)::bigint AS write_count, SUM(bytes_written)::bigint AS bytes_written,
+               MAX(last_access) AS last_access
+        FROM access_log WHERE user_id = $1 GROUP BY backend_name, path)
+    (SELECT backend_name, NULL AS path, SUM(read_count)::bigint AS read_count, SUM(bytes_read)::bigint AS bytes_read,
+            SUM(write_count)::bigint AS write_count, SUM(bytes_written)::bigint AS bytes_written,
+            count(*) AS files_accessed, MAX(last_access) AS last_access
+     FROM f GROUP BY backend_name ORDER BY backend_name)
+    UNION ALL
+    (SELECT backend_name, path, read_count, bytes_read, write_count, bytes_written, 1, last_access
+     FROM f ORDER BY bytes_read DESC, backend_name, path LIMIT $2)"""
+
+
+async def user_detail(call: Call) -> JSONResponse:
+    user = call.path["user_id"]
+    top = call.query["top"]
+    async with call.db.acquire() as conn:
+        teams = [r["team_name"] for r in await conn.fetch(
+            "SELECT team_name FROM teams WHERE user_id = $1 ORDER BY team_name", user)]
+        owned = await conn.fetch(
+            """SELECT backend_name, SUM(file_count)::bigint AS file_count, SUM(total_bytes)::bigint AS total_bytes,
+                      MAX(last_access) AS last_access
+               FROM usage_rollup WHERE owner_user = $1 GROUP BY backend_name ORDER BY backend_name""", user)
+        # One pass over the user's access_log rows (idx_access_user), grouped per file once: per-backend
+        # totals (files_accessed = distinct files) and the most-read files both come from it.
+        accessed = await conn.fetch(READS_SQL, user, top)
+        top_files = await conn.fetch(
+            """SELECT backend_name, path, size_bytes, last_modified, last_access, owner_team
+               FROM storage_files WHERE owner_user = $1 AND deleted_at IS NULL
+               ORDER BY size_bytes DESC LIMIT $2""", user, top)
+    reads = [r for r in accessed if r["path"] is None]
+    top_read = [r for r in accessed if r["path"] is not None]
+    if user in call.cfg.teams:
+        teams = sorted({*teams, call.cfg.teams[user]})
+    if not (teams or owned or reads):
+        raise NotFound(f"user {user!r} owns nothing, read nothing and is in no team")
+    return JSONResponse({
+        "user": user,
+        "teams": teams,
+        "owned": [{"backend": r["backend_name"], "file_count": r["file_count"], "total_bytes": r["total_bytes"],
+                   "last_access": r["last_access"]} for r in owned],
+        "reads": [{"backend": r["backend_name"], "read_count": r["read_count"], "bytes_read": r["bytes_read"],
+                   "write_count": r["write_count"], "bytes_written": r["bytes_written"],
+                   "files_accessed": r["files_accessed"], "last_access": r["last_access"]} for r in reads],
+        "top_files": [{"backend": r["backend_name"], "path": r["path"], "size_bytes": r["size_bytes"],
+                       "last_modified": r["last_modified"], "last_access": r["last_access"], "owner_team": r["owner_team"]}
+                      for r in top_files],
+        "top_read": [{"backend": r["backend_name"], "path": r["path"], "read_count": r["read_count"],
+                      "bytes_read": r["bytes_read"], "last_access": r["last_access"]} for r in top_read],
+    })
+
+
+ENDPOINTS = (
+    Endpoint(
+        "GET", "/api/v1/user/{user_id}", user_detail, "Everything a user owns and reads", "users", response="UserDetail",
+        path_params=(Name("user_id", "The user id.", required=True),),
+        query=(Int("top", "How many largest owned and most-read files to list.", default=10, minimum=0, maximum=100),),
+        extra_statuses=(404,),
+    ),
+)

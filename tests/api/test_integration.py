@@ -1,0 +1,84 @@
+"""The API over data written by the real stream workers from real Kafka topics (the walking skeleton
+and the ownership-rule round trip through the COMMANDS topic)."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any, Sequence
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from tests.helpers import Procs, wait_until
+from warpdrive.schemas.config import Config
+from warpdrive.schemas.records import AccessEvent, CrawlMarker, ListingEvent, encode_batch, utc_now
+from warpdrive.schemas.topics import ACCESS, LISTING, Topic
+
+pytestmark = pytest.mark.services
+
+
+def produce(cfg: Config, topic: Topic, key: str, batches: Sequence[Sequence[Any]]) -> None:
+    async def run() -> None:
+        producer = AIOKafkaProducer(**cfg.kafka.client_options(), enable_idempotence=True)
+        await producer.start()
+        try:
+            for b in batches:
+                await producer.send_and_wait(topic.full_name(cfg.kafka), encode_batch(list(b)), key=key.encode())
+        finally:
+            await producer.stop()
+
+    asyncio.run(run())
+
+
+def test_usage_from_events_through_the_real_stream_workers(clean, viewer, admin, api_cfg: Config, procs: Procs) -> None:
+    run = uuid.uuid4().hex[:6]
+    procs.start("streams", "streams", "worker")
+    crawl_id = f"crawl-{run}"
+    files = {f"proj/{run}/a.bin": ("alice", 1000), f"proj/{run}/b.bin": ("alice", 500), f"tmp/{run}/c.bin": (None, 70)}
+    produce(api_cfg, LISTING, "s3", [
+        [CrawlMarker(crawl_id, "s3", "start", utc_now())],
+        [ListingEvent(crawl_id=crawl_id, backend_name="s3", path=p, size_bytes=s, owner_user=u,
+                      last_modified="2026-01-01T00:00:00.000000Z") for p, (u, s) in files.items()],
+        [CrawlMarker(crawl_id, "s3", "finish", utc_now(), files=len(files), bytes=1570, complete=True)],
+    ])
+    # The crawl first, then the reads of the indexed files (the usual order).
+    def crawled() -> bool:
+        s3 = next(b for b in viewer.get("/api/v1/backends").json()["items"] if b["name"] == "s3")
+        return (s3["last_crawl"] or {}).get("status") == "complete"
+
+    wait_until(crawled, 60, what="the crawl to be applied")
+    run_dir = viewer.get(f"/api/v1/tree?backend=s3&prefix=proj/{run}").json()  # the workers keep the tree too
+    assert run_dir["self"]["total_bytes"] == 1500 and run_dir["self"]["files_here"] == 2, run_dir
+    assert run_dir["self"]["stale_bytes"]["30"] == 1500  # nothing read yet
+    root = {i["name"]: i for i in viewer.get("/api/v1/tree?backend=s3").json()["items"]}
+    assert root["proj"]["total_bytes"] == 1500 and root["tmp"]["total_bytes"] == 70
+    now = utc_now()
+    events = [AccessEvent(event_id=f"n1/{run}/{i}", timestamp=now, user_id=user, backend_name="s3", path=path,
+                          operation="read", node_host="n1", seq=i, count=2, bytes_read=100)
+              for i, (user, path) in enumerate([("dave", f"proj/{run}/a.bin"), ("dave", f"tmp/{run}/c.bin"),
+                                                ("erin", f"proj/{run}/a.bin")])]
+    produce(api_cfg, ACCESS, "n1", [events])
+
+    def users() -> dict[str, dict] | None:
+        body = viewer.get("/api/v1/usage?group_by=user&backend=s3").json()
+        rows = {i["user"]: i for i in body["items"]}
+        return rows if {"alice", "dave", "erin"} <= set(rows) and rows["alice"]["total_bytes"] == 1500 else None
+
+    rows = wait_until(users, 60, what="usage by user from the stream workers")
+    assert rows["alice"]["file_count"] == 2 and rows["alice"]["read_count"] == 0
+    assert rows["dave"]["read_count"] == 4 and rows["dave"]["bytes_read"] == 200 and rows["dave"]["total_bytes"] == 0
+    assert rows["erin"]["read_count"] == 2 and rows["unowned"]["total_bytes"] == 70
+
+    # An ownership rule set through the API reaches the workers as a reown command.
+    assert admin.put("/api/v1/ownership", json={"backend": "s3", "prefix": f"tmp/{run}/", "team": "ops"}).status_code == 201
+
+    def ops_team() -> dict | None:
+        items = viewer.get("/api/v1/usage?group_by=team&backend=s3").json()["items"]
+        return next((i for i in items if i["team"] == "ops" and i["total_bytes"] == 70), None)
+
+    wait_until(ops_team, 60, what="the ownership rule applied by the workers")
+    # c.bin was read just now, so it is not stale; b.bin was never read.
+    wait_until(lambda: viewer.get("/api/v1/stale?days=30&backend=s3&owner=ops").json()["total"] == 0, 30,
+               what="the read of c.bin to reach storage_files.last_access")
+    assert viewer.get(f"/api/v1/stale?days=30&backend=s3&prefix=proj/{run}/").json()["total"] == 1  # b.bin: never read

@@ -1,0 +1,28 @@
+"""Sizes as the API and CLI read them (warpdrive.schemas.units)."""
+
+from __future__ import annotations
+
+import pytest
+
+from warpdrive.schemas.units import MAX_BYTES, SizeError, format_size, parse_size
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("500TB", 500 * 10**12), ("1.5TiB", int(1.5 * 2**40)), ("10GiB", 10 * 2**30), ("10GB", 10 * 10**9),
+    ("1.5T", int(1.5 * 2**40)), ("1048576", 1048576), (" 2 kib ", 2048), ("3k", 3072), ("7B", 7), ("0", 0),
+    ("1gb", 10**9), (".5K", 512), ("1EiB", 2**60), (12345, 12345),
+])
+def test_parse_size(text, expected) -> None:
+    assert parse_size(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "TB", "5 XB", "-1", "1.5", "1e3", "10 GiBs", "8EiB", "1,5G", True, -3, 2**63])
+def test_parse_size_rejects(text) -> None:
+    with pytest.raises(SizeError):
+        parse_size(text)
+
+
+def test_format_size() -> None:
+    assert format_size(512) == "512B" and format_size(1536) == "1.5KiB" and format_size(3 * 2**40) == "3.0TiB"
+    assert format_size(1_500_000_000, binary=False) == "1.5GB" and format_size(None) == "-"
+    assert format_size(MAX_BYTES).endswith("EiB")
