@@ -1,0 +1,207 @@
+"""The job runner: executes crawl, move and cancel commands from the commands topic.
+
+Commands are consumed by the group ``<topic prefix>warpdrive-jobs`` (the topic has one partition,
+so exactly one crawler process runs each command). A command's offset is committed only once its
+job has ended and every earlier one has too: a runner killed mid-job runs the job again when it (or
+another) restarts — moves are resumable and crawls are repeatable, so running again is safe.
+
+Progress and results go to the job-events topic as JobEvents (job_id = command_id): ``running``
+with progress about once a second, then ``done``, ``failed`` or ``cancelled``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+
+from warpdrive.schemas.errors import DecodeError, SchemaError
+from warpdrive.schemas.records import Command, JobEvent, decode_batch, utc_now
+from warpdrive.schemas.topics import COMMANDS, JOB_EVENTS
+
+from .crawl import crawl
+from .errors import CrawlerError
+from .move import Cancelled, Mover, MoveProgress, move_locations
+from .publish import Publisher
+
+if TYPE_CHECKING:
+    from .service import Service
+
+log = logging.getLogger(__name__)
+
+KINDS = ("crawl", "move")
+PROGRESS_EVERY = 1.0
+
+
+@dataclass
+class Job:
+    command: Command
+    tp: TopicPartition
+    offset: int
+    cancel: threading.Event = field(default_factory=threading.Event)
+    task: asyncio.Task[None] | None = None
+
+
+class JobRunner:
+    def __init__(self, service: "Service", publisher: Publisher) -> None:
+        self.service, self.publisher, self.cfg = service, publisher, service.cfg
+        self.node = socket.gethostname()
+        self.jobs: dict[str, Job] = {}
+        self.in_flight: dict[TopicPartition, list[int]] = {}  # offsets some message or job still holds
+        self.next_offset: dict[TopicPartition, int] = {}  # one past the last offset dispatched
+        self.to_commit: dict[TopicPartition, int] = {}
+        self.commit_wanted = asyncio.Event()
+        self.consumer = AIOKafkaConsumer(
+            COMMANDS.full_name(self.cfg.kafka),
+            **self.cfg.kafka.client_options(),
+            group_id=f"{self.cfg.kafka.topic_prefix}warpdrive-jobs",
+            enable_auto_commit=False,
+            # A command sent before any runner ever started must still run.
+            auto_offset_reset="earliest",
+        )
+
+    async def run(self) -> None:
+        await self.consumer.start()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self._committer())
+                while True:
+                    batches = await self.consumer.getmany(timeout_ms=1000)
+                    for tp, messages in batches.items():
+                        for msg in messages:
+                            self._dispatch(tg, tp, msg.offset, msg.value)
+        finally:
+            await self.consumer.stop()
+
+    async def _committer(self) -> None:
+        """Commits the latest safe offsets, one commit at a time, so commits never go backwards."""
+        while True:
+            await self.commit_wanted.wait()
+            self.commit_wanted.clear()
+            offsets, self.to_commit = self.to_commit, {}
+            try:
+                await self.consumer.commit(offsets)
+            except Exception as e:  # e.g. a rebalance: the next owner may re-run a finished job, safely
+                log.warning("command offset commit failed offsets=%s error=%s", offsets, e)
+
+    def _dispatch(self, tg: asyncio.TaskGroup, tp: TopicPartition, offset: int, raw: bytes | None) -> None:
+        try:
+            commands = decode_batch(raw, Command)  # the API sends batch envelopes of one Command
+        except DecodeError as e:
+            log.warning("bad command skipped offset=%d error=%s", offset, e)
+            commands = []
+        self.in_flight.setdefault(tp, []).append(offset)
+        self.next_offset[tp] = offset + 1
+        for c in commands:
+            if c.kind == "cancel":
+                self._cancel(str(c.args.get("job_id") or c.args.get("command_id") or ""))
+            elif c.kind in KINDS and c.target in ("*", "", self.node) and c.command_id not in self.jobs:
+                job = self.jobs[c.command_id] = Job(c, tp, offset)
+                self.in_flight[tp].append(offset)  # released when the job ends
+                job.task = tg.create_task(self._run(job))
+        self._release(tp, offset)
+
+    def _cancel(self, job_id: str) -> None:
+        job = self.jobs.get(job_id)
+        if job is None or job.task is None:
+            log.info("cancel: no job %r running here", job_id)
+            return
+        log.info("cancelling job=%s", job_id)
+        job.cancel.set()
+        job.task.cancel()
+
+    def _release(self, tp: TopicPartition, offset: int) -> None:
+        """Drops one hold on ``offset``; the group may then commit up to the oldest offset still held."""
+        held = self.in_flight[tp]
+        held.remove(offset)
+        self.to_commit[tp] = min(held) if held else self.next_offset[tp]
+        self.commit_wanted.set()
+
+    async def _event(self, job: Job, state: str, progress: dict[str, Any], error: str | None = None) -> None:
+        ev = JobEvent(job.command.command_id, state, utc_now(), self.node, progress, error)
+        channel = self.publisher.channel()
+        await channel.send_one(JOB_EVENTS, job.command.command_id, ev)
+        await channel.settle()
+
+    async def _run(self, job: Job) -> None:
+        c = job.command
+        log.info("job start job=%s kind=%s args=%s", c.command_id, c.kind, c.args)
+        progress: dict[str, Any] = {"kind": c.kind}
+        try:
+            await self._event(job, "running", progress)
+            if c.kind == "crawl":
+                result = await self._crawl(job, progress)
+            else:
+                result = await self._move(job, progress)
+            failed = result.pop("error", None)
+            await self._event(job, "failed" if failed else "done", result, failed)
+            log.info("job %s job=%s %s", "failed" if failed else "done", c.command_id, result)
+        except (asyncio.CancelledError, Cancelled):
+            if not job.cancel.is_set():
+                raise  # the process is stopping: the job stays uncommitted and runs again on restart
+            log.info("job cancelled job=%s", c.command_id)
+            await self._event(job, "cancelled", progress)
+        except (CrawlerError, SchemaError) as e:
+            await self._event(job, "failed", progress, str(e))
+        except Exception as e:  # a bug or an unexpected store error fails this job, never the runner
+            log.exception("job crashed job=%s", c.command_id)
+            await self._event(job, "failed", progress, f"{type(e).__name__}: {e}")
+        finally:
+            if job.cancel.is_set() or not asyncio.current_task().cancelling():  # type: ignore[union-attr]
+                self._release(job.tp, job.offset)
+            self.jobs.pop(c.command_id, None)
+
+    async def _crawl(self, job: Job, progress: dict[str, Any]) -> dict[str, Any]:
+        """``args``: ``backend`` (absent = every backend of this crawler) and ``prefix`` (one subtree)."""
+        name, prefix = job.command.args.get("backend"), str(job.command.args.get("prefix") or "")
+        backends = [self.cfg.backend(name)] if name else self.service.backends
+        # A requested crawl waits for a running one of the same backend, so it really lists after the request.
+        if prefix:
+            results = [await crawl(self.cfg, b, self.publisher, self.service.dsn, prefix=prefix, wait_lock=True)
+                       for b in backends]
+        else:
+            results = await self.service.crawl_all(self.publisher, backends, wait_lock=True)
+        out: dict[str, Any] = {"kind": "crawl", "crawls": [r.as_dict() for r in results]}
+        bad = [r for r in results if r.status != "complete"]
+        if bad:
+            out["error"] = "; ".join(f"{r.backend}: {r.status}" + (f" ({r.error})" if r.error else "") for r in bad)
+        return out
+
+    async def _move(self, job: Job, progress: dict[str, Any]) -> dict[str, Any]:
+        args = job.command.args
+        src, dst = move_locations(self.cfg, args)
+        mover = Mover(self.cfg, src, dst, job.cancel)
+        mp = MoveProgress()
+        await mover.plan(mp)
+        progress.update(kind="move", src=str(src), dst=str(dst), dry_run=bool(args.get("dry_run")), **mp.as_dict())
+        if args.get("dry_run"):
+            return dict(progress)
+        await self._event(job, "running", progress)
+
+        async def report() -> None:
+            while True:
+                await asyncio.sleep(PROGRESS_EVERY)
+                progress.update(mp.as_dict())
+                await self._event(job, "running", dict(progress))
+
+        # The reporter is stopped before the final event is sent, so no "running" ever follows "done".
+        reporter = asyncio.create_task(report())
+        try:
+            await mover.run(mp)
+        finally:
+            reporter.cancel()
+            await asyncio.gather(reporter, return_exceptions=True)
+            progress.update(mp.as_dict())
+        # The index follows through listing events: a complete crawl of the moved prefix on each side
+        # inserts the new destination files and marks the moved-away sources deleted.
+        crawls = [await crawl(self.cfg, loc.backend, self.publisher, self.service.dsn, prefix=loc.path, wait_lock=True)
+                  for loc in (src, dst)]
+        out = {**progress, "crawls": [r.as_dict() for r in crawls]}
+        if mp.errors:
+            out["error"] = f"{len(mp.errors)} file(s) not moved, e.g. {mp.errors[0]}"
+        return out
