@@ -26,14 +26,13 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
 
 from warpdrive.compose.stack import Stack
 from warpdrive.schemas.config import dump_toml
-from warpdrive.schemas.db import migrate
+from warpdrive.schemas.db import create_database, database_dsn, drop_database, migrate
 
 TOKEN = "bench-viewer-token-0123456789"
 BACKENDS = ("local", "s3", "gcs")
@@ -157,11 +156,6 @@ SPEC_QUERIES = {
 }
 
 
-def with_db(dsn: str, name: str) -> str:
-    p = urlsplit(dsn)
-    return urlunsplit((p.scheme, p.netloc, "/" + name, p.query, p.fragment))
-
-
 async def generate(dsn: str, files: int, access: int) -> dict[str, float]:
     conn = await asyncpg.connect(dsn, command_timeout=3600)
     took: dict[str, float] = {}
@@ -282,19 +276,12 @@ def main() -> None:
     stack = Stack(Path(args.stack))
     base = stack.postgres_dsn()
     name = args.reuse or f"wdbench_{uuid.uuid4().hex[:8]}"
-    dsn = with_db(base, name)
+    dsn = database_dsn(base, name)
     sizes = "reused as generated before" if args.reuse else f"{args.files:,} files, {args.access:,} access rows"
     print(f"machine: {platform.node()} {os.cpu_count()} cores; database {name}; {sizes}")
 
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(base)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
     if not args.reuse:
-        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+        asyncio.run(create_database(base, name))
     proc = None
     try:
         if not args.reuse:
@@ -312,7 +299,7 @@ def main() -> None:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(30)
         if not args.keep and not args.reuse:
-            asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            asyncio.run(drop_database(base, name))
 
 
 if __name__ == "__main__":

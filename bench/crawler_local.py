@@ -22,7 +22,6 @@ import sys
 import time
 import uuid
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -33,7 +32,7 @@ from warpdrive.crawler.publish import Publisher
 from warpdrive.schemas import config as wconfig
 from warpdrive.schemas.backends import open_fs
 from warpdrive.schemas.config import dump_toml
-from warpdrive.schemas.db import migrate
+from warpdrive.schemas.db import create_database, database_dsn, drop_database, migrate
 from warpdrive.schemas.records import encode_batch
 from warpdrive.schemas.topics import ensure_topics
 
@@ -124,19 +123,6 @@ def crawl_to_kafka(cfg: wconfig.Config, dsn: str, name: str) -> tuple[int, str]:
     return asyncio.run(run())
 
 
-def with_db(dsn: str, name: str) -> str:
-    p = urlsplit(dsn)
-    return urlunsplit((p.scheme, p.netloc, "/" + name, p.query, p.fragment))
-
-
-async def admin(base: str, sql: str) -> None:
-    conn = await asyncpg.connect(base)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 def end_to_end(cfg: wconfig.Config, config_path: Path, dsn: str, n: int, log: Path) -> float:
     """Crawl with the stream worker running; time until the crawl is complete in PostgreSQL."""
     worker = subprocess.Popen([str(Path(sys.executable).with_name("warpdrive")), "streams", "worker"],
@@ -207,7 +193,7 @@ def main() -> None:
     run_id = uuid.uuid4().hex[:8]
     base = stack.postgres_dsn()
     db = f"wdbench_crawl_{run_id}"
-    dsn = with_db(base, db)
+    dsn = database_dsn(base, db)
     root = Path(args.dir)
     raw = stack.config_dict({"kafka": {"topic_prefix": f"bench{run_id}."}, "postgres": {"dsn": dsn},
                              "streams": {"app_id": f"wd-bench-{run_id}", "batch_within": 0.2}})
@@ -219,7 +205,7 @@ def main() -> None:
     print(f"machine: {platform.node()} {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())};"
           f" {args.files:,} files of 0-4 KiB in {args.files // PER_DIR:,} dirs")
 
-    asyncio.run(admin(base, f'CREATE DATABASE "{db}"'))
+    asyncio.run(create_database(base, db))
     try:
         async def prepare() -> None:
             await ensure_topics(cfg.kafka)
@@ -244,7 +230,7 @@ def main() -> None:
               f" listing/fsspec {walk / peer_fsspec:.2f}, kafka/listing {kafka / walk:.2f}, end-to-end/listing {e2e / walk:.2f}")
         s3_bench(cfg, dsn, args.s3_files)
     finally:
-        asyncio.run(admin(base, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+        asyncio.run(drop_database(base, db))
         config_path.unlink(missing_ok=True)
 
 

@@ -26,7 +26,6 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import psutil
@@ -34,6 +33,7 @@ from aiokafka import AIOKafkaProducer
 
 from warpdrive.compose.stack import Stack
 from warpdrive.schemas import config as wconfig
+from warpdrive.schemas.db import create_database, drop_database
 from warpdrive.schemas.records import AccessEvent, encode, encode_batch, format_ts
 from warpdrive.schemas.topics import ACCESS, Topic
 
@@ -175,17 +175,7 @@ def main() -> None:
     run = uuid.uuid4().hex[:8]
     base = st.postgres_dsn()
     db = f"wdbench_{run}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(base)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{db}"'))
-    parts = urlsplit(base)
-    dsn = urlunsplit((parts.scheme, parts.netloc, "/" + db, parts.query, parts.fragment))
+    dsn = asyncio.run(create_database(base, db))
     tmp = Path(tempfile.mkdtemp(prefix="wdbench-"))
     try:
         raw = st.config_dict({"kafka": {"topic_prefix": f"b{run}."}, "postgres": {"dsn": dsn},
@@ -230,7 +220,7 @@ def main() -> None:
               f"{theirs:,.0f} records/s; peak RSS {n_rss / 2**20:.0f} MiB")
         print(f"ratio: {ours / theirs:.1f}x")
     finally:
-        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+        asyncio.run(drop_database(base, db))
 
 
 async def _fetchval(dsn: str, sql: str) -> int:

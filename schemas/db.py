@@ -90,3 +90,36 @@ async def connect_and_migrate(cfg: Config):
     conn = await asyncpg.connect(resolve_dsn(cfg))
     await migrate(conn)
     return conn
+
+
+def database_dsn(dsn: str, name: str) -> str:
+    """The same server's DSN for another database."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    p = urlsplit(dsn)
+    return urlunsplit((p.scheme, p.netloc, "/" + name, p.query, p.fragment))
+
+
+async def _admin(dsn: str, sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def create_database(dsn: str, name: str) -> str:
+    """Creates database ``name`` (letters, digits, '_') on ``dsn``'s server; returns its DSN."""
+    if not re.fullmatch(r"\w+", name):
+        raise ValueError(f"database name {name!r} must be letters, digits and '_'")
+    await _admin(dsn, f'CREATE DATABASE "{name}"')
+    return database_dsn(dsn, name)
+
+
+async def drop_database(dsn: str, name: str) -> None:
+    """Drops database ``name`` if it exists, disconnecting its sessions."""
+    if not re.fullmatch(r"\w+", name):
+        raise ValueError(f"database name {name!r} must be letters, digits and '_'")
+    await _admin(dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -15,13 +15,13 @@ import sys
 import uuid
 from pathlib import Path
 from typing import Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 
 from warpdrive.compose.stack import Ports, Stack
 from warpdrive.schemas import config as wconfig
 from warpdrive.schemas.config import dump_toml
+from warpdrive.schemas.db import create_database, drop_database
 
 from tests.helpers import Procs
 
@@ -54,23 +54,11 @@ def session_id() -> str:
 @pytest.fixture(scope="session")
 def pg_dsn(stack: Stack, session_id: str) -> Iterator[str]:
     """A fresh database for this session on the stack's PostgreSQL, migrated."""
-    import asyncpg
-
     base = stack.postgres_dsn()
     name = f"wdtest_{session_id}"
-
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(base)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    asyncio.run(admin(f'CREATE DATABASE "{name}"'))
-    parts = urlsplit(base)
-    dsn = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+    dsn = asyncio.run(create_database(base, name))
     yield dsn
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    asyncio.run(drop_database(base, name))
 
 
 @pytest.fixture(scope="session")

@@ -19,14 +19,13 @@ import urllib.request
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, Iterator
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
 
 from warpdrive.compose.stack import Stack
 from warpdrive.schemas.config import Config, dump_toml
-from warpdrive.schemas.db import migrate
+from warpdrive.schemas.db import create_database, drop_database, migrate
 
 from tests.helpers import Procs, wait_until
 
@@ -179,14 +178,6 @@ async def _fetch(dsn: str, sql: str) -> list[asyncpg.Record]:
         await conn.close()
 
 
-async def _admin(base_dsn: str, sql: str) -> None:
-    conn = await asyncpg.connect(base_dsn)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
 async def _create_seeded(dsn: str) -> None:
     conn = await asyncpg.connect(dsn)
     try:
@@ -203,14 +194,12 @@ def seeded(stack: Stack, session_id: str, cfg: Config) -> Iterator[str]:
     session's Kafka topics exist, for the commands the API publishes on quota changes.)"""
     base = stack.postgres_dsn()
     name = f"wdweb_{session_id}"
-    asyncio.run(_admin(base, f'CREATE DATABASE "{name}"'))
-    parts = urlsplit(base)
-    dsn = urlunsplit((parts.scheme, parts.netloc, "/" + name, parts.query, parts.fragment))
+    dsn = asyncio.run(create_database(base, name))
     try:
         asyncio.run(_create_seeded(dsn))
         yield dsn
     finally:
-        asyncio.run(_admin(base, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(drop_database(base, name))
 
 
 def _write_config(config_dict: dict, dsn: str, path: Path, **api: Any) -> Path:
