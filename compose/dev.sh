@@ -54,10 +54,13 @@ sweep() {
   pkill -9 -f -- "/tmp/wd[a-z]*-[0-9a-f]+" 2>/dev/null || true
 }
 
+STATE=""
 run_tests() {
-  local state; state="$(mktemp -d /tmp/wdci-XXXXXX)"
+  STATE="$(mktemp -d /tmp/wdci-XXXXXX)"
+  local state="$STATE"
   cleanup() {
     local rc=$?
+    local state="$STATE"
     "$VENV/bin/warpdrive" stack down --state-dir "$state" >/dev/null 2>&1 || true
     sweep
     rm -rf "$state"
@@ -79,13 +82,20 @@ run_tests() {
     "real FUSE mounts|fuse and not browser"
     "browser (Chromium)|browser"
   )
+  # One pytest session per test folder: each gets its own database and topic prefix, so one
+  # component's tests never see another's rows or messages.
+  local groups=(tests/test_*.py)
+  for d in tests/*/; do [ -n "$(ls "$d"test_*.py 2>/dev/null)" ] && groups+=("${d%/}"); done
   for t in "${tiers[@]}"; do
-    local name="${t%%|*}" expr="${t#*|}" rc=0
-    phase "tests: $name"
-    "$VENV/bin/pytest" -q -m "$expr" -p no:cacheprovider "$@" || rc=$?
-    if [ $rc -eq 5 ]; then echo "    (no tests in this tier)"; rc=0; fi
-    [ $rc -eq 0 ] || failed=1
-    phase_done "tier '$name'"
+    local name="${t%%|*}" expr="${t#*|}" tier_start; tier_start=$(date +%s)
+    echo "==> tests: $name"
+    for g in "${groups[@]}"; do
+      local rc=0
+      "$VENV/bin/pytest" -q -m "$expr" -p no:cacheprovider "$g" "$@" || rc=$?
+      if [ $rc -eq 5 ]; then rc=0; fi  # no test of this tier in this folder
+      [ $rc -eq 0 ] || { failed=1; echo "    FAILED: $g ($name)"; }
+    done
+    echo "    (tier '$name' took $(( $(date +%s) - tier_start ))s)"
   done
   echo "==> all tiers took $(( $(date +%s) - total_start ))s"
   return $failed

@@ -218,6 +218,24 @@ class Stack:
         self._pidfile(name).unlink(missing_ok=True)
         return True
 
+    def _reap_orphan_backends(self, timeout: float = 10.0) -> None:
+        """Backends of a killed postmaster linger until they notice; a new one cannot start beside them.
+        They are the processes whose working directory is this data dir."""
+        def orphans() -> list[int]:
+            found = []
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                with contextlib.suppress(OSError):
+                    if os.readlink(f"/proc/{pid}/cwd") == str(self.pgdata):
+                        found.append(int(pid))
+            return found
+
+        deadline = time.monotonic() + timeout
+        while (pids := orphans()) and time.monotonic() < deadline:
+            for pid in pids:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+            time.sleep(0.1)
+
     def _stop_postgres(self, pid: int, timeout: float) -> None:
         # SIGINT = PostgreSQL's "fast" shutdown: rolls back open transactions, stops in a second.
         with contextlib.suppress(ProcessLookupError):
@@ -301,6 +319,9 @@ class Stack:
             # After a kill -9 the stale postmaster.pid (and pgserver's per-process cache of the
             # server) would make pgserver believe it still runs: forget both so it starts anew.
             (self.pgdata / "postmaster.pid").unlink(missing_ok=True)
+            self._reap_orphan_backends()
+            for lock in self.pgdata.glob(".s.PGSQL.*.lock"):
+                lock.unlink(missing_ok=True)
             with contextlib.suppress(ImportError, AttributeError):
                 from pgserver.postgres_server import PostgresServer
 
