@@ -48,9 +48,9 @@ def test_crawl_submits_one_job_per_backend(ctl, db: Db) -> None:
 def test_move_and_warm_submit_jobs(ctl, db: Db) -> None:
     job = json.loads(ok(ctl("move", "s3:runs/2024/", "gcs:archive/runs/2024/", "--format", "json")))
     assert job["kind"] == "move" and job["args"] == {"backend": "s3", "path": "runs/2024/", "dest_backend": "gcs",
-                                                     "dest_path": "archive/runs/2024/"}
+                                                     "dest_path": "archive/runs/2024/", "dry_run": False}
     job = json.loads(ok(ctl("move", "s3:runs/x.bin", "gcs:", "--format", "json")))
-    assert job["args"] == {"backend": "s3", "path": "runs/x.bin", "dest_backend": "gcs"}  # same path on gcs
+    assert job["args"] == {"backend": "s3", "path": "runs/x.bin", "dest_backend": "gcs", "dry_run": False}  # same path
     job = json.loads(ok(ctl("warm", "s3:datasets/imagenet/", "--node", "gpu-07", "--format", "json")))
     assert job["kind"] == "warm" and job["args"] == {"backend": "s3", "path": "datasets/imagenet/", "node": "gpu-07"}
     assert [j["kind"] for j in job_rows(db)] == ["move", "move", "warm"]
