@@ -69,3 +69,18 @@ def wait_until(check: Callable[[], object], timeout: float = 60.0, interval: flo
             return last
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r}){explain()}")
+
+
+def read_terminal(master: int) -> bytes:
+    """Everything a child wrote to a pty until it closed the terminal; closes ``master``."""
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    os.close(master)
+    return out

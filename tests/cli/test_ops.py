@@ -22,6 +22,7 @@ import orjson
 import pytest
 
 from tests.cli.support import ADMIN, VIEWER, Db, ok, one_line_error
+from tests.helpers import read_terminal
 
 pytestmark = pytest.mark.services
 
@@ -126,16 +127,7 @@ def test_wait_draws_a_progress_bar_on_a_terminal(api_url: str, db: Db) -> None:
         [str(Path(sys.executable).with_name("warpdrive-ctl")), "--control-plane", api_url, "--token", ADMIN,
          "crawl", "--backend", "s3", "--wait"], stdout=slave, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     os.close(slave)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(master, 4096)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        out += chunk
-    os.close(master)
+    out = read_terminal(master)
     assert proc.wait(30) == 0, proc.stderr.read()
     worker.join()
     text = out.decode()

@@ -23,7 +23,7 @@ from warpdrive.schemas.records import CrawlMarker, ListingEvent, parse_ts
 from warpdrive.schemas.topics import LISTING
 
 from tests.crawler.conftest import KINDS, Env, read_topic, topic_end
-from tests.helpers import wait_until
+from tests.helpers import read_terminal, wait_until
 
 pytestmark = pytest.mark.services
 
@@ -256,16 +256,7 @@ def test_progress_bar_on_a_terminal(make_env) -> None:
     p = subprocess.Popen([WARPDRIVE, "crawler", "run", "--once", "--backend", "local"], stdin=slave, stdout=slave,
                          stderr=slave, env={**os.environ, "WARPDRIVE_CONFIG": str(env.config_path)})
     os.close(slave)
-    out = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:  # EIO: the child closed the terminal
-            break
-        if not chunk:
-            break
-        out += chunk
-    os.close(master)
+    out = read_terminal(master)
     assert p.wait(60) == 0
     text = out.decode(errors="replace")
     assert "\r\x1b[K" in text, "the bar is redrawn in place"
