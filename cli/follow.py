@@ -12,6 +12,7 @@ from warpdrive.schemas.units import format_size
 
 from .client import Client
 from .errors import CtlError, JobFailed
+from .output import list_items
 
 TERMINAL = ("done", "failed", "cancelled")
 BAR = 30
@@ -24,6 +25,9 @@ COUNTERS = ((("bytes_done", "bytes"), "bytes_total", True), (("files_done", "fil
 
 def describe(progress: dict[str, Any]) -> tuple[float | None, str]:
     """(fraction done or None, a short text) from a job's progress, whatever counters it reports."""
+    if progress.get("dry_run"):  # a dry run only lists: its totals are what it has found so far
+        files, size = progress.get("files_total") or 0, progress.get("bytes_total") or 0
+        return None, f"counted {files:,} files, {format_size(size)}"
     parts: list[str] = []
     fraction: float | None = None
     used: set[str] = set()
@@ -39,7 +43,7 @@ def describe(progress: dict[str, Any]) -> tuple[float | None, str]:
         if fraction is None and total:
             fraction = min(1.0, done / total)
     # Other counters only when they say something (errors=2, files_skipped=3); names and paths are in the job's args.
-    extra = [f"{k}={v}" for k, v in progress.items()
+    extra = [f"{k}={format_size(v) if k.startswith('bytes') else v}" for k, v in progress.items()
              if k not in used and isinstance(v, (int, float)) and not isinstance(v, bool) and v]
     return fraction, ", ".join(parts + extra)
 
@@ -84,8 +88,45 @@ def _follow(client: Client, job: dict[str, Any], err: bool) -> dict[str, Any]:
     return job
 
 
+def follow_nodes(client: Client, job_id: str, nodes: list[str], err: bool = False) -> dict[str, dict[str, Any]]:
+    """Waits until each node's own run of a job (a warm on several agents) has ended, from the nodes'
+    heartbeats: the job's row ends with the first node to finish. A node that stops heartbeating is
+    ``lost``. Prints a line per node as it ends; returns node → its last report."""
+    try:
+        return _follow_nodes(client, job_id, nodes, err)
+    except KeyboardInterrupt:
+        click.echo(err=err)
+        raise CtlError(f"stopped waiting for the nodes of job {job_id}; they keep warming "
+                       f"(see: warpdrive-ctl status)") from None
+
+
+def _follow_nodes(client: Client, job_id: str, nodes: list[str], err: bool) -> dict[str, dict[str, Any]]:
+    pending: set[str] = set(nodes)
+    ended: dict[str, dict[str, Any]] = {}
+    while True:
+        agents = {a.get("node_host"): a for a in list_items(client.get("/api/v1/agents"))}
+        for node in sorted(pending):
+            agent = agents.get(node) or {}
+            mine = ((agent.get("status") or {}).get("jobs") or {}).get(job_id)
+            if isinstance(mine, dict) and mine.get("state") in TERMINAL:
+                ended[node] = mine
+            elif not agent.get("alive"):
+                ended[node] = {**(mine if isinstance(mine, dict) else {}), "state": "lost"}
+            else:
+                continue
+            pending.discard(node)
+            _, text = describe(ended[node])
+            click.echo(f"node {node} {ended[node]['state']}{': ' + text if text else ''}", err=err)
+        if not pending:
+            return ended
+        time.sleep(POLL_SECONDS)
+
+
 def check(jobs: list[dict[str, Any]]) -> None:
-    """Raises JobFailed (exit 1) naming every followed job that did not end done."""
-    bad = [j for j in jobs if j.get("state") != "done"]
+    """Raises JobFailed (exit 1) naming every followed job, or node of one, that did not end done."""
+    bad = [f"job {j['job_id']} {j.get('state')}: {j.get('error') or 'no reason given'}"
+           for j in jobs if j.get("state") != "done"]
+    bad += [f"job {j['job_id']} {r.get('state')} on node {node}"
+            for j in jobs for node, r in sorted((j.get("nodes") or {}).items()) if r.get("state") != "done"]
     if bad:
-        raise JobFailed("; ".join(f"job {j['job_id']} {j.get('state')}: {j.get('error') or 'no reason given'}" for j in bad))
+        raise JobFailed("; ".join(bad))

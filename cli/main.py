@@ -23,6 +23,10 @@ Examples:
 """
 
 
+# A group run without a command (click >= 8.2 raises this; click 8.1 prints the help itself).
+NO_COMMAND: type[click.UsageError] | tuple[()] = getattr(click.exceptions, "NoArgsIsHelpError", ())
+
+
 class CtlGroup(click.Group):
     """The root group: every failure becomes one line and an exit code, whoever invokes it."""
 
@@ -39,6 +43,9 @@ class CtlGroup(click.Group):
              standalone_mode: bool = True, **extra: Any) -> Any:
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except NO_COMMAND as e:  # `warpdrive-ctl` or `warpdrive-ctl jobs` alone: the help, as it is, is the answer
+            click.echo(e.ctx.get_help() if e.ctx else e.format_message(), err=True)
+            sys.exit(2)
         except click.UsageError as e:
             hint = f" (see '{e.ctx.command_path} --help')" if e.ctx else ""
             _fail(f"{e.format_message()}{hint}", e.exit_code)

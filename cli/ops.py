@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import click
@@ -9,8 +10,8 @@ import click
 from warpdrive.schemas.units import format_size
 
 from .context import Ctl, examples, format_option, page_options, pass_ctl
-from .errors import ApiError
-from .follow import check, follow, line
+from .errors import ApiError, CtlError
+from .follow import check, describe, follow, follow_nodes, line
 from .output import Column, ago, list_items
 from .params import LOCATION, Location
 
@@ -23,13 +24,22 @@ JOB_CSV_COLUMNS = [Column(k, k) for k in ("job_id", "kind", "state", "args", "pr
                                            "created_at", "updated_at")]
 
 
+def post_job(ctl: Ctl, kind: str, args: dict[str, Any]) -> dict[str, Any]:
+    # Unset arguments are left out: the API gives each its default and rejects null.
+    return ctl.client.post("/api/v1/jobs", {"kind": kind, "args": {k: v for k, v in args.items() if v is not None}})
+
+
 def submit(ctl: Ctl, kind: str, args_list: list[dict[str, Any]], wait: bool) -> None:
     """POST /api/v1/jobs for each args, then print the jobs or follow them to their end."""
-    # Unset arguments are left out: the API gives each its default and rejects null.
-    submitted = [ctl.client.post("/api/v1/jobs", {"kind": kind, "args": {k: v for k, v in args.items() if v is not None}})
-                 for args in args_list]
+    submitted = [post_job(ctl, kind, args) for args in args_list]
     if wait:
         submitted = [follow(ctl.client, job, err=ctl.fmt != "table") for job in submitted]
+    show_jobs(ctl, submitted, wait)
+
+
+def show_jobs(ctl: Ctl, submitted: list[dict[str, Any]], wait: bool) -> None:
+    """Prints the submitted jobs (in a table, a followed job's progress lines already did); after following
+    them, exit 1 unless every one ended done."""
     if ctl.fmt == "json":
         ctl.emit([], [], submitted[0] if len(submitted) == 1 else submitted)
     elif ctl.fmt == "csv":
@@ -43,60 +53,76 @@ def submit(ctl: Ctl, kind: str, args_list: list[dict[str, Any]], wait: bool) -> 
 
 
 @click.command(epilog=examples("move s3:runs/2024/ gcs:archive/runs/2024/ --dry-run",
+                               "move s3:runs/2024/ gcs:archive/runs/2024/ --dry-run --format csv > plan.csv",
                                "move s3:runs/2024/ckpt.pt gcs: --wait   # same path on gcs"))
-@click.argument("src", type=LOCATION)
-@click.argument("dst", type=LOCATION)
-@click.option("--dry-run", is_flag=True, help="List what would move and how many bytes (from the index); change nothing.")
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Files a --dry-run lists.")
+@click.argument("src", type=LOCATION, metavar="SRC")
+@click.argument("dst", type=LOCATION, metavar="DST")
+@click.option("--dry-run", is_flag=True,
+              help="Have a worker list the source and report what would move and how many bytes; change nothing.")
+@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
+              help="Files a --dry-run lists, biggest first.")
 @click.option("--wait", is_flag=True, help="Follow the job until it ends (progress bar on a terminal).")
 @format_option
 @pass_ctl
 def move(ctl: Ctl, src: Location, dst: Location, dry_run: bool, limit: int, wait: bool) -> None:
     """Moves a file or prefix to another backend: copy, verify (size and checksum), then delete the source.
 
-    Runs as a resumable job on the workers; the index follows through listing events. DST without a
-    path keeps the source path.
+    SRC and DST are [BACKEND:]PATH. Runs as a resumable job on the workers; the index follows through
+    listing events. DST without a path keeps the source path.
     """
     backend, path = ctl.resolve(src)
     dest_backend, dest_path = ctl.resolve(dst)
+    args = {"backend": backend, "path": path, "dest_backend": dest_backend, "dest_path": dest_path or None}
     if dry_run:
-        return _move_plan(ctl, backend, path, dest_backend, dest_path or path, limit)
-    submit(ctl, "move", [{"backend": backend, "path": path, "dest_backend": dest_backend, "dest_path": dest_path or None}], wait)
+        return _move_plan(ctl, args, limit)
+    submit(ctl, "move", [args], wait)
 
 
-def _move_plan(ctl: Ctl, backend: str, path: str, dest_backend: str, dest_path: str, limit: int) -> None:
-    """What a move would copy, from the index: the live files under the directory, or the one file."""
-    norm = path.strip("/")
-
-    def live(prefix: str | None, n: int) -> dict[str, Any]:  # activity before now = every live file
-        return ctl.client.get("/api/v1/stale", days=0, backend=backend, prefix=prefix, sort="path", order="asc", limit=n)
-
-    # `runs/a` moves the directory runs/a/ (not runs/ab); a path that is no directory is one file.
-    doc = live(f"{norm}/" if norm else None, limit)
-    files, count, size = list_items(doc), doc.get("total", 0), doc.get("total_bytes", 0)
-    if not count and norm:
-        files = [f for f in list_items(live(norm, 1)) if f["path"] == norm]
-        count, size = len(files), sum(f["size_bytes"] for f in files)
-    plan = {"backend": backend, "path": path, "dest_backend": dest_backend, "dest_path": dest_path,
-            "file_count": count, "total_bytes": size, "files": files}
-    columns = [Column("path", "PATH"), Column("size_bytes", "SIZE", "size"), Column("last_modified", "MODIFIED", "time")]
-    notes = [f"would move {count:,} files, {format_size(size)} ({size:,} bytes) "
-             f"from {backend}:{path} to {dest_backend}:{dest_path}"]
+def _move_plan(ctl: Ctl, args: dict[str, Any], limit: int) -> None:
+    """A dry-run move job: a worker lists the source as the move would (nothing is copied or deleted);
+    its result has the totals and the biggest files, which are the output."""
+    job = post_job(ctl, "move", {**args, "dry_run": True})
+    job = follow(ctl.client, job, err=True)  # the plan is what stdout is for
+    check([job])
+    p = job.get("progress") or {}
+    listed = p.get("files") or []
+    files = listed[:limit]
+    count, size = int(p.get("files_total") or 0), int(p.get("bytes_total") or 0)
+    plan = {"job_id": job["job_id"], "src": p.get("src"), "dst": p.get("dst"), "file_count": count, "total_bytes": size,
+            "files": files}
+    columns = [Column("path", "PATH"), Column("size_bytes", "SIZE", "size"), Column("last_modified", "MODIFIED", "time"),
+               Column("dest_path", "DESTINATION")]
+    notes = [f"would move {count:,} files, {format_size(size)} ({size:,} bytes) from {p.get('src')} to {p.get('dst')}"]
     if count > len(files):
-        notes.append(f"({len(files)} of {count:,} files listed; --limit for more)")
+        more = "--limit for more" if len(listed) > len(files) else f"the job lists the {len(listed)} biggest"
+        notes.append(f"({len(files)} of {count:,} files listed, biggest first; {more})")
     ctl.emit(files, columns, plan, notes)
 
 
 @click.command(epilog=examples("warm s3:datasets/imagenet/train/", "warm s3:datasets/imagenet/ --node gpu-07 --wait"))
 @click.argument("location", type=LOCATION)
 @click.option("--node", help="Only this agent's node (default: every agent).")
-@click.option("--wait", is_flag=True, help="Follow the job until every agent finished.")
+@click.option("--wait", is_flag=True, help="Follow the job until every live agent (or --node) finished it.")
 @format_option
 @pass_ctl
 def warm(ctl: Ctl, location: Location, node: str | None, wait: bool) -> None:
-    """Asks agents to prefetch a file or prefix into their block cache."""
+    """Asks agents to prefetch a file or prefix into their block cache.
+
+    With --wait, the live agents (or the --node one) must be there, and each one's run is followed to its end.
+    """
     backend, path = ctl.resolve(location)
-    submit(ctl, "warm", [{"backend": backend, "path": path, "node": node}], wait)
+    args = {"backend": backend, "path": path, "node": node}
+    if not wait:
+        return submit(ctl, "warm", [args], wait)
+    # Only live agents take a warm now: waiting for none would never end.
+    nodes = [a["node_host"] for a in list_items(ctl.client.get("/api/v1/agents"))
+             if a.get("alive") and node in (None, a.get("node_host"))]
+    if not nodes:
+        raise CtlError(f"no live agent {f'on node {node} ' if node else ''}to warm it (see: warpdrive-ctl status)")
+    job = follow(ctl.client, post_job(ctl, "warm", args), err=ctl.fmt != "table")
+    if len(nodes) > 1:  # the job's row ended with the first node; the others report in their heartbeats
+        job["nodes"] = follow_nodes(ctl.client, job["job_id"], nodes, err=ctl.fmt != "table")
+    show_jobs(ctl, [job], wait)
 
 
 @click.command(epilog=examples("crawl", "crawl --backend s3 --prefix datasets/ --wait"))
@@ -168,8 +194,24 @@ def _agent_row(agent: dict[str, Any]) -> dict[str, Any]:
         "cache_hit_rate": None if cache.get("hit_rate") is None else 100 * cache["hit_rate"],
         "queue_depth": tel.get("queue_depth"), "dropped": tel.get("dropped"), "spool_bytes": tel.get("spool_bytes"),
         "backends_ok": f"{len(backends) - len(down)}/{len(backends)}" + (f" (down: {', '.join(down)})" if down else ""),
-        "jobs": len(st.get("jobs") or {}),
+        "cache_blocks": cache.get("blocks"), "warm": _warm_summary(st.get("jobs") or {}),
     }
+
+
+def _warm_summary(jobs: dict[str, Any]) -> str | None:
+    """The node's warm jobs: each running one with its progress, then the finished ones counted by state."""
+    parts: list[str] = []
+    ended: Counter[str] = Counter()
+    for job in jobs.values():
+        if not isinstance(job, dict):
+            continue
+        if job.get("state") == "running":
+            fraction, text = describe(job)
+            parts.append(f"{job.get('path')} " + (f"{fraction * 100:.0f}%" if fraction is not None else text))
+        else:
+            ended[str(job.get("state"))] += 1
+    parts += [f"{n} {state}" for state, n in sorted(ended.items())]
+    return ", ".join(parts) or None
 
 
 @click.command(epilog=examples("status", "status --format json"))
@@ -188,13 +230,13 @@ def status(ctl: Ctl) -> None:
         return ctl.emit([], [], {"health": health, "agents": agents})
     rows = [_agent_row(a) for a in agents]
     if ctl.fmt == "csv":
-        return ctl.emit(rows, [Column(k, k) for k in (rows[0] if rows else {"node_host": None})])
+        return ctl.emit(rows, [Column(k, k) for k in _agent_row({})])  # the same header with no agent
     columns = [Column("node_host", "NODE"), Column("alive", "ALIVE", "bool"),
                Column("last_heartbeat", "HEARTBEAT", get=lambda r: ago(r["last_heartbeat"])),
                Column("mounts", "MOUNTS"), Column("mount_errors", "ERRORS", "int"), Column("cache_bytes", "CACHE", "size"),
                Column("cache_hit_rate", "HIT RATE", "pct"), Column("queue_depth", "QUEUE", "int"),
                Column("dropped", "DROPPED", "int"), Column("spool_bytes", "SPOOL", "size"),
-               Column("backends_ok", "BACKENDS OK"), Column("jobs", "JOBS", "int")]
+               Column("backends_ok", "BACKENDS OK"), Column("warm", "WARM")]
     ready = health["readyz"]
     facts = ", ".join(f"{k}={v}" for k, v in ready.items() if isinstance(v, (str, int, float, bool)))
     click.echo(f"control plane {health['control_plane']}: {facts}")

@@ -36,6 +36,8 @@ log = logging.getLogger(__name__)
 
 KINDS = ("crawl", "move")
 PROGRESS_EVERY = 1.0
+# Files a dry run's result lists (the biggest): enough to review, small enough for one JobEvent and jobs row.
+DRY_RUN_FILES = 100
 
 
 @dataclass
@@ -173,15 +175,14 @@ class JobRunner:
         return out
 
     async def _move(self, job: Job, progress: dict[str, Any]) -> dict[str, Any]:
+        """``args``: source and destination (see ``move_locations``); ``dry_run`` only lists and counts:
+        its result has the totals and the ``DRY_RUN_FILES`` biggest files, and nothing is copied or deleted."""
         args = job.command.args
+        dry_run = bool(args.get("dry_run"))
         src, dst = move_locations(self.cfg, args)
         mover = Mover(self.cfg, src, dst, job.cancel)
         mp = MoveProgress()
-        await mover.plan(mp)
-        progress.update(kind="move", src=str(src), dst=str(dst), dry_run=bool(args.get("dry_run")), **mp.as_dict())
-        if args.get("dry_run"):
-            return dict(progress)
-        await self._event(job, "running", progress)
+        progress.update(kind="move", src=str(src), dst=str(dst), dry_run=dry_run, **mp.as_dict())
 
         async def report() -> None:
             while True:
@@ -189,14 +190,23 @@ class JobRunner:
                 progress.update(mp.as_dict())
                 await self._event(job, "running", dict(progress))
 
-        # The reporter is stopped before the final event is sent, so no "running" ever follows "done".
+        # Progress from the first listed file on (a big prefix takes a while to count, dry run or not). The
+        # reporter is stopped before the final event is sent, so no "running" ever follows "done".
         reporter = asyncio.create_task(report())
         try:
-            await mover.run(mp)
+            sample = await mover.plan(mp, keep=DRY_RUN_FILES if dry_run else 0)
+            if not dry_run:
+                progress.update(mp.as_dict())
+                await self._event(job, "running", dict(progress))  # the totals, before the first copy
+                await mover.run(mp)
         finally:
             reporter.cancel()
             await asyncio.gather(reporter, return_exceptions=True)
             progress.update(mp.as_dict())
+        if dry_run:
+            files = [{"path": ev.path, "dest_path": mover.dest(ev), "size_bytes": ev.size_bytes,
+                      "last_modified": ev.last_modified} for ev in sample]
+            return {**progress, "files": files}
         # The index follows through listing events: a complete crawl of the moved prefix on each side
         # inserts the new destination files and marks the moved-away sources deleted.
         crawls = [await crawl(self.cfg, loc.backend, self.publisher, self.service.dsn, prefix=loc.path, wait_lock=True)

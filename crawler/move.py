@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import heapq
 import logging
 import os
 import re
@@ -126,16 +127,26 @@ class Mover:
                                    self.cfg.crawler.list_concurrency, stats):
             yield batch
 
-    async def plan(self, progress: MoveProgress) -> None:
-        """Counts what would move (a streamed pass: the file list is never held whole)."""
+    def dest(self, ev: ListingEvent) -> str:
+        """Where a listed file goes, relative to the destination backend's root."""
+        return "/".join(p for p in (self.dst.path, self.rel(ev)) if p)
+
+    async def plan(self, progress: MoveProgress, keep: int = 0) -> list[ListingEvent]:
+        """Counts what would move, updating ``progress`` as the listing goes; returns the ``keep``
+        biggest files (biggest first, then by path): what a dry run shows. A streamed pass: the file
+        list is never held whole, only the ``keep`` biggest so far."""
         stats = WalkStats()
+        biggest: list[ListingEvent] = []
         async for batch in self.files(stats):
             progress.files_total += len(batch)
             progress.bytes_total += sum(e.size_bytes for e in batch)
+            if keep:
+                biggest = heapq.nlargest(keep, [*biggest, *batch], key=lambda e: e.size_bytes)
         if stats.errors:
             raise MoveError(f"cannot list {self.src}: {stats.error_samples[0]}")
         if not progress.files_total and not await self.arrived():
             raise MoveError(f"{self.src}: no such file or prefix")
+        return sorted(biggest, key=lambda e: (-e.size_bytes, e.path))
 
     async def arrived(self) -> bool:
         """Whether the destination already holds files: a move run again after it finished (a

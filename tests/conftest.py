@@ -14,7 +14,7 @@ import os
 import sys
 import uuid
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Generator, Iterator
 
 import pytest
 
@@ -23,7 +23,7 @@ from warpdrive.schemas import config as wconfig
 from warpdrive.schemas.config import dump_toml
 from warpdrive.schemas.db import create_database, drop_database
 
-from tests.helpers import Procs
+from tests.helpers import Procs, remove_stack, stack_logs
 
 
 @pytest.fixture(scope="session")
@@ -40,10 +40,49 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     state = Path(f"/tmp/wdt-{os.getpid()}")
     st = Stack(state, Ports.free(), progress=lambda m: print(m, file=sys.stderr))
     try:
-        st.infra_up()
+        try:
+            st.infra_up()
+        except BaseException:
+            print(stack_logs(state), file=sys.stderr)  # the state dir goes below: say why first
+            raise
         yield st
     finally:
-        st.down()
+        # The logs outlive the state dir in pytest's own temp dir (it keeps the last few runs' ones).
+        remove_stack(st, keep_logs=tmp_path_factory.getbasetemp() / "stack-logs")
+
+
+# The private stacks a test started, for its failure report.
+PRIVATE_STACKS = pytest.StashKey[list[Stack]]()
+
+
+@pytest.fixture
+def private_stack(request: pytest.FixtureRequest) -> Iterator[Callable[..., Stack]]:
+    """Starts PRIVATE stacks, for tests that stop or kill services (never the shared stack):
+    ``st = private_stack(("postgres", "kafka"))``. Free ports, a short state dir under /tmp (PostgreSQL's
+    socket path limit); each is stopped and its state dir removed when the test ends. A failing test's
+    report shows the end of every service log, read before the removal."""
+    started = request.node.stash.setdefault(PRIVATE_STACKS, [])
+
+    def start(services: tuple[str, ...] = ("postgres", "kafka")) -> Stack:
+        st = Stack(Path(f"/tmp/wdk-{uuid.uuid4().hex[:8]}"), Ports.free())
+        started.append(st)
+        st.infra_up(services)
+        return st
+
+    try:
+        yield start
+    finally:
+        for st in started:
+            remove_stack(st)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    report = yield
+    if report.failed and report.when != "teardown":  # before the teardown removes the logs
+        for st in item.stash.get(PRIVATE_STACKS, []):
+            report.sections.append((f"service logs of private stack {st.state_dir}", stack_logs(st.state_dir)))
+    return report
 
 
 @pytest.fixture(scope="session")

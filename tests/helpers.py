@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
+
+from warpdrive.compose.stack import Stack
 
 
 class Procs:
@@ -69,6 +72,30 @@ def wait_until(check: Callable[[], object], timeout: float = 60.0, interval: flo
             return last
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r}){explain()}")
+
+
+def service_logs(state_dir: Path) -> list[Path]:
+    """The service logs of a stack's state dir: Kafka, S3, GCS (``logs/``) and PostgreSQL (``pg/log``)."""
+    return sorted((state_dir / "logs").glob("*.log")) + [p for p in (state_dir / "pg" / "log",) if p.is_file()]
+
+
+def stack_logs(state_dir: Path, lines: int = 40) -> str:
+    """The end of every service log of a stack, for failure reports."""
+    return "".join(f"\n--- last lines of {p} ---\n" + "\n".join(p.read_text(errors="replace").splitlines()[-lines:])
+                   for p in service_logs(state_dir))
+
+
+def remove_stack(st: Stack, keep_logs: Path | None = None) -> None:
+    """Stops a stack this test session started and deletes its state dir (tens of MB each), after copying
+    its service logs to ``keep_logs`` if given."""
+    try:
+        st.down()
+    finally:
+        if keep_logs is not None:
+            keep_logs.mkdir(parents=True, exist_ok=True)
+            for log in service_logs(st.state_dir):
+                shutil.copy(log, keep_logs / ("postgres.log" if log.name == "log" else log.name))
+        shutil.rmtree(st.state_dir, ignore_errors=True)
 
 
 def read_terminal(master: int) -> bytes:

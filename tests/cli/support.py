@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 from typing import Any, Callable
 
 import asyncpg
 from click.testing import Result
+
+from warpdrive.schemas.backends import open_fs, root_path
+from warpdrive.schemas.config import load
 
 ADMIN = "cli-admin-token-0123456789"
 VIEWER = "cli-viewer-token-0123456789"
@@ -46,3 +50,28 @@ def one_line_error(r: Result, code: int = 1) -> str:
     assert len(lines) == 1 and lines[0].startswith("Error: "), r.stderr
     assert "Traceback" not in r.output
     return lines[0]
+
+
+def put_files(fs: Any, root: str, files: dict[str, bytes]) -> None:
+    for rel, data in files.items():
+        with fs.open(f"{root}/{rel}", "wb") as f:
+            f.write(data)
+
+
+def read_files(fs: Any, root: str) -> dict[str, bytes]:
+    """Every file under ``root`` with its bytes, read back from the store itself."""
+    found = fs.find(root) if fs.exists(root) else []
+    return {p[len(root) + 1:]: fs.cat_file(p) for p in found}
+
+
+def object_stores(config_path: Path) -> list[tuple[Any, str]]:
+    """(fs, root) of the s3 and gcs backends; their buckets are created when the stack is fresh."""
+    cfg = load(config_path)
+    out = []
+    for backend in (cfg.backend("s3"), cfg.backend("gcs")):
+        fs, root = open_fs(backend), root_path(backend)
+        bucket = root.split("/")[0]
+        if not fs.exists(bucket):
+            fs.mkdir(bucket)
+        out.append((fs, root))
+    return out

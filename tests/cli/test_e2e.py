@@ -3,16 +3,15 @@ real stream workers, and what it indexed is what the CLI reports."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import uuid
 
 import pytest
 
-from warpdrive.schemas.backends import open_fs, root_path
-from warpdrive.schemas.config import load
-
-from tests.cli.support import Db, ok
+from tests.cli.support import Db, object_stores, ok, put_files, read_files
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.services
@@ -49,43 +48,19 @@ def test_crawl_wait_follows_the_real_crawler_and_the_index_shows_the_files(ctl, 
         ("", 3507, 3), ("runs", 3507, 3), ("runs/a", 3500, 2), ("runs/b", 7, 1)]
 
 
-def _put(fs, root: str, files: dict[str, bytes]) -> None:
-    for rel, data in files.items():
-        with fs.open(f"{root}/{rel}", "wb") as f:
-            f.write(data)
-
-
-def _read(fs, root: str) -> dict[str, bytes]:
-    found = fs.find(root) if fs.exists(root) else []
-    return {p[len(root) + 1:]: fs.cat_file(p) for p in found}
-
-
-def _stores(cli_stack):
-    """(fs, root) of the s3 and gcs backends; their buckets are created when the stack is fresh."""
-    cfg = load(cli_stack.config_path)
-    out = []
-    for backend in (cfg.backend("s3"), cfg.backend("gcs")):
-        fs, root = open_fs(backend), root_path(backend)
-        bucket = root.split("/")[0]
-        if not fs.exists(bucket):
-            fs.mkdir(bucket)
-        out.append((fs, root))
-    return out
-
-
 def test_move_s3_to_gcs_byte_for_byte_and_the_index_follows(ctl, db: Db, cli_stack, workers) -> None:
-    (s3, s3_root), (gcs, gcs_root) = _stores(cli_stack)
+    (s3, s3_root), (gcs, gcs_root) = object_stores(cli_stack.config_path)
     prefix = f"cli-move-{uuid.uuid4().hex[:8]}"
     files = {f"d{i % 2}/f{i}.bin": os.urandom(1000 * i + 1) for i in range(6)}
-    _put(s3, f"{s3_root}/{prefix}", files)
+    put_files(s3, f"{s3_root}/{prefix}", files)
     try:
         r = ctl("move", f"s3:{prefix}", f"gcs:archive/{prefix}", "--wait")
         out = ok(r)
         assert out.splitlines()[-1].split()[2:4] == ["done", "100%:"], out
         gcs.invalidate_cache()
         s3.invalidate_cache()
-        assert _read(gcs, f"{gcs_root}/archive/{prefix}") == files
-        assert _read(s3, f"{s3_root}/{prefix}") == {}
+        assert read_files(gcs, f"{gcs_root}/archive/{prefix}") == files
+        assert read_files(s3, f"{s3_root}/{prefix}") == {}
 
         # The move crawls both sides: the index now has the files on gcs only.
         def moved() -> dict | None:
@@ -103,10 +78,10 @@ def test_move_s3_to_gcs_byte_for_byte_and_the_index_follows(ctl, db: Db, cli_sta
 
 
 def test_move_interrupted_mid_way_resumes_to_an_exact_copy(ctl, db: Db, cli_stack, workers) -> None:
-    (s3, s3_root), (gcs, gcs_root) = _stores(cli_stack)
+    (s3, s3_root), (gcs, gcs_root) = object_stores(cli_stack.config_path)
     prefix = f"cli-resume-{uuid.uuid4().hex[:8]}"
     files = {f"f{i:03}.bin": os.urandom(100_000 + i) for i in range(10)}
-    _put(s3, f"{s3_root}/{prefix}", files)
+    put_files(s3, f"{s3_root}/{prefix}", files)
     try:
         job = json.loads(ok(ctl("move", f"s3:{prefix}", f"gcs:{prefix}", "--format", "json")))
 
@@ -118,7 +93,7 @@ def test_move_interrupted_mid_way_resumes_to_an_exact_copy(ctl, db: Db, cli_stac
         wait_until(arriving, 60, interval=0.05, what="the move to copy its first file")
         workers.kill("crawler")  # SIGKILL mid-move: nothing gets to clean up
         s3.invalidate_cache()
-        copied, remaining = _read(gcs, f"{gcs_root}/{prefix}"), _read(s3, f"{s3_root}/{prefix}")
+        copied, remaining = read_files(gcs, f"{gcs_root}/{prefix}"), read_files(s3, f"{s3_root}/{prefix}")
         # Mid-way: a file is at the destination, and a source is not yet deleted (copy, verify, then delete).
         assert copied and remaining, "the move was not interrupted mid-way"
         assert all(files[k] == v for k, v in copied.items())  # whatever arrived is whole (else it is not there)
@@ -129,9 +104,51 @@ def test_move_interrupted_mid_way_resumes_to_an_exact_copy(ctl, db: Db, cli_stac
         assert json.loads(ok(ctl("jobs", "show", job["job_id"], "--format", "json")))["state"] == "done", out
         gcs.invalidate_cache()
         s3.invalidate_cache()
-        assert _read(gcs, f"{gcs_root}/{prefix}") == files
-        assert _read(s3, f"{s3_root}/{prefix}") == {}
+        assert read_files(gcs, f"{gcs_root}/{prefix}") == files
+        assert read_files(s3, f"{s3_root}/{prefix}") == {}
     finally:
         for fs, path in ((s3, f"{s3_root}/{prefix}"), (gcs, f"{gcs_root}/{prefix}")):
             if fs.exists(path):
                 fs.rm(path, recursive=True)
+
+
+def test_move_dry_run_is_a_real_job_that_moves_nothing(ctl, db: Db, cli_stack, workers) -> None:
+    (s3, s3_root), (gcs, gcs_root) = object_stores(cli_stack.config_path)
+    prefix = f"cli-dry-{uuid.uuid4().hex[:8]}"
+    files = {f"d{i % 2}/f{i}.bin": os.urandom(1000 * i + 1) for i in range(6)}
+    put_files(s3, f"{s3_root}/{prefix}", files)
+    try:
+        r = ctl("move", f"s3:{prefix}", f"gcs:archive/{prefix}", "--dry-run", "--format", "json")
+        plan = json.loads(ok(r))
+        assert (plan["file_count"], plan["total_bytes"]) == (len(files), sum(map(len, files.values())))
+        assert (plan["src"], plan["dst"]) == (f"s3:{prefix}", f"gcs:archive/{prefix}")
+        biggest = sorted(files, key=lambda k: -len(files[k]))
+        assert [(f["path"], f["dest_path"], f["size_bytes"]) for f in plan["files"]] == [
+            (f"{prefix}/{k}", f"archive/{prefix}/{k}", len(files[k])) for k in biggest]
+        assert f"done: counted {len(files)} files" in r.stderr  # progress on stderr: stdout stays JSON
+        job = json.loads(ok(ctl("jobs", "show", plan["job_id"], "--format", "json")))
+        assert (job["kind"], job["state"], job["args"]["dry_run"], job["progress"]["files_done"]) == ("move", "done", True, 0)
+
+        out = ok(ctl("move", f"s3:{prefix}/", f"gcs:archive/{prefix}/", "--dry-run", "--limit", "2"))
+        total = sum(map(len, files.values()))
+        assert f"would move 6 files, {total / 1024:.1f}KiB ({total:,} bytes) from s3:{prefix} to gcs:archive/{prefix}" in out
+        assert "(2 of 6 files listed, biggest first; --limit for more)" in out
+        assert out.splitlines()[0].split() == ["PATH", "SIZE", "MODIFIED", "DESTINATION"]
+        assert out.splitlines()[2].split()[0] == f"{prefix}/{biggest[0]}"
+
+        rows = list(csv.DictReader(io.StringIO(ok(ctl("move", f"s3:{prefix}/d0/f4.bin", "gcs:", "--dry-run", "--format", "csv")))))
+        assert [(r["path"], r["dest_path"], r["size_bytes"]) for r in rows] == [
+            (f"{prefix}/d0/f4.bin", f"{prefix}/d0/f4.bin", str(len(files["d0/f4.bin"])))]
+
+        r = ctl("move", f"s3:{prefix}-none", "gcs:", "--dry-run")
+        assert r.exit_code == 1 and r.stdout == "" and "Traceback" not in r.stderr, r.output
+        line = r.stderr.splitlines()[-1]  # after the progress lines
+        assert line.startswith("Error: job ") and line.endswith(f"failed: s3:{prefix}-none: no such file or prefix"), line
+
+        # Nothing moved: every source byte still there, nothing at either destination.
+        s3.invalidate_cache()
+        gcs.invalidate_cache()
+        assert read_files(s3, f"{s3_root}/{prefix}") == files
+        assert read_files(gcs, f"{gcs_root}/archive/{prefix}") == {} and read_files(gcs, f"{gcs_root}/{prefix}") == {}
+    finally:
+        s3.rm(f"{s3_root}/{prefix}", recursive=True)

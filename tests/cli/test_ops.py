@@ -15,7 +15,6 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -55,27 +54,12 @@ def test_move_and_warm_submit_jobs(ctl, db: Db) -> None:
     job = json.loads(ok(ctl("warm", "s3:datasets/imagenet/", "--node", "gpu-07", "--format", "json")))
     assert job["kind"] == "warm" and job["args"] == {"backend": "s3", "path": "datasets/imagenet/", "node": "gpu-07"}
     assert [j["kind"] for j in job_rows(db)] == ["move", "move", "warm"]
+    # Waiting needs a live agent to do the work: without one it would never end.
+    assert one_line_error(ctl("warm", "s3:x/", "--wait")).endswith("no live agent to warm it (see: warpdrive-ctl status)")
+    db.execute("INSERT INTO agents VALUES ('gpu-01', NOW() - interval '1 hour', '{}'::jsonb)")  # long gone
+    assert "no live agent on node gpu-01 to warm it" in one_line_error(ctl("warm", "s3:x/", "--node", "gpu-01", "--wait"))
+    assert [j["kind"] for j in job_rows(db)] == ["move", "move", "warm"]  # nothing submitted
     assert "dest_backend: unknown backend" in one_line_error(ctl("move", "s3:a", "tape:b"))
-
-
-def test_move_dry_run_lists_from_the_index_and_submits_nothing(ctl, db: Db) -> None:
-    db.executemany("INSERT INTO storage_files (backend_name, path, size_bytes, last_modified) VALUES ($1, $2, $3, $4)",
-                   [("s3", f"runs/2024/f{i}.bin", 1000 * (i + 1), datetime.now(UTC) - timedelta(days=3)) for i in range(5)]
-                   + [("s3", "runs/2025/other.bin", 7, None), ("s3", "runs/2024b/not-below.bin", 9, None)])
-    doc = json.loads(ok(ctl("move", "s3:runs/2024/", "gcs:archive/", "--dry-run", "--format", "json")))
-    assert (doc["file_count"], doc["total_bytes"]) == (5, 15000)
-    assert [f["path"] for f in doc["files"]] == [f"runs/2024/f{i}.bin" for i in range(5)]
-    out = ok(ctl("move", "s3:runs/2024/", "gcs:archive/", "--dry-run", "--limit", "2"))
-    assert "would move 5 files, 14.6KiB (15,000 bytes) from s3:runs/2024/ to gcs:archive/" in out
-    assert "(2 of 5 files listed; --limit for more)" in out
-    doc = json.loads(ok(ctl("move", "s3:runs/2024", "gcs:archive", "--dry-run", "--format", "json")))
-    assert (doc["file_count"], doc["total_bytes"]) == (5, 15000)  # the directory, not runs/2024b
-    rows = rows_of(ok(ctl("move", "s3:runs/2024/f0.bin", "gcs:", "--dry-run", "--format", "csv")))
-    assert [(r["path"], r["size_bytes"]) for r in rows] == [("runs/2024/f0.bin", "1000")]
-    doc = json.loads(ok(ctl("move", "s3:", "gcs:", "--dry-run", "--format", "json")))
-    assert (doc["file_count"], doc["total_bytes"]) == (7, 15016)  # the whole backend
-    assert json.loads(ok(ctl("move", "s3:nothing", "gcs:", "--dry-run", "--format", "json")))["file_count"] == 0
-    assert job_rows(db) == []
 
 
 def _play_worker(db: Db, final: str, error: str | None = None) -> threading.Thread:
@@ -137,11 +121,38 @@ def test_wait_draws_a_progress_bar_on_a_terminal(api_url: str, db: Db) -> None:
 
 def test_wait_on_a_failed_job_exits_1(ctl, db: Db) -> None:
     worker = _play_worker(db, "failed", "checksum mismatch on runs/a/x")
-    r = ctl("warm", "s3:runs/a/", "--wait")
+    r = ctl("move", "s3:runs/a/", "gcs:", "--wait")
     worker.join()
     line = one_line_error(r)
     assert line.endswith("failed: checksum mismatch on runs/a/x")
     assert "failed 100%" in r.stdout
+
+
+def test_warm_wait_follows_every_live_node_and_a_lost_one_fails_it(ctl, db: Db) -> None:
+    """Plays two agents: gpu-a finishes (the job row ends done), gpu-b stops heartbeating mid-warm."""
+    db.execute("INSERT INTO agents VALUES ('gpu-a', NOW(), '{}'::jsonb), ('gpu-b', NOW(), '{}'::jsonb)")
+
+    def agents() -> None:
+        deadline = time.monotonic() + 20
+        while not (rows := db.fetch("SELECT job_id FROM jobs")) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        job_id = rows[0]["job_id"]
+        done = {"state": "done", "path": "s3:ds", "files": 2, "files_total": 2, "bytes": 10, "bytes_total": 10}
+        db.execute("UPDATE jobs SET state = 'done', progress = $1::jsonb", orjson.dumps(done).decode())
+        db.execute("UPDATE agents SET status = $1::jsonb WHERE node_host = 'gpu-a'", orjson.dumps({"jobs": {job_id: done}}).decode())
+        time.sleep(1)
+        running = {**done, "state": "running", "files": 1, "bytes": 5}
+        db.execute("UPDATE agents SET status = $1::jsonb, last_heartbeat = NOW() - interval '2 hours' "
+                   "WHERE node_host = 'gpu-b'", orjson.dumps({"jobs": {job_id: running}}).decode())
+
+    player = threading.Thread(target=agents, daemon=True)
+    player.start()
+    r = ctl("warm", "s3:ds", "--wait")
+    player.join()
+    out = r.stdout.splitlines()
+    assert "node gpu-a done: 10B/10B, 2/2 files" in out and "node gpu-b lost: 5B/10B, 1/2 files" in out, r.output
+    line = one_line_error(r)
+    assert line.startswith("Error: job ") and line.endswith(" lost on node gpu-b"), line
 
 
 def test_jobs_list_show_cancel(ctl, db: Db) -> None:
@@ -170,13 +181,16 @@ def test_jobs_list_show_cancel(ctl, db: Db) -> None:
 
 
 def test_status_in_every_format(ctl, db: Db) -> None:
+    header = ok(ctl("status", "--format", "csv")).splitlines()
+    assert len(header) == 1 and header[0].startswith("node_host,alive,") and header[0].endswith(",warm")  # no agent yet
     status = {
         "node_host": "gpu-07", "timestamp": "2026-11-25T14:00:00Z",
         "mounts": [{"mountpoint": "/mnt/warp", "backends": ["gcs", "s3"], "open_handles": 3, "errors": 2}],
         "backends": {"s3": {"reachable": True, "latency_ms": 3.1}, "gcs": {"reachable": False, "error": "timeout"}},
         "cache": {"bytes": 3 * 1024**3, "max_bytes": 10 * 1024**3, "hits": 90, "misses": 10, "hit_rate": 0.9},
         "telemetry": {"queue_depth": 12, "dropped": 5, "spool_bytes": 2048},
-        "jobs": {"j1": {"state": "running"}},
+        "jobs": {"j1": {"state": "running", "path": "s3:ds/", "files": 1, "files_total": 4, "bytes": 1024, "bytes_total": 4096},
+                 "j0": {"state": "done", "path": "s3:old/"}, "j2": {"state": "failed", "path": "s3:gone/"}},
     }
     db.execute("INSERT INTO agents VALUES ('gpu-07', NOW() - interval '12 seconds', $1::jsonb)", orjson.dumps(status).decode())
     db.execute("INSERT INTO agents VALUES ('gpu-99', NOW() - interval '2 hours', '{}'::jsonb)")
@@ -186,7 +200,7 @@ def test_status_in_every_format(ctl, db: Db) -> None:
     assert lines[0].startswith("control plane http://127.0.0.1:") and "status=ready" in lines[0] and "postgres=True" in lines[0]
     assert lines[1] == "agents: 2 (1 alive)"
     gpu = next(l for l in lines if l.startswith("gpu-07"))
-    for cell in ("yes", "/mnt/warp", "3.0GiB", "90.0%", "12", "2.0KiB", "1/2 (down: gcs)"):
+    for cell in ("yes", "/mnt/warp", "3.0GiB", "90.0%", "12", "2.0KiB", "1/2 (down: gcs)", "s3:ds/ 25%, 1 done, 1 failed"):
         assert cell in gpu, (cell, gpu)
     assert "s ago" in gpu
     assert "2h ago" in next(l for l in lines if l.startswith("gpu-99"))
@@ -198,3 +212,4 @@ def test_status_in_every_format(ctl, db: Db) -> None:
     rows = rows_of(ok(ctl("status", "--format", "csv")))
     assert rows[0]["node_host"] == "gpu-07" and rows[0]["cache_bytes"] == str(3 * 1024**3)
     assert rows[0]["dropped"] == "5" and rows[0]["backends_ok"] == "1/2 (down: gcs)" and rows[1]["alive"] == "false"
+    assert rows[0]["warm"] == "s3:ds/ 25%, 1 done, 1 failed" and rows[1]["warm"] == ""

@@ -126,6 +126,12 @@ def test_job_progress_text() -> None:
            "progress": {"files_done": 2, "files_total": 8, "src": "s3:x", "errors": 1, "files_skipped": 0}}
     assert line(job) == "job j1 running 25%: 2/8 files, errors=1"
     assert line({"job_id": "j2", "state": "queued", "progress": {}}) == "job j2 queued"
+    # A warming agent's counters; other byte counters are sizes too.
+    assert describe({"files": 1, "files_total": 4, "bytes": 1024, "bytes_total": 4096, "bytes_fetched": 3 << 20}) == (
+        0.25, "1.0KiB/4.0KiB, 1/4 files, bytes_fetched=3.0MiB")
+    # A dry-run move only counts what it would move.
+    assert describe({"dry_run": True, "files_total": 1200, "bytes_total": 5 << 30, "files_done": 0}) == (
+        None, "counted 1,200 files, 5.0GiB")
 
 
 def all_commands(group: click.Group, prefix: tuple[str, ...] = ()):
@@ -139,7 +145,15 @@ def all_commands(group: click.Group, prefix: tuple[str, ...] = ()):
 def test_every_command_has_help_with_examples(path: tuple[str, ...]) -> None:
     r = run(*path, "--help")
     assert r.exit_code == 0, r.output
-    assert "Examples:" in r.stdout and f"warpdrive-ctl {path[0]}" in r.stdout
+    assert "Examples:" in r.stdout and f"warpdrive-ctl {' '.join(path)}" in r.stdout.partition("Examples:")[2]
+
+
+@pytest.mark.parametrize("args", [(), ("jobs",), ("quota",)])
+def test_a_group_without_a_command_shows_its_help_as_a_usage_error(args: tuple[str, ...]) -> None:
+    r = run(*args)
+    assert r.exit_code == 2 and r.stdout == ""
+    assert r.stderr.startswith(f"Usage: warpdrive-ctl {' '.join(args)}".rstrip() + " [OPTIONS] COMMAND")
+    assert "Examples:" in r.stderr and len(r.stderr.splitlines()) > 5  # the help as it is, not squeezed into one line
 
 
 def test_version() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -30,26 +31,29 @@ def processes_mentioning(text: str) -> list[str]:
 def test_stack_up_down_leaves_nothing_running() -> None:
     state = Path(f"/tmp/wds-{uuid.uuid4().hex[:6]}")
     exe = str(Path(sys.executable).with_name("warpdrive"))
-    kafka = free_port()
-    up = subprocess.run(
-        [exe, "stack", "up", "--infra-only", "--state-dir", str(state), "--kafka-port", str(kafka),
-         "--api-port", str(free_port()), "--s3-port", str(free_port()), "--gcs-port", str(free_port())],
-        capture_output=True, text=True, timeout=240,
-    )
     try:
-        assert up.returncode == 0, up.stdout + up.stderr
-        st = Stack(state)
-        status = st.status()
-        assert all(status[n]["running"] for n in ("postgres", "kafka", "s3", "gcs")), status
-        assert (state / "warpdrive.toml").is_file()
-        again = subprocess.run([exe, "stack", "up", "--infra-only", "--state-dir", str(state)],
-                               capture_output=True, text=True, timeout=120)
-        assert again.returncode == 0, again.stderr
-        assert st.status()["kafka"]["pid"] == status["kafka"]["pid"], "up must leave a healthy service alone"
+        kafka = free_port()
+        up = subprocess.run(
+            [exe, "stack", "up", "--infra-only", "--state-dir", str(state), "--kafka-port", str(kafka),
+             "--api-port", str(free_port()), "--s3-port", str(free_port()), "--gcs-port", str(free_port())],
+            capture_output=True, text=True, timeout=240,
+        )
+        try:
+            assert up.returncode == 0, up.stdout + up.stderr
+            st = Stack(state)
+            status = st.status()
+            assert all(status[n]["running"] for n in ("postgres", "kafka", "s3", "gcs")), status
+            assert (state / "warpdrive.toml").is_file()
+            again = subprocess.run([exe, "stack", "up", "--infra-only", "--state-dir", str(state)],
+                                   capture_output=True, text=True, timeout=120)
+            assert again.returncode == 0, again.stderr
+            assert st.status()["kafka"]["pid"] == status["kafka"]["pid"], "up must leave a healthy service alone"
+        finally:
+            down = subprocess.run([exe, "stack", "down", "--state-dir", str(state)], capture_output=True, text=True, timeout=120)
+        assert down.returncode == 0, down.stderr
+        assert "kafka" in down.stdout and "postgres" in down.stdout
+        assert processes_mentioning(str(state)) == []
+        st = subprocess.run([exe, "stack", "status", "--state-dir", str(state)], capture_output=True, text=True)
+        assert st.returncode == 1 and "stopped" in st.stdout
     finally:
-        down = subprocess.run([exe, "stack", "down", "--state-dir", str(state)], capture_output=True, text=True, timeout=120)
-    assert down.returncode == 0, down.stderr
-    assert "kafka" in down.stdout and "postgres" in down.stdout
-    assert processes_mentioning(str(state)) == []
-    st = subprocess.run([exe, "stack", "status", "--state-dir", str(state)], capture_output=True, text=True)
-    assert st.returncode == 1 and "stopped" in st.stdout
+        shutil.rmtree(state, ignore_errors=True)  # data and logs: tens of MB per run
