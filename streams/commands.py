@@ -26,15 +26,15 @@ async def apply_commands(conn: asyncpg.Connection, consumer: str, msgs: list[Msg
     await dead_letter(conn, consumer, bad)
     quotas = False
     for c in recs:
-        args = c.get("args") or {}
-        if c["kind"] == "reown":
+        args = c.args
+        if c.kind == "reown":
             backend, prefix = args.get("backend"), args.get("prefix") or ""
             if backend is not None and not isinstance(backend, str) or not isinstance(prefix, str):
-                log.error("command %s: reown args must be strings, got %r", c["command_id"], args)
+                log.error("command %s: reown args must be strings, got %r", c.command_id, args)
                 continue
             n = await reown(conn, backend, prefix, uid_names, deltas)
             log.info("reown %s:%s — %d files changed owner", backend or "*", prefix or "/", n)
             quotas = True
-        elif c["kind"] == "quota":
+        elif c.kind == "quota":
             quotas = True
     return quotas

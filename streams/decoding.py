@@ -7,24 +7,23 @@ from typing import Any
 import orjson
 
 from warpdrive.schemas.errors import DecodeError
-from warpdrive.schemas.records import decode, decode_batch_dicts
+from warpdrive.schemas.records import decode, decode_batch
 
 from .offsets import Msg
 
 
-def records(raw: bytes | None, expect: type) -> list[dict[str, Any]]:
-    """A message's records as dicts, whether it is a batch envelope or one record alone."""
+def records(raw: bytes | None, expect: type) -> list[Any]:
+    """A message's records, whether it is a batch envelope or one record alone."""
     try:
         doc = orjson.loads(raw) if raw is not None else None
     except orjson.JSONDecodeError:
         doc = None  # decode() below names the problem
     if isinstance(doc, dict) and "records" in doc:
-        return decode_batch_dicts(raw, expect)[1]
-    rec = decode(raw, expect)
-    return [{f: getattr(rec, f) for f in rec.__slots__}]
+        return decode_batch(raw, expect)
+    return [decode(raw, expect)]
 
 
-def decode_all(msgs: list[Msg], expect: type) -> tuple[list[dict[str, Any]], list[tuple[Msg, str]]]:
+def decode_all(msgs: list[Msg], expect: type) -> tuple[list[Any], list[tuple[Msg, str]]]:
     """Every decodable record of ``msgs`` in order, and the undecodable messages with the reason."""
     out, bad = [], []
     for m in msgs:

@@ -11,41 +11,56 @@ of the inputs, and usage moves as deltas.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any, Mapping
 
 import asyncpg
 
 from warpdrive.schemas.errors import DecodeError
-from warpdrive.schemas.records import CrawlMarker, ListingEvent, decode_batch_dicts, parse_ts
+from warpdrive.schemas.records import CrawlMarker, ListingEvent, decode_batch, parse_ts
 
 from .offsets import Msg, dead_letter
 from .files import FileState
-from .ownership import candidate_users, load_owners, lock_backends, norm_prefix, sql_under
+from .ownership import load_owners, lock_backends, norm_prefix, sql_under
 from .rollups import Deltas
+from .staging import stage
 
 log = logging.getLogger(__name__)
 
-_LOCK_FILES = """
-SELECT f.backend_name, f.path, f.size_bytes, f.owner_team, f.owner_user, f.created_by, f.last_access,
-       f.last_modified, f.deleted_at IS NOT NULL AS deleted
-FROM storage_files f JOIN unnest($1::text[], $2::text[]) AS u(b, p) ON f.backend_name = u.b AND f.path = u.p
-ORDER BY f.backend_name, f.path
-FOR UPDATE OF f
+# A batch's files are staged as listed (staging.py). Rows are not locked FOR UPDATE: every other writer
+# of these rows (access batches, reown) is excluded by the backend and ownership locks held here.
+_LISTED = (("backend_name", "TEXT"), ("path", "TEXT"), ("size_bytes", "BIGINT"), ("etag", "TEXT"),
+           ("last_modified", "TIMESTAMPTZ"), ("owner_uid", "INT"), ("owner_gid", "INT"), ("posix_user", "TEXT"),
+           ("atime", "TIMESTAMPTZ"), ("crawl_id", "TEXT"))
+_SAME = """(f.size_bytes, f.etag, f.last_modified, f.owner_uid, f.owner_gid, f.posix_user, f.atime)
+    IS NOT DISTINCT FROM (s.size_bytes, s.etag, s.last_modified, s.owner_uid, s.owner_gid, s.posix_user, s.atime)"""
+
+# A live file listed again unchanged only records the crawl that saw it, all in one statement. Its owner
+# cannot have changed either: creators and rules reach existing rows through the access path and reown.
+# No indexed column changes, so the new row version can stay on its page (HOT, see the fillfactor).
+_SEEN = f"""
+UPDATE storage_files AS f SET crawl_id = s.crawl_id, last_crawled = now()
+FROM listing_stage s
+WHERE f.backend_name = s.backend_name AND f.path = s.path AND f.deleted_at IS NULL AND {_SAME}
 """
 
-_ACTIVITY = """
-SELECT a.backend_name, a.path, a.last_access, a.created_by
-FROM file_activity a JOIN unnest($1::text[], $2::text[]) AS u(b, p) ON a.backend_name = u.b AND a.path = u.p
+# The others (new, changed, reappearing), with what their owner and usage deltas depend on.
+_CHANGED = f"""
+SELECT s.backend_name, s.path, f.size_bytes, f.owner_team, f.owner_user, f.created_by, f.last_access,
+       f.last_modified, f.id IS NOT NULL AND f.deleted_at IS NULL AS live,
+       a.last_access AS activity_last_access, a.created_by AS activity_created_by
+FROM listing_stage s
+LEFT JOIN storage_files f ON f.backend_name = s.backend_name AND f.path = s.path
+LEFT JOIN file_activity a ON a.backend_name = s.backend_name AND a.path = s.path
+WHERE f.id IS NULL OR f.deleted_at IS NOT NULL OR NOT {_SAME}
 """
 
-_UPSERT = """
-INSERT INTO storage_files AS f (backend_name, path, size_bytes, etag, last_modified, owner_uid, owner_gid, posix_user,
-                                atime, crawl_id, created_by, owner_user, owner_team, owner_source, last_access)
-SELECT b, p, s, e, lm::timestamptz, uid, gid, pu, at::timestamptz, c, cb, ou, ot, os, la
-FROM unnest($1::text[], $2::text[], $3::bigint[], $4::text[], $5::text[], $6::int[], $7::int[], $8::text[],
-            $9::text[], $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::timestamptz[])
-     AS u(b, p, s, e, lm, uid, gid, pu, at, c, cb, ou, ot, os, la)
-ORDER BY b, p
+_UPSERT_COLUMNS = (*_LISTED, ("created_by", "TEXT"), ("owner_user", "TEXT"), ("owner_team", "TEXT"),
+                   ("owner_source", "TEXT"), ("last_access", "TIMESTAMPTZ"))
+_COLUMNS = ", ".join(name for name, _ in _UPSERT_COLUMNS)
+_UPSERT = f"""
+INSERT INTO storage_files AS f ({_COLUMNS})
+SELECT {_COLUMNS} FROM listing_upsert ORDER BY backend_name, path
 ON CONFLICT (backend_name, path) DO UPDATE SET
     size_bytes = EXCLUDED.size_bytes, etag = EXCLUDED.etag, last_modified = EXCLUDED.last_modified,
     owner_uid = EXCLUDED.owner_uid, owner_gid = EXCLUDED.owner_gid, posix_user = EXCLUDED.posix_user,
@@ -65,79 +80,87 @@ SELECT * FROM d
 """
 
 
-async def upsert_files(conn: asyncpg.Connection, files: dict[tuple[str, str], dict[str, Any]],
+def _ts(value: str | None) -> datetime | None:
+    return parse_ts(value) if value else None
+
+
+async def upsert_files(conn: asyncpg.Connection, files: dict[tuple[str, str], ListingEvent],
                        uid_names: Mapping[str, str], deltas: Deltas) -> None:
     """Writes one batch of listed files (owners resolved, usage deltas collected)."""
-    keys = sorted(files)
-    bs, ps = [k[0] for k in keys], [k[1] for k in keys]
-    await lock_backends(conn, bs, exclusive=True)
-    old = {(r["backend_name"], r["path"]): r for r in await conn.fetch(_LOCK_FILES, bs, ps)}
-    act = {(r["backend_name"], r["path"]): r for r in await conn.fetch(_ACTIVITY, bs, ps)}
+    await lock_backends(conn, {b for b, _ in files}, exclusive=True)
+    listed = {k: (*k, f.size_bytes, f.etag, _ts(f.last_modified), f.owner_uid, f.owner_gid, f.owner_user,
+                  _ts(f.atime), f.crawl_id) for k, f in files.items()}
+    await stage(conn, "listing_stage", _LISTED, listed.values(), joined=True)
+    await conn.execute(_SEEN)
+    changed = await conn.fetch(_CHANGED)
+    if not changed:
+        return
+    users: set[str] = set()  # whose team a resolution may need
+    for r in changed:
+        f = files[(r["backend_name"], r["path"])]
+        for u in (r["created_by"], r["activity_created_by"], f.owner_user):
+            if u:
+                users.add(u)
+        if f.owner_uid is not None:
+            users.add(str(f.owner_uid))
+    owners = await load_owners(conn, {r["backend_name"] for r in changed}, users, uid_names)
     rows = []
-    for k in keys:
-        f, o, a = files[k], old.get(k), act.get(k)
-        creator = (o and o["created_by"]) or (a and a["created_by"]) or None
-        last_access = max((t for t in ((o and o["last_access"]), (a and a["last_access"])) if t), default=None)
-        rows.append((f, creator, last_access))
-    owners = await load_owners(conn, set(bs), candidate_users(
-        [{"created_by": c, "posix_user": f.get("owner_user"), "owner_uid": f.get("owner_uid")} for f, c, _ in rows]),
-        uid_names)
-    cols: list[list[Any]] = [[] for _ in range(15)]
-    for (b, p), (f, creator, last_access) in zip(keys, rows):
-        team, user, source = owners.resolve(b, p, creator, f.get("owner_user"), f.get("owner_uid"))
-        for col, v in zip(cols, (b, p, f["size_bytes"], f.get("etag"), f.get("last_modified"), f.get("owner_uid"),
-                                 f.get("owner_gid"), f.get("owner_user"), f.get("atime"), f["crawl_id"], creator,
-                                 user, team, source, last_access)):
-            col.append(v)
-        o = old.get((b, p))
-        modified = parse_ts(f["last_modified"]) if f.get("last_modified") else None
-        deltas.change(FileState.of(o) if o and not o["deleted"] else None,
-                      FileState(b, p, team, user, f["size_bytes"], last_access, modified))
-    await conn.execute(_UPSERT, *cols)
+    for r in changed:
+        b, p = r["backend_name"], r["path"]
+        f, row = files[(b, p)], listed[(b, p)]
+        creator = r["created_by"] or r["activity_created_by"]
+        la, ala = r["last_access"], r["activity_last_access"]
+        last_access = la if ala is None or (la is not None and la >= ala) else ala
+        team, user, source = owners.resolve(b, p, creator, f.owner_user, f.owner_uid)
+        rows.append((*row, creator, user, team, source, last_access))
+        deltas.change(FileState.of(r) if r["live"] else None,
+                      FileState(b, p, team, user, f.size_bytes, last_access, row[4]))
+    await stage(conn, "listing_upsert", _UPSERT_COLUMNS, rows)
+    await conn.execute(_UPSERT)
 
 
-async def apply_marker(conn: asyncpg.Connection, m: dict[str, Any], deltas: Deltas) -> None:
-    ts = parse_ts(m["timestamp"])
-    prefix = norm_prefix(m.get("prefix", ""))
-    if m["phase"] == "start":
+async def apply_marker(conn: asyncpg.Connection, m: CrawlMarker, deltas: Deltas) -> None:
+    ts = parse_ts(m.timestamp)
+    prefix = norm_prefix(m.prefix)
+    if m.phase == "start":
         await conn.execute(
             "INSERT INTO crawls (crawl_id, backend_name, prefix, started_at) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (crawl_id) DO NOTHING", m["crawl_id"], m["backend_name"], prefix, ts)
+            " ON CONFLICT (crawl_id) DO NOTHING", m.crawl_id, m.backend_name, prefix, ts)
         return
-    complete = bool(m.get("complete"))
-    status = "complete" if complete else ("partial" if m.get("errors") else "failed")
+    complete = m.complete
+    status = "complete" if complete else ("partial" if m.errors else "failed")
     await conn.execute(
         """INSERT INTO crawls AS c (crawl_id, backend_name, prefix, started_at, finished_at, files, bytes, errors, status)
            VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8)
            ON CONFLICT (crawl_id) DO UPDATE SET finished_at = EXCLUDED.finished_at, files = EXCLUDED.files,
                bytes = EXCLUDED.bytes, errors = EXCLUDED.errors, status = EXCLUDED.status""",
-        m["crawl_id"], m["backend_name"], prefix, ts, m.get("files", 0), m.get("bytes", 0), m.get("errors", 0), status)
+        m.crawl_id, m.backend_name, prefix, ts, m.files, m.bytes, m.errors, status)
     if complete:
-        gone = await conn.fetch(_DELETE_UNSEEN, m["backend_name"], prefix, m["crawl_id"], ts)
+        gone = await conn.fetch(_DELETE_UNSEEN, m.backend_name, prefix, m.crawl_id, ts)
         for r in gone:
             deltas.change(FileState.of(r), None)
         n = len(gone)
-        log.info("crawl %s of %s complete: %d files no longer seen marked deleted", m["crawl_id"], m["backend_name"], n)
+        log.info("crawl %s of %s complete: %d files no longer seen marked deleted", m.crawl_id, m.backend_name, n)
 
 
 async def apply_listing(conn: asyncpg.Connection, consumer: str, msgs: list[Msg], uid_names: Mapping[str, str],
                         deltas: Deltas) -> int:
     """Applies listing/crawl messages in order (inside the caller's transaction); returns records applied."""
-    pending: dict[tuple[str, str], dict[str, Any]] = {}
+    pending: dict[tuple[str, str], ListingEvent] = {}
     bad: list[tuple[Msg, str]] = []
     n = 0
     for m in msgs:
         try:
-            kind, recs = decode_batch_dicts(m.value)
-            if kind not in (ListingEvent.TYPE, CrawlMarker.TYPE):
-                raise DecodeError(f"unexpected {kind} records on the listing topic")
+            recs = decode_batch(m.value)
+            if recs and not isinstance(recs[0], (ListingEvent, CrawlMarker)):
+                raise DecodeError(f"unexpected {recs[0].TYPE} records on the listing topic")
         except DecodeError as e:
             bad.append((m, str(e)))
             continue
         n += len(recs)
-        if kind == ListingEvent.TYPE:
+        if recs and isinstance(recs[0], ListingEvent):
             for r in recs:
-                pending[(r["backend_name"], r["path"])] = r
+                pending[(r.backend_name, r.path)] = r
             continue
         for r in recs:
             if pending:  # a marker sees every file published before it

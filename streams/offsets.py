@@ -3,10 +3,15 @@
 For every topic-partition in a batch, the ``stream_offsets`` row is locked first (so two workers that
 briefly share a partition during a rebalance serialize on it), messages below the stored
 ``next_offset`` are skipped as already applied, the rest are applied by the caller's function, and the
-new ``next_offset`` is stored — all in the same transaction. Faust's own Kafka commits only follow
-(events are acked after the batch returns), so a replay after a crash re-reads messages that this
-table then skips. Transient failures (PostgreSQL restarting, deadlocks between workers) retry the
-whole batch, forever, with backoff: a batch is never dropped and never applied twice.
+new ``next_offset`` is stored — all in the same transaction. Faust's own Kafka commits only follow,
+so a replay after a crash re-reads messages that this table then skips. Transient failures
+(PostgreSQL restarting, deadlocks between workers) retry the whole batch, forever, with backoff: a
+batch is never dropped and never applied twice.
+
+Faust's commits can also run *ahead*: ``take_events`` acks a batch even when its processing was
+cancelled (a worker stopped while PostgreSQL was down), and the next consumer starts at that commit.
+So a batch that starts past the stored ``next_offset`` of a partition is refused with ``OffsetGap``
+(nothing applied) and the caller re-reads from the stored offset.
 """
 
 from __future__ import annotations
@@ -33,6 +38,21 @@ class Msg:
 
 
 Apply = Callable[[asyncpg.Connection, list[Msg]], Awaitable[None]]
+
+
+class Abandoned(Exception):
+    """The worker is stopping while PostgreSQL is unreachable: the batch is left unapplied for whichever
+    worker gets the partitions next (the stored offsets still point at it)."""
+
+
+class OffsetGap(Exception):
+    """A batch skips messages PostgreSQL has not applied: (topic, partition) → (next stored, first in batch)."""
+
+    def __init__(self, stored: dict[tuple[str, int], int], gaps: dict[tuple[str, int], tuple[int, int]]) -> None:
+        super().__init__(", ".join(f"{t}[{p}] expects offset {want}, batch starts at {got}"
+                                   for (t, p), (want, got) in sorted(gaps.items())))
+        self.stored = stored  # next offset to apply of every partition in the batch
+        self.gaps = gaps
 
 # Rows are locked in (topic, partition) order, the same in every worker, so lockers never deadlock here.
 _LOCK = """
@@ -62,8 +82,13 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 )
 
 
-async def apply_exactly_once(pool: asyncpg.Pool, consumer: str, msgs: Sequence[Msg], apply: Apply) -> int:
-    """Applies the not-yet-applied ``msgs`` with ``apply`` in one transaction; returns how many were new."""
+async def apply_exactly_once(pool: asyncpg.Pool, consumer: str, msgs: Sequence[Msg], apply: Apply,
+                             contiguous: bool = True, stopping: Callable[[], bool] = lambda: False) -> int:
+    """Applies the not-yet-applied ``msgs`` with ``apply`` in one transaction; returns how many were new.
+
+    ``contiguous``: raise ``OffsetGap`` when a partition's messages start past its stored offset (off
+    for compacted topics, whose offsets have holes by design, and for a gap known to be retention's).
+    ``stopping``: checked between retries; when true, raise ``Abandoned`` instead of retrying."""
     if not msgs:
         return 0
     tps = sorted({(m.topic, m.partition) for m in msgs})
@@ -73,6 +98,13 @@ async def apply_exactly_once(pool: asyncpg.Pool, consumer: str, msgs: Sequence[M
             async with pool.acquire() as conn, conn.transaction():
                 rows = await conn.fetch(_LOCK, consumer, [t for t, _ in tps], [p for _, p in tps])
                 start = {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+                if contiguous:
+                    first: dict[tuple[str, int], int] = {}
+                    for m in msgs:
+                        tp = (m.topic, m.partition)
+                        first[tp] = min(first.get(tp, m.offset), m.offset)
+                    if gaps := {tp: (start[tp], o) for tp, o in first.items() if o > start[tp]}:
+                        raise OffsetGap(start, gaps)
                 fresh = [m for m in msgs if m.offset >= start[(m.topic, m.partition)]]
                 if len(fresh) < len(msgs):
                     log.info("skipped %d already applied messages (redelivery)", len(msgs) - len(fresh))
@@ -86,18 +118,21 @@ async def apply_exactly_once(pool: asyncpg.Pool, consumer: str, msgs: Sequence[M
                                        [ends[k] for k in keys])
                 return len(fresh)
         except TRANSIENT as e:
+            if stopping():
+                raise Abandoned(f"batch of {len(msgs)} messages left unapplied ({type(e).__name__}: {e})") from None
             log.warning("batch of %d messages not applied (%s: %s); retrying in %.1fs",
                         len(msgs), type(e).__name__, e, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
-        except asyncpg.PostgresError as e:
+        except (asyncpg.PostgresError, OverflowError) as e:
             # Data the database refuses (a poison message): isolate it rather than block the partition.
+            # OverflowError: a value beyond its column's range, refused while encoding COPY rows.
             if len(msgs) == 1:
                 await _reject(pool, consumer, msgs[0], f"{type(e).__name__}: {e}")
                 return 0
             log.warning("batch of %d messages failed (%s: %s); applying them one by one", len(msgs),
                         type(e).__name__, e)
-            return sum([await apply_exactly_once(pool, consumer, [m], apply) for m in msgs])
+            return sum([await apply_exactly_once(pool, consumer, [m], apply, contiguous, stopping) for m in msgs])
 
 
 async def _reject(pool: asyncpg.Pool, consumer: str, m: Msg, error: str) -> None:

@@ -67,7 +67,7 @@ class Deltas:
         return {t for (_, t, _), (n, s) in self.usage.items() if n or s}
 
     def __bool__(self) -> bool:
-        return bool(self.usage or self.last_access or self.tree.dirs or self.tree.activity)
+        return bool(self.usage or self.last_access or self.tree)
 
 
 _USAGE = """

@@ -3,7 +3,7 @@ finished or cancelled job is never set back to running)."""
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
 
 import asyncpg
 import orjson
@@ -17,11 +17,11 @@ from .offsets import Msg, dead_letter
 async def apply_agent_status(conn: asyncpg.Connection, consumer: str, msgs: list[Msg]) -> int:
     recs, bad = decode_all(msgs, AgentStatus)
     await dead_letter(conn, consumer, bad)
-    latest: dict[str, dict[str, Any]] = {}
+    latest: dict[str, tuple[datetime, AgentStatus]] = {}
     for r in recs:
-        r["_ts"] = parse_ts(r["timestamp"])
-        if r["node_host"] not in latest or r["_ts"] > latest[r["node_host"]]["_ts"]:
-            latest[r["node_host"]] = r
+        ts = parse_ts(r.timestamp)
+        if r.node_host not in latest or ts > latest[r.node_host][0]:
+            latest[r.node_host] = (ts, r)
     if latest:
         nodes = sorted(latest)
         await conn.execute(
@@ -29,17 +29,16 @@ async def apply_agent_status(conn: asyncpg.Connection, consumer: str, msgs: list
                SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::jsonb[]) ORDER BY 1
                ON CONFLICT (node_host) DO UPDATE SET last_heartbeat = EXCLUDED.last_heartbeat, status = EXCLUDED.status
                WHERE a.last_heartbeat <= EXCLUDED.last_heartbeat""",
-            nodes, [latest[n]["_ts"] for n in nodes],
-            [orjson.dumps({k: v for k, v in latest[n].items() if k != "_ts"}).decode() for n in nodes])
+            nodes, [latest[n][0] for n in nodes], [orjson.dumps(latest[n][1]).decode() for n in nodes])
     return len(recs)
 
 
 async def apply_job_events(conn: asyncpg.Connection, consumer: str, msgs: list[Msg]) -> int:
     recs, bad = decode_all(msgs, JobEvent)
     await dead_letter(conn, consumer, bad)
-    latest: dict[str, dict[str, Any]] = {}
+    latest: dict[str, JobEvent] = {}
     for r in recs:  # in order per job (the topic is keyed by job id): the last one wins
-        latest[r["job_id"]] = r
+        latest[r.job_id] = r
     if latest:
         ids = sorted(latest)
         await conn.execute(
@@ -50,6 +49,6 @@ async def apply_job_events(conn: asyncpg.Connection, consumer: str, msgs: list[M
                ON CONFLICT (job_id) DO UPDATE SET state = EXCLUDED.state, progress = EXCLUDED.progress,
                    error = EXCLUDED.error, updated_at = EXCLUDED.updated_at
                WHERE j.state NOT IN ('done', 'failed', 'cancelled') OR EXCLUDED.state IN ('done', 'failed', 'cancelled')""",
-            ids, [latest[i]["state"] for i in ids], [orjson.dumps(latest[i].get("progress", {})).decode() for i in ids],
-            [latest[i].get("error") for i in ids], [parse_ts(latest[i]["timestamp"]) for i in ids])
+            ids, [latest[i].state for i in ids], [orjson.dumps(latest[i].progress).decode() for i in ids],
+            [latest[i].error for i in ids], [parse_ts(latest[i].timestamp) for i in ids])
     return len(recs)

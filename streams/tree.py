@@ -1,8 +1,8 @@
 """Directory tree rollups (issue 9): every change of a live file moves its contribution in every
 ancestor directory — totals, bytes by team, and last-access / last-modified week buckets.
 
-Deltas are folded per batch in memory (a crawl of 1,000 files in one directory is one row change per
-ancestor, not 1,000) and written at the end of the batch's transaction, one statement per table.
+Deltas are folded per batch in memory, per leaf directory (a crawl of 1,000 files in one directory is
+one row change per ancestor, not 1,000) and written at the end of the batch's transaction, one statement per table.
 """
 
 from __future__ import annotations
@@ -17,40 +17,58 @@ from .files import FileState
 NEVER = date.min  # the bucket of files never accessed (or with no known modification time)
 
 
+_BACK = [timedelta(days=n) for n in range(7)]
+
+
 def week(ts: datetime | None) -> date:
+    """The Monday (UTC) starting the week of ``ts``."""
     if ts is None:
         return NEVER
     d = ts.date()
-    return d - timedelta(days=d.weekday())
+    return d - _BACK[d.weekday()]
 
 
 def ancestors(path: str, max_depth: int) -> list[str]:
     """'' and every parent directory of ``path``, down to ``max_depth`` levels (0 = all)."""
-    parts = path.strip("/").split("/")[:-1]
-    if max_depth:
-        parts = parts[:max_depth]
+    return dir_and_ancestors(leaf_dir(path, max_depth))
+
+
+def leaf_dir(path: str, max_depth: int) -> str:
+    """The deepest kept directory a file counts in: its parent, cut at ``max_depth`` levels (0 = all)."""
+    parent = path.strip("/").rpartition("/")[0]
+    if max_depth and parent.count("/") >= max_depth:
+        parent = "/".join(parent.split("/")[:max_depth])
+    return parent
+
+
+def dir_and_ancestors(d: str) -> list[str]:
+    if not d:
+        return [""]
+    parts = d.split("/")
     return ["", *("/".join(parts[: i + 1]) for i in range(len(parts)))]
+
+
+Leaf = tuple[str, str, str, date, date]  # (backend, leaf dir, team, access week, modification week)
 
 
 @dataclass
 class TreeDeltas:
+    """Changes folded per leaf directory, team and week buckets — one dict update per file whatever its
+    depth (a crawl lists a directory's files together, so a batch has few leaves); ``expand`` spreads
+    them over the ancestors once per batch."""
+
     depths: dict[str, int]  # backend → max_tree_depth (0 = every level)
-    dirs: dict[tuple[str, str], list[int]] = field(default_factory=dict)
-    teams: dict[tuple[str, str, str], list[int]] = field(default_factory=dict)
-    activity: dict[tuple[str, str, str, date], list[int]] = field(default_factory=dict)
+    leaves: dict[Leaf, list[int]] = field(default_factory=dict)
 
     def add(self, c: FileState, sign: int) -> None:
-        n, s = sign, sign * c.size
-        a, m = week(c.last_access), week(c.last_modified)
-        for d in ancestors(c.path, self.depths.get(c.backend, 0)):
-            for table, key in ((self.dirs, (c.backend, d)), (self.teams, (c.backend, d, c.team)),
-                               (self.activity, (c.backend, d, "a", a)), (self.activity, (c.backend, d, "m", m))):
-                v = table.get(key)
-                if v is None:
-                    table[key] = [n, s]
-                else:
-                    v[0] += n
-                    v[1] += s
+        key = (c.backend, leaf_dir(c.path, self.depths.get(c.backend, 0)), c.team, week(c.last_access),
+               week(c.last_modified))
+        v = self.leaves.get(key)
+        if v is None:
+            self.leaves[key] = [sign, sign * c.size]
+        else:
+            v[0] += sign
+            v[1] += sign * c.size
 
     def change(self, old: FileState | None, new: FileState | None) -> None:
         if old == new:
@@ -60,13 +78,37 @@ class TreeDeltas:
         if new is not None:
             self.add(new, 1)
 
+    def __bool__(self) -> bool:
+        return any(n or s for n, s in self.leaves.values())
+
+    def expand(self) -> tuple[dict, dict, dict]:
+        """Per-directory deltas: totals by (backend, dir), by (backend, dir, team) and by
+        (backend, dir, kind, week)."""
+        dirs: dict[tuple[str, str], list[int]] = {}
+        teams: dict[tuple[str, str, str], list[int]] = {}
+        activity: dict[tuple[str, str, str, date], list[int]] = {}
+        for (b, leaf, team, a, m), (n, s) in self.leaves.items():
+            if not (n or s):
+                continue
+            for d in dir_and_ancestors(leaf):
+                for table, key in ((dirs, (b, d)), (teams, (b, d, team)), (activity, (b, d, "a", a)),
+                                   (activity, (b, d, "m", m))):
+                    v = table.get(key)
+                    if v is None:
+                        table[key] = [n, s]
+                    else:
+                        v[0] += n
+                        v[1] += s
+        return dirs, teams, activity
+
 
 def _nonzero(d: dict) -> list:
     return sorted((k, v) for k, v in d.items() if v[0] or v[1])
 
 
 async def write_tree(conn: asyncpg.Connection, t: TreeDeltas) -> None:
-    dirs = _nonzero(t.dirs)
+    expanded = t.expand()
+    dirs, teams, act = (_nonzero(x) for x in expanded)
     if dirs:
         await conn.execute(
             """INSERT INTO tree_dirs AS t (backend_name, dir, parent, depth, file_count, total_bytes)
@@ -78,7 +120,6 @@ async def write_tree(conn: asyncpg.Connection, t: TreeDeltas) -> None:
                ON CONFLICT (backend_name, dir) DO UPDATE SET file_count = t.file_count + EXCLUDED.file_count,
                    total_bytes = t.total_bytes + EXCLUDED.total_bytes""",
             [k[0] for k, _ in dirs], [k[1] for k, _ in dirs], [v[0] for _, v in dirs], [v[1] for _, v in dirs])
-    teams = _nonzero(t.teams)
     if teams:
         await conn.execute(
             """INSERT INTO tree_teams AS t (backend_name, dir, owner_team, file_count, total_bytes)
@@ -86,7 +127,6 @@ async def write_tree(conn: asyncpg.Connection, t: TreeDeltas) -> None:
                ON CONFLICT (backend_name, dir, owner_team) DO UPDATE SET file_count = t.file_count + EXCLUDED.file_count,
                    total_bytes = t.total_bytes + EXCLUDED.total_bytes""",
             *[[k[i] for k, _ in teams] for i in range(3)], [v[0] for _, v in teams], [v[1] for _, v in teams])
-    act = _nonzero(t.activity)
     if act:
         await conn.execute(
             """INSERT INTO tree_activity AS t (backend_name, dir, kind, period, file_count, total_bytes)

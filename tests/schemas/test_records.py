@@ -18,8 +18,6 @@ def test_batch_round_trip() -> None:
     events = [access(seq=i, event_id=f"n1/b/{i}") for i in range(5)]
     raw = r.encode_batch(events)
     assert r.decode_batch(raw, expect=r.AccessEvent) == events
-    kind, dicts = r.decode_batch_dicts(raw)
-    assert kind == "access" and dicts[2]["seq"] == 2 and dicts[0]["bytes_read"] == 4096
 
 
 def test_single_record_round_trip() -> None:
@@ -36,9 +34,9 @@ def test_single_record_round_trip() -> None:
         (b"[1,2]", "not a JSON object"),
         (b'{"v": 9, "type": "access", "records": []}', "unsupported version 9"),
         (b'{"v": 1, "type": "telepathy", "records": []}', "unknown record type"),
-        (b'{"v": 1, "type": "access"}', "no 'records' list"),
-        (b'{"v": 1, "type": "access", "records": [5]}', "expected an object"),
-        (b'{"v": 1, "type": "access", "records": [{"event_id": "x"}]}', "missing field 'timestamp'"),
+        (b'{"v": 1, "type": "access"}', "missing required field `records`"),
+        (b'{"v": 1, "type": "access", "records": [5]}', r"Expected `object`, got `int` - at `\$.records\[0\]`"),
+        (b'{"v": 1, "type": "access", "records": [{"event_id": "x"}]}', "missing required field `timestamp`"),
     ],
 )
 def test_malformed_batches_are_rejected_clearly(raw: bytes | None, message: str) -> None:
@@ -47,15 +45,21 @@ def test_malformed_batches_are_rejected_clearly(raw: bytes | None, message: str)
 
 
 def test_wrong_types_and_unknown_fields() -> None:
-    good = r.encode_batch([access()])
-    with pytest.raises(DecodeError, match="field 'bytes_read' has the wrong type"):
+    event = access()
+    good = r.encode_batch([event])
+    with pytest.raises(DecodeError, match=r"Expected `int`, got `str` - at `\$.records\[0\].bytes_read`"):
         r.decode_batch(good.replace(b'"bytes_read":4096', b'"bytes_read":"4096"'))
-    with pytest.raises(DecodeError, match="field 'count' has the wrong type"):
+    with pytest.raises(DecodeError, match=r"Expected `int`, got `bool` - at `\$.records\[0\].count`"):
         r.decode_batch(good.replace(b'"count":3', b'"count":true'))
-    with pytest.raises(DecodeError, match="unknown field 'colour'"):
-        r.decode_batch(good.replace(b'"count":3', b'"count":3,"colour":"red"'))
+    # Forward compatible: a field added by a newer producer is ignored, the rest still checked.
+    (rec,) = r.decode_batch(good.replace(b'"count":3', b'"count":3,"colour":"red"'))
+    assert rec == event
     with pytest.raises(DecodeError, match="expected listing records"):
         r.decode_batch(good, expect=r.ListingEvent)
+    with pytest.raises(DecodeError, match=r"quota_breach record: Expected `int`, got `str` - at `\$.usage_bytes`"):
+        q = r.QuotaBreach(team="t", backend_name=None, level="hard", previous_level="ok", usage_bytes=1,
+                          soft_limit=1, hard_limit=1, timestamp=r.utc_now())
+        r.decode(r.encode(q).replace(b'"usage_bytes":1', b'"usage_bytes":"1"'))
 
 
 def test_timestamps_are_utc_with_z_so_the_day_is_a_prefix() -> None:

@@ -7,10 +7,10 @@ inside many transactions.
 from __future__ import annotations
 
 import asyncio
+import signal
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -20,7 +20,7 @@ from tests.helpers import Procs, wait_until
 from tests.streams.events import (
     access_batches, access_log, access_truth, crawl, live_files, produce_batches, query, tree, tree_recomputed, usage, usage_recomputed,
 )
-from warpdrive.compose.stack import Ports, Stack
+from warpdrive.compose.stack import Stack
 from warpdrive.schemas import config as wconfig
 from warpdrive.schemas.topics import ACCESS
 
@@ -30,31 +30,27 @@ BACKENDS = ("k1", "k2")
 
 
 @pytest.fixture
-def private(tmp_path: Path) -> Iterator[tuple[Stack, wconfig.Config, Procs]]:
-    st = Stack(Path(f"/tmp/wdk-{uuid.uuid4().hex[:8]}"), Ports.free())
-    procs: Procs | None = None
+def private(tmp_path: Path, private_stack) -> Iterator[tuple[Stack, wconfig.Config, Procs]]:
+    st = private_stack(("postgres", "kafka"))
+    raw = st.config_dict({"postgres": {"dsn": st.postgres_dsn()},
+                          "streams": {"app_id": "kill-test", "batch_size": 4, "batch_within": 0.1},
+                          "teams": {"alice": "vision", "bob": "nlp", "carol": "vision"}})
+    path = tmp_path / "warpdrive.toml"
+    path.write_text(wconfig.dump_toml(raw))
+    cfg = wconfig.load(path)
+    from warpdrive.schemas.db import connect_and_migrate
+    from warpdrive.schemas.topics import ensure_topics
+
+    async def prepare() -> None:
+        await ensure_topics(cfg.kafka)
+        await (await connect_and_migrate(cfg)).close()
+
+    asyncio.run(prepare())
+    procs = Procs(path, tmp_path)
     try:
-        st.infra_up(("postgres", "kafka"))
-        raw = st.config_dict({"postgres": {"dsn": st.postgres_dsn()},
-                              "streams": {"app_id": "kill-test", "batch_size": 4, "batch_within": 0.1},
-                              "teams": {"alice": "vision", "bob": "nlp", "carol": "vision"}})
-        path = tmp_path / "warpdrive.toml"
-        path.write_text(wconfig.dump_toml(raw))
-        cfg = wconfig.load(path)
-        from warpdrive.schemas.db import connect_and_migrate
-        from warpdrive.schemas.topics import ensure_topics
-
-        async def prepare() -> None:
-            await ensure_topics(cfg.kafka)
-            await (await connect_and_migrate(cfg)).close()
-
-        asyncio.run(prepare())
-        procs = Procs(path, tmp_path)
         yield st, cfg, procs
     finally:
-        if procs is not None:
-            procs.stop_all()
-        st.down()
+        procs.stop_all()
 
 
 def _files(n: int, seed: int) -> dict[str, dict[str, Any]]:
@@ -111,7 +107,25 @@ def test_kill_worker_broker_and_postgres_mid_stream(private: tuple[Stack, wconfi
     if procs.procs["streams"].poll() is not None:
         procs.start("streams", "streams", "worker")
 
-    truth = access_truth(a + b + c)
+    # 4. Two workers; one is stopped gracefully while PostgreSQL is down. It abandons the batch it was
+    # retrying, and Faust acks and commits that batch on the way out; the other worker is handed the
+    # partitions at those commits before PostgreSQL is back, and must still apply every message.
+    wait_until(lambda: _safe(lambda: access_log(dsn, BACKENDS)) == access_truth(a + b + c), 120, interval=0.5,
+               what="caught up before step 4")
+    procs.start("streams2", "streams", "worker")
+    wait_until(lambda: "Resuming flow" in procs.log("streams2"), 60,
+               what="second worker assigned its partitions")
+    st.kill("postgres")
+    wait_until(lambda: st.pid("postgres") is None, 30, what="PostgreSQL gone")
+    d = access_batches(14, 40, 60, BACKENDS, files=60)
+    produce_batches(cfg, ACCESS, d, "node_host")
+    time.sleep(3)  # both workers take batches and retry them
+    procs.kill("streams", signal.SIGTERM)
+    assert "left unapplied" in procs.log("streams"), procs.tail("streams")
+    time.sleep(5)  # the rebalance hands its partitions over
+    st.start_postgres()
+
+    truth = access_truth(a + b + c + d)
     wait_until(lambda: _safe(lambda: access_log(dsn, BACKENDS)) == truth, 120, interval=0.5,
                what="access_log == ground truth after the kills")
     expected_k1 = {p: f["size_bytes"] for p, f in files_2.items()}
@@ -130,7 +144,7 @@ def test_kill_worker_broker_and_postgres_mid_stream(private: tuple[Stack, wconfi
     # per-file last_access equals the max over reads and writes of the ground truth
     la = {(r["backend_name"], r["path"]): r["last_access"] for r in query(dsn, "SELECT * FROM file_activity")}
     want: dict[tuple[str, str], str] = {}
-    for batch in a + b + c:
+    for batch in a + b + c + d:
         for e in batch:
             if e.operation in ("read", "write"):
                 k = (e.backend_name, e.path)

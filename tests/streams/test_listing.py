@@ -48,6 +48,8 @@ def test_crawls_insert_update_delete_and_undelete(cfg: Config, procs: Procs) -> 
     files = live_files(dsn, b)
     assert set(files) == {"a/1.bin", "a/2.bin", "b/4.bin", "b/5.bin"} and files["a/1.bin"][0] == 150
     assert query(dsn, "SELECT deleted_at FROM storage_files WHERE backend_name = $1 AND path = 'b/3.bin'", b)[0][0]
+    (same,) = query(dsn, "SELECT * FROM storage_files WHERE backend_name = $1 AND path = 'a/2.bin'", b)
+    assert same["crawl_id"] == "c2" and same["first_seen"] < same["last_crawled"]  # unchanged: only seen again
     assert usage(dsn, b) == usage_recomputed(dsn, b)
     assert tree(dsn, b) == tree_recomputed(dsn, b)
 

@@ -16,7 +16,7 @@ from warpdrive.streams.tree import ancestors, week
 def test_ancestors_and_depth_limit() -> None:
     assert ancestors("a/b/c.bin", 0) == ["", "a", "a/b"]
     assert ancestors("a/b/c.bin", 1) == ["", "a"]  # deeper files count in the deepest kept level
-    assert ancestors("top.bin", 0) == [""]
+    assert ancestors("top.bin", 0) == [""] and ancestors("/a/b/c/d.bin", 2) == ["", "a", "a/b"]
     assert week(datetime(2026, 11, 25, 13, tzinfo=UTC)) == date(2026, 11, 23) and week(None) == date.min
 
 
@@ -40,8 +40,9 @@ def test_deltas_move_usage_growth_and_tree() -> None:
     d.change(a, FileState("s3", "p/q/f", "nlp", "dan", 150, t, t))  # owner change and growth
     assert d.usage == {("s3", "vision", "cara"): [0, 0], ("s3", "nlp", "dan"): [1, 150]}
     assert d.growth == {("s3", "vision"): [100, 100], ("s3", "nlp"): [150, 0]}
-    assert {k: v for k, v in d.tree.dirs.items()} == {("s3", ""): [1, 150], ("s3", "p"): [1, 150]}
-    assert d.tree.teams[("s3", "p", "vision")] == [0, 0] and d.tree.teams[("s3", "p", "nlp")] == [1, 150]
+    dirs, teams, _ = d.tree.expand()
+    assert dirs == {("s3", ""): [1, 150], ("s3", "p"): [1, 150]}
+    assert ("s3", "p", "vision") not in teams and teams[("s3", "p", "nlp")] == [1, 150]
 
 
 def test_batch_folding_and_bad_messages() -> None:
