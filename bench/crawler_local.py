@@ -123,7 +123,7 @@ def crawl_to_kafka(cfg: wconfig.Config, dsn: str, name: str) -> tuple[int, str]:
     return asyncio.run(run())
 
 
-def end_to_end(cfg: wconfig.Config, config_path: Path, dsn: str, n: int, log: Path) -> float:
+def end_to_end(cfg: wconfig.Config, config_path: Path, dsn: str, label: str, log: Path) -> float:
     """Crawl with the stream worker running; time until the crawl is complete in PostgreSQL."""
     worker = subprocess.Popen([str(Path(sys.executable).with_name("warpdrive")), "streams", "worker"],
                               env={**os.environ, "WARPDRIVE_CONFIG": str(config_path)},
@@ -157,7 +157,7 @@ def end_to_end(cfg: wconfig.Config, config_path: Path, dsn: str, n: int, log: Pa
                 raise SystemExit(f"the stream worker exited; see {log}")
             time.sleep(0.2)
         dt = time.perf_counter() - t0
-        print(f"  {'end to end: listing → Kafka → PostgreSQL':44} {files / dt:>10,.0f} files/s  ({dt:.2f}s;"
+        print(f"  {'end to end, ' + label:44} {files / dt:>10,.0f} files/s  ({dt:.2f}s;"
               f" `crawler run --once` took {t_pub:.2f}s, max RSS {rss:.0f} MiB; {rows:,} rows)")
         return files / dt
     finally:
@@ -192,26 +192,34 @@ def main() -> None:
     stack = Stack(Path(args.stack))
     run_id = uuid.uuid4().hex[:8]
     base = stack.postgres_dsn()
-    db = f"wdbench_crawl_{run_id}"
-    dsn = database_dsn(base, db)
     root = Path(args.dir)
-    raw = stack.config_dict({"kafka": {"topic_prefix": f"bench{run_id}."}, "postgres": {"dsn": dsn},
-                             "streams": {"app_id": f"wd-bench-{run_id}", "batch_within": 0.2}})
-    raw["backends"] = [{"name": "local", "url": f"file://{root}"},
-                       {**raw["backends"][1], "url": f"s3://wdbench-{run_id}/tree"}]
-    config_path = Path(f"/tmp/wdbench-crawl-{run_id}.toml")
-    config_path.write_text(dump_toml(raw))
-    cfg = wconfig.load(config_path)
+
+    def make_config(name: str) -> tuple[wconfig.Config, Path, str, str]:
+        """A private database and topic prefix: the end-to-end runs start from an empty index."""
+        db = f"wdbench_crawl_{run_id}_{name}"
+        dsn = database_dsn(base, db)
+        raw = stack.config_dict({"kafka": {"topic_prefix": f"bench{run_id}{name}."}, "postgres": {"dsn": dsn},
+                                 "streams": {"app_id": f"wd-bench-{run_id}-{name}", "batch_within": 0.2}})
+        raw["backends"] = [{"name": "local", "url": f"file://{root}"},
+                           {**raw["backends"][1], "url": f"s3://wdbench-{run_id}/tree"}]
+        path = Path(f"/tmp/wdbench-crawl-{run_id}-{name}.toml")
+        path.write_text(dump_toml(raw))
+        return wconfig.load(path), path, db, dsn
+
+    cfg, config_path, db, dsn = make_config("a")
+    e2e_cfg, e2e_path, e2e_db, e2e_dsn = make_config("e")
     print(f"machine: {platform.node()} {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())};"
           f" {args.files:,} files of 0-4 KiB in {args.files // PER_DIR:,} dirs")
 
     asyncio.run(create_database(base, db))
+    asyncio.run(create_database(base, e2e_db))
     try:
         async def prepare() -> None:
-            await ensure_topics(cfg.kafka)
-            conn = await asyncpg.connect(dsn)
-            await migrate(conn)
-            await conn.close()
+            for c, d in ((cfg, dsn), (e2e_cfg, e2e_dsn)):
+                await ensure_topics(c.kafka)
+                conn = await asyncpg.connect(d)
+                await migrate(conn)
+                await conn.close()
 
         asyncio.run(prepare())
         generate(root, args.files)
@@ -225,13 +233,18 @@ def main() -> None:
             timed("peer: rclone lsf -R (path, size, time)", n, lambda: rclone_lsf(root))
         walk = timed("crawler listing (ListingEvents, encoded)", n, lambda: crawler_listing(cfg, "local", True))
         kafka = timed("crawler → Kafka (acked, batches of 1000)", n, lambda: crawl_to_kafka(cfg, dsn, "local")[0])
-        e2e = end_to_end(cfg, config_path, dsn, n, Path(f"/tmp/wdbench-crawl-{run_id}-streams.log"))
+        e2e = end_to_end(e2e_cfg, e2e_path, e2e_dsn, "first crawl (empty index)",
+                         Path(f"/tmp/wdbench-crawl-{run_id}-streams.log"))
+        again = end_to_end(e2e_cfg, e2e_path, e2e_dsn, "re-crawl (nothing changed)",
+                           Path(f"/tmp/wdbench-crawl-{run_id}-streams2.log"))
         print(f"ratios: listing/find {walk / peer_find:.2f}, listing/scandir {walk / peer_scandir:.2f},"
-              f" listing/fsspec {walk / peer_fsspec:.2f}, kafka/listing {kafka / walk:.2f}, end-to-end/listing {e2e / walk:.2f}")
+              f" listing/fsspec {walk / peer_fsspec:.2f}, kafka/listing {kafka / walk:.2f}, end-to-end/listing"
+              f" {e2e / walk:.2f} (first crawl), {again / walk:.2f} (re-crawl)")
         s3_bench(cfg, dsn, args.s3_files)
     finally:
-        asyncio.run(drop_database(base, db))
-        config_path.unlink(missing_ok=True)
+        for d, p in ((db, config_path), (e2e_db, e2e_path)):
+            asyncio.run(drop_database(base, d))
+            p.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

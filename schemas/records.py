@@ -43,6 +43,8 @@ def parse_ts(value: str) -> datetime:
         dt = datetime.fromisoformat(value)
     except (TypeError, ValueError):
         raise DecodeError(f"timestamp {value!r} is not RFC 3339") from None
+    if dt.tzinfo is UTC:  # the records' own form ('Z'): already what we return
+        return dt
     if dt.tzinfo is None:
         raise DecodeError(f"timestamp {value!r} has no time zone")
     return dt.astimezone(UTC)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 import asyncpg
 
@@ -27,47 +27,71 @@ from .staging import stage
 
 log = logging.getLogger(__name__)
 
-# A batch's files are staged as listed (staging.py). Rows are not locked FOR UPDATE: every other writer
-# of these rows (access batches, reown) is excluded by the backend and ownership locks held here.
-_LISTED = (("backend_name", "TEXT"), ("path", "TEXT"), ("size_bytes", "BIGINT"), ("etag", "TEXT"),
-           ("last_modified", "TIMESTAMPTZ"), ("owner_uid", "INT"), ("owner_gid", "INT"), ("posix_user", "TEXT"),
-           ("atime", "TIMESTAMPTZ"), ("crawl_id", "TEXT"))
-_SAME = """(f.size_bytes, f.etag, f.last_modified, f.owner_uid, f.owner_gid, f.posix_user, f.atime)
-    IS NOT DISTINCT FROM (s.size_bytes, s.etag, s.last_modified, s.owner_uid, s.owner_gid, s.posix_user, s.atime)"""
+# A batch's files are staged once (staging.py), each with the owner it gets when the database knows
+# nothing more about it: a new file nobody touched through a mount, the common case. Rows are not locked
+# FOR UPDATE: every other writer of them (access batches, reown) is excluded by the backend and ownership
+# locks held here.
+_STAGE = (("backend_name", "TEXT"), ("path", "TEXT"), ("size_bytes", "BIGINT"), ("etag", "TEXT"),
+          ("last_modified", "TIMESTAMPTZ"), ("owner_uid", "INT"), ("owner_gid", "INT"), ("posix_user", "TEXT"),
+          ("atime", "TIMESTAMPTZ"), ("crawl_id", "TEXT"), ("created_by", "TEXT"), ("owner_user", "TEXT"),
+          ("owner_team", "TEXT"), ("owner_source", "TEXT"), ("last_access", "TIMESTAMPTZ"))
+_COLUMNS = ", ".join(name for name, _ in _STAGE)
 
-# A live file listed again unchanged only records the crawl that saw it, all in one statement. Its owner
-# cannot have changed either: creators and rules reach existing rows through the access path and reown.
-# No indexed column changes, so the new row version can stay on its page (HOT, see the fillfactor).
+
+def _same(f: str, s: str) -> str:
+    """SQL: the crawl saw file ``s`` exactly as the index row ``f`` has it."""
+    cols = ("size_bytes", "etag", "last_modified", "owner_uid", "owner_gid", "posix_user", "atime")
+    return f"({', '.join(f'{f}.{c}' for c in cols)}) IS NOT DISTINCT FROM ({', '.join(f'{s}.{c}' for c in cols)})"
+
+
+# A live file listed again unchanged only records the crawl that saw it, all in one statement, and leaves
+# the stage. Its owner cannot have changed either: creators and rules reach existing rows through the
+# access path and reown. No indexed column changes, so the new row version can stay on its page (HOT,
+# see the fillfactor).
 _SEEN = f"""
-UPDATE storage_files AS f SET crawl_id = s.crawl_id, last_crawled = now()
-FROM listing_stage s
-WHERE f.backend_name = s.backend_name AND f.path = s.path AND f.deleted_at IS NULL AND {_SAME}
+WITH seen AS (
+    UPDATE storage_files AS f SET crawl_id = s.crawl_id, last_crawled = now()
+    FROM listing_stage s
+    WHERE f.backend_name = s.backend_name AND f.path = s.path AND f.deleted_at IS NULL AND {_same('f', 's')}
+    RETURNING f.backend_name, f.path
+)
+DELETE FROM listing_stage s USING seen WHERE s.backend_name = seen.backend_name AND s.path = seen.path
 """
 
-# The others (new, changed, reappearing), with what their owner and usage deltas depend on.
-_CHANGED = f"""
-SELECT s.backend_name, s.path, f.size_bytes, f.owner_team, f.owner_user, f.created_by, f.last_access,
-       f.last_modified, f.id IS NOT NULL AND f.deleted_at IS NULL AS live,
+# What the database knows that a staged (new, changed or reappearing) row does not: the state of an
+# existing file, or the activity through a mount (creator, last access) of a file the index lacks.
+_KNOWN = """
+SELECT s.backend_name, s.path, f.id IS NOT NULL AND f.deleted_at IS NULL AS live,
+       f.size_bytes, f.owner_team, f.owner_user, f.created_by, f.last_access, f.last_modified,
        a.last_access AS activity_last_access, a.created_by AS activity_created_by
 FROM listing_stage s
 LEFT JOIN storage_files f ON f.backend_name = s.backend_name AND f.path = s.path
 LEFT JOIN file_activity a ON a.backend_name = s.backend_name AND a.path = s.path
-WHERE f.id IS NULL OR f.deleted_at IS NOT NULL OR NOT {_SAME}
+WHERE f.id IS NOT NULL OR a.path IS NOT NULL
+"""
+_FIX = """
+UPDATE listing_stage AS s SET created_by = u.cb, owner_user = u.ou, owner_team = u.ot, owner_source = u.os,
+                             last_access = u.la
+FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
+     AS u(b, p, cb, ou, ot, os, la)
+WHERE s.backend_name = u.b AND s.path = u.p
 """
 
-_UPSERT_COLUMNS = (*_LISTED, ("created_by", "TEXT"), ("owner_user", "TEXT"), ("owner_team", "TEXT"),
-                   ("owner_source", "TEXT"), ("last_access", "TIMESTAMPTZ"))
-_COLUMNS = ", ".join(name for name, _ in _UPSERT_COLUMNS)
+# New files are returned (their usage deltas).
 _UPSERT = f"""
-INSERT INTO storage_files AS f ({_COLUMNS})
-SELECT {_COLUMNS} FROM listing_upsert ORDER BY backend_name, path
-ON CONFLICT (backend_name, path) DO UPDATE SET
-    size_bytes = EXCLUDED.size_bytes, etag = EXCLUDED.etag, last_modified = EXCLUDED.last_modified,
-    owner_uid = EXCLUDED.owner_uid, owner_gid = EXCLUDED.owner_gid, posix_user = EXCLUDED.posix_user,
-    atime = EXCLUDED.atime, crawl_id = EXCLUDED.crawl_id, last_crawled = now(),
-    created_by = EXCLUDED.created_by, owner_user = EXCLUDED.owner_user, owner_team = EXCLUDED.owner_team,
-    owner_source = EXCLUDED.owner_source, last_access = GREATEST(f.last_access, EXCLUDED.last_access),
-    deleted_at = NULL
+WITH u AS (
+    INSERT INTO storage_files AS f ({_COLUMNS})
+    SELECT {_COLUMNS} FROM listing_stage ORDER BY backend_name, path
+    ON CONFLICT (backend_name, path) DO UPDATE SET
+        size_bytes = EXCLUDED.size_bytes, etag = EXCLUDED.etag, last_modified = EXCLUDED.last_modified,
+        owner_uid = EXCLUDED.owner_uid, owner_gid = EXCLUDED.owner_gid, posix_user = EXCLUDED.posix_user,
+        atime = EXCLUDED.atime, crawl_id = EXCLUDED.crawl_id, last_crawled = now(),
+        created_by = EXCLUDED.created_by, owner_user = EXCLUDED.owner_user, owner_team = EXCLUDED.owner_team,
+        owner_source = EXCLUDED.owner_source, last_access = GREATEST(f.last_access, EXCLUDED.last_access),
+        deleted_at = NULL
+    RETURNING f.backend_name, f.path, f.xmax = 0 AS inserted
+)
+SELECT backend_name, path FROM u WHERE inserted
 """
 
 _DELETE_UNSEEN = f"""
@@ -88,35 +112,45 @@ async def upsert_files(conn: asyncpg.Connection, files: dict[tuple[str, str], Li
                        uid_names: Mapping[str, str], deltas: Deltas) -> None:
     """Writes one batch of listed files (owners resolved, usage deltas collected)."""
     await lock_backends(conn, {b for b, _ in files}, exclusive=True)
-    listed = {k: (*k, f.size_bytes, f.etag, _ts(f.last_modified), f.owner_uid, f.owner_gid, f.owner_user,
-                  _ts(f.atime), f.crawl_id) for k, f in files.items()}
-    await stage(conn, "listing_stage", _LISTED, listed.values(), joined=True)
+    owners = await load_owners(conn, {b for b, _ in files}, _posix_names(files.values()), uid_names)
+    staged: dict[tuple[str, str], tuple[Any, ...]] = {}
+    for (b, p), f in files.items():
+        team, user, source = owners.resolve(b, p, None, f.owner_user, f.owner_uid)
+        staged[(b, p)] = (b, p, f.size_bytes, f.etag, _ts(f.last_modified), f.owner_uid, f.owner_gid, f.owner_user,
+                          _ts(f.atime), f.crawl_id, None, user, team, source, None)
+    await stage(conn, "listing_stage", _STAGE, staged.values(), joined=True)
     await conn.execute(_SEEN)
-    changed = await conn.fetch(_CHANGED)
-    if not changed:
-        return
-    users: set[str] = set()  # whose team a resolution may need
-    for r in changed:
-        f = files[(r["backend_name"], r["path"])]
-        for u in (r["created_by"], r["activity_created_by"], f.owner_user):
-            if u:
-                users.add(u)
+    known = await conn.fetch(_KNOWN)
+    if known:
+        creators = {c for r in known if (c := r["created_by"] or r["activity_created_by"])}
+        if creators - owners.teams.keys():
+            owners = await load_owners(conn, {b for b, _ in files}, creators | _posix_names(files.values()), uid_names)
+        fixes = []
+        for r in known:
+            b, p = key = r["backend_name"], r["path"]
+            f, row = files[key], staged.pop(key)
+            creator = r["created_by"] or r["activity_created_by"]
+            la, ala = r["last_access"], r["activity_last_access"]
+            last_access = la if ala is None or (la is not None and la >= ala) else ala
+            team, user, source = owners.resolve(b, p, creator, f.owner_user, f.owner_uid)
+            fixes.append((b, p, creator, user, team, source, last_access))
+            deltas.change(FileState.of(r) if r["live"] else None,
+                          FileState(b, p, team, user, f.size_bytes, last_access, row[4]))
+        await conn.execute(_FIX, *map(list, zip(*fixes)))
+    for r in await conn.fetch(_UPSERT):
+        if (row := staged.get((r["backend_name"], r["path"]))) is not None:  # new, as staged
+            deltas.change(None, FileState(row[0], row[1], row[12], row[11], row[2], None, row[4]))
+
+
+def _posix_names(files: Iterable[ListingEvent]) -> set[str]:
+    """Every name whose team resolving these files' POSIX owners may need."""
+    out: set[str] = set()
+    for f in files:
+        if f.owner_user:
+            out.add(f.owner_user)
         if f.owner_uid is not None:
-            users.add(str(f.owner_uid))
-    owners = await load_owners(conn, {r["backend_name"] for r in changed}, users, uid_names)
-    rows = []
-    for r in changed:
-        b, p = r["backend_name"], r["path"]
-        f, row = files[(b, p)], listed[(b, p)]
-        creator = r["created_by"] or r["activity_created_by"]
-        la, ala = r["last_access"], r["activity_last_access"]
-        last_access = la if ala is None or (la is not None and la >= ala) else ala
-        team, user, source = owners.resolve(b, p, creator, f.owner_user, f.owner_uid)
-        rows.append((*row, creator, user, team, source, last_access))
-        deltas.change(FileState.of(r) if r["live"] else None,
-                      FileState(b, p, team, user, f.size_bytes, last_access, row[4]))
-    await stage(conn, "listing_upsert", _UPSERT_COLUMNS, rows)
-    await conn.execute(_UPSERT)
+            out.add(str(f.owner_uid))
+    return out
 
 
 async def apply_marker(conn: asyncpg.Connection, m: CrawlMarker, deltas: Deltas) -> None:
