@@ -1,36 +1,68 @@
 """GET /api/v1/growth: a daily series of bytes and files, for one backend or all, one team or all.
 
 ``growth_daily`` holds a row per (backend, team) for each day its totals changed; a day without a row
-carries the previous day's totals. The series is filled forward per (backend, team) with an indexed
-lookup of the latest row at or before each day, then summed, so the cost is days × series.
+carries the previous day's totals. One statement reads, per (backend, team) series (found by a skip
+scan of the primary key, one probe each), the last row before the period and the rows inside it; the
+series are then filled forward and summed here, so the cost is series × changed days, never a probe per
+series and day.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from .params import Backend, Name, Period
 from .responses import JSONResponse
 from .routing import Call, Endpoint
 
+# {filter} is built from constant fragments (only the filters given), so the probes use the primary key.
 SERIES_SQL = """
-    WITH days AS (SELECT generate_series($1::date, $2::date, interval '1 day')::date AS d),
-    series AS (
-        SELECT DISTINCT backend_name, owner_team FROM growth_daily
-        WHERE ($3::text IS NULL OR backend_name = $3) AND ($4::text IS NULL OR owner_team = $4)
+    WITH RECURSIVE series AS (
+        (SELECT backend_name, owner_team FROM growth_daily WHERE TRUE {filter}
+         ORDER BY backend_name, owner_team LIMIT 1)
+        UNION ALL
+        SELECT n.backend_name, n.owner_team FROM series s CROSS JOIN LATERAL (
+            SELECT backend_name, owner_team FROM growth_daily g
+            WHERE (g.backend_name, g.owner_team) > (s.backend_name, s.owner_team) {filter}
+            ORDER BY backend_name, owner_team LIMIT 1) n
     )
-    SELECT days.d AS date,
-           COALESCE(SUM(g.total_bytes), 0)::bigint AS total_bytes,
-           COALESCE(SUM(g.file_count), 0)::bigint AS file_count,
-           COALESCE(SUM(g.added_bytes) FILTER (WHERE g.date = days.d), 0)::bigint AS added_bytes,
-           COALESCE(SUM(g.removed_bytes) FILTER (WHERE g.date = days.d), 0)::bigint AS removed_bytes
-    FROM days CROSS JOIN series s
-    LEFT JOIN LATERAL (
+    SELECT s.backend_name, s.owner_team, g.date, g.total_bytes, g.file_count, g.added_bytes, g.removed_bytes
+    FROM series s CROSS JOIN LATERAL (
+        (SELECT date, total_bytes, file_count, added_bytes, removed_bytes FROM growth_daily g
+         WHERE g.backend_name = s.backend_name AND g.owner_team = s.owner_team AND g.date < $1
+         ORDER BY g.date DESC LIMIT 1)
+        UNION ALL
         SELECT date, total_bytes, file_count, added_bytes, removed_bytes FROM growth_daily g
-        WHERE g.backend_name = s.backend_name AND g.owner_team = s.owner_team AND g.date <= days.d
-        ORDER BY g.date DESC LIMIT 1
-    ) g ON TRUE
-    GROUP BY days.d ORDER BY days.d"""
+        WHERE g.backend_name = s.backend_name AND g.owner_team = s.owner_team AND g.date BETWEEN $1 AND $2
+    ) g
+    ORDER BY s.backend_name, s.owner_team, g.date"""
+
+
+def fill_forward(rows: list[Any], start: date, days: int) -> list[dict[str, Any]]:
+    """Sums the series day by day, each carrying its last known totals (rows ordered per series by date)."""
+    total, files, added, removed = [0] * days, [0] * days, [0] * days, [0] * days
+
+    def carry(cur: Any, lo: int, hi: int) -> None:
+        if cur is not None:
+            for i in range(max(lo, 0), hi):
+                total[i] += cur["total_bytes"]
+                files[i] += cur["file_count"]
+
+    cur, pos, series = None, 0, None
+    for r in rows:
+        if (r["backend_name"], r["owner_team"]) != series:
+            carry(cur, pos, days)
+            cur, pos, series = None, 0, (r["backend_name"], r["owner_team"])
+        i = (r["date"] - start).days
+        if i >= 0:
+            added[i] += r["added_bytes"]
+            removed[i] += r["removed_bytes"]
+        carry(cur, pos, i)
+        cur, pos = r, max(i, 0)
+    carry(cur, pos, days)
+    return [{"date": start + timedelta(days=i), "total_bytes": total[i], "file_count": files[i], "added_bytes": added[i],
+             "removed_bytes": removed[i]} for i in range(days)]
 
 
 async def growth(call: Call) -> JSONResponse:
@@ -38,18 +70,16 @@ async def growth(call: Call) -> JSONResponse:
     team = None if q["team"] in (None, "all") else q["team"]
     today = datetime.now(UTC).date()
     start = today - timedelta(days=q["period"] - 1)
+    args: list[Any] = [start, today]
+    conds = ""
+    for column, value in (("backend_name", q["backend"]), ("owner_team", team)):
+        if value is not None:
+            args.append(value)
+            conds += f" AND {column} = ${len(args)}"
     async with call.db.acquire() as conn:
-        rows = await conn.fetch(SERIES_SQL, start, today, q["backend"], team)
-    by_day = {r["date"]: r for r in rows}
-    points = []
-    for i in range(q["period"]):
-        d = start + timedelta(days=i)
-        r = by_day.get(d)
-        points.append({
-            "date": d, "total_bytes": r["total_bytes"] if r else 0, "file_count": r["file_count"] if r else 0,
-            "added_bytes": r["added_bytes"] if r else 0, "removed_bytes": r["removed_bytes"] if r else 0,
-        })
-    return JSONResponse({"backend": q["backend"] or "all", "team": team or "all", "period_days": q["period"], "points": points})
+        rows = await conn.fetch(SERIES_SQL.format(filter=conds), *args)
+    return JSONResponse({"backend": q["backend"] or "all", "team": team or "all", "period_days": q["period"],
+                         "points": fill_forward(rows, start, q["period"])})
 
 
 ENDPOINTS = (

@@ -19,12 +19,13 @@ async def list_marks(call: Call) -> JSONResponse:
     where, args = w.sql(), w.args
     async with call.db.acquire() as conn:
         rows = await conn.fetch(
+            # The page of marks first, then its files: one index probe per row shown, not per mark.
             f"""SELECT m.backend_name, m.path, m.marked_by, m.marked_at, m.note, f.size_bytes, f.last_access,
                        f.owner_team, (f.id IS NOT NULL AND f.deleted_at IS NULL) AS exists
-                FROM deletion_marks m
+                FROM (SELECT * FROM deletion_marks m WHERE {where} ORDER BY m.marked_at DESC, m.backend_name, m.path
+                      LIMIT {w.next_param(1)} OFFSET {w.next_param(2)}) m
                 LEFT JOIN storage_files f ON f.backend_name = m.backend_name AND f.path = m.path
-                WHERE {where} ORDER BY m.marked_at DESC, m.backend_name, m.path
-                LIMIT {w.next_param(1)} OFFSET {w.next_param(2)}""",
+                ORDER BY m.marked_at DESC, m.backend_name, m.path""",
             *args, q["limit"], q["offset"])
         totals = await conn.fetchrow(
             f"""SELECT count(*) AS n, COALESCE(SUM(f.size_bytes) FILTER (WHERE f.deleted_at IS NULL), 0)::bigint AS bytes

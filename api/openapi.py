@@ -105,7 +105,7 @@ SCHEMAS: dict[str, Any] = {
     "Tree": obj({"backend": STR, "prefix": STR, "sort": STR, "stale_days": {"type": "array", "items": INT},
                  "breadcrumbs": {"type": "array", "items": obj({"path": STR, "name": STR})}, "self": ref("TreeRow"),
                  "items": {"type": "array", "items": ref("TreeRow")}, "total": INT, "total_exact": BOOL, "limit": INT,
-                 "offset": INT}),
+                 "offset": INT, "next_after": {"type": ["string", "null"]}}),
 }
 
 _ERRORS = {

@@ -15,13 +15,14 @@ class Where:
         self.conds: list[str] = list(conds)
         self.args: list[Any] = []
 
+    def param(self, value: Any) -> str:
+        """Binds ``value`` as the next parameter; returns its ``$n`` for a fragment written elsewhere."""
+        self.args.append(value)
+        return f"${len(self.args)}"
+
     def add(self, fragment: str, *values: Any) -> None:
         """``fragment`` names its values ``{0}``, ``{1}``…; they become the next ``$n`` parameters."""
-        refs = []
-        for v in values:
-            self.args.append(v)
-            refs.append(f"${len(self.args)}")
-        self.conds.append(fragment.format(*refs))
+        self.conds.append(fragment.format(*(self.param(v) for v in values)))
 
     def prefix(self, column: str, prefix: str) -> None:
         """``column`` starts with ``prefix``, as a byte-wise range an index with text_pattern_ops can serve."""

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import asyncpg
 
+import trees
 from warpdrive.compose.stack import Stack
 from warpdrive.crawler.crawl import crawl, listing
 from warpdrive.crawler.local import WalkStats
@@ -40,22 +41,7 @@ PER_DIR = 100
 
 
 def generate(root: Path, n: int) -> None:
-    marker = root.parent / f"{root.name}.generated-{n}"  # outside the tree: not one of its files
-    if marker.exists():
-        return
-    shutil.rmtree(root, ignore_errors=True)
-    for old in root.parent.glob(f"{root.name}.generated-*"):
-        old.unlink()
-    t0 = time.perf_counter()
-    for i in range(0, n, PER_DIR):
-        d = root / f"t{i // (PER_DIR * 100):03}" / f"d{i // PER_DIR:06}"
-        d.mkdir(parents=True)
-        for j in range(i, min(i + PER_DIR, n)):
-            fd = os.open(d / f"f{j:07}.dat", os.O_WRONLY | os.O_CREAT, 0o644)
-            os.write(fd, b"x" * (j % 4096))
-            os.close(fd)
-    marker.touch()
-    print(f"generated {n:,} files in {time.perf_counter() - t0:.0f}s")
+    trees.generate(root, n, PER_DIR, lambda g: f"t{g // 100:03}/d{g:06}", lambda j: j % 4096)
 
 
 def timed(label: str, n_expected: int, fn) -> float:

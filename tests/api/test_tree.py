@@ -72,6 +72,19 @@ def test_tree_subdirectory_sorts_and_pages(clean, viewer) -> None:
     assert [i["name"] for i in page["items"]] == ["b"] and page["total"] == 3
 
 
+def test_tree_keyset_pages_by_name(clean, viewer) -> None:
+    setup_tree(clean)
+    get = lambda q: viewer.get("/api/v1/tree?backend=s3&prefix=data&sort=name&limit=2" + q).json()  # noqa: E731
+    first = get("")
+    assert [i["name"] for i in first["items"]] == ["a", "b"] and first["next_after"] == "data/b"
+    last = get("&after=" + first["next_after"])
+    assert [i["name"] for i in last["items"]] == ["c_d"] and last["next_after"] is None
+    assert get("&after=data/c_d")["items"] == []
+    assert viewer.get("/api/v1/tree?backend=s3&sort=size&limit=1").json()["next_after"] is None
+    r = viewer.get("/api/v1/tree?backend=s3&prefix=data&after=data/a")
+    assert r.status_code == 400 and r.json()["error"]["param"] == "after"
+
+
 def test_tree_errors(clean, viewer) -> None:
     setup_tree(clean)
     r = viewer.get("/api/v1/tree?backend=s3&prefix=nope")
