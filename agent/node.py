@@ -84,10 +84,15 @@ class Agent:
         limiter = trio.CapacityLimiter(self.cfg.agent.max_threads)
         backends = [Backend(b, limiter, self.cfg.agent.metadata_ttl) for b in self.cfg.backends]
         ops = WarpFS(backends, self.cache, self.collector, Identities(self.cfg.agent.users), self.quotas,
-                     self.cache.root.parent / "writes", self.cfg.agent.metadata_ttl, self.cfg.agent.flush_interval)
+                     self.cache.root.parent / "writes", self.cfg.agent.metadata_ttl, self.cfg.agent.flush_interval,
+                     self.cfg.agent.read_only)
         options = set(pyfuse3.default_options) | {"fsname=warpdrive", "subtype=warpdrive"}
         if os.getuid() == 0:
             options.add("allow_other")  # jobs of every user read through one node-wide mount
+        if self.cfg.agent.read_only:
+            # The kernel then refuses writes itself, and no longer invalidates atime after every read
+            # from the daemon (on a read-write mount the next fstat of the file costs a GETATTR).
+            options.add("ro")
         self.loop.start()
         self.collector.start()
         self.loop.submit(self._services(ops)).add_done_callback(_report_end)  # stopped by _stop_services

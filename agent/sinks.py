@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import sys
 import time
 from pathlib import Path
@@ -33,7 +32,8 @@ class JsonLinesSink:
         return cls(open(path, "ab"), owned=True)
 
     def send(self, batch: list[AccessEvent]) -> None:
-        self.stream.write(b"".join(orjson.dumps(dataclasses.asdict(e)) + b"\n" for e in batch))
+        # orjson serialises the dataclasses itself, >10× faster than dataclasses.asdict (a deep copy).
+        self.stream.write(b"".join(orjson.dumps(e) + b"\n" for e in batch))
         self.stream.flush()
 
     def idle(self) -> None:

@@ -135,6 +135,7 @@ class AgentSettings:
     metadata_ttl: float = setting(30.0, "Seconds metadata (stat, listings) is cached.", _non_negative)
     max_threads: int = setting(32, "Threads for blocking backend calls.", _positive)
     heartbeat_interval: float = setting(10.0, "Seconds between AgentStatus heartbeats.", _positive)
+    read_only: bool = setting(False, "Mount read-only: writes fail (EROFS); small-file reads cost fewer FUSE requests.")
     users: dict[str, str] = setting({}, "uid → user name overrides ([agent.users] '1000' = 'alice'); else the passwd name.")
 
 

@@ -143,3 +143,24 @@ def test_concurrent_handles(mount_agent) -> None:
     for f in handles.values():
         f.close()
     assert results == blobs
+
+
+def test_read_only_mount_reads_and_records_but_refuses_writes(mount_agent) -> None:
+    m = mount_agent(read_only=True)
+    fs, root = m.backend("local")
+    data = blob(1_100_000)
+    fs.makedirs(f"{root}/ro", exist_ok=True)
+    fs.pipe_file(f"{root}/ro/f.bin", data)
+    f = m.mnt / "local" / "ro" / "f.bin"
+    for _ in range(3):  # the first close answers FLUSH with ENOSYS; later closes send none
+        assert f.read_bytes() == data
+    for fn in (lambda: open(f, "r+b"), lambda: open(m.mnt / "local" / "ro" / "new", "wb"),
+               lambda: os.mkdir(m.mnt / "local" / "ro" / "d"), lambda: os.unlink(f)):
+        with pytest.raises(OSError) as e:
+            fn()
+        assert e.value.errno == errno.EROFS
+    assert fs.cat_file(f"{root}/ro/f.bin") == data and fs.ls(f"{root}/ro", detail=False) == [f"{root}/ro/f.bin"]
+    reads = m.wait_events(lambda ev: [e for e in ev if e["operation"] == "read" and e["path"] == "ro/f.bin"][2:]
+                          and [e for e in ev if e["operation"] == "read" and e["path"] == "ro/f.bin"],
+                          "one read event per open")
+    assert len(reads) == 3 and sum(e["bytes_read"] for e in reads) >= len(data)

@@ -4,15 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import random
 from pathlib import Path
 
 import pytest
 
+import orjson
+
 from warpdrive.agent.cache import BlockCache
+from warpdrive.agent.fs import _open_nowait
+from warpdrive.agent.sinks import JsonLinesSink
 from warpdrive.agent.spool import Spool
-from warpdrive.agent.telemetry import Collector, Window
+from warpdrive.agent.telemetry import Collector, Timestamps, Window
 from warpdrive.schemas.config import AgentSettings
-from warpdrive.schemas.records import AccessEvent
+from warpdrive.schemas.records import AccessEvent, format_ts
 
 
 class ListSink:
@@ -165,3 +170,36 @@ def test_quota_levels_per_backend_and_for_all_backends() -> None:
     assert q.blocked("bob", "local") and q.blocked("bob", "gcs")
     q.forget(b"nlp/*")  # a tombstone: the quota was deleted
     assert not q.blocked("bob", "gcs")
+
+
+def test_fast_timestamps_equal_the_records_format() -> None:
+    ts, rnd = Timestamps(), random.Random(3)
+    samples = [rnd.uniform(0, 4e9) for _ in range(5000)] + [1.8e9 + rnd.random() * 3 for _ in range(5000)]
+    samples += [1_800_000_000.9999996, 86400.0 * 20000 - 1e-7, 0.0]  # rounding into the next second / day
+    assert [ts.format(t) for t in samples] == [format_ts(t) for t in samples]
+
+
+def test_file_sink_writes_every_field_as_json_lines(tmp_path: Path) -> None:
+    sink = JsonLinesSink.file(tmp_path / "e.jsonl")
+    events = [AccessEvent(f"n/b/{i}", "2026-11-25T00:00:00.000000Z", "alice", "s3", f"p/{i}", "read", "n",
+                          seq=i, bytes_read=i * 10, first_timestamp="2026-11-24T23:59:59.000000Z", uid=0)
+              for i in range(3)]
+    sink.send(events)
+    sink.close()
+    lines = (tmp_path / "e.jsonl").read_bytes().splitlines()
+    assert [orjson.loads(line) for line in lines] == [dataclasses.asdict(e) for e in events]
+
+
+def test_cached_open_opens_inline_or_declines(tmp_path: Path) -> None:
+    f = tmp_path / "f"
+    f.write_bytes(b"inline")
+    f.stat()  # the dentry is now cached
+    fd = _open_nowait(str(f))
+    assert fd is not None, "openat2(RESOLVE_CACHED) should open a cached path inline on Linux >= 5.12"
+    try:
+        assert os.pread(fd, 100, 0) == b"inline" and not os.get_inheritable(fd)
+        with pytest.raises(OSError):
+            os.write(fd, b"x")  # read-only
+    finally:
+        os.close(fd)
+    assert _open_nowait(str(tmp_path / "missing")) is None  # the slow path reports the real error
