@@ -120,7 +120,7 @@ ENDPOINTS = (
     Endpoint("POST", "/api/v1/jobs", submit, "Submit a move, warm or crawl job", "jobs", response="Job", status=201,
              body=(Choice("kind", "What to do.", required=True, choices=KINDS),
                    JobArgs("args", "The kind's arguments: crawl {backend, prefix}, warm {backend, path, node}, "
-                           "move {backend, path, dest_backend, dest_path}.", required=True))),
+                           "move {backend, path, dest_backend, dest_path, dry_run}.", required=True))),
     Endpoint("GET", "/api/v1/jobs", list_jobs, "Jobs, newest first", "jobs", response="JobList",
              query=(Choice("state", "Only jobs in this state.", choices=STATES),
                     Choice("kind", "Only jobs of this kind.", choices=KINDS), *page_params())),
