@@ -61,7 +61,7 @@ DELETE FROM listing_stage s USING seen WHERE s.backend_name = seen.backend_name 
 # What the database knows that a staged (new, changed or reappearing) row does not: the state of an
 # existing file, or the activity through a mount (creator, last access) of a file the index lacks.
 _KNOWN = """
-SELECT s.backend_name, s.path, f.id IS NOT NULL AND f.deleted_at IS NULL AS live,
+SELECT s.backend_name, s.path, f.id IS NOT NULL AS indexed, f.id IS NOT NULL AND f.deleted_at IS NULL AS live,
        f.size_bytes, f.owner_team, f.owner_user, f.created_by, f.last_access, f.last_modified,
        a.last_access AS activity_last_access, a.created_by AS activity_created_by
 FROM listing_stage s
@@ -77,7 +77,10 @@ FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text
 WHERE s.backend_name = u.b AND s.path = u.p
 """
 
-# New files are returned (their usage deltas).
+# When no listed file is in the index (a first crawl, or new directories), a plain INSERT: ON CONFLICT's
+# speculative insertion costs PostgreSQL ~40 % more per row. Otherwise the upsert returns the new files
+# (their usage deltas).
+_INSERT = f"INSERT INTO storage_files ({_COLUMNS}) SELECT {_COLUMNS} FROM listing_stage ORDER BY backend_name, path"
 _UPSERT = f"""
 WITH u AS (
     INSERT INTO storage_files AS f ({_COLUMNS})
@@ -119,7 +122,7 @@ async def upsert_files(conn: asyncpg.Connection, files: dict[tuple[str, str], Li
         staged[(b, p)] = (b, p, f.size_bytes, f.etag, _ts(f.last_modified), f.owner_uid, f.owner_gid, f.owner_user,
                           _ts(f.atime), f.crawl_id, None, user, team, source, None)
     await stage(conn, "listing_stage", _STAGE, staged.values(), joined=True)
-    await conn.execute(_SEEN)
+    unchanged = int((await conn.execute(_SEEN)).split()[-1])  # "DELETE n": rows that left the stage
     known = await conn.fetch(_KNOWN)
     if known:
         creators = {c for r in known if (c := r["created_by"] or r["activity_created_by"])}
@@ -137,9 +140,13 @@ async def upsert_files(conn: asyncpg.Connection, files: dict[tuple[str, str], Li
             deltas.change(FileState.of(r) if r["live"] else None,
                           FileState(b, p, team, user, f.size_bytes, last_access, row[4]))
         await conn.execute(_FIX, *map(list, zip(*fixes)))
-    for r in await conn.fetch(_UPSERT):
-        if (row := staged.get((r["backend_name"], r["path"]))) is not None:  # new, as staged
-            deltas.change(None, FileState(row[0], row[1], row[12], row[11], row[2], None, row[4]))
+    if unchanged or any(r["indexed"] for r in known):
+        new = [staged[k] for r in await conn.fetch(_UPSERT) if (k := (r["backend_name"], r["path"])) in staged]
+    else:  # every staged file is new, and only the ones the database knew nothing about are left in ``staged``
+        await conn.execute(_INSERT)
+        new = list(staged.values())
+    for row in new:  # as staged: nothing in the database said otherwise
+        deltas.change(None, FileState(row[0], row[1], row[12], row[11], row[2], None, row[4]))
 
 
 def _posix_names(files: Iterable[ListingEvent]) -> set[str]:
