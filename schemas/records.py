@@ -50,6 +50,11 @@ def parse_ts(value: str) -> datetime:
     return dt.astimezone(UTC)
 
 
+def parse_optional_ts(value: str | None) -> datetime | None:
+    """``parse_ts`` for optional fields: None (or empty) stays None."""
+    return parse_ts(value) if value else None
+
+
 @dataclass(slots=True)
 class AccessEvent:
     """One or more coalesced file operations by one user on one path (spec M4.1 plus what correctness needs).

@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Iterable, Mapping
 
 import asyncpg
 
 from warpdrive.schemas.errors import DecodeError
-from warpdrive.schemas.records import AccessEvent, decode_batch, format_ts, parse_ts
+from warpdrive.schemas.records import AccessEvent, decode_batch, format_ts, parse_optional_ts, parse_ts
 
 from .offsets import Msg, dead_letter
 from .files import FileState
@@ -32,10 +31,6 @@ LAST_ACCESS = frozenset({"read", "write"})
 CREATES = frozenset({"create", "write"})
 ACTIVITY = LAST_ACCESS | CREATES
 _CANON_LEN = len("2026-01-01T00:00:00.000000Z")
-
-
-def _ts(value: str | None) -> datetime | None:
-    return parse_ts(value) if value else None
 
 
 def canonical_ts(ts: str) -> str:
@@ -240,7 +235,7 @@ async def write_files(conn: asyncpg.Connection, agg: Aggregate, uid_names: Mappi
         return
     await lock_backends(conn, {b for b, _ in agg.files}, exclusive=False)
     await stage(conn, "files_stage", _FILES_STAGE, [
-        (b, p, _ts(f.last_access), f.creator, _ts(f.created_at)) for (b, p), f in agg.files.items()], joined=True)
+        (b, p, parse_optional_ts(f.last_access), f.creator, parse_optional_ts(f.created_at)) for (b, p), f in agg.files.items()], joined=True)
     created = await conn.fetch(_ACTIVITY)
     if any(f.last_access for f in agg.files.values()):
         moved = await conn.fetch(_LOCK_LAST_ACCESS)

@@ -11,13 +11,12 @@ of the inputs, and usage moves as deltas.
 from __future__ import annotations
 
 import logging
-from datetime import datetime
 from typing import Any, Iterable, Mapping
 
 import asyncpg
 
 from warpdrive.schemas.errors import DecodeError
-from warpdrive.schemas.records import CrawlMarker, ListingEvent, decode_batch, parse_ts
+from warpdrive.schemas.records import CrawlMarker, ListingEvent, decode_batch, parse_optional_ts, parse_ts
 
 from .offsets import Msg, dead_letter
 from .files import FileState
@@ -107,27 +106,24 @@ SELECT * FROM d
 """
 
 
-def _ts(value: str | None) -> datetime | None:
-    return parse_ts(value) if value else None
-
-
 async def upsert_files(conn: asyncpg.Connection, files: dict[tuple[str, str], ListingEvent],
                        uid_names: Mapping[str, str], deltas: Deltas) -> None:
     """Writes one batch of listed files (owners resolved, usage deltas collected)."""
-    await lock_backends(conn, {b for b, _ in files}, exclusive=True)
-    owners = await load_owners(conn, {b for b, _ in files}, _posix_names(files.values()), uid_names)
+    backends, names = {b for b, _ in files}, _posix_names(files.values())
+    await lock_backends(conn, backends, exclusive=True)
+    owners = await load_owners(conn, backends, names, uid_names)
     staged: dict[tuple[str, str], tuple[Any, ...]] = {}
     for (b, p), f in files.items():
         team, user, source = owners.resolve(b, p, None, f.owner_user, f.owner_uid)
-        staged[(b, p)] = (b, p, f.size_bytes, f.etag, _ts(f.last_modified), f.owner_uid, f.owner_gid, f.owner_user,
-                          _ts(f.atime), f.crawl_id, None, user, team, source, None)
+        staged[(b, p)] = (b, p, f.size_bytes, f.etag, parse_optional_ts(f.last_modified), f.owner_uid, f.owner_gid, f.owner_user,
+                          parse_optional_ts(f.atime), f.crawl_id, None, user, team, source, None)
     await stage(conn, "listing_stage", _STAGE, staged.values(), joined=True)
     unchanged = int((await conn.execute(_SEEN)).split()[-1])  # "DELETE n": rows that left the stage
     known = await conn.fetch(_KNOWN)
     if known:
         creators = {c for r in known if (c := r["created_by"] or r["activity_created_by"])}
         if creators - owners.teams.keys():
-            owners = await load_owners(conn, {b for b, _ in files}, creators | _posix_names(files.values()), uid_names)
+            owners = await load_owners(conn, backends, creators | names, uid_names)
         fixes = []
         for r in known:
             b, p = key = r["backend_name"], r["path"]

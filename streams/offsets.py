@@ -48,10 +48,9 @@ class Abandoned(Exception):
 class OffsetGap(Exception):
     """A batch skips messages PostgreSQL has not applied: (topic, partition) → (next stored, first in batch)."""
 
-    def __init__(self, stored: dict[tuple[str, int], int], gaps: dict[tuple[str, int], tuple[int, int]]) -> None:
+    def __init__(self, gaps: dict[tuple[str, int], tuple[int, int]]) -> None:
         super().__init__(", ".join(f"{t}[{p}] expects offset {want}, batch starts at {got}"
                                    for (t, p), (want, got) in sorted(gaps.items())))
-        self.stored = stored  # next offset to apply of every partition in the batch
         self.gaps = gaps
 
 # Rows are locked in (topic, partition) order, the same in every worker, so lockers never deadlock here.
@@ -104,7 +103,7 @@ async def apply_exactly_once(pool: asyncpg.Pool, consumer: str, msgs: Sequence[M
                         tp = (m.topic, m.partition)
                         first[tp] = min(first.get(tp, m.offset), m.offset)
                     if gaps := {tp: (start[tp], o) for tp, o in first.items() if o > start[tp]}:
-                        raise OffsetGap(start, gaps)
+                        raise OffsetGap(gaps)
                 fresh = [m for m in msgs if m.offset >= start[(m.topic, m.partition)]]
                 if len(fresh) < len(msgs):
                     log.info("skipped %d already applied messages (redelivery)", len(msgs) - len(fresh))

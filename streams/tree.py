@@ -28,11 +28,6 @@ def week(ts: datetime | None) -> date:
     return d - _BACK[d.weekday()]
 
 
-def ancestors(path: str, max_depth: int) -> list[str]:
-    """'' and every parent directory of ``path``, down to ``max_depth`` levels (0 = all)."""
-    return dir_and_ancestors(leaf_dir(path, max_depth))
-
-
 def leaf_dir(path: str, max_depth: int) -> str:
     """The deepest kept directory a file counts in: its parent, cut at ``max_depth`` levels (0 = all)."""
     parent = path.strip("/").rpartition("/")[0]

@@ -10,7 +10,12 @@ from warpdrive.streams.files import FileState
 from warpdrive.streams.offsets import Msg
 from warpdrive.streams.ownership import Owners, under
 from warpdrive.streams.rollups import Deltas
-from warpdrive.streams.tree import ancestors, week
+from warpdrive.streams.tree import dir_and_ancestors, leaf_dir, week
+
+
+def ancestors(path: str, max_depth: int) -> list[str]:
+    """Every directory a file counts in, as the tree folds it: its leaf directory and that one's ancestors."""
+    return dir_and_ancestors(leaf_dir(path, max_depth))
 
 
 def test_ancestors_and_depth_limit() -> None:
