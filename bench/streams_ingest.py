@@ -165,6 +165,8 @@ def main() -> None:
     ap.add_argument("--per-message", type=int, default=100, help="events per Kafka message (agent batch size)")
     ap.add_argument("--days", type=int, default=7)
     ap.add_argument("--naive-records", type=int, default=20_000)
+    ap.add_argument("--pipeline-rounds", type=int, default=0,
+                    help="then N rounds of the worker with streams.pipeline true and false (alternated), same records")
     ap.add_argument("--naive", help=argparse.SUPPRESS)  # internal: run the naive worker with this config
     args = ap.parse_args()
     if args.naive:
@@ -206,6 +208,13 @@ def main() -> None:
         busy, total, rss = run_until([exe, "streams", "worker", "--loglevel", "warning"], env, dsn, cfg.streams.app_id,
                                      ACCESS.full_name(cfg.kafka), len(msgs), tmp / "worker.log", 900)
         rows = asyncio.run(_fetchval(dsn, "SELECT count(*) FROM access_log"))
+        rounds = []
+        for i in range(args.pipeline_rounds):
+            # The same topic again, into a fresh database each, by a fresh consumer group; order alternates.
+            order = (False, True) if i % 2 == 0 else (True, False)
+            got = {p: worker_run(base, f"{db}_r{i}{int(p)}", env, exe, p, ACCESS.full_name(cfg.kafka), len(msgs),
+                                 tmp) for p in order}
+            rounds.append(got)
         n_busy, n_total, n_rss = run_until([sys.executable, __file__, "--stack", args.stack, "--naive", str(cfg_path)],
                                            env, dsn, "naive", NAIVE.full_name(cfg.kafka), len(naive),
                                            tmp / "naive.log", 900)
@@ -216,11 +225,44 @@ def main() -> None:
               f"in {busy:.1f}s after first commit ({total:.1f}s incl. start): {ours:,.0f} records/s; "
               f"peak RSS {rss / 2**20:.0f} MiB")
         print(f"  pre-aggregation: {records} records -> {rows} access_log rows ({records / max(rows, 1):.1f} per row)")
+        for i, got in enumerate(rounds):
+            print(f"round {i + 1}: " + "; ".join(
+                f"pipeline={str(p).lower()} {records / got[p][0]:,.0f} records/s (RSS {got[p][1] / 2**20:.0f} MiB, "
+                f"{got[p][2]} rows)" for p in got) + f"; pipelined/one-by-one {got[False][0] / got[True][0]:.2f}x")
+        if rounds:
+            ratios = sorted(got[False][0] / got[True][0] for got in rounds)
+            print(f"pipelined/one-by-one, median of {len(rounds)} alternated rounds: {ratios[len(ratios) // 2]:.2f}x")
         print(f"naive Faust sink (1 event/message, 1 upsert/event): {len(naive)} records in {n_busy:.1f}s: "
               f"{theirs:,.0f} records/s; peak RSS {n_rss / 2**20:.0f} MiB")
         print(f"ratio: {ours / theirs:.1f}x")
     finally:
         asyncio.run(drop_database(base, db))
+
+
+def worker_run(base: str, db: str, env: dict[str, str], exe: str, pipeline: bool, topic: str, messages: int,
+               tmp: Path) -> tuple[float, float, int]:
+    """One more worker over the whole topic into a fresh database ``db``: (seconds, peak RSS, access_log rows)."""
+    dsn = asyncio.run(create_database(base, db))
+    try:
+        asyncio.run(_migrate(dsn))
+        app = f"wdbench-{db}"
+        busy, _, rss = run_until([exe, "streams", "worker", "--loglevel", "warning"],
+                                 {**env, "WARPDRIVE_POSTGRES_DSN": dsn, "WARPDRIVE_STREAMS_APP_ID": app,
+                                  "WARPDRIVE_STREAMS_PIPELINE": str(pipeline).lower()},
+                                 dsn, app, topic, messages, tmp / f"worker-{db}.log", 900)
+        return busy, rss, asyncio.run(_fetchval(dsn, "SELECT count(*) FROM access_log"))
+    finally:
+        asyncio.run(drop_database(base, db))
+
+
+async def _migrate(dsn: str) -> None:
+    from warpdrive.schemas.db import migrate
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        await migrate(conn)
+    finally:
+        await conn.close()
 
 
 async def _fetchval(dsn: str, sql: str) -> int:

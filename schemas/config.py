@@ -147,6 +147,8 @@ class StreamsSettings:
     web_port: int = setting(0, "Faust web port; 0 = disabled.", _non_negative)
     session_timeout: float = setting(
         10.0, "Seconds before the consumer group hands a dead worker's partitions to the others.", _positive)
+    pipeline: bool = setting(
+        True, "Decode the next batch while PostgreSQL applies the previous one (false: one batch at a time).")
 
 
 @dataclass(frozen=True)

@@ -254,9 +254,10 @@ async def write_files(conn: asyncpg.Connection, agg: Aggregate, uid_names: Mappi
 
 
 async def apply_access(conn: asyncpg.Connection, consumer: str, msgs: list[Msg], uid_names: Mapping[str, str],
-                       deltas: Deltas) -> Aggregate:
-    """Applies one batch of access messages (inside the caller's exactly-once transaction)."""
-    agg, bad = decode(msgs)
+                       deltas: Deltas, decoded: tuple[Aggregate, list[tuple[Msg, str]]] | None = None) -> Aggregate:
+    """Applies one batch of access messages (inside the caller's exactly-once transaction);
+    ``decoded``: ``decode(msgs)``, when the caller already has it."""
+    agg, bad = decoded if decoded is not None else decode(msgs)
     await dead_letter(conn, consumer, bad)
     await write_access(conn, agg)
     await write_files(conn, agg, uid_names, deltas)

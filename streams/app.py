@@ -22,7 +22,7 @@ from warpdrive.schemas.config import Config
 from warpdrive.schemas.topics import ACCESS, AGENT_STATUS, COMMANDS, JOB_EVENTS, LISTING, QUOTA_BREACH, QUOTA_STATE, Topic
 
 from . import quotas
-from .access import apply_access
+from .access import apply_access, decode as decode_access
 from .commands import apply_commands
 from .listing import apply_listing
 from .offsets import TRANSIENT, Abandoned, Apply, Msg, OffsetGap, apply_exactly_once, stored_offsets
@@ -33,8 +33,13 @@ from .status import apply_agent_status, apply_job_events
 log = logging.getLogger(__name__)
 
 # A batch function applies fresh messages inside the exactly-once transaction and returns how many
-# records it applied.
-BatchFn = Callable[["StreamsApp", asyncpg.Connection, list[Msg]], Awaitable[int]]
+# records it applied. Its last argument is what the topic's Prepare computed from exactly these messages,
+# or None (no Prepare, or a redelivery/gap made the fresh messages differ from the batch prepared).
+BatchFn = Callable[["StreamsApp", asyncpg.Connection, list[Msg], Any], Awaitable[int]]
+# Work on a batch that needs no database (decoding, folding), done before its transaction in a thread,
+# so it runs while PostgreSQL applies the previous batch (and the GIL hands the loop back within
+# the switch interval whenever that batch's next statement is due).
+Prepare = Callable[[list[Msg]], Any]
 
 
 def broker_settings(cfg: Config) -> dict[str, Any]:
@@ -96,31 +101,52 @@ class StreamsApp(faust.App):
         assert self.pool is not None, "agents run only while the app is started"
         return self.pool
 
-    def batch_agent(self, topic: Topic, fn: BatchFn) -> None:
-        """Registers an agent applying ``fn`` exactly once to each batch of ``topic``'s messages."""
+    def batch_agent(self, topic: Topic, fn: BatchFn, prepare: Prepare | None = None) -> None:
+        """Registers an agent applying ``fn`` exactly once to each batch of ``topic``'s messages.
+
+        Batches are pipelined one deep (``streams.pipeline``): batch N+1 is taken and prepared while N's transaction runs (the
+        worker's CPU and PostgreSQL's overlap on two cores), and N+1's transaction starts only after N's
+        committed, so they still apply in offset order. Faust acks N when N+1 is taken, before N has
+        committed: a worker that dies then leaves Kafka's commit ahead of PostgreSQL's stored offsets,
+        the case the seek on assignment and the ``OffsetGap`` replay exist for (offsets.py)."""
         name = topic.full_name(self.cfg.kafka)
         channel = self.topic(name, value_type=bytes, key_type=bytes, internal=False)
         consumer = self.cfg.streams.app_id
         size, within = self.cfg.streams.batch_size, self.cfg.streams.batch_within
+        pipelined = self.cfg.streams.pipeline
         short = topic.name.split(".")[1]
 
-        async def apply(conn: asyncpg.Connection, fresh: list[Msg]) -> None:
-            n = await fn(self, conn, fresh)
-            self.applied[short] = self.applied.get(short, 0) + n
+        async def run(msgs: list[Msg], prepared: Any) -> None:
+            async def apply(conn: asyncpg.Connection, fresh: list[Msg]) -> None:
+                n = await fn(self, conn, fresh, prepared if fresh == msgs else None)
+                self.applied[short] = self.applied.get(short, 0) + n
+
+            try:
+                await apply_exactly_once(self.db(), consumer, msgs, apply, contiguous=not topic.compacted,
+                                         stopping=lambda: self.should_stop)
+            except OffsetGap as gap:
+                await self.close_gap(gap, msgs, apply)
 
         async def agent(stream: faust.StreamT) -> None:
-            async for events in stream.take_events(size, within=within):
-                msgs = [Msg(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
-                        for e in events]
-                try:
-                    try:
-                        await apply_exactly_once(self.db(), consumer, msgs, apply, contiguous=not topic.compacted,
-                                                 stopping=lambda: self.should_stop)
-                    except OffsetGap as gap:
-                        await self.close_gap(gap, msgs, apply)
-                except Abandoned as e:
-                    log.warning("stopping: %s", e)
-                    return
+            inflight: asyncio.Task | None = None
+            try:
+                async for events in stream.take_events(size, within=within):
+                    msgs = [Msg(e.message.topic, e.message.partition, e.message.offset, e.message.key,
+                                e.message.value) for e in events]
+                    prepared = await asyncio.to_thread(prepare, msgs) if prepare is not None else None
+                    if inflight is not None:
+                        await inflight
+                    inflight = asyncio.ensure_future(run(msgs, prepared))
+                    if not pipelined:
+                        await inflight
+                if inflight is not None:
+                    await inflight
+            except Abandoned as e:
+                log.warning("stopping: %s", e)
+            finally:
+                # Stopped or cancelled mid-batch: its transaction rolls back, as an unpipelined one would.
+                if inflight is not None and not inflight.done():
+                    inflight.cancel()
 
         agent.__name__ = agent.__qualname__ = f"{short}_agent"
         self.agent(channel, name=f"{consumer}.{short}", concurrency=1)(agent)
@@ -187,32 +213,32 @@ async def _seek_to_stored(app: StreamsApp, assigned: set) -> None:
         await app.consumer.seek(tp, stored.get((tp.topic, tp.partition), 0))
 
 
-async def _access(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg]) -> int:
+async def _access(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg], prepared: Any) -> int:
     deltas = app.deltas()
-    agg = await apply_access(conn, app.cfg.streams.app_id, msgs, app.uid_names, deltas)
+    agg = await apply_access(conn, app.cfg.streams.app_id, msgs, app.uid_names, deltas, prepared)
     await app.finish(conn, deltas)
     return agg.events
 
 
-async def _listing(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg]) -> int:
+async def _listing(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg], prepared: Any) -> int:
     deltas = app.deltas()
     n = await apply_listing(conn, app.cfg.streams.app_id, msgs, app.uid_names, deltas)
     await app.finish(conn, deltas)
     return n
 
 
-async def _commands(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg]) -> int:
+async def _commands(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg], prepared: Any) -> int:
     deltas = app.deltas()
     all_quotas = await apply_commands(conn, app.cfg.streams.app_id, msgs, app.uid_names, deltas)
     await app.finish(conn, deltas, all_quotas)
     return len(msgs)
 
 
-async def _agent_status(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg]) -> int:
+async def _agent_status(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg], prepared: Any) -> int:
     return await apply_agent_status(conn, app.cfg.streams.app_id, msgs)
 
 
-async def _job_events(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg]) -> int:
+async def _job_events(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg], prepared: Any) -> int:
     return await apply_job_events(conn, app.cfg.streams.app_id, msgs)
 
 
@@ -221,7 +247,7 @@ QUOTA_INTERVAL = 30.0  # seconds between full quota evaluations (catches quota e
 
 def create_app(cfg: Config, dsn: str) -> StreamsApp:
     app = StreamsApp(cfg, dsn)
-    app.batch_agent(ACCESS, _access)
+    app.batch_agent(ACCESS, _access, decode_access)
     app.batch_agent(LISTING, _listing)
     app.batch_agent(COMMANDS, _commands)
     app.batch_agent(AGENT_STATUS, _agent_status)
