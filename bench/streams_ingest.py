@@ -5,7 +5,8 @@ node's flush window — a few users working through a directory's files, time mo
 ``--days`` days), starts one real ``warpdrive streams worker`` and measures the time until every
 message's offset is stored in PostgreSQL (i.e. every aggregate committed). The peer: a naive Faust sink
 (one message per event, one upsert per event) over ``--naive-records`` events, measured the same way.
-Also: the worker's peak RSS, and the pre-aggregation ratio (records per upserted access_log row).
+Also: the worker's peak RSS, and the pre-aggregation ratio (records per upserted access_log row; the per-user
+rollups' row counts beside it).
 
     .venv/bin/python bench/streams_ingest.py --stack /tmp/wds1 --records 1000000
 
@@ -208,6 +209,7 @@ def main() -> None:
         busy, total, rss = run_until([exe, "streams", "worker", "--loglevel", "warning"], env, dsn, cfg.streams.app_id,
                                      ACCESS.full_name(cfg.kafka), len(msgs), tmp / "worker.log", 900)
         rows = asyncio.run(_fetchval(dsn, "SELECT count(*) FROM access_log"))
+        user_files, user_reads = (asyncio.run(_fetchval(dsn, f"SELECT count(*) FROM {t}")) for t in ("user_files", "user_reads"))
         rounds = []
         for i in range(args.pipeline_rounds):
             # The same topic again, into a fresh database each, by a fresh consumer group; order alternates.
@@ -224,7 +226,9 @@ def main() -> None:
         print(f"warpdrive streams worker: {records} records ({len(msgs)} messages of {args.per_message}) "
               f"in {busy:.1f}s after first commit ({total:.1f}s incl. start): {ours:,.0f} records/s; "
               f"peak RSS {rss / 2**20:.0f} MiB")
-        print(f"  pre-aggregation: {records} records -> {rows} access_log rows ({records / max(rows, 1):.1f} per row)")
+        print(f"  pre-aggregation: {records} records -> {rows} access_log rows ({records / max(rows, 1):.1f} per row);"
+              f" per-user rollups: {user_files} user_files rows ({records / max(user_files, 1):.1f} per row),"
+              f" {user_reads} user_reads rows")
         for i, got in enumerate(rounds):
             print(f"round {i + 1}: " + "; ".join(
                 f"pipeline={str(p).lower()} {records / got[p][0]:,.0f} records/s (RSS {got[p][1] / 2**20:.0f} MiB, "
