@@ -22,11 +22,11 @@ from .sql import Where
 ACTIVITY = "GREATEST(COALESCE(last_access, '-infinity'), COALESCE(last_modified, '-infinity'))"
 
 # Whitelisted ORDER BY fragments (never user text); (backend_name, path) makes pages stable. Paths sort
-# byte-wise with the text_pattern_ops operators, so idx_files_path serves that order.
+# byte-wise: the column is COLLATE "C", so the unique (backend_name, path) index serves that order.
 SORTS = {
     "size": ("size_bytes DESC, backend_name, path", "size_bytes ASC, backend_name, path"),
     "last_access": (ACTIVITY + " DESC, backend_name, path", ACTIVITY + " ASC, backend_name, path"),
-    "path": ("backend_name DESC, path USING ~>~", "backend_name ASC, path USING ~<~"),
+    "path": ("backend_name DESC, path DESC", "backend_name ASC, path ASC"),
 }
 
 # Counting every stale file of a 10M-file index costs seconds; past this many the totals are lower bounds.

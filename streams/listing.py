@@ -57,6 +57,15 @@ WITH seen AS (
 DELETE FROM listing_stage s USING seen WHERE s.backend_name = seen.backend_name AND s.path = seen.path
 """
 
+# Whether the batch is a re-crawl (its files in the index), from one of its files: a batch holds whole
+# directories of one crawl, new or known together. A first crawl then skips _SEEN, whose join would find
+# nothing; a batch that is mixed after all is still exact (_KNOWN returns its indexed files, unchanged
+# ones included, and the upsert takes them).
+_RECRAWL = """
+SELECT EXISTS (SELECT 1 FROM (SELECT backend_name, path FROM listing_stage LIMIT 1) s
+               JOIN storage_files f ON f.backend_name = s.backend_name AND f.path = s.path)
+"""
+
 # What the database knows that a staged (new, changed or reappearing) row does not: the state of an
 # existing file, or the activity through a mount (creator, last access) of a file the index lacks.
 _KNOWN = """
@@ -118,7 +127,9 @@ async def upsert_files(conn: asyncpg.Connection, files: dict[tuple[str, str], Li
         staged[(b, p)] = (b, p, f.size_bytes, f.etag, parse_optional_ts(f.last_modified), f.owner_uid, f.owner_gid, f.owner_user,
                           parse_optional_ts(f.atime), f.crawl_id, None, user, team, source, None)
     await stage(conn, "listing_stage", _STAGE, staged.values(), joined=True)
-    unchanged = int((await conn.execute(_SEEN)).split()[-1])  # "DELETE n": rows that left the stage
+    unchanged = 0
+    if await conn.fetchval(_RECRAWL):
+        unchanged = int((await conn.execute(_SEEN)).split()[-1])  # "DELETE n": rows that left the stage
     known = await conn.fetch(_KNOWN)
     if known:
         creators = {c for r in known if (c := r["created_by"] or r["activity_created_by"])}
@@ -141,8 +152,8 @@ async def upsert_files(conn: asyncpg.Connection, files: dict[tuple[str, str], Li
     else:  # every staged file is new, and only the ones the database knew nothing about are left in ``staged``
         await conn.execute(_INSERT)
         new = list(staged.values())
-    for row in new:  # as staged: nothing in the database said otherwise
-        deltas.change(None, FileState(row[0], row[1], row[12], row[11], row[2], None, row[4]))
+    # As staged: nothing in the database said otherwise (no creator, no last access).
+    deltas.added((row[0], row[1], row[12], row[11], row[2], row[4]) for row in new)
 
 
 def _posix_names(files: Iterable[ListingEvent]) -> set[str]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Iterable
 
 import asyncpg
 
@@ -62,6 +63,25 @@ class Deltas:
                 self._grow(old.backend, old.team, 0, old.size)
             if new is not None:
                 self._grow(new.backend, new.team, new.size, 0)
+
+    def added(self, files: Iterable[tuple[str, str, str, str | None, int, datetime | None]]) -> None:
+        """Files new to the index and never accessed, as (backend, path, team, user, size, last_modified):
+        the same as ``change(None, FileState(...))`` for each, folded per owner before it reaches the usage
+        and growth maps, without a FileState per file (a first crawl's per-file cost)."""
+        per_owner: dict[Owner, list[int]] = {}
+        add_leaf = self.tree.add_parts
+        for backend, path, team, user, size, last_modified in files:
+            add_leaf(backend, path, team, None, last_modified, 1, size)
+            key = (backend, team, user or "")
+            v = per_owner.get(key)
+            if v is None:
+                per_owner[key] = [1, size]
+            else:
+                v[0] += 1
+                v[1] += size
+        for owner, (n, size) in per_owner.items():
+            self._add(owner, n, size)
+            self._grow(owner[0], owner[1], size, 0)
 
     def teams(self) -> set[str]:
         return {t for (_, t, _), (n, s) in self.usage.items() if n or s}

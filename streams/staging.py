@@ -24,5 +24,7 @@ async def stage(conn: asyncpg.Connection, table: str, columns: Sequence[tuple[st
     await conn.copy_records_to_table(table, records=records, columns=[name for name, _ in columns])
     if joined:
         # A temporary table has no statistics until analysed: without them a join against a large table
-        # may be planned as a full scan instead of index lookups.
-        await conn.execute(f"ANALYZE {table}")
+        # may be planned as a full scan instead of index lookups. A small sample is enough for that (the
+        # row count, distinct keys): the default one (30,000 rows, 100-entry statistics per column) cost
+        # PostgreSQL more per staged row than the COPY itself (1–4 µs against 0.2–0.5 µs at target 10).
+        await conn.execute(f"SET LOCAL default_statistics_target = 10; ANALYZE {table}; RESET default_statistics_target")

@@ -56,14 +56,18 @@ class TreeDeltas:
     leaves: dict[Leaf, list[int]] = field(default_factory=dict)
 
     def add(self, c: FileState, sign: int) -> None:
-        key = (c.backend, leaf_dir(c.path, self.depths.get(c.backend, 0)), c.team, week(c.last_access),
-               week(c.last_modified))
+        self.add_parts(c.backend, c.path, c.team, c.last_access, c.last_modified, sign, c.size)
+
+    def add_parts(self, backend: str, path: str, team: str, last_access: datetime | None,
+                  last_modified: datetime | None, sign: int, size: int) -> None:
+        """``add`` from a file's fields (no FileState built: a crawl's new files take this path)."""
+        key = (backend, leaf_dir(path, self.depths.get(backend, 0)), team, week(last_access), week(last_modified))
         v = self.leaves.get(key)
         if v is None:
-            self.leaves[key] = [sign, sign * c.size]
+            self.leaves[key] = [sign, sign * size]
         else:
             v[0] += sign
-            v[1] += sign * c.size
+            v[1] += sign * size
 
     def change(self, old: FileState | None, new: FileState | None) -> None:
         if old == new:

@@ -84,3 +84,30 @@ def test_poison_listing_is_dead_lettered_and_the_rest_applied(cfg: Config, procs
     wait_until(lambda: len(query(dsn, "SELECT 1 FROM dead_letters WHERE error LIKE '%int64 range%'")) == 2, 30,
                what="two dead letters")
     assert _crawl_status(cfg, "p1") == "running"  # no finish applied: nothing could have been deleted
+
+
+def test_a_batch_led_by_a_new_file_still_applies_the_known_ones(cfg: Config, procs: Procs) -> None:
+    """The worker tells a re-crawl from a first crawl by one file of the batch: a batch whose first file is
+    new but whose others are indexed (unchanged, changed, deleted before) is applied as exactly."""
+    dsn, b = cfg.postgres.dsn, "mixed"
+    query(dsn, "INSERT INTO teams VALUES ('ben', 'nlp') ON CONFLICT DO NOTHING")
+    procs.start("streams", "streams", "worker")
+    first = {"d/1.bin": {"size_bytes": 100, "owner_user": "ben"}, "d/2.bin": {"size_bytes": 200},
+             "d/3.bin": {"size_bytes": 300}}
+    crawl(cfg, "m1", b, first, per_message=10)
+    wait_until(lambda: _crawl_status(cfg, "m1") == "complete", 30, what="crawl m1 applied")
+    crawl(cfg, "m2", b, {"d/1.bin": first["d/1.bin"], "d/2.bin": first["d/2.bin"]}, per_message=10)  # 3 is gone
+    wait_until(lambda: _crawl_status(cfg, "m2") == "complete", 30, what="crawl m2 applied")
+    (seen,) = query(dsn, "SELECT first_seen FROM storage_files WHERE backend_name = $1 AND path = 'd/1.bin'", b)
+
+    # One message, one batch: a new file first, then an unchanged, a grown and a reappearing file.
+    crawl(cfg, "m3", b, {"d/0.bin": {"size_bytes": 5, "owner_user": "ben"}, "d/1.bin": first["d/1.bin"],
+                         "d/2.bin": {"size_bytes": 250}, "d/3.bin": first["d/3.bin"]}, per_message=10)
+    wait_until(lambda: _crawl_status(cfg, "m3") == "complete", 30, what="crawl m3 applied")
+    assert live_files(dsn, b) == {"d/0.bin": (5, "nlp", "ben", "posix"), "d/1.bin": (100, "nlp", "ben", "posix"),
+                                  "d/2.bin": (250, "unowned", None, "none"), "d/3.bin": (300, "unowned", None, "none")}
+    rows = {r["path"]: r for r in query(dsn, "SELECT * FROM storage_files WHERE backend_name = $1", b)}
+    assert {p: r["crawl_id"] for p, r in rows.items()} == dict.fromkeys(rows, "m3")
+    assert rows["d/1.bin"]["first_seen"] == seen["first_seen"] and rows["d/3.bin"]["deleted_at"] is None
+    assert usage(dsn, b) == usage_recomputed(dsn, b) == {("nlp", "ben"): (2, 105), ("unowned", ""): (2, 550)}
+    assert tree(dsn, b) == tree_recomputed(dsn, b)

@@ -50,6 +50,22 @@ def test_deltas_move_usage_growth_and_tree() -> None:
     assert ("s3", "p", "vision") not in teams and teams[("s3", "p", "nlp")] == [1, 150]
 
 
+def test_new_files_fold_as_one_change_each() -> None:
+    """``Deltas.added`` (a crawl's new files, folded per owner) equals ``change(None, file)`` per file."""
+    t = datetime(2026, 11, 25, tzinfo=UTC)
+    files = [("s3", "p/q/f1", "vision", "cara", 100, t), ("s3", "p/f2", "vision", "cara", 7, None),
+             ("s3", "p/q/r/f3", "unowned", None, 0, t), ("gcs", "top", "nlp", "dan", 5, t)]
+    bulk, one_by_one = Deltas({"s3": 2}), Deltas({"s3": 2})
+    bulk.added(iter(files))
+    for b, p, team, user, size, mtime in files:
+        one_by_one.change(None, FileState(b, p, team, user, size, None, mtime))
+    assert bulk.usage == one_by_one.usage == {("s3", "vision", "cara"): [2, 107], ("s3", "unowned", ""): [1, 0],
+                                              ("gcs", "nlp", "dan"): [1, 5]}
+    assert bulk.growth == one_by_one.growth and bulk.last_access == one_by_one.last_access == {}
+    assert bulk.tree.leaves == one_by_one.tree.leaves and bulk.tree.expand() == one_by_one.tree.expand()
+    assert bulk.tree.expand()[0][("s3", "p/q")] == [2, 100]  # f3 counts in the deepest kept level
+
+
 def test_batch_folding_and_bad_messages() -> None:
     ev = [AccessEvent("e1", "2026-11-25T10:00:00.000000Z", "u", "b", "f", "read", "n", count=3, bytes_read=30),
           AccessEvent("e2", "2026-11-25T11:00:00+01:00", "u", "b", "f", "read", "n", bytes_read=5),
