@@ -27,10 +27,11 @@ from warpdrive.schemas.topics import ACCESS, AGENT_STATUS, COMMANDS
 
 from .backend import Backend
 from .cache import BlockCache
-from .errors import MountError, error_text
+from .errors import MountError
 from .fs import WarpFS
 from .identity import Identities
 from .loop import AsyncioThread, Producer
+from .probe import Probes
 from .quota import Quotas
 from .sinks import JsonLinesSink, KafkaSink
 from .spool import Spool
@@ -138,10 +139,12 @@ class Agent:
     async def _services(self, ops: WarpFS) -> None:
         self._services_task = asyncio.current_task()
         warmer = Warmer(self.node, ops.backends, self.cache, self.producer, self.cfg.kafka)
+        probes = Probes(ops.backends, self.cfg.agent.heartbeat_interval)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.quotas.follow(self.cfg.kafka))
             tg.create_task(self._commands(warmer, tg))
-            tg.create_task(self._heartbeat(ops, warmer))
+            tg.create_task(probes.run())
+            tg.create_task(self._heartbeat(ops, warmer, probes))
 
     async def _stop_services(self) -> None:
         task = self._services_task
@@ -181,14 +184,6 @@ class Agent:
             log.warning("commands: skipping a malformed message: %s", e)
             return []
 
-    async def _reachability(self, backend: Backend) -> dict[str, Any]:
-        t0 = time.perf_counter()
-        try:
-            await asyncio.wait_for(asyncio.to_thread(backend.fs.info, backend.root), 5)
-            return {"reachable": True, "latency_ms": round((time.perf_counter() - t0) * 1000, 1)}
-        except Exception as e:
-            return {"reachable": False, "error": error_text(e)}
-
     def status(self, ops: WarpFS, warmer: Warmer, reach: dict[str, Any]) -> AgentStatus:
         return AgentStatus(
             node_host=self.node, timestamp=utc_now(),
@@ -197,11 +192,10 @@ class Agent:
             backends=reach, cache=self.cache.stats(), telemetry=self.collector.stats(), jobs=dict(warmer.jobs),
         )
 
-    async def _heartbeat(self, ops: WarpFS, warmer: Warmer) -> None:
+    async def _heartbeat(self, ops: WarpFS, warmer: Warmer, probes: Probes) -> None:
         topic = AGENT_STATUS.full_name(self.cfg.kafka)
+        await probes.ready.wait()  # the first heartbeat already says which backends answer
         while True:
-            names = list(ops.backends)
-            results = await asyncio.gather(*(self._reachability(ops.backends[n]) for n in names))
-            status = self.status(ops, warmer, dict(zip(names, results)))
+            status = self.status(ops, warmer, probes.snapshot())
             await self.producer.send(topic, encode(status), self.node.encode())
             await asyncio.sleep(self.cfg.agent.heartbeat_interval)
