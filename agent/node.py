@@ -43,6 +43,9 @@ log = logging.getLogger(__name__)
 # A warm request older than this is history, not a request (a new node replays the commands topic).
 COMMAND_MAX_AGE = 3600.0
 READ_AHEAD_KB = 1024  # FUSE's default 128 KiB read-ahead halves sequential throughput
+# After SIGINT/SIGTERM, calls still running this long (a hung backend) are abandoned, so the mount
+# still goes away and telemetry is still flushed; their callers get an error from the kernel.
+STOP_GRACE = 5.0
 
 
 def _report_end(done: "concurrent.futures.Future[None]") -> None:
@@ -104,7 +107,7 @@ class Agent:
                 raise MountError(f"cannot mount {self.mountpoint}: {e}") from None
             try:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._signals)
+                    nursery.start_soon(self._signals, nursery.cancel_scope)
                     nursery.start_soon(ops.flush_windows)
                     nursery.start_soon(self._raise_read_ahead)
                     await pyfuse3.main()
@@ -118,12 +121,15 @@ class Agent:
             self.loop.submit(self.producer.close()).result(15)
             self.loop.stop()
 
-    async def _signals(self) -> None:
+    async def _signals(self, mount_scope: trio.CancelScope) -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for sig in signals:
                 log.info("%s: unmounting %s", signal.Signals(sig).name, self.mountpoint)
-                pyfuse3.terminate()
-                return
+                pyfuse3.terminate()  # the main loop ends once the requests in flight are answered
+                break
+        await trio.sleep(STOP_GRACE)
+        log.warning("backend calls still running after %g s: abandoning them to unmount", STOP_GRACE)
+        mount_scope.cancel()
 
     async def _raise_read_ahead(self) -> None:
         """Best effort (needs root): raise the mount's kernel read-ahead for sequential throughput."""

@@ -6,6 +6,7 @@ import concurrent.futures
 import errno
 import os
 import signal
+import socket
 import uuid
 from pathlib import Path
 
@@ -166,7 +167,8 @@ def test_heartbeat_reports_a_hung_or_dead_backend_and_its_return(mount_agent, cf
     def reachable(b: AgentStatus, name: str) -> bool:
         return b.backends[name]["reachable"]
 
-    heartbeats_since(cfg, node, started, lambda bs: any(reachable(b, "local") and reachable(b, "s3") for b in bs), "both reachable")
+    heartbeats_since(cfg, node, started, lambda bs: any(reachable(b, "local") and reachable(b, "s3") for b in bs),
+                     "both reachable")
 
     # A frozen server accepts connections and never answers: the worst kind of outage for a probe.
     st.kill("s3", signal.SIGSTOP)
@@ -207,3 +209,20 @@ def test_heartbeat_reports_a_hung_or_dead_backend_and_its_return(mount_agent, cf
     back = utc_now()
     heartbeats_since(cfg, node, back, lambda bs: any(reachable(b, "local") for b in bs), "local reachable again")
     assert (m.mnt / "local" / "f.txt").read_bytes() == b"local"
+
+    # Stopping while a call hangs: a server on the S3 port that accepts connections and never answers.
+    with socket.create_server(("127.0.0.1", int(st.s3_endpoint.rsplit(":", 1)[1]))) as server, \
+            concurrent.futures.ThreadPoolExecutor(1) as lister:
+        server.settimeout(30)
+        listing = lister.submit(os.listdir, m.mnt / "s3" / "d")
+        # Two calls in flight: the heartbeat's probe (one at a time) and the listing's.
+        held = [server.accept()[0] for _ in range(2)]
+        agent = m.procs.procs[m.name]
+        m.stop()  # SIGTERM, then SIGKILL after 20 s
+        assert agent.returncode == 0, m.log()  # the hung call was abandoned after the grace period
+        assert not os.path.ismount(m.mnt)
+        with pytest.raises(OSError):
+            listing.result(10)  # its caller gets an error, not a hang
+        for conn in held:
+            conn.close()
+    assert any("ECANCELED" in (e["error"] or "") for e in m.events() if e["backend_name"] == "s3"), m.events()[-5:]
