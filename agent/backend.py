@@ -88,7 +88,9 @@ class Backend:
         return f"{self.root.rstrip('/')}/{rel}"
 
     async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        return await trio.to_thread.run_sync(fn, *args, limiter=self.limiter)
+        # Cancelled only when the agent stops with the call still running after its grace period:
+        # the thread is left to finish on its own rather than holding the unmount.
+        return await trio.to_thread.run_sync(fn, *args, limiter=self.limiter, abandon_on_cancel=True)
 
     def cached_stat(self, rel: str) -> Entry | None | bool:
         """The cached entry, None if cached as missing, False if not cached (or expired)."""

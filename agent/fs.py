@@ -36,6 +36,7 @@ log = logging.getLogger(__name__)
 Key = tuple[str, str]  # (backend name, path inside it); ("", "") is the mount root
 ROOT: Key = ("", "")
 NAME_MAX = 255
+STOPPED = "ECANCELED: the agent stopped before the backend answered"  # a call abandoned at unmount
 
 
 class Inodes:
@@ -257,6 +258,9 @@ class WarpFS(pyfuse3.Operations):
         error = None
         try:
             return await fn()
+        except trio.Cancelled:
+            error = STOPPED
+            raise
         except FUSEError as e:
             error = f"{errno.errorcode.get(e.errno, e.errno)}: {op}"
             raise
@@ -503,6 +507,7 @@ class WarpFS(pyfuse3.Operations):
         t0 = time.perf_counter()
         hit = False
         error = None
+        data = b""
         try:
             fd = h.tmp_fd if h.tmp_fd is not None else h.fd
             if fd is not None:
@@ -511,8 +516,10 @@ class WarpFS(pyfuse3.Operations):
             else:
                 data, hit = await h.backend.call(self._cached_read, h, off, size)
             return data
+        except trio.Cancelled:
+            error = STOPPED
+            raise
         except Exception as e:
-            data = b""
             error = error_text(e)
             raise FUSEError(errno_of(e)) from None
         finally:
@@ -544,6 +551,9 @@ class WarpFS(pyfuse3.Operations):
             h.size = max(h.size, off + n)
             h.dirty = True
             return n
+        except trio.Cancelled:
+            error = STOPPED
+            raise
         except Exception as e:
             error = error_text(e)
             raise FUSEError(errno_of(e)) from None
@@ -564,6 +574,9 @@ class WarpFS(pyfuse3.Operations):
         try:
             await h.backend.call(h.backend.fs.put_file, h.tmp, h.backend.full(h.rel))
             h.dirty = False
+        except trio.Cancelled:
+            h.writes.error = STOPPED
+            raise
         except Exception as e:
             h.writes.error = error_text(e)
             raise FUSEError(errno_of(e)) from None

@@ -27,10 +27,11 @@ from warpdrive.schemas.topics import ACCESS, AGENT_STATUS, COMMANDS
 
 from .backend import Backend
 from .cache import BlockCache
-from .errors import MountError, error_text
+from .errors import MountError
 from .fs import WarpFS
 from .identity import Identities
 from .loop import AsyncioThread, Producer
+from .probe import Probes
 from .quota import Quotas
 from .sinks import JsonLinesSink, KafkaSink
 from .spool import Spool
@@ -42,6 +43,9 @@ log = logging.getLogger(__name__)
 # A warm request older than this is history, not a request (a new node replays the commands topic).
 COMMAND_MAX_AGE = 3600.0
 READ_AHEAD_KB = 1024  # FUSE's default 128 KiB read-ahead halves sequential throughput
+# After SIGINT/SIGTERM, calls still running this long (a hung backend) are abandoned, so the mount
+# still goes away and telemetry is still flushed; their callers get an error from the kernel.
+STOP_GRACE = 5.0
 
 
 def _report_end(done: "concurrent.futures.Future[None]") -> None:
@@ -103,7 +107,7 @@ class Agent:
                 raise MountError(f"cannot mount {self.mountpoint}: {e}") from None
             try:
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(self._signals)
+                    nursery.start_soon(self._signals, nursery.cancel_scope)
                     nursery.start_soon(ops.flush_windows)
                     nursery.start_soon(self._raise_read_ahead)
                     await pyfuse3.main()
@@ -117,12 +121,15 @@ class Agent:
             self.loop.submit(self.producer.close()).result(15)
             self.loop.stop()
 
-    async def _signals(self) -> None:
+    async def _signals(self, mount_scope: trio.CancelScope) -> None:
         with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
             async for sig in signals:
                 log.info("%s: unmounting %s", signal.Signals(sig).name, self.mountpoint)
-                pyfuse3.terminate()
-                return
+                pyfuse3.terminate()  # the main loop ends once the requests in flight are answered
+                break
+        await trio.sleep(STOP_GRACE)
+        log.warning("backend calls still running after %g s: abandoning them to unmount", STOP_GRACE)
+        mount_scope.cancel()
 
     async def _raise_read_ahead(self) -> None:
         """Best effort (needs root): raise the mount's kernel read-ahead for sequential throughput."""
@@ -138,10 +145,12 @@ class Agent:
     async def _services(self, ops: WarpFS) -> None:
         self._services_task = asyncio.current_task()
         warmer = Warmer(self.node, ops.backends, self.cache, self.producer, self.cfg.kafka)
+        probes = Probes(ops.backends, self.cfg.agent.heartbeat_interval)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.quotas.follow(self.cfg.kafka))
             tg.create_task(self._commands(warmer, tg))
-            tg.create_task(self._heartbeat(ops, warmer))
+            tg.create_task(probes.run())
+            tg.create_task(self._heartbeat(ops, warmer, probes))
 
     async def _stop_services(self) -> None:
         task = self._services_task
@@ -181,14 +190,6 @@ class Agent:
             log.warning("commands: skipping a malformed message: %s", e)
             return []
 
-    async def _reachability(self, backend: Backend) -> dict[str, Any]:
-        t0 = time.perf_counter()
-        try:
-            await asyncio.wait_for(asyncio.to_thread(backend.fs.info, backend.root), 5)
-            return {"reachable": True, "latency_ms": round((time.perf_counter() - t0) * 1000, 1)}
-        except Exception as e:
-            return {"reachable": False, "error": error_text(e)}
-
     def status(self, ops: WarpFS, warmer: Warmer, reach: dict[str, Any]) -> AgentStatus:
         return AgentStatus(
             node_host=self.node, timestamp=utc_now(),
@@ -197,11 +198,10 @@ class Agent:
             backends=reach, cache=self.cache.stats(), telemetry=self.collector.stats(), jobs=dict(warmer.jobs),
         )
 
-    async def _heartbeat(self, ops: WarpFS, warmer: Warmer) -> None:
+    async def _heartbeat(self, ops: WarpFS, warmer: Warmer, probes: Probes) -> None:
         topic = AGENT_STATUS.full_name(self.cfg.kafka)
+        await probes.ready.wait()  # the first heartbeat already says which backends answer
         while True:
-            names = list(ops.backends)
-            results = await asyncio.gather(*(self._reachability(ops.backends[n]) for n in names))
-            status = self.status(ops, warmer, dict(zip(names, results)))
+            status = self.status(ops, warmer, probes.snapshot())
             await self.producer.send(topic, encode(status), self.node.encode())
             await asyncio.sleep(self.cfg.agent.heartbeat_interval)

@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 HERE = Path(__file__).resolve().parent
 VENV_BIN = Path(sys.executable).parent
@@ -168,16 +168,33 @@ url = "file://{src}"
     return cfg
 
 
+def agent_argv(work: Path, src: Path, mnt: Path, telemetry: bool, read_only: bool = False) -> list[str]:
+    return [str(VENV_BIN / "warpdrive"), "agent", "mount", str(mnt), "--config",
+            str(agent_config(work, src, telemetry, read_only))]
+
+
+@contextlib.contextmanager
+def workspace() -> Iterator[tuple[Path, Path]]:
+    """A temp dir and its empty ``src`` dir; mounts left at ``mnt*`` in it are detached at the end."""
+    work = Path(tempfile.mkdtemp(prefix="wda-bench-", dir="/tmp"))
+    src = work / "src"
+    src.mkdir()
+    try:
+        yield work, src
+    finally:
+        for mnt in work.glob("mnt*"):
+            if os.path.ismount(mnt):
+                subprocess.run(["fusermount3", "-u", "-z", str(mnt)], check=False)
+        shutil.rmtree(work, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--big-mib", type=int, default=512)
     ap.add_argument("--small", type=int, default=400)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="wda-bench-", dir="/tmp"))
-    src = work / "src"
-    src.mkdir()
-    try:
+    with workspace() as (work, src):
         with open(src / "big.bin", "wb") as f:
             for _ in range(args.big_mib):
                 f.write(os.urandom(MiB))
@@ -188,9 +205,7 @@ def main() -> None:
         suite(src, small, False)  # warms the source
 
         def agent(telemetry: bool, read_only: bool = False) -> Callable[[Path], tuple[list[str], Path]]:
-            cfg = agent_config(work, src, telemetry, read_only)
-            return lambda mnt: ([str(VENV_BIN / "warpdrive"), "agent", "mount", str(mnt), "--config", str(cfg)],
-                                mnt / "local")
+            return lambda mnt: (agent_argv(work, src, mnt, telemetry, read_only), mnt / "local")
 
         targets: dict[str, Callable[[Path], tuple[list[str], Path]]] = {
             "agent, telemetry on": agent(True),
@@ -221,11 +236,6 @@ def main() -> None:
                         rounds[name].append(suite(mounts[name].root, small, True, mounts[name].proc.pid))
                 print(f"round {r + 1}/{args.repeat} done", file=sys.stderr)
         report(rounds, {n: m.rss for n, m in mounts.items()}, args)
-    finally:
-        for mnt in work.glob("mnt*"):
-            if os.path.ismount(mnt):
-                subprocess.run(["fusermount3", "-u", "-z", str(mnt)], check=False)
-        shutil.rmtree(work, ignore_errors=True)
 
 
 def report(rounds: dict[str, list[dict[str, tuple[float, float]]]], rss: dict[str, float],

@@ -5,8 +5,11 @@ Every error is one line on stderr with exit code 1 (usage errors: 2), never a tr
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sys
-from typing import Any
+from typing import Any, Iterator, NoReturn
 
 import click
 
@@ -27,12 +30,40 @@ Examples:
 NO_COMMAND: type[click.UsageError] | tuple[()] = getattr(click.exceptions, "NoArgsIsHelpError", ())
 
 
+def _reader_left() -> NoReturn:
+    """stdout's reader went away (`warpdrive-ctl stale | head`): end as a Unix tool does, killed by SIGPIPE.
+
+    Python ignores SIGPIPE, so the write raised instead (and click would exit 1). Dying of the signal
+    says "output cut short" the conventional way: status 141 in the shell, silent.
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())  # the interpreter's last flush of stdout must not fail again
+    signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGPIPE)
+    sys.exit(128 + signal.SIGPIPE)  # reached only if SIGPIPE is blocked: the same status by hand
+
+
+@contextlib.contextmanager
+def _quiet_broken_pipe() -> Iterator[None]:
+    # Inside click's main, which would turn the EPIPE into a silent exit 1 first.
+    try:
+        yield
+    except BrokenPipeError:
+        _reader_left()
+
+
 class CtlGroup(click.Group):
     """The root group: every failure becomes one line and an exit code, whoever invokes it."""
 
+    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
+                     **extra: Any) -> click.Context:
+        with _quiet_broken_pipe():  # `--help` and `--version` are written while parsing
+            return super().make_context(info_name, args, parent, **extra)
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
-            return super().invoke(ctx)
+            with _quiet_broken_pipe():
+                return super().invoke(ctx)
         except CtlError as e:  # the edge: our errors become click's
             raise click.ClickException(str(e)) from None
         finally:
@@ -53,10 +84,6 @@ class CtlGroup(click.Group):
             _fail(e.format_message(), e.exit_code)
         except click.Abort:
             _fail("aborted", 1)
-        except BrokenPipeError:
-            # `warpdrive-ctl stale | head`: the reader left; not an error worth a message.
-            sys.stderr.close()
-            sys.exit(1)
         except Exception as e:  # a bug or an answer of an unexpected shape: still one line, never a traceback
             _fail(f"internal error ({type(e).__name__}: {e}); please report it with the command line", 1)
         if not standalone_mode:

@@ -53,8 +53,11 @@ def agent_config_dict(config_dict: dict, cfg: wconfig.Config, session_id: str, t
     return d
 
 
-def write_config(base: dict, path: Path, state: Path, node: str, kafka: dict | None = None, **agent: Any) -> Path:
+def write_config(base: dict, path: Path, state: Path, node: str, kafka: dict | None = None,
+                 backends: list[dict] | None = None, **agent: Any) -> Path:
     d = {**base, "state_dir": str(state), "kafka": {**base["kafka"], **(kafka or {})}}
+    if backends is not None:
+        d["backends"] = backends
     d["agent"] = {
         "node_name": node, "telemetry_sink": "file", "telemetry_file": str(state / "events.jsonl"),
         "sample_metadata_ops": 1.0, "flush_interval": 0.3, "batch_size": 50, "metadata_ttl": 0.5,
@@ -103,19 +106,20 @@ class Mounted:
 
 @pytest.fixture
 def mount_agent(agent_config_dict: dict, procs: Procs, tmp_path: Path) -> Iterator[Callable[..., Mounted]]:
-    """Starts agents with agent settings overridden per test; every one is unmounted at the end."""
+    """Starts agents with agent settings (and optionally the backends) overridden per test; every one is
+    unmounted at the end."""
     started: list[Mounted] = []
     # Mount points other users can reach (pytest's tmp dirs are private to root).
     mnt_base = Path(tempfile.mkdtemp(prefix="wda-", dir="/tmp"))
     mnt_base.chmod(0o755)
 
-    def start(name: str = "a", kafka: dict | None = None, **agent: Any) -> Mounted:
+    def start(name: str = "a", kafka: dict | None = None, backends: list[dict] | None = None, **agent: Any) -> Mounted:
         state = tmp_path / f"state-{name}"
         state.mkdir(exist_ok=True)
         mnt = mnt_base / name
         mnt.mkdir(exist_ok=True)
         node = f"{tmp_path.name}-{name}"[-60:]  # unique per test, stable across a restart of the agent
-        config = write_config(agent_config_dict, tmp_path / f"agent-{name}.toml", state, node, kafka, **agent)
+        config = write_config(agent_config_dict, tmp_path / f"agent-{name}.toml", state, node, kafka, backends, **agent)
         m = Mounted(procs, config, mnt, state)
         started.append(m)
         return m.start()

@@ -5,11 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+import shlex
+import signal
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 
-from tests.cli.support import VIEWER, Db, ok, one_line_error
+from tests.cli.support import ADMIN, VIEWER, Db, ok, one_line_error
 
 pytestmark = pytest.mark.services
 
@@ -128,6 +134,25 @@ def test_stale_in_every_format(ctl, stale_state: Db) -> None:
     assert "2 shown of 2 stale files (112GiB in all)" in out
     # No telemetry coverage recorded: the table says a read before it is unknown.
     assert "note: access telemetry does not cover 90 days" in out
+
+
+@pytest.mark.parametrize("fmt, first", [("table", "BACKEND"), ("csv", "backend,"), ("json", "{")])
+def test_stale_into_head_ends_quietly_by_sigpipe(api_url: str, db: Db, fmt: str, first: str) -> None:
+    # 1000 rows with long paths (~300 KB) are far more than a pipe holds (64 KiB): the CLI is still
+    # writing when head leaves.
+    db.executemany("INSERT INTO storage_files (backend_name, path, size_bytes, last_modified, owner_team) "
+                   "VALUES ($1, $2, $3, $4, $5)",
+                   [("s3", f"datasets/{'x' * 200}/part-{i:05}.bin", GB + i, days_ago(400), "vision") for i in range(1000)])
+    ctl = Path(sys.executable).with_name("warpdrive-ctl")
+    cmd = f"{shlex.quote(str(ctl))} --control-plane {api_url} --token {ADMIN} stale --limit 1000 --format {fmt} | head -n 2"
+    # Without PYTHONUNBUFFERED: unbuffered, Python's text stdout ignores a partial write (the one the reader
+    # leaving cuts short), so the next write is the first to fail, and csv/json have none.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    r = subprocess.run(["bash", "-o", "pipefail", "-c", cmd], capture_output=True, text=True, timeout=60, env=env)
+    # Like `seq 1 1000000 | head -n 2`: killed by SIGPIPE (141 in the shell), nothing on stderr.
+    assert (r.returncode, r.stderr) == (128 + signal.SIGPIPE, ""), r
+    lines = r.stdout.splitlines()
+    assert len(lines) == 2 and lines[0].startswith(first), r.stdout
 
 
 def test_stale_filters_and_sorts(ctl, stale_state: Db) -> None:
