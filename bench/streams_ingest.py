@@ -27,6 +27,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import psutil
@@ -210,6 +211,11 @@ def main() -> None:
                                      ACCESS.full_name(cfg.kafka), len(msgs), tmp / "worker.log", 900)
         rows = asyncio.run(_fetchval(dsn, "SELECT count(*) FROM access_log"))
         user_files, user_reads = (asyncio.run(_fetchval(dsn, f"SELECT count(*) FROM {t}")) for t in ("user_files", "user_reads"))
+        # Updates that wrote no index entry (HOT): what a fillfactor below 100 buys the upserts.
+        hot = asyncio.run(_fetchval(dsn, """
+            SELECT string_agg(format('%s %s%% of %s', relname, round(100.0 * n_tup_hot_upd / greatest(n_tup_upd, 1)),
+                                     n_tup_upd), ', ' ORDER BY relname)
+            FROM pg_stat_user_tables WHERE relname IN ('access_log', 'user_files')"""))
         rounds = []
         for i in range(args.pipeline_rounds):
             # The same topic again, into a fresh database each, by a fresh consumer group; order alternates.
@@ -229,6 +235,7 @@ def main() -> None:
         print(f"  pre-aggregation: {records} records -> {rows} access_log rows ({records / max(rows, 1):.1f} per row);"
               f" per-user rollups: {user_files} user_files rows ({records / max(user_files, 1):.1f} per row),"
               f" {user_reads} user_reads rows")
+        print(f"  HOT updates: {hot}")
         for i, got in enumerate(rounds):
             print(f"round {i + 1}: " + "; ".join(
                 f"pipeline={str(p).lower()} {records / got[p][0]:,.0f} records/s (RSS {got[p][1] / 2**20:.0f} MiB, "
@@ -269,7 +276,7 @@ async def _migrate(dsn: str) -> None:
         await conn.close()
 
 
-async def _fetchval(dsn: str, sql: str) -> int:
+async def _fetchval(dsn: str, sql: str) -> Any:
     conn = await asyncpg.connect(dsn)
     try:
         return await conn.fetchval(sql)
