@@ -8,19 +8,14 @@ from .responses import JSONResponse
 from .routing import Call, Endpoint
 
 
+# From the per-user rollups the stream workers keep (user_reads, user_files; migration 0054): one row per
+# backend, and the most-read files in the order of idx_user_files_top, whatever the user's history.
 READS_SQL = """
-    WITH f AS (
-        SELECT backend_name, path, SUM(read_count)::bigint AS read_count, SUM(bytes_read)::bigint AS bytes_read,
-               SUM(write_count)::bigint AS write_count, SUM(bytes_written)::bigint AS bytes_written,
-               MAX(last_access) AS last_access
-        FROM access_log WHERE user_id = $1 GROUP BY backend_name, path)
-    (SELECT backend_name, NULL AS path, SUM(read_count)::bigint AS read_count, SUM(bytes_read)::bigint AS bytes_read,
-            SUM(write_count)::bigint AS write_count, SUM(bytes_written)::bigint AS bytes_written,
-            count(*) AS files_accessed, MAX(last_access) AS last_access
-     FROM f GROUP BY backend_name ORDER BY backend_name)
-    UNION ALL
-    (SELECT backend_name, path, read_count, bytes_read, write_count, bytes_written, 1, last_access
-     FROM f ORDER BY bytes_read DESC, backend_name, path LIMIT $2)"""
+    SELECT backend_name, read_count, bytes_read, write_count, bytes_written, files_accessed, last_access
+    FROM user_reads WHERE user_id = $1 ORDER BY backend_name"""
+TOP_READ_SQL = """
+    SELECT backend_name, path, read_count, bytes_read, last_access
+    FROM user_files WHERE user_id = $1 ORDER BY bytes_read DESC, backend_name, path LIMIT $2"""
 
 
 async def user_detail(call: Call) -> JSONResponse:
@@ -33,15 +28,12 @@ async def user_detail(call: Call) -> JSONResponse:
             """SELECT backend_name, SUM(file_count)::bigint AS file_count, SUM(total_bytes)::bigint AS total_bytes,
                       MAX(last_access) AS last_access
                FROM usage_rollup WHERE owner_user = $1 GROUP BY backend_name ORDER BY backend_name""", user)
-        # One pass over the user's access_log rows (idx_access_user), grouped per file once: per-backend
-        # totals (files_accessed = distinct files) and the most-read files both come from it.
-        accessed = await conn.fetch(READS_SQL, user, top)
+        reads = await conn.fetch(READS_SQL, user)
+        top_read = await conn.fetch(TOP_READ_SQL, user, top)
         top_files = await conn.fetch(
             """SELECT backend_name, path, size_bytes, last_modified, last_access, owner_team
                FROM storage_files WHERE owner_user = $1 AND deleted_at IS NULL
                ORDER BY size_bytes DESC LIMIT $2""", user, top)
-    reads = [r for r in accessed if r["path"] is None]
-    top_read = [r for r in accessed if r["path"] is not None]
     if user in call.cfg.teams:
         teams = sorted({*teams, call.cfg.teams[user]})
     if not (teams or owned or reads):

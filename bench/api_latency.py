@@ -44,8 +44,11 @@ WIDE = "datasets/samples"  # issue 9's wide directory: one child directory per 1
 
 # Tables written in bulk: UNLOGGED while loading (no WAL for tens of GB; reads are the same), their indexes and
 # unique constraints dropped first and built once afterwards (several times faster than per row).
-LOADED = ("storage_files", "access_log", "access_daily", "file_activity", "usage_rollup", "growth_daily",
-          "tree_dirs", "tree_teams", "tree_activity")
+LOADED = ("storage_files", "access_log", "access_daily", "user_files", "user_reads", "file_activity", "usage_rollup",
+          "growth_daily", "tree_dirs", "tree_teams", "tree_activity")
+# The two ~50M-row tables: their keys and indexes are built on one connection, everything else's on the other.
+BIG = ("access_log", "user_files")
+SIDE_A = ("access_daily", "tree")
 
 # Everything is generated server-side from generate_series: no rows cross the wire. Files come in directory
 # groups (100 files; 10 in the wide directory) whose attributes are hashes of the group, as a crawl of real
@@ -93,7 +96,8 @@ ACCESS = """
           FROM storage_files WHERE last_access IS NOT NULL AND id % 2 = {half}) f,
          LATERAL generate_series(0, n - 1) AS k"""
 
-# The rollups as the stream workers keep them (streams/rollups.py, streams/tree.py, streams/access.py).
+# The rollups as the stream workers keep them (streams/rollups.py, streams/tree.py, streams/access.py), in order
+# (user_reads sums user_files). The ones named in SIDE_A run on one connection, the rest on the other.
 ROLLUPS = [
     ("access_daily", """
         INSERT INTO access_daily (date, backend_name, user_id, read_count, bytes_read, write_count, bytes_written, files,
@@ -101,6 +105,18 @@ ROLLUPS = [
         SELECT date, backend_name, user_id, sum(read_count), sum(bytes_read), sum(write_count), sum(bytes_written),
                count(*), max(last_access)
         FROM access_log GROUP BY 1, 2, 3 ORDER BY 1"""),  # day by day, as the workers append it
+    ("user_files", """
+        INSERT INTO user_files (user_id, backend_name, path, read_count, bytes_read, write_count, bytes_written,
+                                last_access)
+        SELECT user_id, backend_name, path, sum(read_count), sum(bytes_read), sum(write_count), sum(bytes_written),
+               max(last_access)
+        FROM access_log GROUP BY 1, 2, 3"""),
+    ("user_reads", """
+        INSERT INTO user_reads (user_id, backend_name, read_count, bytes_read, write_count, bytes_written,
+                                files_accessed, last_access)
+        SELECT user_id, backend_name, sum(read_count), sum(bytes_read), sum(write_count), sum(bytes_written), count(*),
+               max(last_access)
+        FROM user_files GROUP BY 1, 2"""),
     ("file_activity", """
         INSERT INTO file_activity (backend_name, path, last_access)
         SELECT backend_name, path, last_access FROM storage_files WHERE last_access IS NOT NULL"""),
@@ -263,16 +279,17 @@ async def generate(dsn: str, files: int, access: int) -> dict[str, float]:
         await asyncio.gather(*(_timed(c, "access_log", ACCESS.format(half=h, per_file=f"{per_file:.4f}", **fmt), took)
                                for c, h in ((a, 0), (b, 1))))
         steps = [(what, sql.format(**fmt)) for what, sql in ROLLUPS]
-        await asyncio.gather(_in_turn(a, steps[:1], took), _in_turn(b, steps[1:], took))
-        # Keys first (the unique ones are what the workers' upserts need), the biggest table on its own connection.
+        await asyncio.gather(_in_turn(a, [s for s in steps if s[0] in SIDE_A], took),
+                             _in_turn(b, [s for s in steps if s[0] not in SIDE_A], took))
+        # Keys first (the unique ones are what the workers' upserts need), the biggest tables on their own connection.
         builds: dict[str, list[tuple[str, str]]] = {}
         for r in keys:
             builds.setdefault(r["tbl"], []).append(
                 (r["conname"], f'ALTER TABLE {r["tbl"]} ADD CONSTRAINT "{r["conname"]}" {r["def"]}'))
         for r in indexes:
             builds.setdefault(r["tbl"], []).append((r["indexname"], r["indexdef"]))
-        rest = [s for t, ss in builds.items() if t != "access_log" for s in ss]
-        await asyncio.gather(_in_turn(a, builds.get("access_log", []), took), _in_turn(b, rest, took))
+        await asyncio.gather(_in_turn(a, [s for t, ss in builds.items() if t in BIG for s in ss], took),
+                             _in_turn(b, [s for t, ss in builds.items() if t not in BIG for s in ss], took))
         await a.execute("SELECT setval('storage_files_id_seq', (SELECT max(id) FROM storage_files))")
         # VACUUM sets the visibility map (index-only scans) as autovacuum would on the workers' tables.
         await asyncio.gather(_timed(a, "vacuum analyze", "VACUUM ANALYZE access_log", took),

@@ -5,7 +5,8 @@ node's flush window — a few users working through a directory's files, time mo
 ``--days`` days), starts one real ``warpdrive streams worker`` and measures the time until every
 message's offset is stored in PostgreSQL (i.e. every aggregate committed). The peer: a naive Faust sink
 (one message per event, one upsert per event) over ``--naive-records`` events, measured the same way.
-Also: the worker's peak RSS, and the pre-aggregation ratio (records per upserted access_log row).
+Also: the worker's peak RSS, and the pre-aggregation ratio (records per upserted access_log row; the per-user
+rollups' row counts beside it).
 
     .venv/bin/python bench/streams_ingest.py --stack /tmp/wds1 --records 1000000
 
@@ -206,6 +207,7 @@ def main() -> None:
         busy, total, rss = run_until([exe, "streams", "worker", "--loglevel", "warning"], env, dsn, cfg.streams.app_id,
                                      ACCESS.full_name(cfg.kafka), len(msgs), tmp / "worker.log", 900)
         rows = asyncio.run(_fetchval(dsn, "SELECT count(*) FROM access_log"))
+        user_files, user_reads = (asyncio.run(_fetchval(dsn, f"SELECT count(*) FROM {t}")) for t in ("user_files", "user_reads"))
         n_busy, n_total, n_rss = run_until([sys.executable, __file__, "--stack", args.stack, "--naive", str(cfg_path)],
                                            env, dsn, "naive", NAIVE.full_name(cfg.kafka), len(naive),
                                            tmp / "naive.log", 900)
@@ -215,7 +217,9 @@ def main() -> None:
         print(f"warpdrive streams worker: {records} records ({len(msgs)} messages of {args.per_message}) "
               f"in {busy:.1f}s after first commit ({total:.1f}s incl. start): {ours:,.0f} records/s; "
               f"peak RSS {rss / 2**20:.0f} MiB")
-        print(f"  pre-aggregation: {records} records -> {rows} access_log rows ({records / max(rows, 1):.1f} per row)")
+        print(f"  pre-aggregation: {records} records -> {rows} access_log rows ({records / max(rows, 1):.1f} per row);"
+              f" per-user rollups: {user_files} user_files rows ({records / max(user_files, 1):.1f} per row),"
+              f" {user_reads} user_reads rows")
         print(f"naive Faust sink (1 event/message, 1 upsert/event): {len(naive)} records in {n_busy:.1f}s: "
               f"{theirs:,.0f} records/s; peak RSS {n_rss / 2**20:.0f} MiB")
         print(f"ratio: {ours / theirs:.1f}x")

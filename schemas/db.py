@@ -61,8 +61,9 @@ def migrations() -> list[tuple[int, str, str]]:
     return out
 
 
-async def migrate(conn) -> list[int]:  # conn: asyncpg.Connection
-    """Applies pending migrations under an advisory lock; returns the versions applied."""
+async def migrate(conn, upto: int | None = None) -> list[int]:  # conn: asyncpg.Connection
+    """Applies pending migrations (up to version ``upto``, default all) under an advisory lock; returns the
+    versions applied."""
     applied_now: list[int] = []
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_ID)
     try:
@@ -72,7 +73,7 @@ async def migrate(conn) -> list[int]:  # conn: asyncpg.Connection
         )
         done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
         for version, name, sql in migrations():
-            if version in done:
+            if version in done or (upto is not None and version > upto):
                 continue
             try:
                 async with conn.transaction():

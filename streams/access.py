@@ -1,5 +1,5 @@
-"""Access events → ``access_log`` (per backend, path, user, day), ``access_daily``, ``telemetry_coverage``
-and per-file activity (``file_activity``, ``storage_files.last_access`` / ``created_by``).
+"""Access events → ``access_log`` (per backend, path, user, day), ``access_daily``, the per-user read rollups
+(``user_files``, ``user_reads``), ``telemetry_coverage`` and per-file activity (``file_activity``, ``storage_files.last_access`` / ``created_by``).
 
 Aggregation is commutative (sums, max), so a batch of Kafka messages — each a batch envelope of many
 events — is first folded in memory into one row per (backend, path, user, day), then written with
@@ -168,6 +168,41 @@ ON CONFLICT (date, backend_name, user_id) DO UPDATE SET
     last_access = GREATEST(d.last_access, EXCLUDED.last_access)
 """
 
+# The per-user rollups from the same staged rows, days summed per file. `files_accessed` counts the user_files rows
+# this batch created, so it stays the number of distinct files whatever order days and files arrive in.
+_USER_ROLLUPS = """
+WITH f AS (
+    SELECT u, b, p, sum(rc) AS rc, sum(br) AS br, sum(wc) AS wc, sum(bw) AS bw, max(la)::timestamptz AS la
+    FROM access_stage GROUP BY u, b, p
+), ins AS (
+    INSERT INTO user_files AS a (user_id, backend_name, path, read_count, bytes_read, write_count, bytes_written,
+                                 last_access)
+    SELECT * FROM f ORDER BY u, b, p
+    ON CONFLICT (user_id, backend_name, path) DO UPDATE SET
+        read_count = a.read_count + EXCLUDED.read_count,
+        bytes_read = a.bytes_read + EXCLUDED.bytes_read,
+        write_count = a.write_count + EXCLUDED.write_count,
+        bytes_written = a.bytes_written + EXCLUDED.bytes_written,
+        last_access = GREATEST(a.last_access, EXCLUDED.last_access)
+    RETURNING user_id AS u, backend_name AS b, (xmax = 0) AS created
+), created AS (
+    SELECT u, b, count(*) FILTER (WHERE created) AS n FROM ins GROUP BY u, b
+)
+INSERT INTO user_reads AS r (user_id, backend_name, read_count, bytes_read, write_count, bytes_written, files_accessed,
+                             last_access)
+SELECT s.u, s.b, s.rc, s.br, s.wc, s.bw, created.n, s.la
+FROM (SELECT u, b, sum(rc) AS rc, sum(br) AS br, sum(wc) AS wc, sum(bw) AS bw, max(la) AS la FROM f GROUP BY u, b) AS s
+JOIN created USING (u, b)
+ORDER BY 1, 2
+ON CONFLICT (user_id, backend_name) DO UPDATE SET
+    read_count = r.read_count + EXCLUDED.read_count,
+    bytes_read = r.bytes_read + EXCLUDED.bytes_read,
+    write_count = r.write_count + EXCLUDED.write_count,
+    bytes_written = r.bytes_written + EXCLUDED.bytes_written,
+    files_accessed = r.files_accessed + EXCLUDED.files_accessed,
+    last_access = GREATEST(r.last_access, EXCLUDED.last_access)
+"""
+
 _COVERAGE = """
 INSERT INTO telemetry_coverage AS c (backend_name, first_event, last_event)
 SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) ORDER BY 1
@@ -178,12 +213,13 @@ ON CONFLICT (backend_name) DO UPDATE SET
 
 
 async def write_access(conn: asyncpg.Connection, agg: Aggregate) -> None:
-    """The access_log / access_daily / telemetry_coverage part of a batch."""
+    """The access_log / access_daily / user rollups / telemetry_coverage part of a batch."""
     if agg.rows:
         await stage(conn, "access_stage", _STAGE, [
             (b, p, u, d, r.read_count, r.bytes_read, r.last_access, r.write_count, r.bytes_written, r.meta_count,
              r.cache_hits, r.error_count) for (b, p, u, d), r in agg.rows.items()])
         await conn.execute(_ACCESS_LOG)
+        await conn.execute(_USER_ROLLUPS)
     if agg.coverage:
         names = sorted(agg.coverage)
         await conn.execute(_COVERAGE, names, [parse_ts(agg.coverage[n][0]) for n in names],

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import orjson
 import pytest
@@ -154,9 +154,11 @@ def test_user_detail(clean, viewer) -> None:
                       ("s3", "a/3", 9000, days_ago(1), None, "vision", "alice", True)])
     clean.execute("INSERT INTO usage_rollup VALUES ('s3', 'vision', 'alice', 2, 1400, NULL)")
     clean.execute("INSERT INTO teams VALUES ('alice', 'vision')")
-    clean.executemany("INSERT INTO access_log (backend_name, path, user_id, date, read_count, bytes_read, last_access) VALUES ($1,$2,$3,$4,$5,$6,$7)",
-                      [("s3", "a/1", "alice", date(2026, 11, 1), 1, 10, days_ago(20)), ("s3", "a/1", "alice", date(2026, 11, 2), 1, 10, days_ago(19)),
-                       ("gcs", "z", "alice", date(2026, 11, 2), 4, 400, days_ago(19))])
+    # The per-user rollups as the workers keep them (their upkeep is tested in tests/streams and test_integration).
+    clean.executemany("INSERT INTO user_files (user_id, backend_name, path, read_count, bytes_read, last_access) VALUES ($1,$2,$3,$4,$5,$6)",
+                      [("alice", "s3", "a/1", 2, 20, days_ago(19)), ("alice", "gcs", "z", 4, 400, days_ago(19))])
+    clean.executemany("INSERT INTO user_reads (user_id, backend_name, read_count, bytes_read, files_accessed, last_access) VALUES ($1,$2,$3,$4,$5,$6)",
+                      [("alice", "s3", 2, 20, 1, days_ago(19)), ("alice", "gcs", 4, 400, 1, days_ago(19))])
     body = viewer.get("/api/v1/user/alice?top=1").json()
     assert body["user"] == "alice" and "vision" in body["teams"]
     assert body["owned"] == [{"backend": "s3", "file_count": 2, "total_bytes": 1400, "last_access": None}]

@@ -1,10 +1,11 @@
-"""The API over data written by the real stream workers from real Kafka topics (the walking skeleton
-and the ownership-rule round trip through the COMMANDS topic)."""
+"""The API over data written by the real stream workers from real Kafka topics (the walking skeleton,
+the ownership-rule round trip through the COMMANDS topic, a user's reads from the workers' rollups)."""
 
 from __future__ import annotations
 
 import asyncio
 import uuid
+from datetime import datetime
 from typing import Any, Sequence
 
 import pytest
@@ -116,3 +117,35 @@ def test_marked_bytes_follow_file_changes_through_the_real_stream_workers(clean,
     assert sizes == {prefix + "grows.bin": (150, True), prefix + "goes.bin": (None, False),
                      prefix + "stays.bin": (300, True), prefix + "comes.bin": (50, True)}
     assert clean.fetchval("SELECT sum(size_bytes) FROM deletion_marks") == 500
+
+
+def test_user_detail_from_events_through_the_real_stream_worker(clean, viewer, api_cfg: Config, procs: Procs) -> None:
+    run = uuid.uuid4().hex[:6]
+    user = f"u{run}"
+    assert viewer.get(f"/api/v1/user/{user}").status_code == 404
+    procs.start("streams", "streams", "worker")
+    day1, day2 = "2026-11-20T10:00:00.000000Z", "2026-11-21T09:30:00.000000Z"
+    # (timestamp, backend, file, operation, count, bytes read, bytes written), over two days and two messages
+    spec = [[(day1, "s3", "a.bin", "read", 2, 300, 0), (day2, "s3", "a.bin", "read", 1, 100, 0),
+             (day1, "s3", "b.bin", "read", 5, 1000, 0)],
+            [(day2, "s3", "b.bin", "write", 1, 0, 50), (day2, "gcs", "c.bin", "stat", 1, 0, 0),
+             (day1, "s3", "a.bin", "read", 1, 200, 0)]]
+    produce(api_cfg, ACCESS, "n1", [[
+        AccessEvent(event_id=f"n1/{run}/{m}/{i}", timestamp=ts, user_id=user, backend_name=b, path=f"{run}/{p}",
+                    operation=op, node_host="n1", seq=10 * m + i, count=n, bytes_read=br, bytes_written=bw)
+        for i, (ts, b, p, op, n, br, bw) in enumerate(msg)] for m, msg in enumerate(spec)])
+
+    def detail() -> dict | None:
+        body = viewer.get(f"/api/v1/user/{user}?top=2").json()
+        return body if sum(r["files_accessed"] for r in body.get("reads", [])) == 3 else None
+
+    body = wait_until(detail, 60, what="the user's reads from the stream worker")
+    last = datetime.fromisoformat(day2.replace("Z", "+00:00"))
+    assert [{**r, "last_access": datetime.fromisoformat(r["last_access"])} for r in body["reads"]] == [
+        {"backend": "gcs", "read_count": 0, "bytes_read": 0, "write_count": 0, "bytes_written": 0, "files_accessed": 1,
+         "last_access": last},
+        {"backend": "s3", "read_count": 9, "bytes_read": 1600, "write_count": 1, "bytes_written": 50, "files_accessed": 2,
+         "last_access": last}]
+    assert [(f["backend"], f["path"], f["read_count"], f["bytes_read"]) for f in body["top_read"]] == [
+        ("s3", f"{run}/b.bin", 5, 1000), ("s3", f"{run}/a.bin", 4, 600)]
+    assert body["owned"] == [] and body["top_files"] == []

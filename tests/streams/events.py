@@ -95,6 +95,39 @@ def access_log(dsn: str, backends: Sequence[str]) -> dict[tuple, tuple]:
     }
 
 
+def user_rollups(dsn: str, backends: Sequence[str]) -> tuple[dict[tuple, tuple], dict[tuple, tuple]]:
+    """user_files: (user, backend, path) → (reads, bytes_read, writes, bytes_written, last_access);
+    user_reads: (user, backend) → (reads, bytes_read, writes, bytes_written, files_accessed, last_access)."""
+    figures = ("read_count", "bytes_read", "write_count", "bytes_written")
+    files = {(r["user_id"], r["backend_name"], r["path"]): (*(r[f] for f in figures), format_ts(r["last_access"]))
+             for r in query(dsn, "SELECT * FROM user_files WHERE backend_name = ANY($1::text[])", list(backends))}
+    reads = {(r["user_id"], r["backend_name"]): (*(r[f] for f in figures), r["files_accessed"], format_ts(r["last_access"]))
+             for r in query(dsn, "SELECT * FROM user_reads WHERE backend_name = ANY($1::text[])", list(backends))}
+    return files, reads
+
+
+def user_truth(truth: dict[tuple, tuple]) -> tuple[dict[tuple, tuple], dict[tuple, tuple]]:
+    """The same two rollups from ``access_truth`` (its days summed per file, then its files per backend)."""
+    files: dict[tuple, list[Any]] = defaultdict(lambda: [0, 0, 0, 0, ""])
+    for (backend, path, user, _), (rc, br, wc, bw, _, la) in truth.items():
+        f = files[(user, backend, path)]
+        f[0] += rc
+        f[1] += br
+        f[2] += wc
+        f[3] += bw
+        f[4] = max(f[4], la)
+    reads: dict[tuple, list[Any]] = defaultdict(lambda: [0, 0, 0, 0, 0, ""])
+    for (user, backend, _), (rc, br, wc, bw, la) in files.items():
+        r = reads[(user, backend)]
+        r[0] += rc
+        r[1] += br
+        r[2] += wc
+        r[3] += bw
+        r[4] += 1
+        r[5] = max(r[5], la)
+    return {k: tuple(v) for k, v in files.items()}, {k: tuple(v) for k, v in reads.items()}
+
+
 def crawl(cfg: Config, crawl_id: str, backend: str, files: dict[str, dict[str, Any]], complete: bool = True,
           errors: int = 0, prefix: str = "", per_message: int = 2) -> None:
     """Publishes one crawl: start marker, the files (``path → ListingEvent fields``), finish marker."""

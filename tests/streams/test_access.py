@@ -9,7 +9,9 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tests.helpers import Procs, wait_until
-from tests.streams.events import access_batches, access_log, access_truth, produce, produce_batches, query
+from tests.streams.events import (
+    access_batches, access_log, access_truth, produce, produce_batches, query, user_rollups, user_truth,
+)
 from warpdrive.schemas.config import Config
 from warpdrive.schemas.records import encode_batch
 from warpdrive.schemas.topics import ACCESS
@@ -51,6 +53,7 @@ def test_access_batches_aggregate_exactly_and_survive_bad_messages(cfg: Config, 
                   " WHERE backend_name = ANY($1::text[])", list(backends))[0]
     assert (daily["r"], daily["w"], daily["f"]) == (
         sum(v[0] for v in truth.values()), sum(v[3] for v in truth.values()), len(truth))
+    assert user_rollups(cfg.postgres.dsn, backends) == user_truth(truth)
     assert "Traceback" not in procs.log("streams")
 
 
@@ -68,3 +71,6 @@ def test_redelivery_counts_nothing_twice(cfg: Config, procs: Procs) -> None:
     procs.start("streams", "streams", "worker")
     truth = access_truth(batches + more)
     wait_until(lambda: access_log(cfg.postgres.dsn, backends) == truth, 60, what="after replay == ground truth")
+    # The per-user rollups after the replay: equal to the ground truth and to a recomputation from access_log.
+    rollups = user_rollups(cfg.postgres.dsn, backends)
+    assert rollups == user_truth(truth) == user_truth(access_log(cfg.postgres.dsn, backends))

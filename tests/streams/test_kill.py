@@ -19,6 +19,7 @@ import pytest
 from tests.helpers import Procs, wait_until
 from tests.streams.events import (
     access_batches, access_log, access_truth, crawl, live_files, produce_batches, query, tree, tree_recomputed, usage, usage_recomputed,
+    user_rollups, user_truth,
 )
 from warpdrive.compose.stack import Stack
 from warpdrive.schemas import config as wconfig
@@ -139,6 +140,7 @@ def test_kill_worker_broker_and_postgres_mid_stream(private: tuple[Stack, wconfi
     daily = query(dsn, "SELECT sum(read_count) AS r, sum(bytes_read) AS br, sum(files) AS f FROM access_daily")[0]
     assert (daily["r"], daily["br"], daily["f"]) == (sum(v[0] for v in truth.values()),
                                                      sum(v[1] for v in truth.values()), len(truth))
+    assert user_rollups(dsn, BACKENDS) == user_truth(truth)
     growth = query(dsn, "SELECT sum(total_bytes) AS s FROM growth_daily WHERE date = (SELECT max(date) FROM growth_daily)")
     assert growth[0]["s"] == sum(expected_k1.values()) + sum(f["size_bytes"] for f in files_1.values())
     # per-file last_access equals the max over reads and writes of the ground truth
