@@ -27,6 +27,7 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import psutil
@@ -208,6 +209,11 @@ def main() -> None:
                                      ACCESS.full_name(cfg.kafka), len(msgs), tmp / "worker.log", 900)
         rows = asyncio.run(_fetchval(dsn, "SELECT count(*) FROM access_log"))
         user_files, user_reads = (asyncio.run(_fetchval(dsn, f"SELECT count(*) FROM {t}")) for t in ("user_files", "user_reads"))
+        # Updates that wrote no index entry (HOT): what a fillfactor below 100 buys the upserts.
+        hot = asyncio.run(_fetchval(dsn, """
+            SELECT string_agg(format('%s %s%% of %s', relname, round(100.0 * n_tup_hot_upd / greatest(n_tup_upd, 1)),
+                                     n_tup_upd), ', ' ORDER BY relname)
+            FROM pg_stat_user_tables WHERE relname IN ('access_log', 'user_files')"""))
         n_busy, n_total, n_rss = run_until([sys.executable, __file__, "--stack", args.stack, "--naive", str(cfg_path)],
                                            env, dsn, "naive", NAIVE.full_name(cfg.kafka), len(naive),
                                            tmp / "naive.log", 900)
@@ -220,6 +226,7 @@ def main() -> None:
         print(f"  pre-aggregation: {records} records -> {rows} access_log rows ({records / max(rows, 1):.1f} per row);"
               f" per-user rollups: {user_files} user_files rows ({records / max(user_files, 1):.1f} per row),"
               f" {user_reads} user_reads rows")
+        print(f"  HOT updates: {hot}")
         print(f"naive Faust sink (1 event/message, 1 upsert/event): {len(naive)} records in {n_busy:.1f}s: "
               f"{theirs:,.0f} records/s; peak RSS {n_rss / 2**20:.0f} MiB")
         print(f"ratio: {ours / theirs:.1f}x")
@@ -227,7 +234,7 @@ def main() -> None:
         asyncio.run(drop_database(base, db))
 
 
-async def _fetchval(dsn: str, sql: str) -> int:
+async def _fetchval(dsn: str, sql: str) -> Any:
     conn = await asyncpg.connect(dsn)
     try:
         return await conn.fetchval(sql)

@@ -24,7 +24,7 @@ from tests.cli.support import ADMIN, VIEWER, Db
 from tests.helpers import Procs, wait_until
 
 # Every table a CLI test may write; emptied before each test so states never leak between tests.
-TABLES = ("storage_files", "access_log", "teams", "quotas", "ownership_rules", "usage_rollup", "access_daily",
+TABLES = ("storage_files", "access_log", "user_files", "user_reads", "teams", "quotas", "ownership_rules", "usage_rollup", "access_daily",
           "growth_daily", "telemetry_coverage", "crawls", "quota_state", "agents", "jobs", "deletion_marks",
           "tree_dirs", "tree_teams", "tree_activity")
 

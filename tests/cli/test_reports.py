@@ -185,8 +185,11 @@ def test_user_in_every_format(ctl, db: Db) -> None:
                "VALUES ('s3', 'vision', 'alice', 2, 70000000000)")
     db.execute("INSERT INTO storage_files (backend_name, path, size_bytes, owner_team, owner_user) VALUES "
                "('s3', 'a/big', 50000000000, 'vision', 'alice'), ('s3', 'a/small', 20000000000, 'vision', 'alice')")
-    db.execute("INSERT INTO access_log (backend_name, path, user_id, date, read_count, bytes_read, last_access) "
-               "VALUES ('gcs', 'shared/x', 'alice', CURRENT_DATE, 3, 3000, NOW())")
+    # A read as the stream workers roll it up per user (user_files, user_reads: what the API's user view reads).
+    db.execute("INSERT INTO user_files (user_id, backend_name, path, read_count, bytes_read, last_access) "
+               "VALUES ('alice', 'gcs', 'shared/x', 3, 3000, NOW())")
+    db.execute("INSERT INTO user_reads (user_id, backend_name, read_count, bytes_read, files_accessed, last_access) "
+               "VALUES ('alice', 'gcs', 3, 3000, 1, NOW())")
     doc = json.loads(ok(ctl("user", "alice", "--format", "json")))
     assert doc["teams"] == ["vision"] and doc["owned"][0]["total_bytes"] == 70 * GB
     assert [f["path"] for f in doc["top_files"]] == ["a/big", "a/small"]

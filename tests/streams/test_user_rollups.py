@@ -54,8 +54,9 @@ def test_migration_backfills_user_rollups_then_the_worker_keeps_them(stack: Stac
         files, reads = user_rollups(dsn, BACKENDS)
         assert (files, reads) == user_truth(access_log(dsn, BACKENDS))
         assert reads[("alice", "mig-a")] == (4, 400, 1, 7, 2, "2026-11-02T12:00:00.000000Z")
-        assert {r["indexname"] for r in query(dsn, "SELECT indexname FROM pg_indexes WHERE tablename = 'access_log'")} \
-            == {"access_log_pkey", "access_log_backend_name_path_user_id_date_key"}
+        # access_log keeps one index: its (backend, path, user, date) key, now the primary key.
+        assert [r["indexdef"].split(" USING ")[1] for r in query(
+            dsn, "SELECT indexdef FROM pg_indexes WHERE tablename = 'access_log'")] == ["btree (backend_name, path, user_id, date)"]
 
         # The worker (on this database, as its own consumer group) adds to the backfilled rollups.
         worker_cfg = tmp_path / "warpdrive.toml"

@@ -144,6 +144,13 @@ async def _seed(dsn: str) -> None:
                    VALUES ('s3', 'nlp/corpus/shard-1.jsonl', 'alice', $1, 4, $2, $3)""",
                 NOW.date(), 80 * GiB, NOW,
             )
+            # The same read in the per-user rollups the workers keep beside it (the user view reads those).
+            await conn.execute(
+                """INSERT INTO user_files (user_id, backend_name, path, read_count, bytes_read, last_access)
+                   VALUES ('alice', 's3', 'nlp/corpus/shard-1.jsonl', 4, $1, $2)""", 80 * GiB, NOW)
+            await conn.execute(
+                """INSERT INTO user_reads (user_id, backend_name, read_count, bytes_read, files_accessed, last_access)
+                   VALUES ('alice', 's3', 4, $1, 1, $2)""", 80 * GiB, NOW)
     finally:
         await conn.close()
 
