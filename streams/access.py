@@ -1,5 +1,6 @@
 """Access events → ``access_log`` (per backend, path, user, day), ``access_daily``, the per-user read rollups
-(``user_files``, ``user_reads``), ``telemetry_coverage`` and per-file activity (``file_activity``, ``storage_files.last_access`` / ``created_by``).
+(``user_files``, ``user_reads``), ``telemetry_coverage`` and per-file activity (``file_activity``,
+``storage_files.last_access`` / ``created_by``).
 
 Aggregation is commutative (sums, max), so a batch of Kafka messages — each a batch envelope of many
 events — is first folded in memory into one row per (backend, path, user, day), then written with
