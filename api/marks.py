@@ -1,7 +1,14 @@
 """Deletion marks: the dashboard's "mark for deletion". Marking is reviewable and reversible and never
-deletes anything; bulk requests are one SQL statement each."""
+deletes anything; bulk requests are one SQL statement each.
+
+Each mark carries its file's current size (``deletion_marks.size_bytes``, migration 0055: set here when
+marking, kept by the stream workers as files change), so the total of marked bytes reads the marks alone.
+Marking holds MARK_SIZES_LOCK exclusively from reading the sizes to the commit: a batch changing a file
+meanwhile either committed before (its size is read) or updates the new mark after (streams/marks.py)."""
 
 from __future__ import annotations
+
+from warpdrive.schemas.db import MARK_SIZES_LOCK
 
 from .params import Backend, Files, PathText, Text, page_params
 from .responses import JSONResponse
@@ -20,7 +27,7 @@ async def list_marks(call: Call) -> JSONResponse:
     async with call.db.acquire() as conn:
         rows = await conn.fetch(
             # The page of marks first, then its files: one index probe per row shown, not per mark.
-            f"""SELECT m.backend_name, m.path, m.marked_by, m.marked_at, m.note, f.size_bytes, f.last_access,
+            f"""SELECT m.backend_name, m.path, m.marked_by, m.marked_at, m.note, m.size_bytes, f.last_access,
                        f.owner_team, (f.id IS NOT NULL AND f.deleted_at IS NULL) AS exists
                 FROM (SELECT * FROM deletion_marks m WHERE {where} ORDER BY m.marked_at DESC, m.backend_name, m.path
                       LIMIT {w.next_param(1)} OFFSET {w.next_param(2)}) m
@@ -28,9 +35,8 @@ async def list_marks(call: Call) -> JSONResponse:
                 ORDER BY m.marked_at DESC, m.backend_name, m.path""",
             *args, q["limit"], q["offset"])
         totals = await conn.fetchrow(
-            f"""SELECT count(*) AS n, COALESCE(SUM(f.size_bytes) FILTER (WHERE f.deleted_at IS NULL), 0)::bigint AS bytes
-                FROM deletion_marks m LEFT JOIN storage_files f ON f.backend_name = m.backend_name AND f.path = m.path
-                WHERE {where}""", *args)
+            f"""SELECT count(*) AS n, COALESCE(SUM(m.size_bytes), 0)::bigint AS bytes
+                FROM deletion_marks m WHERE {where}""", *args)
     items = [{"backend": r["backend_name"], "path": r["path"], "marked_by": r["marked_by"], "marked_at": r["marked_at"],
               "note": r["note"], "size_bytes": r["size_bytes"], "last_access": r["last_access"],
               "owner_team": r["owner_team"], "exists": r["exists"]} for r in rows]
@@ -45,13 +51,16 @@ def _columns(files: list[tuple[str, str]]) -> tuple[list[str], list[str]]:
 
 async def mark(call: Call) -> JSONResponse:
     backends, paths = _columns(call.body["files"])
-    async with call.db.acquire() as conn:
+    async with call.db.acquire() as conn, conn.transaction():
+        # Its own statement: the INSERT's snapshot must be taken after the lock is granted.
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", MARK_SIZES_LOCK)
         n = await conn.fetchval(
             """WITH up AS (
-                   INSERT INTO deletion_marks (backend_name, path, marked_by, note)
-                   SELECT b, p, $3, $4 FROM unnest($1::text[], $2::text[]) AS t(b, p)
+                   INSERT INTO deletion_marks (backend_name, path, marked_by, note, size_bytes)
+                   SELECT t.b, t.p, $3, $4, f.size_bytes FROM unnest($1::text[], $2::text[]) AS t(b, p)
+                   LEFT JOIN storage_files f ON f.backend_name = t.b AND f.path = t.p AND f.deleted_at IS NULL
                    ON CONFLICT (backend_name, path) DO UPDATE SET note = EXCLUDED.note, marked_by = EXCLUDED.marked_by,
-                       marked_at = NOW()
+                       marked_at = NOW(), size_bytes = EXCLUDED.size_bytes
                    RETURNING 1)
                SELECT count(*) FROM up""",
             backends, paths, call.principal.name, call.body["note"])

@@ -5,13 +5,20 @@ schemas/migrations/0004_tree.sql): the page of children is one indexed range rea
 (backend, parent), and the per-row details are lookups of just those directories, so the cost does not
 grow with the number of files below. "Not read in N days" sums the last-access week buckets that ended
 before now − N days (never-read files always count): exact to the week, conservative within it.
+
+sort=stale reads the children in order from an index over ``tree_dirs.stale_bytes`` (the workers keep it as
+the sum of the buckets up to ``tree_stale.through``; migration 0055) when that boundary is the one of this
+request's clock; in the hours after a week boundary before a worker batch has moved it, the key is summed
+from the buckets per child instead (exact either way; slow only for very wide directories).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
+
+from warpdrive.schemas.tree import NEVER, STALE_SORT_DAYS, stale_through
 
 from .errors import BadParameter, NotFound
 from .params import Backend, Choice, PathText, page_params
@@ -19,25 +26,24 @@ from .responses import JSONResponse
 from .routing import Call, Endpoint
 
 STALE_DAYS = (30, 90, 180)
-NEVER = date.min  # the bucket of files never accessed / without a known modification time
 
 # Counting a directory's children stops here (a prefix may have millions): past it totals are lower bounds.
 COUNT_CAP = 10_000
 
 LIVE = "(file_count <> 0 OR total_bytes <> 0)"  # a directory whose files are all gone keeps a zero row
 
-# Whitelisted ORDER BY fragments; dir breaks ties so pages are stable.
+# Whitelisted ORDER BY fragments; dir breaks ties so pages are stable. {stale}: the stale key (below).
 SORTS = {
     "size": "d.total_bytes DESC, d.dir",
     "files": "d.file_count DESC, d.dir",
     "name": 'd.dir COLLATE "C"',
-    "stale": "stale_bytes DESC, d.dir",
+    "stale": "{stale} DESC, d.dir",
 }
 
-
-# sort=stale: a child's bytes not read in 90 days ($5 = that cutoff), summed over its buckets.
-STALE_90 = """(SELECT COALESCE(SUM(a.total_bytes), 0) FROM tree_activity a
-               WHERE a.backend_name = d.backend_name AND a.dir = d.dir AND a.kind = 'a' AND a.period <= $5)"""
+# sort=stale while tree_stale.through lags this request's clock: a child's bytes not read in STALE_SORT_DAYS
+# ($5 = that boundary), summed over its buckets.
+STALE_SUMMED = """(SELECT COALESCE(SUM(a.total_bytes), 0) FROM tree_activity a
+                   WHERE a.backend_name = d.backend_name AND a.dir = d.dir AND a.kind = 'a' AND a.period <= $5)"""
 
 # Per directory of the page: the week buckets folded into the row's figures by PostgreSQL, one row each.
 # $3..$5 = the cutoffs of STALE_DAYS (30, 90, 180: the b/f column names), $6 = the never bucket.
@@ -55,11 +61,6 @@ ACTIVITY_SQL = """
            MAX(period) FILTER (WHERE kind = 'a' AND period <> $6) AS last_a
     FROM tree_activity WHERE backend_name = $1 AND dir = ANY($2::text[]) AND file_count <> 0
     GROUP BY dir"""
-
-
-def stale_cutoff(days: int, now: datetime) -> date:
-    """The latest week start whose whole week ended at least ``days`` ago."""
-    return (now - timedelta(days=days)).date() - timedelta(days=7)
 
 
 def normalize(prefix: str) -> str:
@@ -82,21 +83,23 @@ async def tree(call: Call) -> JSONResponse:
     if after is not None and q["sort"] != "name":
         raise BadParameter("after: keyset paging follows sort=name only", param="after")
     now = datetime.now(UTC)
-    cutoffs = {n: stale_cutoff(n, now) for n in STALE_DAYS}
+    cutoffs = {n: stale_through(n, now) for n in STALE_DAYS}
     async with call.db.acquire() as conn:
         me = await conn.fetchrow(
-            "SELECT dir, depth, file_count, total_bytes FROM tree_dirs WHERE backend_name = $1 AND dir = $2", backend, d)
+            """SELECT dir, depth, file_count, total_bytes, (SELECT through FROM tree_stale) AS through
+               FROM tree_dirs WHERE backend_name = $1 AND dir = $2""", backend, d)
         if me is None:
             raise NotFound(f"no directory {d or '/'!r} in backend {backend!r} (not crawled yet, or no files below it)")
-        by_stale = q["sort"] == "stale"
-        # $5: the stale cutoff for sort=stale, or the keyset for sort=name (the previous page's last path).
+        summed = q["sort"] == "stale" and me["through"] != cutoffs[STALE_SORT_DAYS]
+        order = SORTS[q["sort"]].format(stale=STALE_SUMMED if summed else "d.stale_bytes")
+        # $5: the stale boundary when summing, or the keyset for sort=name (the previous page's last path).
         children = await conn.fetch(
-            f"""SELECT d.dir, d.depth, d.file_count, d.total_bytes, {STALE_90 if by_stale else '0'} AS stale_bytes
+            f"""SELECT d.dir, d.depth, d.file_count, d.total_bytes
                 FROM tree_dirs d WHERE d.backend_name = $1 AND d.parent = $2 AND {LIVE}
                       {'AND d.dir COLLATE "C" > $5' if after is not None else ''}
-                ORDER BY {SORTS[q["sort"]]} LIMIT $3 OFFSET $4""",
+                ORDER BY {order} LIMIT $3 OFFSET $4""",
             backend, d, q["limit"], q["offset"],
-            *((cutoffs[90],) if by_stale else (after,) if after is not None else ()))
+            *((cutoffs[STALE_SORT_DAYS],) if summed else (after,) if after is not None else ()))
         sums = await conn.fetchrow(
             f"""SELECT count(*) AS n, COALESCE(SUM(file_count), 0)::bigint AS files,
                        COALESCE(SUM(total_bytes), 0)::bigint AS bytes

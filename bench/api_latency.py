@@ -146,10 +146,11 @@ ROLLUPS = [
         FROM leaf l, LATERAL (SELECT '' UNION ALL
                               SELECT array_to_string((string_to_array(l.dir, '/'))[1:k], '/')
                               FROM generate_series(1, cardinality(string_to_array(NULLIF(l.dir, ''), '/'))) k) a(dir);
-        INSERT INTO tree_dirs (backend_name, dir, parent, depth, file_count, total_bytes)
+        INSERT INTO tree_dirs (backend_name, dir, parent, depth, file_count, total_bytes, stale_bytes)
         SELECT b, dir, CASE WHEN dir = '' THEN NULL WHEN strpos(dir, '/') = 0 THEN ''
                             ELSE left(dir, length(dir) - strpos(reverse(dir), '/')) END,
-               CASE WHEN dir = '' THEN 0 ELSE 1 + length(dir) - length(replace(dir, '/', '')) END, sum(n), sum(s)
+               CASE WHEN dir = '' THEN 0 ELSE 1 + length(dir) - length(replace(dir, '/', '')) END, sum(n), sum(s),
+               COALESCE(sum(s) FILTER (WHERE wa <= (SELECT through FROM tree_stale)), 0)
         FROM anc GROUP BY b, dir;
         INSERT INTO tree_teams SELECT b, dir, t, sum(n), sum(s) FROM anc GROUP BY b, dir, t;
         INSERT INTO tree_activity SELECT b, dir, 'a', wa, sum(n), sum(s) FROM anc GROUP BY b, dir, wa;
@@ -166,8 +167,9 @@ ROLLUPS = [
         INSERT INTO quota_state (team_name, backend_name, level, usage_bytes) SELECT team_name, backend_name, 'ok', 0 FROM quotas;
         INSERT INTO ownership_rules (backend_name, path_prefix, team_name)
             SELECT 's3', 'archive/proj' || i || '/', 'team' || (i % {teams}) FROM generate_series(0, 19) i;
-        INSERT INTO deletion_marks (backend_name, path, marked_by)
-            SELECT backend_name, path, 'bench' FROM storage_files WHERE id % 1000 = 7 LIMIT 10000;
+        INSERT INTO deletion_marks (backend_name, path, marked_by, size_bytes)
+            SELECT backend_name, path, 'bench', CASE WHEN deleted_at IS NULL THEN size_bytes END
+            FROM storage_files WHERE id % 1000 = 7 LIMIT 10000;
         INSERT INTO jobs (job_id, kind, args, state) SELECT 'job' || i, 'crawl', '{{"backend": "s3"}}', 'done'
             FROM generate_series(0, 999) i;
         INSERT INTO agents SELECT 'node' || i, now(), '{{}}' FROM generate_series(0, 49) i"""),

@@ -3,8 +3,8 @@ under its current owner, in every ancestor directory.
 
 A batch reports every file change (old state → new state, None = absent or deleted) to ``Deltas`` and
 writes them at the end of its transaction: one statement for ``usage_rollup``, one for today's
-``growth_daily`` rows (end-of-day totals per backend and owning team, plus bytes added/removed), and
-the tree tables (``tree.py``).
+``growth_daily`` rows (end-of-day totals per backend and owning team, plus bytes added/removed), the sizes
+of marked files (``marks.py``) and the tree tables (``tree.py``).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Iterable
 import asyncpg
 
 from .files import FileState, Owner
+from .marks import MarkSizes, write_mark_sizes
 from .tree import TreeDeltas, write_tree
 
 
@@ -26,6 +27,7 @@ class Deltas:
     growth: dict[tuple[str, str], list[int]] = field(default_factory=dict)  # (backend, team) → [added, removed]
     last_access: dict[Owner, datetime] = field(default_factory=dict)
     tree: TreeDeltas = field(init=False)
+    marks: MarkSizes = field(default_factory=MarkSizes)
 
     def __post_init__(self) -> None:
         self.tree = TreeDeltas(self.depths)
@@ -45,6 +47,7 @@ class Deltas:
         if old == new:
             return
         self.tree.change(old, new)
+        self.marks.change(old, new)
         if new is not None and new.last_access is not None:
             la = self.last_access.get(new.owner)
             if la is None or new.last_access > la:
@@ -87,7 +90,7 @@ class Deltas:
         return {t for (_, t, _), (n, s) in self.usage.items() if n or s}
 
     def __bool__(self) -> bool:
-        return bool(self.usage or self.last_access or self.tree)
+        return bool(self.usage or self.last_access or self.tree or self.marks.sizes)
 
 
 _USAGE = """
@@ -128,4 +131,5 @@ async def write_deltas(conn: asyncpg.Connection, d: Deltas) -> None:
     if keys:
         await conn.execute(_GROWTH, [k[0] for k in keys], [k[1] for k in keys],
                            [d.growth[k][0] for k in keys], [d.growth[k][1] for k in keys])
+    await write_mark_sizes(conn, d.marks)
     await write_tree(conn, d.tree)

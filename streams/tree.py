@@ -3,29 +3,24 @@ ancestor directory — totals, bytes by team, and last-access / last-modified we
 
 Deltas are folded per batch in memory, per leaf directory (a crawl of 1,000 files in one directory is
 one row change per ancestor, not 1,000) and written at the end of the batch's transaction, one statement per table.
+
+``tree_dirs.stale_bytes`` (the key of ``sort=stale``) is the sum of the directory's last-access buckets up to
+``tree_stale.through``: a delta counts in it when its bucket is at or before that boundary, read under
+TREE_STALE_LOCK shared. When the clock has passed the next week, the first batch takes the lock exclusively
+and folds the buckets that crossed into every directory (one statement, about once a week), so a delta is
+never applied against a boundary that moves under it.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 import asyncpg
 
+from warpdrive.schemas.tree import STALE_SORT_DAYS, TREE_STALE_LOCK, stale_through, week
+
 from .files import FileState
-
-NEVER = date.min  # the bucket of files never accessed (or with no known modification time)
-
-
-_BACK = [timedelta(days=n) for n in range(7)]
-
-
-def week(ts: datetime | None) -> date:
-    """The Monday (UTC) starting the week of ``ts``."""
-    if ts is None:
-        return NEVER
-    d = ts.date()
-    return d - _BACK[d.weekday()]
 
 
 def leaf_dir(path: str, max_depth: int) -> str:
@@ -80,18 +75,25 @@ class TreeDeltas:
     def __bool__(self) -> bool:
         return any(n or s for n, s in self.leaves.values())
 
-    def expand(self) -> tuple[dict, dict, dict]:
-        """Per-directory deltas: totals by (backend, dir), by (backend, dir, team) and by
-        (backend, dir, kind, week)."""
+    def expand(self, stale_until: date) -> tuple[dict, dict, dict]:
+        """Per-directory deltas: totals and stale bytes (last access at or before ``stale_until``) by
+        (backend, dir), totals by (backend, dir, team) and by (backend, dir, kind, week)."""
         dirs: dict[tuple[str, str], list[int]] = {}
         teams: dict[tuple[str, str, str], list[int]] = {}
         activity: dict[tuple[str, str, str, date], list[int]] = {}
         for (b, leaf, team, a, m), (n, s) in self.leaves.items():
             if not (n or s):
                 continue
+            stale = s if a <= stale_until else 0
             for d in dir_and_ancestors(leaf):
-                for table, key in ((dirs, (b, d)), (teams, (b, d, team)), (activity, (b, d, "a", a)),
-                                   (activity, (b, d, "m", m))):
+                v = dirs.get((b, d))
+                if v is None:
+                    dirs[(b, d)] = [n, s, stale]
+                else:
+                    v[0] += n
+                    v[1] += s
+                    v[2] += stale
+                for table, key in ((teams, (b, d, team)), (activity, (b, d, "a", a)), (activity, (b, d, "m", m))):
                     v = table.get(key)
                     if v is None:
                         table[key] = [n, s]
@@ -102,23 +104,51 @@ class TreeDeltas:
 
 
 def _nonzero(d: dict) -> list:
-    return sorted((k, v) for k, v in d.items() if v[0] or v[1])
+    return sorted((k, v) for k, v in d.items() if any(v))
+
+
+# Under TREE_STALE_LOCK exclusive: the buckets the boundary passes over ($1 = the new boundary) added to their
+# directories' stale bytes, and the boundary moved; returns the boundary in force.
+_ADVANCE = """
+WITH cur AS (SELECT through FROM tree_stale WHERE through < $1),
+crossed AS (SELECT a.backend_name, a.dir, sum(a.total_bytes) AS s FROM tree_activity a, cur
+            WHERE a.kind = 'a' AND a.period > cur.through AND a.period <= $1 GROUP BY 1, 2),
+folded AS (UPDATE tree_dirs d SET stale_bytes = d.stale_bytes + c.s FROM crossed c
+           WHERE d.backend_name = c.backend_name AND d.dir = c.dir AND c.s <> 0),
+moved AS (UPDATE tree_stale t SET through = $1 FROM cur RETURNING t.through)
+SELECT COALESCE((SELECT through FROM moved), (SELECT through FROM tree_stale))"""
+
+
+async def stale_boundary(conn: asyncpg.Connection) -> date:
+    """The boundary this batch's deltas count against, held (TREE_STALE_LOCK) to the end of the transaction."""
+    due = stale_through(STALE_SORT_DAYS, datetime.now(UTC))
+    # Each lock in its own statement: a statement's snapshot is taken before a lock it waits for inside it.
+    if await conn.fetchval("SELECT through FROM tree_stale") >= due:
+        await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", TREE_STALE_LOCK)
+        return await conn.fetchval("SELECT through FROM tree_stale")
+    await conn.execute("SELECT pg_advisory_xact_lock($1)", TREE_STALE_LOCK)
+    return await conn.fetchval(_ADVANCE, due)
 
 
 async def write_tree(conn: asyncpg.Connection, t: TreeDeltas) -> None:
-    expanded = t.expand()
+    if not t:
+        return
+    expanded = t.expand(await stale_boundary(conn))
     dirs, teams, act = (_nonzero(x) for x in expanded)
     if dirs:
         await conn.execute(
-            """INSERT INTO tree_dirs AS t (backend_name, dir, parent, depth, file_count, total_bytes)
+            """INSERT INTO tree_dirs AS t (backend_name, dir, parent, depth, file_count, total_bytes, stale_bytes)
                SELECT b, d, CASE WHEN d = '' THEN NULL
                                  WHEN strpos(d, '/') = 0 THEN ''
                                  ELSE regexp_replace(d, '/[^/]*$', '') END,
-                      CASE WHEN d = '' THEN 0 ELSE 1 + length(d) - length(replace(d, '/', '')) END, n, s
-               FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[]) AS u(b, d, n, s) ORDER BY b, d
+                      CASE WHEN d = '' THEN 0 ELSE 1 + length(d) - length(replace(d, '/', '')) END, n, s, st
+               FROM unnest($1::text[], $2::text[], $3::bigint[], $4::bigint[], $5::bigint[]) AS u(b, d, n, s, st)
+               ORDER BY b, d
                ON CONFLICT (backend_name, dir) DO UPDATE SET file_count = t.file_count + EXCLUDED.file_count,
-                   total_bytes = t.total_bytes + EXCLUDED.total_bytes""",
-            [k[0] for k, _ in dirs], [k[1] for k, _ in dirs], [v[0] for _, v in dirs], [v[1] for _, v in dirs])
+                   total_bytes = t.total_bytes + EXCLUDED.total_bytes,
+                   stale_bytes = t.stale_bytes + EXCLUDED.stale_bytes""",
+            [k[0] for k, _ in dirs], [k[1] for k, _ in dirs], [v[0] for _, v in dirs], [v[1] for _, v in dirs],
+            [v[2] for _, v in dirs])
     if teams:
         await conn.execute(
             """INSERT INTO tree_teams AS t (backend_name, dir, owner_team, file_count, total_bytes)

@@ -85,6 +85,40 @@ def test_usage_from_events_through_the_real_stream_workers(clean, viewer, admin,
     assert viewer.get(f"/api/v1/stale?days=30&backend=s3&prefix=proj/{run}/").json()["total"] == 1  # b.bin: never read
 
 
+def test_marked_bytes_follow_file_changes_through_the_real_stream_workers(clean, viewer, admin, api_cfg: Config,
+                                                                          procs: Procs) -> None:
+    run = uuid.uuid4().hex[:6]
+    prefix = f"m/{run}/"
+    procs.start("streams", "streams", "worker")
+
+    def crawl(crawl_id: str, files: dict[str, int]) -> None:
+        produce(api_cfg, LISTING, "s3", [
+            [CrawlMarker(crawl_id, "s3", "start", utc_now(), prefix=prefix)],
+            [ListingEvent(crawl_id=crawl_id, backend_name="s3", path=prefix + p, size_bytes=s) for p, s in files.items()],
+            [CrawlMarker(crawl_id, "s3", "finish", utc_now(), files=len(files), bytes=sum(files.values()), complete=True,
+                         prefix=prefix)],
+        ])
+
+    def marked() -> dict:
+        return viewer.get("/api/v1/marks?backend=s3&prefix=" + prefix).json()
+
+    crawl(f"c1-{run}", {"grows.bin": 100, "goes.bin": 200, "stays.bin": 300})
+    wait_until(lambda: viewer.get(f"/api/v1/tree?backend=s3&prefix={prefix}").status_code == 200, 60,
+               what="the first crawl applied")
+    names = ("grows.bin", "goes.bin", "stays.bin", "comes.bin")  # comes.bin: marked before it is indexed
+    assert admin.post("/api/v1/marks", json={"files": [{"backend": "s3", "path": prefix + n} for n in names]}).json() == {
+        "marked": 4}
+    assert (marked()["total"], marked()["total_bytes"]) == (4, 600)
+    # grows.bin grows, goes.bin is deleted, comes.bin appears: the workers keep each mark's size.
+    crawl(f"c2-{run}", {"grows.bin": 150, "stays.bin": 300, "comes.bin": 50})
+    body = wait_until(lambda: (m := marked())["total_bytes"] == 500 and m, 60, what="the marks' sizes kept by the workers")
+    assert body["total"] == 4
+    sizes = {i["path"]: (i["size_bytes"], i["exists"]) for i in body["items"]}
+    assert sizes == {prefix + "grows.bin": (150, True), prefix + "goes.bin": (None, False),
+                     prefix + "stays.bin": (300, True), prefix + "comes.bin": (50, True)}
+    assert clean.fetchval("SELECT sum(size_bytes) FROM deletion_marks") == 500
+
+
 def test_user_detail_from_events_through_the_real_stream_worker(clean, viewer, api_cfg: Config, procs: Procs) -> None:
     run = uuid.uuid4().hex[:6]
     user = f"u{run}"

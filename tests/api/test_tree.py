@@ -6,9 +6,14 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
+from warpdrive.schemas.tree import NEVER, STALE_SORT_DAYS, stale_through
+
 pytestmark = pytest.mark.services
 
-NEVER = date.min
+# stale_bytes as the workers keep it: the 'a' buckets up to the stored boundary.
+STALE_KEY = """UPDATE tree_dirs d SET stale_bytes = COALESCE((SELECT sum(total_bytes) FROM tree_activity a
+                   WHERE a.backend_name = d.backend_name AND a.dir = d.dir AND a.kind = 'a'
+                     AND a.period <= (SELECT through FROM tree_stale)), 0)"""
 
 
 def monday(days_ago: int) -> date:
@@ -42,6 +47,8 @@ def setup_tree(db) -> None:
         v[1] += b
     db.executemany("INSERT INTO tree_activity VALUES ('s3', $1, $2, $3, $4, $5)",
                    [(d, k, p, n, b) for (d, k, p), (n, b) in merged.items()])
+    db.execute("UPDATE tree_stale SET through = $1", stale_through(STALE_SORT_DAYS, datetime.now(UTC)))
+    db.execute(STALE_KEY)
 
 
 def test_tree_root_and_children(clean, viewer) -> None:
@@ -70,6 +77,20 @@ def test_tree_subdirectory_sorts_and_pages(clean, viewer) -> None:
     assert [i["name"] for i in get("prefix=data&sort=stale")["items"]] == ["a", "b", "c_d"]  # 700, 150, 0 not read in 90d
     page = get("prefix=data&limit=1&offset=1")
     assert [i["name"] for i in page["items"]] == ["b"] and page["total"] == 3
+
+
+def test_tree_sort_stale_trusts_the_stored_key_only_at_the_current_boundary(clean, viewer) -> None:
+    setup_tree(clean)
+    stale = lambda: [i["name"] for i in viewer.get("/api/v1/tree?backend=s3&prefix=data&sort=stale").json()["items"]]  # noqa: E731
+    # The key read from the index orders the page while its boundary is this clock's ...
+    clean.execute("UPDATE tree_dirs SET stale_bytes = 0 WHERE dir = 'data/a'")
+    assert stale() == ["b", "a", "c_d"]
+    # ... and a boundary the workers have not moved yet (after a week ended) is never trusted: summed per child.
+    clean.execute("UPDATE tree_stale SET through = through - 7")
+    assert stale() == ["a", "b", "c_d"]
+    clean.execute(STALE_KEY)
+    body = viewer.get("/api/v1/tree?backend=s3&prefix=data&sort=stale").json()
+    assert [i["stale_bytes"]["90"] for i in body["items"]] == [700, 150, 0]  # the figures shown: this clock's
 
 
 def test_tree_keyset_pages_by_name(clean, viewer) -> None:

@@ -256,9 +256,9 @@ def test_backends_in_every_format(ctl, db: Db) -> None:
 def tree_state(db: Db) -> Db:
     """The tree rollups as the stream workers keep them for s3: data/ (2 files never read, one in data/x/) and
     logs/ (1 bigger file, read this week)."""
-    db.executemany("INSERT INTO tree_dirs VALUES ($1, $2, $3, $4, $5, $6)",
-                   [("s3", "", None, 0, 3, 7500), ("s3", "data", "", 1, 2, 2500), ("s3", "data/x", "data", 2, 1, 2000),
-                    ("s3", "logs", "", 1, 1, 5000)])
+    db.executemany("INSERT INTO tree_dirs VALUES ($1, $2, $3, $4, $5, $6, $7)",  # stale_bytes: the never-read files
+                   [("s3", "", None, 0, 3, 7500, 2500), ("s3", "data", "", 1, 2, 2500, 2500),
+                    ("s3", "data/x", "data", 2, 1, 2000, 2000), ("s3", "logs", "", 1, 1, 5000, 0)])
     db.executemany("INSERT INTO tree_teams VALUES ('s3', $1, $2, $3, $4)",
                    [("", "nlp", 1, 5000), ("", "vision", 2, 2500), ("data", "vision", 2, 2500),
                     ("data/x", "vision", 1, 2000), ("logs", "nlp", 1, 5000)])

@@ -163,8 +163,9 @@ def usage_recomputed(dsn: str, backend: str) -> dict[tuple[str, str], tuple[int,
 
 
 def tree(dsn: str, backend: str) -> tuple[dict, dict, dict]:
-    """The stored tree of a backend: dirs (dir → (files, bytes)), teams, activity buckets; zeros left out."""
-    dirs = {r["dir"]: (r["file_count"], r["total_bytes"]) for r in query(
+    """The stored tree of a backend: dirs (dir → (files, bytes, stale bytes)), teams, activity buckets; zeros
+    left out."""
+    dirs = {r["dir"]: (r["file_count"], r["total_bytes"], r["stale_bytes"]) for r in query(
         dsn, "SELECT * FROM tree_dirs WHERE backend_name = $1 AND (file_count, total_bytes) <> (0, 0)", backend)}
     teams = {(r["dir"], r["owner_team"]): (r["file_count"], r["total_bytes"]) for r in query(
         dsn, "SELECT * FROM tree_teams WHERE backend_name = $1 AND (file_count, total_bytes) <> (0, 0)", backend)}
@@ -174,13 +175,15 @@ def tree(dsn: str, backend: str) -> tuple[dict, dict, dict]:
 
 
 def tree_recomputed(dsn: str, backend: str, max_depth: int = 0) -> tuple[dict, dict, dict]:
-    """The same, recomputed from the live files of storage_files."""
+    """The same, recomputed from the live files of storage_files (stale bytes: last access in a week up to
+    the stored stale-sort boundary, or never)."""
     from datetime import date, timedelta
 
     def bucket(ts: Any) -> date:
         return date.min if ts is None else ts.date() - timedelta(days=ts.date().weekday())
 
-    dirs: dict = defaultdict(lambda: [0, 0])
+    (boundary,) = query(dsn, "SELECT through FROM tree_stale")
+    dirs: dict = defaultdict(lambda: [0, 0, 0])
     teams: dict = defaultdict(lambda: [0, 0])
     act: dict = defaultdict(lambda: [0, 0])
     for r in query(dsn, "SELECT * FROM storage_files WHERE backend_name = $1 AND deleted_at IS NULL", backend):
@@ -193,5 +196,7 @@ def tree_recomputed(dsn: str, backend: str, max_depth: int = 0) -> tuple[dict, d
                                (act, (d, "m", bucket(r["last_modified"])))):
                 table[key][0] += 1
                 table[key][1] += r["size_bytes"]
+            if bucket(r["last_access"]) <= boundary["through"]:
+                dirs[d][2] += r["size_bytes"]
     return ({k: tuple(v) for k, v in dirs.items()}, {k: tuple(v) for k, v in teams.items()},
             {k: tuple(v) for k, v in act.items()})

@@ -5,12 +5,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 
 from warpdrive.schemas.records import AccessEvent, encode_batch
+from warpdrive.schemas.tree import stale_through, week
 from warpdrive.streams.access import decode
 from warpdrive.streams.files import FileState
 from warpdrive.streams.offsets import Msg
 from warpdrive.streams.ownership import Owners, under
 from warpdrive.streams.rollups import Deltas
-from warpdrive.streams.tree import dir_and_ancestors, leaf_dir, week
+from warpdrive.streams.tree import dir_and_ancestors, leaf_dir
 
 
 def ancestors(path: str, max_depth: int) -> list[str]:
@@ -45,9 +46,25 @@ def test_deltas_move_usage_growth_and_tree() -> None:
     d.change(a, FileState("s3", "p/q/f", "nlp", "dan", 150, t, t))  # owner change and growth
     assert d.usage == {("s3", "vision", "cara"): [0, 0], ("s3", "nlp", "dan"): [1, 150]}
     assert d.growth == {("s3", "vision"): [100, 100], ("s3", "nlp"): [150, 0]}
-    dirs, teams, _ = d.tree.expand()
-    assert dirs == {("s3", ""): [1, 150], ("s3", "p"): [1, 150]}
+    # Stale bytes against the boundary: the file (now read in the week of the 23rd) counts only when that week
+    # is at or before it; its never-read first state came and went within the batch.
+    dirs, teams, _ = d.tree.expand(date(2026, 11, 16))
+    assert dirs == {("s3", ""): [1, 150, 0], ("s3", "p"): [1, 150, 0]}
+    assert d.tree.expand(date(2026, 11, 23))[0][("s3", "p")] == [1, 150, 150]
     assert ("s3", "p", "vision") not in teams and teams[("s3", "p", "nlp")] == [1, 150]
+    assert d.marks.sizes == {("s3", "p/q/f"): 150}
+    d.change(FileState("s3", "p/q/f", "nlp", "dan", 150, t, t), FileState("s3", "p/q/f", "nlp", "dan", 150, None, t))
+    assert d.marks.sizes == {("s3", "p/q/f"): 150}  # an access is no size change
+    d.change(FileState("s3", "p/q/f", "nlp", "dan", 150, None, t), None)
+    assert d.marks.sizes == {("s3", "p/q/f"): None}  # deleted
+
+
+def test_stale_boundary_is_the_last_week_ended_n_days_ago() -> None:
+    # 2026-11-25 (a Wednesday) − 90 days = 2026-08-27: the week of 08-24 has not ended by then, so the newest
+    # bucket counted is the week before, 08-17. The week of 08-24 ends on 08-31, 90 days before Sunday 11-29.
+    assert stale_through(90, datetime(2026, 11, 25, 13, tzinfo=UTC)) == date(2026, 8, 17)
+    assert stale_through(90, datetime(2026, 11, 28, 23, 59, tzinfo=UTC)) == date(2026, 8, 17)
+    assert stale_through(90, datetime(2026, 11, 29, 0, 0, tzinfo=UTC)) == date(2026, 8, 24)
 
 
 def test_new_files_fold_as_one_change_each() -> None:
