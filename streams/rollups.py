@@ -73,8 +73,10 @@ class Deltas:
         and growth maps, without a FileState per file (a first crawl's per-file cost)."""
         per_owner: dict[Owner, list[int]] = {}
         add_leaf = self.tree.add_parts
+        mark_sizes = self.marks.sizes  # a file marked before it was first indexed gets its size now
         for backend, path, team, user, size, last_modified in files:
             add_leaf(backend, path, team, None, last_modified, 1, size)
+            mark_sizes[(backend, path)] = size
             key = (backend, team, user or "")
             v = per_owner.get(key)
             if v is None:

@@ -79,8 +79,12 @@ def test_new_files_fold_as_one_change_each() -> None:
     assert bulk.usage == one_by_one.usage == {("s3", "vision", "cara"): [2, 107], ("s3", "unowned", ""): [1, 0],
                                               ("gcs", "nlp", "dan"): [1, 5]}
     assert bulk.growth == one_by_one.growth and bulk.last_access == one_by_one.last_access == {}
-    assert bulk.tree.leaves == one_by_one.tree.leaves and bulk.tree.expand() == one_by_one.tree.expand()
-    assert bulk.tree.expand()[0][("s3", "p/q")] == [2, 100]  # f3 counts in the deepest kept level
+    boundary = date(2026, 11, 30)
+    assert bulk.tree.leaves == one_by_one.tree.leaves and bulk.tree.expand(boundary) == one_by_one.tree.expand(boundary)
+    # f3 counts in the deepest kept level; never read, both count as stale
+    assert bulk.tree.expand(boundary)[0][("s3", "p/q")] == [2, 100, 100]
+    # a file marked before it was first indexed gets its size from either path
+    assert bulk.marks.sizes == one_by_one.marks.sizes == {(b, p): size for b, p, _, _, size, _ in files}
 
 
 def test_batch_folding_and_bad_messages() -> None:
