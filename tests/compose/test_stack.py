@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import shutil
 import subprocess
@@ -11,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from warpdrive.compose.stack import Stack, free_port
+from warpdrive.compose.stack import Stack, free_port, kafka_cluster_id
 
 
 def processes_mentioning(text: str) -> list[str]:
@@ -25,6 +26,13 @@ def processes_mentioning(text: str) -> list[str]:
             if text in cmd:
                 found.append(f"{pid}: {cmd[:200]}")
     return found
+
+
+def test_kafka_cluster_ids_are_16_random_bytes_never_read_as_an_option() -> None:
+    ids = [kafka_cluster_id() for _ in range(2000)]  # the old code started 1 in 64 with '-'
+    assert not [i for i in ids if i.startswith("-")]
+    assert len(set(ids)) == len(ids)
+    assert all(len(base64.urlsafe_b64decode(i + "==")) == 16 for i in ids)
 
 
 @pytest.mark.services
