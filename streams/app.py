@@ -104,11 +104,11 @@ class StreamsApp(faust.App):
     def batch_agent(self, topic: Topic, fn: BatchFn, prepare: Prepare | None = None) -> None:
         """Registers an agent applying ``fn`` exactly once to each batch of ``topic``'s messages.
 
-        Batches are pipelined one deep (``streams.pipeline``): batch N+1 is taken and prepared while N's transaction runs (the
-        worker's CPU and PostgreSQL's overlap on two cores), and N+1's transaction starts only after N's
-        committed, so they still apply in offset order. Faust acks N when N+1 is taken, before N has
-        committed: a worker that dies then leaves Kafka's commit ahead of PostgreSQL's stored offsets,
-        the case the seek on assignment and the ``OffsetGap`` replay exist for (offsets.py)."""
+        Batches are pipelined one deep (``streams.pipeline``): batch N+1 is taken and prepared while N's
+        transaction runs (the worker's CPU and PostgreSQL's overlap on two cores), and N+1's transaction
+        starts only after N's committed, so they still apply in offset order. Faust acks N when N+1 is
+        taken, before N has committed: a worker that dies then leaves Kafka's commit ahead of PostgreSQL's
+        stored offsets, the case the seek on assignment and the ``OffsetGap`` replay exist for (offsets.py)."""
         name = topic.full_name(self.cfg.kafka)
         channel = self.topic(name, value_type=bytes, key_type=bytes, internal=False)
         consumer = self.cfg.streams.app_id
