@@ -25,7 +25,7 @@ from . import quotas
 from .access import apply_access, decode as decode_access
 from .commands import apply_commands
 from .listing import apply_listing
-from .offsets import TRANSIENT, Abandoned, Apply, Msg, OffsetGap, apply_exactly_once, stored_offsets
+from .offsets import TRANSIENT, Abandoned, Apply, Msg, OffsetGap, apply_exactly_once, shard_of, stored_offsets
 from .replay import read_ranges
 from .rollups import Deltas, write_deltas
 from .status import apply_agent_status, apply_job_events
@@ -93,9 +93,10 @@ class StreamsApp(faust.App):
         if self.pool is not None:
             await self.pool.close()
 
-    def deltas(self) -> Deltas:
-        """An empty change set for one batch (tree depth per configured backend; others: every level)."""
-        return Deltas({b.name: b.max_tree_depth for b in self.cfg.backends})
+    def deltas(self, msgs: list[Msg]) -> Deltas:
+        """An empty change set for the batch of ``msgs`` (tree depth per configured backend; others: every
+        level), writing its rollups into the batch's shard."""
+        return Deltas({b.name: b.max_tree_depth for b in self.cfg.backends}, shard_of(msgs))
 
     def db(self) -> asyncpg.Pool:
         assert self.pool is not None, "agents run only while the app is started"
@@ -214,21 +215,21 @@ async def _seek_to_stored(app: StreamsApp, assigned: set) -> None:
 
 
 async def _access(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg], prepared: Any) -> int:
-    deltas = app.deltas()
+    deltas = app.deltas(msgs)
     agg = await apply_access(conn, app.cfg.streams.app_id, msgs, app.uid_names, deltas, prepared)
     await app.finish(conn, deltas)
     return agg.events
 
 
 async def _listing(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg], prepared: Any) -> int:
-    deltas = app.deltas()
+    deltas = app.deltas(msgs)
     n = await apply_listing(conn, app.cfg.streams.app_id, msgs, app.uid_names, deltas)
     await app.finish(conn, deltas)
     return n
 
 
 async def _commands(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg], prepared: Any) -> int:
-    deltas = app.deltas()
+    deltas = app.deltas(msgs)
     all_quotas = await apply_commands(conn, app.cfg.streams.app_id, msgs, app.uid_names, deltas)
     await app.finish(conn, deltas, all_quotas)
     return len(msgs)

@@ -95,6 +95,13 @@ def access_log(dsn: str, backends: Sequence[str]) -> dict[tuple, tuple]:
     }
 
 
+def shards_summed(table: str, key: str, sums: str, maxes: str) -> str:
+    """A rollup kept per shard (migration 0057) as one row per key, the way the API reads it; $1 = backends."""
+    return (f"SELECT {key}, {', '.join(f'sum({c})::bigint AS {c}' for c in sums.split(', '))},"
+            f" {', '.join(f'max({c}) AS {c}' for c in maxes.split(', '))}"
+            f" FROM {table} WHERE backend_name = ANY($1::text[]) GROUP BY {key}")
+
+
 def user_rollups(dsn: str, backends: Sequence[str]) -> tuple[dict[tuple, tuple], dict[tuple, tuple]]:
     """user_files: (user, backend, path) → (reads, bytes_read, writes, bytes_written, last_access);
     user_reads: (user, backend) → (reads, bytes_read, writes, bytes_written, files_accessed, last_access)."""
@@ -102,7 +109,9 @@ def user_rollups(dsn: str, backends: Sequence[str]) -> tuple[dict[tuple, tuple],
     files = {(r["user_id"], r["backend_name"], r["path"]): (*(r[f] for f in figures), format_ts(r["last_access"]))
              for r in query(dsn, "SELECT * FROM user_files WHERE backend_name = ANY($1::text[])", list(backends))}
     reads = {(r["user_id"], r["backend_name"]): (*(r[f] for f in figures), r["files_accessed"], format_ts(r["last_access"]))
-             for r in query(dsn, "SELECT * FROM user_reads WHERE backend_name = ANY($1::text[])", list(backends))}
+             for r in query(dsn, shards_summed("user_reads", "user_id, backend_name",
+                                                "read_count, bytes_read, write_count, bytes_written, files_accessed",
+                                                "last_access"), list(backends))}
     return files, reads
 
 
@@ -151,8 +160,10 @@ def live_files(dsn: str, backend: str) -> dict[str, tuple]:
 
 def usage(dsn: str, backend: str) -> dict[tuple[str, str], tuple[int, int]]:
     """(team, user) → (files, bytes) from usage_rollup, zero rows left out."""
-    return {(r["owner_team"], r["owner_user"]): (r["file_count"], r["total_bytes"]) for r in query(
-        dsn, "SELECT * FROM usage_rollup WHERE backend_name = $1 AND (file_count, total_bytes) <> (0, 0)", backend)}
+    rows = query(dsn, shards_summed("usage_rollup", "backend_name, owner_team, owner_user", "file_count, total_bytes",
+                                    "last_access"), [backend])
+    return {(r["owner_team"], r["owner_user"]): (r["file_count"], r["total_bytes"]) for r in rows
+            if (r["file_count"], r["total_bytes"]) != (0, 0)}
 
 
 def usage_recomputed(dsn: str, backend: str) -> dict[tuple[str, str], tuple[int, int]]:
