@@ -142,13 +142,17 @@ class AgentSettings:
 @dataclass(frozen=True)
 class StreamsSettings:
     app_id: str = setting("warpdrive-streams", "Faust app id (the Kafka consumer group).")
-    batch_size: int = setting(1000, "Kafka messages taken per batch (each carries many records).", _positive)
+    batch_size: int = setting(1000, "Kafka messages taken from the consumer at a time (batches grow to batch_records).",
+                              _positive)
     batch_within: float = setting(1.0, "Seconds to wait for a batch to fill.", _positive)
     web_port: int = setting(0, "Faust web port; 0 = disabled.", _non_negative)
     session_timeout: float = setting(
         10.0, "Seconds before the consumer group hands a dead worker's partitions to the others.", _positive)
     pipeline: bool = setting(
         True, "Decode the next batch while PostgreSQL applies the previous one (false: one batch at a time).")
+    batch_records: int = setting(
+        100_000, "Records per batch (one transaction): a batch is applied when it holds this many, or batch_within"
+        " seconds after its first message once the previous batch committed.", _positive)
 
 
 @dataclass(frozen=True)

@@ -114,16 +114,25 @@ class Aggregate:
         self.events += len(recs)
 
 
-def decode(msgs: Iterable[Msg]) -> tuple[Aggregate, list[tuple[Msg, str]]]:
-    """Folds every decodable message into one Aggregate; returns the undecodable ones with the reason."""
-    agg = Aggregate()
-    bad: list[tuple[Msg, str]] = []
+Decoded = tuple[Aggregate, list[tuple[Msg, str]]]
+
+
+def decode(msgs: Iterable[Msg], into: Decoded | None = None) -> Decoded:
+    """Folds every decodable message into one Aggregate (``into``'s, when given: a batch is folded message
+    chunk by chunk as they arrive); returns it with the undecodable messages and their reasons."""
+    agg, bad = into if into is not None else (Aggregate(), [])
     for m in msgs:
         try:
             agg.add_all(decode_batch(m.value, AccessEvent))
         except DecodeError as e:
             bad.append((m, str(e)))
     return agg, bad
+
+
+def prepare(msgs: list[Msg], into: Decoded | None) -> tuple[Decoded, int]:
+    """The worker's fold of arriving messages into its next batch: the batch so far, and its records."""
+    agg, bad = decode(msgs, into)
+    return (agg, bad), agg.events + len(bad)
 
 
 _STAGE = (("b", "TEXT"), ("p", "TEXT"), ("u", "TEXT"), ("d", "TEXT"), ("rc", "INT"), ("br", "BIGINT"), ("la", "TEXT"),
@@ -292,7 +301,7 @@ async def write_files(conn: asyncpg.Connection, agg: Aggregate, uid_names: Mappi
 
 
 async def apply_access(conn: asyncpg.Connection, consumer: str, msgs: list[Msg], uid_names: Mapping[str, str],
-                       deltas: Deltas, decoded: tuple[Aggregate, list[tuple[Msg, str]]] | None = None) -> Aggregate:
+                       deltas: Deltas, decoded: Decoded | None = None) -> Aggregate:
     """Applies one batch of access messages (inside the caller's exactly-once transaction);
     ``decoded``: ``decode(msgs)``, when the caller already has it."""
     agg, bad = decoded if decoded is not None else decode(msgs)

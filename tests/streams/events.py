@@ -137,6 +137,43 @@ def user_truth(truth: dict[tuple, tuple]) -> tuple[dict[tuple, tuple], dict[tupl
     return {k: tuple(v) for k, v in files.items()}, {k: tuple(v) for k, v in reads.items()}
 
 
+def daily(dsn: str, backends: Sequence[str]) -> dict[tuple, tuple]:
+    """access_daily summed over shards: (day, backend, user) → (reads, bytes_read, writes, bytes_written, files,
+    last_access)."""
+    return {(r["date"].isoformat(), r["backend_name"], r["user_id"]):
+            (r["read_count"], r["bytes_read"], r["write_count"], r["bytes_written"], r["files"], format_ts(r["last_access"]))
+            for r in query(dsn, shards_summed("access_daily", "date, backend_name, user_id",
+                                              "read_count, bytes_read, write_count, bytes_written, files", "last_access"),
+                           list(backends))}
+
+
+def daily_truth(truth: dict[tuple, tuple]) -> dict[tuple, tuple]:
+    """The same from ``access_truth``: its rows summed per day and reader, ``files`` = rows."""
+    out: dict[tuple, list[Any]] = defaultdict(lambda: [0, 0, 0, 0, 0, ""])
+    for (backend, _, user, day), (rc, br, wc, bw, _, la) in truth.items():
+        d = out[(day, backend, user)]
+        for i, v in enumerate((rc, br, wc, bw, 1)):
+            d[i] += v
+        d[5] = max(d[5], la)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def coverage(dsn: str, backends: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """telemetry_coverage over shards: backend → (first event, last event)."""
+    return {r["backend_name"]: (format_ts(r["first_event"]), format_ts(r["last_event"])) for r in query(
+        dsn, "SELECT backend_name, min(first_event) AS first_event, max(last_event) AS last_event FROM telemetry_coverage"
+             " WHERE backend_name = ANY($1::text[]) GROUP BY 1", list(backends))}
+
+
+def coverage_truth(batches: Sequence[Sequence[AccessEvent]]) -> dict[str, tuple[str, str]]:
+    out: dict[str, tuple[str, str]] = {}
+    for b in batches:
+        for e in b:
+            first, last = out.get(e.backend_name, (e.timestamp, e.timestamp))
+            out[e.backend_name] = (min(first, e.timestamp), max(last, e.timestamp))
+    return out
+
+
 def crawl(cfg: Config, crawl_id: str, backend: str, files: dict[str, dict[str, Any]], complete: bool = True,
           errors: int = 0, prefix: str = "", per_message: int = 2) -> None:
     """Publishes one crawl: start marker, the files (``path → ListingEvent fields``), finish marker."""
