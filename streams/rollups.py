@@ -107,6 +107,7 @@ ON CONFLICT (backend_name, owner_team, owner_user, shard) DO UPDATE SET
     last_access = GREATEST(r.last_access, EXCLUDED.last_access)
 """
 
+GROWTH_LOCK = 0x57446772  # "WDgr": with hashtext(backend/team), one lock per growth_daily team
 _GROWTH = """
 INSERT INTO growth_daily AS g (date, backend_name, owner_team, total_bytes, file_count, added_bytes, removed_bytes)
 SELECT (now() AT TIME ZONE 'UTC')::date, a.b, a.t,
@@ -133,6 +134,11 @@ async def write_deltas(conn: asyncpg.Connection, d: Deltas) -> None:
             [d.last_access.get(o) for o in owners], d.shard)
     keys = sorted(k for k, v in d.growth.items() if v[0] or v[1])
     if keys:
+        # usage_rollup is sharded (0057), so batches changing one team's usage may run at once: each sums the
+        # shards for growth_daily's totals only after holding the team's lock, in a statement of its own (whose
+        # snapshot then sees every earlier holder's commit), so the last to commit writes a total with both.
+        await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext(k)) FROM unnest($2::text[]) AS k ORDER BY k",
+                           GROWTH_LOCK, sorted({f"{b}/{t}" for b, t in keys}))
         await conn.execute(_GROWTH, [k[0] for k in keys], [k[1] for k in keys],
                            [d.growth[k][0] for k in keys], [d.growth[k][1] for k in keys])
     await write_mark_sizes(conn, d.marks)

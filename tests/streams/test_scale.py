@@ -98,6 +98,12 @@ def test_two_workers_join_leave_and_kill_mid_stream(stack: Stack, config_dict: d
         for backend in BACKENDS:
             assert usage(dsn, backend) == usage_recomputed(dsn, backend)
             assert tree(dsn, backend) == tree_recomputed(dsn, backend)
+        # growth_daily: today's end-of-day totals per team are the index's (files were crawled and re-owned today)
+        growth = {(r["backend_name"], r["owner_team"]): (r["file_count"], r["total_bytes"]) for r in query(
+            dsn, "SELECT * FROM growth_daily WHERE date = (now() AT TIME ZONE 'UTC')::date AND total_bytes <> 0")}
+        assert growth == {(r["backend_name"], r["owner_team"]): (r["n"], r["s"]) for r in query(
+            dsn, "SELECT backend_name, owner_team, count(*) AS n, sum(size_bytes) AS s FROM storage_files"
+                 " WHERE deleted_at IS NULL GROUP BY 1, 2")}
         want: dict[tuple[str, str], str] = {}
         for batch in events:
             for e in batch:
