@@ -14,6 +14,7 @@ session waits on a heavyweight lock (``wait_event_type = 'Lock'``: another worke
 The CPU of the worker processes and of the PostgreSQL backends serving them is reported per record.
 
     .venv/bin/python bench/streams_scale.py --stack /tmp/wds-shared --workers 1,2,4 --rounds 3
+    .venv/bin/python bench/streams_scale.py --stack /tmp/wds-shared --workers 1,2 --code before=/tmp/main-tree --code after=/tmp/this-tree
 
 Runs are alternated (1, 2, 4, 1, 2, 4 …) so that the load of a shared machine falls on every count
 alike; ratios are medians over rounds of each count against one worker. Needs a running stack
@@ -203,7 +204,9 @@ async def measure(dsn: str, topic: str, consumer: str, messages: int, run: Run, 
 
 
 def one_run(st: Stack, base_cfg: dict, workers: int, encoded: list[tuple[bytes, bytes]], truth: dict[str, Any],
-            tmp: Path, timeout: float, extra_env: dict[str, str]) -> Run:
+            tmp: Path, timeout: float, extra_env: dict[str, str], code: str = "") -> Run:
+    """One run of ``workers`` workers into a fresh database, topic and group; ``code``: a source tree for the
+    workers (on their PYTHONPATH, see --code), or "" for the installed one."""
     run_id = uuid.uuid4().hex[:8]
     base = st.postgres_dsn()
     db = f"wdscale_{run_id}"
@@ -222,15 +225,18 @@ def one_run(st: Stack, base_cfg: dict, workers: int, encoded: list[tuple[bytes, 
 
         async def prepare() -> None:
             await ensure_topics(cfg.kafka)
-            conn = await asyncpg.connect(dsn)
-            try:
-                await migrate(conn)
-            finally:
-                await conn.close()
+            if not code:  # another tree's workers migrate with its own migrations when they start
+                conn = await asyncpg.connect(dsn)
+                try:
+                    await migrate(conn)
+                finally:
+                    await conn.close()
 
         asyncio.run(prepare())
         exe = str(Path(sys.executable).with_name("warpdrive"))
         env = {**os.environ, "WARPDRIVE_CONFIG": str(cfg_path), **extra_env}
+        if code:
+            env["PYTHONPATH"] = code
         for i in range(workers):
             (tmp / run_id / f"w{i}").mkdir(parents=True)
             env["WARPDRIVE_STATE_DIR"] = str(tmp / run_id / f"w{i}")
@@ -289,6 +295,9 @@ def main() -> None:
     ap.add_argument("--timeout", type=float, default=600)
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                     help="extra environment for the workers (e.g. WARPDRIVE_STREAMS_BATCH_SIZE=500)")
+    ap.add_argument("--code", action="append", default=[], metavar="LABEL=DIR",
+                    help="also run the workers of another source tree (DIR on their PYTHONPATH holding a `warpdrive`"
+                         " package, e.g. a checkout of main), alternated with the others in every round")
     args = ap.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
     extra_env = dict(e.split("=", 1) for e in args.env)
@@ -305,31 +314,43 @@ def main() -> None:
           f"{records} records in {len(encoded)} messages; {len(truth['rows'])} access_log rows; "
           f"workers {counts} x {args.rounds} rounds (alternated){'; env ' + str(extra_env) if extra_env else ''}",
           flush=True)
-    runs: dict[int, list[Run]] = defaultdict(list)
+    codes = dict(c.split("=", 1) for c in args.code) or {"this": ""}
+    runs: dict[tuple[str, int], list[Run]] = defaultdict(list)
     for rnd in range(args.rounds):
-        for n in counts:
-            r = one_run(st, base_cfg, n, encoded, truth, tmp, args.timeout, extra_env)
-            runs[n].append(r)
-            waits = ", ".join(f"{k} {v}" for k, v in sorted(r.waits.items(), key=lambda kv: -kv[1])[:4])
-            print(f"round {rnd + 1}, {n} worker(s): {records / r.seconds:,.0f} records/s ({r.seconds:.1f}s); "
-                  f"lock waits in {r.lock_samples} of {r.samples} samples ({100 * r.lock_samples / r.samples:.1f} %); "
-                  f"CPU per record: workers {1e6 * r.worker_cpu / records:.1f} µs, PostgreSQL {1e6 * r.pg_cpu / records:.1f} µs; "
-                  f"row writes {r.row_writes}; exactly once OK; load {r.load[0]:.1f} {r.load[1]:.1f}; waits: {waits}",
-                  flush=True)
-    one = statistics.median(records / r.seconds for r in runs[counts[0]])
+        for label, code in codes.items():
+            for n in counts:
+                r = one_run(st, base_cfg, n, encoded, truth, tmp, args.timeout, extra_env, code)
+                runs[(label, n)].append(r)
+                waits = ", ".join(f"{k} {v}" for k, v in sorted(r.waits.items(), key=lambda kv: -kv[1])[:4])
+                print(f"round {rnd + 1}, {label}, {n} worker(s): {records / r.seconds:,.0f} records/s ({r.seconds:.1f}s); "
+                      f"lock waits in {r.lock_samples} of {r.samples} samples "
+                      f"({100 * r.lock_samples / r.samples:.1f} %); CPU per record: workers "
+                      f"{1e6 * r.worker_cpu / records:.1f} µs, PostgreSQL {1e6 * r.pg_cpu / records:.1f} µs; "
+                      f"row writes {r.row_writes}; exactly once OK; load {r.load[0]:.1f} {r.load[1]:.1f}; waits: {waits}",
+                      flush=True)
     print(f"summary ({records} records; medians over {args.rounds} alternated rounds; ratios against "
-          f"{counts[0]} worker(s) in the same run):")
-    for n in counts:
-        rs = runs[n]
-        rate = statistics.median(records / r.seconds for r in rs)
-        # per round, against the peer of the same round: less sensitive to load drifting over the run
-        ratios = [(records / r.seconds) / (records / p.seconds) for r, p in zip(rs, runs[counts[0]])]
-        print(f"  {n} worker(s): {rate:,.0f} records/s, {rate / one:.2f}x (per-round ratios "
-              f"{', '.join(f'{x:.2f}' for x in ratios)}); lock-wait samples "
-              f"{statistics.median(100 * r.lock_samples / r.samples for r in rs):.1f} %; CPU per record: workers "
-              f"{statistics.median(1e6 * r.worker_cpu / records for r in rs):.1f} µs, PostgreSQL "
-              f"{statistics.median(1e6 * r.pg_cpu / records for r in rs):.1f} µs; load "
-              f"{', '.join(f'{r.load[0]:.1f}' for r in rs)}")
+          f"{counts[0]} worker(s) of the same code, per round):")
+    for label in codes:
+        peer = runs[(label, counts[0])]
+        for n in counts:
+            rs = runs[(label, n)]
+            rate = statistics.median(records / r.seconds for r in rs)
+            # per round, against the peer of the same round: less sensitive to load drifting over the run
+            ratios = [p.seconds / r.seconds for r, p in zip(rs, peer)]
+            print(f"  {label}, {n} worker(s): {rate:,.0f} records/s, {statistics.median(ratios):.2f}x (per round "
+                  f"{', '.join(f'{x:.2f}' for x in ratios)}); lock-wait samples "
+                  f"{statistics.median(100 * r.lock_samples / r.samples for r in rs):.1f} %; CPU per record: workers "
+                  f"{statistics.median(1e6 * r.worker_cpu / records for r in rs):.1f} µs, PostgreSQL "
+                  f"{statistics.median(1e6 * r.pg_cpu / records for r in rs):.1f} µs; access_log row writes "
+                  f"{statistics.median(r.row_writes.get('access_log', 0) for r in rs):,.0f}; load "
+                  f"{', '.join(f'{r.load[0]:.1f}' for r in rs)}")
+    if len(codes) > 1:
+        first = next(iter(codes))
+        for label in list(codes)[1:]:
+            for n in counts:
+                ratios = [a.seconds / b.seconds for a, b in zip(runs[(first, n)], runs[(label, n)])]
+                print(f"  {label} / {first}, {n} worker(s): {statistics.median(ratios):.2f}x "
+                      f"(per round {', '.join(f'{x:.2f}' for x in ratios)})")
 
 
 if __name__ == "__main__":
