@@ -26,7 +26,7 @@ def test_database_and_broker_outages(private_stack) -> None:
     cfg = dataclasses.replace(cfg, api=dataclasses.replace(
         cfg.api, insecure_no_auth=False, tokens=[ApiToken(ADMIN, "admin", "ops")]))
     h = {"Authorization": f"Bearer {ADMIN}"}
-    with TestClient(create_app(cfg), raise_server_exceptions=False) as c:
+    with TestClient(create_app(cfg), raise_server_exceptions=False, base_url="http://localhost") as c:
         wait_until(lambda: c.get("/readyz").json()["kafka_producer"], 30, what="the producer to connect")
 
         # Kafka down: the job is accepted and its command waits in the outbox.
