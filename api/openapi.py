@@ -37,7 +37,7 @@ def listing(item: str) -> dict[str, Any]:
 
 SCHEMAS: dict[str, Any] = {
     "Error": obj({"error": obj({"status": INT, "code": STR, "message": STR, "param": STR}, ["status", "code", "message"])}),
-    "Status": obj({"status": STR, "postgres": BOOL, "kafka_producer": BOOL, "commands_pending": INT}, ["status"]),
+    "Status": obj({"status": STR, "postgres": BOOL, "kafka": BOOL, "kafka_producer": BOOL, "commands_pending": INT}, ["status"]),
     "UsageRow": obj(
         {"team": STR, "user": STR, "backend": STR, "file_count": INT, "total_bytes": INT, "last_access": TS,
          "read_count": INT, "bytes_read": INT, "last_read": TS},

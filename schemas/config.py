@@ -115,6 +115,7 @@ class ApiSettings:
     allowed_hosts: list[str] = setting(
         [], "Host names the API answers to (Host header, port ignored; '*' = any); empty = the listen host, the host "
             "of api.url and localhost/127.0.0.1/::1, or any host when listening on a wildcard address.")
+    ready_timeout: float = setting(2.0, "Seconds /readyz waits for Kafka and PostgreSQL to answer its probes.", _positive)
     allowed_origins: list[str] = setting(
         [], "Extra browser origins (scheme://host:port) allowed to call the API besides its own (e.g. a dev server).")
 
