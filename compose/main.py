@@ -197,6 +197,23 @@ def stack_down(state_dir: str | None) -> None:
     click.echo(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
 
 
+@stack.command("reap")
+@click.option("--ledger", "ledger_dir", required=True, envvar="WARPDRIVE_RUN_LEDGER", type=click.Path(file_okay=False),
+              help="The run's ledger dir (WARPDRIVE_RUN_LEDGER of the run).")
+def stack_reap(ledger_dir: str) -> None:
+    """Stop exactly what one run recorded in its ledger: its stacks, processes (by pid and start time) and
+    FUSE mounts. Nothing else is touched, whatever its name.
+
+    \b
+    Example:
+      WARPDRIVE_RUN_LEDGER=/tmp/wdci-x/ledger pytest tests; warpdrive stack reap --ledger /tmp/wdci-x/ledger
+    """
+    from .ledger import Ledger
+
+    stopped = Ledger(Path(ledger_dir)).reap()
+    click.echo(f"stopped: {'; '.join(stopped)}" if stopped else "nothing of this run was running")
+
+
 @stack.command("status")
 @state_option
 def stack_status(state_dir: str | None) -> None:

@@ -111,6 +111,13 @@ class ApiSettings:
     insecure_no_auth: bool = setting(False, "Serve without auth (local demos only; refused unless on loopback).")
     web_dist: str = setting("", "Built dashboard folder to serve at /; empty = web/dist beside the source.")
     max_page_size: int = setting(1000, "Largest page a list endpoint returns.", _positive)
+    # Cross-site and DNS-rebinding protection (api/guard.py).
+    allowed_hosts: list[str] = setting(
+        [], "Host names the API answers to (Host header, port ignored; '*' = any); empty = the listen host, the host "
+            "of api.url and localhost/127.0.0.1/::1, or any host when listening on a wildcard address.")
+    ready_timeout: float = setting(2.0, "Seconds /readyz waits for Kafka and PostgreSQL to answer its probes.", _positive)
+    allowed_origins: list[str] = setting(
+        [], "Extra browser origins (scheme://host:port) allowed to call the API besides its own (e.g. a dev server).")
 
     @property
     def base_url(self) -> str:
