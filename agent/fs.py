@@ -27,7 +27,10 @@ import pyfuse3
 import trio
 from pyfuse3 import FUSEError
 
-from .backend import DIR, Backend, Entry, entry_from_info
+from warpdrive.schemas.storage import DIR, Entry, VersionChanged
+from warpdrive.schemas.storage.local import entry_of_stat, version_of_stat
+
+from .backend import Backend
 from .cache import BlockCache
 from .errors import QuotaExceeded, errno_of, error_text
 from .identity import Identities
@@ -146,6 +149,7 @@ class Handle:
     staged: Staged | None = None  # object stores, open for writing
     writable: bool = False
     append: bool = False  # O_APPEND: every write goes to the current end, whatever offset the kernel sends
+    pinned_fd: bool = False  # fd is the local file itself, read-only: each read checks it is still entry.version
     kernel_cached: bool = False  # opened with keep_cache: reads may never reach us
     reads_seen: int = 0
     memo: dict[int, bytes] = field(default_factory=dict)
@@ -208,12 +212,14 @@ def _join(rel: str, name: str) -> str:
     return f"{rel}/{name}" if rel else name
 
 
-def _stat_entry(st: os.stat_result) -> Entry:
-    """A local file's entry from its stat (the same conversion a backend stat makes)."""
-    kind = "directory" if stat.S_ISDIR(st.st_mode) else "file"
-    return entry_from_info({"type": kind, "size": st.st_size, "mtime": st.st_mtime, "mode": st.st_mode,
-                            "uid": st.st_uid, "gid": st.st_gid, "ino": st.st_ino, "ctime": st.st_ctime,
-                            "mtime_ns": st.st_mtime_ns, "ctime_ns": st.st_ctime_ns, "nlink": st.st_nlink})
+COPY_CHUNK = 8 << 20
+
+
+def _copy_pinned(backend: Backend, rel: str, entry: Entry, fd: int) -> None:
+    """In a worker thread: the object's bytes as of ``entry.version`` into ``fd`` (VersionChanged if gone)."""
+    for start in range(0, entry.size, COPY_CHUNK):
+        end = min(entry.size, start + COPY_CHUNK)
+        os.pwrite(fd, backend.kind.read_range(backend.fs, backend.full(rel), start, end, entry.version), start)
 
 
 def _create_local(full: str, flags: int, mode: int, owner: tuple[int, int] | None) -> int:
@@ -349,7 +355,7 @@ class WarpFS(pyfuse3.Operations):
         for h in self.open_by_inode.get(inode, ()):
             if h.fd is not None and (h.writable or detached):
                 with contextlib.suppress(OSError):
-                    return _stat_entry(os.fstat(h.fd))  # inline: an fstat of an open file never waits
+                    return entry_of_stat(os.fstat(h.fd))  # inline: an fstat of an open file never waits
             if detached:
                 return h.entry
         return None
@@ -570,7 +576,7 @@ class WarpFS(pyfuse3.Operations):
             if backend.local:
                 full = backend.full(key[1])
                 await backend.call(_mkdir_local, full, stat.S_IMODE(mode) & ~ctx.umask, self._owner(ctx))
-                entry = _stat_entry(await backend.call(os.stat, full))
+                entry = entry_of_stat(await backend.call(os.stat, full))
             else:
                 try:
                     await self._entry(key)
@@ -662,7 +668,7 @@ class WarpFS(pyfuse3.Operations):
         except BaseException:
             os.close(fd)
             raise
-        h.fd, h.entry = fd, _stat_entry(st)
+        h.fd, h.entry, h.pinned_fd = fd, entry_of_stat(st), not h.writable
 
     async def _stage(self, inode: int, backend: Backend, rel: str, entry: Entry, truncate: bool) -> Staged:
         """The inode's shared write content: a writer already open shares its own, else the object's
@@ -717,7 +723,7 @@ class WarpFS(pyfuse3.Operations):
             if backend.local:
                 full = backend.full(key[1])
                 h.fd = await backend.call(_create_local, full, flags, stat.S_IMODE(mode) & ~ctx.umask, self._owner(ctx))
-                h.entry = _stat_entry(os.fstat(h.fd))
+                h.entry = entry_of_stat(os.fstat(h.fd))
                 backend.invalidate(key[1])
                 inode = h.inode = self.inodes.inode(key)
             else:
@@ -743,6 +749,10 @@ class WarpFS(pyfuse3.Operations):
             if fd is not None:
                 cached = _pread_nowait(fd, size, off, h.staged.size if h.staged is not None else h.entry.size)
                 data = cached if cached is not None else await h.backend.call(os.pread, fd, size, off)
+                if h.pinned_fd and version_of_stat(os.fstat(fd)) != h.entry.version:
+                    # Changed in place since the open: the bytes may mix two versions. (A file replaced
+                    # by a rename keeps its inode for this fd: it reads on as it was.)
+                    raise VersionChanged(h.rel, h.entry.version)
             else:
                 data, hit = await h.backend.call(self._cached_read, h, off, size)
             return data
@@ -763,10 +773,14 @@ class WarpFS(pyfuse3.Operations):
         full = h.backend.full(h.rel)
         fs = h.backend.fs
 
-        def fetch(start: int, end: int) -> bytes:
-            return fs.cat_file(full, start=start, end=end)
+        kind, version = h.backend.kind, h.entry.version
 
-        return self.cache.read(h.backend.name, h.rel, h.entry.version, h.entry.size, off, size, fetch, h.memo)
+        def fetch(start: int, end: int) -> bytes:
+            # Pinned to the version opened: bytes of any other raise VersionChanged (ESTALE), so a
+            # handle never mixes versions and a cache block always holds the version of its key.
+            return kind.read_range(fs, full, start, end, version)
+
+        return self.cache.read(h.backend.name, h.rel, version, h.entry.size, off, size, fetch, h.memo)
 
     async def write(self, fh: int, off: int, buf: bytes) -> int:
         h = self.handles[fh]
@@ -898,14 +912,21 @@ class WarpFS(pyfuse3.Operations):
             if inode is not None else []
         if not readers:
             return
-        fd, path = tempfile.mkstemp(dir=self.work_dir, prefix="u-")
-        os.unlink(path)  # the fds keep it; nothing is left behind
-        try:
-            await backend.call(backend.fs.get_file, backend.full(rel), f"/proc/self/fd/{fd}", size=readers[0].entry.size)
-            for h in readers:
-                h.fd = os.dup(fd)
-        finally:
-            os.close(fd)
+        by_version: dict[str, list[Handle]] = {}
+        for h in readers:
+            by_version.setdefault(h.entry.version, []).append(h)
+        for version, handles in by_version.items():
+            entry = handles[0].entry
+            fd, path = tempfile.mkstemp(dir=self.work_dir, prefix="u-")
+            os.unlink(path)  # the fds keep it; nothing is left behind
+            try:
+                await backend.call(_copy_pinned, backend, rel, entry, fd, size=entry.size)
+                for h in handles:
+                    h.fd = os.dup(fd)
+            except VersionChanged:
+                pass  # already another version: these readers get ESTALE, as they would have anyway
+            finally:
+                os.close(fd)
 
     async def unlink(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
         key = self._child(parent_inode, name)

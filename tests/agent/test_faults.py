@@ -13,7 +13,7 @@ from typing import Callable
 import pytest
 
 from warpdrive.compose.stack import S3_KEY, S3_SECRET
-from warpdrive.schemas.backends import open_fs
+from warpdrive.schemas.storage import open_fs
 from warpdrive.schemas.config import BackendConfig
 
 pytestmark = [pytest.mark.services, pytest.mark.fuse]
