@@ -144,6 +144,18 @@ class AgentSettings:
     heartbeat_interval: float = setting(10.0, "Seconds between AgentStatus heartbeats.", _positive)
     read_only: bool = setting(False, "Mount read-only: writes fail (EROFS); small-file reads cost fewer FUSE requests.")
     users: dict[str, str] = setting({}, "uid → user name overrides ([agent.users] '1000' = 'alice'); else the passwd name.")
+    # The mount's guarantees (docs/mount.md): deadlines, bounded caches, the object stores' ownership policy.
+    backend_timeout: float = setting(
+        30.0, "Seconds any one backend call may take before the caller gets ETIMEDOUT (transfers: +1 s per MiB).",
+        _positive)
+    metadata_cache_entries: int = setting(
+        100_000, "Most stat and listing entries cached per backend (LRU; missing names expire after metadata_ttl).",
+        _positive)
+    object_uid: int = setting(-1, "Owner uid of every file and directory on object stores; -1 = the agent's own.")
+    object_gid: int = setting(-1, "Group gid of every file and directory on object stores; -1 = the agent's own.")
+    object_umask: int = setting(
+        0, "Permission bits taken away on object stores (0o022 → files 0644, dirs 0755); 0 = files 0666, dirs 0777.",
+        lambda v: None if 0 <= v <= 0o777 else "must be between 0 and 0o777")
 
 
 @dataclass(frozen=True)

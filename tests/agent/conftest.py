@@ -40,6 +40,7 @@ def agent_config_dict(config_dict: dict, cfg: wconfig.Config, session_id: str, t
     auto-creates topics would otherwise make them with the wrong partitions and no compaction).
     """
     local = tmp_path_factory.mktemp("local-backend")
+    local.chmod(0o755)  # the mount shows the backend root's true mode: other users may enter it
     bucket = f"wda-{session_id}"
     backends = []
     for b in config_dict["backends"]:
