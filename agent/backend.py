@@ -10,59 +10,14 @@ from __future__ import annotations
 
 import posixpath
 import time
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Callable, TypeVar
 
 import trio
 
-from warpdrive.schemas.backends import open_fs, root_path
 from warpdrive.schemas.config import BackendConfig
+from warpdrive.schemas.storage import DIR, Entry, kind_of
 
 T = TypeVar("T")
-
-
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """What the mount needs to know about one path."""
-
-    is_dir: bool
-    size: int = 0
-    mtime: float = 0.0
-    version: str = ""  # changes whenever the content does: etag/generation, else mtime+size
-    uid: int | None = None
-    gid: int | None = None
-    mode: int | None = None  # permission bits where the backend has them (POSIX); None = object store
-
-
-DIR = Entry(is_dir=True)
-
-
-def _mtime(info: dict[str, Any]) -> float:
-    for key in ("mtime", "LastModified", "updated"):
-        v = info.get(key)
-        if isinstance(v, (int, float)):
-            return float(v)
-        if isinstance(v, datetime):
-            return v.timestamp()
-        if isinstance(v, str):
-            try:
-                return datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
-            except ValueError:
-                continue
-    return 0.0
-
-
-def entry_from_info(info: dict[str, Any]) -> Entry:
-    if info.get("type") == "directory":
-        mode = info.get("mode")
-        return Entry(True, uid=info.get("uid"), gid=info.get("gid"), mode=mode & 0o7777 if mode else None)
-    size = int(info.get("size") or 0)
-    mtime = _mtime(info)
-    tag = info.get("ETag") or info.get("generation") or info.get("etag") or info.get("md5Hash")
-    version = str(tag).strip('"') if tag else f"{mtime:.6f}-{size}"
-    mode = info.get("mode")
-    return Entry(False, size, mtime, version, info.get("uid"), info.get("gid"), mode & 0o7777 if mode else None)
 
 
 class Backend:
@@ -71,10 +26,12 @@ class Backend:
     def __init__(self, config: BackendConfig, limiter: trio.CapacityLimiter, ttl: float) -> None:
         self.name = config.name
         self.config = config
-        self.local = config.scheme == "file"
+        self.kind = kind_of(config)
+        self.local = self.kind.posix
         # The mount keeps its own TTL cache; fsspec's listing cache would serve stale listings forever.
-        self.fs = open_fs(config) if self.local else open_fs(config, use_listings_cache=False, skip_instance_cache=True)
-        self.root = root_path(config)
+        self.fs = (self.kind.open_fs(config) if self.local
+                   else self.kind.open_fs(config, use_listings_cache=False, skip_instance_cache=True))
+        self.root = self.kind.root_path(config)
         self.limiter = limiter
         self.ttl = ttl
         self._stats: dict[str, tuple[float, Entry | None]] = {}
@@ -108,7 +65,7 @@ class Backend:
         if cached is not False:
             return cached
         try:
-            entry = entry_from_info(await self.call(self.fs.info, self.full(rel)))
+            entry = await self.call(self.kind.stat, self.fs, self.full(rel))
         except FileNotFoundError:
             self._stats[rel] = (time.monotonic() + self.ttl, None)
             raise
@@ -119,20 +76,15 @@ class Backend:
         hit = self._lists.get(rel)
         if hit is not None and hit[0] >= time.monotonic():
             return hit[1]
-        full = self.full(rel).rstrip("/")
         try:
-            infos = await self.call(lambda: self.fs.ls(full, detail=True))
+            listed = await self.call(self.kind.list, self.fs, self.full(rel))
         except FileNotFoundError:
             if rel not in self.pending_dirs:
                 raise
-            infos = []  # a directory made through the mount, still without objects
+            listed = []  # a directory made through the mount, still without objects
         expiry = time.monotonic() + self.ttl
         entries: dict[str, Entry] = {}
-        for info in infos:
-            name = posixpath.basename(str(info["name"]).rstrip("/"))
-            if not name or str(info["name"]).rstrip("/") == full:
-                continue  # some stores list the directory itself
-            entry = entry_from_info(info)
+        for name, entry in listed:
             entries[name] = entry
             self._stats[f"{rel}/{name}" if rel else name] = (expiry, entry)
         prefix = f"{rel}/" if rel else ""

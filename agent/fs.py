@@ -24,7 +24,9 @@ import pyfuse3
 import trio
 from pyfuse3 import FUSEError
 
-from .backend import DIR, Backend, Entry
+from warpdrive.schemas.storage import DIR, Entry
+
+from .backend import Backend
 from .cache import BlockCache
 from .errors import QuotaExceeded, errno_of, error_text
 from .identity import Identities

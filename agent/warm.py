@@ -14,7 +14,7 @@ from warpdrive.schemas.config import KafkaSettings
 from warpdrive.schemas.records import Command, JobEvent, encode, utc_now
 from warpdrive.schemas.topics import JOB_EVENTS
 
-from .backend import Backend, entry_from_info
+from .backend import Backend
 from .cache import BlockCache
 from .errors import error_text
 from .loop import Producer
@@ -58,7 +58,7 @@ class Warmer:
             last = time.monotonic()
             root = backend.root.rstrip("/") + "/"
             for fullname, info in sorted(infos.items()):
-                entry = entry_from_info(info)
+                entry = backend.kind.entry(info)
                 rel = str(fullname)[len(root):]
                 if not backend.local:  # local files are read directly, never through the cache
                     def fetch(start: int, end: int, f: str = fullname) -> bytes:

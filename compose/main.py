@@ -152,12 +152,12 @@ def start_apps(st: Stack) -> None:
 
 def ensure_buckets(cfg: wconfig.Config) -> None:
     """Creates the object-store buckets the generated config names (the local servers start empty)."""
-    from warpdrive.schemas.backends import open_fs, root_path
+    from warpdrive.schemas.storage import kind_of
 
     for b in cfg.backends:
-        if b.scheme in ("s3", "gs"):
-            fs = open_fs(b)
-            bucket = root_path(b).split("/")[0]
+        if not (kind := kind_of(b)).posix:
+            fs = kind.open_fs(b)
+            bucket = kind.root_path(b).split("/")[0]
             if not fs.exists(bucket):
                 fs.mkdir(bucket)
 

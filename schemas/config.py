@@ -24,9 +24,9 @@ from urllib.parse import urlsplit
 import orjson
 
 from .errors import ConfigError
+from .storage import KINDS, SCHEMES as BACKEND_SCHEMES
 
 ENV_PREFIX = "WARPDRIVE_"
-BACKEND_SCHEMES = ("file", "s3", "gs", "gcs", "memory")
 ROLES = ("viewer", "admin")
 
 
@@ -168,8 +168,9 @@ class BackendConfig:
 
     @property
     def scheme(self) -> str:
+        """The URL scheme as fsspec's protocol of its store kind (``gcs://`` → ``gs``)."""
         s = urlsplit(self.url).scheme or "file"
-        return "gs" if s == "gcs" else s
+        return KINDS[s].protocol if s in KINDS else s
 
 
 @dataclass(frozen=True)
@@ -303,10 +304,8 @@ def _check_backend(i: int, b: BackendConfig) -> None:
     parts = urlsplit(b.url)
     if (parts.scheme or "file") not in BACKEND_SCHEMES:
         raise ConfigError(f"{where}.url: scheme {parts.scheme!r} not supported (use {', '.join(BACKEND_SCHEMES)})")
-    if parts.scheme in ("s3", "gs", "gcs") and not parts.netloc:
-        raise ConfigError(f"{where}.url: {b.url!r} names no bucket")
-    if parts.scheme in ("", "file") and not (parts.path or "").startswith("/"):
-        raise ConfigError(f"{where}.url: {b.url!r} must be an absolute file:///path")
+    if problem := KINDS[parts.scheme or "file"].check_url(b.url):
+        raise ConfigError(f"{where}.url: {problem}")
     if b.max_tree_depth < 0:
         raise ConfigError(f"{where}.max_tree_depth: must be >= 0")
 

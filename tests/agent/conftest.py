@@ -16,7 +16,7 @@ import orjson
 import pytest
 
 from warpdrive.schemas import config as wconfig
-from warpdrive.schemas.backends import open_fs, root_path
+from warpdrive.schemas.storage import open_fs, root_path
 from warpdrive.schemas.config import dump_toml
 
 from tests.helpers import Procs, wait_until
