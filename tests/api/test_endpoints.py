@@ -364,11 +364,22 @@ def test_metrics_count_requests_by_route_template(viewer, app_client) -> None:
     assert app_client.get("/metrics").status_code == 401
 
 
+def test_stale_totals_past_the_count_cap_are_exact_within_the_budget(clean, viewer, monkeypatch) -> None:
+    from warpdrive.api import stale
+
+    stale_setup(clean)
+    monkeypatch.setattr(stale, "COUNT_CAP", 2)
+    body = viewer.get("/api/v1/stale?days=90").json()
+    assert body["total"] == 4 and body["total_exact"] is True and len(body["items"]) == 4
+    assert body["total_bytes"] == sum(i["size_bytes"] for i in body["items"])
+
+
 def test_stale_totals_past_the_count_cap_are_lower_bounds(clean, viewer, monkeypatch) -> None:
     from warpdrive.api import stale
 
     stale_setup(clean)
     monkeypatch.setattr(stale, "COUNT_CAP", 2)
+    monkeypatch.setattr(stale, "EXACT_BUDGET", 0)  # no time for the exact count
     body = viewer.get("/api/v1/stale?days=90").json()
     assert body["total"] == 2 and body["total_exact"] is False and len(body["items"]) == 4
     r = viewer.get("/api/v1/stale?days=90&format=csv")
