@@ -11,6 +11,7 @@ consumer group.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from typing import Any, Awaitable, Callable
 
@@ -81,6 +82,7 @@ class StreamsApp(faust.App):
         self.applied: dict[str, int] = {}  # records applied per topic, for the log
         self.outbox = asyncio.Event()  # set when quota transitions were queued
         self.uid_names = cfg.agent.users
+        self.roots = {b.name: b.url for b in cfg.backends}  # inbound paths are made relative to these
 
     async def on_start(self) -> None:
         await super().on_start()
@@ -215,14 +217,14 @@ async def _seek_to_stored(app: StreamsApp, assigned: set) -> None:
 
 async def _access(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg], prepared: Any) -> int:
     deltas = app.deltas()
-    agg = await apply_access(conn, app.cfg.streams.app_id, msgs, app.uid_names, deltas, prepared)
+    agg = await apply_access(conn, app.cfg.streams.app_id, msgs, app.uid_names, deltas, prepared, app.roots)
     await app.finish(conn, deltas)
     return agg.events
 
 
 async def _listing(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg], prepared: Any) -> int:
     deltas = app.deltas()
-    n = await apply_listing(conn, app.cfg.streams.app_id, msgs, app.uid_names, deltas)
+    n = await apply_listing(conn, app.cfg.streams.app_id, msgs, app.uid_names, deltas, app.roots)
     await app.finish(conn, deltas)
     return n
 
@@ -247,7 +249,7 @@ QUOTA_INTERVAL = 30.0  # seconds between full quota evaluations (catches quota e
 
 def create_app(cfg: Config, dsn: str) -> StreamsApp:
     app = StreamsApp(cfg, dsn)
-    app.batch_agent(ACCESS, _access, decode_access)
+    app.batch_agent(ACCESS, _access, functools.partial(decode_access, roots=app.roots))
     app.batch_agent(LISTING, _listing)
     app.batch_agent(COMMANDS, _commands)
     app.batch_agent(AGENT_STATUS, _agent_status)

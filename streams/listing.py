@@ -15,9 +15,11 @@ from typing import Any, Iterable, Mapping
 
 import asyncpg
 
+from warpdrive.schemas.checks import check_listing
 from warpdrive.schemas.errors import DecodeError
-from warpdrive.schemas.records import CrawlMarker, ListingEvent, decode_batch, parse_optional_ts, parse_ts
+from warpdrive.schemas.records import CrawlMarker, ListingEvent, parse_optional_ts, parse_ts
 
+from .decoding import Rejected, checked_batch, dead_letter_records
 from .offsets import Msg, dead_letter
 from .files import FileState
 from .ownership import load_owners, lock_backends, norm_prefix, sql_under
@@ -192,19 +194,22 @@ async def apply_marker(conn: asyncpg.Connection, m: CrawlMarker, deltas: Deltas)
 
 
 async def apply_listing(conn: asyncpg.Connection, consumer: str, msgs: list[Msg], uid_names: Mapping[str, str],
-                        deltas: Deltas) -> int:
-    """Applies listing/crawl messages in order (inside the caller's transaction); returns records applied."""
+                        deltas: Deltas, roots: Mapping[str, str] = {}) -> int:
+    """Applies listing/crawl messages in order (inside the caller's transaction); returns records applied.
+    ``roots``: backend → URL, for canonical paths (schemas/paths.py)."""
     pending: dict[tuple[str, str], ListingEvent] = {}
     bad: list[tuple[Msg, str]] = []
+    rejected: list[Rejected] = []
     n = 0
     for m in msgs:
         try:
-            recs = decode_batch(m.value)
+            recs, refused = checked_batch(m, None, check_listing, roots)  # type: ignore[arg-type]
             if recs and not isinstance(recs[0], (ListingEvent, CrawlMarker)):
                 raise DecodeError(f"unexpected {recs[0].TYPE} records on the listing topic")
         except DecodeError as e:
             bad.append((m, str(e)))
             continue
+        rejected += refused
         n += len(recs)
         if recs and isinstance(recs[0], ListingEvent):
             for r in recs:
@@ -218,4 +223,5 @@ async def apply_listing(conn: asyncpg.Connection, consumer: str, msgs: list[Msg]
     if pending:
         await upsert_files(conn, pending, uid_names, deltas)
     await dead_letter(conn, consumer, bad)
+    await dead_letter_records(conn, consumer, rejected)
     return n
