@@ -1,11 +1,11 @@
-"""GET /api/v1/stale: live files neither read nor modified in N days.
+"""GET /api/v1/stale: live files neither read nor modified in N days (the rule: schemas/stale.py).
 
 "Activity" is the later of the file's last access (kept on ``storage_files`` by the stream workers,
 max over every reader) and its modification time, so a file written yesterday is never stale. The
 WHERE clause is the expression of the partial index ``idx_files_stale``.
 
-Telemetry has only watched a backend since its first event (``telemetry_coverage``): "not read in
-90 days" is only known where 90 days were observed. Every file and backend says whether that holds
+Reads have only been observed on a backend since its coverage began (telemetry, imported history,
+atime: schemas/stale.py): "not read in 90 days" is only known where 90 days were observed. Every file and backend says whether that holds
 (``coverage_ok``); ``covered_only=true`` keeps only those.
 """
 
@@ -14,12 +14,14 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from warpdrive.schemas.stale import ACTIVITY_SQL, Coverage, load_coverage, note
+
 from .params import Backend, Bool, Choice, Int, Name, PathText, Size, page_params
 from .responses import JSONResponse, csv_response
 from .routing import Call, Endpoint
 from .sql import Where
 
-ACTIVITY = "GREATEST(COALESCE(last_access, '-infinity'), COALESCE(last_modified, '-infinity'))"
+ACTIVITY = ACTIVITY_SQL  # the rule of schemas/stale.py, as the partial index idx_files_stale has it
 
 # Whitelisted ORDER BY fragments (never user text); (backend_name, path) makes pages stable. Paths sort
 # byte-wise: the column is COLLATE "C", so the unique (backend_name, path) index serves that order.
@@ -59,18 +61,14 @@ def union(w: Where, branches: list[str], columns: str, tail: str) -> str:
         f"(SELECT {columns} FROM storage_files WHERE {w.sql()} AND {b} {tail})" for b in branches)
 
 
-async def coverage(conn: Any, threshold: datetime) -> dict[str, dict[str, Any]]:
-    rows = await conn.fetch("SELECT backend_name, first_event FROM telemetry_coverage")
-    return {r["backend_name"]: {"since": r["first_event"], "covers_period": r["first_event"] <= threshold} for r in rows}
-
-
 async def stale(call: Call) -> Any:
     q = call.query
     threshold = datetime.now(UTC) - timedelta(days=q["days"])
     async with call.db.acquire() as conn:
-        cov = await coverage(conn, threshold)
+        cov = await load_coverage(conn, call.cfg.backends)
         backends = [q["backend"]] if q["backend"] else [b.name for b in call.cfg.backends]
-        cov_out = {b: cov.get(b, {"since": None, "covers_period": False}) for b in backends}
+        cov_out = {b: {**cov[b].as_dict(threshold), "note": note(cov[b])} if b in cov
+                   else {"since": None, "covers_period": False, "note": note(Coverage())} for b in backends}
         covered = [b for b, c in cov_out.items() if c["covers_period"]] if q["covered_only"] else None
         w, branches = stale_where(q, threshold, covered)
         order = SORTS[q["sort"]][q["order"] == "asc"]

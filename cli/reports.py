@@ -50,7 +50,7 @@ STALE_SORT = {"size": ("size", "desc"), "age": ("last_access", "asc"), "path": (
 @click.option("--owner", help="Only files owned by this team or user.")
 @click.option("--prefix", help="Only paths under this prefix.")
 @click.option("--covered-only", is_flag=True,
-              help="Only backends whose access telemetry covers all of --days (elsewhere an old read is unknown).")
+              help="Only backends whose read evidence (telemetry, imported history, atime) covers all of --days.")
 @click.option("--sort", type=click.Choice(list(STALE_SORT)), default="size", show_default=True,
               help="size: biggest first; age: least recently used first; path: alphabetical.")
 @page_options
@@ -58,7 +58,10 @@ STALE_SORT = {"size": ("size", "desc"), "age": ("last_access", "asc"), "path": (
 @pass_ctl
 def stale(ctl: Ctl, days: int, min_size: int | None, backend: str | None, owner: str | None, prefix: str | None,
           covered_only: bool, sort: str, limit: int, offset: int) -> None:
-    """Files nobody has read or modified for --days, biggest first: candidates to move or delete."""
+    """Stale files — neither read nor modified for --days — biggest first: candidates to move or delete.
+
+    Reads count from agents' telemetry, imported history (`warpdrive backfill`) and, on backends with
+    atime = strict|relatime, the files' access times; COVERED says whether that evidence spans all of --days."""
     by, order = STALE_SORT[sort]
     doc = ctl.client.get("/api/v1/stale", days=days, min_size=min_size, backend=backend, owner=owner, prefix=prefix,
                          covered_only="true" if covered_only else None, sort=by, order=order, limit=limit, offset=offset)
@@ -70,12 +73,14 @@ def stale(ctl: Ctl, days: int, min_size: int | None, backend: str | None, owner:
     notes = [f"{len(items)} shown of {doc.get('total', len(items)):,} stale files "
              f"({format_size(doc.get('total_bytes', 0))} in all)"]
     shown = {i.get("backend") for i in items}
-    uncovered = {b: c.get("since") for b, c in (doc.get("coverage") or {}).items()
-                 if b in shown and not c.get("covers_period")}
+    coverage = doc.get("coverage") or {}
+    uncovered = {b: c.get("since") for b, c in coverage.items() if b in shown and not c.get("covers_period")}
     if uncovered:
-        notes.append(f"note: access telemetry does not cover {days} days on "
+        notes.append(f"note: read evidence does not cover {days} days on "
                      + ", ".join(f"{b} (since {human_time(since) if since else 'never'})" for b, since in uncovered.items())
-                     + ": files there were not modified for that long, but a read before telemetry began is unknown")
+                     + ": files there were not modified for that long, but a read before the evidence began is unknown")
+    # Where each shown backend's evidence comes from: telemetry, imported history per format, atime.
+    notes += [f"coverage {b}: {c['note']}" for b, c in sorted(coverage.items()) if b in shown and c.get("note")]
     ctl.emit(items, columns, doc, notes)
 
 
@@ -143,14 +148,16 @@ def user(ctl: Ctl, user_id: str, top: int) -> None:
 @format_option
 @pass_ctl
 def backends(ctl: Ctl) -> None:
-    """Configured backends: indexed files and bytes, last crawl, telemetry coverage."""
+    """Configured backends: indexed files and bytes, last crawl, and since when reads are covered (EVIDENCE:
+    telemetry since, imported history per log format, atime policy)."""
     doc = ctl.client.get("/api/v1/backends")
     columns = [Column("name", "NAME"), Column("scheme", "SCHEME"), Column("url", "URL"),
                Column("file_count", "FILES", "int"), Column("total_bytes", "SIZE", "size"),
                Column("last_crawl", "LAST CRAWL", "time", lambda r: (r.get("last_crawl") or {}).get("finished_at")
                       or (r.get("last_crawl") or {}).get("started_at")),
                Column("crawl_status", "CRAWL", get=lambda r: (r.get("last_crawl") or {}).get("status")),
-               Column("coverage_since", "TELEMETRY SINCE", "time")]
+               Column("coverage_since", "COVERED SINCE", "time"),
+               Column("coverage", "EVIDENCE", get=lambda r: (r.get("coverage") or {}).get("note"))]
     ctl.emit(list_items(doc), columns, doc)
 
 
