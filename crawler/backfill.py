@@ -161,7 +161,7 @@ def _parse_file(fs: Any, path: str, url: str, fmt: str | None, resolver: Resolve
 
 async def backfill(cfg: Config, locations: list[str], fmt: str | None = None, dry_run: bool = False,
                    users: dict[str, str] | None = None, storage_options: dict[str, Any] | None = None,
-                   batch_size: int = 2000, progress: Callable[[Summary], None] | None = None) -> Summary:
+                   batch_size: int = 500, progress: Callable[[Summary], None] | None = None) -> Summary:
     """Imports the access logs at ``locations`` (``fmt``: one of FORMATS, else sniffed per file); with
     ``dry_run`` publishes nothing and only counts. ``users``: requester → user, over ``[history.users]``.
     Returns the summary; raises BackfillError when a location or Kafka fails (what was sent stays sent:

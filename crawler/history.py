@@ -80,8 +80,8 @@ def render(s: Summary) -> str:
               help="Requester → user, over [history.users]: '{\"arn:aws:iam::1:user/a\": \"alice\"}'.")
 @click.option("--storage-options", "options_json", metavar="JSON",
               help="fsspec options for the log location (default: those of a configured backend of its scheme).")
-@click.option("--batch-size", default=2000, show_default=True, type=click.IntRange(1, 100_000),
-              help="Events per Kafka message.")
+@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 2000),
+              help="Events per Kafka message (about 0.5 KB each; the broker takes 1 MB messages by default).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--config", "config_path", envvar="WARPDRIVE_CONFIG", type=click.Path(dir_okay=False),
               help="Config file (default: the one `warpdrive stack up` wrote).")

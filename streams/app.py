@@ -83,6 +83,7 @@ class StreamsApp(faust.App):
         self.outbox = asyncio.Event()  # set when quota transitions were queued
         self.uid_names = cfg.agent.users
         self.roots = {b.name: b.url for b in cfg.backends}  # inbound paths are made relative to these
+        self.atime = {b.name: b.atime for b in cfg.backends}  # where a crawl's atime counts as a read
 
     async def on_start(self) -> None:
         await super().on_start()
@@ -224,7 +225,7 @@ async def _access(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg], pr
 
 async def _listing(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg], prepared: Any) -> int:
     deltas = app.deltas()
-    n = await apply_listing(conn, app.cfg.streams.app_id, msgs, app.uid_names, deltas, app.roots)
+    n = await apply_listing(conn, app.cfg.streams.app_id, msgs, app.uid_names, deltas, app.roots, app.atime)
     await app.finish(conn, deltas)
     return n
 
