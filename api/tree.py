@@ -3,8 +3,10 @@
 Reads the tree rollups the stream workers keep (``tree_dirs``, ``tree_teams``, ``tree_activity``;
 schemas/migrations/0004_tree.sql): the page of children is one indexed range read of ``tree_dirs`` by
 (backend, parent), and the per-row details are lookups of just those directories, so the cost does not
-grow with the number of files below. "Not read in N days" sums the last-access week buckets that ended
-before now − N days (never-read files always count): exact to the week, conservative within it.
+grow with the number of files below. "Stale for N days" — neither read nor modified, the rule of
+schemas/stale.py, the same as the stale list's — sums the activity week buckets that ended before now − N days
+(files with no activity known always count): exact to the week, conservative within it, so the stale list under
+a directory never has fewer files than the tree counts.
 
 sort=stale reads the children in order from an index over ``tree_dirs.stale_bytes`` (the workers keep it as
 the sum of the buckets up to ``tree_stale.through``; migration 0055) when that boundary is the one of this
@@ -149,7 +151,8 @@ ENDPOINTS = (
         query=(
             Backend("backend", "The backend.", required=True),
             PathText("prefix", "Directory or prefix ('' or '/' = the backend's root).", default=""),
-            Choice("sort", "Children by size, file count, bytes not read in 90 days, or name.", default="size",
+            Choice("sort", "Children by size, file count, stale bytes (neither read nor modified in 90 days), or name.",
+                   default="size",
                    choices=tuple(SORTS)),
             *page_params(),
             PathText("after", "With sort=name: the children after this path (the previous page's next_after); "

@@ -169,7 +169,7 @@ DU_SORT = ("size", "files", "stale", "name")
 @click.option("--depth", type=click.IntRange(min=0), default=1, show_default=True,
               help="Directory levels below PATH to list (0: PATH alone), like du --max-depth.")
 @click.option("--sort", type=click.Choice(DU_SORT), default="size", show_default=True,
-              help="Order of the children of each directory (stale: most bytes unread for 90 days first).")
+              help="Order of the children of each directory (stale: most bytes neither read nor modified in 90 days first).")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
               help="Child directories shown per directory.")
 @format_option
@@ -192,7 +192,7 @@ def du(ctl: Ctl, location: Location, depth: int, sort: str, limit: int) -> None:
                                            "last_access")]
     else:
         columns = [Column("total_bytes", "SIZE", "size"), Column("file_count", "FILES", "int"),
-                   Column("stale_90", "UNREAD 90D", "size", lambda r: (r.get("stale_bytes") or {}).get("90")),
+                   Column("stale_90", "STALE 90D", "size", lambda r: (r.get("stale_bytes") or {}).get("90")),
                    Column("last_access", "LAST ACCESS", "time"), Column("newest_modified", "NEWEST", "time"),
                    Column("team", "TOP TEAM", get=lambda r: next(iter(r.get("bytes_by_team") or {}), None)),
                    Column("path", "PATH", get=_du_name)]

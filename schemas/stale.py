@@ -42,10 +42,18 @@ def atime_read(atime: datetime | None, policy: str) -> datetime | None:
     return atime + RELATIME_SLACK if policy == "relatime" else atime
 
 
+def activity(last_access: datetime | None, last_modified: datetime | None) -> datetime | None:
+    """A file's activity: the later of its last access and its modification (ACTIVITY_SQL in SQL)."""
+    if last_access is None or (last_modified is not None and last_modified > last_access):
+        return last_modified
+    return last_access
+
+
 def is_stale(last_access: datetime | None, last_modified: datetime | None, threshold: datetime) -> bool:
-    """The rule for one file (``threshold`` = now − N days); ACTIVITY_SQL < threshold is the same in SQL."""
-    activity = max((t for t in (last_access, last_modified) if t is not None), default=None)
-    return activity is None or activity < threshold
+    """The rule for one file (``threshold`` = now − N days); ACTIVITY_SQL < threshold is the same in SQL.
+    The tree counts it to the week (schemas/tree.py): exact at week ends, never more than this."""
+    a = activity(last_access, last_modified)
+    return a is None or a < threshold
 
 
 @dataclass

@@ -1,11 +1,13 @@
-"""The directory tree's activity buckets and stale-sort key: rules shared by the stream workers, which keep
+"""The directory tree's activity buckets ('a': the week of a file's activity, the later of its last access and
+modification — the stale rule of schemas/stale.py; 'm': of its modification) and stale-sort key: rules shared by the stream workers, which keep
 them (streams/tree.py), and the API, which reads them (api/tree.py). Tables: migrations 0004 and 0055."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-NEVER = date.min  # the bucket of files never accessed (or with no known modification time)
+# The bucket of files with no activity known (never read, no modification time) or, for 'm', no modification time.
+NEVER = date.min
 
 # tree_dirs.stale_bytes holds the bytes not read in this many days: the key of GET /api/v1/tree?sort=stale.
 STALE_SORT_DAYS = 90
@@ -25,7 +27,8 @@ def week(ts: datetime | None) -> date:
 
 
 def stale_through(days: int, now: datetime) -> date:
-    """The newest last-access bucket counted as "not read in ``days`` days" at ``now``: the last whose whole
-    week ended at least ``days`` ago (exact to the week, conservative within it; NEVER always counts)."""
+    """The newest activity bucket counted as stale for ``days`` days at ``now`` ("neither read nor modified",
+    schemas/stale.py): the last whose whole week ended at least ``days`` ago (exact to the week, conservative
+    within it — the stale list, exact, never has fewer; NEVER always counts)."""
     cutoff = (now - timedelta(days=days)).date() - timedelta(days=7)
     return cutoff - _BACK[cutoff.weekday()]

@@ -1,10 +1,11 @@
 """Directory tree rollups (issue 9): every change of a live file moves its contribution in every
-ancestor directory — totals, bytes by team, and last-access / last-modified week buckets.
+ancestor directory — totals, bytes by team, and activity / last-modified week buckets (activity: the later
+of last access and modification, the stale rule of schemas/stale.py).
 
 Deltas are folded per batch in memory, per leaf directory (a crawl of 1,000 files in one directory is
 one row change per ancestor, not 1,000) and written at the end of the batch's transaction, one statement per table.
 
-``tree_dirs.stale_bytes`` (the key of ``sort=stale``) is the sum of the directory's last-access buckets up to
+``tree_dirs.stale_bytes`` (the key of ``sort=stale``) is the sum of the directory's activity buckets up to
 ``tree_stale.through``: a delta counts in it when its bucket is at or before that boundary, read under
 TREE_STALE_LOCK shared. When the clock has passed the next week, the first batch takes the lock exclusively
 and folds the buckets that crossed into every directory (one statement, about once a week), so a delta is
@@ -18,6 +19,7 @@ from datetime import UTC, date, datetime
 
 import asyncpg
 
+from warpdrive.schemas.stale import activity
 from warpdrive.schemas.tree import STALE_SORT_DAYS, TREE_STALE_LOCK, stale_through, week
 
 from .files import FileState
@@ -56,7 +58,10 @@ class TreeDeltas:
     def add_parts(self, backend: str, path: str, team: str, last_access: datetime | None,
                   last_modified: datetime | None, sign: int, size: int) -> None:
         """``add`` from a file's fields (no FileState built: a crawl's new files take this path)."""
-        key = (backend, leaf_dir(path, self.depths.get(backend, 0)), team, week(last_access), week(last_modified))
+        # 'a' buckets by activity (the later of last access and modification), so the tree's "stale" is the
+        # stale list's rule (schemas/stale.py); 'm' by modification.
+        key = (backend, leaf_dir(path, self.depths.get(backend, 0)), team, week(activity(last_access, last_modified)),
+               week(last_modified))
         v = self.leaves.get(key)
         if v is None:
             self.leaves[key] = [sign, sign * size]

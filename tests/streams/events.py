@@ -175,8 +175,8 @@ def tree(dsn: str, backend: str) -> tuple[dict, dict, dict]:
 
 
 def tree_recomputed(dsn: str, backend: str, max_depth: int = 0) -> tuple[dict, dict, dict]:
-    """The same, recomputed from the live files of storage_files (stale bytes: last access in a week up to
-    the stored stale-sort boundary, or never)."""
+    """The same, recomputed from the live files of storage_files (stale bytes: activity — the later of last access
+    and modification — in a week up to the stored stale-sort boundary, or never)."""
     from datetime import date, timedelta
 
     def bucket(ts: Any) -> date:
@@ -192,11 +192,13 @@ def tree_recomputed(dsn: str, backend: str, max_depth: int = 0) -> tuple[dict, d
             parts = parts[:max_depth]
         for i in range(len(parts) + 1):
             d = "/".join(parts[:i])
-            for table, key in ((dirs, d), (teams, (d, r["owner_team"])), (act, (d, "a", bucket(r["last_access"]))),
+            # 'a': the week of the later of last access and modification (the stale rule)
+            act_week = bucket(max((t for t in (r["last_access"], r["last_modified"]) if t is not None), default=None))
+            for table, key in ((dirs, d), (teams, (d, r["owner_team"])), (act, (d, "a", act_week)),
                                (act, (d, "m", bucket(r["last_modified"])))):
                 table[key][0] += 1
                 table[key][1] += r["size_bytes"]
-            if bucket(r["last_access"]) <= boundary["through"]:
+            if act_week <= boundary["through"]:
                 dirs[d][2] += r["size_bytes"]
     return ({k: tuple(v) for k, v in dirs.items()}, {k: tuple(v) for k, v in teams.items()},
             {k: tuple(v) for k, v in act.items()})

@@ -3,12 +3,16 @@ against the stored boundary, and the buckets a moved boundary passes over folded
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+
+import asyncpg
 
 import pytest
 
 from tests.helpers import Procs, wait_until
 from tests.streams.events import crawl, produce_batches, query, tree, tree_recomputed
+from warpdrive.schemas.db import migrations
 from warpdrive.schemas.config import Config
 from warpdrive.schemas.records import AccessEvent, format_ts
 from warpdrive.schemas.topics import ACCESS
@@ -51,3 +55,34 @@ def test_stale_bytes_follow_reads_and_a_moved_boundary(cfg: Config, procs: Procs
     wait_until(lambda: query(dsn, "SELECT through FROM tree_stale")[0][0] == due, 30, what="the boundary moved")
     assert tree(dsn, b) == tree_recomputed(dsn, b)
     assert tree(dsn, b)[0] == {"": (5, 1050, 750), "old": (2, 300, 300), "new": (3, 750, 450)}
+
+
+def test_the_tree_counts_stale_as_the_list_does(cfg: Config, procs: Procs) -> None:
+    """A never-read file modified this week is not stale in the tree either (issue 15); the migration that
+    rebuilds existing trees under that rule gives what the workers keep."""
+    dsn, b = cfg.postgres.dsn, "stl-rule"
+    now = datetime.now(UTC)
+    procs.start("streams", "streams", "worker")
+    crawl(cfg, "stlr1", b, {"x/new.bin": {"size_bytes": 10, "last_modified": format_ts(now - timedelta(days=1))},
+                            "x/old.bin": {"size_bytes": 20, "last_modified": format_ts(now - timedelta(days=200))},
+                            "x/y/z/deep.bin": {"size_bytes": 40, "last_modified": format_ts(now - timedelta(days=300))},
+                            "top.bin": {"size_bytes": 80}})
+    produce_batches(cfg, ACCESS, [[AccessEvent("n/stlr/1", format_ts(now - timedelta(days=2)), "u", b, "x/old.bin",
+                                               "read", "n", seq=1)]], "node_host")
+    dirs = wait_until(lambda: (t := tree(dsn, b)) == tree_recomputed(dsn, b) and t[0].get("x", (0,))[0] == 3 and
+                      query(dsn, "SELECT last_access FROM storage_files WHERE backend_name = $1 AND path = 'x/old.bin'",
+                            b)[0][0] is not None and t[0], 30, what="the tree to equal its recomputation")
+    # Stale for 90 days: deep.bin (modified 300 days ago) and top.bin (no activity known) only.
+    assert {d: v[2] for d, v in dirs.items()} == {"": 120, "x": 40, "x/y": 40, "x/y/z": 40}
+    kept = tree(dsn, b)
+    sql = next(sql for _, name, sql in migrations() if name.endswith("tree_stale_rule"))
+
+    async def rebuild() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(rebuild())
+    assert tree(dsn, b) == kept
