@@ -58,8 +58,10 @@ SCHEMAS: dict[str, Any] = {
                       total_exact=BOOL,
                       coverage={"type": "object", "additionalProperties": ref("Coverage")}),
     "GrowthPoint": obj({"date": {"type": "string", "format": "date"}, "total_bytes": INT, "file_count": INT,
-                        "added_bytes": INT, "removed_bytes": INT}),
-    "Growth": obj({"backend": STR, "team": STR, "period_days": INT, "points": {"type": "array", "items": ref("GrowthPoint")}}),
+                        "added_bytes": INT, "removed_bytes": INT, "reconstructed": BOOL}),
+    # reconstructed_until: before this day totals are reconstructed from modification times (a lower bound).
+    "Growth": obj({"backend": STR, "team": STR, "period_days": INT, "points": {"type": "array", "items": ref("GrowthPoint")},
+                   "reconstructed_until": {"type": ["string", "null"], "format": "date"}}),
     "UserDetail": obj({
         "user": STR, "teams": {"type": "array", "items": STR},
         "owned": {"type": "array", "items": obj({"backend": STR, "file_count": INT, "total_bytes": INT, "last_access": TS})},

@@ -92,15 +92,20 @@ def stale(ctl: Ctl, days: int, min_size: int | None, backend: str | None, owner:
 @format_option
 @pass_ctl
 def growth(ctl: Ctl, backend: str, team: str | None, period: int) -> None:
-    """Daily total, added and removed bytes of a backend (or one team on it) over a period."""
+    """Daily total, added and removed bytes of a backend (or one team on it) over a period; days before a
+    backend's first crawl are reconstructed from modification times (RECONSTRUCTED)."""
     doc = ctl.client.get("/api/v1/growth", backend=backend, team=team, period=f"{period}d")
     points = doc.get("points", [])
     columns = [Column("date", "DATE"), Column("total_bytes", "TOTAL", "size"), Column("file_count", "FILES", "int"),
-               Column("added_bytes", "ADDED", "size"), Column("removed_bytes", "REMOVED", "size")]
+               Column("added_bytes", "ADDED", "size"), Column("removed_bytes", "REMOVED", "size"),
+               Column("reconstructed", "RECONSTRUCTED", "bool")]
     notes = []
     if len(points) >= 2:
         first, last = points[0].get("total_bytes", 0), points[-1].get("total_bytes", 0)
         notes.append(f"change over {len(points)} days: {'+' if last >= first else ''}{format_size(last - first)}")
+    if doc.get("reconstructed_until") and any(p.get("reconstructed") for p in points):
+        notes.append(f"note: before {doc['reconstructed_until']} (the first crawl) totals are reconstructed from "
+                     "modification times: a lower bound — files deleted before that crawl are unknown")
     ctl.emit(points, columns, doc, notes)
 
 

@@ -23,6 +23,7 @@ from warpdrive.schemas.records import CrawlMarker, ListingEvent, parse_optional_
 from .decoding import Rejected, checked_batch, dead_letter_records
 from .offsets import Msg, dead_letter
 from .files import FileState
+from .reconstruct import reconstruct_growth
 from .ownership import load_owners, lock_backends, norm_prefix, sql_under
 from .rollups import Deltas
 from .staging import stage
@@ -199,6 +200,8 @@ async def apply_marker(conn: asyncpg.Connection, m: CrawlMarker, deltas: Deltas)
             deltas.change(FileState.of(r), None)
         n = len(gone)
         log.info("crawl %s of %s complete: %d files no longer seen marked deleted", m.crawl_id, m.backend_name, n)
+        if not prefix and await reconstruct_growth(conn, m.backend_name, m.crawl_id, ts):
+            log.info("first crawl of %s: growth before it reconstructed from modification times", m.backend_name)
 
 
 async def apply_listing(conn: asyncpg.Connection, consumer: str, msgs: list[Msg], uid_names: Mapping[str, str],

@@ -48,7 +48,7 @@ class Hist:
     url: str
     procs: Procs
     db: Db
-    local: Path  # root of backend "hl" (atime off)
+    local: Path  # root of backend "hl" (atime off); "hg" is its sibling "growth"
     atime_root: Path  # root of backends "ha" (atime strict) and "ho" (the same files, atime off)
     s3_prefix: str  # bucket/prefix of backend "hs3"
 
@@ -98,8 +98,8 @@ class Hist:
 def hist(config_dict: dict, session_id: str, tmp_path_factory: pytest.TempPathFactory, cfg: Config) -> Iterator[Hist]:
     d = tmp_path_factory.mktemp("history")
     local, atime_root = d / "local", d / "atime"
-    local.mkdir()
-    atime_root.mkdir()
+    for sub in (local, atime_root, d / "growth"):
+        sub.mkdir()
     port = _free_port()
     s3 = next(b for b in config_dict["backends"] if b["name"] == "s3")
     s3_prefix = f"{DEMO_BUCKET}/hist-{session_id}"
@@ -113,6 +113,7 @@ def hist(config_dict: dict, session_id: str, tmp_path_factory: pytest.TempPathFa
             {"name": "hl", "url": f"file://{local}"},
             {"name": "ha", "url": f"file://{atime_root}", "atime": "strict"},
             {"name": "ho", "url": f"file://{atime_root}"},
+            {"name": "hg", "url": f"file://{d / 'growth'}"},
             {"name": "hs3", "url": f"s3://{s3_prefix}", "storage_options": s3["storage_options"]},
         ],
     }
@@ -293,3 +294,26 @@ def test_atime_is_evidence_where_the_backend_trusts_it(hist: Hist) -> None:
         assert got_off == _truth(files, {}, days, 0) and not any(i["coverage_ok"] for i in items_off)
     ha = next(b for b in hist.ctl("backends", "--format", "json")["items"] if b["name"] == "ha")
     assert ha["coverage"]["atime"] == "strict" and ha["coverage"]["from_atime"] and "atime strict" in ha["coverage"]["note"]
+
+
+def test_growth_before_the_first_crawl_is_reconstructed_and_labelled(hist: Hist) -> None:
+    rnd = random.Random(18)
+    files = _estate(hist.local.parent / "growth", rnd, 500)
+    hist.crawl("hg")
+    today = NOW.date()
+    doc = hist.ctl("growth", "--backend", "hg", "--period", "365d", "--format", "json")
+    assert doc["reconstructed_until"] == today.isoformat()
+    points = {p["date"]: p for p in doc["points"]}
+    for day, p in points.items():
+        d = datetime.fromisoformat(day).date()
+        on_disk = [size for size, mtime in files.values() if mtime.date() <= d]
+        added = sum(size for size, mtime in files.values() if mtime.date() == d)
+        assert (p["total_bytes"], p["file_count"], p["added_bytes"], p["removed_bytes"], p["reconstructed"]) == (
+            sum(on_disk), len(on_disk), added, 0, d < today), day
+    # A year ago nothing was there yet; the estate grew to the measured total of the first crawl's day.
+    assert doc["points"][0]["total_bytes"] == 0 < doc["points"][-2]["total_bytes"] <= doc["points"][-1]["total_bytes"]
+    out = hist.ctl("growth", "--backend", "hg", "--period", "30d")
+    assert f"before {today.isoformat()} (the first crawl) totals are reconstructed" in out
+    # A second crawl changes nothing of it.
+    hist.crawl("hg")
+    assert hist.ctl("growth", "--backend", "hg", "--period", "365d", "--format", "json")["points"] == doc["points"]
