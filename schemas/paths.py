@@ -8,14 +8,12 @@ before anything is stored, so one file is one row whoever names it. What cannot 
 
 from __future__ import annotations
 
+import functools
 from urllib.parse import urlsplit
 
 from .errors import DecodeError
 
-# Any of these in a path means it needs more than the fast path's check.
-_SUSPECT = ("//", "./", "\x00", "://")
-
-
+@functools.lru_cache(maxsize=1024)
 def backend_prefix(url: str) -> str:
     """What a backend's URL puts before its paths, as a full path would start: ``bucket/prefix`` for
     ``s3://bucket/prefix/``, ``data/x`` for ``file:///data/x`` (no leading or trailing '/')."""
@@ -27,9 +25,14 @@ def canonical_path(path: str, backend_url: str | None = None) -> str:
     """``path`` relative to its backend's root, without leading, trailing or duplicate slashes and ``.``
     segments ('' = the root). A URL (``s3://bucket/key``, ``file:///data/x``) or an absolute path that starts with the
     backend's own root (``backend_url``) is made relative to it; a URL of somewhere else is refused."""
-    if path and path[0] != "/" and path[-1] != "/" and path != "." and not any(s in path for s in _SUSPECT) \
-            and not path.endswith("/.") and ".." not in path:
+    if _plain(path):
         return path  # already canonical: the common case, one scan
+    # One leading slash (how many tools name files); an absolute path under a file backend's own root loses that.
+    if path[:1] == "/" and _plain(rel := path[1:]):
+        if backend_url is None or not backend_url.startswith("file:"):
+            return rel
+        root = backend_prefix(backend_url)
+        return rel[len(root) + 1:] if root and rel.startswith(root + "/") else rel
     if "\x00" in path:
         raise DecodeError(f"path {path!r} contains NUL")
     root = backend_prefix(backend_url) if backend_url else None
@@ -47,6 +50,12 @@ def canonical_path(path: str, backend_url: str | None = None) -> str:
             backend_url is not None and urlsplit(backend_url).scheme in ("", "file"):
         return rel[len(root):].lstrip("/")
     return rel
+
+
+def _plain(path: str) -> bool:
+    """Already canonical: no leading/trailing slash, no "//", "./", NUL or URL, no '.' or '..' that could be a segment."""
+    return bool(path) and path[0] != "/" and path[-1] != "/" and path != "." and ".." not in path \
+        and "//" not in path and "./" not in path and "\x00" not in path and ":/" not in path and not path.endswith("/.")
 
 
 def _segments(p: str, original: str) -> str:
