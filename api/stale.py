@@ -67,8 +67,7 @@ async def stale(call: Call) -> Any:
     async with call.db.acquire() as conn:
         cov = await load_coverage(conn, call.cfg.backends)
         backends = [q["backend"]] if q["backend"] else [b.name for b in call.cfg.backends]
-        cov_out = {b: {**cov[b].as_dict(threshold), "note": note(cov[b])} if b in cov
-                   else {"since": None, "covers_period": False, "note": note(Coverage())} for b in backends}
+        cov_out = {b: {**(c := cov.get(b, Coverage())).as_dict(threshold), "note": note(c)} for b in backends}
         covered = [b for b, c in cov_out.items() if c["covers_period"]] if q["covered_only"] else None
         w, branches = stale_where(q, threshold, covered)
         order = SORTS[q["sort"]][q["order"] == "asc"]

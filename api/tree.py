@@ -126,6 +126,7 @@ async def tree(call: Call) -> JSONResponse:
             "stale_files": {str(n): a[f"f{n}"] if a else 0 for n in STALE_DAYS},
             "never_read_bytes": a["never_read"] if a else 0,
             "newest_modified": a["newest_m"] if a else None, "oldest_modified": a["oldest_m"] if a else None,
+            # The newest activity week (the later of last read and modification), as the stale figures count.
             "last_access": a["last_a"] if a else None,
         }
 

@@ -133,7 +133,7 @@ def test_stale_in_every_format(ctl, stale_state: Db) -> None:
     assert lines[3].split()[:3] == ["s3", "datasets/old1.bin", "18.6GiB"]
     assert "2 shown of 2 stale files (112GiB in all)" in out
     # No telemetry coverage recorded: the table says a read before it is unknown.
-    assert "note: access telemetry does not cover 90 days" in out
+    assert "note: read evidence does not cover 90 days" in out
 
 
 @pytest.mark.parametrize("fmt, first", [("table", "BACKEND"), ("csv", "backend,"), ("json", "{")])
@@ -285,7 +285,7 @@ def test_du_in_every_format(ctl, tree_state: Db) -> None:
 
     out = ok(ctl("du", "s3", "--depth", "2"))  # a bare backend name is its root
     lines = out.splitlines()
-    assert lines[0].split() == ["SIZE", "FILES", "UNREAD", "90D", "LAST", "ACCESS", "NEWEST", "TOP", "TEAM", "PATH"]
+    assert lines[0].split() == ["SIZE", "FILES", "STALE", "90D", "LAST", "ACTIVE", "NEWEST", "TOP", "TEAM", "PATH"]
     assert lines[2].split()[:3] == ["7.3KiB", "3", "2.4KiB"] and "nlp" in lines[2] and lines[2].endswith(" /")
     assert lines[3].split()[:3] == ["4.9KiB", "1", "0B"] and lines[3].endswith("  logs/")
     assert lines[4].endswith("  data/") and "vision" in lines[4] and lines[5].endswith("    x/")
