@@ -18,11 +18,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
-from warpdrive.schemas.backends import open_fs
 from warpdrive.schemas.checks import check_access
 from warpdrive.schemas.config import BackendConfig, Config
 from warpdrive.schemas.errors import DecodeError
 from warpdrive.schemas.records import AccessEvent
+from warpdrive.schemas.storage import KINDS, kind_of, open_fs
 from warpdrive.schemas.topics import ACCESS
 
 from .errors import CrawlerError
@@ -89,12 +89,15 @@ def _fs_for(cfg: Config, url: str, storage_options: dict[str, Any] | None) -> tu
     """(file system, scheme, path as it names it) of a log location. Object stores take the storage options
     of the configured backend in that bucket, else of any backend of the scheme (same endpoint and
     credentials); ``storage_options`` override them."""
-    scheme, loc = object_url(url)
-    if scheme == "file":
+    try:
+        scheme, loc = object_url(url)
+    except ValueError as e:
+        raise BackfillError(str(e)) from None
+    if KINDS[scheme].posix:
         path = os.path.abspath(loc)
         return open_fs(BackendConfig("logs", "file://" + path), **(storage_options or {})), scheme, path
     bucket = loc.split("/", 1)[0]
-    same = [b for b in cfg.backends if b.scheme == scheme]
+    same = [b for b in cfg.backends if kind_of(b) is KINDS[scheme]]
     mine = [b for b in same if object_url(b.url)[1].split("/", 1)[0] == bucket]
     options = dict((mine or same)[0].storage_options) if (mine or same) else {}
     options.update(storage_options or {})
@@ -105,7 +108,7 @@ def log_files(cfg: Config, location: str, storage_options: dict[str, Any] | None
     """Every log file at ``location`` (a file, or a directory / prefix: every file below it, in name order),
     as (file system, path, URL: the file's identity in event sources)."""
     fs, scheme, path = _fs_for(cfg, location, storage_options)
-    prefix = "file://" if scheme == "file" else f"{scheme}://"
+    prefix = f"{scheme}://"  # file:// + an absolute path, or s3:// + bucket/key
     try:
         if fs.isdir(path):
             return [(fs, n, prefix + n) for n in sorted(fs.find(path))]

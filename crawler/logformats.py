@@ -29,6 +29,7 @@ import orjson
 
 from warpdrive.schemas.config import BackendConfig
 from warpdrive.schemas.paths import backend_prefix
+from warpdrive.schemas.storage import KINDS, kind_of
 from warpdrive.schemas.records import OPERATIONS, AccessEvent, format_ts
 
 FORMATS = ("jsonl", "s3-access-log", "gcs-audit-log")
@@ -60,8 +61,9 @@ class Resolver:
         """(backend, path inside it) of ``scheme://bucket/key``: the backend whose URL is the longest prefix."""
         full = f"{bucket}/{key}"
         best: tuple[int, str, str] | None = None
+        kind = KINDS[scheme]
         for b in self.backends:
-            if b.scheme != scheme:
+            if kind_of(b) is not kind:
                 continue
             root = backend_prefix(b.url)
             if (full == root or full.startswith(root + "/")) and (best is None or len(root) > best[0]):
@@ -230,8 +232,10 @@ def sniff(lines: Sequence[str]) -> str | None:
 
 
 def object_url(url: str) -> tuple[str, str]:
-    """(scheme, location) of a log URL or local path: ``s3://b/k`` → (s3, b/k); ``/x/y`` → (file, /x/y)."""
+    """(fsspec protocol, location) of a log URL or local path: ``s3://b/k`` → (s3, b/k); ``/x/y`` → (file, /x/y);
+    ValueError for a scheme no store kind serves."""
     parts = urlsplit(url)
-    if parts.scheme in ("", "file"):
-        return "file", parts.path
-    return ("gs" if parts.scheme == "gcs" else parts.scheme), parts.netloc + parts.path
+    kind = KINDS.get(parts.scheme or "file")
+    if kind is None:
+        raise ValueError(f"{url}: scheme {parts.scheme!r} not supported (use {', '.join(KINDS)})")
+    return (kind.protocol, parts.path) if kind.posix else (kind.protocol, parts.netloc + parts.path)

@@ -112,7 +112,9 @@ def note(c: Coverage) -> str:
 async def load_coverage(conn: Any, backends: Sequence[Any]) -> dict[str, Coverage]:
     """Coverage of each configured backend (``backends``: BackendConfig) from the workers' tables."""
     out = {b.name: Coverage(atime=b.atime) for b in backends}
-    for r in await conn.fetch("SELECT backend_name, first_event, last_event FROM telemetry_coverage"):
+    # telemetry_coverage has a row per worker shard (migration 0057_ingest_shards): read it summed over shards.
+    for r in await conn.fetch("SELECT backend_name, MIN(first_event) AS first_event, MAX(last_event) AS last_event"
+                              " FROM telemetry_coverage GROUP BY 1"):
         if (c := out.get(r["backend_name"])) is not None:
             c.telemetry_since, c.telemetry_until = r["first_event"], r["last_event"]
     for r in await conn.fetch("SELECT backend_name, format, first_event, last_event, events FROM history_coverage"

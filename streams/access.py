@@ -137,10 +137,10 @@ def fold_imported(agg: Aggregate, imported: list[AccessEvent]) -> None:
     agg.coverage = coverage
 
 
-def decode(msgs: Iterable[Msg], roots: Mapping[str, str] = {}) -> Decoded:
-    """Folds every decodable message's accepted records into one Aggregate (``roots``: backend → URL, for
-    canonical paths)."""
-    d = Decoded()
+def decode(msgs: Iterable[Msg], into: Decoded | None = None, roots: Mapping[str, str] = {}) -> Decoded:
+    """Folds every decodable message's accepted records into one Aggregate (``into``'s, when given: a batch is
+    folded message chunk by chunk as they arrive; ``roots``: backend → URL, for canonical paths)."""
+    d = into if into is not None else Decoded()
     for m in msgs:
         try:
             good, rejected = checked_batch(m, AccessEvent, check_access, roots)
@@ -150,6 +150,12 @@ def decode(msgs: Iterable[Msg], roots: Mapping[str, str] = {}) -> Decoded:
         d.rejected += rejected
         d.add(good)
     return d
+
+
+def prepare(msgs: list[Msg], into: Decoded | None, roots: Mapping[str, str] = {}) -> tuple[Decoded, int]:
+    """The worker's fold of arriving messages into its next batch: the batch so far, and its records."""
+    d = decode(msgs, into, roots)
+    return d, d.agg.events + len(d.bad) + len(d.rejected)
 
 
 _STAGE = (("b", "TEXT"), ("p", "TEXT"), ("u", "TEXT"), ("d", "TEXT"), ("rc", "INT"), ("br", "BIGINT"), ("la", "TEXT"),
@@ -179,14 +185,14 @@ WITH v AS (
 ), created AS (
     SELECT b, u, d, count(*) FILTER (WHERE created) AS n FROM ins GROUP BY b, u, d
 )
-INSERT INTO access_daily AS d (date, backend_name, user_id, read_count, bytes_read, write_count, bytes_written,
+INSERT INTO access_daily AS d (date, backend_name, user_id, shard, read_count, bytes_read, write_count, bytes_written,
                                files, last_access)
-SELECT s.d, s.b, s.u, s.rc, s.br, s.wc, s.bw, created.n, s.la
+SELECT s.d, s.b, s.u, $1::smallint, s.rc, s.br, s.wc, s.bw, created.n, s.la
 FROM (SELECT d, b, u, sum(rc) AS rc, sum(br) AS br, sum(wc) AS wc, sum(bw) AS bw, max(la) AS la
       FROM v GROUP BY d, b, u) AS s
 JOIN created USING (b, u, d)
 ORDER BY 1, 2, 3
-ON CONFLICT (date, backend_name, user_id) DO UPDATE SET
+ON CONFLICT (date, backend_name, user_id, shard) DO UPDATE SET
     read_count = d.read_count + EXCLUDED.read_count,
     bytes_read = d.bytes_read + EXCLUDED.bytes_read,
     write_count = d.write_count + EXCLUDED.write_count,
@@ -215,13 +221,13 @@ WITH f AS (
 ), created AS (
     SELECT u, b, count(*) FILTER (WHERE created) AS n FROM ins GROUP BY u, b
 )
-INSERT INTO user_reads AS r (user_id, backend_name, read_count, bytes_read, write_count, bytes_written, files_accessed,
-                             last_access)
-SELECT s.u, s.b, s.rc, s.br, s.wc, s.bw, created.n, s.la
+INSERT INTO user_reads AS r (user_id, backend_name, shard, read_count, bytes_read, write_count, bytes_written,
+                             files_accessed, last_access)
+SELECT s.u, s.b, $1::smallint, s.rc, s.br, s.wc, s.bw, created.n, s.la
 FROM (SELECT u, b, sum(rc) AS rc, sum(br) AS br, sum(wc) AS wc, sum(bw) AS bw, max(la) AS la FROM f GROUP BY u, b) AS s
 JOIN created USING (u, b)
 ORDER BY 1, 2
-ON CONFLICT (user_id, backend_name) DO UPDATE SET
+ON CONFLICT (user_id, backend_name, shard) DO UPDATE SET
     read_count = r.read_count + EXCLUDED.read_count,
     bytes_read = r.bytes_read + EXCLUDED.bytes_read,
     write_count = r.write_count + EXCLUDED.write_count,
@@ -231,26 +237,27 @@ ON CONFLICT (user_id, backend_name) DO UPDATE SET
 """
 
 _COVERAGE = """
-INSERT INTO telemetry_coverage AS c (backend_name, first_event, last_event)
-SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) ORDER BY 1
-ON CONFLICT (backend_name) DO UPDATE SET
+INSERT INTO telemetry_coverage AS c (backend_name, shard, first_event, last_event)
+SELECT b, $4::smallint, f, l FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS u(b, f, l) ORDER BY 1
+ON CONFLICT (backend_name, shard) DO UPDATE SET
     first_event = LEAST(c.first_event, EXCLUDED.first_event),
     last_event = GREATEST(c.last_event, EXCLUDED.last_event)
 """
 
 
-async def write_access(conn: asyncpg.Connection, agg: Aggregate) -> None:
-    """The access_log / access_daily / user rollups / telemetry_coverage part of a batch."""
+async def write_access(conn: asyncpg.Connection, agg: Aggregate, shard: int) -> None:
+    """The access_log / access_daily / user rollups / telemetry_coverage part of a batch; the last three into
+    the batch's ``shard`` (offsets.shard_of), so concurrent workers never wait on each other's rows."""
     if agg.rows:
         await stage(conn, "access_stage", _STAGE, [
             (b, p, u, d, r.read_count, r.bytes_read, r.last_access, r.write_count, r.bytes_written, r.meta_count,
              r.cache_hits, r.error_count) for (b, p, u, d), r in agg.rows.items()])
-        await conn.execute(_ACCESS_LOG)
-        await conn.execute(_USER_ROLLUPS)
+        await conn.execute(_ACCESS_LOG, shard)
+        await conn.execute(_USER_ROLLUPS, shard)
     if agg.coverage:
         names = sorted(agg.coverage)
         await conn.execute(_COVERAGE, names, [parse_ts(agg.coverage[n][0]) for n in names],
-                           [parse_ts(agg.coverage[n][1]) for n in names])
+                           [parse_ts(agg.coverage[n][1]) for n in names], shard)
 
 
 # Creator: the earliest create/write wins whatever order events arrive in (commutative).
@@ -328,6 +335,6 @@ async def apply_access(conn: asyncpg.Connection, consumer: str, msgs: list[Msg],
         agg = Aggregate()
         agg.add_all(d.live)
         fold_imported(agg, fresh)
-    await write_access(conn, agg)
+    await write_access(conn, agg, deltas.shard)
     await write_files(conn, agg, uid_names, deltas)
     return agg

@@ -29,7 +29,7 @@ from tests.helpers import Procs, wait_until
 from warpdrive.cli.main import cli as ctl_cli
 from warpdrive.compose.stack import DEMO_BUCKET
 from warpdrive.crawler.backfill import backfill
-from warpdrive.schemas.backends import open_fs
+from warpdrive.schemas.storage import open_fs
 from warpdrive.schemas.config import Config, dump_toml, load
 from warpdrive.schemas.records import format_ts
 from warpdrive.schemas.topics import ACCESS, ensure_topics
