@@ -196,7 +196,7 @@ def test_growth_in_every_format(ctl, db: Db) -> None:
     assert len(rows) == 14 and int(rows[-1]["total_bytes"]) == 151 * GiB
 
     out = ok(ctl("growth", "--backend", "s3", "--team", "vision", "--period", "30"))
-    assert out.splitlines()[0].split() == ["DATE", "TOTAL", "FILES", "ADDED", "REMOVED"]
+    assert out.splitlines()[0].split() == ["DATE", "TOTAL", "FILES", "ADDED", "REMOVED", "RECONSTRUCTED"]
     assert "change over 30 days: +150GiB" in out
 
 

@@ -75,7 +75,7 @@ def test_the_tree_counts_stale_as_the_list_does(cfg: Config, procs: Procs) -> No
     # Stale for 90 days: deep.bin (modified 300 days ago) and top.bin (no activity known) only.
     assert {d: v[2] for d, v in dirs.items()} == {"": 120, "x": 40, "x/y": 40, "x/y/z": 40}
     kept = tree(dsn, b)
-    sql = next(sql for _, name, sql in migrations() if name.endswith("tree_stale_rule"))
+    sql = next(m.sql for m in migrations() if m.name.endswith("tree_stale_rule"))
 
     async def rebuild() -> None:
         conn = await asyncpg.connect(dsn)
