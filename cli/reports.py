@@ -256,7 +256,7 @@ def du(ctl: Ctl, location: Location, depth: int, sort: str, limit: int) -> None:
     else:
         columns = [Column("total_bytes", "SIZE", "size"), Column("file_count", "FILES", "int"),
                    Column("stale_90", "STALE 90D", "size", lambda r: (r.get("stale_bytes") or {}).get("90")),
-                   Column("last_access", "LAST ACTIVE", "time"), Column("newest_modified", "NEWEST", "time"),
+                   Column("last_access", "LAST ACCESS", "time"), Column("newest_modified", "NEWEST", "time"),
                    Column("team", "TOP TEAM", get=lambda r: next(iter(r.get("bytes_by_team") or {}), None)),
                    Column("path", "PATH", "tree", _du_name)]
         me = root["self"]

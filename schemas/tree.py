@@ -1,15 +1,15 @@
-"""The directory tree's activity buckets ('a': the week of a file's activity, the later of its last access and
-modification — the stale rule of schemas/stale.py; 'm': of its modification) and stale-sort key: rules shared by the stream workers, which keep
-them (streams/tree.py), and the API, which reads them (api/tree.py). Tables: migrations 0004 and 0055."""
+"""The directory tree's week buckets — last access ('a') and modification ('m') in tree_activity, activity (the
+later of the two: the stale rule of schemas/stale.py) in tree_inactive — and its stale-sort key: rules shared by
+the stream workers, which keep them (streams/tree.py), and the API, which reads them (api/tree.py)."""
 
 from __future__ import annotations
 
 from datetime import date, datetime, timedelta
 
-# The bucket of files with no activity known (never read, no modification time) or, for 'm', no modification time.
-NEVER = date.min
+NEVER = date.min  # the bucket of files never accessed (or with no known modification time, or no activity known)
 
-# tree_dirs.stale_bytes holds the bytes not read in this many days: the key of GET /api/v1/tree?sort=stale.
+# tree_dirs.inactive_bytes holds the bytes stale for this many days (neither read nor modified): the key of
+# GET /api/v1/tree?sort=stale.
 STALE_SORT_DAYS = 90
 
 # Workers hold it shared while they apply tree deltas, exclusively while they move the stale-sort boundary.

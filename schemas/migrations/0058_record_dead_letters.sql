@@ -1,3 +1,4 @@
+-- upgrade: online
 -- Issue 15: a record the workers refuse (a path with NUL or '..', a negative size) is dead-lettered by itself
 -- and the other records of its message are applied. `record` is its index in the message; NULL = the whole
 -- message (undecodable). One message may now leave several rows.

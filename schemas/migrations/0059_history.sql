@@ -1,3 +1,4 @@
+-- upgrade: online
 -- Issue 15: imported access history (`warpdrive backfill`).
 
 -- The lines of each imported log already applied, as runs [first_line, last_line] per source

@@ -1,3 +1,4 @@
+-- upgrade: online
 -- Issue 15: growth before a backend's first crawl, reconstructed from the files' modification times when that
 -- crawl completes (streams/reconstruct.py): a lower bound (files deleted before the crawl are unknown), labelled
 -- as reconstructed by GET /api/v1/growth, the CLI and the dashboard.

@@ -1,4 +1,4 @@
-"""tree_dirs.stale_bytes (the key of GET /api/v1/tree?sort=stale) kept by the real worker: deltas counted
+"""tree_dirs.inactive_bytes (the key of GET /api/v1/tree?sort=stale) kept by the real worker: deltas counted
 against the stored boundary, and the buckets a moved boundary passes over folded in by the next batch."""
 
 from __future__ import annotations
@@ -47,8 +47,8 @@ def test_stale_bytes_follow_reads_and_a_moved_boundary(cfg: Config, procs: Procs
     # (Every backend's, so the others stay consistent with the one boundary.)
     old = due - timedelta(weeks=5)
     query(dsn, "UPDATE tree_stale SET through = $1", old)
-    query(dsn, """UPDATE tree_dirs d SET stale_bytes = COALESCE((SELECT sum(total_bytes) FROM tree_activity a
-                      WHERE a.backend_name = d.backend_name AND a.dir = d.dir AND a.kind = 'a' AND a.period <= $1), 0)""",
+    query(dsn, """UPDATE tree_dirs d SET inactive_bytes = COALESCE((SELECT sum(total_bytes) FROM tree_inactive a
+                      WHERE a.backend_name = d.backend_name AND a.dir = d.dir AND a.period <= $1), 0)""",
           old)
     assert tree(dsn, b)[0]["old"] == (2, 300, 100)
     crawl(cfg, "stl2", b, {"new/e.bin": {"size_bytes": 50}}, complete=False)

@@ -48,7 +48,7 @@ def test_deltas_move_usage_growth_and_tree() -> None:
     assert d.growth == {("s3", "vision"): [100, 100], ("s3", "nlp"): [150, 0]}
     # Stale bytes against the boundary: the file (now read in the week of the 23rd) counts only when that week
     # is at or before it; its never-read first state came and went within the batch.
-    dirs, teams, _ = d.tree.expand(date(2026, 11, 16))
+    dirs, teams, _, _ = d.tree.expand(date(2026, 11, 16))
     assert dirs == {("s3", ""): [1, 150, 0], ("s3", "p"): [1, 150, 0]}
     assert d.tree.expand(date(2026, 11, 23))[0][("s3", "p")] == [1, 150, 150]
     assert ("s3", "p", "vision") not in teams and teams[("s3", "p", "nlp")] == [1, 150]

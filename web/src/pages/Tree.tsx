@@ -128,7 +128,7 @@ function Directory({ backend }: { backend: string }) {
                 <th title="stale bytes: neither read nor modified in this many days (counted to the week; the stale list is exact)">Stale {days} d</th>
                 <th>Owners</th>
                 <th title="the tree keeps times by week">Newest change (week)</th>
-                <th title="the later of last read and modification; the tree keeps times by week">Last active (week)</th>
+                <th title="the tree keeps times by week">Last access (week)</th>
                 <th />
               </tr>
             </thead>
