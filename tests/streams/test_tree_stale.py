@@ -69,9 +69,11 @@ def test_the_tree_counts_stale_as_the_list_does(cfg: Config, procs: Procs) -> No
                             "top.bin": {"size_bytes": 80}})
     produce_batches(cfg, ACCESS, [[AccessEvent("n/stlr/1", format_ts(now - timedelta(days=2)), "u", b, "x/old.bin",
                                                "read", "n", seq=1)]], "node_host")
-    dirs = wait_until(lambda: (t := tree(dsn, b)) == tree_recomputed(dsn, b) and t[0].get("x", (0,))[0] == 3 and
-                      query(dsn, "SELECT last_access FROM storage_files WHERE backend_name = $1 AND path = 'x/old.bin'",
-                            b)[0][0] is not None and t[0], 30, what="the tree to equal its recomputation")
+    wait_until(lambda: query(dsn, "SELECT count(last_access) FROM storage_files WHERE backend_name = $1", b)[0][0] == 1,
+               30, what="the read applied")
+    wait_until(lambda: (t := tree(dsn, b)) == tree_recomputed(dsn, b) and t[0].get("x", (0,))[0] == 3, 30,
+               what="the tree to equal its recomputation")
+    dirs = tree(dsn, b)[0]
     # Stale for 90 days: deep.bin (modified 300 days ago) and top.bin (no activity known) only.
     assert {d: v[2] for d, v in dirs.items()} == {"": 120, "x": 40, "x/y": 40, "x/y/z": 40}
     kept = tree(dsn, b)
