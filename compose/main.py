@@ -27,6 +27,7 @@ COMPONENTS = {
     "streams": ("warpdrive.streams.main", "Faust stream workers: aggregate topics into PostgreSQL, evaluate quotas."),
     "api": ("warpdrive.api.main", "Control-plane REST API (and the dashboard)."),
     "crawler": ("warpdrive.crawler.main", "Crawl every backend into listing events."),
+    "backfill": ("warpdrive.crawler.history", "Import access history from logs (S3 access logs, GCS audit logs, JSON lines)."),
 }
 
 

@@ -183,11 +183,24 @@ class CrawlerSettings:
 
 
 @dataclass(frozen=True)
+class HistorySettings:
+    users: dict[str, str] = setting(
+        {}, "Requester → user for imported access logs (`warpdrive backfill`): an S3 requester ARN or canonical id, "
+            "a GCS principal email ([history.users] 'arn:aws:iam::1:user/a' = 'alice'). Unmapped: the IAM user "
+            "name, or the requester as logged.")
+
+
+ATIME_POLICIES = ("off", "strict", "relatime")
+
+
+@dataclass(frozen=True)
 class BackendConfig:
     name: str
     url: str
     storage_options: dict[str, Any] = field(default_factory=dict)
     max_tree_depth: int = 0  # 0 = every level
+    # POSIX atime as evidence of reads (local/NFS backends): off | strict | relatime (schemas/stale.py).
+    atime: str = "off"
 
     @property
     def scheme(self) -> str:
@@ -206,6 +219,7 @@ class Config:
     agent: AgentSettings
     streams: StreamsSettings
     crawler: CrawlerSettings
+    history: HistorySettings
     backends: tuple[BackendConfig, ...]
     teams: dict[str, str]  # user → team
 
@@ -223,6 +237,7 @@ SECTIONS: dict[str, type] = {
     "agent": AgentSettings,
     "streams": StreamsSettings,
     "crawler": CrawlerSettings,
+    "history": HistorySettings,
 }
 
 
@@ -245,7 +260,9 @@ def settings_help() -> list[tuple[str, str, str, str]]:
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
             rows.append((f"{section}.{f.name}", env_name(section, f.name), repr(default), f.metadata["help"]))
     rows += [
-        ("backends", ENV_PREFIX + "BACKENDS", "[]", "[[backends]] name, url (file://, s3://, gs://), storage_options."),
+        ("backends", ENV_PREFIX + "BACKENDS", "[]",
+         "[[backends]] name, url (file://, s3://, gs://), storage_options, max_tree_depth, "
+         "atime (off | strict | relatime: POSIX access times as evidence of reads, file:// only)."),
         ("teams", ENV_PREFIX + "TEAMS", "{}", "[teams] user = team mapping (also editable via the API)."),
     ]
     return rows
@@ -331,6 +348,10 @@ def _check_backend(i: int, b: BackendConfig) -> None:
         raise ConfigError(f"{where}.url: {problem}")
     if b.max_tree_depth < 0:
         raise ConfigError(f"{where}.max_tree_depth: must be >= 0")
+    if b.atime not in ATIME_POLICIES:
+        raise ConfigError(f"{where}.atime: must be one of {', '.join(ATIME_POLICIES)}, got {b.atime!r}")
+    if b.atime != "off" and not KINDS[parts.scheme or "file"].posix:
+        raise ConfigError(f"{where}.atime: only file:// backends have POSIX access times")
 
 
 def _check_env_keys() -> None:

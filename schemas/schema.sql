@@ -11,7 +11,8 @@ CREATE TABLE public.access_daily (
     write_count bigint DEFAULT 0 NOT NULL,
     bytes_written bigint DEFAULT 0 NOT NULL,
     files bigint DEFAULT 0 NOT NULL,
-    last_access timestamp with time zone
+    last_access timestamp with time zone,
+    shard smallint DEFAULT 0 NOT NULL
 );
 
 CREATE TABLE public.access_log (
@@ -72,7 +73,8 @@ CREATE TABLE public.dead_letters (
     "offset" bigint NOT NULL,
     error text NOT NULL,
     payload bytea,
-    received_at timestamp with time zone DEFAULT now() NOT NULL
+    received_at timestamp with time zone DEFAULT now() NOT NULL,
+    record integer
 );
 
 CREATE SEQUENCE public.dead_letters_id_seq
@@ -109,6 +111,34 @@ CREATE TABLE public.growth_daily (
     file_count bigint NOT NULL,
     added_bytes bigint DEFAULT 0 NOT NULL,
     removed_bytes bigint DEFAULT 0 NOT NULL
+);
+
+CREATE TABLE public.growth_reconstructed (
+    backend_name text NOT NULL,
+    owner_team text NOT NULL,
+    date date NOT NULL,
+    added_bytes bigint NOT NULL,
+    added_files bigint NOT NULL
+);
+
+CREATE TABLE public.growth_reconstructed_at (
+    backend_name text NOT NULL,
+    boundary date NOT NULL,
+    crawl_id text NOT NULL
+);
+
+CREATE TABLE public.history_coverage (
+    backend_name text NOT NULL,
+    format text NOT NULL,
+    first_event timestamp with time zone NOT NULL,
+    last_event timestamp with time zone NOT NULL,
+    events bigint DEFAULT 0 NOT NULL
+);
+
+CREATE TABLE public.history_lines (
+    source text NOT NULL,
+    first_line bigint NOT NULL,
+    last_line bigint NOT NULL
 );
 
 CREATE TABLE public.jobs (
@@ -243,7 +273,8 @@ CREATE TABLE public.teams (
 CREATE TABLE public.telemetry_coverage (
     backend_name text NOT NULL,
     first_event timestamp with time zone NOT NULL,
-    last_event timestamp with time zone NOT NULL
+    last_event timestamp with time zone NOT NULL,
+    shard smallint DEFAULT 0 NOT NULL
 );
 
 CREATE TABLE public.tree_activity (
@@ -262,7 +293,16 @@ CREATE TABLE public.tree_dirs (
     depth integer NOT NULL,
     file_count bigint DEFAULT 0 NOT NULL,
     total_bytes bigint DEFAULT 0 NOT NULL,
-    stale_bytes bigint DEFAULT 0 NOT NULL
+    stale_bytes bigint DEFAULT 0 NOT NULL,
+    inactive_bytes bigint DEFAULT 0 NOT NULL
+);
+
+CREATE TABLE public.tree_inactive (
+    backend_name text NOT NULL,
+    dir text NOT NULL,
+    period date NOT NULL,
+    file_count bigint DEFAULT 0 NOT NULL,
+    total_bytes bigint DEFAULT 0 NOT NULL
 );
 
 CREATE TABLE public.tree_stale (
@@ -285,7 +325,8 @@ CREATE TABLE public.usage_rollup (
     owner_user text DEFAULT ''::text NOT NULL,
     file_count bigint DEFAULT 0 NOT NULL,
     total_bytes bigint DEFAULT 0 NOT NULL,
-    last_access timestamp with time zone
+    last_access timestamp with time zone,
+    shard smallint DEFAULT 0 NOT NULL
 );
 
 CREATE TABLE public.user_files (
@@ -307,7 +348,8 @@ CREATE TABLE public.user_reads (
     write_count bigint DEFAULT 0 NOT NULL,
     bytes_written bigint DEFAULT 0 NOT NULL,
     files_accessed bigint DEFAULT 0 NOT NULL,
-    last_access timestamp with time zone NOT NULL
+    last_access timestamp with time zone NOT NULL,
+    shard smallint DEFAULT 0 NOT NULL
 );
 
 ALTER TABLE ONLY public.command_outbox ALTER COLUMN id SET DEFAULT nextval('public.command_outbox_id_seq'::regclass);
@@ -323,7 +365,7 @@ ALTER TABLE ONLY public.quotas ALTER COLUMN id SET DEFAULT nextval('public.quota
 ALTER TABLE ONLY public.storage_files ALTER COLUMN id SET DEFAULT nextval('public.storage_files_id_seq'::regclass);
 
 ALTER TABLE ONLY public.access_daily
-    ADD CONSTRAINT access_daily_pkey PRIMARY KEY (date, backend_name, user_id);
+    ADD CONSTRAINT access_daily_pkey PRIMARY KEY (date, backend_name, user_id, shard);
 
 ALTER TABLE ONLY public.access_log
     ADD CONSTRAINT access_log_backend_name_path_user_id_date_key UNIQUE (backend_name, path, user_id, date);
@@ -338,10 +380,10 @@ ALTER TABLE ONLY public.crawls
     ADD CONSTRAINT crawls_pkey PRIMARY KEY (crawl_id);
 
 ALTER TABLE ONLY public.dead_letters
-    ADD CONSTRAINT dead_letters_consumer_topic_partition_offset_key UNIQUE (consumer, topic, partition, "offset");
+    ADD CONSTRAINT dead_letters_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.dead_letters
-    ADD CONSTRAINT dead_letters_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT dead_letters_record_key UNIQUE NULLS NOT DISTINCT (consumer, topic, partition, "offset", record);
 
 ALTER TABLE ONLY public.deletion_marks
     ADD CONSTRAINT deletion_marks_pkey PRIMARY KEY (backend_name, path);
@@ -351,6 +393,18 @@ ALTER TABLE ONLY public.file_activity
 
 ALTER TABLE ONLY public.growth_daily
     ADD CONSTRAINT growth_daily_pkey PRIMARY KEY (backend_name, owner_team, date);
+
+ALTER TABLE ONLY public.growth_reconstructed_at
+    ADD CONSTRAINT growth_reconstructed_at_pkey PRIMARY KEY (backend_name);
+
+ALTER TABLE ONLY public.growth_reconstructed
+    ADD CONSTRAINT growth_reconstructed_pkey PRIMARY KEY (backend_name, owner_team, date);
+
+ALTER TABLE ONLY public.history_coverage
+    ADD CONSTRAINT history_coverage_pkey PRIMARY KEY (backend_name, format);
+
+ALTER TABLE ONLY public.history_lines
+    ADD CONSTRAINT history_lines_pkey PRIMARY KEY (source, first_line);
 
 ALTER TABLE ONLY public.jobs
     ADD CONSTRAINT jobs_pkey PRIMARY KEY (job_id);
@@ -389,13 +443,16 @@ ALTER TABLE ONLY public.teams
     ADD CONSTRAINT teams_pkey PRIMARY KEY (user_id, team_name);
 
 ALTER TABLE ONLY public.telemetry_coverage
-    ADD CONSTRAINT telemetry_coverage_pkey PRIMARY KEY (backend_name);
+    ADD CONSTRAINT telemetry_coverage_pkey PRIMARY KEY (backend_name, shard);
 
 ALTER TABLE ONLY public.tree_activity
     ADD CONSTRAINT tree_activity_pkey PRIMARY KEY (backend_name, dir, kind, period);
 
 ALTER TABLE ONLY public.tree_dirs
     ADD CONSTRAINT tree_dirs_pkey PRIMARY KEY (backend_name, dir);
+
+ALTER TABLE ONLY public.tree_inactive
+    ADD CONSTRAINT tree_inactive_pkey PRIMARY KEY (backend_name, dir, period);
 
 ALTER TABLE ONLY public.tree_stale
     ADD CONSTRAINT tree_stale_pkey PRIMARY KEY (one);
@@ -404,13 +461,13 @@ ALTER TABLE ONLY public.tree_teams
     ADD CONSTRAINT tree_teams_pkey PRIMARY KEY (backend_name, dir, owner_team);
 
 ALTER TABLE ONLY public.usage_rollup
-    ADD CONSTRAINT usage_rollup_pkey PRIMARY KEY (backend_name, owner_team, owner_user);
+    ADD CONSTRAINT usage_rollup_pkey PRIMARY KEY (backend_name, owner_team, owner_user, shard);
 
 ALTER TABLE ONLY public.user_files
     ADD CONSTRAINT user_files_pkey PRIMARY KEY (user_id, backend_name, path);
 
 ALTER TABLE ONLY public.user_reads
-    ADD CONSTRAINT user_reads_pkey PRIMARY KEY (user_id, backend_name);
+    ADD CONSTRAINT user_reads_pkey PRIMARY KEY (user_id, backend_name, shard);
 
 CREATE INDEX idx_crawls_backend ON public.crawls USING btree (backend_name, started_at DESC);
 
@@ -432,11 +489,11 @@ CREATE INDEX idx_tree_activity_dir ON public.tree_activity USING btree (backend_
 
 CREATE INDEX idx_tree_children_files ON public.tree_dirs USING btree (backend_name, parent, file_count DESC, dir) INCLUDE (depth, total_bytes);
 
+CREATE INDEX idx_tree_children_inactive ON public.tree_dirs USING btree (backend_name, parent, inactive_bytes DESC, dir) INCLUDE (depth, file_count, total_bytes);
+
 CREATE INDEX idx_tree_children_name ON public.tree_dirs USING btree (backend_name, parent, dir COLLATE "C") INCLUDE (depth, file_count, total_bytes);
 
 CREATE INDEX idx_tree_children_size ON public.tree_dirs USING btree (backend_name, parent, total_bytes DESC, dir) INCLUDE (depth, file_count);
-
-CREATE INDEX idx_tree_children_stale ON public.tree_dirs USING btree (backend_name, parent, stale_bytes DESC, dir) INCLUDE (depth, file_count, total_bytes);
 
 CREATE INDEX idx_tree_teams_dir ON public.tree_teams USING btree (backend_name, dir) INCLUDE (owner_team, file_count, total_bytes);
 

@@ -11,6 +11,7 @@ consumer group.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
@@ -92,6 +93,8 @@ class StreamsApp(faust.App):
         self.applied: dict[str, int] = {}  # records applied per topic, for the log
         self.outbox = asyncio.Event()  # set when quota transitions were queued
         self.uid_names = cfg.agent.users
+        self.roots = {b.name: b.url for b in cfg.backends}  # inbound paths are made relative to these
+        self.atime = {b.name: b.atime for b in cfg.backends}  # where a crawl's atime counts as a read
 
     async def on_start(self) -> None:
         await super().on_start()
@@ -274,14 +277,14 @@ async def _seek_to_stored(app: StreamsApp, assigned: set) -> None:
 
 async def _access(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg], prepared: Any) -> int:
     deltas = app.deltas(msgs)
-    agg = await apply_access(conn, app.cfg.streams.app_id, msgs, app.uid_names, deltas, prepared)
+    agg = await apply_access(conn, app.cfg.streams.app_id, msgs, app.uid_names, deltas, prepared, app.roots)
     await app.finish(conn, deltas)
     return agg.events
 
 
 async def _listing(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg], prepared: Any) -> int:
     deltas = app.deltas(msgs)
-    n = await apply_listing(conn, app.cfg.streams.app_id, msgs, app.uid_names, deltas)
+    n = await apply_listing(conn, app.cfg.streams.app_id, msgs, app.uid_names, deltas, app.roots, app.atime)
     await app.finish(conn, deltas)
     return n
 
@@ -306,7 +309,7 @@ QUOTA_INTERVAL = 30.0  # seconds between full quota evaluations (catches quota e
 
 def create_app(cfg: Config, dsn: str) -> StreamsApp:
     app = StreamsApp(cfg, dsn)
-    app.batch_agent(ACCESS, _access, prepare_access)
+    app.batch_agent(ACCESS, _access, functools.partial(prepare_access, roots=app.roots))
     app.batch_agent(LISTING, _listing)
     app.batch_agent(COMMANDS, _commands)
     app.batch_agent(AGENT_STATUS, _agent_status)

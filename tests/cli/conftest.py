@@ -26,7 +26,8 @@ from tests.helpers import Procs, wait_until
 # Every table a CLI test may write; emptied before each test so states never leak between tests.
 TABLES = ("storage_files", "access_log", "user_files", "user_reads", "teams", "quotas", "ownership_rules", "usage_rollup", "access_daily",
           "growth_daily", "telemetry_coverage", "crawls", "quota_state", "agents", "jobs", "deletion_marks",
-          "tree_dirs", "tree_teams", "tree_activity")
+          "tree_dirs", "tree_teams", "tree_activity",
+          "history_lines", "history_coverage", "growth_reconstructed", "growth_reconstructed_at", "tree_inactive")
 
 
 def _free_port() -> int:

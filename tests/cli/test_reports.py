@@ -133,7 +133,7 @@ def test_stale_in_every_format(ctl, stale_state: Db) -> None:
     assert lines[3].split()[:3] == ["s3", "datasets/old1.bin", "18.6GiB"]
     assert "2 shown of 2 stale files (112GiB in all)" in out
     # No telemetry coverage recorded: the table says a read before it is unknown.
-    assert "note: access telemetry does not cover 90 days" in out
+    assert "note: read evidence does not cover 90 days" in out
 
 
 @pytest.mark.parametrize("fmt, first", [("table", "BACKEND"), ("csv", "backend,"), ("json", "{")])
@@ -196,7 +196,7 @@ def test_growth_in_every_format(ctl, db: Db) -> None:
     assert len(rows) == 14 and int(rows[-1]["total_bytes"]) == 151 * GiB
 
     out = ok(ctl("growth", "--backend", "s3", "--team", "vision", "--period", "30"))
-    assert out.splitlines()[0].split() == ["DATE", "TOTAL", "FILES", "ADDED", "REMOVED"]
+    assert out.splitlines()[0].split() == ["DATE", "TOTAL", "FILES", "ADDED", "REMOVED", "RECONSTRUCTED"]
     assert "change over 30 days: +150GiB" in out
 
 
@@ -254,20 +254,23 @@ def test_backends_in_every_format(ctl, db: Db) -> None:
 
 @pytest.fixture
 def tree_state(db: Db) -> Db:
-    """The tree rollups as the stream workers keep them for s3: data/ (2 files never read, one in data/x/) and
-    logs/ (1 bigger file, read this week)."""
-    db.executemany("INSERT INTO tree_dirs VALUES ($1, $2, $3, $4, $5, $6, $7)",  # stale_bytes: the never-read files
+    """The tree rollups as the stream workers keep them for s3: data/ (2 files never read, modified 200 days ago,
+    one in data/x/) and logs/ (1 bigger file, read this week)."""
+    db.executemany("INSERT INTO tree_dirs (backend_name, dir, parent, depth, file_count, total_bytes, inactive_bytes)"
+                   " VALUES ($1, $2, $3, $4, $5, $6, $7)",  # inactive_bytes: the stale files (data's)
                    [("s3", "", None, 0, 3, 7500, 2500), ("s3", "data", "", 1, 2, 2500, 2500),
                     ("s3", "data/x", "data", 2, 1, 2000, 2000), ("s3", "logs", "", 1, 1, 5000, 0)])
     db.executemany("INSERT INTO tree_teams VALUES ('s3', $1, $2, $3, $4)",
                    [("", "nlp", 1, 5000), ("", "vision", 2, 2500), ("data", "vision", 2, 2500),
                     ("data/x", "vision", 1, 2000), ("logs", "nlp", 1, 5000)])
     never, recent = datetime(1, 1, 1).date(), (NOW - timedelta(days=NOW.weekday())).date()
+    old = (NOW - timedelta(days=200 + (NOW - timedelta(days=200)).weekday())).date()
+    data = (("", 2, 2500), ("data", 2, 2500), ("data/x", 1, 2000))
     db.executemany("INSERT INTO tree_activity VALUES ('s3', $1, $2, $3, $4, $5)",
-                   [(d, "a", never, n, b) for d, n, b in (("", 2, 2500), ("data", 2, 2500), ("data/x", 1, 2000))]
-                   + [(d, "a", recent, 1, 5000) for d in ("", "logs")]
-                   + [(d, "m", recent, n, b) for d, n, b in (("", 3, 7500), ("data", 2, 2500), ("data/x", 1, 2000),
-                                                               ("logs", 1, 5000))])
+                   [(d, "a", never, n, b) for d, n, b in data] + [(d, "a", recent, 1, 5000) for d in ("", "logs")]
+                   + [(d, "m", old, n, b) for d, n, b in data] + [(d, "m", recent, 1, 5000) for d in ("", "logs")])
+    db.executemany("INSERT INTO tree_inactive VALUES ('s3', $1, $2, $3, $4)",
+                   [(d, old, n, b) for d, n, b in data] + [(d, recent, 1, 5000) for d in ("", "logs")])
     return db
 
 
@@ -285,7 +288,7 @@ def test_du_in_every_format(ctl, tree_state: Db) -> None:
 
     out = ok(ctl("du", "s3", "--depth", "2"))  # a bare backend name is its root
     lines = out.splitlines()
-    assert lines[0].split() == ["SIZE", "FILES", "UNREAD", "90D", "LAST", "ACCESS", "NEWEST", "TOP", "TEAM", "PATH"]
+    assert lines[0].split() == ["SIZE", "FILES", "STALE", "90D", "LAST", "ACCESS", "NEWEST", "TOP", "TEAM", "PATH"]
     assert lines[2].split()[:3] == ["7.3KiB", "3", "2.4KiB"] and "nlp" in lines[2] and lines[2].endswith(" /")
     assert lines[3].split()[:3] == ["4.9KiB", "1", "0B"] and lines[3].endswith("  logs/")
     assert lines[4].endswith("  data/") and "vision" in lines[4] and lines[5].endswith("    x/")

@@ -138,7 +138,10 @@ async def _seed(dsn: str) -> None:
                    VALUES ($1, $2, $3, $4, $5)""", tree_teams)
             await conn.executemany(
                 """INSERT INTO tree_activity (backend_name, dir, kind, period, file_count, total_bytes)
-                   VALUES ($1, $2, $3, $4, $5, $6)""", tree_activity)
+                   VALUES ($1, $2, $3, $4, $5, $6)""", [r for r in tree_activity if r[2] != "s"])
+            await conn.executemany(
+                """INSERT INTO tree_inactive (backend_name, dir, period, file_count, total_bytes)
+                   VALUES ($1, $2, $4, $5, $6)""", [r for r in tree_activity if r[2] == "s"])
             await conn.execute(
                 """INSERT INTO access_log (backend_name, path, user_id, date, read_count, bytes_read, last_access)
                    VALUES ('s3', 'nlp/corpus/shard-1.jsonl', 'alice', $1, 4, $2, $3)""",
@@ -157,7 +160,8 @@ async def _seed(dsn: str) -> None:
 
 def _tree_rows() -> tuple[list[tuple], list[tuple], list[tuple]]:
     """The tree rollups (schemas/migrations/0004_tree.sql) the stream workers would keep for FILES: every file counts in
-    each ancestor directory; activity by week (Monday) of last access ('a') and of modification ('m')."""
+    each ancestor directory; activity by week (Monday) of last access ('a') and of modification ('m'), and of the
+    later of the two ('s': tree_inactive, migration 0060)."""
     never = date.min
     dirs: dict[tuple[str, str], list[int]] = {}
     teams: dict[tuple[str, str, str], list[int]] = {}
@@ -167,8 +171,10 @@ def _tree_rows() -> tuple[list[tuple], list[tuple], list[tuple]]:
         for depth in range(len(parts) + 1):
             d = "/".join(parts[:depth])
             week = lambda t: (t.date() - timedelta(days=t.weekday())) if t else never  # noqa: E731
+            active = max((t for t in (accessed, modified) if t), default=None)  # the stale rule's activity
             for key, table in (((backend, d), dirs), ((backend, d, team), teams),
-                               ((backend, d, "a", week(accessed)), acts), ((backend, d, "m", week(modified)), acts)):
+                               ((backend, d, "a", week(accessed)), acts), ((backend, d, "m", week(modified)), acts),
+                               ((backend, d, "s", week(active)), acts)):
                 agg = table.setdefault(key, [0, 0])
                 agg[0] += 1
                 agg[1] += size

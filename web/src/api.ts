@@ -127,6 +127,8 @@ export interface GrowthPoint {
   file_count: number;
   added_bytes: number;
   removed_bytes: number;
+  /** Before the backend's first crawl: reconstructed from modification times (a lower bound). */
+  reconstructed?: boolean;
 }
 
 export interface Growth {
@@ -134,6 +136,20 @@ export interface Growth {
   team: string | null;
   period_days: number;
   points: GrowthPoint[];
+  /** The first crawl's day: before it, totals are reconstructed from modification times. */
+  reconstructed_until?: string | null;
+}
+
+/** Where a backend's read evidence comes from (schemas/stale.py): telemetry, imported history, atime. */
+export interface Coverage {
+  since: string | null;
+  from_atime: boolean;
+  telemetry_since: string | null;
+  telemetry_until: string | null;
+  history: { format: string; since: string; until: string; events: number }[];
+  atime: "off" | "strict" | "relatime";
+  first_crawl: string | null;
+  note: string;
 }
 
 export interface UserDetail {
@@ -152,6 +168,7 @@ export interface Backend {
   total_bytes: number;
   last_crawl: { crawl_id: string; started_at: string; finished_at: string | null; status: string; files: number } | null;
   coverage_since: string | null;
+  coverage?: Coverage;
 }
 
 export type QuotaLevel = "ok" | "soft" | "hard";
