@@ -20,6 +20,7 @@ import asyncpg
 
 from warpdrive.schemas import records, topics
 from warpdrive.schemas.config import Config
+from warpdrive.schemas.db import COMMAND_OUTBOX_CHANNEL, listen
 
 log = logging.getLogger(__name__)
 
@@ -43,16 +44,17 @@ class CommandOutbox:
                               args=args, target=target)
         await conn.execute("INSERT INTO command_outbox (target, payload) VALUES ($1, $2)", target,
                            records.encode_batch([cmd]))
-        self._wake.set()  # an early wake-up is harmless: the publisher only sends committed rows
-        return cmd
+        return cmd  # the publisher is woken by the outbox's NOTIFY, at commit
 
     async def pending(self) -> int:
         async with self.pool.acquire() as conn:
             return await conn.fetchval("SELECT count(*) FROM command_outbox")
 
     async def run(self) -> None:
-        """Publishes until cancelled; a Kafka or PostgreSQL failure is logged and retried, never fatal."""
+        """Publishes until cancelled, woken when rows commit (LISTEN) or every ``retry_interval``;
+        a Kafka or PostgreSQL failure is logged and retried, never fatal."""
         producer = None
+        listener = asyncio.create_task(listen(self.pool, (COMMAND_OUTBOX_CHANNEL,), self._wake))
         try:
             while True:
                 try:
@@ -71,6 +73,8 @@ class CommandOutbox:
                     pass
                 self._wake.clear()
         finally:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
             if producer is not None:
                 await self._stop_producer(producer)
 

@@ -128,3 +128,43 @@ async def drop_database(dsn: str, name: str) -> None:
     if not re.fullmatch(r"\w+", name):
         raise ValueError(f"database name {name!r} must be letters, digits and '_'")
     await _admin(dsn, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+# -- wake-ups after commit ---------------------------------------------------------------------
+# Triggers (migration "quota_membership") NOTIFY these channels when rows are written; PostgreSQL
+# delivers a NOTIFY at commit, so a publisher woken by one always finds the rows it was woken for.
+QUOTA_OUTBOX_CHANNEL = "warpdrive_quota_outbox"
+TEAMS_CHANNEL = "warpdrive_teams"
+COMMAND_OUTBOX_CHANNEL = "warpdrive_command_outbox"
+
+
+async def listen(pool, channels: tuple[str, ...], wake, retry: float = 2.0) -> None:  # asyncpg.Pool, asyncio.Event
+    """Sets ``wake`` on every NOTIFY on ``channels`` until cancelled, holding one of the pool's connections.
+
+    A lost connection is retried; ``wake`` is also set whenever listening (re)starts, since
+    notifications sent meanwhile were missed."""
+    import asyncio
+
+    def notified(*_: object) -> None:
+        wake.set()
+
+    while True:
+        try:
+            async with pool.acquire() as conn:
+                lost = asyncio.Event()
+                conn.add_termination_listener(lambda _conn: lost.set())
+                for channel in channels:
+                    await conn.add_listener(channel, notified)
+                wake.set()
+                try:
+                    await lost.wait()
+                finally:
+                    if not conn.is_closed():
+                        for channel in channels:
+                            await conn.remove_listener(channel, notified)
+            log.warning("LISTEN %s: connection lost; listening again in %gs", ", ".join(channels), retry)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # PostgreSQL down: the publisher's own timeout still polls meanwhile
+            log.warning("LISTEN %s: %s: %s; retrying in %gs", ", ".join(channels), type(e).__name__, e, retry)
+        await asyncio.sleep(retry)
