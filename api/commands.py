@@ -25,6 +25,7 @@ from warpdrive.schemas.db import COMMAND_OUTBOX_CHANNEL, listen
 log = logging.getLogger(__name__)
 
 BATCH = 500  # rows published per round
+PUBLISH_LOCK = 0x57446370  # "WDcp": one outbox publisher at a time
 
 
 class CommandOutbox:
@@ -101,9 +102,10 @@ class CommandOutbox:
     async def _publish_round(self, producer: Any) -> bool:
         """Sends the oldest pending rows and deletes them once acknowledged; True if a full batch went out."""
         async with self.pool.acquire() as conn, conn.transaction():
-            # SKIP LOCKED: several API processes share the outbox without sending a row twice at once.
-            rows = await conn.fetch(
-                "SELECT id, target, payload FROM command_outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED", BATCH)
+            # Several API processes share the outbox, and all wake at the same commit: one publishes at a time
+            # (the others wait, then find only what is left), so rows are neither sent twice at once nor reordered.
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", PUBLISH_LOCK)
+            rows = await conn.fetch("SELECT id, target, payload FROM command_outbox ORDER BY id LIMIT $1", BATCH)
             if not rows:
                 return False
             futures = [await producer.send(self.topic, r["payload"], key=r["target"].encode()) for r in rows]

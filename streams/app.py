@@ -292,6 +292,7 @@ def create_app(cfg: Config, dsn: str) -> StreamsApp:
         (PostgreSQL NOTIFYs at commit), and every PUBLISH_POLL seconds."""
         async with asyncio.TaskGroup() as tg:
             listener = tg.create_task(listen(app.db(), (QUOTA_OUTBOX_CHANNEL, TEAMS_CHANNEL), app.outbox))
+            await evaluate_quotas()  # at once: quotas on backends removed from the config end now
             while not app.should_stop:
                 try:
                     await asyncio.wait_for(app.outbox.wait(), PUBLISH_POLL)
@@ -306,13 +307,14 @@ def create_app(cfg: Config, dsn: str) -> StreamsApp:
                     await asyncio.sleep(1.0)
             listener.cancel()
 
-    @app.timer(QUOTA_INTERVAL)
     async def evaluate_quotas() -> None:
         try:
             async with app.db().acquire() as conn, conn.transaction():
                 await quotas.evaluate(conn, None, app.backend_names())
         except (*TRANSIENT, asyncpg.PostgresError) as e:
             log.warning("quota evaluation skipped (%s: %s)", type(e).__name__, e)
+
+    app.timer(QUOTA_INTERVAL)(evaluate_quotas)
 
     @app.timer(30.0)
     async def report() -> None:
