@@ -58,7 +58,7 @@ def test_usage_by_team_in_every_format(ctl, usage_state: Db) -> None:
     assert lines[2].split()[:5] == ["vision", "s3", "3", "3.00", "TiB"]
     assert lines[3].split()[:5] == ["vision", "gcs", "1", "1.00", "GiB"]
     assert lines[4].split()[:5] == ["unowned", "s3", "2", "500", "B"]
-    assert lines[-1] == "total: 3.0TiB in 6 files"
+    assert lines[-1] == "total: 3.00 TiB in 6 files"
 
 
 def test_usage_by_user_and_backend(ctl, usage_state: Db) -> None:
