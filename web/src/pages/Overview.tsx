@@ -1,6 +1,7 @@
 import { Link } from "react-router-dom";
 import { api } from "../api";
 import { ErrorBox } from "../components/ErrorBox";
+import { QuotaAlerts } from "../components/QuotaAlerts";
 import { Size, formatCount, formatTime } from "../components/SizeFormat";
 import { StorageChart, pivotByTeam } from "../components/StorageChart";
 import { useApi } from "../useApi";
@@ -20,6 +21,7 @@ export function Overview() {
   return (
     <>
       <h1>Storage by team</h1>
+      <QuotaAlerts />
       <ErrorBox error={usage.error} />
       {usage.loading && !u && <p className="muted">Loading…</p>}
       {u && teams && (
