@@ -83,6 +83,13 @@ def test_teams(ctl, db: Db) -> None:
     assert sorted(r["user_id"] for r in db.fetch("SELECT user_id FROM teams")) == ["alice", "carol"]
     assert "not in team" in one_line_error(ctl("teams", "delete", "bob", "vision"))
     assert "needs an admin token" in one_line_error(ctl("teams", "set", "eve", "vision", token=VIEWER))
+    # Deleting a whole team takes its members and its quotas (whose levels the workers then end).
+    ok(ctl("quota", "set", "--team", "vision", "--soft", "1TB", "--hard", "2TB"))
+    assert ok(ctl("teams", "delete", "--all", "vision")).strip() == "team vision deleted (its members and quotas)"
+    assert [r["user_id"] for r in db.fetch("SELECT user_id FROM teams")] == ["carol"]
+    assert db.fetch("SELECT 1 FROM quotas WHERE team_name = 'vision'") == []
+    assert "no members and no quotas" in one_line_error(ctl("teams", "delete", "--all", "vision"))
+    assert "expected USER TEAM" in ctl("teams", "delete", "vision").output
 
 
 def test_ownership(ctl, db: Db) -> None:
