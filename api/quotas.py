@@ -42,8 +42,9 @@ def _row(r: Any) -> dict[str, Any]:
 
 
 # A quota for a team nobody is in and that owns nothing is most likely a typo: refused unless forced.
+# usage_rollup has a row per shard (migration ingest_shards): summed.
 _TEAM_KNOWN = """SELECT EXISTS (SELECT 1 FROM teams WHERE team_name = $1)
-                     OR EXISTS (SELECT 1 FROM usage_rollup WHERE owner_team = $1 AND total_bytes > 0)"""
+                     OR coalesce((SELECT sum(total_bytes) FROM usage_rollup WHERE owner_team = $1), 0) > 0"""
 
 
 async def list_quotas(call: Call) -> JSONResponse:

@@ -2,6 +2,7 @@ import { Link } from "react-router-dom";
 import { api } from "../api";
 import { usePolling, useApi } from "../useApi";
 import { ErrorBox } from "./ErrorBox";
+import { TeamLink } from "./Links";
 import { QUOTA_REFRESH_MS, QuotaBar, overLimit, usedShare } from "./QuotaBar";
 import { formatBytes } from "./SizeFormat";
 
@@ -26,7 +27,7 @@ export function QuotaAlerts() {
       </p>
     );
   return (
-    <section className="quota-alerts alert" data-testid="quota-alerts" aria-live="polite">
+    <section className="quota-alerts over" data-testid="quota-alerts" aria-live="polite">
       <h2>
         Teams over a quota limit <Link to="/quotas">(all quotas)</Link>
       </h2>
@@ -38,9 +39,7 @@ export function QuotaAlerts() {
             return (
               <tr key={`${q.team}:${q.backend ?? ""}`} data-team={q.team} data-backend={q.backend ?? "all"}>
                 <td>
-                  <Link to={`/stale?owner=${encodeURIComponent(q.team)}`} title="stale files of this team">
-                    {q.team}
-                  </Link>
+                  <TeamLink team={q.team} />
                 </td>
                 <td>{q.backend ?? "all backends"}</td>
                 <td>

@@ -1,6 +1,7 @@
 import { useState } from "react";
 import { ApiError, type Quota, api } from "../api";
 import { ErrorBox } from "../components/ErrorBox";
+import { TeamLink } from "../components/Links";
 import { QUOTA_REFRESH_MS, QuotaBar } from "../components/QuotaBar";
 import { Size, familyOf, formatBytes } from "../components/SizeFormat";
 import { usePolling, useApi } from "../useApi";
@@ -165,7 +166,9 @@ export function Quotas() {
           <tbody>
             {quotas.data.map((q) => (
               <tr key={`${q.team}:${q.backend ?? ""}`} data-team={q.team}>
-                <td>{q.team}</td>
+                <td>
+                  <TeamLink team={q.team} />
+                </td>
                 <td>{q.backend ?? <span className="muted">all</span>}</td>
                 <td className="num">
                   <Size bytes={q.usage_bytes} family={q.unit_family} />
