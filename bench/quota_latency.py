@@ -10,7 +10,8 @@ breach topic.
 The peer, in the same run: the same measurement with another build's ``warpdrive`` (``--peer-bin``, e.g.
 main's ``/work/main/.venv/bin/warpdrive``, the publishers woken before commit); the ratio is printed.
 
-    .venv/bin/python bench/quota_latency.py --stack /tmp/wds-shared --changes 40 --peer-bin /work/main/.venv/bin/warpdrive
+    .venv/bin/python bench/quota_latency.py --stack /tmp/wds-shared --changes 40 \
+        --peer-bin /work/main/.venv/bin/warpdrive
 
 The databases are dropped at the end; every process started is stopped by its PID.
 """
@@ -38,10 +39,10 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from warpdrive.compose.stack import Stack
+from warpdrive.schemas import config as wconfig
 from warpdrive.schemas.config import dump_toml
 from warpdrive.schemas.db import create_database, drop_database
 from warpdrive.schemas.topics import QUOTA_BREACH, ensure_topics
-from warpdrive.schemas import config as wconfig
 
 TEAM, GB = "benchteam", 1000**3
 
@@ -88,8 +89,8 @@ async def measure(stack: Stack, binary: str, changes: int, label: str) -> list[f
                 raise SystemExit(f"{label}: the API did not start (log: {tmp / 'api.log'})")
             conn = await asyncpg.connect(dsn)
             await conn.execute("INSERT INTO teams VALUES ('benchuser', $1)", TEAM)
-            await conn.execute("INSERT INTO usage_rollup (backend_name, owner_team, owner_user, file_count, total_bytes)"
-                               " VALUES ('local', $1, 'benchuser', 1, $2)", TEAM, 10 * GB)
+            await conn.execute("INSERT INTO usage_rollup (backend_name, owner_team, owner_user, file_count,"
+                               " total_bytes) VALUES ('local', $1, 'benchuser', 1, $2)", TEAM, 10 * GB)
             await conn.close()
             consumer = AIOKafkaConsumer(QUOTA_BREACH.full_name(cfg.kafka), **cfg.kafka.client_options(),
                                         group_id=None, auto_offset_reset="latest", fetch_max_wait_ms=50)
@@ -132,14 +133,18 @@ async def measure(stack: Stack, binary: str, changes: int, label: str) -> list[f
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def p95(xs: list[float]) -> float:
+    return statistics.quantiles(xs, n=20, method="inclusive")[18]
+
+
 def summary(xs: list[float]) -> str:
-    q = statistics.quantiles(xs, n=20, method="inclusive")
-    return f"p50 {statistics.median(xs) * 1000:.0f} ms, p95 {q[18] * 1000:.0f} ms, max {max(xs) * 1000:.0f} ms"
+    return f"p50 {statistics.median(xs) * 1000:.0f} ms, p95 {p95(xs) * 1000:.0f} ms, max {max(xs) * 1000:.0f} ms"
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--stack", default=os.environ.get("WARPDRIVE_TEST_STACK", "/tmp/wds1"), help="state dir of a running stack")
+    ap.add_argument("--stack", default=os.environ.get("WARPDRIVE_TEST_STACK", "/tmp/wds1"),
+                    help="state dir of a running stack")
     ap.add_argument("--changes", type=int, default=40, help="timed quota changes (transitions) per build")
     ap.add_argument("--bin", default=str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "warpdrive"),
                     help="the warpdrive executable measured")
@@ -153,7 +158,7 @@ def main() -> None:
         peer = asyncio.run(measure(stack, a.peer_bin, a.changes, "peer"))
         print(f"peer ({a.peer_bin}): {summary(peer)}")
         print(f"ratio peer/this: p50 {statistics.median(peer) / statistics.median(mine):.1f}x, "
-              f"p95 {statistics.quantiles(peer, n=20, method='inclusive')[18] / statistics.quantiles(mine, n=20, method='inclusive')[18]:.1f}x")
+              f"p95 {p95(peer) / p95(mine):.1f}x")
     print(f"load after: {os.getloadavg()[0]:.2f}")
 
 

@@ -246,7 +246,7 @@ def settings_help() -> list[tuple[str, str, str, str]]:
             rows.append((f"{section}.{f.name}", env_name(section, f.name), repr(default), f.metadata["help"]))
     rows += [
         ("backends", ENV_PREFIX + "BACKENDS", "[]", "[[backends]] name, url (file://, s3://, gs://), storage_options."),
-        ("teams", ENV_PREFIX + "TEAMS", "{}", "[teams] user = team: seeds the teams table at worker start (then edited via the API/CLI; agents learn membership from Kafka)."),
+        ("teams", ENV_PREFIX + "TEAMS", "{}", "[teams] user = team: seeds the teams table at worker start (then API/CLI edits; agents read Kafka)."),
     ]
     return rows
 

@@ -399,8 +399,8 @@ def test_quota_for_an_unknown_team_needs_force_and_sizes_keep_their_units(clean,
     r = admin.put("/api/v1/quota", json={"team": "vision", "soft": "1.5TiB", "hard": "2TiB"})
     assert r.status_code == 201 and r.json()["unit_family"] == "binary", r.text
     # Messages name sizes in the units typed, never a raw byte count.
-    msg = admin.put("/api/v1/quota", json={"team": "vision", "soft": "600TB", "hard": "500TB"}).json()["error"]["message"]
-    assert msg == "soft: 600 TB is above the hard limit (500 TB)"
+    r = admin.put("/api/v1/quota", json={"team": "vision", "soft": "600TB", "hard": "500TB"})
+    assert r.json()["error"]["message"] == "soft: 600 TB is above the hard limit (500 TB)"
 
 
 def test_deleting_a_team_deletes_its_members_and_quotas(clean, admin, api_cfg) -> None:

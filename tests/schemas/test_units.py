@@ -30,7 +30,8 @@ def test_sizes_read_back_in_the_units_typed(typed: str) -> None:
     assert family == (DECIMAL if decimal else BINARY)
     number = float(typed.rstrip("BbiIKkMGTPE"))
     shown = format_size(n, family)
-    assert float(shown.split()[0]) == pytest.approx(number) and shown.split()[1][0].upper() == typed.rstrip("Bb").rstrip("iI")[-1].upper()
+    amount, unit = shown.split()
+    assert float(amount) == pytest.approx(number) and unit[0].upper() == typed.rstrip("Bb").rstrip("iI")[-1].upper()
 
 
 def test_no_raw_byte_counts_for_large_sizes() -> None:

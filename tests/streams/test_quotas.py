@@ -98,7 +98,8 @@ def test_quota_levels_publish_transitions_only(cfg: Config, config_dict: dict, p
     wait_until(lambda: not query(dsn, "SELECT 1 FROM quota_state WHERE team_name = $1 AND backend_name = 'quo'", team),
                30, what="the deleted quota's state removed")
     # The backend is removed (the worker restarts without it): a quota on it ends the same way.
-    query(dsn, "INSERT INTO quotas (team_name, backend_name, soft_limit, hard_limit) VALUES ($1, 'quo', 100, 200)", team)
+    query(dsn, "INSERT INTO quotas (team_name, backend_name, soft_limit, hard_limit) VALUES ($1, 'quo', 100, 200)",
+          team)
     produce_batches(cfg, COMMANDS, [[Command(uuid.uuid4().hex, "quota", utc_now(), {"team": team})]], "target")
     wait_until(lambda: level() == "hard", 30, what="level hard on the re-created quota")
     procs.kill("streams", signal.SIGTERM)
