@@ -263,7 +263,7 @@ def settings_help() -> list[tuple[str, str, str, str]]:
         ("backends", ENV_PREFIX + "BACKENDS", "[]",
          "[[backends]] name, url (file://, s3://, gs://), storage_options, max_tree_depth, "
          "atime (off | strict | relatime: POSIX access times as evidence of reads, file:// only)."),
-        ("teams", ENV_PREFIX + "TEAMS", "{}", "[teams] user = team mapping (also editable via the API)."),
+        ("teams", ENV_PREFIX + "TEAMS", "{}", "[teams] user = team: seeds the teams table at worker start (then API/CLI edits; agents read Kafka)."),
     ]
     return rows
 

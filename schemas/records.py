@@ -190,8 +190,19 @@ class JobEvent:
     error: str | None = None
 
 
+@dataclass(slots=True)
+class TeamMembership:
+    """The teams one user belongs to, on a compacted topic keyed by user (no teams: a tombstone)."""
+
+    TYPE: ClassVar[str] = "team_membership"
+    user: str
+    teams: list[str]
+    timestamp: str
+
+
 RECORD_TYPES: dict[str, type] = {
-    cls.TYPE: cls for cls in (AccessEvent, ListingEvent, CrawlMarker, QuotaBreach, AgentStatus, Command, JobEvent)
+    cls.TYPE: cls for cls in (AccessEvent, ListingEvent, CrawlMarker, QuotaBreach, AgentStatus, Command, JobEvent,
+                              TeamMembership)
 }
 
 

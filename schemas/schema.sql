@@ -2,6 +2,14 @@
 -- `warpdrive schema-snapshot -o schemas/schema.sql` (pg_dump --schema-only of a freshly migrated
 -- database, normalised). Never edit it by hand; a test regenerates it and compares.
 
+CREATE FUNCTION public.warpdrive_notify_outbox() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM pg_notify('warpdrive_' || TG_TABLE_NAME, '');
+    RETURN NULL;
+END $$;
+
 CREATE TABLE public.access_daily (
     date date NOT NULL,
     backend_name text NOT NULL,
@@ -153,6 +161,11 @@ CREATE TABLE public.jobs (
     updated_at timestamp with time zone DEFAULT now() NOT NULL
 );
 
+CREATE TABLE public.membership_published (
+    user_id text NOT NULL,
+    teams text[] NOT NULL
+);
+
 CREATE TABLE public.ownership_rules (
     id integer NOT NULL,
     backend_name text NOT NULL,
@@ -177,7 +190,7 @@ CREATE TABLE public.quota_outbox (
     team_name text NOT NULL,
     backend_name text,
     level text NOT NULL,
-    payload bytea NOT NULL,
+    payload bytea,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     published_at timestamp with time zone
 );
@@ -196,7 +209,9 @@ CREATE TABLE public.quota_state (
     backend_name text,
     level text NOT NULL,
     usage_bytes bigint NOT NULL,
-    changed_at timestamp with time zone DEFAULT now() NOT NULL
+    changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    soft_limit bigint,
+    hard_limit bigint
 );
 
 CREATE TABLE public.quotas (
@@ -409,6 +424,9 @@ ALTER TABLE ONLY public.history_lines
 ALTER TABLE ONLY public.jobs
     ADD CONSTRAINT jobs_pkey PRIMARY KEY (job_id);
 
+ALTER TABLE ONLY public.membership_published
+    ADD CONSTRAINT membership_published_pkey PRIMARY KEY (user_id);
+
 ALTER TABLE ONLY public.ownership_rules
     ADD CONSTRAINT ownership_rules_backend_name_path_prefix_key UNIQUE (backend_name, path_prefix);
 
@@ -485,6 +503,8 @@ CREATE INDEX idx_marks_marked_at ON public.deletion_marks USING btree (marked_at
 
 CREATE INDEX idx_quota_outbox_pending ON public.quota_outbox USING btree (id) WHERE (published_at IS NULL);
 
+CREATE INDEX idx_quota_outbox_team ON public.quota_outbox USING btree (team_name, created_at);
+
 CREATE INDEX idx_tree_activity_dir ON public.tree_activity USING btree (backend_name, dir) INCLUDE (kind, period, file_count, total_bytes);
 
 CREATE INDEX idx_tree_children_files ON public.tree_dirs USING btree (backend_name, parent, file_count DESC, dir) INCLUDE (depth, total_bytes);
@@ -498,3 +518,9 @@ CREATE INDEX idx_tree_children_size ON public.tree_dirs USING btree (backend_nam
 CREATE INDEX idx_tree_teams_dir ON public.tree_teams USING btree (backend_name, dir) INCLUDE (owner_team, file_count, total_bytes);
 
 CREATE INDEX idx_user_files_top ON public.user_files USING btree (user_id, bytes_read DESC, backend_name, path);
+
+CREATE TRIGGER command_outbox_notify AFTER INSERT ON public.command_outbox FOR EACH STATEMENT EXECUTE FUNCTION public.warpdrive_notify_outbox();
+
+CREATE TRIGGER quota_outbox_notify AFTER INSERT ON public.quota_outbox FOR EACH STATEMENT EXECUTE FUNCTION public.warpdrive_notify_outbox();
+
+CREATE TRIGGER teams_notify AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.teams FOR EACH STATEMENT EXECUTE FUNCTION public.warpdrive_notify_outbox();

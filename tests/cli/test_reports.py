@@ -55,10 +55,10 @@ def test_usage_by_team_in_every_format(ctl, usage_state: Db) -> None:
     out = ok(ctl("usage", "--group-by", "team"))
     lines = out.splitlines()
     assert lines[0].split() == ["TEAM", "BACKEND", "FILES", "SIZE", "LAST", "ACCESS"]
-    assert lines[2].split()[:4] == ["vision", "s3", "3", "3.0TiB"]
-    assert lines[3].split()[:4] == ["vision", "gcs", "1", "1.0GiB"]
-    assert lines[4].split()[:4] == ["unowned", "s3", "2", "500B"]
-    assert lines[-1] == "total: 3.0TiB in 6 files"
+    assert lines[2].split()[:5] == ["vision", "s3", "3", "3.00", "TiB"]
+    assert lines[3].split()[:5] == ["vision", "gcs", "1", "1.00", "GiB"]
+    assert lines[4].split()[:5] == ["unowned", "s3", "2", "500", "B"]
+    assert lines[-1] == "total: 3.00 TiB in 6 files"
 
 
 def test_usage_by_user_and_backend(ctl, usage_state: Db) -> None:
@@ -77,7 +77,7 @@ def test_usage_by_user_and_backend(ctl, usage_state: Db) -> None:
     out = ok(ctl("usage", "--group-by", "user"))
     assert "READS" in out.splitlines()[0]
     carol = next(line for line in out.splitlines() if line.startswith("carol"))
-    assert carol.split()[:4] == ["carol", "gcs", "0", "0B"] and "4.0KiB" in carol
+    assert carol.split()[:5] == ["carol", "gcs", "0", "0", "B"] and "4.00 KiB" in carol
 
     rows = rows_of(ok(ctl("usage", "--group-by", "backend", "--format", "csv")))
     assert {r["backend"]: int(r["total_bytes"]) for r in rows} == {"s3": 3 * TiB + 500, "gcs": GiB}
@@ -129,9 +129,9 @@ def test_stale_in_every_format(ctl, stale_state: Db) -> None:
     out = ok(ctl("stale", "--days", "90", "--min-size", "10GB"))
     lines = out.splitlines()
     assert lines[0].split()[:3] == ["BACKEND", "PATH", "SIZE"]
-    assert lines[2].split()[:3] == ["gcs", "archive/big.tar", "93.1GiB"]
-    assert lines[3].split()[:3] == ["s3", "datasets/old1.bin", "18.6GiB"]
-    assert "2 shown of 2 stale files (112GiB in all)" in out
+    assert lines[2].split()[:4] == ["gcs", "archive/big.tar", "93.1", "GiB"]
+    assert lines[3].split()[:4] == ["s3", "datasets/old1.bin", "18.6", "GiB"]
+    assert "2 shown of 2 stale files (112 GiB in all)" in out
     # No telemetry coverage recorded: the table says a read before it is unknown.
     assert "note: read evidence does not cover 90 days" in out
 
@@ -197,7 +197,7 @@ def test_growth_in_every_format(ctl, db: Db) -> None:
 
     out = ok(ctl("growth", "--backend", "s3", "--team", "vision", "--period", "30"))
     assert out.splitlines()[0].split() == ["DATE", "TOTAL", "FILES", "ADDED", "REMOVED", "RECONSTRUCTED"]
-    assert "change over 30 days: +150GiB" in out
+    assert "change over 30 days: +150 GiB" in out
 
 
 def test_growth_bad_period_is_usage_error(ctl, db: Db) -> None:
@@ -228,7 +228,7 @@ def test_user_in_every_format(ctl, db: Db) -> None:
     assert out.startswith("user: alice   teams: vision")
     for title in ("owns:", "reads and writes:", "largest files owned:", "most read files:"):
         assert title in out
-    assert "65.2GiB" in out and "a/big" in out
+    assert "65.2 GiB" in out and "a/big" in out
 
     assert "owns nothing" in one_line_error(ctl("user", "nobody"))
 
@@ -249,7 +249,7 @@ def test_backends_in_every_format(ctl, db: Db) -> None:
 
     out = ok(ctl("backends"))
     gcs_line = next(line for line in out.splitlines() if line.startswith("gcs"))
-    assert "7.0MiB" in gcs_line and "complete" in gcs_line and "gs://" in gcs_line
+    assert "7.00 MiB" in gcs_line and "complete" in gcs_line and "gs://" in gcs_line
 
 
 @pytest.fixture
@@ -289,8 +289,8 @@ def test_du_in_every_format(ctl, tree_state: Db) -> None:
     out = ok(ctl("du", "s3", "--depth", "2"))  # a bare backend name is its root
     lines = out.splitlines()
     assert lines[0].split() == ["SIZE", "FILES", "STALE", "90D", "LAST", "ACCESS", "NEWEST", "TOP", "TEAM", "PATH"]
-    assert lines[2].split()[:3] == ["7.3KiB", "3", "2.4KiB"] and "nlp" in lines[2] and lines[2].endswith(" /")
-    assert lines[3].split()[:3] == ["4.9KiB", "1", "0B"] and lines[3].endswith("  logs/")
+    assert lines[2].split()[:5] == ["7.32", "KiB", "3", "2.44", "KiB"] and "nlp" in lines[2] and lines[2].endswith(" /")
+    assert lines[3].split()[:5] == ["4.88", "KiB", "1", "0", "B"] and lines[3].endswith("  logs/")
     assert lines[4].endswith("  data/") and "vision" in lines[4] and lines[5].endswith("    x/")
 
     def order(*args: str) -> list[str]:

@@ -181,6 +181,8 @@ export interface Quota {
   hard_limit: number;
   usage_bytes: number;
   level: QuotaLevel | null; // null until the stream workers first evaluate a new quota
+  level_changed_at: string | null;
+  unit_family: "binary" | "decimal"; // the units its limits were typed in: show its sizes in them
 }
 
 export interface TreeRow {
@@ -255,7 +257,8 @@ export const api = {
 
   quotas: async () => (await request<{ items: Quota[] }>("GET", "/quota")).items,
 
-  putQuota: (q: { team: string; backend: string | null; soft: string; hard: string }) =>
+  // force: set it even for a team with no members and no owned data (else 409 with param "force").
+  putQuota: (q: { team: string; backend: string | null; soft: string; hard: string; force?: boolean }) =>
     request<Quota>("PUT", "/quota", undefined, q),
 
   deleteQuota: (team: string, backend: string | null) =>

@@ -184,6 +184,56 @@ const scenarios = {
     out.treeStalePaths = await rowPaths(page);
   },
 
+  // Quotas (issue 16): units as typed, a confirmation for a team nobody is in, bars with the soft mark (red past hard),
+  // teams over a limit on top of the Overview, refreshed without a reload. args: typed, ghost, over, later {team,
+  // backend, soft, hard}.
+  async quotas(page) {
+    const bar = (sel) =>
+      page.$eval(sel, (el) => {
+        const q = el.querySelector(".quota-bar");
+        return { over: q.dataset.over, pct: q.querySelector(".pct").textContent, soft: q.querySelector(".soft-mark").style.left,
+                 red: getComputedStyle(q.querySelector(".bar > span")).backgroundColor };
+      });
+    await page.goto(`${args.base}/quotas`);
+    await page.waitForSelector("[data-testid=quota-table]");
+    out.hardHelp = await page.textContent("[data-testid=hard-limit-help]");
+    await fillQuota(page, args.typed);
+    out.typedNotice = await page.textContent(".notice");
+    const typedRow = `[data-testid=quota-table] tr[data-team="${args.typed.team}"]`;
+    await page.waitForSelector(typedRow);
+    out.typedCells = await page.$$eval(`${typedRow} td`, (tds) => tds.slice(0, 5).map((td) => td.textContent));
+    await page.click(`${typedRow} >> text=Edit`);
+    out.typedEdit = [await page.inputValue("input[name=soft]"), await page.inputValue("input[name=hard]")];
+    await page.click("text=Clear");
+    await fillQuota(page, args.ghost);  // nobody is in it: the API answers 409, the page asks, the dialog is accepted
+    out.ghostNotice = await page.textContent(".notice");
+    await fillQuota(page, args.over);
+    const overRow = `[data-testid=quota-table] tr[data-team="${args.over.team}"]`;
+    await page.waitForSelector(overRow);
+    out.overBar = await bar(overRow);
+    out.typedBar = await bar(typedRow);
+    await shot(page, "quota-bars");
+
+    await page.click("nav >> text=Overview");
+    await page.waitForSelector("[data-testid=quota-alerts]");
+    out.alertsFirst = await page.evaluate(() => {
+      const main = document.querySelector("main") ?? document.body;
+      const alerts = document.querySelector("[data-testid=quota-alerts]");
+      const chart = document.querySelector("[data-testid=team-chart]");
+      return { beforeChart: !!chart && !!(alerts.compareDocumentPosition(chart) & Node.DOCUMENT_POSITION_FOLLOWING), inMain: main.contains(alerts) };
+    });
+    out.alertTeams = await page.$$eval("[data-testid=quota-alerts] tr[data-team]", (trs) => trs.map((tr) => [tr.dataset.team, tr.dataset.backend]));
+    // Someone else pushes another team over its hard limit; the Overview shows it without a reload.
+    const t0 = Date.now();
+    const r = await page.request.put(`${args.base}/api/v1/quota`, { data: args.later });
+    out.laterStatus = r.status();
+    await page.waitForSelector(`[data-testid=quota-alerts] tr[data-team="${args.later.team}"]`, { timeout: 20000 });
+    out.refreshMs = Date.now() - t0;
+    out.alertTeamsLater = await page.$$eval("[data-testid=quota-alerts] tr[data-team]", (trs) => trs.map((tr) => [tr.dataset.team, tr.dataset.backend]));
+    out.alertText = await page.textContent("[data-testid=quota-alerts]");
+    await shot(page, "overview-quota-alerts");
+  },
+
   // With auth on: no token → readable 401; a viewer token → pages load, a mutation → readable 403.
   // args: viewerToken, quota.
   async auth(page) {
@@ -210,7 +260,10 @@ try {
   page.setDefaultTimeout(TIMEOUT);
   page.on("console", (m) => m.type() === "error" && out.consoleErrors.push(m.text()));
   page.on("pageerror", (e) => out.consoleErrors.push(String(e)));
-  page.on("dialog", (d) => d.accept());
+  page.on("dialog", (d) => {
+    (out.dialogs ??= []).push(d.message());
+    d.accept();
+  });
 
   await scenarios[args.scenario](page);
 } catch (e) {
