@@ -38,6 +38,8 @@ class AzureLister(Lister):
     for another loop cannot be closed cleanly (its finalizer needs that loop still running at exit)."""
 
     async def pages(self, prefix: str, delimiter: str, single: bool = False) -> AsyncIterator[Page]:
+        from azure.core.exceptions import AzureError, ClientAuthenticationError, ResourceNotFoundError
+
         loop = self.fs.loop
         it = self._pages(prefix, delimiter, 1 if single else 1000)
         try:
@@ -46,6 +48,13 @@ class AzureLister(Lister):
                     page = await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(it.__anext__(), loop))
                 except StopAsyncIteration:
                     return
+                # The crawler tells errors apart as fsspec raises them: missing / refused / worth a retry.
+                except ResourceNotFoundError as e:
+                    raise FileNotFoundError(f"{self.bucket}: {e.reason or e}") from None
+                except ClientAuthenticationError as e:
+                    raise PermissionError(f"{self.bucket}: {e.reason or e}") from None
+                except AzureError as e:
+                    raise OSError(f"{self.bucket}: {e}") from None
                 yield page
                 if single:
                     return

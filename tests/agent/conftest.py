@@ -33,7 +33,7 @@ def blob(n: int, rnd: random.Random | None = None) -> bytes:
 
 @pytest.fixture(scope="session")
 def agent_config_dict(config_dict: dict, cfg: wconfig.Config, session_id: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The session config with private backends: a fresh local dir and a fresh bucket on S3 and GCS.
+    """The session config with private backends: a fresh local dir and a fresh bucket on S3, GCS and Azure.
 
     Depends on ``cfg`` so the session's topics exist before any agent subscribes (a broker that
     auto-creates topics would otherwise make them with the wrong partitions and no compaction).
