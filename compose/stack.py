@@ -90,54 +90,56 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float, log: Path | N
     raise StackError(f"{what} {problem} (log: {log}){tail}")
 
 
+def install_once(dest: Path, tool: str, missing: str, doing: str, fill: Callable[[str, Path], subprocess.CompletedProcess[str]],
+                 progress: Callable[[str], None]) -> Path:
+    """Fills the cache folder ``dest`` once with ``fill(tool's path, temporary folder)``; the folder is renamed into
+    place only when complete, so an interrupted install is redone. Later calls return it at once."""
+    if (dest / ".complete").exists():
+        return dest
+    exe = shutil.which(tool)
+    if not exe:
+        raise StackError(missing)
+    progress(f"{doing} into {dest} (once)")
+    tmp = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    r = fill(exe, tmp)
+    if r.returncode != 0:
+        raise StackError(f"{doing} failed: {(r.stdout + r.stderr).strip()[-2000:]}")
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+    (dest / ".complete").touch()
+    return dest
+
+
 def kafka_jars(progress: Callable[[str], None] = lambda m: None) -> Path:
     """Resolves the broker jars with Maven once; later calls return the cached folder."""
-    jars = cache_dir() / f"kafka-{KAFKA_VERSION}" / "jars"
-    if (jars / ".complete").exists():
-        return jars
-    mvn = shutil.which("mvn")
-    if not mvn:
-        raise StackError("Maven (mvn) is not installed: it resolves the Kafka broker from Maven Central")
-    progress(f"resolving Kafka {KAFKA_VERSION} jars with Maven into {jars} (once)")
-    tmp = jars.with_name("jars.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    pom = resources.files("warpdrive.compose").joinpath("kafka/pom.xml")
-    with resources.as_file(pom) as pom_path:
-        r = subprocess.run(
-            [mvn, "-q", "-B", "-f", str(pom_path), "dependency:copy-dependencies",
-             f"-DoutputDirectory={tmp}", "-DincludeScope=runtime", f"-Dkafka.version={KAFKA_VERSION}"],
-            capture_output=True, text=True,
-        )
-    if r.returncode != 0:
-        raise StackError(f"Maven could not resolve the Kafka jars: {(r.stdout + r.stderr).strip()[-2000:]}")
-    shutil.rmtree(jars, ignore_errors=True)
-    tmp.rename(jars)
-    (jars / ".complete").touch()
-    return jars
+    def resolve(mvn: str, tmp: Path) -> subprocess.CompletedProcess[str]:
+        pom = resources.files("warpdrive.compose").joinpath("kafka/pom.xml")
+        with resources.as_file(pom) as pom_path:
+            return subprocess.run(
+                [mvn, "-q", "-B", "-f", str(pom_path), "dependency:copy-dependencies",
+                 f"-DoutputDirectory={tmp}", "-DincludeScope=runtime", f"-Dkafka.version={KAFKA_VERSION}"],
+                capture_output=True, text=True,
+            )
+
+    return install_once(cache_dir() / f"kafka-{KAFKA_VERSION}" / "jars", "mvn",
+                        "Maven (mvn) is not installed: it resolves the Kafka broker from Maven Central",
+                        f"resolving Kafka {KAFKA_VERSION} jars with Maven", resolve, progress)
 
 
 def azurite_exe(progress: Callable[[str], None] = lambda m: None) -> Path:
     """Installs Azurite with npm (``npm ci`` of compose/azurite's lock file) once; later calls return the cached one."""
-    home = cache_dir() / f"azurite-{AZURITE_VERSION}"
-    exe = home / "node_modules" / ".bin" / "azurite-blob"
-    if (home / ".complete").exists() and exe.exists():
-        return exe
-    npm = shutil.which("npm")
-    if not npm:
-        raise StackError("npm is not installed: it installs Azurite, the Azure Blob emulator (apt-get install npm)")
-    progress(f"installing Azurite {AZURITE_VERSION} with npm into {home} (once)")
-    tmp = home.with_name(home.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for name in ("package.json", "package-lock.json"):
-        tmp.joinpath(name).write_bytes(resources.files("warpdrive.compose").joinpath(f"azurite/{name}").read_bytes())
-    r = subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=tmp, capture_output=True, text=True)
-    if r.returncode != 0:
-        raise StackError(f"npm could not install Azurite: {(r.stdout + r.stderr).strip()[-2000:]}")
-    shutil.rmtree(home, ignore_errors=True)
-    tmp.rename(home)
-    (home / ".complete").touch()
-    return exe
+    def install(npm: str, tmp: Path) -> subprocess.CompletedProcess[str]:
+        tmp.mkdir(parents=True)
+        for name in ("package.json", "package-lock.json"):
+            tmp.joinpath(name).write_bytes(resources.files("warpdrive.compose").joinpath(f"azurite/{name}").read_bytes())
+        return subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=tmp, capture_output=True,
+                              text=True)
+
+    home = install_once(cache_dir() / f"azurite-{AZURITE_VERSION}", "npm",
+                        "npm is not installed: it installs Azurite, the Azure Blob emulator (apt-get install npm)",
+                        f"installing Azurite {AZURITE_VERSION} with npm", install, progress)
+    return home / "node_modules" / ".bin" / "azurite-blob"
 
 
 @dataclass
