@@ -99,8 +99,9 @@ def stack() -> None:
 @click.option("--gcs-port", type=int, default=9101, show_default=True)
 @click.option("--kafka-sasl-port", type=int, default=0,
               help="Also a SASL_PLAINTEXT Kafka listener here (SCRAM-SHA-256/512, PLAIN; user warpdrive), for tests.")
+@click.option("--azure-port", type=int, default=10000, show_default=True, help="Azurite's blob port.")
 def stack_up(state_dir: str | None, infra_only: bool, kafka_port: int, api_port: int, s3_port: int, gcs_port: int,
-             kafka_sasl_port: int) -> None:
+             kafka_sasl_port: int, azure_port: int) -> None:
     """Start every service (idempotent) and wait until each is healthy.
 
     \b
@@ -109,7 +110,8 @@ def stack_up(state_dir: str | None, infra_only: bool, kafka_port: int, api_port:
     """
     st = _stack(state_dir)
     if not (st.run_dir / "ports").exists():
-        st.ports = Ports(kafka=kafka_port, kafka_controller=kafka_port + 1, s3=s3_port, gcs=gcs_port, api=api_port)
+        st.ports = Ports(kafka=kafka_port, kafka_controller=kafka_port + 1, s3=s3_port, gcs=gcs_port, api=api_port,
+                         azure=azure_port)
         st.kafka_sasl_port = kafka_sasl_port
     t0 = time.monotonic()
     click.echo(f"starting the stack in {st.state_dir}")

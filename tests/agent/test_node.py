@@ -126,7 +126,7 @@ def test_warm_prefetches_reports_progress_and_heartbeats(mount_agent, cfg: Confi
     st = status(consume(cfg, AGENT_STATUS.full_name(cfg.kafka), lambda ms: status(ms) is not None))
     assert st is not None
     assert st.cache["bytes"] >= sum(map(len, files.values()))
-    assert set(st.backends) == {"local", "s3", "gcs"} and all(b["reachable"] for b in st.backends.values())
+    assert set(st.backends) == {"local", "s3", "gcs", "azure"} and all(b["reachable"] for b in st.backends.values())
     assert st.mounts[0]["mountpoint"] == str(m.mnt) and "queue_depth" in st.telemetry
 
     # Warmed blocks are real cache hits for the first read through the mount.

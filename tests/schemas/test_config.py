@@ -121,5 +121,5 @@ def test_unknown_env_setting_is_an_error(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_shipped_example_config_is_valid() -> None:
     cfg = wconfig.load(Path(__file__).parents[2] / "warpdrive.example.toml")
-    assert [b.scheme for b in cfg.backends] == ["s3", "gs", "file"]
+    assert [b.scheme for b in cfg.backends] == ["s3", "gs", "az", "file"]
     assert {t.role for t in cfg.api.tokens} == {"admin", "viewer"}
