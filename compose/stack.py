@@ -37,6 +37,8 @@ KAFKA_VERSION = "4.4.0"
 DEMO_BUCKET = "warpdrive-demo"
 # Object-store credentials for the local servers only (moto accepts any).
 S3_KEY, S3_SECRET = "testing", "testing"
+# The users of the optional SASL listener (``Stack.kafka_sasl_port``), for SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN.
+KAFKA_SASL_USERS = {"warpdrive": "warpdrive-secret"}
 
 
 def cache_dir() -> Path:
@@ -129,6 +131,9 @@ class Stack:
     state_dir: Path
     ports: Ports = field(default_factory=Ports)
     progress: Callable[[str], None] = lambda m: None
+    # > 0: Kafka also listens there with SASL_PLAINTEXT (SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN; users
+    # KAFKA_SASL_USERS, created when the storage is formatted), beside the PLAINTEXT listener the stack itself uses.
+    kafka_sasl_port: int = 0
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir).resolve()
@@ -137,6 +142,8 @@ class Stack:
         saved = self.run_dir / "ports"
         if saved.exists():  # a running stack keeps the ports it was started with
             self.ports = Ports(*map(int, saved.read_text().split()))
+        if (sasl := self.run_dir / "kafka-sasl-port").exists():
+            self.kafka_sasl_port = int(sasl.read_text())
 
     # ---- endpoints -------------------------------------------------------------------------
     @property
@@ -264,15 +271,17 @@ class Stack:
         data = self.state_dir / "kafka"
         props = self.state_dir / "kafka.properties"
         k = self.ports
+        sasl = self._kafka_sasl_properties()
         props.write_text(
             "\n".join([
                 "process.roles=broker,controller",
                 "node.id=1",
                 f"controller.quorum.voters=1@127.0.0.1:{k.kafka_controller}",
-                f"listeners=PLAINTEXT://127.0.0.1:{k.kafka},CONTROLLER://127.0.0.1:{k.kafka_controller}",
-                f"advertised.listeners=PLAINTEXT://127.0.0.1:{k.kafka}",
+                f"listeners=PLAINTEXT://127.0.0.1:{k.kafka},CONTROLLER://127.0.0.1:{k.kafka_controller}{sasl['listener']}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{k.kafka}{sasl['listener']}",
                 "controller.listener.names=CONTROLLER",
-                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                f"listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT{sasl['map']}",
+                *sasl["lines"],
                 "inter.broker.listener.name=PLAINTEXT",
                 f"log.dirs={data}",
                 "num.partitions=6",
@@ -295,13 +304,35 @@ class Stack:
         if not (data / "meta.properties").exists():
             data.mkdir(parents=True, exist_ok=True)
             cluster_id = kafka_cluster_id()
+            scram = [a for user, password in (KAFKA_SASL_USERS.items() if self.kafka_sasl_port else ())
+                     for mech in ("SCRAM-SHA-256", "SCRAM-SHA-512")
+                     for a in ("--add-scram", f"{mech}=[name={user},password={password}]")]
             r = subprocess.run([java, *jvm, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id,
-                                "-c", str(props)], capture_output=True, text=True)
+                                "-c", str(props), *scram], capture_output=True, text=True)
             if r.returncode != 0:
                 raise StackError(f"formatting Kafka storage failed: {(r.stdout + r.stderr).strip()[-1500:]}")
         self.spawn("kafka", [java, *jvm, "-cp", classpath, "kafka.Kafka", str(props)])
         wait_for("Kafka", lambda: port_open(k.kafka) and self._kafka_ready(), 90, self.log_dir / "kafka.log",
                  lambda: self.pid("kafka") is not None)
+
+    def _kafka_sasl_properties(self) -> dict:
+        """The broker properties of the optional SASL listener (empty without ``kafka_sasl_port``)."""
+        if not self.kafka_sasl_port:
+            return {"listener": "", "map": "", "lines": []}
+        plain_users = " ".join(f'user_{u}="{p}"' for u, p in KAFKA_SASL_USERS.items())
+        return {
+            "listener": f",SASL_PLAINTEXT://127.0.0.1:{self.kafka_sasl_port}",
+            "map": ",SASL_PLAINTEXT:SASL_PLAINTEXT",
+            "lines": [
+                "sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512,PLAIN",
+                "listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config="
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config="
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                "listener.name.sasl_plaintext.plain.sasl.jaas.config="
+                f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};",
+            ],
+        }
 
     def _kafka_ready(self) -> bool:
         import asyncio
@@ -360,6 +391,8 @@ class Stack:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         p = self.ports
         (self.run_dir / "ports").write_text(f"{p.kafka} {p.kafka_controller} {p.s3} {p.gcs} {p.api}")
+        if self.kafka_sasl_port:
+            (self.run_dir / "kafka-sasl-port").write_text(str(self.kafka_sasl_port))
         for name in services:
             t0 = time.monotonic()
             getattr(self, f"start_{name}")()
@@ -415,6 +448,7 @@ class Stack:
         if os.path.ismount(mnt):  # an agent killed hard leaves its mount behind
             subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True)
         (self.run_dir / "ports").unlink(missing_ok=True)
+        (self.run_dir / "kafka-sasl-port").unlink(missing_ok=True)
         return stopped
 
     def iter_logs(self) -> Iterator[Path]:
