@@ -156,12 +156,12 @@ def start_apps(st: Stack) -> None:
 
 def ensure_buckets(cfg: wconfig.Config) -> None:
     """Creates the object-store buckets the generated config names (the local servers start empty)."""
-    from warpdrive.schemas.backends import open_fs, root_path
+    from warpdrive.schemas.storage import kind_of
 
     for b in cfg.backends:
-        if b.scheme in ("s3", "gs"):
-            fs = open_fs(b)
-            bucket = root_path(b).split("/")[0]
+        if not (kind := kind_of(b)).posix:
+            fs = kind.open_fs(b)
+            bucket = kind.root_path(b).split("/")[0]
             if not fs.exists(bucket):
                 fs.mkdir(bucket)
 
@@ -200,6 +200,23 @@ def stack_down(state_dir: str | None) -> None:
     """Stop every service of the stack; nothing is left running."""
     stopped = _stack(state_dir).down()
     click.echo(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+
+
+@stack.command("reap")
+@click.option("--ledger", "ledger_dir", required=True, envvar="WARPDRIVE_RUN_LEDGER", type=click.Path(file_okay=False),
+              help="The run's ledger dir (WARPDRIVE_RUN_LEDGER of the run).")
+def stack_reap(ledger_dir: str) -> None:
+    """Stop exactly what one run recorded in its ledger: its stacks, processes (by pid and start time) and
+    FUSE mounts. Nothing else is touched, whatever its name.
+
+    \b
+    Example:
+      WARPDRIVE_RUN_LEDGER=/tmp/wdci-x/ledger pytest tests; warpdrive stack reap --ledger /tmp/wdci-x/ledger
+    """
+    from .ledger import Ledger
+
+    stopped = Ledger(Path(ledger_dir)).reap()
+    click.echo(f"stopped: {'; '.join(stopped)}" if stopped else "nothing of this run was running")
 
 
 @stack.command("status")

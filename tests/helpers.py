@@ -13,6 +13,7 @@ from typing import Callable
 
 import pytest
 
+from warpdrive.compose.ledger import Ledger
 from warpdrive.compose.stack import Stack
 
 
@@ -32,6 +33,8 @@ class Procs:
             env={**os.environ, "WARPDRIVE_CONFIG": str(self.config_path), **(env or {})},
         )
         log.close()
+        if ledger := Ledger.current():  # stopped by the run's reaper even if this session is killed
+            ledger.process(p.pid)
         self.procs[name] = p
         return p
 
