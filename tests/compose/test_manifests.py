@@ -5,6 +5,7 @@ setting and WARPDRIVE_* variable they use exists in the code — the click comma
 from __future__ import annotations
 
 import copy
+import os
 import re
 import shlex
 from pathlib import Path
@@ -151,30 +152,34 @@ def test_every_warpdrive_variable_is_a_setting() -> None:
         assert name.startswith("WARPDRIVE_") and name in known, f"{where}: {name} is not a WarpDrive setting"
 
 
-@pytest.mark.parametrize("toml, env_from", [("k8s", "Secret/warpdrive-secrets"), ("compose", None)])
-def test_the_shipped_configs_load(toml: str, env_from: str | None, monkeypatch: pytest.MonkeyPatch,
-                                  tmp_path: Path) -> None:
-    """The ConfigMap's warpdrive.toml with the Secret's variables (and the compose config) pass the config's own
-    validation, as the containers would load them."""
-    for var in [v for v in __import__("os").environ if v.startswith("WARPDRIVE_")]:
+def load_shipped_config(toml: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> wconfig.Config:
+    """The ConfigMap's warpdrive.toml with the Secret's variables ("k8s"), or the compose config ("compose"), loaded
+    as the containers would load them."""
+    for var in [v for v in os.environ if v.startswith("WARPDRIVE_")]:
         monkeypatch.delenv(var)
     if toml == "k8s":
         text = by_kind("ConfigMap", "warpdrive-config")["data"]["warpdrive.toml"]
+        for where, name, value in environment_variables():
+            if where == "Secret/warpdrive-secrets" and value is not None:
+                monkeypatch.setenv(name, value)
     else:
         text = (ROOT / "compose" / "warpdrive.compose.toml").read_text()
-    for where, name, value in environment_variables():
-        if where == env_from and value is not None:
-            monkeypatch.setenv(name, value)
     path = tmp_path / "warpdrive.toml"
     path.write_text(text)
-    cfg = wconfig.load(path)
+    return wconfig.load(path)
+
+
+@pytest.mark.parametrize("toml", ["k8s", "compose"])
+def test_the_shipped_configs_load(toml: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """They pass the config's own validation (which names the first bad key)."""
+    cfg = load_shipped_config(toml, monkeypatch, tmp_path)
     assert cfg.postgres.dsn and cfg.backends
     if toml == "k8s":
         assert cfg.kafka.security_protocol == "SASL_SSL" and cfg.kafka.sasl_password and cfg.kafka.topic_prefix
         assert [t.role for t in cfg.api.tokens] == ["admin"]
 
 
-def test_agent_daemonset_can_mount_fuse_for_the_node() -> None:
+def test_agent_daemonset_can_mount_fuse_for_the_node(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     ds = by_kind("DaemonSet", "warpdrive-agent")
     (c,) = ds["spec"]["template"]["spec"]["containers"]
     volumes = {v["name"]: v for v in ds["spec"]["template"]["spec"]["volumes"]}
@@ -186,7 +191,7 @@ def test_agent_daemonset_can_mount_fuse_for_the_node() -> None:
     assert c["securityContext"]["privileged"] is True  # Kubernetes allows Bidirectional to privileged containers only
     assert "hostPath" in volumes[mounts[mountpoint]["name"]]
     # The block cache and the spool are on the host, under a hostPath mount, so they survive a pod restart.
-    cfg = wconfig.from_dict(__import__("tomllib").loads(by_kind("ConfigMap", "warpdrive-config")["data"]["warpdrive.toml"]))
+    cfg = load_shipped_config("k8s", monkeypatch, tmp_path)
     cache_mounts = [p for p, m in mounts.items() if "hostPath" in volumes[m["name"]] and p not in ("/dev/fuse", mountpoint)]
     for d in (cfg.agent.cache_dir, cfg.agent.spool_dir):
         assert any(d.startswith(p + "/") for p in cache_mounts), d
