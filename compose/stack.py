@@ -132,8 +132,9 @@ class Stack:
     state_dir: Path
     ports: Ports = field(default_factory=Ports)
     progress: Callable[[str], None] = lambda m: None
-    # > 0: Kafka also listens there with SASL_PLAINTEXT (SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN; users
-    # KAFKA_SASL_USERS, created when the storage is formatted), beside the PLAINTEXT listener the stack itself uses.
+    # > 0: Kafka also listens there with SASL_PLAINTEXT and on the next port with SASL_SSL (SCRAM-SHA-256,
+    # SCRAM-SHA-512 and PLAIN; users KAFKA_SASL_USERS, created when the storage is formatted; the TLS certificate
+    # signed by a CA of the stack's own, ``kafka_ca``), beside the PLAINTEXT listener the stack itself uses.
     kafka_sasl_port: int = 0
 
     def __post_init__(self) -> None:
@@ -321,22 +322,55 @@ class Stack:
         wait_for("Kafka", lambda: port_open(k.kafka) and self._kafka_ready(), 90, self.log_dir / "kafka.log",
                  lambda: self.pid("kafka") is not None)
 
+    @property
+    def kafka_ca(self) -> Path:
+        """The CA that signed the SASL_SSL listener's certificate (clients' ``kafka.ssl_cafile``)."""
+        return self.state_dir / "kafka-tls" / "ca.pem"
+
+    def _kafka_tls_keystore(self) -> Path:
+        """A CA and a certificate for 127.0.0.1 signed by it (openssl), as a PEM keystore: key, then chain."""
+        d = self.kafka_ca.parent
+        keystore = d / "server.pem"
+        if keystore.exists():
+            return keystore
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        steps = [
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "30",
+             "-subj", "/CN=warpdrive local stack CA"],
+            ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+             "-subj", "/CN=127.0.0.1"],
+            ["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+             "-out", "server.crt", "-days", "30", "-extfile", "san.ext"],
+            ["pkcs8", "-topk8", "-nocrypt", "-in", "server.key", "-out", "server.p8"],
+        ]
+        openssl = shutil.which("openssl")
+        if not openssl:
+            raise StackError("openssl is not installed: it makes the Kafka TLS listener's certificate")
+        for args in steps:
+            r = subprocess.run([openssl, *args], cwd=d, capture_output=True, text=True)
+            if r.returncode != 0:
+                raise StackError(f"openssl {args[0]} failed: {r.stderr.strip()[-500:]}")
+        keystore.write_text((d / "server.p8").read_text() + (d / "server.crt").read_text() + self.kafka_ca.read_text())
+        return keystore
+
     def _kafka_sasl_properties(self) -> dict:
-        """The broker properties of the optional SASL listener (empty without ``kafka_sasl_port``)."""
+        """The broker properties of the optional SASL listeners (empty without ``kafka_sasl_port``)."""
         if not self.kafka_sasl_port:
             return {"listener": "", "map": "", "lines": []}
         plain_users = " ".join(f'user_{u}="{p}"' for u, p in KAFKA_SASL_USERS.items())
+        jaas = {"scram-sha-256": "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                "scram-sha-512": "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                "plain": f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};"}
         return {
-            "listener": f",SASL_PLAINTEXT://127.0.0.1:{self.kafka_sasl_port}",
-            "map": ",SASL_PLAINTEXT:SASL_PLAINTEXT",
+            "listener": f",SASL_PLAINTEXT://127.0.0.1:{self.kafka_sasl_port},SASL_SSL://127.0.0.1:{self.kafka_sasl_port + 1}",
+            "map": ",SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
             "lines": [
                 "sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512,PLAIN",
-                "listener.name.sasl_plaintext.scram-sha-256.sasl.jaas.config="
-                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
-                "listener.name.sasl_plaintext.scram-sha-512.sasl.jaas.config="
-                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
-                "listener.name.sasl_plaintext.plain.sasl.jaas.config="
-                f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};",
+                *(f"listener.name.{listener}.{mech}.sasl.jaas.config={cfg}"
+                  for listener in ("sasl_plaintext", "sasl_ssl") for mech, cfg in jaas.items()),
+                "listener.name.sasl_ssl.ssl.keystore.type=PEM",
+                f"listener.name.sasl_ssl.ssl.keystore.location={self._kafka_tls_keystore()}",
             ],
         }
 

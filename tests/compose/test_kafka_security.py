@@ -17,7 +17,7 @@ import pytest
 
 from tests.helpers import Procs, remove_stack, wait_until
 from tests.streams.events import access_batches, access_log, access_truth, produce_batches, query
-from warpdrive.compose.stack import KAFKA_SASL_USERS, Ports, Stack, free_port
+from warpdrive.compose.stack import KAFKA_SASL_USERS, Ports, Stack, free_port, port_open
 from warpdrive.schemas import config as wconfig
 from warpdrive.schemas.db import connect_and_migrate, create_database, drop_database
 from warpdrive.schemas.errors import ConfigError
@@ -74,7 +74,8 @@ def test_inconsistent_security_settings_fail_at_start(kafka: dict, message: str)
 
 @pytest.fixture(scope="module")
 def sasl_stack() -> Iterator[Stack]:
-    st = Stack(Path(f"/tmp/wdk-{uuid.uuid4().hex[:8]}"), Ports.free(), kafka_sasl_port=free_port())
+    port = next(p for p in iter(free_port, 0) if not port_open(p + 1))  # SASL_PLAINTEXT there, SASL_SSL on the next
+    st = Stack(Path(f"/tmp/wdk-{uuid.uuid4().hex[:8]}"), Ports.free(), kafka_sasl_port=port)
     try:
         st.infra_up(("postgres", "kafka"))
         yield st
@@ -82,16 +83,19 @@ def sasl_stack() -> Iterator[Stack]:
         remove_stack(st)
 
 
-def _config(st: Stack, mechanism: str, tmp_path: Path, dsn: str, password: str | None = None) -> Path:
+def _config(st: Stack, mechanism: str, tmp_path: Path, dsn: str, password: str | None = None, tls: bool = False,
+            cafile: str | None = None) -> Path:
     (user, secret), = KAFKA_SASL_USERS.items()
     run = uuid.uuid4().hex[:6]
     backend_root = tmp_path / "local"
     backend_root.mkdir(exist_ok=True)
     raw = {
         "state_dir": str(tmp_path / "state"),
-        "kafka": {"bootstrap_servers": f"127.0.0.1:{st.kafka_sasl_port}", "security_protocol": "SASL_PLAINTEXT",
+        "kafka": {"bootstrap_servers": f"127.0.0.1:{st.kafka_sasl_port + tls}",
+                  "security_protocol": "SASL_SSL" if tls else "SASL_PLAINTEXT",
                   "sasl_mechanism": mechanism, "sasl_username": user, "sasl_password": password or secret,
-                  "topic_prefix": f"sec{run}."},
+                  "topic_prefix": f"sec{run}.", **({"ssl_cafile": cafile if cafile is not None else str(st.kafka_ca)}
+                                                    if tls else {})},
         "postgres": {"dsn": dsn},
         "streams": {"app_id": f"sec-{run}", "batch_within": 0.2},
         "backends": [{"name": "local", "url": f"file://{backend_root}"}],
@@ -107,13 +111,14 @@ def _warpdrive(config: Path, *args: str, timeout: float = 120) -> subprocess.Com
 
 
 @pytest.mark.services
-@pytest.mark.parametrize("mechanism", ["SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN"])
-def test_the_whole_path_over_sasl(sasl_stack: Stack, mechanism: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("mechanism, tls", [("SCRAM-SHA-256", False), ("SCRAM-SHA-512", False), ("PLAIN", False),
+                                            ("SCRAM-SHA-512", True)])
+def test_the_whole_path_over_sasl(sasl_stack: Stack, mechanism: str, tls: bool, tmp_path: Path) -> None:
     base = sasl_stack.postgres_dsn()
     name = f"wdsasl_{uuid.uuid4().hex[:8]}"
     dsn = asyncio.run(create_database(base, name))
     try:
-        path = _config(sasl_stack, mechanism, tmp_path, dsn)
+        path = _config(sasl_stack, mechanism, tmp_path, dsn, tls=tls)
         cfg = wconfig.load(path)
         asyncio.run(_migrate(cfg))
         topics = _warpdrive(path, "topics", "create")
@@ -153,3 +158,12 @@ def test_a_wrong_password_is_a_one_line_error(sasl_stack: Stack, tmp_path: Path)
 
 async def _migrate(cfg: wconfig.Config) -> None:
     await (await connect_and_migrate(cfg)).close()
+
+
+@pytest.mark.services
+def test_a_broker_certificate_from_an_unknown_ca_is_refused(sasl_stack: Stack, tmp_path: Path) -> None:
+    """TLS verifies the broker: without the stack's CA (the system's CAs only) the connection is refused."""
+    path = _config(sasl_stack, "SCRAM-SHA-512", tmp_path, "postgresql://unused@127.0.0.1:1/none", tls=True, cafile="")
+    r = _warpdrive(path, "topics", "create", timeout=180)
+    assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
+    assert "CERTIFICATE_VERIFY_FAILED" in r.stderr and r.stderr.strip().splitlines()[-1].startswith("Error: kafka "), r.stderr
