@@ -98,7 +98,8 @@ def stack() -> None:
 @click.option("--s3-port", type=int, default=9100, show_default=True)
 @click.option("--gcs-port", type=int, default=9101, show_default=True)
 @click.option("--kafka-sasl-port", type=int, default=0,
-              help="Also a SASL_PLAINTEXT Kafka listener here (SCRAM-SHA-256/512, PLAIN; user warpdrive), for tests.")
+              help="Also Kafka listeners with SASL_PLAINTEXT here and SASL_SSL on the next port (SCRAM-SHA-256/512, "
+                   "PLAIN; user warpdrive; CA in <state>/kafka-tls/ca.pem), for tests.")
 @click.option("--azure-port", type=int, default=10000, show_default=True, help="Azurite's blob port.")
 def stack_up(state_dir: str | None, infra_only: bool, kafka_port: int, api_port: int, s3_port: int, gcs_port: int,
              kafka_sasl_port: int, azure_port: int) -> None:

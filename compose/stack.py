@@ -45,6 +45,8 @@ AZURITE_VERSION = "3.37.0"  # keep in step with compose/azurite/package.json
 # Azurite's built-in development account: a published, well-known key that only Azurite accepts.
 AZURE_ACCOUNT = "devstoreaccount1"
 AZURE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+# The users of the optional SASL listener (``Stack.kafka_sasl_port``), for SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN.
+KAFKA_SASL_USERS = {"warpdrive": "warpdrive-secret"}
 
 
 def cache_dir() -> Path:
@@ -164,6 +166,10 @@ class Stack:
     state_dir: Path
     ports: Ports = field(default_factory=Ports)
     progress: Callable[[str], None] = lambda m: None
+    # > 0: Kafka also listens there with SASL_PLAINTEXT and on the next port with SASL_SSL (SCRAM-SHA-256,
+    # SCRAM-SHA-512 and PLAIN; users KAFKA_SASL_USERS, created when the storage is formatted; the TLS certificate
+    # signed by a CA of the stack's own, ``kafka_ca``), beside the PLAINTEXT listener the stack itself uses.
+    kafka_sasl_port: int = 0
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir).resolve()
@@ -173,6 +179,8 @@ class Stack:
         if saved.exists():  # a running stack keeps the ports it was started with
             ports = [int(p) for p in saved.read_text().split()]
             self.ports = Ports(*ports, *([0] if len(ports) == 5 else []))
+        if (sasl := self.run_dir / "kafka-sasl-port").exists():
+            self.kafka_sasl_port = int(sasl.read_text())
 
     # ---- endpoints -------------------------------------------------------------------------
     @property
@@ -310,15 +318,17 @@ class Stack:
         data = self.state_dir / "kafka"
         props = self.state_dir / "kafka.properties"
         k = self.ports
+        sasl = self._kafka_sasl_properties()
         props.write_text(
             "\n".join([
                 "process.roles=broker,controller",
                 "node.id=1",
                 f"controller.quorum.voters=1@127.0.0.1:{k.kafka_controller}",
-                f"listeners=PLAINTEXT://127.0.0.1:{k.kafka},CONTROLLER://127.0.0.1:{k.kafka_controller}",
-                f"advertised.listeners=PLAINTEXT://127.0.0.1:{k.kafka}",
+                f"listeners=PLAINTEXT://127.0.0.1:{k.kafka},CONTROLLER://127.0.0.1:{k.kafka_controller}{sasl['listener']}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{k.kafka}{sasl['listener']}",
                 "controller.listener.names=CONTROLLER",
-                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                f"listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT{sasl['map']}",
+                *sasl["lines"],
                 "inter.broker.listener.name=PLAINTEXT",
                 f"log.dirs={data}",
                 "num.partitions=6",
@@ -341,13 +351,68 @@ class Stack:
         if not (data / "meta.properties").exists():
             data.mkdir(parents=True, exist_ok=True)
             cluster_id = kafka_cluster_id()
+            scram = [a for user, password in (KAFKA_SASL_USERS.items() if self.kafka_sasl_port else ())
+                     for mech in ("SCRAM-SHA-256", "SCRAM-SHA-512")
+                     for a in ("--add-scram", f"{mech}=[name={user},password={password}]")]
             r = subprocess.run([java, *jvm, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id,
-                                "-c", str(props)], capture_output=True, text=True)
+                                "-c", str(props), *scram], capture_output=True, text=True)
             if r.returncode != 0:
                 raise StackError(f"formatting Kafka storage failed: {(r.stdout + r.stderr).strip()[-1500:]}")
         self.spawn("kafka", [java, *jvm, "-cp", classpath, "kafka.Kafka", str(props)])
         wait_for("Kafka", lambda: port_open(k.kafka) and self._kafka_ready(), 90, self.log_dir / "kafka.log",
                  lambda: self.pid("kafka") is not None)
+
+    @property
+    def kafka_ca(self) -> Path:
+        """The CA that signed the SASL_SSL listener's certificate (clients' ``kafka.ssl_cafile``)."""
+        return self.state_dir / "kafka-tls" / "ca.pem"
+
+    def _kafka_tls_keystore(self) -> Path:
+        """A CA and a certificate for 127.0.0.1 signed by it (openssl), as a PEM keystore: key, then chain."""
+        d = self.kafka_ca.parent
+        keystore = d / "server.pem"
+        if keystore.exists():
+            return keystore
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        steps = [
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "30",
+             "-subj", "/CN=warpdrive local stack CA"],
+            ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+             "-subj", "/CN=127.0.0.1"],
+            ["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+             "-out", "server.crt", "-days", "30", "-extfile", "san.ext"],
+            ["pkcs8", "-topk8", "-nocrypt", "-in", "server.key", "-out", "server.p8"],
+        ]
+        openssl = shutil.which("openssl")
+        if not openssl:
+            raise StackError("openssl is not installed: it makes the Kafka TLS listener's certificate")
+        for args in steps:
+            r = subprocess.run([openssl, *args], cwd=d, capture_output=True, text=True)
+            if r.returncode != 0:
+                raise StackError(f"openssl {args[0]} failed: {r.stderr.strip()[-500:]}")
+        keystore.write_text((d / "server.p8").read_text() + (d / "server.crt").read_text() + self.kafka_ca.read_text())
+        return keystore
+
+    def _kafka_sasl_properties(self) -> dict:
+        """The broker properties of the optional SASL listeners (empty without ``kafka_sasl_port``)."""
+        if not self.kafka_sasl_port:
+            return {"listener": "", "map": "", "lines": []}
+        plain_users = " ".join(f'user_{u}="{p}"' for u, p in KAFKA_SASL_USERS.items())
+        jaas = {"scram-sha-256": "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                "scram-sha-512": "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                "plain": f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};"}
+        return {
+            "listener": f",SASL_PLAINTEXT://127.0.0.1:{self.kafka_sasl_port},SASL_SSL://127.0.0.1:{self.kafka_sasl_port + 1}",
+            "map": ",SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+            "lines": [
+                "sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512,PLAIN",
+                *(f"listener.name.{listener}.{mech}.sasl.jaas.config={cfg}"
+                  for listener in ("sasl_plaintext", "sasl_ssl") for mech, cfg in jaas.items()),
+                "listener.name.sasl_ssl.ssl.keystore.type=PEM",
+                f"listener.name.sasl_ssl.ssl.keystore.location={self._kafka_tls_keystore()}",
+            ],
+        }
 
     def _kafka_ready(self) -> bool:
         import asyncio
@@ -424,6 +489,8 @@ class Stack:
         if not p.azure:
             p.azure = free_port()
         (self.run_dir / "ports").write_text(f"{p.kafka} {p.kafka_controller} {p.s3} {p.gcs} {p.api} {p.azure}")
+        if self.kafka_sasl_port:
+            (self.run_dir / "kafka-sasl-port").write_text(str(self.kafka_sasl_port))
         for name in services:
             t0 = time.monotonic()
             getattr(self, f"start_{name}")()
@@ -481,6 +548,7 @@ class Stack:
         if os.path.ismount(mnt):  # an agent killed hard leaves its mount behind
             subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True)
         (self.run_dir / "ports").unlink(missing_ok=True)
+        (self.run_dir / "kafka-sasl-port").unlink(missing_ok=True)
         return stopped
 
     def iter_logs(self) -> Iterator[Path]:

@@ -69,10 +69,13 @@ class KafkaSettings:
     security_protocol: str = setting(
         "PLAINTEXT", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.", _one_of("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
     )
-    sasl_mechanism: str = setting("", "SASL mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) when SASL is used.")
+    sasl_mechanism: str = setting("", "SASL mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) when SASL is used.",
+                                  _one_of("", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"))
     sasl_username: str = setting("", "SASL user name.")
     sasl_password: str = setting("", "SASL password (never logged).")
     ssl_cafile: str = setting("", "CA bundle for SSL connections.")
+    ssl_certfile: str = setting("", "Client certificate (PEM) for brokers that require TLS client authentication.")
+    ssl_keyfile: str = setting("", "Private key (PEM) of ssl_certfile.")
     partitions: int = setting(6, "Partitions for topics created by `warpdrive topics create`.", _positive)
     replication_factor: int = setting(1, "Replication factor for created topics.", _positive)
 
@@ -85,7 +88,10 @@ class KafkaSettings:
         if self.security_protocol in ("SSL", "SASL_SSL"):
             import ssl
 
-            opts["ssl_context"] = ssl.create_default_context(cafile=self.ssl_cafile or None)
+            context = ssl.create_default_context(cafile=self.ssl_cafile or None)
+            if self.ssl_certfile:
+                context.load_cert_chain(self.ssl_certfile, self.ssl_keyfile or None)
+            opts["ssl_context"] = context
         return opts
 
 
@@ -364,6 +370,23 @@ def _check_env_keys() -> None:
                                   f"(known: {', '.join(f.name for f in dataclasses.fields(cls))})")
 
 
+def _check_kafka_security(k: KafkaSettings) -> None:
+    """SASL settings that cannot work together fail at start, not at the first connection."""
+    sasl = k.security_protocol.startswith("SASL_")
+    if sasl and not k.sasl_mechanism:
+        raise ConfigError(f"kafka.sasl_mechanism: required with security_protocol {k.security_protocol}")
+    if k.sasl_mechanism and not sasl:
+        raise ConfigError(f"kafka.security_protocol: {k.security_protocol} uses no SASL, but sasl_mechanism is "
+                          f"{k.sasl_mechanism} (use SASL_PLAINTEXT or SASL_SSL)")
+    if sasl and not (k.sasl_username and k.sasl_password):
+        raise ConfigError("kafka.sasl_username: SASL needs sasl_username and sasl_password")
+    for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+        if (path := getattr(k, key)) and not Path(path).is_file():
+            raise ConfigError(f"kafka.{key}: file {path!r} does not exist")
+    if k.ssl_keyfile and not k.ssl_certfile:
+        raise ConfigError("kafka.ssl_keyfile: set ssl_certfile too")
+
+
 def find_config_file(explicit: str | os.PathLike[str] | None = None) -> Path | None:
     path = explicit or os.environ.get(ENV_PREFIX + "CONFIG")
     if path:
@@ -409,6 +432,7 @@ def from_dict(raw: dict[str, Any], source: str = "dict") -> Config:
     names = [b.name for b in backends]
     if dup := next((n for n in names if names.count(n) > 1), None):
         raise ConfigError(f"backends: name {dup!r} is used twice")
+    _check_kafka_security(sections["kafka"])
     teams = _coerce("teams", os.environ.get(ENV_PREFIX + "TEAMS") or raw.get("teams", {}), dict[str, str])
     for i, t in enumerate(sections["api"].tokens):
         if t.role not in ROLES:
