@@ -44,6 +44,14 @@ setup() {
   phase "install: Kafka broker jars (Maven, cached)"
   "$PY" -c "from warpdrive.compose.stack import kafka_jars; print('   ', kafka_jars(print))"
   phase_done "Kafka jars"
+
+  # pjdfstest (the Rust rewrite) for the mount's POSIX tests (tests/agent/test_pjdfstest.py); ~90 s to build once.
+  phase "install: pjdfstest (cargo, cached)"
+  if ! { pjdfstest --version || "$HOME/.cargo/bin/pjdfstest" --version; } 2>/dev/null | grep -q "^pjdfstest 0.2.2"; then
+    command -v cargo >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs) for pjdfstest" >&2; exit 1; }
+    cargo install pjdfstest --version 0.2.2 --locked --quiet
+  fi
+  phase_done "pjdfstest"
 }
 
 # Kill whatever a test session left behind: private stacks under /tmp/wd*, FUSE mounts of ours.
