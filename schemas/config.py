@@ -111,6 +111,13 @@ class ApiSettings:
     insecure_no_auth: bool = setting(False, "Serve without auth (local demos only; refused unless on loopback).")
     web_dist: str = setting("", "Built dashboard folder to serve at /; empty = web/dist beside the source.")
     max_page_size: int = setting(1000, "Largest page a list endpoint returns.", _positive)
+    # Cross-site and DNS-rebinding protection (api/guard.py).
+    allowed_hosts: list[str] = setting(
+        [], "Host names the API answers to (Host header, port ignored; '*' = any); empty = the listen host, the host "
+            "of api.url and localhost/127.0.0.1/::1, or any host when listening on a wildcard address.")
+    ready_timeout: float = setting(2.0, "Seconds /readyz waits for Kafka and PostgreSQL to answer its probes.", _positive)
+    allowed_origins: list[str] = setting(
+        [], "Extra browser origins (scheme://host:port) allowed to call the API besides its own (e.g. a dev server).")
 
     @property
     def base_url(self) -> str:
@@ -154,13 +161,17 @@ class AgentSettings:
 @dataclass(frozen=True)
 class StreamsSettings:
     app_id: str = setting("warpdrive-streams", "Faust app id (the Kafka consumer group).")
-    batch_size: int = setting(1000, "Kafka messages taken per batch (each carries many records).", _positive)
+    batch_size: int = setting(1000, "Kafka messages taken from the consumer at a time (batches grow to batch_records).",
+                              _positive)
     batch_within: float = setting(1.0, "Seconds to wait for a batch to fill.", _positive)
     web_port: int = setting(0, "Faust web port; 0 = disabled.", _non_negative)
     session_timeout: float = setting(
         10.0, "Seconds before the consumer group hands a dead worker's partitions to the others.", _positive)
     pipeline: bool = setting(
         True, "Decode the next batch while PostgreSQL applies the previous one (false: one batch at a time).")
+    batch_records: int = setting(
+        100_000, "Records per batch (one transaction): a batch is applied when it holds this many, or batch_within"
+        " seconds after its first message once the previous batch committed.", _positive)
 
 
 @dataclass(frozen=True)
