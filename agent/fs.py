@@ -150,7 +150,7 @@ class Handle:
     writable: bool = False
     append: bool = False  # O_APPEND: every write goes to the current end, whatever offset the kernel sends
     pinned_fd: bool = False  # fd is the local file itself, read-only: each read checks it is still entry.version
-    pin: tuple[int, int, int] = (0, 0, 0)  # local readers: (size, mtime_ns, inode) at open, see _repin
+    pin: tuple[int, int, int, int] = (0, 0, 0, 0)  # local readers: _stat_key of the version opened
     kernel_cached: bool = False  # opened with keep_cache: reads may never reach us
     reads_seen: int = 0
     memo: dict[int, bytes] = field(default_factory=dict)
@@ -231,6 +231,12 @@ def _join(rel: str, name: str) -> str:
 
 
 COPY_CHUNK = 8 << 20
+
+
+def _stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What a local file's version is made of (version_of_stat), compared without formatting it: every
+    read of a local file checks it."""
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
 
 def _copy_pinned(backend: Backend, rel: str, entry: Entry, fd: int) -> None:
@@ -436,10 +442,11 @@ class WarpFS(pyfuse3.Operations):
         attributes (its idea of the size, above all) are dropped, so reads and appends see the new one."""
         cached = backend.cached_stat(rel)
         if not cached or cached.version != entry.version:
+            # Unknown or changed: the kernel's attributes may be older than our cache entry (it may keep
+            # them up to a TTL from its own reply), so they go too.
             backend.remember(rel, entry)
-            if cached:
-                with contextlib.suppress(OSError):  # the kernel may have forgotten the inode meanwhile
-                    pyfuse3.invalidate_inode(inode, attr_only=True)  # attr_only never waits on page locks
+            with contextlib.suppress(OSError):  # the kernel may have forgotten the inode meanwhile
+                pyfuse3.invalidate_inode(inode, attr_only=True)  # attr_only never waits on page locks
 
     # -- metadata --------------------------------------------------------------------------------
 
@@ -697,7 +704,7 @@ class WarpFS(pyfuse3.Operations):
             os.close(fd)
             raise
         h.fd, h.entry, h.pinned_fd = fd, entry_of_stat(st), not h.writable
-        h.pin = (st.st_size, st.st_mtime_ns, st.st_ino)
+        h.pin = _stat_key(st)
 
     async def _stage(self, inode: int, backend: Backend, rel: str, entry: Entry, truncate: bool) -> Staged:
         """The inode's shared write content: a writer already open shares its own, else the object's
@@ -744,8 +751,9 @@ class WarpFS(pyfuse3.Operations):
         for h in self.open_by_inode.get(inode, ()) if inode is not None else ():
             if h.pinned_fd and h.fd is not None:
                 st = os.fstat(h.fd)
-                if (st.st_size, st.st_mtime_ns, st.st_ino) == h.pin:
-                    h.entry = replace(h.entry, version=version_of_stat(st))
+                key = _stat_key(st)
+                if (key[0], key[1], key[3]) == (h.pin[0], h.pin[1], h.pin[3]):  # all but ctime
+                    h.entry, h.pin = replace(h.entry, version=version_of_stat(st)), key
 
     async def create(self, parent_inode: int, name: bytes, mode: int, flags: int,
                      ctx: pyfuse3.RequestContext) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
@@ -787,7 +795,7 @@ class WarpFS(pyfuse3.Operations):
             if fd is not None:
                 cached = _pread_nowait(fd, size, off, h.staged.size if h.staged is not None else h.entry.size)
                 data = cached if cached is not None else await h.backend.call(os.pread, fd, size, off)
-                if h.pinned_fd and version_of_stat(os.fstat(fd)) != h.entry.version:
+                if h.pinned_fd and _stat_key(os.fstat(fd)) != h.pin:
                     # Changed in place since the open: the bytes may mix two versions. (A file replaced
                     # by a rename keeps its inode for this fd: it reads on as it was.)
                     raise VersionChanged(h.rel, h.entry.version)
