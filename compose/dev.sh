@@ -48,6 +48,14 @@ setup() {
   phase "install: Azurite, the Azure Blob emulator (npm ci, cached)"
   "$PY" -c "from warpdrive.compose.stack import azurite_exe; print('   ', azurite_exe(print))"
   phase_done "Azurite"
+
+  # pjdfstest (the Rust rewrite) for the mount's POSIX tests (tests/agent/test_pjdfstest.py); ~90 s to build once.
+  phase "install: pjdfstest (cargo, cached)"
+  if ! { pjdfstest --version || "$HOME/.cargo/bin/pjdfstest" --version; } 2>/dev/null | grep -q "^pjdfstest 0.2.2"; then
+    command -v cargo >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs) for pjdfstest" >&2; exit 1; }
+    cargo install pjdfstest --version 0.2.2 --locked --quiet
+  fi
+  phase_done "pjdfstest"
 }
 
 # Everything a test run starts (stacks, component processes, FUSE mounts) is recorded in the run's ledger

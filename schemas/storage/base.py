@@ -38,6 +38,10 @@ class Entry:
     uid: int | None = None
     gid: int | None = None
     mode: int | None = None  # permission bits where the backend has them (POSIX); None = object store
+    # POSIX kinds only (None on object stores): (atime, mtime, ctime) in ns and the link count, which the
+    # mount reports as they are (pjdfstest checks ctime updates, a directory's links, an unlinked file's 0).
+    times_ns: tuple[int, int, int] | None = None
+    nlink: int | None = None
 
 
 DIR = Entry(is_dir=True)

@@ -12,7 +12,7 @@ import pytest
 import orjson
 
 from warpdrive.agent.cache import BlockCache
-from warpdrive.agent.fs import _open_nowait
+from warpdrive.agent.fs import _open_nowait, open_beneath
 from warpdrive.agent.sinks import JsonLinesSink
 from warpdrive.agent.spool import Spool
 from warpdrive.agent.telemetry import Collector, Timestamps, Window
@@ -202,7 +202,8 @@ def test_cached_open_opens_inline_or_declines(tmp_path: Path) -> None:
     f = tmp_path / "f"
     f.write_bytes(b"inline")
     f.stat()  # the dentry is now cached
-    fd = _open_nowait(str(f))
+    root = os.open(tmp_path, os.O_PATH | os.O_DIRECTORY)
+    fd = _open_nowait(root, "f")
     assert fd is not None, "openat2(RESOLVE_CACHED) should open a cached path inline on Linux >= 5.12"
     try:
         assert os.pread(fd, 100, 0) == b"inline" and not os.get_inheritable(fd)
@@ -210,4 +211,9 @@ def test_cached_open_opens_inline_or_declines(tmp_path: Path) -> None:
             os.write(fd, b"x")  # read-only
     finally:
         os.close(fd)
-    assert _open_nowait(str(tmp_path / "missing")) is None  # the slow path reports the real error
+    assert _open_nowait(root, "missing") is None  # the slow path reports the real error
+    os.symlink("/etc/hostname", tmp_path / "out")
+    assert _open_nowait(root, "out") is None  # outside the root: never opened
+    with pytest.raises(PermissionError):
+        open_beneath(root, "out", os.O_RDONLY)
+    os.close(root)
