@@ -18,24 +18,13 @@ from typing import Iterator
 import pytest
 
 from warpdrive.compose.stack import Stack
-from warpdrive.schemas.db import create_database, drop_database, migrate
+from warpdrive.schemas.db import create_database, drop_database
 
 from tests.helpers import Procs
 from tests.web import estate
-from tests.web.test_dashboard import _drive, _fetch, _start_api, _write_config, web_dist  # noqa: F401 (a fixture)
+from tests.web.test_dashboard import _create_seeded, _drive, _fetch, _start_api, _write_config, web_dist  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.services, pytest.mark.browser]
-
-
-async def _create(dsn: str) -> None:
-    import asyncpg
-
-    conn = await asyncpg.connect(dsn)
-    try:
-        await migrate(conn)
-    finally:
-        await conn.close()
-    await estate.seed(dsn)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +33,7 @@ def estate_db(stack: Stack, session_id: str) -> Iterator[str]:
     name = f"wdpages_{session_id}"
     dsn = asyncio.run(create_database(base, name))
     try:
-        asyncio.run(_create(dsn))
+        asyncio.run(_create_seeded(dsn, estate.seed))
         yield dsn
     finally:
         asyncio.run(drop_database(base, name))
