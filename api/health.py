@@ -7,6 +7,8 @@ import time
 
 from starlette.responses import PlainTextResponse
 
+from warpdrive.schemas import probes
+
 from .errors import Unavailable
 from .responses import JSONResponse
 from .routing import Call, Endpoint
@@ -17,13 +19,19 @@ async def healthz(call: Call) -> JSONResponse:
 
 
 async def readyz(call: Call) -> JSONResponse:
-    """Ready when PostgreSQL answers. Kafka is reported, not required: commands wait in the outbox meanwhile."""
+    """Ready when PostgreSQL and Kafka both answer a probe now, within ``api.ready_timeout`` (not when the last
+    publish worked: an idle API would otherwise stay ready with the broker long gone)."""
+    deadline = call.cfg.api.ready_timeout
+    problems = [p for p in await asyncio.gather(probes.postgres(call.db, deadline), probes.kafka(call.cfg.kafka, deadline))
+                if p]
+    if problems:
+        raise Unavailable("not ready: " + "; ".join(problems))
     try:
-        async with asyncio.timeout(2.0):
+        async with asyncio.timeout(deadline):
             pending = await call.commands.pending()
-    except Exception as e:  # whatever the failure, PostgreSQL did not answer: not ready
-        raise Unavailable(f"PostgreSQL not reachable: {type(e).__name__}") from None
-    return JSONResponse({"status": "ready", "postgres": True, "kafka_producer": call.commands.connected,
+    except Exception as e:  # PostgreSQL went away since the probe
+        raise Unavailable(f"not ready: PostgreSQL unreachable: {type(e).__name__}") from None
+    return JSONResponse({"status": "ready", "postgres": True, "kafka": True, "kafka_producer": call.commands.connected,
                          "commands_pending": pending})
 
 
@@ -42,7 +50,7 @@ async def metrics(call: Call) -> PlainTextResponse:
 
 ENDPOINTS = (
     Endpoint("GET", "/healthz", healthz, "Liveness: the process answers", "health", response="Status", public=True),
-    Endpoint("GET", "/readyz", readyz, "Readiness: PostgreSQL reachable (Kafka and the command outbox reported)", "health",
+    Endpoint("GET", "/readyz", readyz, "Readiness: PostgreSQL and Kafka answer within api.ready_timeout (503 names what does not)", "health",
              response="Status", public=True,
              extra_statuses=(503,)),
     Endpoint("GET", "/metrics", metrics, "Prometheus metrics (text format)", "health", media="text/plain"),

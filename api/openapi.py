@@ -37,7 +37,7 @@ def listing(item: str) -> dict[str, Any]:
 
 SCHEMAS: dict[str, Any] = {
     "Error": obj({"error": obj({"status": INT, "code": STR, "message": STR, "param": STR}, ["status", "code", "message"])}),
-    "Status": obj({"status": STR, "postgres": BOOL, "kafka_producer": BOOL, "commands_pending": INT}, ["status"]),
+    "Status": obj({"status": STR, "postgres": BOOL, "kafka": BOOL, "kafka_producer": BOOL, "commands_pending": INT}, ["status"]),
     "UsageRow": obj(
         {"team": STR, "user": STR, "backend": STR, "file_count": INT, "total_bytes": INT, "last_access": TS,
          "read_count": INT, "bytes_read": INT, "last_read": TS, "backends": {"type": "array", "items": STR}},
@@ -114,9 +114,10 @@ SCHEMAS: dict[str, Any] = {
 _ERRORS = {
     400: "Bad parameter (the body names it)",
     401: "Missing or invalid token",
-    403: "The token's role may not do this",
+    403: "The token's role may not do this, or a cross-site request or a Host this API does not serve",
     404: "Not found",
     409: "Conflict with the current state",
+    415: "The body is not application/json",
     503: "PostgreSQL unavailable (or did not answer in time); retry",
 }
 
@@ -149,7 +150,9 @@ def _operation(ep: Endpoint, cfg: Config) -> dict[str, Any]:
             responses[str(status)] = {"description": ep.summary, "content": content}
     # Every endpoint validates its query (a stray parameter is a 400); public ones need no token; PostgreSQL
     # being unreachable is a 503 wherever it is read.
-    errors = [400] if ep.public else [400, 401, 403, 503]
+    errors = [400, 403] if ep.public else [400, 401, 403, 503]
+    if ep.method != "GET":
+        errors.append(415)
     for status in (*errors, *(s for s in ep.extra_statuses if s >= 400)):
         responses[str(status)] = {"description": _ERRORS[status], "content": {"application/json": {"schema": ref("Error")}}}
     op["responses"] = responses

@@ -70,7 +70,8 @@ def union(w: Where, branches: list[str], columns: str, tail: str) -> str:
 
 
 async def coverage(conn: Any, threshold: datetime) -> dict[str, dict[str, Any]]:
-    rows = await conn.fetch("SELECT backend_name, first_event FROM telemetry_coverage")
+    # a row per shard (migration 0057)
+    rows = await conn.fetch("SELECT backend_name, MIN(first_event) AS first_event FROM telemetry_coverage GROUP BY 1")
     return {r["backend_name"]: {"since": r["first_event"], "covers_period": r["first_event"] <= threshold} for r in rows}
 
 

@@ -11,9 +11,12 @@ from .usage import UNOWNED
 
 # From the per-user rollups the stream workers keep (user_reads, user_files; migration 0054): one row per
 # backend, and the most-read files in the order of idx_user_files_top, whatever the user's history.
+# user_reads has a row per shard (the workers' partitions; migration 0057): summed here.
 READS_SQL = """
-    SELECT backend_name, read_count, bytes_read, write_count, bytes_written, files_accessed, last_access
-    FROM user_reads WHERE user_id = $1 ORDER BY backend_name"""
+    SELECT backend_name, SUM(read_count)::bigint AS read_count, SUM(bytes_read)::bigint AS bytes_read,
+           SUM(write_count)::bigint AS write_count, SUM(bytes_written)::bigint AS bytes_written,
+           SUM(files_accessed)::bigint AS files_accessed, MAX(last_access) AS last_access
+    FROM user_reads WHERE user_id = $1 GROUP BY backend_name ORDER BY backend_name"""
 TOP_READ_SQL = """
     SELECT backend_name, path, read_count, bytes_read, last_access
     FROM user_files WHERE user_id = $1 ORDER BY bytes_read DESC, backend_name, path LIMIT $2"""

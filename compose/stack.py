@@ -32,6 +32,7 @@ from warpdrive.schemas import config as wconfig
 from warpdrive.schemas.db import embedded_server_uri
 
 from .errors import StackError
+from .ledger import Ledger, same_process, start_time
 
 KAFKA_VERSION = "4.4.0"
 DEMO_BUCKET = "warpdrive-demo"
@@ -175,8 +176,13 @@ class Stack:
         if name == "postgres":
             p = self.pgdata / "postmaster.pid"
         try:
-            pid = int(p.read_text().split()[0])
+            fields = p.read_text().split()
+            pid = int(fields[0])
+            # `spawn` records the start time too: a pid reused by another process since is not ours.
+            recorded = int(fields[1]) if name != "postgres" and len(fields) > 1 else None
         except (OSError, ValueError, IndexError):
+            return None
+        if recorded is not None and not same_process(pid, recorded):
             return None
         try:
             os.kill(pid, 0)
@@ -199,7 +205,7 @@ class Stack:
             env={**os.environ, **(env or {})}, cwd=cwd,
         )
         log.close()
-        self._pidfile(name).write_text(str(proc.pid))
+        self._pidfile(name).write_text(f"{proc.pid} {start_time(proc.pid) or ''}".strip())
         return proc.pid
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
@@ -357,6 +363,8 @@ class Stack:
 
     def infra_up(self, services: tuple[str, ...] = ("postgres", "kafka", "s3", "gcs")) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        if ledger := Ledger.current():  # before anything starts: a run killed mid-start still stops it
+            ledger.stack(self.state_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         p = self.ports
         (self.run_dir / "ports").write_text(f"{p.kafka} {p.kafka_controller} {p.s3} {p.gcs} {p.api}")

@@ -111,6 +111,13 @@ class ApiSettings:
     insecure_no_auth: bool = setting(False, "Serve without auth (local demos only; refused unless on loopback).")
     web_dist: str = setting("", "Built dashboard folder to serve at /; empty = web/dist beside the source.")
     max_page_size: int = setting(1000, "Largest page a list endpoint returns.", _positive)
+    # Cross-site and DNS-rebinding protection (api/guard.py).
+    allowed_hosts: list[str] = setting(
+        [], "Host names the API answers to (Host header, port ignored; '*' = any); empty = the listen host, the host "
+            "of api.url and localhost/127.0.0.1/::1, or any host when listening on a wildcard address.")
+    ready_timeout: float = setting(2.0, "Seconds /readyz waits for Kafka and PostgreSQL to answer its probes.", _positive)
+    allowed_origins: list[str] = setting(
+        [], "Extra browser origins (scheme://host:port) allowed to call the API besides its own (e.g. a dev server).")
 
     @property
     def base_url(self) -> str:
@@ -137,18 +144,34 @@ class AgentSettings:
     heartbeat_interval: float = setting(10.0, "Seconds between AgentStatus heartbeats.", _positive)
     read_only: bool = setting(False, "Mount read-only: writes fail (EROFS); small-file reads cost fewer FUSE requests.")
     users: dict[str, str] = setting({}, "uid → user name overrides ([agent.users] '1000' = 'alice'); else the passwd name.")
+    # The mount's guarantees (docs/mount.md): deadlines, bounded caches, the object stores' ownership policy.
+    backend_timeout: float = setting(
+        30.0, "Seconds any one backend call may take before the caller gets ETIMEDOUT (transfers: +1 s per MiB).",
+        _positive)
+    metadata_cache_entries: int = setting(
+        100_000, "Most stat and listing entries cached per backend (LRU; missing names expire after metadata_ttl).",
+        _positive)
+    object_uid: int = setting(-1, "Owner uid of every file and directory on object stores; -1 = the agent's own.")
+    object_gid: int = setting(-1, "Group gid of every file and directory on object stores; -1 = the agent's own.")
+    object_umask: int = setting(
+        0, "Permission bits taken away on object stores (0o022 → files 0644, dirs 0755); 0 = files 0666, dirs 0777.",
+        lambda v: None if 0 <= v <= 0o777 else "must be between 0 and 0o777")
 
 
 @dataclass(frozen=True)
 class StreamsSettings:
     app_id: str = setting("warpdrive-streams", "Faust app id (the Kafka consumer group).")
-    batch_size: int = setting(1000, "Kafka messages taken per batch (each carries many records).", _positive)
+    batch_size: int = setting(1000, "Kafka messages taken from the consumer at a time (batches grow to batch_records).",
+                              _positive)
     batch_within: float = setting(1.0, "Seconds to wait for a batch to fill.", _positive)
     web_port: int = setting(0, "Faust web port; 0 = disabled.", _non_negative)
     session_timeout: float = setting(
         10.0, "Seconds before the consumer group hands a dead worker's partitions to the others.", _positive)
     pipeline: bool = setting(
         True, "Decode the next batch while PostgreSQL applies the previous one (false: one batch at a time).")
+    batch_records: int = setting(
+        100_000, "Records per batch (one transaction): a batch is applied when it holds this many, or batch_within"
+        " seconds after its first message once the previous batch committed.", _positive)
 
 
 @dataclass(frozen=True)

@@ -11,19 +11,53 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import signal
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Callable, Generator, Iterator
 
 import pytest
 
+from warpdrive.compose.ledger import ENV as LEDGER_ENV
+from warpdrive.compose.ledger import Ledger
 from warpdrive.compose.stack import Ports, Stack
 from warpdrive.schemas import config as wconfig
 from warpdrive.schemas.config import dump_toml
 from warpdrive.schemas.db import create_database, drop_database
 
 from tests.helpers import Procs, remove_stack, stack_logs
+
+
+# The session's own ledger when no runner gave one (a bare `pytest`): reaped when the session ends.
+OWN_LEDGER = pytest.StashKey[Path]()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Everything this session starts (stacks, processes, mounts) is recorded in a ledger, so that it and
+    only it is stopped by id — by the fixtures, by the reap below, or by `compose/dev.sh`'s exit trap
+    (`warpdrive stack reap`) when the session itself was killed. SIGTERM is turned into an interrupt so
+    the fixtures' own clean-up runs."""
+    if not os.environ.get(LEDGER_ENV):
+        own = Path(tempfile.mkdtemp(prefix="wdr-"))
+        os.environ[LEDGER_ENV] = str(own)
+        config.stash[OWN_LEDGER] = own
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    own = config.stash.get(OWN_LEDGER, None)
+    if own is not None:
+        for line in Ledger(own).reap():
+            print(f"reaped what a test left running: {line}", file=sys.stderr)
+        shutil.rmtree(own, ignore_errors=True)
+        os.environ.pop(LEDGER_ENV, None)
 
 
 @pytest.fixture(scope="session")

@@ -128,6 +128,11 @@ class StoreKind:
         """The fsspec options of the backend; kinds add their quirks here."""
         return {**backend.storage_options, **overrides}
 
+    def bounded_options(self, backend: BackendConfig, timeout: float) -> dict[str, Any]:
+        """fsspec options that keep the client's own timeouts and retries within a ``timeout`` deadline
+        per call (the mount abandons a call at its deadline; its thread should end soon after)."""
+        return {}
+
     # -- metadata --------------------------------------------------------------------------------
 
     def entry(self, info: dict[str, Any]) -> Entry:

@@ -15,6 +15,7 @@ from typing import Any, Callable, Iterator
 import orjson
 import pytest
 
+from warpdrive.compose.ledger import Ledger
 from warpdrive.schemas import config as wconfig
 from warpdrive.schemas.storage import open_fs, root_path
 from warpdrive.schemas.config import dump_toml
@@ -39,6 +40,7 @@ def agent_config_dict(config_dict: dict, cfg: wconfig.Config, session_id: str, t
     auto-creates topics would otherwise make them with the wrong partitions and no compaction).
     """
     local = tmp_path_factory.mktemp("local-backend")
+    local.chmod(0o755)  # the mount shows the backend root's true mode: other users may enter it
     bucket = f"wda-{session_id}"
     backends = []
     for b in config_dict["backends"]:
@@ -76,6 +78,8 @@ class Mounted:
         self.name = f"agent-{mnt.name}"
 
     def start(self) -> "Mounted":
+        if ledger := Ledger.current():  # unmounted by the run's reaper even if this session is killed
+            ledger.mount(self.mnt)
         self.procs.start(self.name, "agent", "mount", str(self.mnt), "--config", str(self.config))
         wait_until(lambda: os.path.ismount(self.mnt) or self.procs.procs[self.name].poll() is not None,
                    timeout=30, what="the mount")

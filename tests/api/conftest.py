@@ -75,7 +75,7 @@ def clean(db: Db) -> Db:
 def app_client(api_cfg: Config) -> Iterator[TestClient]:
     from warpdrive.api.app import create_app
 
-    with TestClient(create_app(api_cfg), raise_server_exceptions=False) as c:
+    with TestClient(create_app(api_cfg), raise_server_exceptions=False, base_url=f"http://{api_cfg.api.listen}") as c:
         yield c
 
 
