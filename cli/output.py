@@ -9,7 +9,6 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 import orjson
-import tabulate as tabulate_module
 from tabulate import tabulate
 
 from warpdrive.schemas.units import BINARY, format_size
@@ -102,12 +101,8 @@ def table(rows: Iterable[dict[str, Any]], columns: list[Column]) -> str:
         return "(none)"
     align = ["right" if c.kind in ("size", "int", "pct") else "left" for c in columns]
     # Leading spaces are kept where a column is indented on purpose (du's tree); tabulate strips them otherwise.
-    keep = tabulate_module.PRESERVE_WHITESPACE
-    tabulate_module.PRESERVE_WHITESPACE = any(c.kind == "tree" for c in columns)
-    try:
-        return tabulate(body, headers=[c.header for c in columns], colalign=align, disable_numparse=True)
-    finally:
-        tabulate_module.PRESERVE_WHITESPACE = keep
+    return tabulate(body, headers=[c.header for c in columns], colalign=align, disable_numparse=True,
+                    preserve_whitespace=any(c.kind == "tree" for c in columns))
 
 
 def csv_text(rows: Iterable[dict[str, Any]], columns: list[Column], header: bool = True) -> str:

@@ -44,6 +44,12 @@ def ok(r: Result) -> str:
     return r.stdout
 
 
+def notes(r: Result) -> str:
+    """The notes of a successful table run (totals, paging, caveats): on stderr, so stdout stays the table."""
+    ok(r)
+    return r.stderr
+
+
 def one_line_error(r: Result, code: int = 1) -> str:
     assert r.exit_code == code, f"exit {r.exit_code}: {r.output}"
     lines = r.stderr.strip().splitlines()

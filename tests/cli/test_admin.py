@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.cli.support import VIEWER, Db, ok, one_line_error
+from tests.cli.support import VIEWER, Db, notes, ok, one_line_error
 
 pytestmark = pytest.mark.services
 
@@ -77,8 +77,8 @@ def test_teams(ctl, db: Db) -> None:
     assert [(t["user"], t["team"]) for t in doc["items"]] == [("carol", "nlp"), ("alice", "vision"), ("bob", "vision")]
     rows = rows_of(ok(ctl("teams", "list", "--team", "vision", "--format", "csv")))
     assert [(r["user"], r["team"]) for r in rows] == [("alice", "vision"), ("bob", "vision")]
-    out = ok(ctl("teams", "list", "--limit", "1"))
-    assert out.splitlines()[2].split() == ["carol", "nlp"] and "1 of 3 shown" in out
+    r = ctl("teams", "list", "--limit", "1")
+    assert ok(r).splitlines()[2].split() == ["carol", "nlp"] and "1 of 3 shown" in notes(r)
     assert ok(ctl("teams", "delete", "bob", "vision")).strip() == "bob is no longer in team vision"
     assert sorted(r["user_id"] for r in db.fetch("SELECT user_id FROM teams")) == ["alice", "carol"]
     assert "not in team" in one_line_error(ctl("teams", "delete", "bob", "vision"))
@@ -127,10 +127,10 @@ def test_marks(ctl, db: Db) -> None:
 
     rows = rows_of(ok(ctl("marks", "list", "--prefix", "runs/old/", "--format", "csv")))
     assert sorted((r["path"], r["size_bytes"]) for r in rows) == [("runs/old/ckpt.pt", "5368709120"), ("runs/old/log.txt", "1024")]
-    out = ok(ctl("marks", "list", "--backend", "s3"))
-    ckpt = next(line for line in out.splitlines() if "ckpt.pt" in line)
+    r = ctl("marks", "list", "--backend", "s3")
+    ckpt = next(line for line in ok(r).splitlines() if "ckpt.pt" in line)
     assert "5.00 GiB" in ckpt and "stale 1y" in ckpt
-    assert "3 of 3 marked files; 5.00 GiB in all" in out
+    assert "3 of 3 marked files; 5.00 GiB in all" in notes(r)
 
     # The stale list shows the mark.
     stale = json.loads(ok(ctl("stale", "--days", "0", "--prefix", "runs/old/ckpt", "--format", "json")))

@@ -11,7 +11,7 @@ import uuid
 
 import pytest
 
-from tests.cli.support import Db, object_stores, ok, put_files, read_files
+from tests.cli.support import Db, notes, object_stores, ok, put_files, read_files
 from warpdrive.schemas.units import format_size
 from tests.helpers import wait_until
 
@@ -130,10 +130,11 @@ def test_move_dry_run_is_a_real_job_that_moves_nothing(ctl, db: Db, cli_stack, w
         job = json.loads(ok(ctl("jobs", "show", plan["job_id"], "--format", "json")))
         assert (job["kind"], job["state"], job["args"]["dry_run"], job["progress"]["files_done"]) == ("move", "done", True, 0)
 
-        out = ok(ctl("move", f"s3:{prefix}/", f"gcs:archive/{prefix}/", "--dry-run", "--limit", "2"))
+        r = ctl("move", f"s3:{prefix}/", f"gcs:archive/{prefix}/", "--dry-run", "--limit", "2")
+        out, said = ok(r), notes(r)
         total = sum(map(len, files.values()))
-        assert f"would move 6 files, {format_size(total)} ({total:,} bytes) from s3:{prefix} to gcs:archive/{prefix}" in out
-        assert "(2 of 6 files listed, biggest first; --limit for more)" in out
+        assert f"would move 6 files, {format_size(total)} ({total:,} bytes) from s3:{prefix} to gcs:archive/{prefix}" in said
+        assert "(2 of 6 files listed, biggest first; --limit for more)" in said
         assert out.splitlines()[0].split() == ["PATH", "SIZE", "MODIFIED", "DESTINATION"]
         assert out.splitlines()[2].split()[0] == f"{prefix}/{biggest[0]}"
 

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.support import ADMIN, VIEWER, Db, ok, one_line_error
+from tests.cli.support import ADMIN, VIEWER, Db, notes, ok, one_line_error
 
 pytestmark = pytest.mark.services
 
@@ -52,13 +52,14 @@ def test_usage_by_team_in_every_format(ctl, usage_state: Db) -> None:
     assert [(r["team"], r["backend"], int(r["total_bytes"]), int(r["file_count"])) for r in rows] == [
         ("vision", "s3", 3 * TiB, 3), ("vision", "gcs", GiB, 1), ("unowned", "s3", 500, 2)]
 
-    out = ok(ctl("usage", "--group-by", "team"))
-    lines = out.splitlines()
+    r = ctl("usage", "--group-by", "team")
+    lines = ok(r).splitlines()
     assert lines[0].split() == ["TEAM", "BACKEND", "FILES", "SIZE", "LAST", "ACCESS"]
     assert lines[2].split()[:5] == ["vision", "s3", "3", "3.00", "TiB"]
     assert lines[3].split()[:5] == ["vision", "gcs", "1", "1.00", "GiB"]
-    assert lines[4].split()[:5] == ["unowned", "s3", "2", "500", "B"]
-    assert lines[-1] == "total: 3.00 TiB in 6 files"
+    assert lines[4].split()[:5] == ["vision", "(all)", "4", "3.00", "TiB"]  # the team's total over its backends
+    assert lines[5].split()[:5] == ["unowned", "s3", "2", "500", "B"]  # one backend: no total row
+    assert notes(r).splitlines()[-1] == "total: 3.00 TiB in 6 files"
 
 
 def test_usage_by_user_and_backend(ctl, usage_state: Db) -> None:
@@ -126,8 +127,9 @@ def test_stale_in_every_format(ctl, stale_state: Db) -> None:
     assert [(r["path"], int(r["size_bytes"]), r["owner_team"], r["marked"]) for r in rows] == [
         ("archive/big.tar", 100 * GB, "nlp", "false"), ("datasets/old1.bin", 20 * GB, "vision", "false")]
 
-    out = ok(ctl("stale", "--days", "90", "--min-size", "10GB"))
-    lines = out.splitlines()
+    r = ctl("stale", "--days", "90", "--min-size", "10GB")
+    lines = ok(r).splitlines()
+    out = notes(r)
     assert lines[0].split()[:3] == ["BACKEND", "PATH", "SIZE"]
     assert lines[2].split()[:4] == ["gcs", "archive/big.tar", "93.1", "GiB"]
     assert lines[3].split()[:4] == ["s3", "datasets/old1.bin", "18.6", "GiB"]
@@ -195,9 +197,11 @@ def test_growth_in_every_format(ctl, db: Db) -> None:
     rows = rows_of(ok(ctl("growth", "--backend", "s3", "--period", "2w", "--format", "csv")))
     assert len(rows) == 14 and int(rows[-1]["total_bytes"]) == 151 * GiB
 
-    out = ok(ctl("growth", "--backend", "s3", "--team", "vision", "--period", "30"))
-    assert out.splitlines()[0].split() == ["DATE", "TOTAL", "FILES", "ADDED", "REMOVED", "RECONSTRUCTED"]
-    assert "change over 30 days: +150 GiB" in out
+    assert lines[2].split()[:5] == ["vision", "s3", "3", "3.00", "TiB"]
+    assert lines[3].split()[:5] == ["vision", "gcs", "1", "1.00", "GiB"]
+    assert lines[4].split()[:5] == ["vision", "(all)", "4", "3.00", "TiB"]  # the team's total over its backends
+    assert lines[5].split()[:5] == ["unowned", "s3", "2", "500", "B"]  # one backend: no total row
+    assert notes(r).splitlines()[-1] == "total: 3.00 TiB in 6 files"
 
 
 def test_growth_bad_period_is_usage_error(ctl, db: Db) -> None:
@@ -302,7 +306,7 @@ def test_du_in_every_format(ctl, tree_state: Db) -> None:
     assert order("--sort", "size") == ["", "logs", "data"]
     doc = json.loads(ok(ctl("du", "s3:/data/", "--depth", "0", "--format", "json")))
     assert [r["path"] for r in doc["rows"]] == ["data"]
-    assert "/: 1 of 2 subdirectories shown (--limit)" in ok(ctl("du", "s3:", "--limit", "1"))
+    assert "/: 1 of 2 subdirectories shown (--limit)" in notes(ctl("du", "s3:", "--limit", "1"))
 
 
 def test_du_errors(ctl, tree_state: Db) -> None:

@@ -18,7 +18,7 @@ import tempfile
 import urllib.request
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Awaitable, Callable, Iterator
 
 import asyncpg
 import pytest
@@ -191,13 +191,13 @@ async def _fetch(dsn: str, sql: str) -> list[asyncpg.Record]:
         await conn.close()
 
 
-async def _create_seeded(dsn: str) -> None:
+async def _create_seeded(dsn: str, seed: Callable[[str], Awaitable[None]] = _seed) -> None:
     conn = await asyncpg.connect(dsn)
     try:
         await migrate(conn)
     finally:
         await conn.close()
-    await _seed(dsn)
+    await seed(dsn)
 
 
 @pytest.fixture(scope="session")
