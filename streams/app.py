@@ -19,6 +19,7 @@ from typing import Any, Awaitable, Callable
 import asyncpg
 import faust
 from aiokafka.errors import KafkaError
+from faust.types import TP
 
 from warpdrive.schemas.config import Config
 from warpdrive.schemas.db import QUOTA_OUTBOX_CHANNEL, TEAMS_CHANNEL, listen
@@ -54,6 +55,8 @@ class _Pending:
     prepared: Any = None
     records: int = 0
     since: float = 0.0  # loop time of its first message
+    last: float = 0.0  # loop time of its latest chunk
+    ends: dict[tuple[str, int], int] = field(default_factory=dict)  # (topic, partition) → its next offset
 
 
 def broker_settings(cfg: Config) -> dict[str, Any]:
@@ -175,8 +178,8 @@ class StreamsApp(faust.App):
             try:
                 while True:
                     busy = inflight is not None and not inflight.done()
-                    if pending.msgs and (pending.records >= batch_records
-                                         or (not busy and loop.time() >= pending.since + within)):
+                    due = self._due(pending, within)
+                    if pending.msgs and (pending.records >= batch_records or (not busy and due <= loop.time())):
                         await dispatch()
                         continue
                     waits: set[asyncio.Future] = {nxt}
@@ -184,7 +187,7 @@ class StreamsApp(faust.App):
                     if pending.msgs and busy:
                         waits.add(inflight)  # type: ignore[arg-type]  # (busy: not None)
                     elif pending.msgs:
-                        timeout = pending.since + within - loop.time()
+                        timeout = due - loop.time()
                     done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
                     if nxt not in done:
                         continue
@@ -197,6 +200,9 @@ class StreamsApp(faust.App):
                                 e.message.value) for e in events]
                     if not pending.msgs:
                         pending.since = loop.time()
+                    pending.last = loop.time()
+                    for m in msgs:
+                        pending.ends[(m.topic, m.partition)] = m.offset + 1
                     if prepare is not None:
                         pending.prepared, pending.records = await asyncio.to_thread(prepare, msgs, pending.prepared)
                     else:
@@ -216,6 +222,20 @@ class StreamsApp(faust.App):
 
         agent.__name__ = agent.__qualname__ = f"{short}_agent"
         self.agent(channel, name=f"{consumer}.{short}", concurrency=1)(agent)
+
+    def _due(self, pending: _Pending, within: float) -> float:
+        """When the pending batch is due by time: ``within`` after its first message once this worker has read
+        everything Kafka holds for its partitions; while Kafka holds more (a backlog), only once no message
+        arrived for ``within`` — so that a backlog is applied in batches of ``batch_records``, whatever share of
+        the partitions (and of the CPU) this worker has, and pre-aggregation does not shrink with more workers."""
+        for (topic, partition), end in pending.ends.items():
+            try:
+                highwater = self.consumer.highwater(TP(topic, partition))
+            except AssertionError:  # no longer assigned here (a rebalance): nothing more will come for it
+                continue
+            if highwater is not None and end < highwater:
+                return pending.last + within
+        return pending.since + within
 
     async def close_gap(self, gap: OffsetGap, msgs: list[Msg], apply: Apply) -> None:
         """A batch started past the offsets PostgreSQL stored (nothing of it was applied): read the missing
