@@ -88,12 +88,12 @@ class Ledger:
 
         entries = self.entries()
         done: list[str] = []
-        procs = []
+        procs: list[tuple[int, int | None]] = []
         for kind, value in entries:
             if kind == "process":
-                pid, started = (int(x) for x in value.split())
-                if same_process(pid, started or None):
-                    procs.append((pid, started or None))
+                pid, ticks = (int(x) for x in value.split())
+                if same_process(pid, ticks or None):
+                    procs.append((pid, ticks or None))
         for sig in (signal.SIGTERM, signal.SIGKILL):
             for pid, started in procs:
                 if same_process(pid, started):

@@ -53,6 +53,10 @@ def _host_port(v: str) -> str | None:
     return None if re.fullmatch(r"\[?[\w.:-]+\]?:\d{1,5}", v) else "must be HOST:PORT"
 
 
+def _metrics_listen(v: str) -> str | None:
+    return None if v == "" else _host_port(v)
+
+
 def _servers(v: str) -> str | None:
     bad = [s for s in v.split(",") if _host_port(s.strip())]
     return f"must be HOST:PORT[,HOST:PORT…], not {bad[0]!r}" if bad or not v else None
@@ -144,6 +148,8 @@ class AgentSettings:
     heartbeat_interval: float = setting(10.0, "Seconds between AgentStatus heartbeats.", _positive)
     read_only: bool = setting(False, "Mount read-only: writes fail (EROFS); small-file reads cost fewer FUSE requests.")
     users: dict[str, str] = setting({}, "uid → user name overrides ([agent.users] '1000' = 'alice'); else the passwd name.")
+    metrics_listen: str = setting("", "HOST:PORT of the agent's Prometheus /metrics (port 0 = any free one); empty = off.",
+                                  _metrics_listen)
 
 
 @dataclass(frozen=True)
@@ -151,7 +157,8 @@ class StreamsSettings:
     app_id: str = setting("warpdrive-streams", "Faust app id (the Kafka consumer group).")
     batch_size: int = setting(1000, "Kafka messages taken per batch (each carries many records).", _positive)
     batch_within: float = setting(1.0, "Seconds to wait for a batch to fill.", _positive)
-    web_port: int = setting(0, "Faust web port; 0 = disabled.", _non_negative)
+    metrics_listen: str = setting("", "HOST:PORT of the worker's Prometheus /metrics (port 0 = any free one); empty = off.",
+                                  _metrics_listen)
     session_timeout: float = setting(
         10.0, "Seconds before the consumer group hands a dead worker's partitions to the others.", _positive)
     pipeline: bool = setting(
@@ -164,6 +171,8 @@ class CrawlerSettings:
     batch_size: int = setting(1000, "ListingEvents per Kafka message.", _positive)
     list_concurrency: int = setting(32, "Concurrent prefix listings on object stores.", _positive)
     move_concurrency: int = setting(4, "Files copied at once by a move job.", _positive)
+    metrics_listen: str = setting("", "HOST:PORT of the crawler's Prometheus /metrics (port 0 = any free one); empty = off.",
+                                  _metrics_listen)
 
 
 @dataclass(frozen=True)

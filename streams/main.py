@@ -63,4 +63,5 @@ def worker(config_path: str | None, loglevel: str) -> None:
     from .app import create_app
 
     app = create_app(cfg, dsn)
-    faust.Worker(app, loglevel=loglevel.upper()).execute_from_commandline()
+    with app.metrics.metrics.serving(cfg.streams.metrics_listen):
+        faust.Worker(app, loglevel=loglevel.upper()).execute_from_commandline()
