@@ -3,82 +3,76 @@
 Every fsspec call is blocking (s3fs/gcsfs run their own event loop in a thread), so the async
 methods here run them in worker threads under one capacity limit shared by all backends. Stats
 and listings are cached for ``metadata_ttl`` seconds; a missing path is cached too (negative entry),
-because tools probe many names that do not exist (``.git``, locale files…).
+because tools probe many names that do not exist (``.git``, locale files…); both caches are bounded
+LRUs. Every call has a deadline (``backend_timeout``), so a dead backend costs a caller seconds, not
+minutes.
 """
 
 from __future__ import annotations
 
 import posixpath
 import time
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Callable, TypeVar
+from collections import OrderedDict
+from typing import Any, Callable, Literal, TypeVar
 
 import trio
 
-from warpdrive.schemas.backends import open_fs, root_path
 from warpdrive.schemas.config import BackendConfig
+from warpdrive.schemas.storage import DIR, Entry, kind_of
 
 T = TypeVar("T")
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """What the mount needs to know about one path."""
-
-    is_dir: bool
-    size: int = 0
-    mtime: float = 0.0
-    version: str = ""  # changes whenever the content does: etag/generation, else mtime+size
-    uid: int | None = None
-    gid: int | None = None
-    mode: int | None = None  # permission bits where the backend has them (POSIX); None = object store
+class TimedOut(TimeoutError):
+    """A backend call that did not answer within the deadline (the caller gets ETIMEDOUT)."""
 
 
-DIR = Entry(is_dir=True)
+class Lru(OrderedDict[str, tuple[float, T]]):
+    """A bounded map of expiring entries: the least recently used goes first when it is full."""
+
+    def __init__(self, max_entries: int) -> None:
+        super().__init__()
+        self.max_entries = max_entries
+
+    def fresh(self, key: str) -> tuple[float, T] | None:
+        hit = self.get(key)
+        if hit is None:
+            return None
+        if hit[0] < time.monotonic():
+            del self[key]  # an expired entry (a missing name, typically) frees its room at once
+            return None
+        self.move_to_end(key)
+        return hit
+
+    def put(self, key: str, expiry: float, value: T) -> None:
+        self[key] = (expiry, value)
+        self.move_to_end(key)
+        while len(self) > self.max_entries:
+            self.popitem(last=False)
 
 
-def _mtime(info: dict[str, Any]) -> float:
-    for key in ("mtime", "LastModified", "updated"):
-        v = info.get(key)
-        if isinstance(v, (int, float)):
-            return float(v)
-        if isinstance(v, datetime):
-            return v.timestamp()
-        if isinstance(v, str):
-            try:
-                return datetime.fromisoformat(v.replace("Z", "+00:00")).timestamp()
-            except ValueError:
-                continue
-    return 0.0
-
-
-def entry_from_info(info: dict[str, Any]) -> Entry:
-    if info.get("type") == "directory":
-        mode = info.get("mode")
-        return Entry(True, uid=info.get("uid"), gid=info.get("gid"), mode=mode & 0o7777 if mode else None)
-    size = int(info.get("size") or 0)
-    mtime = _mtime(info)
-    tag = info.get("ETag") or info.get("generation") or info.get("etag") or info.get("md5Hash")
-    version = str(tag).strip('"') if tag else f"{mtime:.6f}-{size}"
-    mode = info.get("mode")
-    return Entry(False, size, mtime, version, info.get("uid"), info.get("gid"), mode & 0o7777 if mode else None)
+MiB = 1 << 20
 
 
 class Backend:
     """A backend's file system plus the mount's metadata cache for it (touched only by the trio thread)."""
 
-    def __init__(self, config: BackendConfig, limiter: trio.CapacityLimiter, ttl: float) -> None:
+    def __init__(self, config: BackendConfig, limiter: trio.CapacityLimiter, ttl: float, timeout: float = 30.0,
+                 max_entries: int = 100_000) -> None:
         self.name = config.name
         self.config = config
-        self.local = config.scheme == "file"
+        self.kind = kind_of(config)
+        self.local = self.kind.posix
         # The mount keeps its own TTL cache; fsspec's listing cache would serve stale listings forever.
-        self.fs = open_fs(config) if self.local else open_fs(config, use_listings_cache=False, skip_instance_cache=True)
-        self.root = root_path(config)
+        self.fs = (self.kind.open_fs(config) if self.local
+                   else self.kind.open_fs(config, use_listings_cache=False, skip_instance_cache=True,
+                                          **self.kind.bounded_options(config, timeout)))
+        self.root = self.kind.root_path(config)
         self.limiter = limiter
         self.ttl = ttl
-        self._stats: dict[str, tuple[float, Entry | None]] = {}
-        self._lists: dict[str, tuple[float, dict[str, Entry]]] = {}
+        self.timeout = timeout
+        self._stats: Lru[Entry | None] = Lru(max_entries)
+        self._lists: Lru[dict[str, Entry]] = Lru(max(1, max_entries // 100))
         # Object stores have no empty directories: ones made through the mount are remembered until rmdir.
         self.pending_dirs: set[str] = set()
 
@@ -87,59 +81,58 @@ class Backend:
             return self.root
         return f"{self.root.rstrip('/')}/{rel}"
 
-    async def call(self, fn: Callable[..., T], *args: Any) -> T:
-        # Cancelled only when the agent stops with the call still running after its grace period:
-        # the thread is left to finish on its own rather than holding the unmount.
-        return await trio.to_thread.run_sync(fn, *args, limiter=self.limiter, abandon_on_cancel=True)
+    async def call(self, fn: Callable[..., T], *args: Any, size: int = 0) -> T:
+        """Runs a blocking call in a worker thread, bounded by the deadline (transfers of ``size`` bytes
+        get a second more per MiB). A call past it is abandoned: its thread finishes on its own."""
+        deadline = self.timeout + size / MiB
+        with trio.move_on_after(deadline) as scope:
+            return await trio.to_thread.run_sync(fn, *args, limiter=self.limiter, abandon_on_cancel=True)
+        assert scope.cancelled_caught
+        raise TimedOut(f"backend {self.name} did not answer within {deadline:g} s")
 
-    def cached_stat(self, rel: str) -> Entry | None | bool:
+    def cached_stat(self, rel: str) -> Entry | None | Literal[False]:
         """The cached entry, None if cached as missing, False if not cached (or expired)."""
-        hit = self._stats.get(rel)
-        if hit is None or hit[0] < time.monotonic():
-            return False
-        return hit[1]
+        hit = self._stats.fresh(rel)
+        return False if hit is None else hit[1]
 
-    async def stat(self, rel: str) -> Entry:
-        if not rel or rel in self.pending_dirs:
+    async def stat(self, rel: str, fresh: bool = False) -> Entry:
+        """The path's entry, from the cache unless ``fresh`` (an open revalidates: close-to-open)."""
+        if rel in self.pending_dirs or (not rel and not self.local):
             return DIR
-        cached = self.cached_stat(rel)
-        if cached is None:
-            raise FileNotFoundError(rel)
-        if cached is not False:
-            return cached
+        if not fresh:
+            cached = self.cached_stat(rel)
+            if cached is None:
+                raise FileNotFoundError(rel)
+            if cached is not False:
+                return cached
         try:
-            entry = entry_from_info(await self.call(self.fs.info, self.full(rel)))
+            entry = await self.call(self.kind.stat, self.fs, self.full(rel))
         except FileNotFoundError:
-            self._stats[rel] = (time.monotonic() + self.ttl, None)
+            self._stats.put(rel, time.monotonic() + self.ttl, None)
             raise
-        self._stats[rel] = (time.monotonic() + self.ttl, entry)
+        self.remember(rel, entry)
         return entry
 
     async def list(self, rel: str) -> dict[str, Entry]:
-        hit = self._lists.get(rel)
-        if hit is not None and hit[0] >= time.monotonic():
+        hit = self._lists.fresh(rel)
+        if hit is not None:
             return hit[1]
-        full = self.full(rel).rstrip("/")
         try:
-            infos = await self.call(lambda: self.fs.ls(full, detail=True))
+            listed = await self.call(self.kind.list, self.fs, self.full(rel))
         except FileNotFoundError:
             if rel not in self.pending_dirs:
                 raise
-            infos = []  # a directory made through the mount, still without objects
+            listed = []  # a directory made through the mount, still without objects
         expiry = time.monotonic() + self.ttl
         entries: dict[str, Entry] = {}
-        for info in infos:
-            name = posixpath.basename(str(info["name"]).rstrip("/"))
-            if not name or str(info["name"]).rstrip("/") == full:
-                continue  # some stores list the directory itself
-            entry = entry_from_info(info)
+        for name, entry in listed:
             entries[name] = entry
-            self._stats[f"{rel}/{name}" if rel else name] = (expiry, entry)
+            self._stats.put(f"{rel}/{name}" if rel else name, expiry, entry)
         prefix = f"{rel}/" if rel else ""
         for d in self.pending_dirs:
             if d.startswith(prefix) and "/" not in d[len(prefix):]:
                 entries.setdefault(d[len(prefix):], DIR)
-        self._lists[rel] = (expiry, entries)
+        self._lists.put(rel, expiry, entries)
         return entries
 
     def invalidate(self, rel: str) -> None:
@@ -150,5 +143,19 @@ class Backend:
         if not self.local:
             self.fs.invalidate_cache(self.full(rel))
 
+    def invalidate_tree(self, rel: str) -> None:
+        """Forgets ``rel`` and everything cached below it (after a directory rename or removal)."""
+        prefix = rel + "/"
+        for cache in (self._stats, self._lists):
+            for k in [k for k in cache if k.startswith(prefix)]:
+                del cache[k]
+        self.invalidate(rel)
+
+    def move_pending(self, old: str, new: str) -> None:
+        """Directories made through the mount follow a rename of theirs or of an ancestor's."""
+        for d in [d for d in self.pending_dirs if d == old or d.startswith(old + "/")]:
+            self.pending_dirs.discard(d)
+            self.pending_dirs.add(new + d[len(old):])
+
     def remember(self, rel: str, entry: Entry) -> None:
-        self._stats[rel] = (time.monotonic() + self.ttl, entry)
+        self._stats.put(rel, time.monotonic() + self.ttl, entry)

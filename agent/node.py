@@ -88,10 +88,12 @@ class Agent:
     async def run(self) -> None:
         """Mounts, serves until SIGINT/SIGTERM or an external unmount, then unmounts and flushes."""
         limiter = trio.CapacityLimiter(self.cfg.agent.max_threads)
-        backends = [Backend(b, limiter, self.cfg.agent.metadata_ttl) for b in self.cfg.backends]
-        ops = WarpFS(backends, self.cache, self.collector, Identities(self.cfg.agent.users), self.quotas,
-                     self.cache.root.parent / "writes", self.cfg.agent.metadata_ttl, self.cfg.agent.flush_interval,
-                     self.cfg.agent.read_only)
+        a = self.cfg.agent
+        backends = [Backend(b, limiter, a.metadata_ttl, a.backend_timeout, a.metadata_cache_entries)
+                    for b in self.cfg.backends]
+        ops = WarpFS(backends, self.cache, self.collector, Identities(a.users), self.quotas,
+                     self.cache.root.parent / "writes", a.metadata_ttl, a.flush_interval, a.read_only,
+                     a.object_uid, a.object_gid, a.object_umask)
         options = set(pyfuse3.default_options) | {"fsname=warpdrive", "subtype=warpdrive"}
         if os.getuid() == 0:
             options.add("allow_other")  # jobs of every user read through one node-wide mount

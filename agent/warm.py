@@ -12,9 +12,10 @@ from typing import Any
 
 from warpdrive.schemas.config import KafkaSettings
 from warpdrive.schemas.records import Command, JobEvent, encode, utc_now
+from warpdrive.schemas.storage import VersionChanged
 from warpdrive.schemas.topics import JOB_EVENTS
 
-from .backend import Backend, entry_from_info
+from .backend import Backend
 from .cache import BlockCache
 from .errors import error_text
 from .loop import Producer
@@ -58,14 +59,17 @@ class Warmer:
             last = time.monotonic()
             root = backend.root.rstrip("/") + "/"
             for fullname, info in sorted(infos.items()):
-                entry = entry_from_info(info)
+                entry = backend.kind.entry(info)
                 rel = str(fullname)[len(root):]
                 if not backend.local:  # local files are read directly, never through the cache
-                    def fetch(start: int, end: int, f: str = fullname) -> bytes:
-                        return backend.fs.cat_file(f, start=start, end=end)
+                    def fetch(start: int, end: int, f: str = fullname, v: str = entry.version) -> bytes:
+                        return backend.kind.read_range(backend.fs, f, start, end, v)  # blocks of the listed version only
 
-                    job["bytes_fetched"] += await asyncio.to_thread(
-                        self.cache.prefetch, backend.name, rel, entry.version, entry.size, fetch)
+                    try:
+                        job["bytes_fetched"] += await asyncio.to_thread(
+                            self.cache.prefetch, backend.name, rel, entry.version, entry.size, fetch)
+                    except VersionChanged:
+                        pass  # changed since the listing: its new version is fetched when read
                 job["files"] += 1
                 job["bytes"] += entry.size
                 if time.monotonic() - last >= PROGRESS_SECONDS:

@@ -19,7 +19,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from warpdrive.schemas.config import Config
-from warpdrive.schemas.db import migrate, resolve_dsn
+from warpdrive.schemas.db import check_schema, resolve_dsn
 
 from . import admin, agents, backends, dashboard, growth, health, jobs, marks, openapi, quotas, stale, tree, usage, users
 from .commands import CommandOutbox
@@ -62,7 +62,7 @@ def _lifespan(cfg: Config, metrics: Metrics):
         )
         try:
             async with pool.acquire() as conn:
-                await migrate(conn)
+                await check_schema(conn)  # `warpdrive migrate` changes the schema, never a service
             commands = CommandOutbox(cfg, pool)
             if not cfg.api.insecure_no_auth and not cfg.api.tokens:
                 log.warning("no [[api.tokens]] configured: every request will be refused with 401")

@@ -17,7 +17,9 @@ async def list_backends(call: Call) -> JSONResponse:
                       files, bytes, errors
                FROM crawls ORDER BY backend_name, started_at DESC""")}
         coverage = {r["backend_name"]: r for r in await conn.fetch(
-            "SELECT backend_name, first_event, last_event FROM telemetry_coverage")}
+            # a row per shard (migration 0057)
+            """SELECT backend_name, MIN(first_event) AS first_event, MAX(last_event) AS last_event
+               FROM telemetry_coverage GROUP BY backend_name""")}
     items = []
     for b in call.cfg.backends:
         u, c, cov = usage.get(b.name), crawls.get(b.name), coverage.get(b.name)

@@ -96,15 +96,19 @@ ACCESS = """
           FROM storage_files WHERE last_access IS NOT NULL AND id % 2 = {half}) f,
          LATERAL generate_series(0, n - 1) AS k"""
 
+# The rollups the workers keep per shard (migration 0057) as several workers leave them: every key in up to 6 shards
+# (the default partition count), a row's shard a hash of the path it came from.
+SHARD = "(hashtext(path) & 2147483647) % 6"
+
 # The rollups as the stream workers keep them (streams/rollups.py, streams/tree.py, streams/access.py), in order
 # (user_reads sums user_files). The ones named in SIDE_A run on one connection, the rest on the other.
 ROLLUPS = [
     ("access_daily", """
-        INSERT INTO access_daily (date, backend_name, user_id, read_count, bytes_read, write_count, bytes_written, files,
-                                  last_access)
-        SELECT date, backend_name, user_id, sum(read_count), sum(bytes_read), sum(write_count), sum(bytes_written),
-               count(*), max(last_access)
-        FROM access_log GROUP BY 1, 2, 3 ORDER BY 1"""),  # day by day, as the workers append it
+        INSERT INTO access_daily (date, backend_name, user_id, shard, read_count, bytes_read, write_count, bytes_written,
+                                  files, last_access)
+        SELECT date, backend_name, user_id, {shard}, sum(read_count), sum(bytes_read), sum(write_count),
+               sum(bytes_written), count(*), max(last_access)
+        FROM access_log GROUP BY 1, 2, 3, 4 ORDER BY 1"""),  # day by day, as the workers append it
     ("user_files", """
         INSERT INTO user_files (user_id, backend_name, path, read_count, bytes_read, write_count, bytes_written,
                                 last_access)
@@ -112,18 +116,18 @@ ROLLUPS = [
                max(last_access)
         FROM access_log GROUP BY 1, 2, 3"""),
     ("user_reads", """
-        INSERT INTO user_reads (user_id, backend_name, read_count, bytes_read, write_count, bytes_written,
+        INSERT INTO user_reads (user_id, backend_name, shard, read_count, bytes_read, write_count, bytes_written,
                                 files_accessed, last_access)
-        SELECT user_id, backend_name, sum(read_count), sum(bytes_read), sum(write_count), sum(bytes_written), count(*),
-               max(last_access)
-        FROM user_files GROUP BY 1, 2"""),
+        SELECT user_id, backend_name, {shard}, sum(read_count), sum(bytes_read), sum(write_count), sum(bytes_written),
+               count(*), max(last_access)
+        FROM user_files GROUP BY 1, 2, 3"""),
     ("file_activity", """
         INSERT INTO file_activity (backend_name, path, last_access)
         SELECT backend_name, path, last_access FROM storage_files WHERE last_access IS NOT NULL"""),
     ("usage_rollup", """
-        INSERT INTO usage_rollup (backend_name, owner_team, owner_user, file_count, total_bytes, last_access)
-        SELECT backend_name, owner_team, COALESCE(owner_user, ''), count(*), sum(size_bytes), max(last_access)
-        FROM storage_files WHERE deleted_at IS NULL GROUP BY 1, 2, 3"""),
+        INSERT INTO usage_rollup (backend_name, owner_team, owner_user, shard, file_count, total_bytes, last_access)
+        SELECT backend_name, owner_team, COALESCE(owner_user, ''), {shard}, count(*), sum(size_bytes), max(last_access)
+        FROM storage_files WHERE deleted_at IS NULL GROUP BY 1, 2, 3, 4"""),
     # A row per (backend, team) and day the totals changed; here files arrive on their first_seen day.
     ("growth_daily", """
         INSERT INTO growth_daily (date, backend_name, owner_team, total_bytes, file_count, added_bytes, removed_bytes)
@@ -157,7 +161,8 @@ ROLLUPS = [
         INSERT INTO tree_activity SELECT b, dir, 'm', wm, sum(n), sum(s) FROM anc GROUP BY b, dir, wm;
         DROP TABLE leaf, anc"""),
     ("others", """
-        INSERT INTO telemetry_coverage SELECT b, now() - interval '400 days', now() FROM unnest(ARRAY['local','s3','gcs']) b;
+        INSERT INTO telemetry_coverage SELECT b, now() - interval '400 days', now(), sh
+            FROM unnest(ARRAY['local','s3','gcs']) b, generate_series(0, 5) sh;
         INSERT INTO crawls (crawl_id, backend_name, started_at, finished_at, files, status)
             SELECT 'c' || i, (ARRAY['local','s3','gcs'])[1 + i % 3], now() - make_interval(days => i), now() - make_interval(days => i),
                    1000, 'complete' FROM generate_series(0, 299) i;
@@ -271,7 +276,7 @@ async def generate(dsn: str, files: int, access: int) -> dict[str, float]:
         for t in LOADED:
             await a.execute(f"ALTER TABLE {t} SET UNLOGGED")
         wide = min(1_000_000, files // 10)
-        fmt = {"teams": TEAMS, "users": USERS, "wide": WIDE, "narrow": files - wide}
+        fmt = {"teams": TEAMS, "users": USERS, "wide": WIDE, "narrow": files - wide, "shard": SHARD}
         await asyncio.gather(*(_timed(c, "storage_files", FILES.format(lo=lo, hi=hi, **fmt), took)
                                for c, lo, hi in ((a, 0, files // 2), (b, files // 2, files))))
         read = await a.fetchval("SELECT count(*) FROM storage_files WHERE last_access IS NOT NULL")

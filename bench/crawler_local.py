@@ -31,7 +31,7 @@ from warpdrive.crawler.crawl import crawl, listing
 from warpdrive.crawler.local import WalkStats
 from warpdrive.crawler.publish import Publisher
 from warpdrive.schemas import config as wconfig
-from warpdrive.schemas.backends import open_fs
+from warpdrive.schemas.storage import open_fs
 from warpdrive.schemas.config import dump_toml
 from warpdrive.schemas.db import create_database, database_dsn, drop_database, migrate
 from warpdrive.schemas.records import encode_batch

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
 from warpdrive.schemas.units import format_size
@@ -74,10 +76,10 @@ def teams() -> None:
 @page_options
 @format_option
 @pass_ctl
-def teams_list(ctl: Ctl, team: str | None, user: str | None, limit: int, offset: int) -> None:
+def teams_list(ctl: Ctl, team: str | None, user: str | None, limit: int | None, offset: int) -> None:
     """User → team memberships."""
-    doc = ctl.client.get("/api/v1/teams", team=team, user=user, limit=limit, offset=offset)
-    ctl.emit(list_items(doc), [Column("user", "USER"), Column("team", "TEAM")], doc)
+    ctl.emit_list("/api/v1/teams", {"team": team, "user": user}, [Column("user", "USER"), Column("team", "TEAM")],
+                  limit, offset)
 
 
 @teams.command("set", epilog=examples("teams set alice vision"))
@@ -113,14 +115,13 @@ def ownership() -> None:
 @page_options
 @format_option
 @pass_ctl
-def ownership_list(ctl: Ctl, backend: str, limit: int, offset: int) -> None:
+def ownership_list(ctl: Ctl, backend: str, limit: int | None, offset: int) -> None:
     """Ownership rules, by backend and prefix."""
-    doc = ctl.client.get("/api/v1/ownership", backend=backend, limit=limit, offset=offset)
     columns = [Column("backend", "BACKEND"), Column("prefix", "PREFIX", get=lambda r: r.get("prefix") or "(all)"),
                Column("team", "TEAM"), Column("user", "USER"), Column("created_at", "CREATED", "time")]
     if ctl.fmt == "csv":
         columns[1] = Column("prefix", "PREFIX")
-    ctl.emit(list_items(doc), columns, doc)
+    ctl.emit_list("/api/v1/ownership", {"backend": backend}, columns, limit, offset)
 
 
 @ownership.command("set", epilog=examples("ownership set s3:datasets/vision --team vision",
@@ -162,21 +163,33 @@ def _files(ctl: Ctl, locations: tuple[Location, ...]) -> list[dict[str, str]]:
     return files
 
 
-@marks.command("list", epilog=examples("marks list", "marks list --backend s3 --prefix runs/ --format csv"))
+@marks.command("list", epilog=examples("marks list", "marks list --backend s3 --prefix runs/ --format csv",
+                                        "marks list --read-since-mark"))
 @click.option("--backend", default="all", show_default=True, help="One backend by name, or all.")
 @click.option("--prefix", help="Only paths under this prefix.")
+@click.option("--owner", help="Only files owned by this team or user.")
+@click.option("--read-since-mark", "read_since", flag_value="true", default=None,
+              help="Only marks whose file was read after it was marked (review them before deleting).")
 @page_options
 @format_option
 @pass_ctl
-def marks_list(ctl: Ctl, backend: str, prefix: str | None, limit: int, offset: int) -> None:
-    """Marked files, newest first: who marked them, why, and whether they still exist."""
-    doc = ctl.client.get("/api/v1/marks", backend=backend, prefix=prefix, limit=limit, offset=offset)
+def marks_list(ctl: Ctl, backend: str, prefix: str | None, owner: str | None, read_since: str | None, limit: int | None,
+               offset: int) -> None:
+    """Marked files, newest first: who marked them, why, whether they still exist and were read since."""
     columns = [Column("backend", "BACKEND"), Column("path", "PATH"), Column("size_bytes", "SIZE", "size"),
-               Column("owner_team", "TEAM"), Column("last_access", "LAST ACCESS", "time"), Column("exists", "EXISTS", "bool"),
+               Column("owner_team", "TEAM"), Column("last_access", "LAST ACCESS", "time"),
+               Column("read_since_mark", "READ SINCE", "bool"), Column("exists", "EXISTS", "bool"),
                Column("marked_by", "BY"), Column("marked_at", "MARKED", "time"), Column("note", "NOTE")]
-    items = list_items(doc)
-    notes = [f"{len(items)} of {doc.get('total', len(items)):,} marked files; {format_size(doc.get('total_bytes', 0))} in all"]
-    ctl.emit(items, columns, doc, notes)
+
+    def notes(doc: dict[str, Any]) -> list[str]:
+        items = list_items(doc)
+        out = [f"{len(items)} of {doc.get('total', len(items)):,} marked files; {format_size(doc.get('total_bytes', 0))} in all"]
+        if doc.get("read_since_mark"):
+            out.append(f"{doc['read_since_mark']:,} of them were read after they were marked (--read-since-mark lists them)")
+        return out
+
+    ctl.emit_list("/api/v1/marks", {"backend": backend, "prefix": prefix, "owner": owner, "read_since_mark": read_since},
+                  columns, limit, offset, notes)
 
 
 @marks.command("add", epilog=examples("marks add s3:runs/2024/ckpt.pt --note 'unread since 2024'"))

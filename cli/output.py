@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterable
 
 import orjson
+import tabulate as tabulate_module
 from tabulate import tabulate
 
 from warpdrive.schemas.units import format_size
@@ -22,7 +23,7 @@ class Column:
 
     key: str
     header: str
-    kind: str = "text"  # text | size | int | time | bool | pct | list
+    kind: str = "text"  # text | size | int | time | bool | pct | list | tree (indented text)
     get: Callable[[dict[str, Any]], Any] | None = None  # derived value instead of row[key]
 
     def value(self, row: dict[str, Any]) -> Any:
@@ -78,6 +79,8 @@ def _cell(kind: str, v: Any) -> str:
         return f"{v:.1f}%"
     if kind == "list":
         return ", ".join(map(str, v)) if v else "-"
+    if isinstance(v, (dict, list)):  # a job's args or progress: JSON, as the API gave it
+        return orjson.dumps(v).decode()
     return str(v)
 
 
@@ -97,13 +100,20 @@ def table(rows: Iterable[dict[str, Any]], columns: list[Column]) -> str:
     if not body:
         return "(none)"
     align = ["right" if c.kind in ("size", "int", "pct") else "left" for c in columns]
-    return tabulate(body, headers=[c.header for c in columns], colalign=align, disable_numparse=True)
+    # Leading spaces are kept where a column is indented on purpose (du's tree); tabulate strips them otherwise.
+    keep = tabulate_module.PRESERVE_WHITESPACE
+    tabulate_module.PRESERVE_WHITESPACE = any(c.kind == "tree" for c in columns)
+    try:
+        return tabulate(body, headers=[c.header for c in columns], colalign=align, disable_numparse=True)
+    finally:
+        tabulate_module.PRESERVE_WHITESPACE = keep
 
 
-def csv_text(rows: Iterable[dict[str, Any]], columns: list[Column]) -> str:
+def csv_text(rows: Iterable[dict[str, Any]], columns: list[Column], header: bool = True) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow([c.key for c in columns])
+    if header:
+        w.writerow([c.key for c in columns])
     w.writerows([_raw(c.value(r)) for c in columns] for r in rows)
     return buf.getvalue().rstrip("\n")
 

@@ -19,7 +19,7 @@ from typing import Callable
 import httpx
 
 from warpdrive.schemas import config as wconfig
-from warpdrive.schemas.backends import open_fs, root_path
+from warpdrive.schemas.storage import kind_of, open_fs, root_path
 
 from .errors import StackError
 from .stack import Stack
@@ -54,7 +54,7 @@ def write_files(cfg: wconfig.Config) -> int:
         full = f"{root}/{path}"
         fs.makedirs(full.rsplit("/", 1)[0], exist_ok=True)
         fs.pipe_file(full, os.urandom(size))
-        if b.scheme == "file":  # only a POSIX backend lets us set owners and ages
+        if kind_of(b).posix:  # only a POSIX backend lets us set owners and ages
             os.utime(full, (now - age * DAY, now - age * DAY))
             os.chown(full, uid, uid)
         total += size

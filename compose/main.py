@@ -96,7 +96,10 @@ def stack() -> None:
 @click.option("--api-port", type=int, default=8080, show_default=True)
 @click.option("--s3-port", type=int, default=9100, show_default=True)
 @click.option("--gcs-port", type=int, default=9101, show_default=True)
-def stack_up(state_dir: str | None, infra_only: bool, kafka_port: int, api_port: int, s3_port: int, gcs_port: int) -> None:
+@click.option("--kafka-sasl-port", type=int, default=0,
+              help="Also a SASL_PLAINTEXT Kafka listener here (SCRAM-SHA-256/512, PLAIN; user warpdrive), for tests.")
+def stack_up(state_dir: str | None, infra_only: bool, kafka_port: int, api_port: int, s3_port: int, gcs_port: int,
+             kafka_sasl_port: int) -> None:
     """Start every service (idempotent) and wait until each is healthy.
 
     \b
@@ -106,6 +109,7 @@ def stack_up(state_dir: str | None, infra_only: bool, kafka_port: int, api_port:
     st = _stack(state_dir)
     if not (st.run_dir / "ports").exists():
         st.ports = Ports(kafka=kafka_port, kafka_controller=kafka_port + 1, s3=s3_port, gcs=gcs_port, api=api_port)
+        st.kafka_sasl_port = kafka_sasl_port
     t0 = time.monotonic()
     click.echo(f"starting the stack in {st.state_dir}")
     try:
@@ -159,21 +163,22 @@ def start_apps(st: Stack) -> None:
 
 def ensure_buckets(cfg: wconfig.Config) -> None:
     """Creates the object-store buckets the generated config names (the local servers start empty)."""
-    from warpdrive.schemas.backends import open_fs, root_path
+    from warpdrive.schemas.storage import kind_of
 
     for b in cfg.backends:
-        if b.scheme in ("s3", "gs"):
-            fs = open_fs(b)
-            bucket = root_path(b).split("/")[0]
+        if not (kind := kind_of(b)).posix:
+            fs = kind.open_fs(b)
+            bucket = kind.root_path(b).split("/")[0]
             if not fs.exists(bucket):
                 fs.mkdir(bucket)
 
 
-async def _migrate(cfg: wconfig.Config) -> None:
-    from warpdrive.schemas.db import connect_and_migrate
+async def _migrate(cfg: wconfig.Config) -> list[str]:
+    """Applies pending migrations; returns their labels."""
+    from warpdrive.schemas.db import migrate, migrations
 
-    conn = await connect_and_migrate(cfg)
-    await conn.close()
+    labels = {m.version: m.label for m in migrations()}
+    return [labels[v] for v in await _with_conn(cfg, migrate)]
 
 
 @stack.command("demo")
@@ -253,11 +258,106 @@ def topics_create(config_path: str | None) -> None:
 
 @cli.command("migrate")
 @config_option
-def migrate_cmd(config_path: str | None) -> None:
-    """Apply pending PostgreSQL migrations."""
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 unless the schema is exactly this release's.")
+@click.option("--dry-run", is_flag=True, help="Change nothing; list what a migrate would apply, amend or record.")
+def migrate_cmd(config_path: str | None, check: bool, dry_run: bool) -> None:
+    """Bring the PostgreSQL schema to this release: the one way it changes in production.
+
+    Run it as a release step, before starting the new services (docs/operations.md says in which order for each
+    kind of change); services refuse to start on an older or unknown schema. Each migration is applied in its own
+    transaction and recorded with its checksum; a landed migration whose text was edited is refused.
+
+    \b
+    Examples:
+      warpdrive migrate --dry-run     # what would change
+      warpdrive migrate               # apply it
+      warpdrive migrate --check       # exit 1 unless current (CI, readiness of a release)
+    """
+    from warpdrive.schemas.db import migrations
+
     cfg = load_config(config_path)
-    asyncio.run(_migrate(cfg))
-    click.echo("migrations applied")
+    try:
+        shipped = migrations()
+        if check or dry_run:
+            st = asyncio.run(_with_conn(cfg, _state))
+            for line in _plan_lines(st):
+                click.echo(line)
+            if st.pending or st.amend:
+                click.echo(f"upgrade:   {st.upgrade()} — {UPGRADE_ORDER[st.upgrade()]} (docs/operations.md, Upgrades)")
+            if check and not st.current:
+                raise click.ClickException(st.problem() or "the schema is not current")
+            if st.current:
+                click.echo(f"schema current: {shipped[-1].label} ({len(shipped)} migrations, checksums match)")
+            return
+        applied = asyncio.run(_migrate(cfg))
+    except SchemaError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"applied: {', '.join(applied)}" if applied else "nothing to apply")
+    click.echo(f"schema current: {shipped[-1].label} ({len(shipped)} migrations)")
+
+
+UPGRADE_ORDER = {
+    "online": "migrate, then roll the services out in any order",
+    "stop-workers": "stop every stream worker, migrate, then start the new release",
+    "stop-all": "stop workers, API and crawler, migrate, then start the new release",
+}
+
+
+def _plan_lines(st) -> list[str]:  # st: warpdrive.schemas.db.SchemaState
+    return ([f"pending:   {m.label}" for m in st.pending] + [f"amend:     {m.label} (applied from an earlier text)"
+                                                           for m in st.amend]
+            + [f"record:    {m.label} (checksum not recorded by an older release)" for m in st.adopt]
+            + [f"EDITED:    {m.label} (applied text differs from this release's)" for m in st.edited]
+            + [f"UNKNOWN:   {label} (not shipped by this release)" for label in st.unknown])
+
+
+async def _state(conn):  # -> SchemaState
+    from warpdrive.schemas.db import schema_state
+
+    return await schema_state(conn)
+
+
+async def _with_conn(cfg: wconfig.Config, fn):
+    import asyncpg
+
+    from warpdrive.schemas.db import resolve_dsn
+
+    try:
+        conn = await asyncio.wait_for(asyncpg.connect(resolve_dsn(cfg)), 30)
+    except SchemaError:
+        raise
+    except Exception as e:  # the DSN may hold a password: name the setting, not its value
+        raise click.ClickException(f"postgres.dsn: cannot connect to PostgreSQL: {type(e).__name__}: {e}") from None
+    try:
+        return await fn(conn)
+    finally:
+        await conn.close()
+
+
+@cli.command("schema-snapshot")
+@config_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here (default: standard output).")
+def schema_snapshot_cmd(config_path: str | None, output: str | None) -> None:
+    """Print the schema today's migrations create (pg_dump --schema-only, normalised).
+
+    Creates a scratch database on the configured PostgreSQL server, migrates it, dumps it and drops it.
+
+    \b
+    Example (after adding a migration):
+      warpdrive schema-snapshot -o schemas/schema.sql
+    """
+    from warpdrive.schemas.db import resolve_dsn, schema_snapshot
+
+    cfg = load_config(config_path)
+    try:
+        text = asyncio.run(schema_snapshot(resolve_dsn(cfg)))
+    except SchemaError as e:
+        raise click.ClickException(str(e)) from None
+    if output:
+        Path(output).write_text(text)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
 
 
 @cli.command("config")

@@ -8,7 +8,7 @@ every component and ``warpdrive-ctl`` read by default.
 
 Why these servers: moto's server is what s3fs's own test suite runs against; gcp-storage-emulator is
 a pip package (no Go toolchain or container needed) that gcsfs talks to once
-``GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false`` is set (see warpdrive.schemas.backends).
+``GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false`` is set (see warpdrive.schemas.storage.gcs).
 """
 
 from __future__ import annotations

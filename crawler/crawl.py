@@ -16,21 +16,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import AsyncIterator
 
-from warpdrive.schemas.backends import root_path
 from warpdrive.schemas.config import BackendConfig, Config
 from warpdrive.schemas.records import CrawlMarker, ListingEvent, utc_now
+from warpdrive.schemas.storage import kind_of
 from warpdrive.schemas.topics import LISTING
 
-from .errors import CrawlerError, PublishError
+from .errors import PublishError
 from .local import WalkStats, walk
 from .lock import backend_lock
-from .objects import list_objects, open_store
+from .objects import list_objects
 from .progress import Counter, Reporter
 from .publish import Channel, Publisher
 
 log = logging.getLogger(__name__)
-
-SCHEMES = ("file", "s3", "gs")
 
 
 @dataclass
@@ -55,13 +53,14 @@ def new_crawl_id(backend: str) -> str:
 async def listing(backend: BackendConfig, prefix: str, crawl_id: str, batch_size: int, concurrency: int,
                   stats: WalkStats) -> AsyncIterator[list[ListingEvent]]:
     """Batches of ListingEvents of the backend at or under ``prefix`` (relative to its root)."""
-    if backend.scheme == "file":
-        gen = walk(root_path(backend), prefix, crawl_id, backend.name, batch_size, stats)
+    kind = kind_of(backend)
+    if kind.posix:
+        gen = walk(kind.root_path(backend), prefix, crawl_id, backend.name, batch_size, stats)
         # The walk is blocking I/O: each batch is read in a thread while the loop keeps sending.
         while (batch := await asyncio.to_thread(next, gen, None)) is not None:
             yield batch
     else:
-        async with open_store(backend) as (store, base):
+        async with kind.open_lister(backend) as (store, base):
             async for batch in list_objects(store, base, prefix, crawl_id, backend.name, batch_size, concurrency, stats):
                 yield batch
 
@@ -74,8 +73,6 @@ async def _finish(channel: Channel, marker: CrawlMarker) -> None:
 async def crawl(cfg: Config, backend: BackendConfig, publisher: Publisher, dsn: str, *, prefix: str = "",
                 reporter: Reporter | None = None, wait_lock: bool = False) -> CrawlResult:
     """Crawls the backend (or one prefix of it) under its lock; never raises for listing errors."""
-    if backend.scheme not in SCHEMES:
-        raise CrawlerError(f"backend {backend.name!r}: the crawler cannot list {backend.scheme}:// backends")
     prefix = prefix.strip("/")
     crawl_id = new_crawl_id(backend.name)
     async with backend_lock(dsn, backend.name, wait=wait_lock):

@@ -15,20 +15,18 @@ interrupted one is discarded), and local files are written under a temporary nam
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import heapq
 import logging
 import os
-import re
 import threading
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any
 
-from warpdrive.schemas.backends import open_fs, root_path
 from warpdrive.schemas.config import BackendConfig, Config
 from warpdrive.schemas.records import ListingEvent
+from warpdrive.schemas.storage import MD5_HEX, kind_of
 
 from .crawl import listing
 from .errors import CrawlerError, MoveError, VerifyError
@@ -37,7 +35,6 @@ from .local import WalkStats
 log = logging.getLogger(__name__)
 
 CHUNK = 8 << 20
-MD5_HEX = re.compile(r"[0-9a-f]{32}")
 
 
 class Cancelled(CrawlerError):
@@ -51,9 +48,10 @@ class Location:
 
     def full(self, rel: str = "") -> str:
         """The file system path of ``rel`` (relative to this location) as fsspec names it."""
-        parts = [p for p in (root_path(self.backend).rstrip("/"), self.path, rel) if p]
+        kind = kind_of(self.backend)
+        parts = [p for p in (kind.root_path(self.backend).rstrip("/"), self.path, rel) if p]
         joined = "/".join(parts)
-        return joined if self.backend.scheme != "file" or joined.startswith("/") else "/" + joined
+        return joined if not kind.posix or joined.startswith("/") else "/" + joined
 
     def __str__(self) -> str:
         return f"{self.backend.name}:{self.path}"
@@ -85,16 +83,6 @@ def move_locations(cfg: Config, args: dict[str, Any]) -> tuple[Location, Locatio
             parse_location(cfg, f"{args.get('dest_backend') or ''}:{args.get('dest_path') or path}"))
 
 
-def store_md5(scheme: str, info: dict[str, Any]) -> str | None:
-    """The MD5 the store keeps for an object, hex, or None (local files, multipart S3, composite GCS)."""
-    if scheme == "s3":
-        etag = str(info.get("ETag") or info.get("etag") or "").strip('"')
-        return etag if MD5_HEX.fullmatch(etag) else None
-    if scheme == "gs" and info.get("md5Hash"):
-        return base64.b64decode(info["md5Hash"]).hex()
-    return None
-
-
 @dataclass
 class MoveProgress:
     files_total: int = 0
@@ -116,7 +104,8 @@ class Mover:
         ):
             raise MoveError(f"{dst} is inside {src}")
         self.cfg, self.src, self.dst, self.cancel = cfg, src, dst, cancel
-        self.src_fs, self.dst_fs = open_fs(src.backend), open_fs(dst.backend)
+        self.src_kind, self.dst_kind = kind_of(src.backend), kind_of(dst.backend)
+        self.src_fs, self.dst_fs = self.src_kind.open_fs(src.backend), self.dst_kind.open_fs(dst.backend)
 
     def rel(self, ev: ListingEvent) -> str:
         """The listed file's path relative to the moved prefix ('' when the source is one file)."""
@@ -213,7 +202,7 @@ class Mover:
             return False
         if info.get("type") != "file" or int(info.get("size") or 0) != size:
             return False
-        dst_md5 = store_md5(self.dst.backend.scheme, info) or self.hash(self.dst_fs, dst)
+        dst_md5 = self.dst_kind.md5(info) or self.hash(self.dst_fs, dst)
         return dst_md5 == (md5 or self.hash(self.src_fs, src))
 
     def hash(self, fs: Any, path: str) -> str:
@@ -228,7 +217,7 @@ class Mover:
     def copy(self, src: str, dst: str) -> str:
         """Streams src to dst; returns the MD5 of the bytes copied. Nothing is committed on failure."""
         h = hashlib.md5()
-        local = self.dst.backend.scheme == "file"
+        local = self.dst_kind.posix
         target = f"{dst}.wd-partial" if local else dst
         if local:
             os.makedirs(os.path.dirname(dst), exist_ok=True)

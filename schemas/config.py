@@ -24,9 +24,9 @@ from urllib.parse import urlsplit
 import orjson
 
 from .errors import ConfigError
+from .storage import KINDS, SCHEMES as BACKEND_SCHEMES
 
 ENV_PREFIX = "WARPDRIVE_"
-BACKEND_SCHEMES = ("file", "s3", "gs", "gcs", "memory")
 ROLES = ("viewer", "admin")
 
 
@@ -148,6 +148,18 @@ class AgentSettings:
     heartbeat_interval: float = setting(10.0, "Seconds between AgentStatus heartbeats.", _positive)
     read_only: bool = setting(False, "Mount read-only: writes fail (EROFS); small-file reads cost fewer FUSE requests.")
     users: dict[str, str] = setting({}, "uid → user name overrides ([agent.users] '1000' = 'alice'); else the passwd name.")
+    # The mount's guarantees (docs/mount.md): deadlines, bounded caches, the object stores' ownership policy.
+    backend_timeout: float = setting(
+        30.0, "Seconds any one backend call may take before the caller gets ETIMEDOUT (transfers: +1 s per MiB).",
+        _positive)
+    metadata_cache_entries: int = setting(
+        100_000, "Most stat and listing entries cached per backend (LRU; missing names expire after metadata_ttl).",
+        _positive)
+    object_uid: int = setting(-1, "Owner uid of every file and directory on object stores; -1 = the agent's own.")
+    object_gid: int = setting(-1, "Group gid of every file and directory on object stores; -1 = the agent's own.")
+    object_umask: int = setting(
+        0, "Permission bits taken away on object stores (0o022 → files 0644, dirs 0755); 0 = files 0666, dirs 0777.",
+        lambda v: None if 0 <= v <= 0o777 else "must be between 0 and 0o777")
     metrics_listen: str = setting("", "HOST:PORT of the agent's Prometheus /metrics (port 0 = any free one); empty = off.",
                                   _metrics_listen)
 
@@ -155,7 +167,8 @@ class AgentSettings:
 @dataclass(frozen=True)
 class StreamsSettings:
     app_id: str = setting("warpdrive-streams", "Faust app id (the Kafka consumer group).")
-    batch_size: int = setting(1000, "Kafka messages taken per batch (each carries many records).", _positive)
+    batch_size: int = setting(1000, "Kafka messages taken from the consumer at a time (batches grow to batch_records).",
+                              _positive)
     batch_within: float = setting(1.0, "Seconds to wait for a batch to fill.", _positive)
     metrics_listen: str = setting("", "HOST:PORT of the worker's Prometheus /metrics (port 0 = any free one); empty = off.",
                                   _metrics_listen)
@@ -163,6 +176,9 @@ class StreamsSettings:
         10.0, "Seconds before the consumer group hands a dead worker's partitions to the others.", _positive)
     pipeline: bool = setting(
         True, "Decode the next batch while PostgreSQL applies the previous one (false: one batch at a time).")
+    batch_records: int = setting(
+        100_000, "Records per batch (one transaction): a batch is applied when it holds this many, or batch_within"
+        " seconds after its first message once the previous batch committed.", _positive)
 
 
 @dataclass(frozen=True)
@@ -184,8 +200,9 @@ class BackendConfig:
 
     @property
     def scheme(self) -> str:
+        """The URL scheme as fsspec's protocol of its store kind (``gcs://`` → ``gs``)."""
         s = urlsplit(self.url).scheme or "file"
-        return "gs" if s == "gcs" else s
+        return KINDS[s].protocol if s in KINDS else s
 
 
 @dataclass(frozen=True)
@@ -319,10 +336,8 @@ def _check_backend(i: int, b: BackendConfig) -> None:
     parts = urlsplit(b.url)
     if (parts.scheme or "file") not in BACKEND_SCHEMES:
         raise ConfigError(f"{where}.url: scheme {parts.scheme!r} not supported (use {', '.join(BACKEND_SCHEMES)})")
-    if parts.scheme in ("s3", "gs", "gcs") and not parts.netloc:
-        raise ConfigError(f"{where}.url: {b.url!r} names no bucket")
-    if parts.scheme in ("", "file") and not (parts.path or "").startswith("/"):
-        raise ConfigError(f"{where}.url: {b.url!r} must be an absolute file:///path")
+    if problem := KINDS[parts.scheme or "file"].check_url(b.url):
+        raise ConfigError(f"{where}.url: {problem}")
     if b.max_tree_depth < 0:
         raise ConfigError(f"{where}.max_tree_depth: must be >= 0")
 

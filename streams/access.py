@@ -114,16 +114,25 @@ class Aggregate:
         self.events += len(recs)
 
 
-def decode(msgs: Iterable[Msg]) -> tuple[Aggregate, list[tuple[Msg, str]]]:
-    """Folds every decodable message into one Aggregate; returns the undecodable ones with the reason."""
-    agg = Aggregate()
-    bad: list[tuple[Msg, str]] = []
+Decoded = tuple[Aggregate, list[tuple[Msg, str]]]
+
+
+def decode(msgs: Iterable[Msg], into: Decoded | None = None) -> Decoded:
+    """Folds every decodable message into one Aggregate (``into``'s, when given: a batch is folded message
+    chunk by chunk as they arrive); returns it with the undecodable messages and their reasons."""
+    agg, bad = into if into is not None else (Aggregate(), [])
     for m in msgs:
         try:
             agg.add_all(decode_batch(m.value, AccessEvent))
         except DecodeError as e:
             bad.append((m, str(e)))
     return agg, bad
+
+
+def prepare(msgs: list[Msg], into: Decoded | None) -> tuple[Decoded, int]:
+    """The worker's fold of arriving messages into its next batch: the batch so far, and its records."""
+    agg, bad = decode(msgs, into)
+    return (agg, bad), agg.events + len(bad)
 
 
 _STAGE = (("b", "TEXT"), ("p", "TEXT"), ("u", "TEXT"), ("d", "TEXT"), ("rc", "INT"), ("br", "BIGINT"), ("la", "TEXT"),
@@ -153,14 +162,14 @@ WITH v AS (
 ), created AS (
     SELECT b, u, d, count(*) FILTER (WHERE created) AS n FROM ins GROUP BY b, u, d
 )
-INSERT INTO access_daily AS d (date, backend_name, user_id, read_count, bytes_read, write_count, bytes_written,
+INSERT INTO access_daily AS d (date, backend_name, user_id, shard, read_count, bytes_read, write_count, bytes_written,
                                files, last_access)
-SELECT s.d, s.b, s.u, s.rc, s.br, s.wc, s.bw, created.n, s.la
+SELECT s.d, s.b, s.u, $1::smallint, s.rc, s.br, s.wc, s.bw, created.n, s.la
 FROM (SELECT d, b, u, sum(rc) AS rc, sum(br) AS br, sum(wc) AS wc, sum(bw) AS bw, max(la) AS la
       FROM v GROUP BY d, b, u) AS s
 JOIN created USING (b, u, d)
 ORDER BY 1, 2, 3
-ON CONFLICT (date, backend_name, user_id) DO UPDATE SET
+ON CONFLICT (date, backend_name, user_id, shard) DO UPDATE SET
     read_count = d.read_count + EXCLUDED.read_count,
     bytes_read = d.bytes_read + EXCLUDED.bytes_read,
     write_count = d.write_count + EXCLUDED.write_count,
@@ -189,13 +198,13 @@ WITH f AS (
 ), created AS (
     SELECT u, b, count(*) FILTER (WHERE created) AS n FROM ins GROUP BY u, b
 )
-INSERT INTO user_reads AS r (user_id, backend_name, read_count, bytes_read, write_count, bytes_written, files_accessed,
-                             last_access)
-SELECT s.u, s.b, s.rc, s.br, s.wc, s.bw, created.n, s.la
+INSERT INTO user_reads AS r (user_id, backend_name, shard, read_count, bytes_read, write_count, bytes_written,
+                             files_accessed, last_access)
+SELECT s.u, s.b, $1::smallint, s.rc, s.br, s.wc, s.bw, created.n, s.la
 FROM (SELECT u, b, sum(rc) AS rc, sum(br) AS br, sum(wc) AS wc, sum(bw) AS bw, max(la) AS la FROM f GROUP BY u, b) AS s
 JOIN created USING (u, b)
 ORDER BY 1, 2
-ON CONFLICT (user_id, backend_name) DO UPDATE SET
+ON CONFLICT (user_id, backend_name, shard) DO UPDATE SET
     read_count = r.read_count + EXCLUDED.read_count,
     bytes_read = r.bytes_read + EXCLUDED.bytes_read,
     write_count = r.write_count + EXCLUDED.write_count,
@@ -205,26 +214,27 @@ ON CONFLICT (user_id, backend_name) DO UPDATE SET
 """
 
 _COVERAGE = """
-INSERT INTO telemetry_coverage AS c (backend_name, first_event, last_event)
-SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) ORDER BY 1
-ON CONFLICT (backend_name) DO UPDATE SET
+INSERT INTO telemetry_coverage AS c (backend_name, shard, first_event, last_event)
+SELECT b, $4::smallint, f, l FROM unnest($1::text[], $2::timestamptz[], $3::timestamptz[]) AS u(b, f, l) ORDER BY 1
+ON CONFLICT (backend_name, shard) DO UPDATE SET
     first_event = LEAST(c.first_event, EXCLUDED.first_event),
     last_event = GREATEST(c.last_event, EXCLUDED.last_event)
 """
 
 
-async def write_access(conn: asyncpg.Connection, agg: Aggregate) -> None:
-    """The access_log / access_daily / user rollups / telemetry_coverage part of a batch."""
+async def write_access(conn: asyncpg.Connection, agg: Aggregate, shard: int) -> None:
+    """The access_log / access_daily / user rollups / telemetry_coverage part of a batch; the last three into
+    the batch's ``shard`` (offsets.shard_of), so concurrent workers never wait on each other's rows."""
     if agg.rows:
         await stage(conn, "access_stage", _STAGE, [
             (b, p, u, d, r.read_count, r.bytes_read, r.last_access, r.write_count, r.bytes_written, r.meta_count,
              r.cache_hits, r.error_count) for (b, p, u, d), r in agg.rows.items()])
-        await conn.execute(_ACCESS_LOG)
-        await conn.execute(_USER_ROLLUPS)
+        await conn.execute(_ACCESS_LOG, shard)
+        await conn.execute(_USER_ROLLUPS, shard)
     if agg.coverage:
         names = sorted(agg.coverage)
         await conn.execute(_COVERAGE, names, [parse_ts(agg.coverage[n][0]) for n in names],
-                           [parse_ts(agg.coverage[n][1]) for n in names])
+                           [parse_ts(agg.coverage[n][1]) for n in names], shard)
 
 
 # Creator: the earliest create/write wins whatever order events arrive in (commutative).
@@ -291,11 +301,11 @@ async def write_files(conn: asyncpg.Connection, agg: Aggregate, uid_names: Mappi
 
 
 async def apply_access(conn: asyncpg.Connection, consumer: str, msgs: list[Msg], uid_names: Mapping[str, str],
-                       deltas: Deltas, decoded: tuple[Aggregate, list[tuple[Msg, str]]] | None = None) -> Aggregate:
+                       deltas: Deltas, decoded: Decoded | None = None) -> Aggregate:
     """Applies one batch of access messages (inside the caller's exactly-once transaction);
     ``decoded``: ``decode(msgs)``, when the caller already has it."""
     agg, bad = decoded if decoded is not None else decode(msgs)
     await dead_letter(conn, consumer, bad)
-    await write_access(conn, agg)
+    await write_access(conn, agg, deltas.shard)
     await write_files(conn, agg, uid_names, deltas)
     return agg

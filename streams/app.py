@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
 import asyncpg
@@ -23,11 +24,11 @@ from warpdrive.schemas.config import Config
 from warpdrive.schemas.topics import ACCESS, AGENT_STATUS, COMMANDS, JOB_EVENTS, LISTING, QUOTA_BREACH, QUOTA_STATE, Topic
 
 from . import quotas
-from .access import apply_access, decode as decode_access
+from .access import apply_access, prepare as prepare_access
 from .commands import apply_commands
 from .listing import apply_listing
 from .metrics import SAMPLE_INTERVAL, StreamsMetrics
-from .offsets import TRANSIENT, Abandoned, Apply, Msg, OffsetGap, apply_exactly_once, stored_offsets
+from .offsets import TRANSIENT, Abandoned, Apply, Msg, OffsetGap, apply_exactly_once, shard_of, stored_offsets
 from .replay import read_ranges
 from .rollups import Deltas, write_deltas
 from .status import apply_agent_status, apply_job_events
@@ -38,10 +39,20 @@ log = logging.getLogger(__name__)
 # records it applied. Its last argument is what the topic's Prepare computed from exactly these messages,
 # or None (no Prepare, or a redelivery/gap made the fresh messages differ from the batch prepared).
 BatchFn = Callable[["StreamsApp", asyncpg.Connection, list[Msg], Any], Awaitable[int]]
-# Work on a batch that needs no database (decoding, folding), done before its transaction in a thread,
-# so it runs while PostgreSQL applies the previous batch (and the GIL hands the loop back within
-# the switch interval whenever that batch's next statement is due).
-Prepare = Callable[[list[Msg]], Any]
+# Work on a batch that needs no database (decoding, folding), done in a thread as its messages arrive, so it
+# runs while PostgreSQL applies the previous batch (and the GIL hands the loop back within the switch interval
+# whenever that batch's next statement is due): (new messages, the batch's state so far or None) → (state, records).
+Prepare = Callable[[list[Msg], Any], tuple[Any, int]]
+
+
+@dataclass
+class _Pending:
+    """The next batch, as its messages arrive."""
+
+    msgs: list[Msg] = field(default_factory=list)
+    prepared: Any = None
+    records: int = 0
+    since: float = 0.0  # loop time of its first message
 
 
 def broker_settings(cfg: Config) -> dict[str, Any]:
@@ -96,9 +107,10 @@ class StreamsApp(faust.App):
         if self.pool is not None:
             await self.pool.close()
 
-    def deltas(self) -> Deltas:
-        """An empty change set for one batch (tree depth per configured backend; others: every level)."""
-        return Deltas({b.name: b.max_tree_depth for b in self.cfg.backends})
+    def deltas(self, msgs: list[Msg]) -> Deltas:
+        """An empty change set for the batch of ``msgs`` (tree depth per configured backend; others: every
+        level), writing its rollups into the batch's shard."""
+        return Deltas({b.name: b.max_tree_depth for b in self.cfg.backends}, shard_of(msgs))
 
     def db(self) -> asyncpg.Pool:
         assert self.pool is not None, "agents run only while the app is started"
@@ -107,15 +119,24 @@ class StreamsApp(faust.App):
     def batch_agent(self, topic: Topic, fn: BatchFn, prepare: Prepare | None = None) -> None:
         """Registers an agent applying ``fn`` exactly once to each batch of ``topic``'s messages.
 
-        Batches are pipelined one deep (``streams.pipeline``): batch N+1 is taken and prepared while N's
+        A batch is sized by records and time, not by Kafka messages: messages are taken from Faust in chunks of
+        up to ``streams.batch_size`` and folded (``prepare``) into the next batch as they arrive, and the batch
+        is applied once it holds ``streams.batch_records`` records, or ``streams.batch_within`` seconds after its
+        first message once the previous batch has committed — so while PostgreSQL is busy, batches grow
+        (group commit) instead of shrinking with every worker added, and an idle stream waits at most
+        ``batch_within``.
+
+        Batches are pipelined one deep (``streams.pipeline``): batch N+1 fills and is prepared while N's
         transaction runs (the worker's CPU and PostgreSQL's overlap on two cores), and N+1's transaction
-        starts only after N's committed, so they still apply in offset order. Faust acks N when N+1 is
-        taken, before N has committed: a worker that dies then leaves Kafka's commit ahead of PostgreSQL's
-        stored offsets, the case the seek on assignment and the ``OffsetGap`` replay exist for (offsets.py)."""
+        starts only after N's committed, so they still apply in offset order. Faust acks a chunk when the next
+        one is taken, before its batch has committed: a worker that dies then leaves Kafka's commit ahead of
+        PostgreSQL's stored offsets, the case the seek on assignment and the ``OffsetGap`` replay exist for
+        (offsets.py)."""
         name = topic.full_name(self.cfg.kafka)
         channel = self.topic(name, value_type=bytes, key_type=bytes, internal=False)
         consumer = self.cfg.streams.app_id
         size, within = self.cfg.streams.batch_size, self.cfg.streams.batch_within
+        batch_records = self.cfg.streams.batch_records
         pipelined = self.cfg.streams.pipeline
         short = topic.name.split(".")[1]
 
@@ -137,25 +158,63 @@ class StreamsApp(faust.App):
             self.metrics.batch(name, applied, time.perf_counter() - t0)
 
         async def agent(stream: faust.StreamT) -> None:
-            inflight: asyncio.Task | None = None
+            loop = asyncio.get_running_loop()
+            inflight: asyncio.Future | None = None
+            pending = _Pending()
+            chunks = stream.take_events(size, within=within).__aiter__()
+            # Always one take outstanding, so Faust keeps filling its buffer while a batch folds or applies.
+            nxt: asyncio.Future = asyncio.ensure_future(chunks.__anext__())
+
+            async def dispatch() -> None:
+                nonlocal inflight, pending
+                batch, pending = pending, _Pending()
+                if inflight is not None:
+                    await inflight
+                inflight = asyncio.ensure_future(run(batch.msgs, batch.prepared))
+                if not pipelined:
+                    await inflight
+
             try:
-                async for events in stream.take_events(size, within=within):
+                while True:
+                    busy = inflight is not None and not inflight.done()
+                    if pending.msgs and (pending.records >= batch_records
+                                         or (not busy and loop.time() >= pending.since + within)):
+                        await dispatch()
+                        continue
+                    waits: set[asyncio.Future] = {nxt}
+                    timeout = None
+                    if pending.msgs and busy:
+                        waits.add(inflight)  # type: ignore[arg-type]  # (busy: not None)
+                    elif pending.msgs:
+                        timeout = pending.since + within - loop.time()
+                    done, _ = await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                    if nxt not in done:
+                        continue
+                    try:
+                        events = nxt.result()
+                    except StopAsyncIteration:
+                        break
+                    nxt = asyncio.ensure_future(chunks.__anext__())
                     msgs = [Msg(e.message.topic, e.message.partition, e.message.offset, e.message.key,
                                 e.message.value) for e in events]
-                    prepared = await asyncio.to_thread(prepare, msgs) if prepare is not None else None
-                    if inflight is not None:
-                        await inflight
-                    inflight = asyncio.ensure_future(run(msgs, prepared))
-                    if not pipelined:
-                        await inflight
+                    if not pending.msgs:
+                        pending.since = loop.time()
+                    if prepare is not None:
+                        pending.prepared, pending.records = await asyncio.to_thread(prepare, msgs, pending.prepared)
+                    else:
+                        pending.records += len(msgs)
+                    pending.msgs += msgs
+                if pending.msgs:
+                    await dispatch()
                 if inflight is not None:
                     await inflight
             except Abandoned as e:
                 log.warning("stopping: %s", e)
             finally:
                 # Stopped or cancelled mid-batch: its transaction rolls back, as an unpipelined one would.
-                if inflight is not None and not inflight.done():
-                    inflight.cancel()
+                for f in (inflight, nxt):
+                    if f is not None and not f.done():
+                        f.cancel()
 
         agent.__name__ = agent.__qualname__ = f"{short}_agent"
         self.agent(channel, name=f"{consumer}.{short}", concurrency=1)(agent)
@@ -224,21 +283,21 @@ async def _seek_to_stored(app: StreamsApp, assigned: set) -> None:
 
 
 async def _access(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg], prepared: Any) -> int:
-    deltas = app.deltas()
+    deltas = app.deltas(msgs)
     agg = await apply_access(conn, app.cfg.streams.app_id, msgs, app.uid_names, deltas, prepared)
     await app.finish(conn, deltas)
     return agg.events
 
 
 async def _listing(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg], prepared: Any) -> int:
-    deltas = app.deltas()
+    deltas = app.deltas(msgs)
     n = await apply_listing(conn, app.cfg.streams.app_id, msgs, app.uid_names, deltas)
     await app.finish(conn, deltas)
     return n
 
 
 async def _commands(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg], prepared: Any) -> int:
-    deltas = app.deltas()
+    deltas = app.deltas(msgs)
     all_quotas = await apply_commands(conn, app.cfg.streams.app_id, msgs, app.uid_names, deltas)
     await app.finish(conn, deltas, all_quotas)
     return len(msgs)
@@ -257,7 +316,7 @@ QUOTA_INTERVAL = 30.0  # seconds between full quota evaluations (catches quota e
 
 def create_app(cfg: Config, dsn: str) -> StreamsApp:
     app = StreamsApp(cfg, dsn)
-    app.batch_agent(ACCESS, _access, decode_access)
+    app.batch_agent(ACCESS, _access, prepare_access)
     app.batch_agent(LISTING, _listing)
     app.batch_agent(COMMANDS, _commands)
     app.batch_agent(AGENT_STATUS, _agent_status)

@@ -21,15 +21,16 @@ def cli() -> None:
 
 
 async def prepare(cfg: Config) -> str:
-    """Creates missing topics, migrates the database and seeds teams; returns the DSN."""
+    """Creates missing topics, checks the schema is this release's and seeds teams; returns the DSN."""
     import asyncpg
 
-    from warpdrive.schemas.db import migrate, resolve_dsn
+    from warpdrive.schemas.db import check_schema, resolve_dsn
     from warpdrive.schemas.topics import ensure_topics
 
     from .ownership import seed_teams
 
     dsn = resolve_dsn(cfg)
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)  # Faust's data dir goes in it (a fresh container has none)
     try:
         await ensure_topics(cfg.kafka)
     except Exception as e:  # the client's own errors, as one line
@@ -39,7 +40,7 @@ async def prepare(cfg: Config) -> str:
     except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as e:
         raise StartupError(f"postgres: cannot connect: {type(e).__name__}: {e}") from None
     try:
-        await migrate(conn)
+        await check_schema(conn)  # `warpdrive migrate` changes the schema, never a worker
         await seed_teams(conn, cfg.teams)
     finally:
         await conn.close()

@@ -142,6 +142,16 @@ async def _reject(pool: asyncpg.Pool, consumer: str, m: Msg, error: str) -> None
     await apply_exactly_once(pool, consumer, [m], keep)
 
 
+def shard_of(msgs: Sequence[Msg]) -> int:
+    """The rollup shard a batch writes (migration 0057): its lowest partition.
+
+    Every batch locks its partitions' ``stream_offsets`` rows first, so two batches writing the same shard
+    share a locked row and never run at once; batches of different workers (disjoint partitions) write
+    different rows of the shared rollups and never wait for each other there. Exactness does not depend on
+    it: readers sum over shards, and any shard a delta lands in gives the same sums."""
+    return min(m.partition for m in msgs)
+
+
 async def stored_offsets(pool: asyncpg.Pool, consumer: str, topics: Sequence[str]) -> dict[tuple[str, int], int]:
     """The next offset to apply per (topic, partition), for seeking on partition assignment."""
     rows = await pool.fetch(

@@ -23,6 +23,7 @@ from .tree import TreeDeltas, write_tree
 @dataclass
 class Deltas:
     depths: dict[str, int] = field(default_factory=dict)  # backend → max_tree_depth
+    shard: int = 0  # the usage_rollup rows this batch writes (offsets.shard_of)
     usage: dict[Owner, list[int]] = field(default_factory=dict)  # → [files, bytes]
     growth: dict[tuple[str, str], list[int]] = field(default_factory=dict)  # (backend, team) → [added, removed]
     last_access: dict[Owner, datetime] = field(default_factory=dict)
@@ -96,15 +97,17 @@ class Deltas:
 
 
 _USAGE = """
-INSERT INTO usage_rollup AS r (backend_name, owner_team, owner_user, file_count, total_bytes, last_access)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::timestamptz[])
+INSERT INTO usage_rollup AS r (backend_name, owner_team, owner_user, shard, file_count, total_bytes, last_access)
+SELECT b, t, u, $7::smallint, n, s, la
+FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[], $6::timestamptz[]) AS v(b, t, u, n, s, la)
 ORDER BY 1, 2, 3
-ON CONFLICT (backend_name, owner_team, owner_user) DO UPDATE SET
+ON CONFLICT (backend_name, owner_team, owner_user, shard) DO UPDATE SET
     file_count = r.file_count + EXCLUDED.file_count,
     total_bytes = r.total_bytes + EXCLUDED.total_bytes,
     last_access = GREATEST(r.last_access, EXCLUDED.last_access)
 """
 
+GROWTH_LOCK = 0x57446772  # "WDgr": with hashtext(backend/team), one lock per growth_daily team
 _GROWTH = """
 INSERT INTO growth_daily AS g (date, backend_name, owner_team, total_bytes, file_count, added_bytes, removed_bytes)
 SELECT (now() AT TIME ZONE 'UTC')::date, a.b, a.t,
@@ -128,9 +131,14 @@ async def write_deltas(conn: asyncpg.Connection, d: Deltas) -> None:
         await conn.execute(
             _USAGE, [o[0] for o in owners], [o[1] for o in owners], [o[2] for o in owners],
             [usage.get(o, (0, 0))[0] for o in owners], [usage.get(o, (0, 0))[1] for o in owners],
-            [d.last_access.get(o) for o in owners])
+            [d.last_access.get(o) for o in owners], d.shard)
     keys = sorted(k for k, v in d.growth.items() if v[0] or v[1])
     if keys:
+        # usage_rollup is sharded (0057), so batches changing one team's usage may run at once: each sums the
+        # shards for growth_daily's totals only after holding the team's lock, in a statement of its own (whose
+        # snapshot then sees every earlier holder's commit), so the last to commit writes a total with both.
+        await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext(k)) FROM unnest($2::text[]) AS k ORDER BY k",
+                           GROWTH_LOCK, sorted({f"{b}/{t}" for b, t in keys}))
         await conn.execute(_GROWTH, [k[0] for k in keys], [k[1] for k in keys],
                            [d.growth[k][0] for k in keys], [d.growth[k][1] for k in keys])
     await write_mark_sizes(conn, d.marks)

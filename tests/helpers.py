@@ -116,6 +116,41 @@ def read_terminal(master: int) -> bytes:
     return out
 
 
+def table_contents(dsn: str, exclude_columns: dict[str, set[str]] | None = None,
+                   columns: dict[str, set[str]] | None = None) -> dict[str, list[str]]:
+    """Every table of the database (public schema; the schema_migrations bookkeeping aside) as its rows, each a JSON
+    text, sorted. ``columns`` keeps only those columns per table (e.g. the ones it had before an upgrade) and only
+    those tables; ``exclude_columns`` leaves some out."""
+    import asyncio
+
+    import asyncpg
+    import orjson
+
+    async def run() -> dict[str, list[str]]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            tables = [r["relname"] for r in await conn.fetch(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
+                " AND c.relname <> 'schema_migrations' ORDER BY 1")]
+            out = {}
+            for t in tables:
+                if columns is not None and t not in columns:
+                    continue
+                drop = (exclude_columns or {}).get(t, set())
+                rows = []
+                for (doc,) in await conn.fetch(f'SELECT to_jsonb(t)::text FROM "{t}" t'):
+                    row = orjson.loads(doc)
+                    keep = {k: v for k, v in row.items() if k not in drop and (columns is None or k in columns[t])}
+                    rows.append(orjson.dumps(keep, option=orjson.OPT_SORT_KEYS).decode())
+                out[t] = sorted(rows)
+            return out
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
 def scrape(url: str) -> dict[str, float]:
     """A /metrics page parsed as Prometheus text (the parser fails on anything else): every sample as
     ``name{label="value",…}`` (labels sorted) → value."""

@@ -17,7 +17,7 @@ import pytest
 
 from warpdrive.compose.ledger import Ledger
 from warpdrive.schemas import config as wconfig
-from warpdrive.schemas.backends import open_fs, root_path
+from warpdrive.schemas.storage import open_fs, root_path
 from warpdrive.schemas.config import dump_toml
 
 from tests.helpers import Procs, wait_until
@@ -40,6 +40,7 @@ def agent_config_dict(config_dict: dict, cfg: wconfig.Config, session_id: str, t
     auto-creates topics would otherwise make them with the wrong partitions and no compaction).
     """
     local = tmp_path_factory.mktemp("local-backend")
+    local.chmod(0o755)  # the mount shows the backend root's true mode: other users may enter it
     bucket = f"wda-{session_id}"
     backends = []
     for b in config_dict["backends"]:

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from warpdrive.schemas import config as wconfig
-from warpdrive.schemas.backends import open_fs
+from warpdrive.schemas.storage import open_fs
 from warpdrive.schemas.config import Config
 from warpdrive.schemas.records import AgentStatus, Command, JobEvent, QuotaBreach, decode, encode, parse_ts, utc_now
 from warpdrive.schemas.topics import AGENT_STATUS, COMMANDS, JOB_EVENTS, QUOTA_STATE

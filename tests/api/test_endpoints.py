@@ -9,6 +9,8 @@ from datetime import UTC, datetime, timedelta
 import orjson
 import pytest
 
+from warpdrive.schemas.records import parse_ts
+
 from .conftest import read_commands
 
 pytestmark = pytest.mark.services
@@ -157,13 +159,17 @@ def test_user_detail(clean, viewer) -> None:
     # The per-user rollups as the workers keep them (their upkeep is tested in tests/streams and test_integration).
     clean.executemany("INSERT INTO user_files (user_id, backend_name, path, read_count, bytes_read, last_access) VALUES ($1,$2,$3,$4,$5,$6)",
                       [("alice", "s3", "a/1", 2, 20, days_ago(19)), ("alice", "gcs", "z", 4, 400, days_ago(19))])
-    clean.executemany("INSERT INTO user_reads (user_id, backend_name, read_count, bytes_read, files_accessed, last_access) VALUES ($1,$2,$3,$4,$5,$6)",
-                      [("alice", "s3", 2, 20, 1, days_ago(19)), ("alice", "gcs", 4, 400, 1, days_ago(19))])
+    # s3's reads in two shards (two workers' partitions, migration 0057): the API answers their sum.
+    clean.executemany("INSERT INTO user_reads (user_id, backend_name, shard, read_count, bytes_read, files_accessed, last_access)"
+                      " VALUES ($1,$2,$3,$4,$5,$6,$7)",
+                      [("alice", "s3", 0, 1, 15, 1, days_ago(25)), ("alice", "s3", 3, 1, 5, 0, days_ago(19)),
+                       ("alice", "gcs", 0, 4, 400, 1, days_ago(19))])
     body = viewer.get("/api/v1/user/alice?top=1").json()
     assert body["user"] == "alice" and "vision" in body["teams"]
     assert body["owned"] == [{"backend": "s3", "file_count": 2, "total_bytes": 1400, "last_access": None}]
     reads = {r["backend"]: r for r in body["reads"]}
     assert reads["s3"]["read_count"] == 2 and reads["s3"]["files_accessed"] == 1 and reads["gcs"]["bytes_read"] == 400
+    assert reads["s3"]["bytes_read"] == 20 and parse_ts(reads["s3"]["last_access"]) == days_ago(19)
     assert [f["path"] for f in body["top_files"]] == ["a/2"]  # deleted a/3 is not listed
     assert [f["path"] for f in body["top_read"]] == ["z"]
 
@@ -182,13 +188,16 @@ def test_backends_list(clean, viewer, api_cfg) -> None:
     clean.execute("INSERT INTO usage_rollup VALUES ('s3', 'vision', '', 2, 1400, NULL), ('s3', 'nlp', '', 1, 100, NULL)")
     clean.execute("INSERT INTO crawls (crawl_id, backend_name, started_at, finished_at, files, status) VALUES "
                   "('c1', 's3', $1, $2, 3, 'complete'), ('c2', 's3', $3, NULL, 0, 'running')", days_ago(2), days_ago(2), days_ago(1))
-    clean.execute("INSERT INTO telemetry_coverage VALUES ('s3', $1, $2)", days_ago(30), days_ago(0))
+    # two shards (migration 0057): coverage is the earliest first and the latest last event of both
+    clean.execute("INSERT INTO telemetry_coverage VALUES ('s3', $1, $2, 0), ('s3', $3, $4, 2)",
+                  days_ago(30), days_ago(3), days_ago(20), days_ago(0))
     body = viewer.get("/api/v1/backends").json()
     assert [b["name"] for b in body["items"]] == [b.name for b in api_cfg.backends]
     s3 = next(b for b in body["items"] if b["name"] == "s3")
     assert s3["file_count"] == 3 and s3["total_bytes"] == 1500 and s3["scheme"] == "s3"
     assert s3["last_crawl"]["crawl_id"] == "c2" and s3["last_crawl"]["status"] == "running"
-    assert s3["coverage_since"] is not None and "storage_options" not in s3
+    assert "storage_options" not in s3
+    assert (parse_ts(s3["coverage_since"]), parse_ts(s3["last_event"])) == (days_ago(30), NOW)
     local = next(b for b in body["items"] if b["name"] == "local")
     assert local["last_crawl"] is None and local["file_count"] == 0
 
@@ -355,11 +364,22 @@ def test_metrics_count_requests_by_route_template(viewer, app_client) -> None:
     assert app_client.get("/metrics").status_code == 401
 
 
+def test_stale_totals_past_the_count_cap_are_exact_within_the_budget(clean, viewer, monkeypatch) -> None:
+    from warpdrive.api import stale
+
+    stale_setup(clean)
+    monkeypatch.setattr(stale, "COUNT_CAP", 2)
+    body = viewer.get("/api/v1/stale?days=90").json()
+    assert body["total"] == 4 and body["total_exact"] is True and len(body["items"]) == 4
+    assert body["total_bytes"] == sum(i["size_bytes"] for i in body["items"])
+
+
 def test_stale_totals_past_the_count_cap_are_lower_bounds(clean, viewer, monkeypatch) -> None:
     from warpdrive.api import stale
 
     stale_setup(clean)
     monkeypatch.setattr(stale, "COUNT_CAP", 2)
+    monkeypatch.setattr(stale, "EXACT_BUDGET", 0)  # no time for the exact count
     body = viewer.get("/api/v1/stale?days=90").json()
     assert body["total"] == 2 and body["total_exact"] is False and len(body["items"]) == 4
     r = viewer.get("/api/v1/stale?days=90&format=csv")

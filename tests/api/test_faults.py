@@ -13,6 +13,7 @@ from starlette.testclient import TestClient
 from tests.helpers import wait_until
 from warpdrive.api.app import create_app
 from warpdrive.schemas.config import ApiToken, from_dict
+from warpdrive.schemas.db import connect_and_migrate
 from warpdrive.schemas.topics import ensure_topics
 
 from .conftest import ADMIN, read_commands
@@ -20,10 +21,15 @@ from .conftest import ADMIN, read_commands
 pytestmark = pytest.mark.services
 
 
+async def _migrate(cfg) -> None:
+    await (await connect_and_migrate(cfg)).close()
+
+
 def test_database_and_broker_outages(private_stack) -> None:
     st = private_stack(("postgres", "kafka"))
     cfg = from_dict(st.config_dict({"postgres": {"dsn": st.postgres_dsn()}}))
     asyncio.run(ensure_topics(cfg.kafka))
+    asyncio.run(_migrate(cfg))
     cfg = dataclasses.replace(cfg, api=dataclasses.replace(
         cfg.api, insecure_no_auth=False, tokens=[ApiToken(ADMIN, "admin", "ops")]))
     h = {"Authorization": f"Bearer {ADMIN}"}

@@ -9,7 +9,7 @@ from typing import Any, Callable
 import asyncpg
 from click.testing import Result
 
-from warpdrive.schemas.backends import open_fs, root_path
+from warpdrive.schemas.storage import open_fs, root_path
 from warpdrive.schemas.config import load
 
 ADMIN = "cli-admin-token-0123456789"

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from warpdrive.schemas import config as wconfig
-from warpdrive.schemas.backends import open_fs
+from warpdrive.schemas.storage import open_fs
 from warpdrive.schemas.config import dump_toml
 from warpdrive.schemas.records import decode, decode_batch
 from warpdrive.schemas.topics import Topic

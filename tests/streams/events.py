@@ -95,6 +95,13 @@ def access_log(dsn: str, backends: Sequence[str]) -> dict[tuple, tuple]:
     }
 
 
+def shards_summed(table: str, key: str, sums: str, maxes: str) -> str:
+    """A rollup kept per shard (migration 0057) as one row per key, the way the API reads it; $1 = backends."""
+    return (f"SELECT {key}, {', '.join(f'sum({c})::bigint AS {c}' for c in sums.split(', '))},"
+            f" {', '.join(f'max({c}) AS {c}' for c in maxes.split(', '))}"
+            f" FROM {table} WHERE backend_name = ANY($1::text[]) GROUP BY {key}")
+
+
 def user_rollups(dsn: str, backends: Sequence[str]) -> tuple[dict[tuple, tuple], dict[tuple, tuple]]:
     """user_files: (user, backend, path) → (reads, bytes_read, writes, bytes_written, last_access);
     user_reads: (user, backend) → (reads, bytes_read, writes, bytes_written, files_accessed, last_access)."""
@@ -102,7 +109,9 @@ def user_rollups(dsn: str, backends: Sequence[str]) -> tuple[dict[tuple, tuple],
     files = {(r["user_id"], r["backend_name"], r["path"]): (*(r[f] for f in figures), format_ts(r["last_access"]))
              for r in query(dsn, "SELECT * FROM user_files WHERE backend_name = ANY($1::text[])", list(backends))}
     reads = {(r["user_id"], r["backend_name"]): (*(r[f] for f in figures), r["files_accessed"], format_ts(r["last_access"]))
-             for r in query(dsn, "SELECT * FROM user_reads WHERE backend_name = ANY($1::text[])", list(backends))}
+             for r in query(dsn, shards_summed("user_reads", "user_id, backend_name",
+                                                "read_count, bytes_read, write_count, bytes_written, files_accessed",
+                                                "last_access"), list(backends))}
     return files, reads
 
 
@@ -128,6 +137,43 @@ def user_truth(truth: dict[tuple, tuple]) -> tuple[dict[tuple, tuple], dict[tupl
     return {k: tuple(v) for k, v in files.items()}, {k: tuple(v) for k, v in reads.items()}
 
 
+def daily(dsn: str, backends: Sequence[str]) -> dict[tuple, tuple]:
+    """access_daily summed over shards: (day, backend, user) → (reads, bytes_read, writes, bytes_written, files,
+    last_access)."""
+    return {(r["date"].isoformat(), r["backend_name"], r["user_id"]):
+            (r["read_count"], r["bytes_read"], r["write_count"], r["bytes_written"], r["files"], format_ts(r["last_access"]))
+            for r in query(dsn, shards_summed("access_daily", "date, backend_name, user_id",
+                                              "read_count, bytes_read, write_count, bytes_written, files", "last_access"),
+                           list(backends))}
+
+
+def daily_truth(truth: dict[tuple, tuple]) -> dict[tuple, tuple]:
+    """The same from ``access_truth``: its rows summed per day and reader, ``files`` = rows."""
+    out: dict[tuple, list[Any]] = defaultdict(lambda: [0, 0, 0, 0, 0, ""])
+    for (backend, _, user, day), (rc, br, wc, bw, _, la) in truth.items():
+        d = out[(day, backend, user)]
+        for i, v in enumerate((rc, br, wc, bw, 1)):
+            d[i] += v
+        d[5] = max(d[5], la)
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def coverage(dsn: str, backends: Sequence[str]) -> dict[str, tuple[str, str]]:
+    """telemetry_coverage over shards: backend → (first event, last event)."""
+    return {r["backend_name"]: (format_ts(r["first_event"]), format_ts(r["last_event"])) for r in query(
+        dsn, "SELECT backend_name, min(first_event) AS first_event, max(last_event) AS last_event FROM telemetry_coverage"
+             " WHERE backend_name = ANY($1::text[]) GROUP BY 1", list(backends))}
+
+
+def coverage_truth(batches: Sequence[Sequence[AccessEvent]]) -> dict[str, tuple[str, str]]:
+    out: dict[str, tuple[str, str]] = {}
+    for b in batches:
+        for e in b:
+            first, last = out.get(e.backend_name, (e.timestamp, e.timestamp))
+            out[e.backend_name] = (min(first, e.timestamp), max(last, e.timestamp))
+    return out
+
+
 def crawl(cfg: Config, crawl_id: str, backend: str, files: dict[str, dict[str, Any]], complete: bool = True,
           errors: int = 0, prefix: str = "", per_message: int = 2) -> None:
     """Publishes one crawl: start marker, the files (``path → ListingEvent fields``), finish marker."""
@@ -151,8 +197,10 @@ def live_files(dsn: str, backend: str) -> dict[str, tuple]:
 
 def usage(dsn: str, backend: str) -> dict[tuple[str, str], tuple[int, int]]:
     """(team, user) → (files, bytes) from usage_rollup, zero rows left out."""
-    return {(r["owner_team"], r["owner_user"]): (r["file_count"], r["total_bytes"]) for r in query(
-        dsn, "SELECT * FROM usage_rollup WHERE backend_name = $1 AND (file_count, total_bytes) <> (0, 0)", backend)}
+    rows = query(dsn, shards_summed("usage_rollup", "backend_name, owner_team, owner_user", "file_count, total_bytes",
+                                    "last_access"), [backend])
+    return {(r["owner_team"], r["owner_user"]): (r["file_count"], r["total_bytes"]) for r in rows
+            if (r["file_count"], r["total_bytes"]) != (0, 0)}
 
 
 def usage_recomputed(dsn: str, backend: str) -> dict[tuple[str, str], tuple[int, int]]:

@@ -34,7 +34,7 @@ BACKENDS = ("k1", "k2")
 def private(tmp_path: Path, private_stack) -> Iterator[tuple[Stack, wconfig.Config, Procs]]:
     st = private_stack(("postgres", "kafka"))
     raw = st.config_dict({"postgres": {"dsn": st.postgres_dsn()},
-                          "streams": {"app_id": "kill-test", "batch_size": 4, "batch_within": 0.1},
+                          "streams": {"app_id": "kill-test", "batch_size": 4, "batch_within": 0.1, "batch_records": 200},
                           "teams": {"alice": "vision", "bob": "nlp", "carol": "vision"}})
     path = tmp_path / "warpdrive.toml"
     path.write_text(wconfig.dump_toml(raw))

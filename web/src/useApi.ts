@@ -17,7 +17,8 @@ export function useApi<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
     let current = true;
     run().then(
       (data) => current && setState({ data, run, tick }),
-      (error: Error) => current && setState((s) => ({ data: s.data, error, run, tick })),
+      // An error replaces the older result: nothing stale stays on screen under it.
+      (error: Error) => current && setState({ error, run, tick }),
     );
     return () => {
       current = false;

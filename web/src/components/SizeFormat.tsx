@@ -26,12 +26,12 @@ export function formatCount(n: number | null | undefined): string {
   return n === null || n === undefined ? "–" : n.toLocaleString("en");
 }
 
-/** A timestamp as `YYYY-MM-DD HH:MM` UTC (the API's time zone), or "never". */
+/** A timestamp as `YYYY-MM-DD HH:MM UTC` (the API's time zone, stated), or "never". */
 export function formatTime(ts: string | null | undefined): string {
   if (!ts) return "never";
   const d = new Date(ts);
   if (Number.isNaN(d.getTime())) return ts;
-  return d.toISOString().slice(0, 16).replace("T", " ");
+  return `${d.toISOString().slice(0, 16).replace("T", " ")} UTC`;
 }
 
 /** Share of a part in a whole as a percentage with one decimal ("–" for an empty whole). */
