@@ -46,21 +46,21 @@ class LazyGroup(click.Group):
         return super().get_command(ctx, name)
 
 
-def configure_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs every step at INFO
+def configure_logging(verbose: bool, component: str) -> None:
+    """Text or JSON lines (WARPDRIVE_LOG_FORMAT until the component's config is loaded, then its [log] format)."""
+    from warpdrive.schemas import logs
+
+    logs.configure(component, os.environ.get("WARPDRIVE_LOG_FORMAT", "text"),
+                   level=logging.DEBUG if verbose else logging.INFO)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @click.version_option(package_name="warpdrive")
-def cli(verbose: bool) -> None:
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
     """WarpDrive Governance: who owns what data, where, across every backend."""
-    configure_logging(verbose)
+    configure_logging(verbose, ctx.invoked_subcommand or "warpdrive")
 
 
 def load_config(path: str | None) -> wconfig.Config:

@@ -192,6 +192,15 @@ class CrawlerSettings:
 
 
 @dataclass(frozen=True)
+class LogSettings:
+    format: str = setting("text", "Log lines as 'text' or 'json' (JSON lines with component and node fields).",
+                          _one_of("text", "json"))
+    summary_interval: float = setting(
+        30.0, "Seconds between the summaries of a repeated warning or error (an outage is told once, then summed up).",
+        _positive)
+
+
+@dataclass(frozen=True)
 class BackendConfig:
     name: str
     url: str
@@ -217,6 +226,7 @@ class Config:
     crawler: CrawlerSettings
     backends: tuple[BackendConfig, ...]
     teams: dict[str, str]  # user → team
+    log: LogSettings = field(default_factory=LogSettings)
 
     def backend(self, name: str) -> BackendConfig:
         for b in self.backends:
@@ -232,6 +242,7 @@ SECTIONS: dict[str, type] = {
     "agent": AgentSettings,
     "streams": StreamsSettings,
     "crawler": CrawlerSettings,
+    "log": LogSettings,
 }
 
 
