@@ -46,6 +46,10 @@ class CommandOutbox:
         self._wake.set()  # an early wake-up is harmless: the publisher only sends committed rows
         return cmd
 
+    def wake(self) -> None:
+        """Publishes soon: rows were added beside ``enqueue`` (a dead-letter replay)."""
+        self._wake.set()
+
     async def pending(self) -> int:
         async with self.pool.acquire() as conn:
             return await conn.fetchval("SELECT count(*) FROM command_outbox")
@@ -99,11 +103,12 @@ class CommandOutbox:
         async with self.pool.acquire() as conn, conn.transaction():
             # SKIP LOCKED: several API processes share the outbox without sending a row twice at once.
             rows = await conn.fetch(
-                "SELECT id, target, payload FROM command_outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED", BATCH)
+                "SELECT id, target, payload, topic FROM command_outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED", BATCH)
             if not rows:
                 return False
-            futures = [await producer.send(self.topic, r["payload"], key=r["target"].encode()) for r in rows]
+            # topic: a replayed dead letter goes back to its own topic; NULL is a command.
+            futures = [await producer.send(r["topic"] or self.topic, r["payload"], key=r["target"].encode()) for r in rows]
             await asyncio.wait_for(asyncio.gather(*futures), self.timeout)
             await conn.execute("DELETE FROM command_outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
-        log.info("published %d command(s)", len(rows))
+        log.info("published %d command(s) or replayed message(s)", len(rows))
         return len(rows) == BATCH

@@ -30,10 +30,12 @@ async def readyz(call: Call) -> JSONResponse:
     try:
         async with asyncio.timeout(deadline):
             pending = await call.commands.pending()
+            async with call.db.acquire() as conn:
+                dead = await conn.fetchval("SELECT count(*) FROM dead_letters")
     except Exception as e:  # PostgreSQL went away since the probe
         raise Unavailable(f"not ready: PostgreSQL unreachable: {type(e).__name__}") from None
     return JSONResponse({"status": "ready", "postgres": True, "kafka": True, "kafka_producer": call.commands.connected,
-                         "commands_pending": pending})
+                         "commands_pending": pending, "dead_letters": dead})
 
 
 async def metrics(call: Call) -> Response:

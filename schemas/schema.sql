@@ -11,7 +11,8 @@ CREATE TABLE public.access_daily (
     write_count bigint DEFAULT 0 NOT NULL,
     bytes_written bigint DEFAULT 0 NOT NULL,
     files bigint DEFAULT 0 NOT NULL,
-    last_access timestamp with time zone
+    last_access timestamp with time zone,
+    shard smallint DEFAULT 0 NOT NULL
 );
 
 CREATE TABLE public.access_log (
@@ -40,7 +41,8 @@ CREATE TABLE public.command_outbox (
     id bigint NOT NULL,
     target text NOT NULL,
     payload bytea NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    topic text
 );
 
 CREATE SEQUENCE public.command_outbox_id_seq
@@ -72,7 +74,8 @@ CREATE TABLE public.dead_letters (
     "offset" bigint NOT NULL,
     error text NOT NULL,
     payload bytea,
-    received_at timestamp with time zone DEFAULT now() NOT NULL
+    received_at timestamp with time zone DEFAULT now() NOT NULL,
+    msg_key text
 );
 
 CREATE SEQUENCE public.dead_letters_id_seq
@@ -243,7 +246,8 @@ CREATE TABLE public.teams (
 CREATE TABLE public.telemetry_coverage (
     backend_name text NOT NULL,
     first_event timestamp with time zone NOT NULL,
-    last_event timestamp with time zone NOT NULL
+    last_event timestamp with time zone NOT NULL,
+    shard smallint DEFAULT 0 NOT NULL
 );
 
 CREATE TABLE public.tree_activity (
@@ -285,7 +289,8 @@ CREATE TABLE public.usage_rollup (
     owner_user text DEFAULT ''::text NOT NULL,
     file_count bigint DEFAULT 0 NOT NULL,
     total_bytes bigint DEFAULT 0 NOT NULL,
-    last_access timestamp with time zone
+    last_access timestamp with time zone,
+    shard smallint DEFAULT 0 NOT NULL
 );
 
 CREATE TABLE public.user_files (
@@ -307,7 +312,8 @@ CREATE TABLE public.user_reads (
     write_count bigint DEFAULT 0 NOT NULL,
     bytes_written bigint DEFAULT 0 NOT NULL,
     files_accessed bigint DEFAULT 0 NOT NULL,
-    last_access timestamp with time zone NOT NULL
+    last_access timestamp with time zone NOT NULL,
+    shard smallint DEFAULT 0 NOT NULL
 );
 
 ALTER TABLE ONLY public.command_outbox ALTER COLUMN id SET DEFAULT nextval('public.command_outbox_id_seq'::regclass);
@@ -323,7 +329,7 @@ ALTER TABLE ONLY public.quotas ALTER COLUMN id SET DEFAULT nextval('public.quota
 ALTER TABLE ONLY public.storage_files ALTER COLUMN id SET DEFAULT nextval('public.storage_files_id_seq'::regclass);
 
 ALTER TABLE ONLY public.access_daily
-    ADD CONSTRAINT access_daily_pkey PRIMARY KEY (date, backend_name, user_id);
+    ADD CONSTRAINT access_daily_pkey PRIMARY KEY (date, backend_name, user_id, shard);
 
 ALTER TABLE ONLY public.access_log
     ADD CONSTRAINT access_log_backend_name_path_user_id_date_key UNIQUE (backend_name, path, user_id, date);
@@ -389,7 +395,7 @@ ALTER TABLE ONLY public.teams
     ADD CONSTRAINT teams_pkey PRIMARY KEY (user_id, team_name);
 
 ALTER TABLE ONLY public.telemetry_coverage
-    ADD CONSTRAINT telemetry_coverage_pkey PRIMARY KEY (backend_name);
+    ADD CONSTRAINT telemetry_coverage_pkey PRIMARY KEY (backend_name, shard);
 
 ALTER TABLE ONLY public.tree_activity
     ADD CONSTRAINT tree_activity_pkey PRIMARY KEY (backend_name, dir, kind, period);
@@ -404,13 +410,13 @@ ALTER TABLE ONLY public.tree_teams
     ADD CONSTRAINT tree_teams_pkey PRIMARY KEY (backend_name, dir, owner_team);
 
 ALTER TABLE ONLY public.usage_rollup
-    ADD CONSTRAINT usage_rollup_pkey PRIMARY KEY (backend_name, owner_team, owner_user);
+    ADD CONSTRAINT usage_rollup_pkey PRIMARY KEY (backend_name, owner_team, owner_user, shard);
 
 ALTER TABLE ONLY public.user_files
     ADD CONSTRAINT user_files_pkey PRIMARY KEY (user_id, backend_name, path);
 
 ALTER TABLE ONLY public.user_reads
-    ADD CONSTRAINT user_reads_pkey PRIMARY KEY (user_id, backend_name);
+    ADD CONSTRAINT user_reads_pkey PRIMARY KEY (user_id, backend_name, shard);
 
 CREATE INDEX idx_crawls_backend ON public.crawls USING btree (backend_name, started_at DESC);
 
