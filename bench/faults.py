@@ -28,6 +28,7 @@ import platform
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -65,8 +66,8 @@ class Run:
     def __init__(self, scenario: str, n: int) -> None:
         self.scenario, self.n = scenario, n
         self.stack = Stack(Path(f"/tmp/wdf-{uuid.uuid4().hex[:8]}"), Ports.free())
-        self.workers: list[subprocess.Popen] = []
-        self.stopped: set[subprocess.Popen] = set()  # killed or stopped on purpose
+        self.workers: list[str] = []
+        self.stopped: set[str] = set()  # killed or stopped on purpose (or already restarted)
         self.restarts = 0
         self.run_id = f"{scenario}-{uuid.uuid4().hex[:6]}"
 
@@ -84,33 +85,31 @@ class Run:
 
         asyncio.run(prepare())
 
-    def live_workers(self) -> list[subprocess.Popen]:
-        return [p for p in self.workers if p is not None and p.poll() is None]
-
-    def worker(self) -> subprocess.Popen:
-        log = open(self.stack.log_dir / f"worker-{len(self.workers)}.log", "ab")
-        p = subprocess.Popen([EXE, "streams", "worker"], env={**os.environ, "WARPDRIVE_CONFIG": str(self.config)},
-                             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        log.close()
-        self.workers.append(p)
-        return p
-
     def supervise(self) -> None:
         """Restarts a worker that exited on its own (as Kubernetes or systemd would): a worker that cannot reach
         Kafka at start, or loses it for good, exits with one line."""
-        for i, p in enumerate(self.workers):
-            if p is not None and p.poll() is not None and p not in self.stopped:
+        for name in list(self.workers):
+            if name not in self.stopped and self.stack.pid(name) is None:
                 self.restarts += 1
-                self.workers[i] = None  # type: ignore[call-overload]
+                self.stopped.add(name)
                 self.worker()
 
-    def kill(self, p: subprocess.Popen, sig: int = signal.SIGKILL) -> None:
-        self.stopped.add(p)
-        try:
-            os.killpg(p.pid, sig)
-        except ProcessLookupError:
-            pass
-        p.wait(60)
+    def live_workers(self) -> list[str]:
+        return [n for n in self.workers if n not in self.stopped and self.stack.pid(n) is not None]
+
+    def worker(self) -> str:
+        """A worker process of the stack (pid file in its run dir: `stack down` stops it whatever happens)."""
+        name = f"worker-{len(self.workers)}"
+        self.stack.spawn(name, [EXE, "streams", "worker"], env={"WARPDRIVE_CONFIG": str(self.config)})
+        self.workers.append(name)
+        return name
+
+    def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
+        self.stopped.add(name)
+        if sig == signal.SIGKILL:
+            self.stack.kill(name)
+        else:
+            self.stack.stop(name, timeout=60)
 
     def rows(self) -> tuple[int, int, int]:
         """(rows, sum of read_count, rows read more than once) of this run's events."""
@@ -177,8 +176,6 @@ class Run:
         return last
 
     def stop(self) -> None:
-        for p in self.live_workers():
-            self.kill(p, signal.SIGTERM)
         self.stack.down()
         subprocess.run(["rm", "-rf", str(self.stack.state_dir)], check=False)
 
@@ -238,8 +235,14 @@ def scenario(name: str, n: int, outage: float, rate: float) -> dict[str, object]
             "rebalance": {batches // 3: "join", 2 * batches // 3: "leave"},
         }[name]
 
-        def on_progress(i: int) -> None:
-            fault = faults.get(i)
+        threads: list[threading.Thread] = []
+
+        def on_progress(i: int) -> None:  # in a thread: the producer keeps sending (and retrying) meanwhile
+            if i in faults:
+                threads.append(threading.Thread(target=inject, args=(faults[i],)))
+                threads[-1].start()
+
+        def inject(fault: str) -> None:
             if fault == "worker":
                 for p in run.live_workers():
                     run.kill(p)
@@ -256,6 +259,8 @@ def scenario(name: str, n: int, outage: float, rate: float) -> dict[str, object]
                 run.kill(run.live_workers()[0], signal.SIGTERM)
 
         sent = asyncio.run(run.produce(on_progress, rate))
+        for t in threads:
+            t.join()
         rows, applied, _ = run.wait_applied(sent)
         return {"scenario": name + (f" ({run.restarts} worker restart(s) by the supervisor)" if run.restarts else ""),
                 "sent": sent, "applied": applied, "lost": sent - rows, "duplicated": applied - rows,
