@@ -70,7 +70,7 @@ class Agent:
         self.spool = Spool(Path(a.spool_dir or cfg.state_dir / "spool"), a.spool_max_bytes)
         self.collector = Collector(self.node, a, self._sink())
         self.cache = BlockCache(Path(a.cache_dir or cfg.state_dir / "cache"), a.cache_max_bytes, a.block_size)
-        self.quotas = Quotas(cfg.teams)
+        self.quotas = Quotas()  # levels and membership both come from Kafka (quota.py)
         self.started = utc_now()
         self._services_task: asyncio.Task[None] | None = None
         self.probes: Probes | None = None  # the backends' reachability, once the services run

@@ -6,9 +6,10 @@ from typing import Any
 
 import click
 
-from warpdrive.schemas.units import format_size
+from warpdrive.schemas.units import family_of, format_size
 
 from .context import Ctl, examples, format_option, page_options, pass_ctl
+from .errors import ApiError, CtlError
 from .output import Column, list_items
 from .params import LOCATION, SIZE, Location
 
@@ -19,9 +20,14 @@ def quota() -> None:
     """Soft and hard storage quotas per team, on one backend or all of them."""
 
 
+def _family(row: dict) -> str | None:
+    return row.get("unit_family")
+
+
 QUOTA_COLUMNS = [
     Column("team", "TEAM"), Column("backend", "BACKEND", get=lambda r: r.get("backend") or "all"),
-    Column("soft_limit", "SOFT", "size"), Column("hard_limit", "HARD", "size"), Column("usage_bytes", "USAGE", "size"),
+    Column("soft_limit", "SOFT", "size", family=_family), Column("hard_limit", "HARD", "size", family=_family),
+    Column("usage_bytes", "USAGE", "size", family=_family),
     Column("used_pct", "USED", "pct", lambda r: 100 * r["usage_bytes"] / r["hard_limit"]
            if r.get("hard_limit") and r.get("usage_bytes") is not None else None),
     Column("level", "LEVEL"),
@@ -41,17 +47,32 @@ def quota_list(ctl: Ctl) -> None:
                                       "quota set --team nlp --soft 1.5PiB --hard 2PiB   # all backends together"))
 @click.option("--team", required=True, help="Team name.")
 @click.option("--backend", help="Backend name; omit for one quota over all backends.")
-@click.option("--soft", required=True, type=SIZE, help="Soft limit: a warning when exceeded (500TB, 1.5TiB, 1T, bytes).")
-@click.option("--hard", required=True, type=SIZE, help="Hard limit: must be >= --soft.")
+@click.option("--soft", required=True, type=SIZE,
+              help="Soft limit (500TB, 1.5TiB, 1T, bytes): crossing it logs a WARNING and publishes a 'soft' "
+                   "breach; nothing is blocked.")
+@click.option("--hard", required=True, type=SIZE,
+              help="Hard limit (>= --soft): above it every agent refuses the team members' creates, opens for "
+                   "writing, writes, truncates and renames with EDQUOT (\"Disk quota exceeded\"); reads, listing "
+                   "and deletes still work. Takes effect on every live agent about a second after a change.")
+@click.option("--force", is_flag=True, help="Set it even if the team has no members and owns no data (a typo?).")
 @format_option
 @pass_ctl
-def quota_set(ctl: Ctl, team: str, backend: str | None, soft: int, hard: int) -> None:
-    """Creates or replaces a team's quota."""
+def quota_set(ctl: Ctl, team: str, backend: str | None, soft: int, hard: int, force: bool) -> None:
+    """Creates or replaces a team's quota (sizes are shown in the units you typed)."""
+    family = family_of(soft, hard)
     if soft > hard:
-        raise click.BadParameter(f"the soft limit ({format_size(soft)}) exceeds the hard limit ({format_size(hard)})",
-                                 param_hint="'--soft'")
-    doc = ctl.client.put("/api/v1/quota", {"team": team, "backend": backend, "soft": soft, "hard": hard})
-    ctl.say(f"quota for team {team} on {backend or 'all backends'}: soft {format_size(soft)}, hard {format_size(hard)}", doc)
+        raise click.BadParameter(f"the soft limit ({format_size(soft, family)}) exceeds the hard limit "
+                                 f"({format_size(hard, family)})", param_hint="'--soft'")
+    try:
+        doc = ctl.client.put("/api/v1/quota", {"team": team, "backend": backend, "soft": soft, "hard": hard,
+                                               "force": force})
+    except ApiError as e:
+        if e.status == 409 and e.param == "force":
+            raise CtlError(f"team {team!r} has no members and owns no data (a typo?); "
+                           "add --force to set its quota anyway") from None
+        raise
+    ctl.say(f"quota for team {team} on {backend or 'all backends'}: "
+            f"{format_size(soft, family)} / {format_size(hard, family)} (soft / hard)", doc)
 
 
 @quota.command("delete", epilog=examples("quota delete --team vision --backend s3", "quota delete --team nlp"))
@@ -65,7 +86,8 @@ def quota_delete(ctl: Ctl, team: str, backend: str | None) -> None:
     ctl.say(f"deleted the quota of team {team} on {backend or 'all backends'}", {"deleted": {"team": team, "backend": backend}})
 
 
-@click.group(epilog=examples("teams list", "teams set alice vision", "teams delete alice vision"))
+@click.group(epilog=examples("teams list", "teams set alice vision", "teams delete alice vision",
+                             "teams delete --all vision"))
 def teams() -> None:
     """Which team each user belongs to (a user's files count for the team)."""
 
@@ -93,13 +115,23 @@ def teams_set(ctl: Ctl, user: str, team: str) -> None:
     ctl.say(f"{user} is in team {team}", doc)
 
 
-@teams.command("delete", epilog=examples("teams delete alice vision"))
-@click.argument("user")
-@click.argument("team")
+@teams.command("delete", epilog=examples("teams delete alice vision", "teams delete --all vision"))
+@click.argument("args", nargs=-1, metavar="USER TEAM | --all TEAM")
+@click.option("--all", "whole", is_flag=True, help="Delete TEAM itself: every member and every quota of the team.")
 @format_option
 @pass_ctl
-def teams_delete(ctl: Ctl, user: str, team: str) -> None:
-    """Takes USER out of TEAM."""
+def teams_delete(ctl: Ctl, args: tuple[str, ...], whole: bool) -> None:
+    """Takes USER out of TEAM, or with --all deletes TEAM (its members and quotas; agents stop enforcing
+    them within seconds)."""
+    if whole:
+        if len(args) != 1:
+            raise click.UsageError("--all takes one argument: the TEAM")
+        ctl.client.delete("/api/v1/teams", team=args[0])
+        ctl.say(f"team {args[0]} deleted (its members and quotas)", {"deleted": {"team": args[0]}})
+        return
+    if len(args) != 2:
+        raise click.UsageError("expected USER TEAM (or --all TEAM)")
+    user, team = args
     ctl.client.delete("/api/v1/teams", user=user, team=team)
     ctl.say(f"{user} is no longer in team {team}", {"deleted": {"user": user, "team": team}})
 

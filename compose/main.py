@@ -27,6 +27,7 @@ COMPONENTS = {
     "streams": ("warpdrive.streams.main", "Faust stream workers: aggregate topics into PostgreSQL, evaluate quotas."),
     "api": ("warpdrive.api.main", "Control-plane REST API (and the dashboard)."),
     "crawler": ("warpdrive.crawler.main", "Crawl every backend into listing events."),
+    "backfill": ("warpdrive.crawler.history", "Import access history from logs (S3 access logs, GCS audit logs, JSON lines)."),
 }
 
 
@@ -97,9 +98,11 @@ def stack() -> None:
 @click.option("--s3-port", type=int, default=9100, show_default=True)
 @click.option("--gcs-port", type=int, default=9101, show_default=True)
 @click.option("--kafka-sasl-port", type=int, default=0,
-              help="Also a SASL_PLAINTEXT Kafka listener here (SCRAM-SHA-256/512, PLAIN; user warpdrive), for tests.")
+              help="Also Kafka listeners with SASL_PLAINTEXT here and SASL_SSL on the next port (SCRAM-SHA-256/512, "
+                   "PLAIN; user warpdrive; CA in <state>/kafka-tls/ca.pem), for tests.")
+@click.option("--azure-port", type=int, default=10000, show_default=True, help="Azurite's blob port.")
 def stack_up(state_dir: str | None, infra_only: bool, kafka_port: int, api_port: int, s3_port: int, gcs_port: int,
-             kafka_sasl_port: int) -> None:
+             kafka_sasl_port: int, azure_port: int) -> None:
     """Start every service (idempotent) and wait until each is healthy.
 
     \b
@@ -108,7 +111,8 @@ def stack_up(state_dir: str | None, infra_only: bool, kafka_port: int, api_port:
     """
     st = _stack(state_dir)
     if not (st.run_dir / "ports").exists():
-        st.ports = Ports(kafka=kafka_port, kafka_controller=kafka_port + 1, s3=s3_port, gcs=gcs_port, api=api_port)
+        st.ports = Ports(kafka=kafka_port, kafka_controller=kafka_port + 1, s3=s3_port, gcs=gcs_port, api=api_port,
+                         azure=azure_port)
         st.kafka_sasl_port = kafka_sasl_port
     t0 = time.monotonic()
     click.echo(f"starting the stack in {st.state_dir}")
