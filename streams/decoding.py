@@ -59,10 +59,13 @@ async def dead_letter_records(conn: asyncpg.Connection, consumer: str, rejected:
     for m, i, _, err in rejected:
         log.error("dead letter %s[%d]@%d record %d: %s", m.topic, m.partition, m.offset, i, err)
     await conn.execute(
-        """INSERT INTO dead_letters (consumer, topic, partition, "offset", record, error, payload)
-           SELECT $1, t, p, o, i, e, v
-           FROM unnest($2::text[], $3::int[], $4::bigint[], $5::int[], $6::text[], $7::bytea[]) AS u(t, p, o, i, e, v)
+        """INSERT INTO dead_letters (consumer, topic, partition, "offset", record, error, payload, msg_key)
+           SELECT $1, t, p, o, i, e, v, k
+           FROM unnest($2::text[], $3::int[], $4::bigint[], $5::int[], $6::text[], $7::bytea[], $8::text[])
+                AS u(t, p, o, i, e, v, k)
            ON CONFLICT DO NOTHING""",
         consumer, [m.topic for m, *_ in rejected], [m.partition for m, *_ in rejected],
         [m.offset for m, *_ in rejected], [i for _, i, _, _ in rejected], [e for *_, e in rejected],
-        [encode(r) for _, _, r, _ in rejected])
+        [encode(r) for _, _, r, _ in rejected],
+        # The message key, for a replay to the same partition (warpdrive-ctl deadletters replay).
+        [m.key.decode("utf-8", "replace") if m.key is not None else None for m, *_ in rejected])
