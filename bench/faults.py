@@ -247,12 +247,12 @@ def scenario(name: str, n: int, outage: float, rate: float) -> dict[str, object]
                 for p in run.live_workers():
                     run.kill(p)
                 run.worker()
-            elif fault == "broker":
-                run.stack.kill("kafka")
-                run.stack.start_kafka()
-            elif fault == "postgres":
-                run.stack.kill("postgres")
-                run.stack.start_postgres()
+            elif fault in ("broker", "postgres"):
+                service = "kafka" if fault == "broker" else "postgres"
+                run.stack.kill(service)
+                while run.stack.pid(service) is not None:  # gone, or the start below would find it still there
+                    time.sleep(0.05)
+                run.stack.start_kafka() if service == "kafka" else run.stack.start_postgres()
             elif fault == "join":
                 run.worker()
             elif fault == "leave":
