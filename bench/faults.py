@@ -262,6 +262,8 @@ def scenario(name: str, n: int, outage: float, rate: float) -> dict[str, object]
         for t in threads:
             t.join()
         rows, applied, _ = run.wait_applied(sent)
+        if rows < sent:  # the wait ran out: not a proven loss (a slow or stuck consumer); say so
+            name += " (wait ran out: 'lost' = not applied within 300 s)"
         return {"scenario": name + (f" ({run.restarts} worker restart(s) by the supervisor)" if run.restarts else ""),
                 "sent": sent, "applied": applied, "lost": sent - rows, "duplicated": applied - rows,
                 "seconds": round(time.monotonic() - t0)}
