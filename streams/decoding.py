@@ -68,4 +68,5 @@ async def dead_letter_records(conn: asyncpg.Connection, consumer: str, rejected:
         consumer, [m.topic for m, *_ in rejected], [m.partition for m, *_ in rejected],
         [m.offset for m, *_ in rejected], [i for _, i, _, _ in rejected], [e for *_, e in rejected],
         [encode_batch([r]) for _, _, r, _ in rejected],
+        # The message key, for a replay to the same partition (warpdrive-ctl deadletters replay).
         [m.key.decode("utf-8", "replace") if m.key is not None else None for m, *_ in rejected])
