@@ -158,18 +158,26 @@ def test_windows_coalesce_and_never_straddle_a_day() -> None:
 
 def test_quota_levels_per_backend_and_for_all_backends() -> None:
     from warpdrive.agent.quota import Quotas
-    from warpdrive.schemas.records import QuotaBreach
+    from warpdrive.schemas.records import QuotaBreach, TeamMembership, encode
 
-    q = Quotas({"alice": "vision", "bob": "nlp"})
+    q = Quotas()
+    for user, team in (("alice", "vision"), ("bob", "nlp")):
+        q.receive("members", user.encode(), encode(TeamMembership(user, [team], "2026-11-25T00:00:00Z")), "members")
     q.apply(QuotaBreach("vision", "s3", "hard", "soft", 9, 5, 8, "2026-11-25T00:00:00Z"))
     assert q.blocked("alice", "s3") and not q.blocked("alice", "gcs") and not q.blocked("bob", "s3")
     assert not q.blocked("carol", "s3")  # in no team: no team quota applies
+    q.membership("carol", ["other", "vision"])  # added live: blocked by any of her teams
+    assert q.blocked("carol", "s3")
+    q.receive("members", b"carol", None, "members")  # a tombstone: in no team any more
+    assert not q.blocked("carol", "s3") and q.teams_of("carol") == frozenset()
     q.apply(QuotaBreach("vision", "s3", "soft", "hard", 6, 5, 8, "2026-11-25T00:00:01Z"))
     assert not q.blocked("alice", "s3")
     q.apply(QuotaBreach("nlp", None, "hard", "ok", 9, 5, 8, "2026-11-25T00:00:02Z"))
     assert q.blocked("bob", "local") and q.blocked("bob", "gcs")
-    q.forget(b"nlp/*")  # a tombstone: the quota was deleted
+    q.receive("state", b"nlp/*", None, "members")  # a tombstone: the quota was deleted
     assert not q.blocked("bob", "gcs")
+    q.receive("state", b"x/*", b"{not json", "members")  # logged and skipped
+    assert q.levels == {("vision", "s3"): "soft"}
 
 
 def test_fast_timestamps_equal_the_records_format() -> None:

@@ -5,15 +5,20 @@ exactly once from the offsets stored with the aggregates."""
 from __future__ import annotations
 
 import asyncio
+import subprocess
 import uuid
+from pathlib import Path
 from typing import Iterator
 
 import asyncpg
 import pytest
 
-from tests.helpers import table_contents
+from tests.helpers import Procs, table_contents, wait_until
+from tests.streams.events import access_batches, access_log, access_truth, produce_batches, query, user_rollups, user_truth
 from warpdrive.compose.stack import Stack
+from warpdrive.schemas import config as wconfig
 from warpdrive.schemas import db
+from warpdrive.schemas.topics import ACCESS, ensure_topics
 
 pytestmark = pytest.mark.services
 
@@ -23,6 +28,7 @@ pytestmark = pytest.mark.services
 EQUIVALENTS: dict[str, str] = {}
 
 ROWS = 200  # per table
+BACKENDS = ("bak-a", "bak-b")
 
 
 def _value(data_type: str, udt: str) -> str:
@@ -120,3 +126,66 @@ def test_upgrade_from_the_previous_release_keeps_every_aggregate(new_database: s
 
         got = sorted(orjson.dumps(orjson.loads(r["doc"]), option=orjson.OPT_SORT_KEYS).decode() for r in rows)  # type: ignore[union-attr]
         assert got == before[t], f"{t} recomputed from the new schema differs from the rows before the upgrade"
+
+
+def _pg_tool(name: str, *args: str) -> None:
+    exe = str(Path(db.pg_dump_exe()).with_name(name))
+    r = subprocess.run([exe, *args], capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, f"{name}: {r.stderr}"
+
+
+def test_restore_from_pg_dump_resumes_exactly_once(stack: Stack, config_dict: dict, tmp_path: Path) -> None:
+    """The backup is taken while a worker runs; the worker then applies more events (Kafka's committed group offsets
+    move past the backup); the database is lost and restored from the dump into a new database. A worker on the
+    restored database applies what the backup missed from the offsets stored in it — every aggregate equals the
+    truth of all events, none counted twice."""
+    base = stack.postgres_dsn()
+    run = uuid.uuid4().hex[:8]
+    names = {"lost": f"wdbak_{run}", "restored": f"wdres_{run}"}
+    dsns = {k: asyncio.run(db.create_database(base, n)) for k, n in names.items()}
+    try:
+        def conf(which: str) -> Path:
+            p = tmp_path / f"{which}.toml"
+            p.write_text(wconfig.dump_toml({**config_dict, "postgres": {"dsn": dsns[which]},
+                                            "kafka": {**config_dict["kafka"], "topic_prefix": f"bak{run}."},
+                                            "streams": {**config_dict["streams"], "app_id": f"bak-{run}"}}))
+            return p
+
+        cfg = wconfig.load(conf("lost"))
+        asyncio.run(ensure_topics(cfg.kafka))
+        _run(dsns["lost"], db.migrate)
+        first, second = access_batches(31, 12, 30, BACKENDS), access_batches(32, 12, 30, BACKENDS)
+        procs = Procs(conf("lost"), tmp_path)
+        try:
+            procs.start("worker", "streams", "worker")
+            produce_batches(cfg, ACCESS, first, "node_host")
+            wait_until(lambda: access_log(dsns["lost"], BACKENDS) == access_truth(first), 90, what="the first events",
+                       explain=lambda: procs.tail("worker"))
+            dump = tmp_path / "warpdrive.dump"
+            _pg_tool("pg_dump", "--format=custom", "--no-owner", "--file", str(dump), "--dbname", dsns["lost"])
+            produce_batches(cfg, ACCESS, second, "node_host")
+            wait_until(lambda: access_log(dsns["lost"], BACKENDS) == access_truth([*first, *second]), 90,
+                       what="the second events", explain=lambda: procs.tail("worker"))
+        finally:
+            procs.stop_all()
+        asyncio.run(db.drop_database(base, names["lost"]))  # the disaster
+
+        _pg_tool("pg_restore", "--no-owner", "--exit-on-error", "--dbname", dsns["restored"], str(dump))
+        assert access_log(dsns["restored"], BACKENDS) == access_truth(first)  # the backup's point in time
+        _run(dsns["restored"], db.check_schema)
+        procs = Procs(conf("restored"), tmp_path)
+        try:
+            procs.start("worker2", "streams", "worker")
+            truth = access_truth([*first, *second])
+            wait_until(lambda: access_log(dsns["restored"], BACKENDS) == truth, 90, what="the missed events re-applied",
+                       explain=lambda: procs.tail("worker2"))
+            # Exactly once: the stored offsets are the topic's end, and no rollup holds an event twice.
+            ends = query(dsns["restored"], "SELECT sum(next_offset) AS n FROM stream_offsets WHERE topic = $1",
+                         ACCESS.full_name(cfg.kafka))[0]["n"]
+            assert ends == len(first) + len(second)
+            assert user_rollups(dsns["restored"], BACKENDS) == user_truth(truth)
+        finally:
+            procs.stop_all()
+    finally:
+        for n in names.values():
+            asyncio.run(db.drop_database(base, n))

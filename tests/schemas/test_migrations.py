@@ -96,6 +96,19 @@ def test_the_amended_migration_accepts_its_earlier_texts_only() -> None:
     assert [x.version for x in db.assess({version: (m.name, "f" * 64)}, [m]).edited] == [version]
 
 
+def test_each_migration_declares_how_it_rolls_out() -> None:
+    assert _m(90, "-- upgrade: online\nCREATE INDEX …").upgrade == "online"
+    assert _m(90, "-- a backfill\nUPDATE …").upgrade == "stop-workers"  # undeclared: never overlap a backfill
+    with pytest.raises(MigrationError, match="upgrade kind 'rolling'"):
+        _ = _m(90, "-- upgrade: rolling\n").upgrade
+    for m in db.migrations():
+        assert m.upgrade in db.UPGRADE_KINDS
+    shipped = [_m(90, "-- upgrade: online"), _m(91), _m(92, "-- upgrade: stop-all")]
+    assert db.assess({}, shipped[:1]).upgrade() == "online"
+    assert db.assess({}, shipped[:2]).upgrade() == "stop-workers"
+    assert db.assess({}, shipped).upgrade() == "stop-all"
+
+
 def test_badly_named_migration_file_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from importlib import resources
 
@@ -149,6 +162,8 @@ def test_migrate_records_checksums_and_check_passes(fresh_dsn: str, config_dict:
     conf = _config(config_dict, fresh_dsn, tmp_path)
     dry = _warpdrive(conf, "migrate", "--dry-run")
     assert dry.returncode == 0 and dry.stdout.count("pending:") == len(db.migrations()), dry.stdout + dry.stderr
+    strictest = max((m.upgrade for m in db.migrations()), key=db.UPGRADE_KINDS.index)
+    assert f"upgrade:   {strictest} — " in dry.stdout
     assert _run(fresh_dsn, db.applied_migrations) == {}  # a dry run changes nothing
     check = _warpdrive(conf, "migrate", "--check")
     assert check.returncode == 1 and "run `warpdrive migrate`" in check.stderr
