@@ -59,6 +59,7 @@ def test_the_refused_table_is_readable() -> None:
     assert all(code.startswith("E") and patterns for _, code, patterns in rows)
 
 
+@pytest.mark.timeout(900)  # ~80 s alone; minutes on a loaded machine
 def test_pjdfstest_on_a_local_backend(mount_agent, tmp_path: Path) -> None:
     exe = pjdfstest()
     m = mount_agent()
