@@ -10,6 +10,7 @@ minutes.
 
 from __future__ import annotations
 
+import os
 import posixpath
 import time
 from collections import OrderedDict
@@ -75,6 +76,14 @@ class Backend:
         self._lists: Lru[dict[str, Entry]] = Lru(max(1, max_entries // 100))
         # Object stores have no empty directories: ones made through the mount are remembered until rmdir.
         self.pending_dirs: set[str] = set()
+        self._root_fd: int | None = None
+
+    @property
+    def root_fd(self) -> int:
+        """Local backends: an O_PATH fd of the root, beneath which every file is opened (kept open)."""
+        if self._root_fd is None:
+            self._root_fd = os.open(self.root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+        return self._root_fd
 
     def full(self, rel: str) -> str:
         if not rel:
@@ -140,6 +149,7 @@ class Backend:
         self._stats.pop(rel, None)
         self._lists.pop(rel, None)
         self._lists.pop(posixpath.dirname(rel), None)
+        self._stats.pop(posixpath.dirname(rel), None)  # its mtime, ctime and links changed too
         if not self.local:
             self.fs.invalidate_cache(self.full(rel))
 

@@ -150,6 +150,7 @@ class Handle:
     writable: bool = False
     append: bool = False  # O_APPEND: every write goes to the current end, whatever offset the kernel sends
     pinned_fd: bool = False  # fd is the local file itself, read-only: each read checks it is still entry.version
+    pin: tuple[int, int, int, int] = (0, 0, 0, 0)  # local readers: _stat_key of the version opened
     kernel_cached: bool = False  # opened with keep_cache: reads may never reach us
     reads_seen: int = 0
     memo: dict[int, bytes] = field(default_factory=dict)
@@ -190,22 +191,39 @@ class _OpenHow(ctypes.Structure):
 
 
 _LIBC = ctypes.PyDLL(None, use_errno=True)  # keeps the GIL: the call cannot block, and handing the GIL over costs more
+_LIBC_BLOCKING = ctypes.CDLL(None, use_errno=True)  # releases the GIL: this open may wait for a disk or NFS
 _SYS_OPENAT2 = ctypes.c_long(437)  # one number on every Linux architecture (added after the table unification)
-_AT_FDCWD = ctypes.c_long(-100)
-_READ_CACHED = _OpenHow(os.O_RDONLY | os.O_CLOEXEC, 0, 0x20)  # RESOLVE_CACHED
-_READ_CACHED_SIZE = ctypes.c_long(ctypes.sizeof(_OpenHow))
+_RESOLVE_BENEATH, _RESOLVE_CACHED = 0x08, 0x20
+_READ_CACHED = _OpenHow(os.O_RDONLY | os.O_CLOEXEC, 0, _RESOLVE_CACHED | _RESOLVE_BENEATH)
+_HOW_SIZE = ctypes.c_long(ctypes.sizeof(_OpenHow))
 
 
-def _open_nowait(path: str) -> int | None:
-    """A read-only fd, opened inline, if the kernel can resolve ``path`` from its dentry cache; else None.
+def _open_nowait(root_fd: int, rel: str) -> int | None:
+    """A read-only fd of ``rel`` beneath ``root_fd``, opened inline, if the kernel can resolve it from its
+    dentry cache; else None.
 
     ``openat2(RESOLVE_CACHED)`` (Linux 5.12) fails with EAGAIN instead of doing I/O or network
     revalidation, so it never waits for a disk or network lookup; the caller then opens in a worker
-    thread. Saves the thread hand-off, most of a warm open's cost. Any failure (EAGAIN, ENOENT,
+    thread. Saves the thread hand-off, most of a warm open's cost. Any failure (EAGAIN, ENOENT, EXDEV,
     ENOSYS under a seccomp filter) takes the slow path, which reports the real error.
     """
-    fd: int = _LIBC.syscall(_SYS_OPENAT2, _AT_FDCWD, os.fsencode(path), ctypes.byref(_READ_CACHED), _READ_CACHED_SIZE)
+    fd: int = _LIBC.syscall(_SYS_OPENAT2, ctypes.c_long(root_fd), os.fsencode(rel), ctypes.byref(_READ_CACHED),
+                            _HOW_SIZE)
     return fd if fd >= 0 else None
+
+
+def open_beneath(root_fd: int, rel: str, flags: int, mode: int = 0) -> int:
+    """In a worker thread: ``rel`` opened beneath the backend's root (``RESOLVE_BENEATH``): a symlink or
+    ``..`` leading outside it is EACCES, so the agent (root) never opens a file outside a backend."""
+    how = _OpenHow(flags | os.O_CLOEXEC, mode, _RESOLVE_BENEATH)
+    fd: int = _LIBC_BLOCKING.syscall(_SYS_OPENAT2, ctypes.c_long(root_fd), os.fsencode(rel), ctypes.byref(how),
+                                     _HOW_SIZE)
+    if fd < 0:
+        code = ctypes.get_errno()
+        if code == errno.EXDEV:
+            raise PermissionError(errno.EACCES, f"{rel} leads outside the backend's root")
+        raise OSError(code, os.strerror(code), rel)
+    return fd
 
 
 def _join(rel: str, name: str) -> str:
@@ -215,6 +233,12 @@ def _join(rel: str, name: str) -> str:
 COPY_CHUNK = 8 << 20
 
 
+def _stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
+    """What a local file's version is made of (version_of_stat), compared without formatting it: every
+    read of a local file checks it."""
+    return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
+
+
 def _copy_pinned(backend: Backend, rel: str, entry: Entry, fd: int) -> None:
     """In a worker thread: the object's bytes as of ``entry.version`` into ``fd`` (VersionChanged if gone)."""
     for start in range(0, entry.size, COPY_CHUNK):
@@ -222,22 +246,22 @@ def _copy_pinned(backend: Backend, rel: str, entry: Entry, fd: int) -> None:
         os.pwrite(fd, backend.kind.read_range(backend.fs, backend.full(rel), start, end, entry.version), start)
 
 
-def _create_local(full: str, flags: int, mode: int, owner: tuple[int, int] | None) -> int:
-    """In a worker thread: opens ``full``, creating it as the caller (owner, mode after umask) if new."""
-    acc = flags & (os.O_ACCMODE | os.O_APPEND) | os.O_CLOEXEC
+def _create_local(root_fd: int, rel: str, flags: int, mode: int, owner: tuple[int, int] | None) -> int:
+    """In a worker thread: opens ``rel``, creating it as the caller (owner, mode after umask) if new."""
+    acc = flags & (os.O_ACCMODE | os.O_APPEND)
     try:
-        fd = os.open(full, acc | os.O_CREAT | os.O_EXCL, 0o600)
+        fd = open_beneath(root_fd, rel, acc | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
         if flags & os.O_EXCL:
             raise
-        return os.open(full, acc | (flags & os.O_TRUNC))
+        return open_beneath(root_fd, rel, acc | (flags & os.O_TRUNC))
     try:
         if owner is not None:
             os.fchown(fd, *owner)
         os.fchmod(fd, mode)  # after chown, which clears set-id bits; not masked by the agent's own umask
     except BaseException:
         os.close(fd)
-        os.unlink(full)
+        os.unlink(rel, dir_fd=root_fd)
         raise
     return fd
 
@@ -338,10 +362,15 @@ class WarpFS(pyfuse3.Operations):
             a.st_mode, a.st_nlink = stat.S_IFDIR | (self.dir_mode if entry.mode is None else entry.mode), 2
         else:
             a.st_mode, a.st_nlink = stat.S_IFREG | (self.file_mode if entry.mode is None else entry.mode), 1
+        if entry.nlink is not None:
+            a.st_nlink = entry.nlink
         a.st_size = entry.size
         a.st_uid = self.uid if entry.uid is None else entry.uid
         a.st_gid = self.gid if entry.gid is None else entry.gid
-        a.st_atime_ns = a.st_mtime_ns = a.st_ctime_ns = int(entry.mtime * 1e9)
+        if entry.times_ns is not None:
+            a.st_atime_ns, a.st_mtime_ns, a.st_ctime_ns = entry.times_ns
+        else:
+            a.st_atime_ns = a.st_mtime_ns = a.st_ctime_ns = int(entry.mtime * 1e9)
         a.st_blksize = 1 << 17
         a.st_blocks = (entry.size + 511) // 512
         return a
@@ -412,11 +441,12 @@ class WarpFS(pyfuse3.Operations):
         """After an open looked at the file itself: if it is not what the kernel was told, the kernel's
         attributes (its idea of the size, above all) are dropped, so reads and appends see the new one."""
         cached = backend.cached_stat(rel)
-        if cached != entry:
+        if not cached or cached.version != entry.version:
+            # Unknown or changed: the kernel's attributes may be older than our cache entry (it may keep
+            # them up to a TTL from its own reply), so they go too.
             backend.remember(rel, entry)
-            if cached:
-                with contextlib.suppress(OSError):  # the kernel may have forgotten the inode meanwhile
-                    pyfuse3.invalidate_inode(inode, attr_only=True)  # attr_only never waits on page locks
+            with contextlib.suppress(OSError):  # the kernel may have forgotten the inode meanwhile
+                pyfuse3.invalidate_inode(inode, attr_only=True)  # attr_only never waits on page locks
 
     # -- metadata --------------------------------------------------------------------------------
 
@@ -467,12 +497,15 @@ class WarpFS(pyfuse3.Operations):
         async def go() -> pyfuse3.EntryAttributes:
             if fields.update_size:
                 await self._truncate(inode, key, h, attr.st_size, ctx)
-            if meta and not backend.local and not fields.update_size:
+            times_only = not (fields.update_mode or fields.update_uid or fields.update_gid)
+            if meta and not backend.local and not fields.update_size and not (times_only and inode in self.staged):
                 # Object stores keep no modes, owners or times (docs/mount.md): refused, never ignored.
+                # Times of a file being written are accepted: its upload sets them (touch of a new file).
                 raise PermissionError(errno.EPERM, "object stores keep no modes, owners or times")
             if meta and backend.local:
                 await backend.call(self._set_local, backend.full(key[1]), h.fd if h is not None else None,
                                    attr, fields)
+                self._repin(inode)
             backend.invalidate(key[1])
             live = self._live(inode)
             return self._attrs(inode, live or await backend.stat(key[1], fresh=True))
@@ -591,6 +624,8 @@ class WarpFS(pyfuse3.Operations):
         return await self._op("mkdir", key, ctx.uid, go)
 
     async def rmdir(self, parent_inode: int, name: bytes, ctx: pyfuse3.RequestContext) -> None:
+        if parent_inode == pyfuse3.ROOT_INODE:
+            raise FUSEError(errno.EACCES)  # backends are fixed by the configuration
         key = self._child(parent_inode, name)
         backend = self._backend(key)
 
@@ -656,11 +691,11 @@ class WarpFS(pyfuse3.Operations):
     async def _open_local(self, h: Handle, flags: int) -> None:
         """Opens the file itself: its fd pins the inode (a replaced file keeps reading as it was) and its
         fstat, inline and cheap, revalidates the metadata cache on every open."""
-        full = h.backend.full(h.rel)
-        fd = None if h.writable else _open_nowait(full)
+        root_fd = h.backend.root_fd
+        fd = None if h.writable else _open_nowait(root_fd, h.rel)
         if fd is None:
             mode = flags & (os.O_ACCMODE | os.O_APPEND | os.O_TRUNC) if h.writable else os.O_RDONLY
-            fd = await h.backend.call(os.open, full, mode | os.O_CLOEXEC)
+            fd = await h.backend.call(open_beneath, root_fd, h.rel, mode)
         try:
             st = os.fstat(fd)
             if stat.S_ISDIR(st.st_mode):
@@ -669,6 +704,7 @@ class WarpFS(pyfuse3.Operations):
             os.close(fd)
             raise
         h.fd, h.entry, h.pinned_fd = fd, entry_of_stat(st), not h.writable
+        h.pin = _stat_key(st)
 
     async def _stage(self, inode: int, backend: Backend, rel: str, entry: Entry, truncate: bool) -> Staged:
         """The inode's shared write content: a writer already open shares its own, else the object's
@@ -709,6 +745,16 @@ class WarpFS(pyfuse3.Operations):
                 if self.staged.get(h.inode) is s:
                     del self.staged[h.inode]
 
+    def _repin(self, inode: int | None) -> None:
+        """After this mount's own unlink, rename or chmod of a local file: its ctime moved, its content did
+        not; its open readers' pinned version follows, so they read on (a change by anyone else is ESTALE)."""
+        for h in self.open_by_inode.get(inode, ()) if inode is not None else ():
+            if h.pinned_fd and h.fd is not None:
+                st = os.fstat(h.fd)
+                key = _stat_key(st)
+                if (key[0], key[1], key[3]) == (h.pin[0], h.pin[1], h.pin[3]):  # all but ctime
+                    h.entry, h.pin = replace(h.entry, version=version_of_stat(st)), key
+
     async def create(self, parent_inode: int, name: bytes, mode: int, flags: int,
                      ctx: pyfuse3.RequestContext) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
         if parent_inode == pyfuse3.ROOT_INODE:
@@ -721,8 +767,8 @@ class WarpFS(pyfuse3.Operations):
             backend = self._backend(key)
             h = Handle(0, backend, key[1], DIR, ctx.uid, user, writable=True, append=bool(flags & os.O_APPEND))
             if backend.local:
-                full = backend.full(key[1])
-                h.fd = await backend.call(_create_local, full, flags, stat.S_IMODE(mode) & ~ctx.umask, self._owner(ctx))
+                h.fd = await backend.call(_create_local, backend.root_fd, key[1], flags,
+                                          stat.S_IMODE(mode) & ~ctx.umask, self._owner(ctx))
                 h.entry = entry_of_stat(os.fstat(h.fd))
                 backend.invalidate(key[1])
                 inode = h.inode = self.inodes.inode(key)
@@ -749,7 +795,7 @@ class WarpFS(pyfuse3.Operations):
             if fd is not None:
                 cached = _pread_nowait(fd, size, off, h.staged.size if h.staged is not None else h.entry.size)
                 data = cached if cached is not None else await h.backend.call(os.pread, fd, size, off)
-                if h.pinned_fd and version_of_stat(os.fstat(fd)) != h.entry.version:
+                if h.pinned_fd and _stat_key(os.fstat(fd)) != h.pin:
                     # Changed in place since the open: the bytes may mix two versions. (A file replaced
                     # by a rename keeps its inode for this fd: it reads on as it was.)
                     raise VersionChanged(h.rel, h.entry.version)
@@ -939,6 +985,7 @@ class WarpFS(pyfuse3.Operations):
                     await backend.call(os.unlink, backend.full(key[1]))
                 finally:
                     backend.invalidate(key[1])
+                self._repin(ino)
             else:
                 if (await self._entry(key)).is_dir:
                     raise IsADirectoryError(key[1])
@@ -954,13 +1001,32 @@ class WarpFS(pyfuse3.Operations):
 
         await self._op("unlink", key, ctx.uid, go)
 
+    # Refused on every backend (docs/mount.md): hard links, symlinks, special files.
+    async def link(self, inode: int, new_parent_inode: int, new_name: bytes,
+                   ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
+        raise FUSEError(errno.EPERM)
+
+    async def symlink(self, parent_inode: int, name: bytes, target: bytes,
+                      ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
+        raise FUSEError(errno.EPERM)
+
+    async def mknod(self, parent_inode: int, name: bytes, mode: int, rdev: int,
+                    ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
+        if not stat.S_ISREG(mode):
+            raise FUSEError(errno.EPERM)  # fifos, sockets, devices
+        fi, attrs = await self.create(parent_inode, name, mode, os.O_WRONLY | os.O_EXCL, ctx)
+        await self.release(fi.fh)
+        return attrs
+
     async def rename(self, parent_inode_old: int, name_old: bytes, parent_inode_new: int, name_new: bytes,
                      flags: int, ctx: pyfuse3.RequestContext) -> None:
         src, dst = self._child(parent_inode_old, name_old), self._child(parent_inode_new, name_new)
+        if not src[1] or not dst[1]:
+            raise FUSEError(errno.EACCES)  # backends are fixed by the configuration
         if src[0] != dst[0]:
             raise FUSEError(errno.EXDEV)  # between backends is a move job, not a rename
-        if not src[1] or not dst[1] or flags & ~pyfuse3.RENAME_NOREPLACE:
-            raise FUSEError(errno.EINVAL)
+        if flags & ~pyfuse3.RENAME_NOREPLACE:
+            raise FUSEError(errno.EINVAL)  # RENAME_EXCHANGE, RENAME_WHITEOUT
         backend = self._backend(src)
 
         async def go() -> None:
@@ -985,6 +1051,8 @@ class WarpFS(pyfuse3.Operations):
                 k = self.inodes.current(h.inode)
                 if k is not None:
                     h.rel = k[1]
+                if h.pinned_fd:
+                    self._repin(h.inode)
 
         await self._op("rename", src, ctx.uid, go)
 

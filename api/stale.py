@@ -1,11 +1,11 @@
-"""GET /api/v1/stale: live files neither read nor modified in N days.
+"""GET /api/v1/stale: live files neither read nor modified in N days (the rule: schemas/stale.py).
 
 "Activity" is the later of the file's last access (kept on ``storage_files`` by the stream workers,
 max over every reader) and its modification time, so a file written yesterday is never stale. The
 WHERE clause is the expression of the partial index ``idx_files_stale``.
 
-Telemetry has only watched a backend since its first event (``telemetry_coverage``): "not read in
-90 days" is only known where 90 days were observed. Every file and backend says whether that holds
+Reads have only been observed on a backend since its coverage began (telemetry, imported history,
+atime: schemas/stale.py): "not read in 90 days" is only known where 90 days were observed. Every file and backend says whether that holds
 (``coverage_ok``); ``covered_only=true`` keeps only those.
 """
 
@@ -17,12 +17,14 @@ from typing import Any
 import asyncpg
 from starlette.responses import StreamingResponse
 
+from warpdrive.schemas.stale import ACTIVITY_SQL, Coverage, load_coverage, note
+
 from .params import Backend, Bool, Choice, Int, Name, PathText, Size, page_params
 from .responses import JSONResponse, csv_response, csv_stream
 from .routing import Call, Endpoint
 from .sql import Where
 
-ACTIVITY = "GREATEST(COALESCE(last_access, '-infinity'), COALESCE(last_modified, '-infinity'))"
+ACTIVITY = ACTIVITY_SQL  # the rule of schemas/stale.py, as the partial index idx_files_stale has it
 
 # Whitelisted ORDER BY fragments (never user text); (backend_name, path) makes pages stable. Paths sort
 # byte-wise: the column is COLLATE "C", so the unique (backend_name, path) index serves that order.
@@ -69,19 +71,13 @@ def union(w: Where, branches: list[str], columns: str, tail: str) -> str:
         f"(SELECT {columns} FROM storage_files WHERE {w.sql()} AND {b} {tail})" for b in branches)
 
 
-async def coverage(conn: Any, threshold: datetime) -> dict[str, dict[str, Any]]:
-    # a row per shard (migration 0057)
-    rows = await conn.fetch("SELECT backend_name, MIN(first_event) AS first_event FROM telemetry_coverage GROUP BY 1")
-    return {r["backend_name"]: {"since": r["first_event"], "covers_period": r["first_event"] <= threshold} for r in rows}
-
-
 class Selection:
-    """One stale filter, resolved against the database's telemetry coverage: what the list, the export and
-    marking a whole filter (api/marks.py) all select."""
+    """One stale filter, resolved against the backends' read evidence (schemas/stale.py: telemetry, imported
+    history, atime): what the list, the export and marking a whole filter (api/marks.py) all select."""
 
-    def __init__(self, q: dict[str, Any], threshold: datetime, cov: dict[str, dict[str, Any]], backends: list[str]) -> None:
+    def __init__(self, q: dict[str, Any], threshold: datetime, cov: dict[str, Coverage], backends: list[str]) -> None:
         self.threshold = threshold
-        self.coverage = {b: cov.get(b, {"since": None, "covers_period": False}) for b in backends}
+        self.coverage = {b: {**(c := cov.get(b, Coverage())).as_dict(threshold), "note": note(c)} for b in backends}
         covered = [b for b, c in self.coverage.items() if c["covers_period"]] if q["covered_only"] else None
         self.where, self.branches = stale_where(q, threshold, covered)
 
@@ -95,7 +91,7 @@ class Selection:
 async def select(conn: Any, q: dict[str, Any], cfg: Any) -> Selection:
     threshold = datetime.now(UTC) - timedelta(days=q["days"])
     backends = [q["backend"]] if q["backend"] else [b.name for b in cfg.backends]
-    return Selection(q, threshold, await coverage(conn, threshold), backends)
+    return Selection(q, threshold, await load_coverage(conn, cfg.backends), backends)
 
 
 async def totals(conn: Any, sel: Selection) -> tuple[int, int, bool]:
@@ -174,7 +170,8 @@ FILTERS = (
     Backend("backend", "One backend, or all.", default="all", allow_all=True),
     Name("owner", "Owning team or user."),
     PathText("prefix", "Path prefix inside the backend."),
-    Bool("covered_only", "Only files on backends whose telemetry covers the whole period.", default=False),
+    Bool("covered_only", "Only files on backends whose read evidence (telemetry, imported history, atime) covers the "
+                         "whole period.", default=False),
 )
 _SORTING = (
     Choice("sort", "Sort key: size, last_access (never read first when ascending), last_modified, activity (the later "

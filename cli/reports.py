@@ -95,7 +95,7 @@ STALE_SORT = {"size": ("size", "desc"), "age": ("activity", "asc"), "accessed": 
 @click.option("--owner", help="Only files owned by this team or user.")
 @click.option("--prefix", help="Only paths under this prefix.")
 @click.option("--covered-only", is_flag=True,
-              help="Only backends whose access telemetry covers all of --days (elsewhere an old read is unknown).")
+              help="Only backends whose read evidence (telemetry, imported history, atime) covers all of --days.")
 @click.option("--sort", type=click.Choice(list(STALE_SORT)), default="size", show_default=True,
               help="size: biggest first; age: least recently read or modified first; accessed: least recently read "
                    "first (never read first); modified: oldest modification first; path: alphabetical.")
@@ -104,8 +104,10 @@ STALE_SORT = {"size": ("size", "desc"), "age": ("activity", "asc"), "accessed": 
 @pass_ctl
 def stale(ctl: Ctl, days: int, min_size: int | None, backend: str | None, owner: str | None, prefix: str | None,
           covered_only: bool, sort: str, limit: int | None, offset: int) -> None:
-    """Files nobody has read or modified for --days, biggest first: candidates to move or delete.
+    """Stale files — neither read nor modified for --days — biggest first: candidates to move or delete.
 
+    Reads count from agents' telemetry, imported history (`warpdrive backfill`) and, on backends with
+    atime = strict|relatime, the files' access times; COVERED says whether that evidence spans all of --days.
     A table shows --limit rows (default 100); --format csv streams every matching file, --format json holds them all.
     """
     by, order = STALE_SORT[sort]
@@ -127,12 +129,14 @@ def stale(ctl: Ctl, days: int, min_size: int | None, backend: str | None, owner:
         out = [f"{len(items)} shown of {bound}{doc.get('total', len(items)):,} stale files "
                f"({bound}{format_size(doc.get('total_bytes', 0))} in all)"]
         shown = {i.get("backend") for i in items}
-        uncovered = {b: c.get("since") for b, c in (doc.get("coverage") or {}).items()
-                     if b in shown and not c.get("covers_period")}
+        coverage = doc.get("coverage") or {}
+        uncovered = {b: c.get("since") for b, c in coverage.items() if b in shown and not c.get("covers_period")}
         if uncovered:
-            out.append(f"note: access telemetry does not cover {days} days on "
+            out.append(f"note: read evidence does not cover {days} days on "
                        + ", ".join(f"{b} (since {human_time(since) if since else 'never'})" for b, since in uncovered.items())
-                       + ": files there were not modified for that long, but a read before telemetry began is unknown")
+                       + ": files there were not modified for that long, but a read before the evidence began is unknown")
+        # Where each shown backend's evidence comes from: telemetry, imported history per format, atime.
+        out += [f"coverage {b}: {c['note']}" for b, c in sorted(coverage.items()) if b in shown and c.get("note")]
         return out
 
     ctl.emit_list("/api/v1/stale", params, columns, limit, offset, notes)
@@ -146,15 +150,20 @@ def stale(ctl: Ctl, days: int, min_size: int | None, backend: str | None, owner:
 @format_option
 @pass_ctl
 def growth(ctl: Ctl, backend: str, team: str | None, period: int) -> None:
-    """Daily total, added and removed bytes of a backend (or one team on it) over a period."""
+    """Daily total, added and removed bytes of a backend (or one team on it) over a period; days before a
+    backend's first crawl are reconstructed from modification times (RECONSTRUCTED)."""
     doc = ctl.client.get("/api/v1/growth", backend=backend, team=team, period=f"{period}d")
     points = doc.get("points", [])
     columns = [Column("date", "DATE"), Column("total_bytes", "TOTAL", "size"), Column("file_count", "FILES", "int"),
-               Column("added_bytes", "ADDED", "size"), Column("removed_bytes", "REMOVED", "size")]
+               Column("added_bytes", "ADDED", "size"), Column("removed_bytes", "REMOVED", "size"),
+               Column("reconstructed", "RECONSTRUCTED", "bool")]
     notes = []
     if len(points) >= 2:
         first, last = points[0].get("total_bytes", 0), points[-1].get("total_bytes", 0)
         notes.append(f"change over {len(points)} days: {'+' if last >= first else ''}{format_size(last - first)}")
+    if doc.get("reconstructed_until") and any(p.get("reconstructed") for p in points):
+        notes.append(f"note: before {doc['reconstructed_until']} (the first crawl) totals are reconstructed from "
+                     "modification times: a lower bound — files deleted before that crawl are unknown")
     ctl.emit(points, columns, doc, notes)
 
 
@@ -202,14 +211,16 @@ def user(ctl: Ctl, user_id: str, top: int) -> None:
 @format_option
 @pass_ctl
 def backends(ctl: Ctl) -> None:
-    """Configured backends: indexed files and bytes, last crawl, telemetry coverage."""
+    """Configured backends: indexed files and bytes, last crawl, and since when reads are covered (EVIDENCE:
+    telemetry since, imported history per log format, atime policy)."""
     doc = ctl.client.get("/api/v1/backends")
     columns = [Column("name", "NAME"), Column("scheme", "SCHEME"), Column("url", "URL"),
                Column("file_count", "FILES", "int"), Column("total_bytes", "SIZE", "size"),
                Column("last_crawl", "LAST CRAWL", "time", lambda r: (r.get("last_crawl") or {}).get("finished_at")
                       or (r.get("last_crawl") or {}).get("started_at")),
                Column("crawl_status", "CRAWL", get=lambda r: (r.get("last_crawl") or {}).get("status")),
-               Column("coverage_since", "TELEMETRY SINCE", "time")]
+               Column("coverage_since", "COVERED SINCE", "time"),
+               Column("coverage", "EVIDENCE", get=lambda r: (r.get("coverage") or {}).get("note"))]
     ctl.emit(list_items(doc), columns, doc)
 
 
@@ -221,7 +232,7 @@ DU_SORT = ("size", "files", "stale", "name")
 @click.option("--depth", type=click.IntRange(min=0), default=1, show_default=True,
               help="Directory levels below PATH to list (0: PATH alone), like du --max-depth.")
 @click.option("--sort", type=click.Choice(DU_SORT), default="size", show_default=True,
-              help="Order of the children of each directory (stale: most bytes unread for 90 days first).")
+              help="Order of the children of each directory (stale: most bytes neither read nor modified in 90 days first).")
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True,
               help="Child directories shown per directory.")
 @format_option
@@ -244,7 +255,7 @@ def du(ctl: Ctl, location: Location, depth: int, sort: str, limit: int) -> None:
                                            "last_access")]
     else:
         columns = [Column("total_bytes", "SIZE", "size"), Column("file_count", "FILES", "int"),
-                   Column("stale_90", "UNREAD 90D", "size", lambda r: (r.get("stale_bytes") or {}).get("90")),
+                   Column("stale_90", "STALE 90D", "size", lambda r: (r.get("stale_bytes") or {}).get("90")),
                    Column("last_access", "LAST ACCESS", "time"), Column("newest_modified", "NEWEST", "time"),
                    Column("team", "TOP TEAM", get=lambda r: next(iter(r.get("bytes_by_team") or {}), None)),
                    Column("path", "PATH", "tree", _du_name)]

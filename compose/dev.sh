@@ -44,6 +44,18 @@ setup() {
   phase "install: Kafka broker jars (Maven, cached)"
   "$PY" -c "from warpdrive.compose.stack import kafka_jars; print('   ', kafka_jars(print))"
   phase_done "Kafka jars"
+
+  phase "install: Azurite, the Azure Blob emulator (npm ci, cached)"
+  "$PY" -c "from warpdrive.compose.stack import azurite_exe; print('   ', azurite_exe(print))"
+  phase_done "Azurite"
+
+  # pjdfstest (the Rust rewrite) for the mount's POSIX tests (tests/agent/test_pjdfstest.py); ~90 s to build once.
+  phase "install: pjdfstest (cargo, cached)"
+  if ! { pjdfstest --version || "$HOME/.cargo/bin/pjdfstest" --version; } 2>/dev/null | grep -q "^pjdfstest 0.2.2"; then
+    command -v cargo >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs) for pjdfstest" >&2; exit 1; }
+    cargo install pjdfstest --version 0.2.2 --locked --quiet
+  fi
+  phase_done "pjdfstest"
 }
 
 # Everything a test run starts (stacks, component processes, FUSE mounts) is recorded in the run's ledger
@@ -72,10 +84,10 @@ run_tests() {
   }
   trap cleanup EXIT INT TERM
 
-  phase "services: Kafka, PostgreSQL, S3 server, GCS emulator"
-  local ports; read -r -a ports < <("$PY" -c "from warpdrive.compose.stack import free_port as f; print(f(), f(), f(), f())")
+  phase "services: Kafka, PostgreSQL, S3 server, GCS emulator, Azurite"
+  local ports; read -r -a ports < <("$PY" -c "from warpdrive.compose.stack import free_port as f; print(f(), f(), f(), f(), f())")
   "$VENV/bin/warpdrive" stack up --infra-only --state-dir "$state" --kafka-port "${ports[0]}" \
-    --api-port "${ports[1]}" --s3-port "${ports[2]}" --gcs-port "${ports[3]}"
+    --api-port "${ports[1]}" --s3-port "${ports[2]}" --gcs-port "${ports[3]}" --azure-port "${ports[4]}"
   export WARPDRIVE_TEST_STACK="$state"
   phase_done "services"
 

@@ -1,5 +1,5 @@
-"""The local stack without containers: Kafka (KRaft), PostgreSQL, an S3 server, a GCS emulator,
-and WarpDrive's own services, as processes under one state dir.
+"""The local stack without containers: Kafka (KRaft), PostgreSQL, an S3 server, a GCS emulator, an
+Azure Blob emulator (Azurite), and WarpDrive's own services, as processes under one state dir.
 
 Each service has a pid file in ``<state>/run`` and a log in ``<state>/logs``; ``up`` is idempotent
 (a healthy service is left alone), ``down`` stops everything it finds a pid file for, killing the
@@ -8,7 +8,10 @@ every component and ``warpdrive-ctl`` read by default.
 
 Why these servers: moto's server is what s3fs's own test suite runs against; gcp-storage-emulator is
 a pip package (no Go toolchain or container needed) that gcsfs talks to once
-``GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false`` is set (see warpdrive.schemas.storage.gcs).
+``GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false`` is set (see warpdrive.schemas.storage.gcs); Azurite is
+Microsoft's own emulator, an npm package, installed once into the cache dir from the lock file in
+``compose/azurite`` (pinned, outside the repo and the dashboard's node_modules: CI machines keep it
+between runs like the Kafka jars).
 """
 
 from __future__ import annotations
@@ -38,6 +41,10 @@ KAFKA_VERSION = "4.4.0"
 DEMO_BUCKET = "warpdrive-demo"
 # Object-store credentials for the local servers only (moto accepts any).
 S3_KEY, S3_SECRET = "testing", "testing"
+AZURITE_VERSION = "3.37.0"  # keep in step with compose/azurite/package.json
+# Azurite's built-in development account: a published, well-known key that only Azurite accepts.
+AZURE_ACCOUNT = "devstoreaccount1"
+AZURE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
 # The users of the optional SASL listener (``Stack.kafka_sasl_port``), for SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN.
 KAFKA_SASL_USERS = {"warpdrive": "warpdrive-secret"}
 
@@ -86,30 +93,56 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float, log: Path | N
     raise StackError(f"{what} {problem} (log: {log}){tail}")
 
 
+def install_once(dest: Path, tool: str, missing: str, doing: str, fill: Callable[[str, Path], subprocess.CompletedProcess[str]],
+                 progress: Callable[[str], None]) -> Path:
+    """Fills the cache folder ``dest`` once with ``fill(tool's path, temporary folder)``; the folder is renamed into
+    place only when complete, so an interrupted install is redone. Later calls return it at once."""
+    if (dest / ".complete").exists():
+        return dest
+    exe = shutil.which(tool)
+    if not exe:
+        raise StackError(missing)
+    progress(f"{doing} into {dest} (once)")
+    tmp = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    r = fill(exe, tmp)
+    if r.returncode != 0:
+        raise StackError(f"{doing} failed: {(r.stdout + r.stderr).strip()[-2000:]}")
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+    (dest / ".complete").touch()
+    return dest
+
+
 def kafka_jars(progress: Callable[[str], None] = lambda m: None) -> Path:
     """Resolves the broker jars with Maven once; later calls return the cached folder."""
-    jars = cache_dir() / f"kafka-{KAFKA_VERSION}" / "jars"
-    if (jars / ".complete").exists():
-        return jars
-    mvn = shutil.which("mvn")
-    if not mvn:
-        raise StackError("Maven (mvn) is not installed: it resolves the Kafka broker from Maven Central")
-    progress(f"resolving Kafka {KAFKA_VERSION} jars with Maven into {jars} (once)")
-    tmp = jars.with_name("jars.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    pom = resources.files("warpdrive.compose").joinpath("kafka/pom.xml")
-    with resources.as_file(pom) as pom_path:
-        r = subprocess.run(
-            [mvn, "-q", "-B", "-f", str(pom_path), "dependency:copy-dependencies",
-             f"-DoutputDirectory={tmp}", "-DincludeScope=runtime", f"-Dkafka.version={KAFKA_VERSION}"],
-            capture_output=True, text=True,
-        )
-    if r.returncode != 0:
-        raise StackError(f"Maven could not resolve the Kafka jars: {(r.stdout + r.stderr).strip()[-2000:]}")
-    shutil.rmtree(jars, ignore_errors=True)
-    tmp.rename(jars)
-    (jars / ".complete").touch()
-    return jars
+    def resolve(mvn: str, tmp: Path) -> subprocess.CompletedProcess[str]:
+        pom = resources.files("warpdrive.compose").joinpath("kafka/pom.xml")
+        with resources.as_file(pom) as pom_path:
+            return subprocess.run(
+                [mvn, "-q", "-B", "-f", str(pom_path), "dependency:copy-dependencies",
+                 f"-DoutputDirectory={tmp}", "-DincludeScope=runtime", f"-Dkafka.version={KAFKA_VERSION}"],
+                capture_output=True, text=True,
+            )
+
+    return install_once(cache_dir() / f"kafka-{KAFKA_VERSION}" / "jars", "mvn",
+                        "Maven (mvn) is not installed: it resolves the Kafka broker from Maven Central",
+                        f"resolving Kafka {KAFKA_VERSION} jars with Maven", resolve, progress)
+
+
+def azurite_exe(progress: Callable[[str], None] = lambda m: None) -> Path:
+    """Installs Azurite with npm (``npm ci`` of compose/azurite's lock file) once; later calls return the cached one."""
+    def install(npm: str, tmp: Path) -> subprocess.CompletedProcess[str]:
+        tmp.mkdir(parents=True)
+        for name in ("package.json", "package-lock.json"):
+            tmp.joinpath(name).write_bytes(resources.files("warpdrive.compose").joinpath(f"azurite/{name}").read_bytes())
+        return subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=tmp, capture_output=True,
+                              text=True)
+
+    home = install_once(cache_dir() / f"azurite-{AZURITE_VERSION}", "npm",
+                        "npm is not installed: it installs Azurite, the Azure Blob emulator (apt-get install npm)",
+                        f"installing Azurite {AZURITE_VERSION} with npm", install, progress)
+    return home / "node_modules" / ".bin" / "azurite-blob"
 
 
 @dataclass
@@ -119,10 +152,11 @@ class Ports:
     s3: int = 9100
     gcs: int = 9101
     api: int = 8080
+    azure: int = 10000  # 0: a stack started before it had Azurite (one is picked when it starts)
 
     @classmethod
     def free(cls) -> "Ports":
-        return cls(free_port(), free_port(), free_port(), free_port(), free_port())
+        return cls(free_port(), free_port(), free_port(), free_port(), free_port(), free_port())
 
 
 @dataclass
@@ -143,7 +177,8 @@ class Stack:
         self.log_dir = self.state_dir / "logs"
         saved = self.run_dir / "ports"
         if saved.exists():  # a running stack keeps the ports it was started with
-            self.ports = Ports(*map(int, saved.read_text().split()))
+            ports = [int(p) for p in saved.read_text().split()]
+            self.ports = Ports(*ports, *([0] if len(ports) == 5 else []))
         if (sasl := self.run_dir / "kafka-sasl-port").exists():
             self.kafka_sasl_port = int(sasl.read_text())
 
@@ -159,6 +194,11 @@ class Stack:
     @property
     def gcs_endpoint(self) -> str:
         return f"http://127.0.0.1:{self.ports.gcs}"
+
+    @property
+    def azure_connection_string(self) -> str:
+        return (f"DefaultEndpointsProtocol=http;AccountName={AZURE_ACCOUNT};AccountKey={AZURE_KEY};"
+                f"BlobEndpoint=http://127.0.0.1:{self.ports.azure}/{AZURE_ACCOUNT};")
 
     @property
     def api_url(self) -> str:
@@ -426,13 +466,29 @@ class Stack:
         wait_for("GCS emulator", lambda: port_open(self.ports.gcs), 60, self.log_dir / "gcs.log",
                  lambda: self.pid("gcs") is not None)
 
-    def infra_up(self, services: tuple[str, ...] = ("postgres", "kafka", "s3", "gcs")) -> None:
+    def start_azure(self) -> None:
+        if self.pid("azure") and port_open(self.ports.azure):
+            return
+        exe = azurite_exe(self.progress)
+        data = self.state_dir / "azure"
+        data.mkdir(parents=True, exist_ok=True)
+        # --skipApiVersionCheck: the Python SDK may speak a newer API version than this Azurite knows;
+        # --loose: ignore headers it does not implement rather than failing the request.
+        self.spawn("azure", [str(exe), "--blobHost", "127.0.0.1", "--blobPort", str(self.ports.azure),
+                             "--location", str(data), "--skipApiVersionCheck", "--loose", "--silent",
+                             "--disableTelemetry"])
+        wait_for("Azure Blob emulator (Azurite)", lambda: port_open(self.ports.azure), 60, self.log_dir / "azure.log",
+                 lambda: self.pid("azure") is not None)
+
+    def infra_up(self, services: tuple[str, ...] = ("postgres", "kafka", "s3", "gcs", "azure")) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
         if ledger := Ledger.current():  # before anything starts: a run killed mid-start still stops it
             ledger.stack(self.state_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         p = self.ports
-        (self.run_dir / "ports").write_text(f"{p.kafka} {p.kafka_controller} {p.s3} {p.gcs} {p.api}")
+        if not p.azure:
+            p.azure = free_port()
+        (self.run_dir / "ports").write_text(f"{p.kafka} {p.kafka_controller} {p.s3} {p.gcs} {p.api} {p.azure}")
         if self.kafka_sasl_port:
             (self.run_dir / "kafka-sasl-port").write_text(str(self.kafka_sasl_port))
         for name in services:
@@ -456,6 +512,8 @@ class Stack:
                  "storage_options": {"endpoint_url": self.s3_endpoint, "key": S3_KEY, "secret": S3_SECRET}},
                 {"name": "gcs", "url": f"gs://{DEMO_BUCKET}",
                  "storage_options": {"endpoint_url": self.gcs_endpoint, "token": "anon", "project": "warpdrive"}},
+                {"name": "azure", "url": f"az://{DEMO_BUCKET}",
+                 "storage_options": {"connection_string": self.azure_connection_string}},
             ],
         }
         for k, v in (extra or {}).items():
@@ -471,19 +529,19 @@ class Stack:
 
     def status(self) -> dict[str, dict]:
         out = {}
-        for name in ("postgres", "kafka", "s3", "gcs", *self.app_services()):
+        for name in ("postgres", "kafka", "s3", "gcs", "azure", *self.app_services()):
             pid = self.pid(name)
             out[name] = {"running": pid is not None, "pid": pid, "log": str(self.log_dir / f"{name}.log")}
         return out
 
     def app_services(self) -> list[str]:
-        known = {"postgres", "kafka", "s3", "gcs"}
+        known = {"postgres", "kafka", "s3", "gcs", "azure"}
         return sorted(p.stem for p in self.run_dir.glob("*.pid") if p.stem not in known) if self.run_dir.exists() else []
 
     def down(self) -> list[str]:
         """Stops every service this stack started (apps first, then infra); returns their names."""
         stopped = []
-        for name in [*self.app_services(), "kafka", "s3", "gcs", "postgres"]:
+        for name in [*self.app_services(), "kafka", "s3", "gcs", "azure", "postgres"]:
             if self.stop(name):
                 stopped.append(name)
         mnt = self.state_dir / "mnt"

@@ -2,6 +2,14 @@
 -- `warpdrive schema-snapshot -o schemas/schema.sql` (pg_dump --schema-only of a freshly migrated
 -- database, normalised). Never edit it by hand; a test regenerates it and compares.
 
+CREATE FUNCTION public.warpdrive_notify_outbox() RETURNS trigger
+    LANGUAGE plpgsql
+    AS $$
+BEGIN
+    PERFORM pg_notify('warpdrive_' || TG_TABLE_NAME, '');
+    RETURN NULL;
+END $$;
+
 CREATE TABLE public.access_daily (
     date date NOT NULL,
     backend_name text NOT NULL,
@@ -41,7 +49,8 @@ CREATE TABLE public.command_outbox (
     id bigint NOT NULL,
     target text NOT NULL,
     payload bytea NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    topic text
 );
 
 CREATE SEQUENCE public.command_outbox_id_seq
@@ -73,7 +82,9 @@ CREATE TABLE public.dead_letters (
     "offset" bigint NOT NULL,
     error text NOT NULL,
     payload bytea,
-    received_at timestamp with time zone DEFAULT now() NOT NULL
+    received_at timestamp with time zone DEFAULT now() NOT NULL,
+    record integer,
+    msg_key text
 );
 
 CREATE SEQUENCE public.dead_letters_id_seq
@@ -112,6 +123,34 @@ CREATE TABLE public.growth_daily (
     removed_bytes bigint DEFAULT 0 NOT NULL
 );
 
+CREATE TABLE public.growth_reconstructed (
+    backend_name text NOT NULL,
+    owner_team text NOT NULL,
+    date date NOT NULL,
+    added_bytes bigint NOT NULL,
+    added_files bigint NOT NULL
+);
+
+CREATE TABLE public.growth_reconstructed_at (
+    backend_name text NOT NULL,
+    boundary date NOT NULL,
+    crawl_id text NOT NULL
+);
+
+CREATE TABLE public.history_coverage (
+    backend_name text NOT NULL,
+    format text NOT NULL,
+    first_event timestamp with time zone NOT NULL,
+    last_event timestamp with time zone NOT NULL,
+    events bigint DEFAULT 0 NOT NULL
+);
+
+CREATE TABLE public.history_lines (
+    source text NOT NULL,
+    first_line bigint NOT NULL,
+    last_line bigint NOT NULL
+);
+
 CREATE TABLE public.jobs (
     job_id text NOT NULL,
     kind text NOT NULL,
@@ -122,6 +161,11 @@ CREATE TABLE public.jobs (
     created_by text,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
+CREATE TABLE public.membership_published (
+    user_id text NOT NULL,
+    teams text[] NOT NULL
 );
 
 CREATE TABLE public.ownership_rules (
@@ -148,7 +192,7 @@ CREATE TABLE public.quota_outbox (
     team_name text NOT NULL,
     backend_name text,
     level text NOT NULL,
-    payload bytea NOT NULL,
+    payload bytea,
     created_at timestamp with time zone DEFAULT now() NOT NULL,
     published_at timestamp with time zone
 );
@@ -167,7 +211,9 @@ CREATE TABLE public.quota_state (
     backend_name text,
     level text NOT NULL,
     usage_bytes bigint NOT NULL,
-    changed_at timestamp with time zone DEFAULT now() NOT NULL
+    changed_at timestamp with time zone DEFAULT now() NOT NULL,
+    soft_limit bigint,
+    hard_limit bigint
 );
 
 CREATE TABLE public.quotas (
@@ -264,7 +310,16 @@ CREATE TABLE public.tree_dirs (
     depth integer NOT NULL,
     file_count bigint DEFAULT 0 NOT NULL,
     total_bytes bigint DEFAULT 0 NOT NULL,
-    stale_bytes bigint DEFAULT 0 NOT NULL
+    stale_bytes bigint DEFAULT 0 NOT NULL,
+    inactive_bytes bigint DEFAULT 0 NOT NULL
+);
+
+CREATE TABLE public.tree_inactive (
+    backend_name text NOT NULL,
+    dir text NOT NULL,
+    period date NOT NULL,
+    file_count bigint DEFAULT 0 NOT NULL,
+    total_bytes bigint DEFAULT 0 NOT NULL
 );
 
 CREATE TABLE public.tree_stale (
@@ -342,10 +397,10 @@ ALTER TABLE ONLY public.crawls
     ADD CONSTRAINT crawls_pkey PRIMARY KEY (crawl_id);
 
 ALTER TABLE ONLY public.dead_letters
-    ADD CONSTRAINT dead_letters_consumer_topic_partition_offset_key UNIQUE (consumer, topic, partition, "offset");
+    ADD CONSTRAINT dead_letters_pkey PRIMARY KEY (id);
 
 ALTER TABLE ONLY public.dead_letters
-    ADD CONSTRAINT dead_letters_pkey PRIMARY KEY (id);
+    ADD CONSTRAINT dead_letters_record_key UNIQUE NULLS NOT DISTINCT (consumer, topic, partition, "offset", record);
 
 ALTER TABLE ONLY public.deletion_marks
     ADD CONSTRAINT deletion_marks_pkey PRIMARY KEY (backend_name, path);
@@ -356,8 +411,23 @@ ALTER TABLE ONLY public.file_activity
 ALTER TABLE ONLY public.growth_daily
     ADD CONSTRAINT growth_daily_pkey PRIMARY KEY (backend_name, owner_team, date);
 
+ALTER TABLE ONLY public.growth_reconstructed_at
+    ADD CONSTRAINT growth_reconstructed_at_pkey PRIMARY KEY (backend_name);
+
+ALTER TABLE ONLY public.growth_reconstructed
+    ADD CONSTRAINT growth_reconstructed_pkey PRIMARY KEY (backend_name, owner_team, date);
+
+ALTER TABLE ONLY public.history_coverage
+    ADD CONSTRAINT history_coverage_pkey PRIMARY KEY (backend_name, format);
+
+ALTER TABLE ONLY public.history_lines
+    ADD CONSTRAINT history_lines_pkey PRIMARY KEY (source, first_line);
+
 ALTER TABLE ONLY public.jobs
     ADD CONSTRAINT jobs_pkey PRIMARY KEY (job_id);
+
+ALTER TABLE ONLY public.membership_published
+    ADD CONSTRAINT membership_published_pkey PRIMARY KEY (user_id);
 
 ALTER TABLE ONLY public.ownership_rules
     ADD CONSTRAINT ownership_rules_backend_name_path_prefix_key UNIQUE (backend_name, path_prefix);
@@ -401,6 +471,9 @@ ALTER TABLE ONLY public.tree_activity
 ALTER TABLE ONLY public.tree_dirs
     ADD CONSTRAINT tree_dirs_pkey PRIMARY KEY (backend_name, dir);
 
+ALTER TABLE ONLY public.tree_inactive
+    ADD CONSTRAINT tree_inactive_pkey PRIMARY KEY (backend_name, dir, period);
+
 ALTER TABLE ONLY public.tree_stale
     ADD CONSTRAINT tree_stale_pkey PRIMARY KEY (one);
 
@@ -432,16 +505,24 @@ CREATE INDEX idx_marks_marked_at ON public.deletion_marks USING btree (marked_at
 
 CREATE INDEX idx_quota_outbox_pending ON public.quota_outbox USING btree (id) WHERE (published_at IS NULL);
 
+CREATE INDEX idx_quota_outbox_team ON public.quota_outbox USING btree (team_name, created_at);
+
 CREATE INDEX idx_tree_activity_dir ON public.tree_activity USING btree (backend_name, dir) INCLUDE (kind, period, file_count, total_bytes);
 
 CREATE INDEX idx_tree_children_files ON public.tree_dirs USING btree (backend_name, parent, file_count DESC, dir) INCLUDE (depth, total_bytes);
+
+CREATE INDEX idx_tree_children_inactive ON public.tree_dirs USING btree (backend_name, parent, inactive_bytes DESC, dir) INCLUDE (depth, file_count, total_bytes);
 
 CREATE INDEX idx_tree_children_name ON public.tree_dirs USING btree (backend_name, parent, dir COLLATE "C") INCLUDE (depth, file_count, total_bytes);
 
 CREATE INDEX idx_tree_children_size ON public.tree_dirs USING btree (backend_name, parent, total_bytes DESC, dir) INCLUDE (depth, file_count);
 
-CREATE INDEX idx_tree_children_stale ON public.tree_dirs USING btree (backend_name, parent, stale_bytes DESC, dir) INCLUDE (depth, file_count, total_bytes);
-
 CREATE INDEX idx_tree_teams_dir ON public.tree_teams USING btree (backend_name, dir) INCLUDE (owner_team, file_count, total_bytes);
 
 CREATE INDEX idx_user_files_top ON public.user_files USING btree (user_id, bytes_read DESC, backend_name, path);
+
+CREATE TRIGGER command_outbox_notify AFTER INSERT ON public.command_outbox FOR EACH STATEMENT EXECUTE FUNCTION public.warpdrive_notify_outbox();
+
+CREATE TRIGGER quota_outbox_notify AFTER INSERT ON public.quota_outbox FOR EACH STATEMENT EXECUTE FUNCTION public.warpdrive_notify_outbox();
+
+CREATE TRIGGER teams_notify AFTER INSERT OR DELETE OR UPDATE OR TRUNCATE ON public.teams FOR EACH STATEMENT EXECUTE FUNCTION public.warpdrive_notify_outbox();

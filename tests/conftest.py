@@ -1,4 +1,4 @@
-"""Session fixtures that start the real services (Kafka, PostgreSQL, S3 server, GCS emulator).
+"""Session fixtures that start the real services (Kafka, PostgreSQL, S3 server, GCS emulator, Azurite).
 
 By default a session starts its own stack on free ports in a temporary state dir and stops it at
 the end, even when tests fail. ``WARPDRIVE_TEST_STACK=<state dir>`` reuses a stack already running
@@ -65,7 +65,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     reuse = os.environ.get("WARPDRIVE_TEST_STACK")
     if reuse:
         st = Stack(Path(reuse))
-        missing = [n for n, s in st.status().items() if n in ("postgres", "kafka", "s3", "gcs") and not s["running"]]
+        missing = [n for n, s in st.status().items() if n in ("postgres", "kafka", "s3", "gcs", "azure") and not s["running"]]
         if missing:
             pytest.fail(f"WARPDRIVE_TEST_STACK={reuse}: not running: {', '.join(missing)}")
         yield st

@@ -65,6 +65,7 @@ def test_readyz_follows_kafka_killed_hung_and_back(private_stack) -> None:
     st = private_stack(("postgres", "kafka"))
     cfg = from_dict(st.config_dict({"postgres": {"dsn": st.postgres_dsn()}, "api": {"ready_timeout": 1.5}}))
     asyncio.run(ensure_topics(cfg.kafka))
+    asyncio.run(_migrate(cfg))  # services refuse an unmigrated database
     with TestClient(create_app(cfg), raise_server_exceptions=False, base_url="http://localhost") as c:
         wait_until(lambda: c.get("/readyz").status_code == 200, 30, what="ready")
         assert c.get("/readyz").json()["kafka"] is True

@@ -127,6 +127,8 @@ export interface GrowthPoint {
   file_count: number;
   added_bytes: number;
   removed_bytes: number;
+  /** Before the backend's first crawl: reconstructed from modification times (a lower bound). */
+  reconstructed?: boolean;
 }
 
 export interface Growth {
@@ -134,6 +136,20 @@ export interface Growth {
   team: string | null;
   period_days: number;
   points: GrowthPoint[];
+  /** The first crawl's day: before it, totals are reconstructed from modification times. */
+  reconstructed_until?: string | null;
+}
+
+/** Where a backend's read evidence comes from (schemas/stale.py): telemetry, imported history, atime. */
+export interface Coverage {
+  since: string | null;
+  from_atime: boolean;
+  telemetry_since: string | null;
+  telemetry_until: string | null;
+  history: { format: string; since: string; until: string; events: number }[];
+  atime: "off" | "strict" | "relatime";
+  first_crawl: string | null;
+  note: string;
 }
 
 export interface UserDetail {
@@ -152,6 +168,7 @@ export interface Backend {
   total_bytes: number;
   last_crawl: { crawl_id: string; started_at: string; finished_at: string | null; status: string; files: number } | null;
   coverage_since: string | null;
+  coverage?: Coverage;
 }
 
 export type QuotaLevel = "ok" | "soft" | "hard";
@@ -164,6 +181,8 @@ export interface Quota {
   hard_limit: number;
   usage_bytes: number;
   level: QuotaLevel | null; // null until the stream workers first evaluate a new quota
+  level_changed_at: string | null;
+  unit_family: "binary" | "decimal"; // the units its limits were typed in: show its sizes in them
 }
 
 export interface TreeRow {
@@ -238,7 +257,8 @@ export const api = {
 
   quotas: async () => (await request<{ items: Quota[] }>("GET", "/quota")).items,
 
-  putQuota: (q: { team: string; backend: string | null; soft: string; hard: string }) =>
+  // force: set it even for a team with no members and no owned data (else 409 with param "force").
+  putQuota: (q: { team: string; backend: string | null; soft: string; hard: string; force?: boolean }) =>
     request<Quota>("PUT", "/quota", undefined, q),
 
   deleteQuota: (team: string, backend: string | null) =>
@@ -336,6 +356,10 @@ export const lists = {
     }),
   marksFiltered: (q: { backend?: string; prefix?: string; owner?: string; read_since_mark?: string; limit?: number; offset?: number }) =>
     request<MarkPage & { read_since_mark: number }>("GET", "/marks", q),
-  /** GET /api/v1/dead-letters when the deployment has it (a 404 means it does not: the page leaves it out). */
-  deadLetters: () => request<{ total: number; items?: unknown[] }>("GET", "/dead-letters", { limit: 20 }),
+  /** GET /api/v1/dead-letters when this API has it (its OpenAPI document lists it), else null: the page leaves it out. */
+  deadLetters: async () => {
+    const doc = await request<{ paths?: Record<string, unknown> }>("GET", "/openapi.json");
+    if (!doc.paths?.["/api/v1/dead-letters"]) return null;
+    return request<{ total: number; items?: unknown[] }>("GET", "/dead-letters", { limit: 20 });
+  },
 };

@@ -28,3 +28,13 @@ export function useApi<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
   const loading = state.run !== run || state.tick !== tick;
   return { data: state.data, error: loading ? undefined : state.error, loading, reload };
 }
+
+/** Calls `reload` every `ms` milliseconds while the page is shown (levels and usage change without a reload). */
+export function usePolling(reload: () => void, ms: number): void {
+  useEffect(() => {
+    const timer = window.setInterval(() => {
+      if (document.visibilityState === "visible") reload();
+    }, ms);
+    return () => window.clearInterval(timer);
+  }, [reload, ms]);
+}

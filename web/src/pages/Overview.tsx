@@ -2,6 +2,7 @@ import { Link } from "react-router-dom";
 import { type GrowthPoint, api } from "../api";
 import { BackendLink, TeamLink } from "../components/Links";
 import { ErrorBox } from "../components/ErrorBox";
+import { QuotaAlerts } from "../components/QuotaAlerts";
 import { Size, formatBytes, formatCount, formatShare, formatTime } from "../components/SizeFormat";
 import { StorageChart, pivotByTeam } from "../components/StorageChart";
 import { useApi } from "../useApi";
@@ -22,6 +23,7 @@ export function Overview() {
     <>
       <Alerts totalBytes={u?.total_bytes} />
       <h1>Storage by team</h1>
+      <QuotaAlerts />
       <ErrorBox error={usage.error} />
       {usage.loading && !u && <p className="muted">Loading…</p>}
       {u && teams && (

@@ -33,7 +33,8 @@ export function Status() {
   const agents = useApi(() => lists.agents(), []);
   const backends = useApi(() => api.backends(), []);
   const jobs = useApi(() => lists.jobs({ limit: 50 }), []);
-  const dead = useApi(() => lists.deadLetters().catch((e: Error & { status?: number }) => (e.status === 404 ? null : Promise.reject(e))), []);
+  // Dead letters: shown only when there are any (and only where the API reports them).
+  const dead = useApi(() => lists.deadLetters(), []);
   useEffect(() => {
     const t = setInterval(() => {
       agents.reload();

@@ -47,7 +47,7 @@ function UserReport({ userId }: { userId: string }) {
       )}
       {u && (
         <>
-          <p>
+          <p data-testid="user-teams">
             Teams:{" "}
             {u.teams.length ? (
               u.teams.map((t, i) => (
