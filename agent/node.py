@@ -31,6 +31,7 @@ from .errors import MountError
 from .fs import WarpFS
 from .identity import Identities
 from .loop import AsyncioThread, Producer
+from .metrics import agent_metrics
 from .probe import Probes
 from .quota import Quotas
 from .sinks import JsonLinesSink, KafkaSink
@@ -72,6 +73,7 @@ class Agent:
         self.quotas = Quotas()  # levels and membership both come from Kafka (quota.py)
         self.started = utc_now()
         self._services_task: asyncio.Task[None] | None = None
+        self.probes: Probes | None = None  # the backends' reachability, once the services run
 
     def _sink(self) -> Sink | None:
         a = self.cfg.agent
@@ -102,6 +104,10 @@ class Agent:
         self.loop.start()
         self.collector.start()
         self.loop.submit(self._services(ops)).add_done_callback(_report_end)  # stopped by _stop_services
+        with agent_metrics(self, ops).serving(self.cfg.agent.metrics_listen):
+            await self._serve(ops, options)
+
+    async def _serve(self, ops: WarpFS, options: set[str]) -> None:
         try:
             try:
                 pyfuse3.init(ops, str(self.mountpoint), options)
@@ -147,7 +153,7 @@ class Agent:
     async def _services(self, ops: WarpFS) -> None:
         self._services_task = asyncio.current_task()
         warmer = Warmer(self.node, ops.backends, self.cache, self.producer, self.cfg.kafka)
-        probes = Probes(ops.backends, self.cfg.agent.heartbeat_interval)
+        probes = self.probes = Probes(ops.backends, self.cfg.agent.heartbeat_interval)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.quotas.follow(self.cfg.kafka))
             tg.create_task(self._commands(warmer, tg))

@@ -47,6 +47,10 @@ class CommandOutbox:
                            records.encode_batch([cmd]))
         return cmd  # the publisher is woken by the outbox's NOTIFY, at commit
 
+    def wake(self) -> None:
+        """Publishes soon: rows were added beside ``enqueue`` (a dead-letter replay)."""
+        self._wake.set()
+
     async def pending(self) -> int:
         async with self.pool.acquire() as conn:
             return await conn.fetchval("SELECT count(*) FROM command_outbox")
@@ -105,11 +109,12 @@ class CommandOutbox:
             # Several API processes share the outbox, and all wake at the same commit: one publishes at a time
             # (the others wait, then find only what is left), so rows are neither sent twice at once nor reordered.
             await conn.execute("SELECT pg_advisory_xact_lock($1)", PUBLISH_LOCK)
-            rows = await conn.fetch("SELECT id, target, payload FROM command_outbox ORDER BY id LIMIT $1", BATCH)
+            rows = await conn.fetch("SELECT id, target, payload, topic FROM command_outbox ORDER BY id LIMIT $1", BATCH)
             if not rows:
                 return False
-            futures = [await producer.send(self.topic, r["payload"], key=r["target"].encode()) for r in rows]
+            # topic: a replayed dead letter goes back to its own topic; NULL is a command.
+            futures = [await producer.send(r["topic"] or self.topic, r["payload"], key=r["target"].encode()) for r in rows]
             await asyncio.wait_for(asyncio.gather(*futures), self.timeout)
             await conn.execute("DELETE FROM command_outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
-        log.info("published %d command(s)", len(rows))
+        log.info("published %d command(s) or replayed message(s)", len(rows))
         return len(rows) == BATCH

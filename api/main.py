@@ -11,6 +11,7 @@ import socket
 import click
 
 from warpdrive.schemas import config as wconfig
+from warpdrive.schemas import logs
 from warpdrive.schemas.errors import SchemaError
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,7 @@ def serve(config_path: str | None, listen: str | None, insecure_no_auth: bool) -
         cfg = wconfig.load(config_path)
     except SchemaError as e:
         raise click.ClickException(str(e)) from None
+    logs.apply(cfg, "api")
     host, port = split_listen(listen or cfg.api.listen)
     insecure = insecure_no_auth or cfg.api.insecure_no_auth
     if insecure and not is_loopback(host):

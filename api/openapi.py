@@ -37,7 +37,8 @@ def listing(item: str) -> dict[str, Any]:
 
 SCHEMAS: dict[str, Any] = {
     "Error": obj({"error": obj({"status": INT, "code": STR, "message": STR, "param": STR}, ["status", "code", "message"])}),
-    "Status": obj({"status": STR, "postgres": BOOL, "kafka": BOOL, "kafka_producer": BOOL, "commands_pending": INT}, ["status"]),
+    "Status": obj({"status": STR, "postgres": BOOL, "kafka": BOOL, "kafka_producer": BOOL, "commands_pending": INT,
+                    "dead_letters": INT}, ["status"]),
     "UsageRow": obj(
         {"team": STR, "user": STR, "backend": STR, "file_count": INT, "total_bytes": INT, "last_access": TS,
          "read_count": INT, "bytes_read": INT, "last_read": TS, "backends": {"type": "array", "items": STR}},
@@ -94,6 +95,14 @@ SCHEMAS: dict[str, Any] = {
     "MarkList": page("Mark", total_bytes=INT, read_since_mark=INT),
     "MarkFilterResult": obj({"marked": INT, "total_bytes": INT}),
     "MarkResult": obj({"marked": INT}),
+    "DeadLetterItem": obj({"id": INT, "consumer": STR, "topic": STR, "partition": INT, "offset": INT,
+                           "key": {"type": ["string", "null"]}, "error": STR, "received_at": TS, "size_bytes": INT}),
+    "DeadLetterList": page("DeadLetterItem", by_topic={"type": "object", "additionalProperties": INT}),
+    "DeadLetter": obj({"id": INT, "consumer": STR, "topic": STR, "partition": INT, "offset": INT,
+                       "key": {"type": ["string", "null"]}, "error": STR, "received_at": TS, "size_bytes": INT,
+                       "payload_base64": STR, "payload_preview": STR, "payload_truncated": BOOL}),
+    "ReplayResult": obj({"replayed": INT, "missing": INT}),
+    "DropResult": obj({"dropped": INT, "missing": INT}),
     "UnmarkResult": obj({"unmarked": INT}),
     "Job": obj({"job_id": STR, "kind": {"enum": ["move", "warm", "crawl"]}, "args": {"type": "object"},
                 "state": {"enum": ["queued", "running", "done", "failed", "cancelled"]}, "progress": {"type": "object"},

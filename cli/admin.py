@@ -1,4 +1,4 @@
-"""Changes an admin makes: quotas, team membership, ownership rules, deletion marks."""
+"""Changes an admin makes: quotas, team membership, ownership rules, deletion marks, dead letters."""
 
 from __future__ import annotations
 
@@ -245,4 +245,110 @@ def marks_remove(ctl: Ctl, locations: tuple[Location, ...]) -> None:
     ctl.say(f"unmarked {doc.get('unmarked', 0)} file(s)", doc)
 
 
-COMMANDS = [quota, teams, ownership, marks]
+@click.group(epilog=examples("deadletters list", "deadletters show 42", "deadletters replay 42 43",
+                             "deadletters drop --all --topic warpdrive.access.v1 --yes"))
+def deadletters() -> None:
+    """Messages the stream workers could not decode or store: list, inspect, replay (after a fix) or drop them."""
+
+
+DEAD_LETTER_COLUMNS = [
+    Column("id", "ID", "int"), Column("topic", "TOPIC"), Column("partition", "PART", "int"), Column("offset", "OFFSET", "int"),
+    Column("key", "KEY"), Column("size_bytes", "SIZE", "size"), Column("received_at", "RECEIVED", "time"),
+    Column("error", "ERROR", get=lambda r: (r.get("error") or "")[:80]),
+]
+
+
+def _dead_letter_notes(doc: dict[str, Any]) -> list[str]:
+    by_topic = doc.get("by_topic") or {}
+    if not by_topic:
+        return ["no dead letters"]
+    return [f"{doc.get('total', 0):,} dead letter(s): " + ", ".join(f"{t} {n:,}" for t, n in sorted(by_topic.items()))]
+
+
+@deadletters.command("list", epilog=examples("deadletters list", "deadletters list --topic warpdrive.access.v1 -o csv"))
+@click.option("--topic", help="Only this topic (its full name, as listed).")
+@page_options
+@format_option
+@pass_ctl
+def deadletters_list(ctl: Ctl, topic: str | None, limit: int | None, offset: int) -> None:
+    """Dead letters, oldest first, with their error; counts per topic below the table."""
+    ctl.emit_list("/api/v1/deadletters", {"topic": topic}, DEAD_LETTER_COLUMNS, limit, offset, _dead_letter_notes)
+
+
+@deadletters.command("show", epilog=examples("deadletters show 42", "deadletters show 42 -o json"))
+@click.argument("dead_letter_id", type=click.IntRange(min=1), metavar="ID")
+@format_option
+@pass_ctl
+def deadletters_show(ctl: Ctl, dead_letter_id: int) -> None:
+    """One dead letter: where it came from, why it failed, and its payload (text preview; JSON has it whole)."""
+    doc = ctl.client.get(f"/api/v1/deadletters/{dead_letter_id}")
+    if ctl.fmt == "json":
+        return ctl.emit([], [], doc)
+    for k in ("id", "consumer", "topic", "partition", "offset", "key", "received_at", "size_bytes", "error"):
+        click.echo(f"{k:12} {doc.get(k)}")
+    more = " (truncated; -o json has the whole payload, base64)" if doc.get("payload_truncated") else ""
+    click.echo(f"payload{more}:\n{doc.get('payload_preview', '')}")
+
+
+def _dead_letter_ids(ctl: Ctl, ids: tuple[int, ...], every: bool, topic: str | None) -> list[int]:
+    if bool(ids) == every:
+        raise click.UsageError("give dead letter IDs, or --all (optionally with --topic)")
+    if ids:
+        return list(ids)
+    out: list[int] = []
+    while True:  # page by page: ids are stable while nothing else replays or drops
+        doc = ctl.client.get("/api/v1/deadletters", topic=topic, limit=1000, offset=len(out))
+        items = list_items(doc)
+        out += [int(r["id"]) for r in items]
+        if len(items) < 1000:
+            return out
+
+
+def _dead_letter_batches(ids: list[int]) -> list[list[int]]:
+    return [ids[i:i + 10_000] for i in range(0, len(ids), 10_000)]
+
+
+ids_argument = click.argument("ids", type=click.IntRange(min=1), nargs=-1, metavar="[ID]...")
+all_option = click.option("--all", "every", is_flag=True, help="Every dead letter (of --topic, if given).")
+topic_option = click.option("--topic", help="With --all: only this topic.")
+
+
+@deadletters.command("replay", epilog=examples("deadletters replay 42 43", "deadletters replay --all --topic t.warpdrive.listing.v1"))
+@ids_argument
+@all_option
+@topic_option
+@format_option
+@pass_ctl
+def deadletters_replay(ctl: Ctl, ids: tuple[int, ...], every: bool, topic: str | None) -> None:
+    """Sends dead letters back onto their own topics (same key), for the workers to try again — after the cause was
+    fixed (a worker upgrade). They leave the list; one that fails again comes back as a new dead letter."""
+    chosen = _dead_letter_ids(ctl, ids, every, topic)
+    replayed = missing = 0
+    for batch in _dead_letter_batches(chosen):
+        doc = ctl.client.post("/api/v1/deadletters/replay", {"ids": batch})
+        replayed, missing = replayed + doc.get("replayed", 0), missing + doc.get("missing", 0)
+    result = {"replayed": replayed, "missing": missing}
+    ctl.say(f"replayed {replayed} dead letter(s)" + (f"; {missing} not found" if missing else ""), result)
+
+
+@deadletters.command("drop", epilog=examples("deadletters drop 42", "deadletters drop --all --topic t.warpdrive.access.v1 --yes"))
+@ids_argument
+@all_option
+@topic_option
+@click.option("--yes", is_flag=True, help="Do not ask before dropping with --all.")
+@format_option
+@pass_ctl
+def deadletters_drop(ctl: Ctl, ids: tuple[int, ...], every: bool, topic: str | None, yes: bool) -> None:
+    """Deletes dead letters for good (their messages are not applied)."""
+    chosen = _dead_letter_ids(ctl, ids, every, topic)
+    if every and not yes:
+        click.confirm(f"drop {len(chosen)} dead letter(s) for good?", abort=True)
+    dropped = missing = 0
+    for batch in _dead_letter_batches(chosen):
+        doc = ctl.client.post("/api/v1/deadletters/drop", {"ids": batch})
+        dropped, missing = dropped + doc.get("dropped", 0), missing + doc.get("missing", 0)
+    ctl.say(f"dropped {dropped} dead letter(s)" + (f"; {missing} not found" if missing else ""),
+            {"dropped": dropped, "missing": missing})
+
+
+COMMANDS = [quota, teams, ownership, marks, deadletters]

@@ -88,12 +88,13 @@ class Ledger:
 
         entries = self.entries()
         done: list[str] = []
-        procs = []
+        procs: list[tuple[int, int]] = []
         for kind, value in entries:
             if kind == "process":
-                pid, started = (int(x) for x in value.split())
-                if same_process(pid, started or None):
-                    procs.append((pid, started or None))
+                pid, ticks = (int(x) for x in value.split())
+                # ticks 0: the process was gone before its start time could be read; its pid may be anyone's now.
+                if ticks and same_process(pid, ticks):
+                    procs.append((pid, ticks))
         for sig in (signal.SIGTERM, signal.SIGKILL):
             for pid, started in procs:
                 if same_process(pid, started):

@@ -47,21 +47,21 @@ class LazyGroup(click.Group):
         return super().get_command(ctx, name)
 
 
-def configure_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs every step at INFO
+def configure_logging(verbose: bool, component: str) -> None:
+    """Text or JSON lines (WARPDRIVE_LOG_FORMAT until the component's config is loaded, then its [log] format)."""
+    from warpdrive.schemas import logs
+
+    logs.configure(component, os.environ.get("WARPDRIVE_LOG_FORMAT", "text"),
+                   level=logging.DEBUG if verbose else logging.INFO)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @click.version_option(package_name="warpdrive")
-def cli(verbose: bool) -> None:
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
     """WarpDrive Governance: who owns what data, where, across every backend."""
-    configure_logging(verbose)
+    configure_logging(verbose, ctx.invoked_subcommand or "warpdrive")
 
 
 def load_config(path: str | None) -> wconfig.Config:
@@ -136,22 +136,29 @@ def stack_up(state_dir: str | None, infra_only: bool, kafka_port: int, api_port:
 
 def start_apps(st: Stack) -> None:
     """WarpDrive's own long-running services, as processes of the stack."""
-    from .stack import port_open, wait_for
+    from .stack import free_port, port_open, wait_for
 
     exe = str(Path(sys.executable).with_name("warpdrive"))
     env = {"WARPDRIVE_CONFIG": str(st.config_path)}
+
+    def metrics(component: str) -> dict[str, str]:
+        """Each long-running process serves Prometheus /metrics on a free port, named in its log and here."""
+        listen = f"127.0.0.1:{free_port()}"
+        st.progress(f"{component} metrics: http://{listen}/metrics")
+        return {**env, f"WARPDRIVE_{component.upper()}_METRICS_LISTEN": listen}
+
     if not st.pid("streams"):
-        st.spawn("streams", [exe, "streams", "worker"], env=env)
+        st.spawn("streams", [exe, "streams", "worker"], env=metrics("streams"))
     if not st.pid("api"):
         st.spawn("api", [exe, "api", "serve", "--insecure-no-auth"], env=env)
         wait_for("API", lambda: port_open(st.ports.api), 60, st.log_dir / "api.log", lambda: st.pid("api") is not None)
     if not st.pid("crawler"):
-        st.spawn("crawler", [exe, "crawler", "run"], env=env)
+        st.spawn("crawler", [exe, "crawler", "run"], env=metrics("crawler"))
     started = ["streams", "api", "crawler"]
     mnt = st.state_dir / "mnt"
     if Path("/dev/fuse").exists() and not st.pid("agent"):
         mnt.mkdir(exist_ok=True)
-        st.spawn("agent", [exe, "agent", "mount", str(mnt)], env=env)
+        st.spawn("agent", [exe, "agent", "mount", str(mnt)], env=metrics("agent"))
         wait_for("agent mount", lambda: os.path.ismount(mnt), 60, st.log_dir / "agent.log",
                  lambda: st.pid("agent") is not None)
         started.append(f"agent (mounted at {mnt})")

@@ -15,6 +15,7 @@ from typing import Awaitable, TypeVar
 import click
 
 from warpdrive.schemas import config as wconfig
+from warpdrive.schemas import logs
 from warpdrive.schemas.db import require_schema, resolve_dsn
 from warpdrive.schemas.errors import SchemaError
 
@@ -70,6 +71,7 @@ def run(once: bool, backends: tuple[str, ...], no_schedule: bool, config_path: s
     """
     try:
         cfg = wconfig.load(config_path)
+        logs.apply(cfg, "crawler")
         selected = [cfg.backend(n) for n in backends] if backends else list(cfg.backends)
         if not selected:
             raise click.ClickException("no backends configured ([[backends]] in the config)")

@@ -53,6 +53,10 @@ def _host_port(v: str) -> str | None:
     return None if re.fullmatch(r"\[?[\w.:-]+\]?:\d{1,5}", v) else "must be HOST:PORT"
 
 
+def _metrics_listen(v: str) -> str | None:
+    return None if v == "" else _host_port(v)
+
+
 def _servers(v: str) -> str | None:
     bad = [s for s in v.split(",") if _host_port(s.strip())]
     return f"must be HOST:PORT[,HOST:PORT…], not {bad[0]!r}" if bad or not v else None
@@ -162,6 +166,8 @@ class AgentSettings:
     object_umask: int = setting(
         0, "Permission bits taken away on object stores (0o022 → files 0644, dirs 0755); 0 = files 0666, dirs 0777.",
         lambda v: None if 0 <= v <= 0o777 else "must be between 0 and 0o777")
+    metrics_listen: str = setting("", "HOST:PORT of the agent's Prometheus /metrics (port 0 = any free one); empty = off.",
+                                  _metrics_listen)
 
 
 @dataclass(frozen=True)
@@ -170,7 +176,8 @@ class StreamsSettings:
     batch_size: int = setting(1000, "Kafka messages taken from the consumer at a time (batches grow to batch_records).",
                               _positive)
     batch_within: float = setting(1.0, "Seconds to wait for a batch to fill.", _positive)
-    web_port: int = setting(0, "Faust web port; 0 = disabled.", _non_negative)
+    metrics_listen: str = setting("", "HOST:PORT of the worker's Prometheus /metrics (port 0 = any free one); empty = off.",
+                                  _metrics_listen)
     session_timeout: float = setting(
         10.0, "Seconds before the consumer group hands a dead worker's partitions to the others.", _positive)
     pipeline: bool = setting(
@@ -186,6 +193,17 @@ class CrawlerSettings:
     batch_size: int = setting(1000, "ListingEvents per Kafka message.", _positive)
     list_concurrency: int = setting(32, "Concurrent prefix listings on object stores.", _positive)
     move_concurrency: int = setting(4, "Files copied at once by a move job.", _positive)
+    metrics_listen: str = setting("", "HOST:PORT of the crawler's Prometheus /metrics (port 0 = any free one); empty = off.",
+                                  _metrics_listen)
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    format: str = setting("text", "Log lines as 'text' or 'json' (JSON lines with component and node fields).",
+                          _one_of("text", "json"))
+    summary_interval: float = setting(
+        30.0, "Seconds between the summaries of a repeated warning or error (an outage is told once, then summed up).",
+        _positive)
 
 
 @dataclass(frozen=True)
@@ -228,6 +246,7 @@ class Config:
     history: HistorySettings
     backends: tuple[BackendConfig, ...]
     teams: dict[str, str]  # user → team
+    log: LogSettings = field(default_factory=LogSettings)
 
     def backend(self, name: str) -> BackendConfig:
         for b in self.backends:
@@ -244,6 +263,7 @@ SECTIONS: dict[str, type] = {
     "streams": StreamsSettings,
     "crawler": CrawlerSettings,
     "history": HistorySettings,
+    "log": LogSettings,
 }
 
 

@@ -49,7 +49,8 @@ CREATE TABLE public.command_outbox (
     id bigint NOT NULL,
     target text NOT NULL,
     payload bytea NOT NULL,
-    created_at timestamp with time zone DEFAULT now() NOT NULL
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    topic text
 );
 
 CREATE SEQUENCE public.command_outbox_id_seq
@@ -82,7 +83,8 @@ CREATE TABLE public.dead_letters (
     error text NOT NULL,
     payload bytea,
     received_at timestamp with time zone DEFAULT now() NOT NULL,
-    record integer
+    record integer,
+    msg_key text
 );
 
 CREATE SEQUENCE public.dead_letters_id_seq

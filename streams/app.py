@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
@@ -30,6 +31,7 @@ from . import membership, quotas
 from .access import apply_access, prepare as prepare_access
 from .commands import apply_commands
 from .listing import apply_listing
+from .metrics import SAMPLE_INTERVAL, StreamsMetrics
 from .offsets import TRANSIENT, Abandoned, Apply, Msg, OffsetGap, apply_exactly_once, shard_of, stored_offsets
 from .replay import read_ranges
 from .rollups import Deltas, write_deltas
@@ -96,6 +98,7 @@ class StreamsApp(faust.App):
         self.dsn = dsn
         self.pool: asyncpg.Pool | None = None
         self.applied: dict[str, int] = {}  # records applied per topic, for the log
+        self.metrics = StreamsMetrics()
         self.outbox = asyncio.Event()  # set (after commit, by NOTIFY) when quota transitions or teams changed
         self.uid_names = cfg.agent.users
         self.roots = {b.name: b.url for b in cfg.backends}  # inbound paths are made relative to these
@@ -148,15 +151,21 @@ class StreamsApp(faust.App):
         short = topic.name.split(".")[1]
 
         async def run(msgs: list[Msg], prepared: Any) -> None:
+            applied = 0
+
             async def apply(conn: asyncpg.Connection, fresh: list[Msg]) -> None:
+                nonlocal applied
                 n = await fn(self, conn, fresh, prepared if fresh == msgs else None)
                 self.applied[short] = self.applied.get(short, 0) + n
+                applied += n
 
+            t0 = time.perf_counter()
             try:
                 await apply_exactly_once(self.db(), consumer, msgs, apply, contiguous=not topic.compacted,
                                          stopping=lambda: self.should_stop)
             except OffsetGap as gap:
                 await self.close_gap(gap, msgs, apply)
+            self.metrics.batch(name, applied, time.perf_counter() - t0)
 
         async def agent(stream: faust.StreamT) -> None:
             loop = asyncio.get_running_loop()
@@ -276,6 +285,7 @@ class StreamsApp(faust.App):
             await asyncio.gather(*futs)  # delivered before they are marked
             if rows:
                 await quotas.mark_published(conn, [r["id"] for r in rows])
+        self.metrics.quota_transitions.inc(len(rows))
         return len(rows)
 
     async def publish_membership(self) -> int:
@@ -397,6 +407,13 @@ def create_app(cfg: Config, dsn: str) -> StreamsApp:
             log.warning("quota evaluation skipped (%s: %s)", type(e).__name__, e)
 
     app.timer(QUOTA_INTERVAL)(evaluate_quotas)
+
+    @app.timer(SAMPLE_INTERVAL)
+    async def sample_metrics() -> None:
+        try:
+            await app.metrics.sample(app)
+        except (*TRANSIENT, asyncpg.PostgresError, KafkaError) as e:  # the outage itself is logged elsewhere
+            log.debug("metrics not sampled (%s: %s)", type(e).__name__, e)
 
     @app.timer(30.0)
     async def report() -> None:

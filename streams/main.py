@@ -7,6 +7,7 @@ import logging
 
 import click
 
+from warpdrive.schemas import logs
 from warpdrive.schemas.config import Config, load
 from warpdrive.schemas.errors import SchemaError
 
@@ -56,6 +57,8 @@ def worker(config_path: str | None, loglevel: str) -> None:
     """Run a stream worker (start N of them to share the partitions)."""
     try:
         cfg = load(config_path)
+        logs.apply(cfg, "streams")
+        logging.getLogger().setLevel(loglevel.upper())
         dsn = asyncio.run(prepare(cfg))
     except (SchemaError, StartupError) as e:
         raise click.ClickException(str(e)) from None
@@ -64,4 +67,6 @@ def worker(config_path: str | None, loglevel: str) -> None:
     from .app import create_app
 
     app = create_app(cfg, dsn)
-    faust.Worker(app, loglevel=loglevel.upper()).execute_from_commandline()
+    with app.metrics.metrics.serving(cfg.streams.metrics_listen):
+        # Our logging (text or JSON lines, outages told once) stays: Faust would replace it with its own.
+        faust.Worker(app, loglevel=loglevel.upper(), override_logging=False).execute_from_commandline()

@@ -149,3 +149,31 @@ def table_contents(dsn: str, exclude_columns: dict[str, set[str]] | None = None,
             await conn.close()
 
     return asyncio.run(run())
+
+
+def scrape(url: str) -> dict[str, float]:
+    """A /metrics page parsed as Prometheus text (the parser fails on anything else): every sample as
+    ``name{label="value",…}`` (labels sorted) → value."""
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=5) as r:
+        text = r.read().decode()
+    return parse_metrics(text)
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
+            out[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
+    return out
+
+
+def metric_sum(samples: dict[str, float], name: str, /, **labels: str) -> float:
+    """The sum of a series' samples whose labels include ``labels``."""
+    want = [f'{k}="{v}"' for k, v in labels.items()]
+    return sum(v for k, v in samples.items()
+               if (k == name or k.startswith(name + "{")) and all(w in k for w in want))

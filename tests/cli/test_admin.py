@@ -141,3 +141,21 @@ def test_marks(ctl, db: Db) -> None:
     assert sorted(r["path"] for r in db.fetch("SELECT path FROM deletion_marks")) == ["runs/old/ckpt.pt", "runs/old/log.txt"]
     assert "needs an admin token" in one_line_error(ctl("marks", "add", "s3:x", token=VIEWER))
     assert "unknown backend" in one_line_error(ctl("marks", "add", "tape:x"))
+
+
+def test_deadletters_list_show_replay_drop_and_status(ctl, db: Db) -> None:
+    db.execute("DELETE FROM dead_letters")
+    db.execute("""INSERT INTO dead_letters (consumer, topic, partition, "offset", error, payload, msg_key)
+                  SELECT 'wd', 't.warpdrive.access.v1', 0, o, 'JSONDecodeError: unexpected character', 'not json', 'n1'
+                  FROM generate_series(1, 3) AS o""")
+    ids = [r["id"] for r in db.fetch("SELECT id FROM dead_letters ORDER BY id")]
+    r = ctl("deadletters", "list")
+    assert "JSONDecodeError" in ok(r) and "3 dead letter(s): t.warpdrive.access.v1 3" in r.stderr
+    out = ok(ctl("deadletters", "show", str(ids[0])))
+    assert "payload:\nnot json" in out and "n1" in out
+    assert "dead_letters=3" in ok(ctl("status"))
+    assert "give dead letter IDs, or --all" in ctl("deadletters", "drop").stderr
+    assert ok(ctl("deadletters", "replay", str(ids[0]))).strip() == "replayed 1 dead letter(s)"
+    assert ok(ctl("deadletters", "drop", "--all", "--yes")).strip() == "dropped 2 dead letter(s)"
+    assert "no dead letters" in ctl("deadletters", "list").stderr
+    assert one_line_error(ctl("deadletters", "list", token=VIEWER))
