@@ -143,6 +143,8 @@ def test_every_page_on_a_demo_estate(estate_api: str, estate_db: str, tmp_path: 
     assert jobs[estate.DRY_RUN_JOB][1] == "running" and "dry run" in jobs[estate.DRY_RUN_JOB]
     assert "40.0% of bytes" in jobs[estate.DRY_RUN_JOB] and jobs[estate.MOVE_JOB][1] == "done"
 
+    assert out["deadLetters"].startswith("2 record(s) could not be applied") and "warpdrive.access.v1: 2" in out["deadLetters"]
+
     # 390 px: nothing wider than the screen.
     assert all(w <= 390 for w in out["narrow"].values()), out["narrow"]
     assert [e for e in out["consoleErrors"]] == []
