@@ -10,6 +10,7 @@ import click
 import trio
 
 from warpdrive.schemas import config as wconfig
+from warpdrive.schemas import logs
 from warpdrive.schemas.errors import SchemaError
 
 from .errors import AgentError
@@ -33,6 +34,7 @@ def mount(mountpoint: Path, config_path: str | None) -> None:
 
     try:
         cfg = wconfig.load(config_path)
+        logs.apply(cfg, "agent", cfg.agent.node_name)
         if not mountpoint.is_dir():
             raise click.ClickException(f"mount point {mountpoint} is not a directory")
         trio.run(Agent(cfg, mountpoint.resolve()).run)

@@ -31,6 +31,7 @@ from .errors import MountError
 from .fs import WarpFS
 from .identity import Identities
 from .loop import AsyncioThread, Producer
+from .metrics import agent_metrics
 from .probe import Probes
 from .quota import Quotas
 from .sinks import JsonLinesSink, KafkaSink
@@ -69,9 +70,10 @@ class Agent:
         self.spool = Spool(Path(a.spool_dir or cfg.state_dir / "spool"), a.spool_max_bytes)
         self.collector = Collector(self.node, a, self._sink())
         self.cache = BlockCache(Path(a.cache_dir or cfg.state_dir / "cache"), a.cache_max_bytes, a.block_size)
-        self.quotas = Quotas(cfg.teams)
+        self.quotas = Quotas()  # levels and membership both come from Kafka (quota.py)
         self.started = utc_now()
         self._services_task: asyncio.Task[None] | None = None
+        self.probes: Probes | None = None  # the backends' reachability, once the services run
 
     def _sink(self) -> Sink | None:
         a = self.cfg.agent
@@ -86,10 +88,12 @@ class Agent:
     async def run(self) -> None:
         """Mounts, serves until SIGINT/SIGTERM or an external unmount, then unmounts and flushes."""
         limiter = trio.CapacityLimiter(self.cfg.agent.max_threads)
-        backends = [Backend(b, limiter, self.cfg.agent.metadata_ttl) for b in self.cfg.backends]
-        ops = WarpFS(backends, self.cache, self.collector, Identities(self.cfg.agent.users), self.quotas,
-                     self.cache.root.parent / "writes", self.cfg.agent.metadata_ttl, self.cfg.agent.flush_interval,
-                     self.cfg.agent.read_only)
+        a = self.cfg.agent
+        backends = [Backend(b, limiter, a.metadata_ttl, a.backend_timeout, a.metadata_cache_entries)
+                    for b in self.cfg.backends]
+        ops = WarpFS(backends, self.cache, self.collector, Identities(a.users), self.quotas,
+                     self.cache.root.parent / "writes", a.metadata_ttl, a.flush_interval, a.read_only,
+                     a.object_uid, a.object_gid, a.object_umask)
         options = set(pyfuse3.default_options) | {"fsname=warpdrive", "subtype=warpdrive"}
         if os.getuid() == 0:
             options.add("allow_other")  # jobs of every user read through one node-wide mount
@@ -100,6 +104,10 @@ class Agent:
         self.loop.start()
         self.collector.start()
         self.loop.submit(self._services(ops)).add_done_callback(_report_end)  # stopped by _stop_services
+        with agent_metrics(self, ops).serving(self.cfg.agent.metrics_listen):
+            await self._serve(ops, options)
+
+    async def _serve(self, ops: WarpFS, options: set[str]) -> None:
         try:
             try:
                 pyfuse3.init(ops, str(self.mountpoint), options)
@@ -145,7 +153,7 @@ class Agent:
     async def _services(self, ops: WarpFS) -> None:
         self._services_task = asyncio.current_task()
         warmer = Warmer(self.node, ops.backends, self.cache, self.producer, self.cfg.kafka)
-        probes = Probes(ops.backends, self.cfg.agent.heartbeat_interval)
+        probes = self.probes = Probes(ops.backends, self.cfg.agent.heartbeat_interval)
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.quotas.follow(self.cfg.kafka))
             tg.create_task(self._commands(warmer, tg))

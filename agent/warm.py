@@ -12,6 +12,7 @@ from typing import Any
 
 from warpdrive.schemas.config import KafkaSettings
 from warpdrive.schemas.records import Command, JobEvent, encode, utc_now
+from warpdrive.schemas.storage import VersionChanged
 from warpdrive.schemas.topics import JOB_EVENTS
 
 from .backend import Backend
@@ -61,11 +62,14 @@ class Warmer:
                 entry = backend.kind.entry(info)
                 rel = str(fullname)[len(root):]
                 if not backend.local:  # local files are read directly, never through the cache
-                    def fetch(start: int, end: int, f: str = fullname) -> bytes:
-                        return backend.fs.cat_file(f, start=start, end=end)
+                    def fetch(start: int, end: int, f: str = fullname, v: str = entry.version) -> bytes:
+                        return backend.kind.read_range(backend.fs, f, start, end, v)  # blocks of the listed version only
 
-                    job["bytes_fetched"] += await asyncio.to_thread(
-                        self.cache.prefetch, backend.name, rel, entry.version, entry.size, fetch)
+                    try:
+                        job["bytes_fetched"] += await asyncio.to_thread(
+                            self.cache.prefetch, backend.name, rel, entry.version, entry.size, fetch)
+                    except VersionChanged:
+                        pass  # changed since the listing: its new version is fetched when read
                 job["files"] += 1
                 job["bytes"] += entry.size
                 if time.monotonic() - last >= PROGRESS_SECONDS:

@@ -41,12 +41,24 @@ async def put_team(call: Call) -> JSONResponse:
 
 
 async def delete_team(call: Call) -> Response:
+    """One member out of a team, or (no user) the whole team: every member and the team's quotas, whose
+    levels then end (``ok`` and a tombstone on the quota-state topic)."""
     q = call.query
     async with call.db.acquire() as conn, conn.transaction():
-        deleted = await conn.fetchval(
-            "DELETE FROM teams WHERE user_id = $1 AND team_name = $2 RETURNING TRUE", q["user"], q["team"])
-        if not deleted:
-            raise NotFound(f"user {q['user']!r} is not in team {q['team']!r}")
+        if q["user"] is not None:
+            deleted = await conn.fetchval(
+                "DELETE FROM teams WHERE user_id = $1 AND team_name = $2 RETURNING TRUE", q["user"], q["team"])
+            if not deleted:
+                raise NotFound(f"user {q['user']!r} is not in team {q['team']!r}")
+        else:
+            members = await conn.fetchval(
+                "WITH d AS (DELETE FROM teams WHERE team_name = $1 RETURNING 1) SELECT count(*) FROM d", q["team"])
+            quotas = await conn.fetchval(
+                "WITH d AS (DELETE FROM quotas WHERE team_name = $1 RETURNING 1) SELECT count(*) FROM d", q["team"])
+            if not members and not quotas:
+                raise NotFound(f"team {q['team']!r} has no members and no quotas")
+            if quotas:
+                await call.commands.enqueue(conn, "quota", {"team": q["team"], "backend": None})
         await call.commands.enqueue(conn, "reown", {})
     return no_content()
 
@@ -103,9 +115,11 @@ ENDPOINTS = (
     Endpoint("PUT", "/api/v1/teams", put_team, "Add a user to a team (201 added, 200 already there)", "teams",
              response="Membership", extra_statuses=(201,),
              body=(Name("user", "The user.", required=True), Name("team", "The team.", required=True))),
-    Endpoint("DELETE", "/api/v1/teams", delete_team, "Remove a user from a team", "teams", status=204,
-             extra_statuses=(404,),
-             query=(Name("user", "The user.", required=True), Name("team", "The team.", required=True))),
+    Endpoint("DELETE", "/api/v1/teams", delete_team,
+             "Remove a user from a team, or (no user) delete the team: its members and its quotas", "teams",
+             status=204, extra_statuses=(404,),
+             query=(Name("user", "The user; omit to delete the whole team."),
+                    Name("team", "The team.", required=True))),
     Endpoint("GET", "/api/v1/ownership", list_rules, "Explicit ownership rules", "ownership", response="RuleList",
              query=(Backend("backend", "One backend, or all.", default="all", allow_all=True), *page_params())),
     Endpoint("PUT", "/api/v1/ownership", put_rule, "Create or update an ownership rule (201 created, 200 updated)",

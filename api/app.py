@@ -19,11 +19,12 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from warpdrive.schemas.config import Config
-from warpdrive.schemas.db import migrate, resolve_dsn
+from warpdrive.schemas.db import check_schema, resolve_dsn
 
-from . import admin, agents, backends, dashboard, growth, health, jobs, marks, openapi, quotas, stale, tree, usage, users
+from . import admin, agents, backends, dashboard, deadletters, growth, health, jobs, marks, openapi, quotas, stale, tree, usage, users
 from .commands import CommandOutbox
-from .errors import ApiError, MethodNotAllowed, NotFound, Unavailable
+from .errors import ApiError, BadParameter, MethodNotAllowed, NotFound, Unavailable
+from .guard import Guard
 from .metrics import Metrics
 from .responses import JSONResponse
 from .routing import Endpoint, to_route
@@ -32,7 +33,8 @@ log = logging.getLogger(__name__)
 
 QUERY_TIMEOUT = 30.0  # seconds: no request waits on PostgreSQL forever
 
-ENDPOINT_MODULES = (usage, stale, growth, users, backends, quotas, admin, marks, jobs, agents, tree, health, openapi)
+ENDPOINT_MODULES = (usage, stale, growth, users, backends, quotas, admin, marks, jobs, agents, tree, health, openapi,
+                    deadletters)
 
 
 def all_endpoints() -> tuple[Endpoint, ...]:
@@ -61,7 +63,7 @@ def _lifespan(cfg: Config, metrics: Metrics):
         )
         try:
             async with pool.acquire() as conn:
-                await migrate(conn)
+                await check_schema(conn)  # `warpdrive migrate` changes the schema, never a service
             commands = CommandOutbox(cfg, pool)
             if not cfg.api.insecure_no_auth and not cfg.api.tokens:
                 log.warning("no [[api.tokens]] configured: every request will be refused with 401")
@@ -105,6 +107,11 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 async def _db_down(request: Request, exc: Exception) -> Response:
     log.warning("PostgreSQL unavailable during %s %s: %s", request.method, request.url.path, type(exc).__name__)
     return await _api_error(request, Unavailable("PostgreSQL is unavailable or did not answer in time; retry shortly"))
+
+
+async def _bad_text(request: Request, exc: Exception) -> Response:
+    # PostgreSQL refuses NUL bytes (and text its encoding cannot hold) in any string a request carried.
+    return await _api_error(request, BadParameter("a value contains a NUL byte or a character PostgreSQL cannot store"))
 
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
@@ -151,10 +158,12 @@ def create_app(cfg: Config) -> Starlette:
         exception_handlers={
             ApiError: _api_error, HTTPException: _http_error, Exception: _unexpected,
             **{t: _db_down for t in _DB_DOWN},
+            asyncpg.CharacterNotInRepertoireError: _bad_text, asyncpg.UntranslatableCharacterError: _bad_text,
         },
     )
     app.state.cfg = cfg
     app.state.openapi = openapi.document(cfg, endpoints)
+    app.add_middleware(Guard, cfg=cfg)  # inside the metrics: refusals are counted too
     app.add_middleware(MetricsMiddleware, metrics=metrics)
     # The dashboard bundle and large JSON/CSV answers shrink 3-4x; small answers are left alone.
     app.add_middleware(GZipMiddleware, minimum_size=1024)

@@ -20,10 +20,12 @@ import asyncpg
 
 from warpdrive.schemas import records, topics
 from warpdrive.schemas.config import Config
+from warpdrive.schemas.db import COMMAND_OUTBOX_CHANNEL, listen
 
 log = logging.getLogger(__name__)
 
 BATCH = 500  # rows published per round
+PUBLISH_LOCK = 0x57446370  # "WDcp": one outbox publisher at a time
 
 
 class CommandOutbox:
@@ -43,16 +45,21 @@ class CommandOutbox:
                               args=args, target=target)
         await conn.execute("INSERT INTO command_outbox (target, payload) VALUES ($1, $2)", target,
                            records.encode_batch([cmd]))
-        self._wake.set()  # an early wake-up is harmless: the publisher only sends committed rows
-        return cmd
+        return cmd  # the publisher is woken by the outbox's NOTIFY, at commit
+
+    def wake(self) -> None:
+        """Publishes soon: rows were added beside ``enqueue`` (a dead-letter replay)."""
+        self._wake.set()
 
     async def pending(self) -> int:
         async with self.pool.acquire() as conn:
             return await conn.fetchval("SELECT count(*) FROM command_outbox")
 
     async def run(self) -> None:
-        """Publishes until cancelled; a Kafka or PostgreSQL failure is logged and retried, never fatal."""
+        """Publishes until cancelled, woken when rows commit (LISTEN) or every ``retry_interval``;
+        a Kafka or PostgreSQL failure is logged and retried, never fatal."""
         producer = None
+        listener = asyncio.create_task(listen(self.pool, (COMMAND_OUTBOX_CHANNEL,), self._wake))
         try:
             while True:
                 try:
@@ -71,6 +78,8 @@ class CommandOutbox:
                     pass
                 self._wake.clear()
         finally:
+            listener.cancel()
+            await asyncio.gather(listener, return_exceptions=True)
             if producer is not None:
                 await self._stop_producer(producer)
 
@@ -97,13 +106,15 @@ class CommandOutbox:
     async def _publish_round(self, producer: Any) -> bool:
         """Sends the oldest pending rows and deletes them once acknowledged; True if a full batch went out."""
         async with self.pool.acquire() as conn, conn.transaction():
-            # SKIP LOCKED: several API processes share the outbox without sending a row twice at once.
-            rows = await conn.fetch(
-                "SELECT id, target, payload FROM command_outbox ORDER BY id LIMIT $1 FOR UPDATE SKIP LOCKED", BATCH)
+            # Several API processes share the outbox, and all wake at the same commit: one publishes at a time
+            # (the others wait, then find only what is left), so rows are neither sent twice at once nor reordered.
+            await conn.execute("SELECT pg_advisory_xact_lock($1)", PUBLISH_LOCK)
+            rows = await conn.fetch("SELECT id, target, payload, topic FROM command_outbox ORDER BY id LIMIT $1", BATCH)
             if not rows:
                 return False
-            futures = [await producer.send(self.topic, r["payload"], key=r["target"].encode()) for r in rows]
+            # topic: a replayed dead letter goes back to its own topic; NULL is a command.
+            futures = [await producer.send(r["topic"] or self.topic, r["payload"], key=r["target"].encode()) for r in rows]
             await asyncio.wait_for(asyncio.gather(*futures), self.timeout)
             await conn.execute("DELETE FROM command_outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
-        log.info("published %d command(s)", len(rows))
+        log.info("published %d command(s) or replayed message(s)", len(rows))
         return len(rows) == BATCH

@@ -40,8 +40,12 @@ def routes(cfg: Config) -> list[Route]:
         index = dist / "index.html"
         if not index.is_file():
             return HTMLResponse(NO_DASHBOARD.format(dist=dist), headers={"Cache-Control": REVALIDATE})
-        target = (dist / rel).resolve()
-        if rel and target.is_file() and target.is_relative_to(dist):
+        try:
+            target = (dist / rel).resolve()
+            is_file = bool(rel) and target.is_file() and target.is_relative_to(dist)
+        except (ValueError, OSError):  # a NUL byte, a name too long: no such file (the guard refuses most before)
+            raise NotFound(f"no such file: {rel[:200]!r}") from None
+        if is_file:
             cache = IMMUTABLE if rel.startswith("assets/") else REVALIDATE
             return FileResponse(target, headers={"Cache-Control": cache})
         if rel.startswith("assets/"):

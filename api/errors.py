@@ -46,6 +46,11 @@ class MethodNotAllowed(ApiError):
     code = "method_not_allowed"
 
 
+class UnsupportedMediaType(ApiError):
+    status = 415
+    code = "unsupported_media_type"
+
+
 class Conflict(ApiError):
     status = 409
     code = "conflict"

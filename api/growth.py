@@ -65,21 +65,66 @@ def fill_forward(rows: list[Any], start: date, days: int) -> list[dict[str, Any]
              "removed_bytes": removed[i]} for i in range(days)]
 
 
+# Growth reconstructed from modification times at each backend's first crawl (streams/reconstruct.py).
+RECONSTRUCTED_SQL = """
+    SELECT r.backend_name, r.owner_team, r.date, r.added_bytes, r.added_files, a.boundary
+    FROM growth_reconstructed r JOIN growth_reconstructed_at a USING (backend_name)
+    WHERE r.date <= a.boundary {filter}
+    ORDER BY 1, 2, 3"""
+
+
+def with_reconstruction(rows: list[Any], recon: list[Any]) -> tuple[list[dict[str, Any]], date | None]:
+    """The measured rows with, per series, the reconstructed days before its backend's first crawl (cumulative
+    totals from modification times) in front; on the first crawl's day, bytes added are those modified that
+    day (the rest was found, not added). Returns the rows and the latest boundary (None: no reconstruction)."""
+    bounds = {r["backend_name"]: r["boundary"] for r in recon}
+    added_on = {(r["backend_name"], r["owner_team"], r["date"]): r["added_bytes"] for r in recon}
+    out = []
+    for r in rows:
+        d = dict(r)
+        if bounds.get(d["backend_name"]) == d["date"]:
+            d["added_bytes"] = added_on.get((d["backend_name"], d["owner_team"], d["date"]), 0)
+        out.append(d)
+    cum: dict[tuple[str, str], list[int]] = {}
+    for r in recon:  # ordered by series and date
+        c = cum.setdefault((r["backend_name"], r["owner_team"]), [0, 0])
+        c[0] += r["added_bytes"]
+        c[1] += r["added_files"]
+        if r["date"] < r["boundary"]:
+            out.append({"backend_name": r["backend_name"], "owner_team": r["owner_team"], "date": r["date"],
+                        "total_bytes": c[0], "file_count": c[1], "added_bytes": r["added_bytes"], "removed_bytes": 0})
+    out.sort(key=lambda r: (r["backend_name"], r["owner_team"], r["date"]))
+    return out, max(bounds.values(), default=None)
+
+
+def filters(q: dict[str, Any], team: str | None, first: int, alias: str = "") -> tuple[str, list[Any]]:
+    """The backend/team conditions (constant fragments, numbered from ``first``) and their arguments."""
+    conds, args = "", []
+    for column, value in (("backend_name", q["backend"]), ("owner_team", team)):
+        if value is not None:
+            args.append(value)
+            conds += f" AND {alias}{column} = ${first + len(args) - 1}"
+    return conds, args
+
+
 async def growth(call: Call) -> JSONResponse:
     q = call.query
     team = None if q["team"] in (None, "all") else q["team"]
     today = datetime.now(UTC).date()
     start = today - timedelta(days=q["period"] - 1)
-    args: list[Any] = [start, today]
-    conds = ""
-    for column, value in (("backend_name", q["backend"]), ("owner_team", team)):
-        if value is not None:
-            args.append(value)
-            conds += f" AND {column} = ${len(args)}"
+    conds, fargs = filters(q, team, 3)
     async with call.db.acquire() as conn:
-        rows = await conn.fetch(SERIES_SQL.format(filter=conds), *args)
+        rows = await conn.fetch(SERIES_SQL.format(filter=conds), start, today, *fargs)
+        rconds, rargs = filters(q, team, 1, "r.")
+        recon = await conn.fetch(RECONSTRUCTED_SQL.format(filter=rconds), *rargs)
+    merged, boundary = with_reconstruction(rows, recon)
+    points = fill_forward(merged, start, q["period"])
+    for p in points:
+        p["reconstructed"] = boundary is not None and p["date"] < boundary
+    # reconstructed_until: the first crawl's day (the latest, over the backends summed): before it, totals come
+    # from modification times — a lower bound, since files deleted before that crawl are unknown.
     return JSONResponse({"backend": q["backend"] or "all", "team": team or "all", "period_days": q["period"],
-                         "points": fill_forward(rows, start, q["period"])})
+                         "reconstructed_until": boundary, "points": points})
 
 
 ENDPOINTS = (

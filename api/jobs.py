@@ -91,9 +91,22 @@ async def list_jobs(call: Call) -> JSONResponse:
     return JSONResponse({"items": [_job(r) for r in rows], "total": total, "limit": q["limit"], "offset": q["offset"]})
 
 
+async def resolve(conn: Any, given: str) -> str:
+    """A job id, or a unique prefix of one (the short ids lists show): the full id, else a 404 or a 400."""
+    ids = [r["job_id"] for r in await conn.fetch(
+        "SELECT job_id FROM jobs WHERE starts_with(job_id, $1) ORDER BY job_id = $1 DESC, job_id LIMIT 6", given)]
+    if not ids:
+        raise NotFound(f"no job {given!r}")
+    if ids[0] != given and len(ids) > 1:
+        more = ", ..." if len(ids) > 5 else ""
+        raise BadParameter(f"job_id: {given!r} is the start of several jobs ({', '.join(ids[:5])}{more}): give more of it",
+                           param="job_id")
+    return ids[0]
+
+
 async def show(call: Call) -> JSONResponse:
     async with call.db.acquire() as conn:
-        row = await conn.fetchrow(f"SELECT {COLUMNS} FROM jobs WHERE job_id = $1", call.path["job_id"])
+        row = await conn.fetchrow(f"SELECT {COLUMNS} FROM jobs WHERE job_id = $1", await resolve(conn, call.path["job_id"]))
     if row is None:
         raise NotFound(f"no job {call.path['job_id']!r}")
     return JSONResponse(_job(row))
@@ -101,8 +114,8 @@ async def show(call: Call) -> JSONResponse:
 
 async def cancel(call: Call) -> JSONResponse:
     """Marks the job cancelled and tells its runners; a runner that already finished reports so later."""
-    job_id = call.path["job_id"]
     async with call.db.acquire() as conn, conn.transaction():
+        job_id = await resolve(conn, call.path["job_id"])
         state = await conn.fetchval("SELECT state FROM jobs WHERE job_id = $1 FOR UPDATE", job_id)
         if state is None:
             raise NotFound(f"no job {job_id!r}")
@@ -114,7 +127,7 @@ async def cancel(call: Call) -> JSONResponse:
     return JSONResponse(_job(row))
 
 
-_JOB_ID = Name("job_id", "The job id.", required=True)
+_JOB_ID = Name("job_id", "The job id, or a unique start of it (as lists show it).", required=True)
 
 ENDPOINTS = (
     Endpoint("POST", "/api/v1/jobs", submit, "Submit a move, warm or crawl job", "jobs", response="Job", status=201,

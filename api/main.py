@@ -11,6 +11,7 @@ import socket
 import click
 
 from warpdrive.schemas import config as wconfig
+from warpdrive.schemas import logs
 from warpdrive.schemas.errors import SchemaError
 
 log = logging.getLogger(__name__)
@@ -38,19 +39,14 @@ def split_listen(listen: str) -> tuple[str, int]:
 
 
 async def _check_database(cfg: wconfig.Config) -> None:
-    """Fails fast with one line (not uvicorn's startup traceback) when PostgreSQL cannot be reached."""
-    import asyncpg
-
-    from warpdrive.schemas.db import resolve_dsn
+    """Fails fast with one line (not uvicorn's startup traceback) when PostgreSQL cannot be reached or its schema is
+    not this release's."""
+    from warpdrive.schemas.db import require_schema, resolve_dsn
 
     try:
-        dsn = resolve_dsn(cfg)
-        conn = await asyncio.wait_for(asyncpg.connect(dsn), 15)
+        await require_schema(resolve_dsn(cfg), timeout=15)
     except SchemaError as e:
         raise click.ClickException(str(e)) from None
-    except Exception as e:  # the DSN may hold a password: name the setting, not its value
-        raise click.ClickException(f"postgres.dsn: cannot connect to PostgreSQL: {type(e).__name__}: {e}") from None
-    await conn.close()
 
 
 @click.group()
@@ -76,6 +72,7 @@ def serve(config_path: str | None, listen: str | None, insecure_no_auth: bool) -
         cfg = wconfig.load(config_path)
     except SchemaError as e:
         raise click.ClickException(str(e)) from None
+    logs.apply(cfg, "api")
     host, port = split_listen(listen or cfg.api.listen)
     insecure = insecure_no_auth or cfg.api.insecure_no_auth
     if insecure and not is_loopback(host):

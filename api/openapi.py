@@ -37,26 +37,34 @@ def listing(item: str) -> dict[str, Any]:
 
 SCHEMAS: dict[str, Any] = {
     "Error": obj({"error": obj({"status": INT, "code": STR, "message": STR, "param": STR}, ["status", "code", "message"])}),
-    "Status": obj({"status": STR, "postgres": BOOL, "kafka_producer": BOOL, "commands_pending": INT}, ["status"]),
+    "Status": obj({"status": STR, "postgres": BOOL, "kafka": BOOL, "kafka_producer": BOOL, "commands_pending": INT,
+                    "dead_letters": INT}, ["status"]),
     "UsageRow": obj(
         {"team": STR, "user": STR, "backend": STR, "file_count": INT, "total_bytes": INT, "last_access": TS,
-         "read_count": INT, "bytes_read": INT, "last_read": TS},
+         "read_count": INT, "bytes_read": INT, "last_read": TS, "backends": {"type": "array", "items": STR}},
         ["file_count", "total_bytes", "last_access"],
     ),
     "Usage": obj(
-        {"group_by": {"enum": ["team", "user", "backend"]}, "backend": STR, "items": {"type": "array", "items": ref("UsageRow")},
+        {"group_by": {"enum": ["team", "user", "backend"]}, "backend": STR, "team": STR, "per_backend": BOOL,
+         "items": {"type": "array", "items": ref("UsageRow")}, "total": INT, "limit": INT, "offset": INT,
          "total_bytes": INT, "file_count": INT, "period_days": INT, "read_count": INT, "bytes_read": INT},
-        ["group_by", "backend", "items", "total_bytes", "file_count"],
+        ["group_by", "backend", "items", "total", "limit", "offset", "total_bytes", "file_count"],
     ),
-    "Coverage": obj({"since": TS, "covers_period": BOOL}),
+    # Where read evidence comes from (schemas/stale.py); covers_period only in the stale list.
+    "Coverage": obj({"since": TS, "covers_period": BOOL, "from_atime": BOOL, "telemetry_since": TS, "telemetry_until": TS,
+                     "history": {"type": "array", "items": obj({"format": STR, "since": TS, "until": TS, "events": INT})},
+                     "atime": {"enum": ["off", "strict", "relatime"]}, "first_crawl": TS, "note": STR},
+                    ["since", "from_atime", "telemetry_since", "history", "atime", "first_crawl", "note"]),
     "StaleFile": obj({"backend": STR, "path": STR, "size_bytes": INT, "last_modified": TS, "last_access": TS,
                       "owner_team": STR, "owner_user": NSTR, "marked": BOOL, "coverage_ok": BOOL}),
     "StaleList": page("StaleFile", days=INT, threshold={"type": "string", "format": "date-time"}, total_bytes=INT,
                       total_exact=BOOL,
                       coverage={"type": "object", "additionalProperties": ref("Coverage")}),
     "GrowthPoint": obj({"date": {"type": "string", "format": "date"}, "total_bytes": INT, "file_count": INT,
-                        "added_bytes": INT, "removed_bytes": INT}),
-    "Growth": obj({"backend": STR, "team": STR, "period_days": INT, "points": {"type": "array", "items": ref("GrowthPoint")}}),
+                        "added_bytes": INT, "removed_bytes": INT, "reconstructed": BOOL}),
+    # reconstructed_until: before this day totals are reconstructed from modification times (a lower bound).
+    "Growth": obj({"backend": STR, "team": STR, "period_days": INT, "points": {"type": "array", "items": ref("GrowthPoint")},
+                   "reconstructed_until": {"type": ["string", "null"], "format": "date"}}),
     "UserDetail": obj({
         "user": STR, "teams": {"type": "array", "items": STR},
         "owned": {"type": "array", "items": obj({"backend": STR, "file_count": INT, "total_bytes": INT, "last_access": TS})},
@@ -71,19 +79,30 @@ SCHEMAS: dict[str, Any] = {
                   "status": {"enum": ["running", "complete", "partial", "failed"]}, "files": INT, "bytes": INT, "errors": INT}),
     "Backend": obj({"name": STR, "url": STR, "scheme": STR, "max_tree_depth": INT, "file_count": INT, "total_bytes": INT,
                     "last_access": TS, "last_crawl": {"anyOf": [ref("Crawl"), {"type": "null"}]}, "coverage_since": TS,
-                    "last_event": TS}),
+                    "last_event": TS, "coverage": ref("Coverage")}),
     "BackendList": listing("Backend"),
     "Quota": obj({"id": INT, "team": STR, "backend": NSTR, "soft_limit": INT, "hard_limit": INT, "usage_bytes": INT,
-                  "level": {"enum": ["ok", "soft", "hard", None]}, "level_changed_at": TS}),
+                  "level": {"enum": ["ok", "soft", "hard", None]}, "level_changed_at": TS,
+                  "unit_family": {"enum": ["binary", "decimal"]}}),
     "QuotaList": listing("Quota"),
     "Membership": obj({"user": STR, "team": STR}),
     "TeamList": page("Membership"),
     "Rule": obj({"id": INT, "backend": STR, "prefix": STR, "team": STR, "user": NSTR, "created_at": TS}),
     "RuleList": page("Rule"),
     "Mark": obj({"backend": STR, "path": STR, "marked_by": NSTR, "marked_at": TS, "note": NSTR,
-                 "size_bytes": {"type": ["integer", "null"]}, "last_access": TS, "owner_team": NSTR, "exists": BOOL}),
-    "MarkList": page("Mark", total_bytes=INT),
+                 "size_bytes": {"type": ["integer", "null"]}, "last_access": TS, "owner_team": NSTR, "owner_user": NSTR,
+                 "exists": BOOL, "read_since_mark": BOOL}),
+    "MarkList": page("Mark", total_bytes=INT, read_since_mark=INT),
+    "MarkFilterResult": obj({"marked": INT, "total_bytes": INT}),
     "MarkResult": obj({"marked": INT}),
+    "DeadLetterItem": obj({"id": INT, "consumer": STR, "topic": STR, "partition": INT, "offset": INT,
+                           "key": {"type": ["string", "null"]}, "error": STR, "received_at": TS, "size_bytes": INT}),
+    "DeadLetterList": page("DeadLetterItem", by_topic={"type": "object", "additionalProperties": INT}),
+    "DeadLetter": obj({"id": INT, "consumer": STR, "topic": STR, "partition": INT, "offset": INT,
+                       "key": {"type": ["string", "null"]}, "error": STR, "received_at": TS, "size_bytes": INT,
+                       "payload_base64": STR, "payload_preview": STR, "payload_truncated": BOOL}),
+    "ReplayResult": obj({"replayed": INT, "missing": INT}),
+    "DropResult": obj({"dropped": INT, "missing": INT}),
     "UnmarkResult": obj({"unmarked": INT}),
     "Job": obj({"job_id": STR, "kind": {"enum": ["move", "warm", "crawl"]}, "args": {"type": "object"},
                 "state": {"enum": ["queued", "running", "done", "failed", "cancelled"]}, "progress": {"type": "object"},
@@ -111,9 +130,10 @@ SCHEMAS: dict[str, Any] = {
 _ERRORS = {
     400: "Bad parameter (the body names it)",
     401: "Missing or invalid token",
-    403: "The token's role may not do this",
+    403: "The token's role may not do this, or a cross-site request or a Host this API does not serve",
     404: "Not found",
     409: "Conflict with the current state",
+    415: "The body is not application/json",
     503: "PostgreSQL unavailable (or did not answer in time); retry",
 }
 
@@ -146,7 +166,9 @@ def _operation(ep: Endpoint, cfg: Config) -> dict[str, Any]:
             responses[str(status)] = {"description": ep.summary, "content": content}
     # Every endpoint validates its query (a stray parameter is a 400); public ones need no token; PostgreSQL
     # being unreachable is a 503 wherever it is read.
-    errors = [400] if ep.public else [400, 401, 403, 503]
+    errors = [400, 403] if ep.public else [400, 401, 403, 503]
+    if ep.method != "GET":
+        errors.append(415)
     for status in (*errors, *(s for s in ep.extra_statuses if s >= 400)):
         responses[str(status)] = {"description": _ERRORS[status], "content": {"application/json": {"schema": ref("Error")}}}
     op["responses"] = responses

@@ -265,6 +265,23 @@ class Files(Param):
         }
 
 
+@dataclass(frozen=True)
+class Ids(Param):
+    """A non-empty list of row ids (positive integers), e.g. dead letters to replay."""
+
+    max_items: int = 10_000
+
+    def parse(self, raw: Any, cfg: Config) -> list[int]:
+        if not isinstance(raw, list) or not 1 <= len(raw) <= self.max_items or \
+                not all(isinstance(i, int) and not isinstance(i, bool) and 1 <= i < 2**63 for i in raw):
+            raise self.bad(f"must be a list of 1 to {self.max_items} positive integer ids")
+        return sorted(set(raw))
+
+    def schema(self, cfg: Config) -> dict[str, Any]:
+        return {"type": "array", "minItems": 1, "maxItems": self.max_items,
+                "items": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}}
+
+
 def parse_query(spec: Iterable[Param], query: Any, cfg: Config) -> dict[str, Any]:
     """Parses a Starlette QueryParams (a multi-dict) against ``spec``."""
     params = {p.name: p for p in spec}

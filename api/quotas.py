@@ -2,7 +2,10 @@
 
 Usage is summed live from ``usage_rollup`` (O(teams × backends)); the level is the one the stream
 workers last evaluated (``quota_state``; null until they first evaluate a new quota). A change sends
-``Command(kind="quota", args={"team", "backend"})`` through the outbox, so the workers re-evaluate at once.
+``Command(kind="quota", args={"team", "backend"})`` through the outbox, so the workers re-evaluate at once
+and publish the transition (a deleted quota: ``ok`` and a tombstone on the state topic), which every
+agent applies within about a second. ``unit_family`` says in which units the limits were typed
+(``schemas/units.family_of``): every surface shows the quota's sizes in it.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from typing import Any
 
 from starlette.responses import Response
 
-from .errors import BadParameter, NotFound
-from .params import Backend, Name, Size
+from warpdrive.schemas.units import family_of, format_size
+
+from .errors import BadParameter, Conflict, NotFound
+from .params import Backend, Bool, Name, Size
 from .responses import JSONResponse, no_content
 from .routing import Call, Endpoint
 
@@ -32,8 +37,14 @@ def _row(r: Any) -> dict[str, Any]:
     return {
         "id": r["id"], "team": r["team_name"], "backend": r["backend_name"], "soft_limit": r["soft_limit"],
         "hard_limit": r["hard_limit"], "usage_bytes": r["usage_bytes"], "level": r["level"],
-        "level_changed_at": r["changed_at"],
+        "level_changed_at": r["changed_at"], "unit_family": family_of(r["soft_limit"], r["hard_limit"]),
     }
+
+
+# A quota for a team nobody is in and that owns nothing is most likely a typo: refused unless forced.
+# usage_rollup has a row per shard (migration ingest_shards): summed.
+_TEAM_KNOWN = """SELECT EXISTS (SELECT 1 FROM teams WHERE team_name = $1)
+                     OR coalesce((SELECT sum(total_bytes) FROM usage_rollup WHERE owner_team = $1), 0) > 0"""
 
 
 async def list_quotas(call: Call) -> JSONResponse:
@@ -45,8 +56,13 @@ async def list_quotas(call: Call) -> JSONResponse:
 async def put_quota(call: Call) -> JSONResponse:
     b = call.body
     if b["soft"] > b["hard"]:
-        raise BadParameter(f"soft: {b['soft']} bytes is above the hard limit ({b['hard']} bytes)", param="soft")
+        family = family_of(b["soft"], b["hard"])
+        raise BadParameter(f"soft: {format_size(b['soft'], family)} is above the hard limit "
+                           f"({format_size(b['hard'], family)})", param="soft")
     async with call.db.acquire() as conn, conn.transaction():
+        if not b["force"] and not await conn.fetchval(_TEAM_KNOWN, b["team"]):
+            raise Conflict(f"team {b['team']!r} has no members and owns no data (a typo?); "
+                           "set force to create its quota anyway", param="force")
         created = await conn.fetchval(
             """INSERT INTO quotas (team_name, backend_name, soft_limit, hard_limit) VALUES ($1, $2, $3, $4)
                ON CONFLICT (team_name, backend_name) DO UPDATE SET soft_limit = EXCLUDED.soft_limit,
@@ -73,22 +89,31 @@ async def delete_quota(call: Call) -> Response:
 
 
 _BACKEND_DOC = "A backend's name, or all (null in a body) for a quota over every backend."
+HARD_DOC = ("Hard limit (>= soft). Once the team's usage is above it, every agent refuses its members' creates "
+            "(files and directories), opens for writing, writes, truncates and renames on the quota's backend (or on "
+            "all backends) with EDQUOT ('Disk quota exceeded'); reads, listing and deletes still work, so the team "
+            "can free space. Takes effect on every live agent about a second after the usage, the quota or the "
+            "team's membership changes (docs/streams.md).")
 
 ENDPOINTS = (
     Endpoint("GET", "/api/v1/quota", list_quotas, "Quotas with current usage and level", "quotas", response="QuotaList",
              query=(Name("team", "Only this team's quotas."),)),
     Endpoint(
         "PUT", "/api/v1/quota", put_quota, "Create or update a quota (201 created, 200 updated)", "quotas",
-        response="Quota", extra_statuses=(201,),
+        response="Quota", extra_statuses=(201, 409),
         body=(
             Name("team", "The team.", required=True),
             Backend("backend", _BACKEND_DOC, default="all", allow_all=True, nullable=True),
-            Size("soft", "Soft limit (500TB, 1.5TiB, bytes): crossing it warns.", required=True),
-            Size("hard", "Hard limit: crossing it blocks writes through the agents.", required=True),
+            Size("soft", "Soft limit (500TB, 1.5TiB, bytes): crossing it logs a WARNING and publishes a 'soft' "
+                         "transition on the breach topic; nothing is blocked.", required=True),
+            Size("hard", HARD_DOC, required=True),
+            Bool("force", "Set the quota even if the team has no members and owns no data (otherwise 409).",
+                 default=False),
         ),
     ),
     Endpoint(
-        "DELETE", "/api/v1/quota", delete_quota, "Delete a quota", "quotas", status=204, extra_statuses=(404,),
+        "DELETE", "/api/v1/quota", delete_quota, "Delete a quota (its level ends: agents allow writes again)", "quotas",
+        status=204, extra_statuses=(404,),
         query=(Name("team", "The team.", required=True), Backend("backend", _BACKEND_DOC, default="all", allow_all=True)),
     ),
 )

@@ -17,7 +17,7 @@ from starlette.routing import Route
 from warpdrive.schemas.config import Config
 
 from .auth import Principal, authenticate, authorize
-from .errors import BadParameter
+from .errors import BadParameter, UnsupportedMediaType
 from .params import Param, parse_body, parse_query
 
 MAX_BODY = 8 << 20  # bulk marks of 10k paths fit; anything larger is a mistake
@@ -76,6 +76,15 @@ class Endpoint:
         return self.role or ("viewer" if self.method == "GET" else "admin")
 
 
+def _check_media_type(request: Request) -> None:
+    """A mutation's body must be JSON: a form or text/plain body is what a cross-site form would send."""
+    h = request.headers
+    has_body = h.get("content-length", "0").strip() not in ("", "0") or "transfer-encoding" in h
+    ctype = h.get("content-type", "").partition(";")[0].strip().lower()
+    if has_body and ctype != "application/json":
+        raise UnsupportedMediaType(f"the body must be application/json, not {ctype or 'untyped'}", param="body")
+
+
 async def _read_body(request: Request) -> Any:
     chunks, size = [], 0
     async for chunk in request.stream():  # streamed, so an oversized body is refused before it is all in memory
@@ -97,6 +106,8 @@ def to_route(ep: Endpoint, cfg: Config, insecure_no_auth: bool) -> Route:
         principal = authenticate(request.headers.get("authorization"), cfg, insecure_no_auth or ep.public)
         if not ep.public:
             authorize(principal, ep.needed_role)
+        if ep.method != "GET":
+            _check_media_type(request)
         path = {p.name: p.parse(request.path_params[p.name], cfg) for p in ep.path_params}
         query = parse_query(ep.query, request.query_params, cfg)
         body = parse_body(ep.body, await _read_body(request), cfg) if ep.body else {}

@@ -1,12 +1,14 @@
 """GET /api/v1/tree: a directory (or object-store prefix) and its direct child directories, like ``du``.
 
-Reads the tree rollups the stream workers keep (``tree_dirs``, ``tree_teams``, ``tree_activity``;
+Reads the tree rollups the stream workers keep (``tree_dirs``, ``tree_teams``, ``tree_activity``, ``tree_inactive``;
 schemas/migrations/0004_tree.sql): the page of children is one indexed range read of ``tree_dirs`` by
 (backend, parent), and the per-row details are lookups of just those directories, so the cost does not
-grow with the number of files below. "Not read in N days" sums the last-access week buckets that ended
-before now − N days (never-read files always count): exact to the week, conservative within it.
+grow with the number of files below. "Stale for N days" — neither read nor modified, the rule of
+schemas/stale.py, the same as the stale list's — sums the activity week buckets that ended before now − N days
+(files with no activity known always count): exact to the week, conservative within it, so the stale list under
+a directory never has fewer files than the tree counts.
 
-sort=stale reads the children in order from an index over ``tree_dirs.stale_bytes`` (the workers keep it as
+sort=stale reads the children in order from an index over ``tree_dirs.inactive_bytes`` (the workers keep it as
 the sum of the buckets up to ``tree_stale.through``; migration 0055) when that boundary is the one of this
 request's clock; in the hours after a week boundary before a worker batch has moved it, the key is summed
 from the buckets per child instead (exact either way; slow only for very wide directories).
@@ -42,24 +44,31 @@ SORTS = {
 
 # sort=stale while tree_stale.through lags this request's clock: a child's bytes not read in STALE_SORT_DAYS
 # ($5 = that boundary), summed over its buckets.
-STALE_SUMMED = """(SELECT COALESCE(SUM(a.total_bytes), 0) FROM tree_activity a
-                   WHERE a.backend_name = d.backend_name AND a.dir = d.dir AND a.kind = 'a' AND a.period <= $5)"""
+STALE_SUMMED = """(SELECT COALESCE(SUM(a.total_bytes), 0) FROM tree_inactive a
+                   WHERE a.backend_name = d.backend_name AND a.dir = d.dir AND a.period <= $5)"""
 
 # Per directory of the page: the week buckets folded into the row's figures by PostgreSQL, one row each.
 # $3..$5 = the cutoffs of STALE_DAYS (30, 90, 180: the b/f column names), $6 = the never bucket.
 ACTIVITY_SQL = """
     SELECT dir,
-           COALESCE(SUM(total_bytes) FILTER (WHERE kind = 'a' AND period <= $3), 0)::bigint AS b30,
-           COALESCE(SUM(total_bytes) FILTER (WHERE kind = 'a' AND period <= $4), 0)::bigint AS b90,
-           COALESCE(SUM(total_bytes) FILTER (WHERE kind = 'a' AND period <= $5), 0)::bigint AS b180,
-           COALESCE(SUM(file_count) FILTER (WHERE kind = 'a' AND period <= $3), 0)::bigint AS f30,
-           COALESCE(SUM(file_count) FILTER (WHERE kind = 'a' AND period <= $4), 0)::bigint AS f90,
-           COALESCE(SUM(file_count) FILTER (WHERE kind = 'a' AND period <= $5), 0)::bigint AS f180,
-           COALESCE(SUM(total_bytes) FILTER (WHERE kind = 'a' AND period = $6), 0)::bigint AS never_read,
-           MAX(period) FILTER (WHERE kind = 'm' AND period <> $6) AS newest_m,
-           MIN(period) FILTER (WHERE kind = 'm' AND period <> $6) AS oldest_m,
-           MAX(period) FILTER (WHERE kind = 'a' AND period <> $6) AS last_a
+           COALESCE(SUM(total_bytes) FILTER (WHERE kind = 'a' AND period = $3), 0)::bigint AS never_read,
+           MAX(period) FILTER (WHERE kind = 'm' AND period <> $3) AS newest_m,
+           MIN(period) FILTER (WHERE kind = 'm' AND period <> $3) AS oldest_m,
+           MAX(period) FILTER (WHERE kind = 'a' AND period <> $3) AS last_a
     FROM tree_activity WHERE backend_name = $1 AND dir = ANY($2::text[]) AND file_count <> 0
+    GROUP BY dir"""
+
+# Per directory of the page: stale bytes and files (neither read nor modified: schemas/stale.py) from the
+# activity buckets. $3..$5 = the cutoffs of STALE_DAYS (30, 90, 180: the b/f column names).
+INACTIVE_SQL = """
+    SELECT dir,
+           COALESCE(SUM(total_bytes) FILTER (WHERE period <= $3), 0)::bigint AS b30,
+           COALESCE(SUM(total_bytes) FILTER (WHERE period <= $4), 0)::bigint AS b90,
+           COALESCE(SUM(total_bytes) FILTER (WHERE period <= $5), 0)::bigint AS b180,
+           COALESCE(SUM(file_count) FILTER (WHERE period <= $3), 0)::bigint AS f30,
+           COALESCE(SUM(file_count) FILTER (WHERE period <= $4), 0)::bigint AS f90,
+           COALESCE(SUM(file_count) FILTER (WHERE period <= $5), 0)::bigint AS f180
+    FROM tree_inactive WHERE backend_name = $1 AND dir = ANY($2::text[]) AND file_count <> 0
     GROUP BY dir"""
 
 
@@ -91,7 +100,7 @@ async def tree(call: Call) -> JSONResponse:
         if me is None:
             raise NotFound(f"no directory {d or '/'!r} in backend {backend!r} (not crawled yet, or no files below it)")
         summed = q["sort"] == "stale" and me["through"] != cutoffs[STALE_SORT_DAYS]
-        order = SORTS[q["sort"]].format(stale=STALE_SUMMED if summed else "d.stale_bytes")
+        order = SORTS[q["sort"]].format(stale=STALE_SUMMED if summed else "d.inactive_bytes")
         # $5: the stale boundary when summing, or the keyset for sort=name (the previous page's last path).
         children = await conn.fetch(
             f"""SELECT d.dir, d.depth, d.file_count, d.total_bytes
@@ -109,19 +118,20 @@ async def tree(call: Call) -> JSONResponse:
         teams = await conn.fetch(
             """SELECT dir, owner_team, total_bytes FROM tree_teams
                WHERE backend_name = $1 AND dir = ANY($2::text[]) AND total_bytes <> 0""", backend, dirs)
-        activity = {r["dir"]: r for r in await conn.fetch(ACTIVITY_SQL, backend, dirs, *cutoffs.values(), NEVER)}
+        activity = {r["dir"]: r for r in await conn.fetch(ACTIVITY_SQL, backend, dirs, NEVER)}
+        inactive = {r["dir"]: r for r in await conn.fetch(INACTIVE_SQL, backend, dirs, *cutoffs.values())}
     by_team: dict[str, dict[str, int]] = defaultdict(dict)
     for r in teams:
         by_team[r["dir"]][r["owner_team"]] = r["total_bytes"]
 
     def row(r: Any) -> dict[str, Any]:
-        a = activity.get(r["dir"])
+        a, i = activity.get(r["dir"]), inactive.get(r["dir"])
         return {
             "path": r["dir"], "name": name_of(r["dir"]), "depth": r["depth"], "is_dir": True,
             "total_bytes": r["total_bytes"], "file_count": r["file_count"],
             "bytes_by_team": dict(sorted(by_team[r["dir"]].items(), key=lambda kv: -kv[1])),
-            "stale_bytes": {str(n): a[f"b{n}"] if a else 0 for n in STALE_DAYS},
-            "stale_files": {str(n): a[f"f{n}"] if a else 0 for n in STALE_DAYS},
+            "stale_bytes": {str(n): i[f"b{n}"] if i else 0 for n in STALE_DAYS},
+            "stale_files": {str(n): i[f"f{n}"] if i else 0 for n in STALE_DAYS},
             "never_read_bytes": a["never_read"] if a else 0,
             "newest_modified": a["newest_m"] if a else None, "oldest_modified": a["oldest_m"] if a else None,
             "last_access": a["last_a"] if a else None,
@@ -149,7 +159,8 @@ ENDPOINTS = (
         query=(
             Backend("backend", "The backend.", required=True),
             PathText("prefix", "Directory or prefix ('' or '/' = the backend's root).", default=""),
-            Choice("sort", "Children by size, file count, bytes not read in 90 days, or name.", default="size",
+            Choice("sort", "Children by size, file count, stale bytes (neither read nor modified in 90 days), or name.",
+                   default="size",
                    choices=tuple(SORTS)),
             *page_params(),
             PathText("after", "With sort=name: the children after this path (the previous page's next_after); "

@@ -6,6 +6,7 @@ from .errors import NotFound
 from .params import Int, Name
 from .responses import JSONResponse
 from .routing import Call, Endpoint
+from .usage import UNOWNED
 
 
 # From the per-user rollups the stream workers keep (user_reads, user_files; migration 0054): one row per
@@ -21,9 +22,15 @@ TOP_READ_SQL = """
     FROM user_files WHERE user_id = $1 ORDER BY bytes_read DESC, backend_name, path LIMIT $2"""
 
 
+# `unowned` (as GET /usage?group_by=user lists it) is the files no user owns: '' in the rollup, NULL or '' in the index.
+UNOWNED_FILES = "(owner_user IS NULL OR owner_user = '')"
+
+
 async def user_detail(call: Call) -> JSONResponse:
     user = call.path["user_id"]
     top = call.query["top"]
+    if user == UNOWNED:
+        return await unowned_detail(call, top)
     async with call.db.acquire() as conn:
         teams = [r["team_name"] for r in await conn.fetch(
             "SELECT team_name FROM teams WHERE user_id = $1 ORDER BY team_name", user)]
@@ -54,6 +61,30 @@ async def user_detail(call: Call) -> JSONResponse:
                       for r in top_files],
         "top_read": [{"backend": r["backend_name"], "path": r["path"], "read_count": r["read_count"],
                       "bytes_read": r["bytes_read"], "last_access": r["last_access"]} for r in top_read],
+    })
+
+
+async def unowned_detail(call: Call, top: int) -> JSONResponse:
+    """The same shape for the files without an owning user: nobody reads as `unowned`, and it is in no team."""
+    async with call.db.acquire() as conn:
+        owned = await conn.fetch(
+            """SELECT backend_name, SUM(file_count)::bigint AS file_count, SUM(total_bytes)::bigint AS total_bytes,
+                      MAX(last_access) AS last_access
+               FROM usage_rollup WHERE owner_user = '' GROUP BY backend_name
+               HAVING SUM(file_count) <> 0 OR SUM(total_bytes) <> 0 ORDER BY backend_name""")
+        top_files = await conn.fetch(
+            f"""SELECT backend_name, path, size_bytes, last_modified, last_access, owner_team
+                FROM storage_files WHERE {UNOWNED_FILES} AND deleted_at IS NULL
+                ORDER BY size_bytes DESC LIMIT $1""", top)
+    return JSONResponse({
+        "user": UNOWNED, "teams": [],
+        "owned": [{"backend": r["backend_name"], "file_count": r["file_count"], "total_bytes": r["total_bytes"],
+                   "last_access": r["last_access"]} for r in owned],
+        "reads": [],
+        "top_files": [{"backend": r["backend_name"], "path": r["path"], "size_bytes": r["size_bytes"],
+                       "last_modified": r["last_modified"], "last_access": r["last_access"], "owner_team": r["owner_team"]}
+                      for r in top_files],
+        "top_read": [],
     })
 
 

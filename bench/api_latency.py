@@ -45,7 +45,7 @@ WIDE = "datasets/samples"  # issue 9's wide directory: one child directory per 1
 # Tables written in bulk: UNLOGGED while loading (no WAL for tens of GB; reads are the same), their indexes and
 # unique constraints dropped first and built once afterwards (several times faster than per row).
 LOADED = ("storage_files", "access_log", "access_daily", "user_files", "user_reads", "file_activity", "usage_rollup",
-          "growth_daily", "tree_dirs", "tree_teams", "tree_activity")
+          "growth_daily", "tree_dirs", "tree_teams", "tree_activity", "tree_inactive")
 # The two ~50M-row tables: their keys and indexes are built on one connection, everything else's on the other.
 BIG = ("access_log", "user_files")
 SIDE_A = ("access_daily", "tree")
@@ -150,15 +150,17 @@ ROLLUPS = [
         FROM leaf l, LATERAL (SELECT '' UNION ALL
                               SELECT array_to_string((string_to_array(l.dir, '/'))[1:k], '/')
                               FROM generate_series(1, cardinality(string_to_array(NULLIF(l.dir, ''), '/'))) k) a(dir);
-        INSERT INTO tree_dirs (backend_name, dir, parent, depth, file_count, total_bytes, stale_bytes)
+        INSERT INTO tree_dirs (backend_name, dir, parent, depth, file_count, total_bytes, inactive_bytes)
         SELECT b, dir, CASE WHEN dir = '' THEN NULL WHEN strpos(dir, '/') = 0 THEN ''
                             ELSE left(dir, length(dir) - strpos(reverse(dir), '/')) END,
                CASE WHEN dir = '' THEN 0 ELSE 1 + length(dir) - length(replace(dir, '/', '')) END, sum(n), sum(s),
-               COALESCE(sum(s) FILTER (WHERE wa <= (SELECT through FROM tree_stale)), 0)
+               COALESCE(sum(s) FILTER (WHERE GREATEST(wa, wm) <= (SELECT through FROM tree_stale)), 0)
         FROM anc GROUP BY b, dir;
         INSERT INTO tree_teams SELECT b, dir, t, sum(n), sum(s) FROM anc GROUP BY b, dir, t;
         INSERT INTO tree_activity SELECT b, dir, 'a', wa, sum(n), sum(s) FROM anc GROUP BY b, dir, wa;
         INSERT INTO tree_activity SELECT b, dir, 'm', wm, sum(n), sum(s) FROM anc GROUP BY b, dir, wm;
+        -- the stale rule's activity week: the later of the two (a missing one is 0001-01-01)
+        INSERT INTO tree_inactive SELECT b, dir, GREATEST(wa, wm), sum(n), sum(s) FROM anc GROUP BY b, dir, GREATEST(wa, wm);
         DROP TABLE leaf, anc"""),
     ("others", """
         INSERT INTO telemetry_coverage SELECT b, now() - interval '400 days', now(), sh

@@ -1,12 +1,15 @@
-"""Changes an admin makes: quotas, team membership, ownership rules, deletion marks."""
+"""Changes an admin makes: quotas, team membership, ownership rules, deletion marks, dead letters."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import click
 
-from warpdrive.schemas.units import format_size
+from warpdrive.schemas.units import family_of, format_size
 
 from .context import Ctl, examples, format_option, page_options, pass_ctl
+from .errors import ApiError, CtlError
 from .output import Column, list_items
 from .params import LOCATION, SIZE, Location
 
@@ -17,9 +20,14 @@ def quota() -> None:
     """Soft and hard storage quotas per team, on one backend or all of them."""
 
 
+def _family(row: dict) -> str | None:
+    return row.get("unit_family")
+
+
 QUOTA_COLUMNS = [
     Column("team", "TEAM"), Column("backend", "BACKEND", get=lambda r: r.get("backend") or "all"),
-    Column("soft_limit", "SOFT", "size"), Column("hard_limit", "HARD", "size"), Column("usage_bytes", "USAGE", "size"),
+    Column("soft_limit", "SOFT", "size", family=_family), Column("hard_limit", "HARD", "size", family=_family),
+    Column("usage_bytes", "USAGE", "size", family=_family),
     Column("used_pct", "USED", "pct", lambda r: 100 * r["usage_bytes"] / r["hard_limit"]
            if r.get("hard_limit") and r.get("usage_bytes") is not None else None),
     Column("level", "LEVEL"),
@@ -39,17 +47,32 @@ def quota_list(ctl: Ctl) -> None:
                                       "quota set --team nlp --soft 1.5PiB --hard 2PiB   # all backends together"))
 @click.option("--team", required=True, help="Team name.")
 @click.option("--backend", help="Backend name; omit for one quota over all backends.")
-@click.option("--soft", required=True, type=SIZE, help="Soft limit: a warning when exceeded (500TB, 1.5TiB, 1T, bytes).")
-@click.option("--hard", required=True, type=SIZE, help="Hard limit: must be >= --soft.")
+@click.option("--soft", required=True, type=SIZE,
+              help="Soft limit (500TB, 1.5TiB, 1T, bytes): crossing it logs a WARNING and publishes a 'soft' "
+                   "breach; nothing is blocked.")
+@click.option("--hard", required=True, type=SIZE,
+              help="Hard limit (>= --soft): above it every agent refuses the team members' creates, opens for "
+                   "writing, writes, truncates and renames with EDQUOT (\"Disk quota exceeded\"); reads, listing "
+                   "and deletes still work. Takes effect on every live agent about a second after a change.")
+@click.option("--force", is_flag=True, help="Set it even if the team has no members and owns no data (a typo?).")
 @format_option
 @pass_ctl
-def quota_set(ctl: Ctl, team: str, backend: str | None, soft: int, hard: int) -> None:
-    """Creates or replaces a team's quota."""
+def quota_set(ctl: Ctl, team: str, backend: str | None, soft: int, hard: int, force: bool) -> None:
+    """Creates or replaces a team's quota (sizes are shown in the units you typed)."""
+    family = family_of(soft, hard)
     if soft > hard:
-        raise click.BadParameter(f"the soft limit ({format_size(soft)}) exceeds the hard limit ({format_size(hard)})",
-                                 param_hint="'--soft'")
-    doc = ctl.client.put("/api/v1/quota", {"team": team, "backend": backend, "soft": soft, "hard": hard})
-    ctl.say(f"quota for team {team} on {backend or 'all backends'}: soft {format_size(soft)}, hard {format_size(hard)}", doc)
+        raise click.BadParameter(f"the soft limit ({format_size(soft, family)}) exceeds the hard limit "
+                                 f"({format_size(hard, family)})", param_hint="'--soft'")
+    try:
+        doc = ctl.client.put("/api/v1/quota", {"team": team, "backend": backend, "soft": soft, "hard": hard,
+                                               "force": force})
+    except ApiError as e:
+        if e.status == 409 and e.param == "force":
+            raise CtlError(f"team {team!r} has no members and owns no data (a typo?); "
+                           "add --force to set its quota anyway") from None
+        raise
+    ctl.say(f"quota for team {team} on {backend or 'all backends'}: "
+            f"{format_size(soft, family)} / {format_size(hard, family)} (soft / hard)", doc)
 
 
 @quota.command("delete", epilog=examples("quota delete --team vision --backend s3", "quota delete --team nlp"))
@@ -63,7 +86,8 @@ def quota_delete(ctl: Ctl, team: str, backend: str | None) -> None:
     ctl.say(f"deleted the quota of team {team} on {backend or 'all backends'}", {"deleted": {"team": team, "backend": backend}})
 
 
-@click.group(epilog=examples("teams list", "teams set alice vision", "teams delete alice vision"))
+@click.group(epilog=examples("teams list", "teams set alice vision", "teams delete alice vision",
+                             "teams delete --all vision"))
 def teams() -> None:
     """Which team each user belongs to (a user's files count for the team)."""
 
@@ -74,10 +98,10 @@ def teams() -> None:
 @page_options
 @format_option
 @pass_ctl
-def teams_list(ctl: Ctl, team: str | None, user: str | None, limit: int, offset: int) -> None:
+def teams_list(ctl: Ctl, team: str | None, user: str | None, limit: int | None, offset: int) -> None:
     """User → team memberships."""
-    doc = ctl.client.get("/api/v1/teams", team=team, user=user, limit=limit, offset=offset)
-    ctl.emit(list_items(doc), [Column("user", "USER"), Column("team", "TEAM")], doc)
+    ctl.emit_list("/api/v1/teams", {"team": team, "user": user}, [Column("user", "USER"), Column("team", "TEAM")],
+                  limit, offset)
 
 
 @teams.command("set", epilog=examples("teams set alice vision"))
@@ -91,13 +115,23 @@ def teams_set(ctl: Ctl, user: str, team: str) -> None:
     ctl.say(f"{user} is in team {team}", doc)
 
 
-@teams.command("delete", epilog=examples("teams delete alice vision"))
-@click.argument("user")
-@click.argument("team")
+@teams.command("delete", epilog=examples("teams delete alice vision", "teams delete --all vision"))
+@click.argument("args", nargs=-1, metavar="USER TEAM | --all TEAM")
+@click.option("--all", "whole", is_flag=True, help="Delete TEAM itself: every member and every quota of the team.")
 @format_option
 @pass_ctl
-def teams_delete(ctl: Ctl, user: str, team: str) -> None:
-    """Takes USER out of TEAM."""
+def teams_delete(ctl: Ctl, args: tuple[str, ...], whole: bool) -> None:
+    """Takes USER out of TEAM, or with --all deletes TEAM (its members and quotas; agents stop enforcing
+    them within seconds)."""
+    if whole:
+        if len(args) != 1:
+            raise click.UsageError("--all takes one argument: the TEAM")
+        ctl.client.delete("/api/v1/teams", team=args[0])
+        ctl.say(f"team {args[0]} deleted (its members and quotas)", {"deleted": {"team": args[0]}})
+        return
+    if len(args) != 2:
+        raise click.UsageError("expected USER TEAM (or --all TEAM)")
+    user, team = args
     ctl.client.delete("/api/v1/teams", user=user, team=team)
     ctl.say(f"{user} is no longer in team {team}", {"deleted": {"user": user, "team": team}})
 
@@ -113,14 +147,13 @@ def ownership() -> None:
 @page_options
 @format_option
 @pass_ctl
-def ownership_list(ctl: Ctl, backend: str, limit: int, offset: int) -> None:
+def ownership_list(ctl: Ctl, backend: str, limit: int | None, offset: int) -> None:
     """Ownership rules, by backend and prefix."""
-    doc = ctl.client.get("/api/v1/ownership", backend=backend, limit=limit, offset=offset)
     columns = [Column("backend", "BACKEND"), Column("prefix", "PREFIX", get=lambda r: r.get("prefix") or "(all)"),
                Column("team", "TEAM"), Column("user", "USER"), Column("created_at", "CREATED", "time")]
     if ctl.fmt == "csv":
         columns[1] = Column("prefix", "PREFIX")
-    ctl.emit(list_items(doc), columns, doc)
+    ctl.emit_list("/api/v1/ownership", {"backend": backend}, columns, limit, offset)
 
 
 @ownership.command("set", epilog=examples("ownership set s3:datasets/vision --team vision",
@@ -162,21 +195,33 @@ def _files(ctl: Ctl, locations: tuple[Location, ...]) -> list[dict[str, str]]:
     return files
 
 
-@marks.command("list", epilog=examples("marks list", "marks list --backend s3 --prefix runs/ --format csv"))
+@marks.command("list", epilog=examples("marks list", "marks list --backend s3 --prefix runs/ --format csv",
+                                        "marks list --read-since-mark"))
 @click.option("--backend", default="all", show_default=True, help="One backend by name, or all.")
 @click.option("--prefix", help="Only paths under this prefix.")
+@click.option("--owner", help="Only files owned by this team or user.")
+@click.option("--read-since-mark", "read_since", flag_value="true", default=None,
+              help="Only marks whose file was read after it was marked (review them before deleting).")
 @page_options
 @format_option
 @pass_ctl
-def marks_list(ctl: Ctl, backend: str, prefix: str | None, limit: int, offset: int) -> None:
-    """Marked files, newest first: who marked them, why, and whether they still exist."""
-    doc = ctl.client.get("/api/v1/marks", backend=backend, prefix=prefix, limit=limit, offset=offset)
+def marks_list(ctl: Ctl, backend: str, prefix: str | None, owner: str | None, read_since: str | None, limit: int | None,
+               offset: int) -> None:
+    """Marked files, newest first: who marked them, why, whether they still exist and were read since."""
     columns = [Column("backend", "BACKEND"), Column("path", "PATH"), Column("size_bytes", "SIZE", "size"),
-               Column("owner_team", "TEAM"), Column("last_access", "LAST ACCESS", "time"), Column("exists", "EXISTS", "bool"),
+               Column("owner_team", "TEAM"), Column("last_access", "LAST ACCESS", "time"),
+               Column("read_since_mark", "READ SINCE", "bool"), Column("exists", "EXISTS", "bool"),
                Column("marked_by", "BY"), Column("marked_at", "MARKED", "time"), Column("note", "NOTE")]
-    items = list_items(doc)
-    notes = [f"{len(items)} of {doc.get('total', len(items)):,} marked files; {format_size(doc.get('total_bytes', 0))} in all"]
-    ctl.emit(items, columns, doc, notes)
+
+    def notes(doc: dict[str, Any]) -> list[str]:
+        items = list_items(doc)
+        out = [f"{len(items)} of {doc.get('total', len(items)):,} marked files; {format_size(doc.get('total_bytes', 0))} in all"]
+        if doc.get("read_since_mark"):
+            out.append(f"{doc['read_since_mark']:,} of them were read after they were marked (--read-since-mark lists them)")
+        return out
+
+    ctl.emit_list("/api/v1/marks", {"backend": backend, "prefix": prefix, "owner": owner, "read_since_mark": read_since},
+                  columns, limit, offset, notes)
 
 
 @marks.command("add", epilog=examples("marks add s3:runs/2024/ckpt.pt --note 'unread since 2024'"))
@@ -200,4 +245,110 @@ def marks_remove(ctl: Ctl, locations: tuple[Location, ...]) -> None:
     ctl.say(f"unmarked {doc.get('unmarked', 0)} file(s)", doc)
 
 
-COMMANDS = [quota, teams, ownership, marks]
+@click.group(epilog=examples("deadletters list", "deadletters show 42", "deadletters replay 42 43",
+                             "deadletters drop --all --topic warpdrive.access.v1 --yes"))
+def deadletters() -> None:
+    """Messages the stream workers could not decode or store: list, inspect, replay (after a fix) or drop them."""
+
+
+DEAD_LETTER_COLUMNS = [
+    Column("id", "ID", "int"), Column("topic", "TOPIC"), Column("partition", "PART", "int"), Column("offset", "OFFSET", "int"),
+    Column("key", "KEY"), Column("size_bytes", "SIZE", "size"), Column("received_at", "RECEIVED", "time"),
+    Column("error", "ERROR", get=lambda r: (r.get("error") or "")[:80]),
+]
+
+
+def _dead_letter_notes(doc: dict[str, Any]) -> list[str]:
+    by_topic = doc.get("by_topic") or {}
+    if not by_topic:
+        return ["no dead letters"]
+    return [f"{doc.get('total', 0):,} dead letter(s): " + ", ".join(f"{t} {n:,}" for t, n in sorted(by_topic.items()))]
+
+
+@deadletters.command("list", epilog=examples("deadletters list", "deadletters list --topic warpdrive.access.v1 -o csv"))
+@click.option("--topic", help="Only this topic (its full name, as listed).")
+@page_options
+@format_option
+@pass_ctl
+def deadletters_list(ctl: Ctl, topic: str | None, limit: int | None, offset: int) -> None:
+    """Dead letters, oldest first, with their error; counts per topic below the table."""
+    ctl.emit_list("/api/v1/deadletters", {"topic": topic}, DEAD_LETTER_COLUMNS, limit, offset, _dead_letter_notes)
+
+
+@deadletters.command("show", epilog=examples("deadletters show 42", "deadletters show 42 -o json"))
+@click.argument("dead_letter_id", type=click.IntRange(min=1), metavar="ID")
+@format_option
+@pass_ctl
+def deadletters_show(ctl: Ctl, dead_letter_id: int) -> None:
+    """One dead letter: where it came from, why it failed, and its payload (text preview; JSON has it whole)."""
+    doc = ctl.client.get(f"/api/v1/deadletters/{dead_letter_id}")
+    if ctl.fmt == "json":
+        return ctl.emit([], [], doc)
+    for k in ("id", "consumer", "topic", "partition", "offset", "key", "received_at", "size_bytes", "error"):
+        click.echo(f"{k:12} {doc.get(k)}")
+    more = " (truncated; -o json has the whole payload, base64)" if doc.get("payload_truncated") else ""
+    click.echo(f"payload{more}:\n{doc.get('payload_preview', '')}")
+
+
+def _dead_letter_ids(ctl: Ctl, ids: tuple[int, ...], every: bool, topic: str | None) -> list[int]:
+    if bool(ids) == every:
+        raise click.UsageError("give dead letter IDs, or --all (optionally with --topic)")
+    if ids:
+        return list(ids)
+    out: list[int] = []
+    while True:  # page by page: ids are stable while nothing else replays or drops
+        doc = ctl.client.get("/api/v1/deadletters", topic=topic, limit=1000, offset=len(out))
+        items = list_items(doc)
+        out += [int(r["id"]) for r in items]
+        if len(items) < 1000:
+            return out
+
+
+def _dead_letter_batches(ids: list[int]) -> list[list[int]]:
+    return [ids[i:i + 10_000] for i in range(0, len(ids), 10_000)]
+
+
+ids_argument = click.argument("ids", type=click.IntRange(min=1), nargs=-1, metavar="[ID]...")
+all_option = click.option("--all", "every", is_flag=True, help="Every dead letter (of --topic, if given).")
+topic_option = click.option("--topic", help="With --all: only this topic.")
+
+
+@deadletters.command("replay", epilog=examples("deadletters replay 42 43", "deadletters replay --all --topic t.warpdrive.listing.v1"))
+@ids_argument
+@all_option
+@topic_option
+@format_option
+@pass_ctl
+def deadletters_replay(ctl: Ctl, ids: tuple[int, ...], every: bool, topic: str | None) -> None:
+    """Sends dead letters back onto their own topics (same key), for the workers to try again — after the cause was
+    fixed (a worker upgrade). They leave the list; one that fails again comes back as a new dead letter."""
+    chosen = _dead_letter_ids(ctl, ids, every, topic)
+    replayed = missing = 0
+    for batch in _dead_letter_batches(chosen):
+        doc = ctl.client.post("/api/v1/deadletters/replay", {"ids": batch})
+        replayed, missing = replayed + doc.get("replayed", 0), missing + doc.get("missing", 0)
+    result = {"replayed": replayed, "missing": missing}
+    ctl.say(f"replayed {replayed} dead letter(s)" + (f"; {missing} not found" if missing else ""), result)
+
+
+@deadletters.command("drop", epilog=examples("deadletters drop 42", "deadletters drop --all --topic t.warpdrive.access.v1 --yes"))
+@ids_argument
+@all_option
+@topic_option
+@click.option("--yes", is_flag=True, help="Do not ask before dropping with --all.")
+@format_option
+@pass_ctl
+def deadletters_drop(ctl: Ctl, ids: tuple[int, ...], every: bool, topic: str | None, yes: bool) -> None:
+    """Deletes dead letters for good (their messages are not applied)."""
+    chosen = _dead_letter_ids(ctl, ids, every, topic)
+    if every and not yes:
+        click.confirm(f"drop {len(chosen)} dead letter(s) for good?", abort=True)
+    dropped = missing = 0
+    for batch in _dead_letter_batches(chosen):
+        doc = ctl.client.post("/api/v1/deadletters/drop", {"ids": batch})
+        dropped, missing = dropped + doc.get("dropped", 0), missing + doc.get("missing", 0)
+    ctl.say(f"dropped {dropped} dead letter(s)" + (f"; {missing} not found" if missing else ""),
+            {"dropped": dropped, "missing": missing})
+
+
+COMMANDS = [quota, teams, ownership, marks, deadletters]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Iterator
 
 import httpx
 
@@ -39,6 +39,20 @@ class Client:
 
     def delete(self, path: str, body: Any = None, **params: Any) -> Any:
         return self.request("DELETE", path, params=params, body=body)
+
+    def stream(self, path: str, **params: Any) -> Iterator[str]:
+        """A GET whose text body is passed on as it arrives (a CSV export of any size)."""
+        query = {k: v for k, v in params.items() if v is not None}
+        try:
+            with self._http.stream("GET", path, params=query, headers={"Accept": "text/csv"}) as resp:
+                if not resp.is_success:
+                    resp.read()
+                    _answer(resp)
+                yield from resp.iter_text()
+        except httpx.TimeoutException:
+            raise Unreachable(f"the control plane at {self.base_url} did not answer within {self.timeout:g}s") from None
+        except (httpx.ConnectError, httpx.NetworkError) as e:
+            raise Unreachable(f"cannot reach the control plane at {self.base_url}: {_reason(e)}") from None
 
     def request(self, method: str, path: str, params: dict[str, Any] | None = None, body: Any = None) -> Any:
         """Sends one request; returns the decoded JSON answer (None for 204) or raises a CtlError."""

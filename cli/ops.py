@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from typing import Any
+from urllib.parse import quote
 
 import click
 
@@ -15,8 +16,12 @@ from .follow import check, describe, follow, follow_nodes, line
 from .output import Column, ago, list_items
 from .params import LOCATION, Location
 
+SHORT_ID = 12  # hex digits of a job id a table shows; any unique start of an id is accepted back
+
+
 JOB_COLUMNS = [
-    Column("job_id", "JOB"), Column("kind", "KIND"), Column("state", "STATE"),
+    Column("job_id", "JOB", get=lambda r: str(r.get("job_id") or "")[:SHORT_ID]), Column("kind", "KIND"),
+    Column("dry_run", "DRY RUN", "bool", lambda r: (r.get("args") or {}).get("dry_run")), Column("state", "STATE"),
     Column("progress", "PROGRESS", get=lambda r: line(r).partition(": ")[2] or None),
     Column("created_at", "CREATED", "time"), Column("updated_at", "UPDATED", "time"), Column("error", "ERROR"),
 ]
@@ -148,10 +153,10 @@ def jobs() -> None:
 @page_options
 @format_option
 @pass_ctl
-def jobs_list(ctl: Ctl, state: str | None, kind: str | None, limit: int, offset: int) -> None:
+def jobs_list(ctl: Ctl, state: str | None, kind: str | None, limit: int | None, offset: int) -> None:
     """Jobs, newest first."""
-    doc = ctl.client.get("/api/v1/jobs", state=state, kind=kind, limit=limit, offset=offset)
-    ctl.emit(list_items(doc), JOB_CSV_COLUMNS if ctl.fmt == "csv" else JOB_COLUMNS, doc)
+    ctl.emit_list("/api/v1/jobs", {"state": state, "kind": kind}, JOB_CSV_COLUMNS if ctl.fmt == "csv" else JOB_COLUMNS,
+                  limit, offset)
 
 
 @jobs.command("show", epilog=examples("jobs show 3f2a9c", "jobs show 3f2a9c --wait"))
@@ -161,10 +166,11 @@ def jobs_list(ctl: Ctl, state: str | None, kind: str | None, limit: int, offset:
 @pass_ctl
 def jobs_show(ctl: Ctl, job_id: str, wait: bool) -> None:
     """One job: arguments, state, progress, error."""
-    job = ctl.client.get(f"/api/v1/jobs/{job_id}")
+    job = ctl.client.get(f"/api/v1/jobs/{quote(job_id, safe='')}")  # a unique start of the id is enough
     if wait:
         job = follow(ctl.client, job, err=ctl.fmt != "table")
-    ctl.emit([job], JOB_CSV_COLUMNS if ctl.fmt == "csv" else [*JOB_COLUMNS, Column("args", "ARGS")], job)
+    columns = [Column("job_id", "JOB"), *JOB_COLUMNS[1:], Column("args", "ARGS")]  # the full id: one job, room enough
+    ctl.emit([job], JOB_CSV_COLUMNS if ctl.fmt == "csv" else columns, job)
     if wait:
         check([job])
 
@@ -175,7 +181,8 @@ def jobs_show(ctl: Ctl, job_id: str, wait: bool) -> None:
 @pass_ctl
 def jobs_cancel(ctl: Ctl, job_id: str) -> None:
     """Cancels a queued or running job (a move stops after the file in flight; nothing half-copied is kept)."""
-    job = ctl.client.post(f"/api/v1/jobs/{job_id}/cancel")
+    job = ctl.client.post(f"/api/v1/jobs/{quote(job_id, safe='')}/cancel")
+    job_id = job.get("job_id", job_id) if isinstance(job, dict) else job_id
     ctl.say(f"job {job_id} {job.get('state', 'cancelling') if isinstance(job, dict) else 'cancelling'}", job)
 
 

@@ -11,7 +11,7 @@ from typing import Any, Callable, Iterable
 import orjson
 from tabulate import tabulate
 
-from warpdrive.schemas.units import format_size
+from warpdrive.schemas.units import BINARY, format_size
 
 FORMATS = ("table", "csv", "json")
 
@@ -22,8 +22,9 @@ class Column:
 
     key: str
     header: str
-    kind: str = "text"  # text | size | int | time | bool | pct | list
+    kind: str = "text"  # text | size | int | time | bool | pct | list | tree (indented text)
     get: Callable[[dict[str, Any]], Any] | None = None  # derived value instead of row[key]
+    family: Callable[[dict[str, Any]], str | None] | None = None  # a size's unit family (units.py), per row
 
     def value(self, row: dict[str, Any]) -> Any:
         return self.get(row) if self.get else row.get(self.key)
@@ -63,11 +64,11 @@ def ago(value: Any, now: datetime | None = None) -> str:
     return f"{secs}s ago"
 
 
-def _cell(kind: str, v: Any) -> str:
+def _cell(kind: str, v: Any, family: str | None = None) -> str:
     if v is None or v == "":
         return "-"
     if kind == "size":
-        return format_size(v)
+        return format_size(v, family or BINARY)
     if kind == "int":
         return f"{v:,}"
     if kind == "time":
@@ -78,6 +79,8 @@ def _cell(kind: str, v: Any) -> str:
         return f"{v:.1f}%"
     if kind == "list":
         return ", ".join(map(str, v)) if v else "-"
+    if isinstance(v, (dict, list)):  # a job's args or progress: JSON, as the API gave it
+        return orjson.dumps(v).decode()
     return str(v)
 
 
@@ -93,17 +96,20 @@ def _raw(v: Any) -> Any:
 
 
 def table(rows: Iterable[dict[str, Any]], columns: list[Column]) -> str:
-    body = [[_cell(c.kind, c.value(r)) for c in columns] for r in rows]
+    body = [[_cell(c.kind, c.value(r), c.family(r) if c.family else None) for c in columns] for r in rows]
     if not body:
         return "(none)"
     align = ["right" if c.kind in ("size", "int", "pct") else "left" for c in columns]
-    return tabulate(body, headers=[c.header for c in columns], colalign=align, disable_numparse=True)
+    # Leading spaces are kept where a column is indented on purpose (du's tree); tabulate strips them otherwise.
+    return tabulate(body, headers=[c.header for c in columns], colalign=align, disable_numparse=True,
+                    preserve_whitespace=any(c.kind == "tree" for c in columns))
 
 
-def csv_text(rows: Iterable[dict[str, Any]], columns: list[Column]) -> str:
+def csv_text(rows: Iterable[dict[str, Any]], columns: list[Column], header: bool = True) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow([c.key for c in columns])
+    if header:
+        w.writerow([c.key for c in columns])
     w.writerows([_raw(c.value(r)) for c in columns] for r in rows)
     return buf.getvalue().rstrip("\n")
 

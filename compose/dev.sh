@@ -44,34 +44,50 @@ setup() {
   phase "install: Kafka broker jars (Maven, cached)"
   "$PY" -c "from warpdrive.compose.stack import kafka_jars; print('   ', kafka_jars(print))"
   phase_done "Kafka jars"
+
+  phase "install: Azurite, the Azure Blob emulator (npm ci, cached)"
+  "$PY" -c "from warpdrive.compose.stack import azurite_exe; print('   ', azurite_exe(print))"
+  phase_done "Azurite"
+
+  # pjdfstest (the Rust rewrite) for the mount's POSIX tests (tests/agent/test_pjdfstest.py); ~90 s to build once.
+  phase "install: pjdfstest (cargo, cached)"
+  if ! { pjdfstest --version || "$HOME/.cargo/bin/pjdfstest" --version; } 2>/dev/null | grep -q "^pjdfstest 0.2.2"; then
+    command -v cargo >/dev/null || { echo "cargo not found: install Rust (https://rustup.rs) for pjdfstest" >&2; exit 1; }
+    cargo install pjdfstest --version 0.2.2 --locked --quiet
+  fi
+  phase_done "pjdfstest"
 }
 
-# Kill whatever a test session left behind: private stacks under /tmp/wd*, FUSE mounts of ours.
-sweep() {
-  for m in $(awk '$3 ~ /^fuse/ && $2 ~ /^\/tmp\// {print $2}' /proc/mounts 2>/dev/null); do
-    fusermount3 -u -z "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true
-  done
-  pkill -9 -f -- "/tmp/wd[a-z]*-[0-9a-f]+" 2>/dev/null || true
-}
-
+# Everything a test run starts (stacks, component processes, FUSE mounts) is recorded in the run's ledger
+# (WARPDRIVE_RUN_LEDGER, see compose/ledger.py) and stopped by id at exit, even when a test failed or the
+# run was interrupted. Nothing is ever stopped or unmounted by name or pattern: other runs, stacks and
+# mounts on this machine are left alone.
 STATE=""
+PYTEST_PID=""
 run_tests() {
   STATE="$(mktemp -d /tmp/wdci-XXXXXX)"
   local state="$STATE"
+  export WARPDRIVE_RUN_LEDGER="$state/ledger"
   cleanup() {
     local rc=$?
-    local state="$STATE"
-    "$VENV/bin/warpdrive" stack down --state-dir "$state" >/dev/null 2>&1 || true
-    sweep
-    rm -rf "$state"
+    trap - EXIT INT TERM
+    # An interrupted run: let the running pytest session clean up after itself first (it turns SIGTERM into
+    # an interrupt and runs its fixtures' teardown), then stop whatever is still recorded.
+    if [ -n "$PYTEST_PID" ] && kill -0 "$PYTEST_PID" 2>/dev/null; then
+      kill -TERM "$PYTEST_PID" 2>/dev/null || true
+      wait "$PYTEST_PID" 2>/dev/null || true
+    fi
+    "$VENV/bin/warpdrive" stack reap --ledger "$WARPDRIVE_RUN_LEDGER" || true
+    "$VENV/bin/warpdrive" stack down --state-dir "$STATE" >/dev/null 2>&1 || true
+    rm -rf "$STATE"
     exit $rc
   }
   trap cleanup EXIT INT TERM
 
-  phase "services: Kafka, PostgreSQL, S3 server, GCS emulator"
-  local ports; read -r -a ports < <("$PY" -c "from warpdrive.compose.stack import free_port as f; print(f(), f(), f(), f())")
+  phase "services: Kafka, PostgreSQL, S3 server, GCS emulator, Azurite"
+  local ports; read -r -a ports < <("$PY" -c "from warpdrive.compose.stack import free_port as f; print(f(), f(), f(), f(), f())")
   "$VENV/bin/warpdrive" stack up --infra-only --state-dir "$state" --kafka-port "${ports[0]}" \
-    --api-port "${ports[1]}" --s3-port "${ports[2]}" --gcs-port "${ports[3]}"
+    --api-port "${ports[1]}" --s3-port "${ports[2]}" --gcs-port "${ports[3]}" --azure-port "${ports[4]}"
   export WARPDRIVE_TEST_STACK="$state"
   phase_done "services"
 
@@ -91,7 +107,10 @@ run_tests() {
     echo "==> tests: $name"
     for g in "${groups[@]}"; do
       local rc=0
-      "$VENV/bin/pytest" -q -m "$expr" -p no:cacheprovider "$g" "$@" || rc=$?
+      # In the background so the exit trap can interrupt it (bash runs traps only between commands).
+      "$VENV/bin/pytest" -q -m "$expr" -p no:cacheprovider "$g" "$@" & PYTEST_PID=$!
+      wait "$PYTEST_PID" || rc=$?
+      PYTEST_PID=""
       if [ $rc -eq 5 ]; then rc=0; fi  # no test of this tier in this folder
       [ $rc -eq 0 ] || { failed=1; echo "    FAILED: $g ($name)"; }
     done

@@ -27,6 +27,7 @@ COMPONENTS = {
     "streams": ("warpdrive.streams.main", "Faust stream workers: aggregate topics into PostgreSQL, evaluate quotas."),
     "api": ("warpdrive.api.main", "Control-plane REST API (and the dashboard)."),
     "crawler": ("warpdrive.crawler.main", "Crawl every backend into listing events."),
+    "backfill": ("warpdrive.crawler.history", "Import access history from logs (S3 access logs, GCS audit logs, JSON lines)."),
 }
 
 
@@ -46,21 +47,21 @@ class LazyGroup(click.Group):
         return super().get_command(ctx, name)
 
 
-def configure_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs every step at INFO
+def configure_logging(verbose: bool, component: str) -> None:
+    """Text or JSON lines (WARPDRIVE_LOG_FORMAT until the component's config is loaded, then its [log] format)."""
+    from warpdrive.schemas import logs
+
+    logs.configure(component, os.environ.get("WARPDRIVE_LOG_FORMAT", "text"),
+                   level=logging.DEBUG if verbose else logging.INFO)
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Debug logging.")
 @click.version_option(package_name="warpdrive")
-def cli(verbose: bool) -> None:
+@click.pass_context
+def cli(ctx: click.Context, verbose: bool) -> None:
     """WarpDrive Governance: who owns what data, where, across every backend."""
-    configure_logging(verbose)
+    configure_logging(verbose, ctx.invoked_subcommand or "warpdrive")
 
 
 def load_config(path: str | None) -> wconfig.Config:
@@ -96,7 +97,12 @@ def stack() -> None:
 @click.option("--api-port", type=int, default=8080, show_default=True)
 @click.option("--s3-port", type=int, default=9100, show_default=True)
 @click.option("--gcs-port", type=int, default=9101, show_default=True)
-def stack_up(state_dir: str | None, infra_only: bool, kafka_port: int, api_port: int, s3_port: int, gcs_port: int) -> None:
+@click.option("--kafka-sasl-port", type=int, default=0,
+              help="Also Kafka listeners with SASL_PLAINTEXT here and SASL_SSL on the next port (SCRAM-SHA-256/512, "
+                   "PLAIN; user warpdrive; CA in <state>/kafka-tls/ca.pem), for tests.")
+@click.option("--azure-port", type=int, default=10000, show_default=True, help="Azurite's blob port.")
+def stack_up(state_dir: str | None, infra_only: bool, kafka_port: int, api_port: int, s3_port: int, gcs_port: int,
+             kafka_sasl_port: int, azure_port: int) -> None:
     """Start every service (idempotent) and wait until each is healthy.
 
     \b
@@ -105,7 +111,9 @@ def stack_up(state_dir: str | None, infra_only: bool, kafka_port: int, api_port:
     """
     st = _stack(state_dir)
     if not (st.run_dir / "ports").exists():
-        st.ports = Ports(kafka=kafka_port, kafka_controller=kafka_port + 1, s3=s3_port, gcs=gcs_port, api=api_port)
+        st.ports = Ports(kafka=kafka_port, kafka_controller=kafka_port + 1, s3=s3_port, gcs=gcs_port, api=api_port,
+                         azure=azure_port)
+        st.kafka_sasl_port = kafka_sasl_port
     t0 = time.monotonic()
     click.echo(f"starting the stack in {st.state_dir}")
     try:
@@ -128,22 +136,29 @@ def stack_up(state_dir: str | None, infra_only: bool, kafka_port: int, api_port:
 
 def start_apps(st: Stack) -> None:
     """WarpDrive's own long-running services, as processes of the stack."""
-    from .stack import port_open, wait_for
+    from .stack import free_port, port_open, wait_for
 
     exe = str(Path(sys.executable).with_name("warpdrive"))
     env = {"WARPDRIVE_CONFIG": str(st.config_path)}
+
+    def metrics(component: str) -> dict[str, str]:
+        """Each long-running process serves Prometheus /metrics on a free port, named in its log and here."""
+        listen = f"127.0.0.1:{free_port()}"
+        st.progress(f"{component} metrics: http://{listen}/metrics")
+        return {**env, f"WARPDRIVE_{component.upper()}_METRICS_LISTEN": listen}
+
     if not st.pid("streams"):
-        st.spawn("streams", [exe, "streams", "worker"], env=env)
+        st.spawn("streams", [exe, "streams", "worker"], env=metrics("streams"))
     if not st.pid("api"):
         st.spawn("api", [exe, "api", "serve", "--insecure-no-auth"], env=env)
         wait_for("API", lambda: port_open(st.ports.api), 60, st.log_dir / "api.log", lambda: st.pid("api") is not None)
     if not st.pid("crawler"):
-        st.spawn("crawler", [exe, "crawler", "run"], env=env)
+        st.spawn("crawler", [exe, "crawler", "run"], env=metrics("crawler"))
     started = ["streams", "api", "crawler"]
     mnt = st.state_dir / "mnt"
     if Path("/dev/fuse").exists() and not st.pid("agent"):
         mnt.mkdir(exist_ok=True)
-        st.spawn("agent", [exe, "agent", "mount", str(mnt)], env=env)
+        st.spawn("agent", [exe, "agent", "mount", str(mnt)], env=metrics("agent"))
         wait_for("agent mount", lambda: os.path.ismount(mnt), 60, st.log_dir / "agent.log",
                  lambda: st.pid("agent") is not None)
         started.append(f"agent (mounted at {mnt})")
@@ -162,11 +177,12 @@ def ensure_buckets(cfg: wconfig.Config) -> None:
                 fs.mkdir(bucket)
 
 
-async def _migrate(cfg: wconfig.Config) -> None:
-    from warpdrive.schemas.db import connect_and_migrate
+async def _migrate(cfg: wconfig.Config) -> list[str]:
+    """Applies pending migrations; returns their labels."""
+    from warpdrive.schemas.db import migrate, migrations
 
-    conn = await connect_and_migrate(cfg)
-    await conn.close()
+    labels = {m.version: m.label for m in migrations()}
+    return [labels[v] for v in await _with_conn(cfg, migrate)]
 
 
 @stack.command("demo")
@@ -195,6 +211,23 @@ def stack_down(state_dir: str | None) -> None:
     """Stop every service of the stack; nothing is left running."""
     stopped = _stack(state_dir).down()
     click.echo(f"stopped: {', '.join(stopped) if stopped else 'nothing was running'}")
+
+
+@stack.command("reap")
+@click.option("--ledger", "ledger_dir", required=True, envvar="WARPDRIVE_RUN_LEDGER", type=click.Path(file_okay=False),
+              help="The run's ledger dir (WARPDRIVE_RUN_LEDGER of the run).")
+def stack_reap(ledger_dir: str) -> None:
+    """Stop exactly what one run recorded in its ledger: its stacks, processes (by pid and start time) and
+    FUSE mounts. Nothing else is touched, whatever its name.
+
+    \b
+    Example:
+      WARPDRIVE_RUN_LEDGER=/tmp/wdci-x/ledger pytest tests; warpdrive stack reap --ledger /tmp/wdci-x/ledger
+    """
+    from .ledger import Ledger
+
+    stopped = Ledger(Path(ledger_dir)).reap()
+    click.echo(f"stopped: {'; '.join(stopped)}" if stopped else "nothing of this run was running")
 
 
 @stack.command("status")
@@ -229,11 +262,106 @@ def topics_create(config_path: str | None) -> None:
 
 @cli.command("migrate")
 @config_option
-def migrate_cmd(config_path: str | None) -> None:
-    """Apply pending PostgreSQL migrations."""
+@click.option("--check", is_flag=True, help="Change nothing; exit 1 unless the schema is exactly this release's.")
+@click.option("--dry-run", is_flag=True, help="Change nothing; list what a migrate would apply, amend or record.")
+def migrate_cmd(config_path: str | None, check: bool, dry_run: bool) -> None:
+    """Bring the PostgreSQL schema to this release: the one way it changes in production.
+
+    Run it as a release step, before starting the new services (docs/operations.md says in which order for each
+    kind of change); services refuse to start on an older or unknown schema. Each migration is applied in its own
+    transaction and recorded with its checksum; a landed migration whose text was edited is refused.
+
+    \b
+    Examples:
+      warpdrive migrate --dry-run     # what would change
+      warpdrive migrate               # apply it
+      warpdrive migrate --check       # exit 1 unless current (CI, readiness of a release)
+    """
+    from warpdrive.schemas.db import migrations
+
     cfg = load_config(config_path)
-    asyncio.run(_migrate(cfg))
-    click.echo("migrations applied")
+    try:
+        shipped = migrations()
+        if check or dry_run:
+            st = asyncio.run(_with_conn(cfg, _state))
+            for line in _plan_lines(st):
+                click.echo(line)
+            if st.pending or st.amend:
+                click.echo(f"upgrade:   {st.upgrade()} — {UPGRADE_ORDER[st.upgrade()]} (docs/operations.md, Upgrades)")
+            if check and not st.current:
+                raise click.ClickException(st.problem() or "the schema is not current")
+            if st.current:
+                click.echo(f"schema current: {shipped[-1].label} ({len(shipped)} migrations, checksums match)")
+            return
+        applied = asyncio.run(_migrate(cfg))
+    except SchemaError as e:
+        raise click.ClickException(str(e)) from None
+    click.echo(f"applied: {', '.join(applied)}" if applied else "nothing to apply")
+    click.echo(f"schema current: {shipped[-1].label} ({len(shipped)} migrations)")
+
+
+UPGRADE_ORDER = {
+    "online": "migrate, then roll the services out in any order",
+    "stop-workers": "stop every stream worker, migrate, then start the new release",
+    "stop-all": "stop workers, API and crawler, migrate, then start the new release",
+}
+
+
+def _plan_lines(st) -> list[str]:  # st: warpdrive.schemas.db.SchemaState
+    return ([f"pending:   {m.label}" for m in st.pending] + [f"amend:     {m.label} (applied from an earlier text)"
+                                                           for m in st.amend]
+            + [f"record:    {m.label} (checksum not recorded by an older release)" for m in st.adopt]
+            + [f"EDITED:    {m.label} (applied text differs from this release's)" for m in st.edited]
+            + [f"UNKNOWN:   {label} (not shipped by this release)" for label in st.unknown])
+
+
+async def _state(conn):  # -> SchemaState
+    from warpdrive.schemas.db import schema_state
+
+    return await schema_state(conn)
+
+
+async def _with_conn(cfg: wconfig.Config, fn):
+    import asyncpg
+
+    from warpdrive.schemas.db import resolve_dsn
+
+    try:
+        conn = await asyncio.wait_for(asyncpg.connect(resolve_dsn(cfg)), 30)
+    except SchemaError:
+        raise
+    except Exception as e:  # the DSN may hold a password: name the setting, not its value
+        raise click.ClickException(f"postgres.dsn: cannot connect to PostgreSQL: {type(e).__name__}: {e}") from None
+    try:
+        return await fn(conn)
+    finally:
+        await conn.close()
+
+
+@cli.command("schema-snapshot")
+@config_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write here (default: standard output).")
+def schema_snapshot_cmd(config_path: str | None, output: str | None) -> None:
+    """Print the schema today's migrations create (pg_dump --schema-only, normalised).
+
+    Creates a scratch database on the configured PostgreSQL server, migrates it, dumps it and drops it.
+
+    \b
+    Example (after adding a migration):
+      warpdrive schema-snapshot -o schemas/schema.sql
+    """
+    from warpdrive.schemas.db import resolve_dsn, schema_snapshot
+
+    cfg = load_config(config_path)
+    try:
+        text = asyncio.run(schema_snapshot(resolve_dsn(cfg)))
+    except SchemaError as e:
+        raise click.ClickException(str(e)) from None
+    if output:
+        Path(output).write_text(text)
+        click.echo(f"wrote {output}", err=True)
+    else:
+        click.echo(text, nl=False)
 
 
 @cli.command("config")

@@ -1,5 +1,5 @@
-"""The local stack without containers: Kafka (KRaft), PostgreSQL, an S3 server, a GCS emulator,
-and WarpDrive's own services, as processes under one state dir.
+"""The local stack without containers: Kafka (KRaft), PostgreSQL, an S3 server, a GCS emulator, an
+Azure Blob emulator (Azurite), and WarpDrive's own services, as processes under one state dir.
 
 Each service has a pid file in ``<state>/run`` and a log in ``<state>/logs``; ``up`` is idempotent
 (a healthy service is left alone), ``down`` stops everything it finds a pid file for, killing the
@@ -8,7 +8,10 @@ every component and ``warpdrive-ctl`` read by default.
 
 Why these servers: moto's server is what s3fs's own test suite runs against; gcp-storage-emulator is
 a pip package (no Go toolchain or container needed) that gcsfs talks to once
-``GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false`` is set (see warpdrive.schemas.storage.gcs).
+``GCSFS_EXPERIMENTAL_ZB_HNS_SUPPORT=false`` is set (see warpdrive.schemas.storage.gcs); Azurite is
+Microsoft's own emulator, an npm package, installed once into the cache dir from the lock file in
+``compose/azurite`` (pinned, outside the repo and the dashboard's node_modules: CI machines keep it
+between runs like the Kafka jars).
 """
 
 from __future__ import annotations
@@ -32,11 +35,18 @@ from warpdrive.schemas import config as wconfig
 from warpdrive.schemas.db import embedded_server_uri
 
 from .errors import StackError
+from .ledger import Ledger, same_process, start_time
 
 KAFKA_VERSION = "4.4.0"
 DEMO_BUCKET = "warpdrive-demo"
 # Object-store credentials for the local servers only (moto accepts any).
 S3_KEY, S3_SECRET = "testing", "testing"
+AZURITE_VERSION = "3.37.0"  # keep in step with compose/azurite/package.json
+# Azurite's built-in development account: a published, well-known key that only Azurite accepts.
+AZURE_ACCOUNT = "devstoreaccount1"
+AZURE_KEY = "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw=="
+# The users of the optional SASL listener (``Stack.kafka_sasl_port``), for SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN.
+KAFKA_SASL_USERS = {"warpdrive": "warpdrive-secret"}
 
 
 def cache_dir() -> Path:
@@ -83,30 +93,56 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float, log: Path | N
     raise StackError(f"{what} {problem} (log: {log}){tail}")
 
 
+def install_once(dest: Path, tool: str, missing: str, doing: str, fill: Callable[[str, Path], subprocess.CompletedProcess[str]],
+                 progress: Callable[[str], None]) -> Path:
+    """Fills the cache folder ``dest`` once with ``fill(tool's path, temporary folder)``; the folder is renamed into
+    place only when complete, so an interrupted install is redone. Later calls return it at once."""
+    if (dest / ".complete").exists():
+        return dest
+    exe = shutil.which(tool)
+    if not exe:
+        raise StackError(missing)
+    progress(f"{doing} into {dest} (once)")
+    tmp = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    r = fill(exe, tmp)
+    if r.returncode != 0:
+        raise StackError(f"{doing} failed: {(r.stdout + r.stderr).strip()[-2000:]}")
+    shutil.rmtree(dest, ignore_errors=True)
+    tmp.rename(dest)
+    (dest / ".complete").touch()
+    return dest
+
+
 def kafka_jars(progress: Callable[[str], None] = lambda m: None) -> Path:
     """Resolves the broker jars with Maven once; later calls return the cached folder."""
-    jars = cache_dir() / f"kafka-{KAFKA_VERSION}" / "jars"
-    if (jars / ".complete").exists():
-        return jars
-    mvn = shutil.which("mvn")
-    if not mvn:
-        raise StackError("Maven (mvn) is not installed: it resolves the Kafka broker from Maven Central")
-    progress(f"resolving Kafka {KAFKA_VERSION} jars with Maven into {jars} (once)")
-    tmp = jars.with_name("jars.partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    pom = resources.files("warpdrive.compose").joinpath("kafka/pom.xml")
-    with resources.as_file(pom) as pom_path:
-        r = subprocess.run(
-            [mvn, "-q", "-B", "-f", str(pom_path), "dependency:copy-dependencies",
-             f"-DoutputDirectory={tmp}", "-DincludeScope=runtime", f"-Dkafka.version={KAFKA_VERSION}"],
-            capture_output=True, text=True,
-        )
-    if r.returncode != 0:
-        raise StackError(f"Maven could not resolve the Kafka jars: {(r.stdout + r.stderr).strip()[-2000:]}")
-    shutil.rmtree(jars, ignore_errors=True)
-    tmp.rename(jars)
-    (jars / ".complete").touch()
-    return jars
+    def resolve(mvn: str, tmp: Path) -> subprocess.CompletedProcess[str]:
+        pom = resources.files("warpdrive.compose").joinpath("kafka/pom.xml")
+        with resources.as_file(pom) as pom_path:
+            return subprocess.run(
+                [mvn, "-q", "-B", "-f", str(pom_path), "dependency:copy-dependencies",
+                 f"-DoutputDirectory={tmp}", "-DincludeScope=runtime", f"-Dkafka.version={KAFKA_VERSION}"],
+                capture_output=True, text=True,
+            )
+
+    return install_once(cache_dir() / f"kafka-{KAFKA_VERSION}" / "jars", "mvn",
+                        "Maven (mvn) is not installed: it resolves the Kafka broker from Maven Central",
+                        f"resolving Kafka {KAFKA_VERSION} jars with Maven", resolve, progress)
+
+
+def azurite_exe(progress: Callable[[str], None] = lambda m: None) -> Path:
+    """Installs Azurite with npm (``npm ci`` of compose/azurite's lock file) once; later calls return the cached one."""
+    def install(npm: str, tmp: Path) -> subprocess.CompletedProcess[str]:
+        tmp.mkdir(parents=True)
+        for name in ("package.json", "package-lock.json"):
+            tmp.joinpath(name).write_bytes(resources.files("warpdrive.compose").joinpath(f"azurite/{name}").read_bytes())
+        return subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=tmp, capture_output=True,
+                              text=True)
+
+    home = install_once(cache_dir() / f"azurite-{AZURITE_VERSION}", "npm",
+                        "npm is not installed: it installs Azurite, the Azure Blob emulator (apt-get install npm)",
+                        f"installing Azurite {AZURITE_VERSION} with npm", install, progress)
+    return home / "node_modules" / ".bin" / "azurite-blob"
 
 
 @dataclass
@@ -116,10 +152,11 @@ class Ports:
     s3: int = 9100
     gcs: int = 9101
     api: int = 8080
+    azure: int = 10000  # 0: a stack started before it had Azurite (one is picked when it starts)
 
     @classmethod
     def free(cls) -> "Ports":
-        return cls(free_port(), free_port(), free_port(), free_port(), free_port())
+        return cls(free_port(), free_port(), free_port(), free_port(), free_port(), free_port())
 
 
 @dataclass
@@ -129,6 +166,10 @@ class Stack:
     state_dir: Path
     ports: Ports = field(default_factory=Ports)
     progress: Callable[[str], None] = lambda m: None
+    # > 0: Kafka also listens there with SASL_PLAINTEXT and on the next port with SASL_SSL (SCRAM-SHA-256,
+    # SCRAM-SHA-512 and PLAIN; users KAFKA_SASL_USERS, created when the storage is formatted; the TLS certificate
+    # signed by a CA of the stack's own, ``kafka_ca``), beside the PLAINTEXT listener the stack itself uses.
+    kafka_sasl_port: int = 0
 
     def __post_init__(self) -> None:
         self.state_dir = Path(self.state_dir).resolve()
@@ -136,7 +177,10 @@ class Stack:
         self.log_dir = self.state_dir / "logs"
         saved = self.run_dir / "ports"
         if saved.exists():  # a running stack keeps the ports it was started with
-            self.ports = Ports(*map(int, saved.read_text().split()))
+            ports = [int(p) for p in saved.read_text().split()]
+            self.ports = Ports(*ports, *([0] if len(ports) == 5 else []))
+        if (sasl := self.run_dir / "kafka-sasl-port").exists():
+            self.kafka_sasl_port = int(sasl.read_text())
 
     # ---- endpoints -------------------------------------------------------------------------
     @property
@@ -150,6 +194,11 @@ class Stack:
     @property
     def gcs_endpoint(self) -> str:
         return f"http://127.0.0.1:{self.ports.gcs}"
+
+    @property
+    def azure_connection_string(self) -> str:
+        return (f"DefaultEndpointsProtocol=http;AccountName={AZURE_ACCOUNT};AccountKey={AZURE_KEY};"
+                f"BlobEndpoint=http://127.0.0.1:{self.ports.azure}/{AZURE_ACCOUNT};")
 
     @property
     def api_url(self) -> str:
@@ -175,8 +224,13 @@ class Stack:
         if name == "postgres":
             p = self.pgdata / "postmaster.pid"
         try:
-            pid = int(p.read_text().split()[0])
+            fields = p.read_text().split()
+            pid = int(fields[0])
+            # `spawn` records the start time too: a pid reused by another process since is not ours.
+            recorded = int(fields[1]) if name != "postgres" and len(fields) > 1 else None
         except (OSError, ValueError, IndexError):
+            return None
+        if recorded is not None and not same_process(pid, recorded):
             return None
         try:
             os.kill(pid, 0)
@@ -199,7 +253,7 @@ class Stack:
             env={**os.environ, **(env or {})}, cwd=cwd,
         )
         log.close()
-        self._pidfile(name).write_text(str(proc.pid))
+        self._pidfile(name).write_text(f"{proc.pid} {start_time(proc.pid) or ''}".strip())
         return proc.pid
 
     def kill(self, name: str, sig: int = signal.SIGKILL) -> None:
@@ -264,15 +318,17 @@ class Stack:
         data = self.state_dir / "kafka"
         props = self.state_dir / "kafka.properties"
         k = self.ports
+        sasl = self._kafka_sasl_properties()
         props.write_text(
             "\n".join([
                 "process.roles=broker,controller",
                 "node.id=1",
                 f"controller.quorum.voters=1@127.0.0.1:{k.kafka_controller}",
-                f"listeners=PLAINTEXT://127.0.0.1:{k.kafka},CONTROLLER://127.0.0.1:{k.kafka_controller}",
-                f"advertised.listeners=PLAINTEXT://127.0.0.1:{k.kafka}",
+                f"listeners=PLAINTEXT://127.0.0.1:{k.kafka},CONTROLLER://127.0.0.1:{k.kafka_controller}{sasl['listener']}",
+                f"advertised.listeners=PLAINTEXT://127.0.0.1:{k.kafka}{sasl['listener']}",
                 "controller.listener.names=CONTROLLER",
-                "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+                f"listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT{sasl['map']}",
+                *sasl["lines"],
                 "inter.broker.listener.name=PLAINTEXT",
                 f"log.dirs={data}",
                 "num.partitions=6",
@@ -295,13 +351,68 @@ class Stack:
         if not (data / "meta.properties").exists():
             data.mkdir(parents=True, exist_ok=True)
             cluster_id = kafka_cluster_id()
+            scram = [a for user, password in (KAFKA_SASL_USERS.items() if self.kafka_sasl_port else ())
+                     for mech in ("SCRAM-SHA-256", "SCRAM-SHA-512")
+                     for a in ("--add-scram", f"{mech}=[name={user},password={password}]")]
             r = subprocess.run([java, *jvm, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id,
-                                "-c", str(props)], capture_output=True, text=True)
+                                "-c", str(props), *scram], capture_output=True, text=True)
             if r.returncode != 0:
                 raise StackError(f"formatting Kafka storage failed: {(r.stdout + r.stderr).strip()[-1500:]}")
         self.spawn("kafka", [java, *jvm, "-cp", classpath, "kafka.Kafka", str(props)])
         wait_for("Kafka", lambda: port_open(k.kafka) and self._kafka_ready(), 90, self.log_dir / "kafka.log",
                  lambda: self.pid("kafka") is not None)
+
+    @property
+    def kafka_ca(self) -> Path:
+        """The CA that signed the SASL_SSL listener's certificate (clients' ``kafka.ssl_cafile``)."""
+        return self.state_dir / "kafka-tls" / "ca.pem"
+
+    def _kafka_tls_keystore(self) -> Path:
+        """A CA and a certificate for 127.0.0.1 signed by it (openssl), as a PEM keystore: key, then chain."""
+        d = self.kafka_ca.parent
+        keystore = d / "server.pem"
+        if keystore.exists():
+            return keystore
+        d.mkdir(parents=True, exist_ok=True)
+        (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
+        steps = [
+            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "30",
+             "-subj", "/CN=warpdrive local stack CA"],
+            ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+             "-subj", "/CN=127.0.0.1"],
+            ["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+             "-out", "server.crt", "-days", "30", "-extfile", "san.ext"],
+            ["pkcs8", "-topk8", "-nocrypt", "-in", "server.key", "-out", "server.p8"],
+        ]
+        openssl = shutil.which("openssl")
+        if not openssl:
+            raise StackError("openssl is not installed: it makes the Kafka TLS listener's certificate")
+        for args in steps:
+            r = subprocess.run([openssl, *args], cwd=d, capture_output=True, text=True)
+            if r.returncode != 0:
+                raise StackError(f"openssl {args[0]} failed: {r.stderr.strip()[-500:]}")
+        keystore.write_text((d / "server.p8").read_text() + (d / "server.crt").read_text() + self.kafka_ca.read_text())
+        return keystore
+
+    def _kafka_sasl_properties(self) -> dict:
+        """The broker properties of the optional SASL listeners (empty without ``kafka_sasl_port``)."""
+        if not self.kafka_sasl_port:
+            return {"listener": "", "map": "", "lines": []}
+        plain_users = " ".join(f'user_{u}="{p}"' for u, p in KAFKA_SASL_USERS.items())
+        jaas = {"scram-sha-256": "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                "scram-sha-512": "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+                "plain": f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};"}
+        return {
+            "listener": f",SASL_PLAINTEXT://127.0.0.1:{self.kafka_sasl_port},SASL_SSL://127.0.0.1:{self.kafka_sasl_port + 1}",
+            "map": ",SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
+            "lines": [
+                "sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512,PLAIN",
+                *(f"listener.name.{listener}.{mech}.sasl.jaas.config={cfg}"
+                  for listener in ("sasl_plaintext", "sasl_ssl") for mech, cfg in jaas.items()),
+                "listener.name.sasl_ssl.ssl.keystore.type=PEM",
+                f"listener.name.sasl_ssl.ssl.keystore.location={self._kafka_tls_keystore()}",
+            ],
+        }
 
     def _kafka_ready(self) -> bool:
         import asyncio
@@ -355,11 +466,31 @@ class Stack:
         wait_for("GCS emulator", lambda: port_open(self.ports.gcs), 60, self.log_dir / "gcs.log",
                  lambda: self.pid("gcs") is not None)
 
-    def infra_up(self, services: tuple[str, ...] = ("postgres", "kafka", "s3", "gcs")) -> None:
+    def start_azure(self) -> None:
+        if self.pid("azure") and port_open(self.ports.azure):
+            return
+        exe = azurite_exe(self.progress)
+        data = self.state_dir / "azure"
+        data.mkdir(parents=True, exist_ok=True)
+        # --skipApiVersionCheck: the Python SDK may speak a newer API version than this Azurite knows;
+        # --loose: ignore headers it does not implement rather than failing the request.
+        self.spawn("azure", [str(exe), "--blobHost", "127.0.0.1", "--blobPort", str(self.ports.azure),
+                             "--location", str(data), "--skipApiVersionCheck", "--loose", "--silent",
+                             "--disableTelemetry"])
+        wait_for("Azure Blob emulator (Azurite)", lambda: port_open(self.ports.azure), 60, self.log_dir / "azure.log",
+                 lambda: self.pid("azure") is not None)
+
+    def infra_up(self, services: tuple[str, ...] = ("postgres", "kafka", "s3", "gcs", "azure")) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
+        if ledger := Ledger.current():  # before anything starts: a run killed mid-start still stops it
+            ledger.stack(self.state_dir)
         self.run_dir.mkdir(parents=True, exist_ok=True)
         p = self.ports
-        (self.run_dir / "ports").write_text(f"{p.kafka} {p.kafka_controller} {p.s3} {p.gcs} {p.api}")
+        if not p.azure:
+            p.azure = free_port()
+        (self.run_dir / "ports").write_text(f"{p.kafka} {p.kafka_controller} {p.s3} {p.gcs} {p.api} {p.azure}")
+        if self.kafka_sasl_port:
+            (self.run_dir / "kafka-sasl-port").write_text(str(self.kafka_sasl_port))
         for name in services:
             t0 = time.monotonic()
             getattr(self, f"start_{name}")()
@@ -381,6 +512,8 @@ class Stack:
                  "storage_options": {"endpoint_url": self.s3_endpoint, "key": S3_KEY, "secret": S3_SECRET}},
                 {"name": "gcs", "url": f"gs://{DEMO_BUCKET}",
                  "storage_options": {"endpoint_url": self.gcs_endpoint, "token": "anon", "project": "warpdrive"}},
+                {"name": "azure", "url": f"az://{DEMO_BUCKET}",
+                 "storage_options": {"connection_string": self.azure_connection_string}},
             ],
         }
         for k, v in (extra or {}).items():
@@ -396,25 +529,26 @@ class Stack:
 
     def status(self) -> dict[str, dict]:
         out = {}
-        for name in ("postgres", "kafka", "s3", "gcs", *self.app_services()):
+        for name in ("postgres", "kafka", "s3", "gcs", "azure", *self.app_services()):
             pid = self.pid(name)
             out[name] = {"running": pid is not None, "pid": pid, "log": str(self.log_dir / f"{name}.log")}
         return out
 
     def app_services(self) -> list[str]:
-        known = {"postgres", "kafka", "s3", "gcs"}
+        known = {"postgres", "kafka", "s3", "gcs", "azure"}
         return sorted(p.stem for p in self.run_dir.glob("*.pid") if p.stem not in known) if self.run_dir.exists() else []
 
     def down(self) -> list[str]:
         """Stops every service this stack started (apps first, then infra); returns their names."""
         stopped = []
-        for name in [*self.app_services(), "kafka", "s3", "gcs", "postgres"]:
+        for name in [*self.app_services(), "kafka", "s3", "gcs", "azure", "postgres"]:
             if self.stop(name):
                 stopped.append(name)
         mnt = self.state_dir / "mnt"
         if os.path.ismount(mnt):  # an agent killed hard leaves its mount behind
             subprocess.run(["fusermount3", "-u", "-z", str(mnt)], capture_output=True)
         (self.run_dir / "ports").unlink(missing_ok=True)
+        (self.run_dir / "kafka-sasl-port").unlink(missing_ok=True)
         return stopped
 
     def iter_logs(self) -> Iterator[Path]:

@@ -15,7 +15,8 @@ from typing import Awaitable, TypeVar
 import click
 
 from warpdrive.schemas import config as wconfig
-from warpdrive.schemas.db import resolve_dsn
+from warpdrive.schemas import logs
+from warpdrive.schemas.db import require_schema, resolve_dsn
 from warpdrive.schemas.errors import SchemaError
 
 from .crawl import CrawlResult
@@ -70,10 +71,13 @@ def run(once: bool, backends: tuple[str, ...], no_schedule: bool, config_path: s
     """
     try:
         cfg = wconfig.load(config_path)
+        logs.apply(cfg, "crawler")
         selected = [cfg.backend(n) for n in backends] if backends else list(cfg.backends)
         if not selected:
             raise click.ClickException("no backends configured ([[backends]] in the config)")
-        service = Service(cfg, resolve_dsn(cfg), selected, tty=once and sys.stderr.isatty())
+        dsn = resolve_dsn(cfg)
+        _run(require_schema(dsn))  # `warpdrive migrate` changes the schema, never the crawler
+        service = Service(cfg, dsn, selected, tty=once and sys.stderr.isatty())
         if not once:
             try:
                 _run(service.serve(schedule=not no_schedule))

@@ -28,49 +28,128 @@ log = logging.getLogger(__name__)
 RETRIES = 3
 
 
-async def list_objects(
-    store: Lister, base: str, prefix: str, crawl_id: str, backend: str, batch_size: int, concurrency: int,
-    stats: WalkStats,
-) -> AsyncIterator[list[ListingEvent]]:
-    """Yields batches of ListingEvents for every object at or under ``base + prefix``.
+def first_work(base: str, prefix: str) -> list[tuple[str, str]]:
+    """The work a listing starts with, as (key prefix, mode): the whole backend, or the prefix both as a
+    possible single object ("exact") and as a subtree."""
+    prefix = prefix.strip("/")
+    if not prefix:
+        return [(base, "")]
+    return [(base + prefix, "exact"), (base + prefix + "/", "")]
+
+
+def should_split(waiting: int, active: int, concurrency: int) -> bool:
+    """Whether a prefix is listed one level deep (its sub-prefixes feed idle workers) rather than flat."""
+    return waiting + active <= concurrency
+
+
+class PageFilter:
+    """Which keys of a prefix's pages are new files, across retries that restart the listing: keys at
+    or before the last one seen are skipped (stores list keys in order), as are directory placeholder
+    objects (``…/``) and, for an exact listing, keys other than the one asked for."""
+
+    def __init__(self, key_prefix: str, exact: bool) -> None:
+        self.key_prefix, self.exact = key_prefix, exact
+        self.last_key = self.last_prefix = ""
+
+    def files(self, keys: list[str]) -> list[int]:
+        """Indexes of the keys that are files seen for the first time."""
+        out = []
+        for i, key in enumerate(keys):
+            if key <= self.last_key and self.last_key:
+                continue  # seen before a retry
+            self.last_key = key
+            if key.endswith("/") or (self.exact and key != self.key_prefix):
+                continue  # directory placeholder objects are not files
+            out.append(i)
+        return out
+
+    def prefixes(self, prefixes: list[str]) -> list[str]:
+        """The sub-prefixes not handed out before."""
+        out = []
+        for p in prefixes:
+            if p > self.last_prefix:
+                self.last_prefix = p
+                out.append(p)
+        return out
+
+
+class ObjectListing:
+    """A pool of ``concurrency`` workers listing one backend (or one prefix of it) into batches of ListingEvents.
 
     ``base`` is the backend's key prefix ('' or ending in '/'); paths are relative to it.
-    ``prefix`` (relative, no trailing '/') limits the listing to one file or one subtree.
     """
-    out: asyncio.Queue[list[ListingEvent] | None] = asyncio.Queue(maxsize=max(4, concurrency))
-    work: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
-    buf: list[ListingEvent] = []
-    active = 0
-    skip_base = len(base)
 
-    async def emit(events: list[ListingEvent]) -> None:
-        nonlocal buf
-        buf.extend(events)
-        while len(buf) >= batch_size:
-            chunk, buf = buf[:batch_size], buf[batch_size:]
-            await out.put(chunk)
+    def __init__(self, store: Lister, base: str, crawl_id: str, backend: str, batch_size: int, concurrency: int,
+                 stats: WalkStats) -> None:
+        self.store, self.base, self.crawl_id, self.backend = store, base, crawl_id, backend
+        self.batch_size, self.concurrency, self.stats = batch_size, concurrency, stats
+        self.out: asyncio.Queue[list[ListingEvent] | None] = asyncio.Queue(maxsize=max(4, concurrency))
+        self.work: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
+        self.buf: list[ListingEvent] = []
+        self.active = 0
 
-    async def list_prefix(key_prefix: str, delimiter: str, exact: bool) -> None:
+    async def batches(self, prefix: str) -> AsyncIterator[list[ListingEvent]]:
+        """Batches for every object at or under ``base + prefix`` (``prefix``: relative, one file or one subtree)."""
+        for item in first_work(self.base, prefix):
+            self.work.put_nowait(item)
+        producer = asyncio.create_task(self.produce())
+        try:
+            while (batch := await self.out.get()) is not None:
+                yield batch
+            await producer
+        finally:
+            if not producer.done():
+                producer.cancel()
+                try:
+                    await producer
+                except (asyncio.CancelledError, Exception):
+                    pass
+
+    async def produce(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            workers = [tg.create_task(self.worker()) for _ in range(self.concurrency)]
+            await self.work.join()
+            for w in workers:
+                w.cancel()
+        if self.buf:
+            await self.out.put(self.buf)
+        await self.out.put(None)
+
+    async def worker(self) -> None:
+        while True:
+            key_prefix, mode = await self.work.get()
+            self.active += 1
+            try:
+                if mode == "exact":
+                    await self.list_prefix(key_prefix, "", exact=True)
+                else:
+                    # Split while there are idle workers, then list whole subtrees flat.
+                    split = should_split(self.work.qsize(), self.active, self.concurrency)
+                    await self.list_prefix(key_prefix, "/" if split else "", exact=False)
+            finally:
+                self.active -= 1
+                self.work.task_done()
+
+    async def emit(self, events: list[ListingEvent]) -> None:
+        self.buf.extend(events)
+        while len(self.buf) >= self.batch_size:
+            chunk, self.buf = self.buf[:self.batch_size], self.buf[self.batch_size:]
+            await self.out.put(chunk)
+
+    async def list_prefix(self, key_prefix: str, delimiter: str, exact: bool) -> None:
         """Lists one prefix (``exact``: only the object named exactly ``key_prefix``, if any)."""
-        last_key = last_prefix = ""
+        store, stats, skip_base = self.store, self.stats, len(self.base)
+        seen = PageFilter(key_prefix, exact)
         for attempt in range(1, RETRIES + 1):
             try:
                 async for page in store.pages(key_prefix, delimiter, single=exact):
-                    events = []
-                    for obj in page.keys:
-                        key = store.name(obj)
-                        if key <= last_key and last_key:
-                            continue  # seen before a retry
-                        last_key = key
-                        if key.endswith("/") or (exact and key != key_prefix):
-                            continue  # directory placeholder objects are not files
-                        events.append(store.event(obj, key[skip_base:], crawl_id, backend))
-                    for p in page.prefixes:
-                        if p > last_prefix:
-                            last_prefix = p
-                            work.put_nowait((p, ""))
+                    names = [store.name(obj) for obj in page.keys]
+                    events = [store.event(page.keys[i], names[i][skip_base:], self.crawl_id, self.backend)
+                              for i in seen.files(names)]
+                    for p in seen.prefixes(page.prefixes):
+                        self.work.put_nowait((p, ""))
                     if events:
-                        await emit(events)
+                        await self.emit(events)
                 return
             except (PermissionError, FileNotFoundError) as e:
                 stats.error(key_prefix or "/", e)  # not transient: retrying cannot help
@@ -86,47 +165,14 @@ async def list_objects(
                 stats.error(key_prefix or "/", OSError(f"{type(e).__name__}: {e}"))
                 return
 
-    async def worker() -> None:
-        nonlocal active
-        while True:
-            key_prefix, mode = await work.get()
-            active += 1
-            try:
-                if mode == "exact":
-                    await list_prefix(key_prefix, "", exact=True)
-                else:
-                    # Split while there are idle workers, then list whole subtrees flat.
-                    split = work.qsize() + active <= concurrency
-                    await list_prefix(key_prefix, "/" if split else "", exact=False)
-            finally:
-                active -= 1
-                work.task_done()
 
-    async def produce() -> None:
-        async with asyncio.TaskGroup() as tg:
-            workers = [tg.create_task(worker()) for _ in range(concurrency)]
-            await work.join()
-            for w in workers:
-                w.cancel()
-        if buf:
-            await out.put(buf)
-        await out.put(None)
+def list_objects(
+    store: Lister, base: str, prefix: str, crawl_id: str, backend: str, batch_size: int, concurrency: int,
+    stats: WalkStats,
+) -> AsyncIterator[list[ListingEvent]]:
+    """Yields batches of ListingEvents for every object at or under ``base + prefix``.
 
-    prefix = prefix.strip("/")
-    if prefix:
-        work.put_nowait((base + prefix, "exact"))  # the prefix may name a single object
-        work.put_nowait((base + prefix + "/", ""))
-    else:
-        work.put_nowait((base, ""))
-    producer = asyncio.create_task(produce())
-    try:
-        while (batch := await out.get()) is not None:
-            yield batch
-        await producer
-    finally:
-        if not producer.done():
-            producer.cancel()
-            try:
-                await producer
-            except (asyncio.CancelledError, Exception):
-                pass
+    ``base`` is the backend's key prefix ('' or ending in '/'); paths are relative to it.
+    ``prefix`` (relative, no trailing '/') limits the listing to one file or one subtree.
+    """
+    return ObjectListing(store, base, crawl_id, backend, batch_size, concurrency, stats).batches(prefix)

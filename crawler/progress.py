@@ -53,6 +53,16 @@ class Reporter:
         self.tty = sys.stderr.isatty() if tty is None else tty
         self.interval = 0.2 if self.tty else log_every
         self.counters: list[Counter] = []
+        self.finished: dict[str, Counter] = {}  # per backend: the sum of every finished crawl's counts
+
+    def totals(self) -> dict[str, tuple[int, int]]:
+        """(files, errors) per backend, finished and running crawls together: a count that only grows."""
+        out = {b: (c.files, c.errors) for b, c in self.finished.items()}
+        for c in self.counters:
+            backend = c.name.split(":")[0]
+            files, errors = out.get(backend, (0, 0))
+            out[backend] = (files + c.files, errors + c.errors)
+        return out
 
     def track(self, counter: Counter) -> Counter:
         self.counters.append(counter)
@@ -60,6 +70,9 @@ class Reporter:
 
     def done(self, counter: Counter) -> None:
         self.counters.remove(counter)
+        total = self.finished.setdefault(counter.name.split(":")[0], Counter(counter.name.split(":")[0]))
+        total.add(counter.files, counter.bytes)
+        total.errors += counter.errors
         if self.tty:
             sys.stderr.write("\r\033[K" + counter.line() + "\n")
             sys.stderr.flush()

@@ -10,6 +10,7 @@ from warpdrive.schemas.config import BackendConfig, Config
 
 from .crawl import CrawlResult, crawl
 from .errors import CrawlBusy, CrawlerError
+from .metrics import CrawlerMetrics
 from .progress import Reporter
 from .publish import Publisher
 
@@ -20,6 +21,7 @@ class Service:
     def __init__(self, cfg: Config, dsn: str, backends: Sequence[BackendConfig], tty: bool = False) -> None:
         self.cfg, self.dsn, self.backends = cfg, dsn, list(backends)
         self.reporter = Reporter(tty=tty)
+        self.metrics = CrawlerMetrics(self.reporter)
 
     async def crawl_all(self, publisher: Publisher, backends: Sequence[BackendConfig], wait_lock: bool = False) -> list[CrawlResult]:
         """Crawls the backends concurrently; a backend whose lock is held is reported busy, not waited for
@@ -27,13 +29,15 @@ class Service:
 
         async def one(b: BackendConfig) -> CrawlResult:
             try:
-                return await crawl(self.cfg, b, publisher, self.dsn, reporter=self.reporter, wait_lock=wait_lock)
+                result = await crawl(self.cfg, b, publisher, self.dsn, reporter=self.reporter, wait_lock=wait_lock)
             except CrawlBusy as e:
                 log.warning("crawl skipped backend=%s reason=%r", b.name, str(e))
-                return CrawlResult("", b.name, "", 0, 0, 0, "busy", str(e))
+                result = CrawlResult("", b.name, "", 0, 0, 0, "busy", str(e))
             except CrawlerError as e:  # e.g. the lock's database unreachable: this backend only
                 log.error("crawl failed backend=%s error=%s", b.name, e)
-                return CrawlResult("", b.name, "", 0, 0, 0, "failed", str(e))
+                result = CrawlResult("", b.name, "", 0, 0, 0, "failed", str(e))
+            self.metrics.ended(result)
+            return result
 
         return list(await asyncio.gather(*(one(b) for b in backends)))
 
@@ -46,7 +50,15 @@ class Service:
                 reporter.cancel()
 
     async def serve(self, schedule: bool) -> None:
-        """Runs until cancelled: periodic crawls (if ``schedule``) and the job runner."""
+        """Runs until cancelled: periodic crawls (if ``schedule``) and the job runner; /metrics meanwhile."""
+        try:
+            await self.metrics.seed(self.dsn)
+        except Exception as e:  # only the gauge's history is missing: the next complete crawl sets it
+            log.warning("last complete crawls unknown until the next one (%s: %s)", type(e).__name__, e)
+        with self.metrics.metrics.serving(self.cfg.crawler.metrics_listen):
+            await self._serve(schedule)
+
+    async def _serve(self, schedule: bool) -> None:
         from .jobs import JobRunner
 
         async with Publisher(self.cfg.kafka) as publisher, asyncio.TaskGroup() as tg:

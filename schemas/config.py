@@ -53,6 +53,10 @@ def _host_port(v: str) -> str | None:
     return None if re.fullmatch(r"\[?[\w.:-]+\]?:\d{1,5}", v) else "must be HOST:PORT"
 
 
+def _metrics_listen(v: str) -> str | None:
+    return None if v == "" else _host_port(v)
+
+
 def _servers(v: str) -> str | None:
     bad = [s for s in v.split(",") if _host_port(s.strip())]
     return f"must be HOST:PORT[,HOST:PORT…], not {bad[0]!r}" if bad or not v else None
@@ -69,10 +73,13 @@ class KafkaSettings:
     security_protocol: str = setting(
         "PLAINTEXT", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.", _one_of("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
     )
-    sasl_mechanism: str = setting("", "SASL mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) when SASL is used.")
+    sasl_mechanism: str = setting("", "SASL mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) when SASL is used.",
+                                  _one_of("", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"))
     sasl_username: str = setting("", "SASL user name.")
     sasl_password: str = setting("", "SASL password (never logged).")
     ssl_cafile: str = setting("", "CA bundle for SSL connections.")
+    ssl_certfile: str = setting("", "Client certificate (PEM) for brokers that require TLS client authentication.")
+    ssl_keyfile: str = setting("", "Private key (PEM) of ssl_certfile.")
     partitions: int = setting(6, "Partitions for topics created by `warpdrive topics create`.", _positive)
     replication_factor: int = setting(1, "Replication factor for created topics.", _positive)
 
@@ -85,7 +92,10 @@ class KafkaSettings:
         if self.security_protocol in ("SSL", "SASL_SSL"):
             import ssl
 
-            opts["ssl_context"] = ssl.create_default_context(cafile=self.ssl_cafile or None)
+            context = ssl.create_default_context(cafile=self.ssl_cafile or None)
+            if self.ssl_certfile:
+                context.load_cert_chain(self.ssl_certfile, self.ssl_keyfile or None)
+            opts["ssl_context"] = context
         return opts
 
 
@@ -111,6 +121,13 @@ class ApiSettings:
     insecure_no_auth: bool = setting(False, "Serve without auth (local demos only; refused unless on loopback).")
     web_dist: str = setting("", "Built dashboard folder to serve at /; empty = web/dist beside the source.")
     max_page_size: int = setting(1000, "Largest page a list endpoint returns.", _positive)
+    # Cross-site and DNS-rebinding protection (api/guard.py).
+    allowed_hosts: list[str] = setting(
+        [], "Host names the API answers to (Host header, port ignored; '*' = any); empty = the listen host, the host "
+            "of api.url and localhost/127.0.0.1/::1, or any host when listening on a wildcard address.")
+    ready_timeout: float = setting(2.0, "Seconds /readyz waits for Kafka and PostgreSQL to answer its probes.", _positive)
+    allowed_origins: list[str] = setting(
+        [], "Extra browser origins (scheme://host:port) allowed to call the API besides its own (e.g. a dev server).")
 
     @property
     def base_url(self) -> str:
@@ -137,6 +154,20 @@ class AgentSettings:
     heartbeat_interval: float = setting(10.0, "Seconds between AgentStatus heartbeats.", _positive)
     read_only: bool = setting(False, "Mount read-only: writes fail (EROFS); small-file reads cost fewer FUSE requests.")
     users: dict[str, str] = setting({}, "uid → user name overrides ([agent.users] '1000' = 'alice'); else the passwd name.")
+    # The mount's guarantees (docs/mount.md): deadlines, bounded caches, the object stores' ownership policy.
+    backend_timeout: float = setting(
+        30.0, "Seconds any one backend call may take before the caller gets ETIMEDOUT (transfers: +1 s per MiB).",
+        _positive)
+    metadata_cache_entries: int = setting(
+        100_000, "Most stat and listing entries cached per backend (LRU; missing names expire after metadata_ttl).",
+        _positive)
+    object_uid: int = setting(-1, "Owner uid of every file and directory on object stores; -1 = the agent's own.")
+    object_gid: int = setting(-1, "Group gid of every file and directory on object stores; -1 = the agent's own.")
+    object_umask: int = setting(
+        0, "Permission bits taken away on object stores (0o022 → files 0644, dirs 0755); 0 = files 0666, dirs 0777.",
+        lambda v: None if 0 <= v <= 0o777 else "must be between 0 and 0o777")
+    metrics_listen: str = setting("", "HOST:PORT of the agent's Prometheus /metrics (port 0 = any free one); empty = off.",
+                                  _metrics_listen)
 
 
 @dataclass(frozen=True)
@@ -145,7 +176,8 @@ class StreamsSettings:
     batch_size: int = setting(1000, "Kafka messages taken from the consumer at a time (batches grow to batch_records).",
                               _positive)
     batch_within: float = setting(1.0, "Seconds to wait for a batch to fill.", _positive)
-    web_port: int = setting(0, "Faust web port; 0 = disabled.", _non_negative)
+    metrics_listen: str = setting("", "HOST:PORT of the worker's Prometheus /metrics (port 0 = any free one); empty = off.",
+                                  _metrics_listen)
     session_timeout: float = setting(
         10.0, "Seconds before the consumer group hands a dead worker's partitions to the others.", _positive)
     pipeline: bool = setting(
@@ -161,6 +193,28 @@ class CrawlerSettings:
     batch_size: int = setting(1000, "ListingEvents per Kafka message.", _positive)
     list_concurrency: int = setting(32, "Concurrent prefix listings on object stores.", _positive)
     move_concurrency: int = setting(4, "Files copied at once by a move job.", _positive)
+    metrics_listen: str = setting("", "HOST:PORT of the crawler's Prometheus /metrics (port 0 = any free one); empty = off.",
+                                  _metrics_listen)
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    format: str = setting("text", "Log lines as 'text' or 'json' (JSON lines with component and node fields).",
+                          _one_of("text", "json"))
+    summary_interval: float = setting(
+        30.0, "Seconds between the summaries of a repeated warning or error (an outage is told once, then summed up).",
+        _positive)
+
+
+@dataclass(frozen=True)
+class HistorySettings:
+    users: dict[str, str] = setting(
+        {}, "Requester → user for imported access logs (`warpdrive backfill`): an S3 requester ARN or canonical id, "
+            "a GCS principal email ([history.users] 'arn:aws:iam::1:user/a' = 'alice'). Unmapped: the IAM user "
+            "name, or the requester as logged.")
+
+
+ATIME_POLICIES = ("off", "strict", "relatime")
 
 
 @dataclass(frozen=True)
@@ -169,6 +223,8 @@ class BackendConfig:
     url: str
     storage_options: dict[str, Any] = field(default_factory=dict)
     max_tree_depth: int = 0  # 0 = every level
+    # POSIX atime as evidence of reads (local/NFS backends): off | strict | relatime (schemas/stale.py).
+    atime: str = "off"
 
     @property
     def scheme(self) -> str:
@@ -187,8 +243,10 @@ class Config:
     agent: AgentSettings
     streams: StreamsSettings
     crawler: CrawlerSettings
+    history: HistorySettings
     backends: tuple[BackendConfig, ...]
     teams: dict[str, str]  # user → team
+    log: LogSettings = field(default_factory=LogSettings)
 
     def backend(self, name: str) -> BackendConfig:
         for b in self.backends:
@@ -204,6 +262,8 @@ SECTIONS: dict[str, type] = {
     "agent": AgentSettings,
     "streams": StreamsSettings,
     "crawler": CrawlerSettings,
+    "history": HistorySettings,
+    "log": LogSettings,
 }
 
 
@@ -226,8 +286,10 @@ def settings_help() -> list[tuple[str, str, str, str]]:
             default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
             rows.append((f"{section}.{f.name}", env_name(section, f.name), repr(default), f.metadata["help"]))
     rows += [
-        ("backends", ENV_PREFIX + "BACKENDS", "[]", "[[backends]] name, url (file://, s3://, gs://), storage_options."),
-        ("teams", ENV_PREFIX + "TEAMS", "{}", "[teams] user = team mapping (also editable via the API)."),
+        ("backends", ENV_PREFIX + "BACKENDS", "[]",
+         "[[backends]] name, url (file://, s3://, gs://), storage_options, max_tree_depth, "
+         "atime (off | strict | relatime: POSIX access times as evidence of reads, file:// only)."),
+        ("teams", ENV_PREFIX + "TEAMS", "{}", "[teams] user = team: seeds the teams table at worker start (then API/CLI edits; agents read Kafka)."),
     ]
     return rows
 
@@ -312,6 +374,10 @@ def _check_backend(i: int, b: BackendConfig) -> None:
         raise ConfigError(f"{where}.url: {problem}")
     if b.max_tree_depth < 0:
         raise ConfigError(f"{where}.max_tree_depth: must be >= 0")
+    if b.atime not in ATIME_POLICIES:
+        raise ConfigError(f"{where}.atime: must be one of {', '.join(ATIME_POLICIES)}, got {b.atime!r}")
+    if b.atime != "off" and not KINDS[parts.scheme or "file"].posix:
+        raise ConfigError(f"{where}.atime: only file:// backends have POSIX access times")
 
 
 def _check_env_keys() -> None:
@@ -322,6 +388,23 @@ def _check_env_keys() -> None:
             if var.startswith(head) and var[len(head):].lower() not in {f.name for f in dataclasses.fields(cls)}:
                 raise ConfigError(f"{var}: unknown setting {section}.{var[len(head):].lower()} "
                                   f"(known: {', '.join(f.name for f in dataclasses.fields(cls))})")
+
+
+def _check_kafka_security(k: KafkaSettings) -> None:
+    """SASL settings that cannot work together fail at start, not at the first connection."""
+    sasl = k.security_protocol.startswith("SASL_")
+    if sasl and not k.sasl_mechanism:
+        raise ConfigError(f"kafka.sasl_mechanism: required with security_protocol {k.security_protocol}")
+    if k.sasl_mechanism and not sasl:
+        raise ConfigError(f"kafka.security_protocol: {k.security_protocol} uses no SASL, but sasl_mechanism is "
+                          f"{k.sasl_mechanism} (use SASL_PLAINTEXT or SASL_SSL)")
+    if sasl and not (k.sasl_username and k.sasl_password):
+        raise ConfigError("kafka.sasl_username: SASL needs sasl_username and sasl_password")
+    for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+        if (path := getattr(k, key)) and not Path(path).is_file():
+            raise ConfigError(f"kafka.{key}: file {path!r} does not exist")
+    if k.ssl_keyfile and not k.ssl_certfile:
+        raise ConfigError("kafka.ssl_keyfile: set ssl_certfile too")
 
 
 def find_config_file(explicit: str | os.PathLike[str] | None = None) -> Path | None:
@@ -369,6 +452,7 @@ def from_dict(raw: dict[str, Any], source: str = "dict") -> Config:
     names = [b.name for b in backends]
     if dup := next((n for n in names if names.count(n) > 1), None):
         raise ConfigError(f"backends: name {dup!r} is used twice")
+    _check_kafka_security(sections["kafka"])
     teams = _coerce("teams", os.environ.get(ENV_PREFIX + "TEAMS") or raw.get("teams", {}), dict[str, str])
     for i, t in enumerate(sections["api"].tokens):
         if t.role not in ROLES:

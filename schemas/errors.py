@@ -15,3 +15,7 @@ class DecodeError(SchemaError):
 
 class MigrationError(SchemaError):
     """A migration could not be applied."""
+
+
+class SchemaVersionError(MigrationError):
+    """The database's schema is not the one this release ships (older, newer or edited): services refuse to start."""

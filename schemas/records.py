@@ -50,6 +50,17 @@ def parse_ts(value: str) -> datetime:
     return dt.astimezone(UTC)
 
 
+_CANON_LEN = len("2026-01-01T00:00:00.000000Z")
+
+
+def canonical_ts(ts: str) -> str:
+    """The records' canonical UTC form, so timestamps compare as strings and ``ts[:10]`` is the UTC day;
+    raises DecodeError for what is not an RFC 3339 timestamp with a zone."""
+    if len(ts) == _CANON_LEN and ts[-1] == "Z":
+        return ts
+    return format_ts(parse_ts(ts))
+
+
 def parse_optional_ts(value: str | None) -> datetime | None:
     """``parse_ts`` for optional fields: None (or empty) stays None."""
     return parse_ts(value) if value else None
@@ -62,6 +73,10 @@ class AccessEvent:
     ``count`` operations were coalesced into this event (reads per open handle and flush window);
     ``weight`` is 1/sampling-rate for sampled metadata ops, so ``count * weight`` estimates the true count.
     ``event_id`` is ``<node_host>/<boot id>/<seq>``: unique, so a replayed event is recognisable.
+
+    Imported history (``warpdrive backfill``) sets ``source`` (``<format>:<log file URL>``) and ``seq`` (the
+    line number in that file), and ``event_id`` is ``<source>#<line>``: the stream workers apply each
+    (source, line) once, however often it is imported (streams/history.py). Telemetry leaves ``source`` None.
     """
 
     TYPE: ClassVar[str] = "access"
@@ -84,6 +99,7 @@ class AccessEvent:
     first_timestamp: str | None = None
     uid: int | None = None
     error: str | None = None
+    source: str | None = None
 
 
 @dataclass(slots=True)
@@ -174,8 +190,19 @@ class JobEvent:
     error: str | None = None
 
 
+@dataclass(slots=True)
+class TeamMembership:
+    """The teams one user belongs to, on a compacted topic keyed by user (no teams: a tombstone)."""
+
+    TYPE: ClassVar[str] = "team_membership"
+    user: str
+    teams: list[str]
+    timestamp: str
+
+
 RECORD_TYPES: dict[str, type] = {
-    cls.TYPE: cls for cls in (AccessEvent, ListingEvent, CrawlMarker, QuotaBreach, AgentStatus, Command, JobEvent)
+    cls.TYPE: cls for cls in (AccessEvent, ListingEvent, CrawlMarker, QuotaBreach, AgentStatus, Command, JobEvent,
+                              TeamMembership)
 }
 
 

@@ -47,13 +47,21 @@ AGENT_STATUS = Topic("warpdrive.agent-status.v1", key="node_host", ordered=True,
 QUOTA_BREACH = Topic("warpdrive.quota-breach.v1", key="team", ordered=True, retention_ms=30 * DAY_MS, public=True,
                      doc="QuotaBreach transitions (ok/soft/hard), self-describing JSON for any consumer.")
 QUOTA_STATE = Topic("warpdrive.quota-state.v1", key="team/backend", ordered=True, compacted=True, partitions=1,
-                    doc="Current QuotaBreach level per team and backend; agents enforce hard limits from it.")
+                    doc="Current QuotaBreach level per team and backend; agents enforce hard limits from it. A "
+                        "quota that ends (deleted, its team or backend removed) gets its 'ok' and then a tombstone.")
 COMMANDS = Topic("warpdrive.commands.v1", key="target", ordered=True, partitions=1,
                  doc="Commands (move, warm, crawl, cancel) for workers, crawlers and agents.")
 JOB_EVENTS = Topic("warpdrive.job-events.v1", key="job_id", ordered=True,
                    doc="Job progress and results, aggregated into the jobs table.")
 
-ALL: tuple[Topic, ...] = (ACCESS, LISTING, AGENT_STATUS, QUOTA_BREACH, QUOTA_STATE, COMMANDS, JOB_EVENTS)
+# Agents enforce hard quotas for the members of a team: they learn membership here, not from their config.
+TEAM_MEMBERSHIP = Topic("warpdrive.team-membership.v1", key="user", ordered=True, compacted=True, partitions=1,
+                        public=True,
+                        doc="TeamMembership per user (latest wins; a tombstone once the user is in no team), "
+                            "published by the stream workers from the teams table.")
+
+ALL: tuple[Topic, ...] = (ACCESS, LISTING, AGENT_STATUS, QUOTA_BREACH, QUOTA_STATE, COMMANDS, JOB_EVENTS,
+                          TEAM_MEMBERSHIP)
 
 
 async def ensure_topics(kafka: KafkaSettings, topics: tuple[Topic, ...] = ALL, timeout: float = 30.0) -> list[str]:

@@ -15,9 +15,12 @@ from typing import Iterable, Mapping
 
 import asyncpg
 
+from warpdrive.schemas.checks import check_access
 from warpdrive.schemas.errors import DecodeError
-from warpdrive.schemas.records import AccessEvent, decode_batch, format_ts, parse_optional_ts, parse_ts
+from warpdrive.schemas.records import AccessEvent, canonical_ts, parse_optional_ts, parse_ts
 
+from .decoding import Rejected, checked_batch, dead_letter_records
+from .history import fresh_lines
 from .offsets import Msg, dead_letter
 from .files import FileState
 from .ownership import candidate_users, load_owners, lock_backends, set_owners
@@ -31,16 +34,6 @@ LAST_ACCESS = frozenset({"read", "write"})
 # Operations that make a user the creator of a file (through a mount).
 CREATES = frozenset({"create", "write"})
 ACTIVITY = LAST_ACCESS | CREATES
-_CANON_LEN = len("2026-01-01T00:00:00.000000Z")
-
-
-def canonical_ts(ts: str) -> str:
-    """The records' canonical UTC form, so timestamps compare as strings and ``ts[:10]`` is the UTC day."""
-    if len(ts) == _CANON_LEN and ts[-1] == "Z":
-        return ts
-    return format_ts(parse_ts(ts))
-
-
 @dataclass(slots=True)
 class Row:
     """One access_log row's increments from one batch."""
@@ -114,25 +107,55 @@ class Aggregate:
         self.events += len(recs)
 
 
-Decoded = tuple[Aggregate, list[tuple[Msg, str]]]
+@dataclass
+class Decoded:
+    """A batch of access messages decoded and checked: ``agg`` folds every accepted event (imported ones
+    too, assumed new until streams/history.py says otherwise); ``bad``: undecodable messages; ``rejected``:
+    records refused alone (schemas/checks.py)."""
+
+    agg: Aggregate = field(default_factory=Aggregate)
+    bad: list[tuple[Msg, str]] = field(default_factory=list)
+    rejected: list[Rejected] = field(default_factory=list)
+    live: list[AccessEvent] = field(default_factory=list)
+    imported: list[AccessEvent] = field(default_factory=list)
+
+    def add(self, events: list[AccessEvent]) -> None:
+        live = [e for e in events if e.source is None]
+        self.live += live
+        self.agg.add_all(live)
+        if len(live) < len(events):
+            imported = [e for e in events if e.source is not None]
+            self.imported += imported
+            fold_imported(self.agg, imported)
 
 
-def decode(msgs: Iterable[Msg], into: Decoded | None = None) -> Decoded:
-    """Folds every decodable message into one Aggregate (``into``'s, when given: a batch is folded message
-    chunk by chunk as they arrive); returns it with the undecodable messages and their reasons."""
-    agg, bad = into if into is not None else (Aggregate(), [])
+def fold_imported(agg: Aggregate, imported: list[AccessEvent]) -> None:
+    """Folds imported history in, except into telemetry coverage (live telemetry only: history.py keeps
+    the imported span per log format)."""
+    coverage, agg.coverage = agg.coverage, {}
+    agg.add_all(imported)
+    agg.coverage = coverage
+
+
+def decode(msgs: Iterable[Msg], into: Decoded | None = None, roots: Mapping[str, str] = {}) -> Decoded:
+    """Folds every decodable message's accepted records into one Aggregate (``into``'s, when given: a batch is
+    folded message chunk by chunk as they arrive; ``roots``: backend → URL, for canonical paths)."""
+    d = into if into is not None else Decoded()
     for m in msgs:
         try:
-            agg.add_all(decode_batch(m.value, AccessEvent))
+            good, rejected = checked_batch(m, AccessEvent, check_access, roots)
         except DecodeError as e:
-            bad.append((m, str(e)))
-    return agg, bad
+            d.bad.append((m, str(e)))
+            continue
+        d.rejected += rejected
+        d.add(good)
+    return d
 
 
-def prepare(msgs: list[Msg], into: Decoded | None) -> tuple[Decoded, int]:
+def prepare(msgs: list[Msg], into: Decoded | None, roots: Mapping[str, str] = {}) -> tuple[Decoded, int]:
     """The worker's fold of arriving messages into its next batch: the batch so far, and its records."""
-    agg, bad = decode(msgs, into)
-    return (agg, bad), agg.events + len(bad)
+    d = decode(msgs, into, roots)
+    return d, d.agg.events + len(d.bad) + len(d.rejected)
 
 
 _STAGE = (("b", "TEXT"), ("p", "TEXT"), ("u", "TEXT"), ("d", "TEXT"), ("rc", "INT"), ("br", "BIGINT"), ("la", "TEXT"),
@@ -301,11 +324,17 @@ async def write_files(conn: asyncpg.Connection, agg: Aggregate, uid_names: Mappi
 
 
 async def apply_access(conn: asyncpg.Connection, consumer: str, msgs: list[Msg], uid_names: Mapping[str, str],
-                       deltas: Deltas, decoded: Decoded | None = None) -> Aggregate:
+                       deltas: Deltas, decoded: Decoded | None = None, roots: Mapping[str, str] = {}) -> Aggregate:
     """Applies one batch of access messages (inside the caller's exactly-once transaction);
-    ``decoded``: ``decode(msgs)``, when the caller already has it."""
-    agg, bad = decoded if decoded is not None else decode(msgs)
-    await dead_letter(conn, consumer, bad)
+    ``decoded``: ``decode(msgs, roots)``, when the caller already has it."""
+    d = decoded if decoded is not None else decode(msgs, roots)
+    await dead_letter(conn, consumer, d.bad)
+    await dead_letter_records(conn, consumer, d.rejected)
+    agg = d.agg
+    if (fresh := await fresh_lines(conn, d.imported)) is not None:  # lines imported before: fold without them
+        agg = Aggregate()
+        agg.add_all(d.live)
+        fold_imported(agg, fresh)
     await write_access(conn, agg, deltas.shard)
     await write_files(conn, agg, uid_names, deltas)
     return agg

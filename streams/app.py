@@ -11,7 +11,9 @@ consumer group.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, Awaitable, Callable
 
@@ -21,12 +23,15 @@ from aiokafka.errors import KafkaError
 from faust.types import TP
 
 from warpdrive.schemas.config import Config
+from warpdrive.schemas.db import QUOTA_OUTBOX_CHANNEL, TEAMS_CHANNEL, listen
 from warpdrive.schemas.topics import ACCESS, AGENT_STATUS, COMMANDS, JOB_EVENTS, LISTING, QUOTA_BREACH, QUOTA_STATE, Topic
+from warpdrive.schemas.topics import TEAM_MEMBERSHIP
 
-from . import quotas
+from . import membership, quotas
 from .access import apply_access, prepare as prepare_access
 from .commands import apply_commands
 from .listing import apply_listing
+from .metrics import SAMPLE_INTERVAL, StreamsMetrics
 from .offsets import TRANSIENT, Abandoned, Apply, Msg, OffsetGap, apply_exactly_once, shard_of, stored_offsets
 from .replay import read_ranges
 from .rollups import Deltas, write_deltas
@@ -93,8 +98,11 @@ class StreamsApp(faust.App):
         self.dsn = dsn
         self.pool: asyncpg.Pool | None = None
         self.applied: dict[str, int] = {}  # records applied per topic, for the log
-        self.outbox = asyncio.Event()  # set when quota transitions were queued
+        self.metrics = StreamsMetrics()
+        self.outbox = asyncio.Event()  # set (after commit, by NOTIFY) when quota transitions or teams changed
         self.uid_names = cfg.agent.users
+        self.roots = {b.name: b.url for b in cfg.backends}  # inbound paths are made relative to these
+        self.atime = {b.name: b.atime for b in cfg.backends}  # where a crawl's atime counts as a read
 
     async def on_start(self) -> None:
         await super().on_start()
@@ -116,7 +124,8 @@ class StreamsApp(faust.App):
         assert self.pool is not None, "agents run only while the app is started"
         return self.pool
 
-    def batch_agent(self, topic: Topic, fn: BatchFn, prepare: Prepare | None = None) -> None:
+    def batch_agent(self, topic: Topic, fn: BatchFn, prepare: Prepare | None = None,
+                    within: float | None = None) -> None:
         """Registers an agent applying ``fn`` exactly once to each batch of ``topic``'s messages.
 
         A batch is sized by records and time, not by Kafka messages: messages are taken from Faust in chunks of
@@ -135,21 +144,28 @@ class StreamsApp(faust.App):
         name = topic.full_name(self.cfg.kafka)
         channel = self.topic(name, value_type=bytes, key_type=bytes, internal=False)
         consumer = self.cfg.streams.app_id
-        size, within = self.cfg.streams.batch_size, self.cfg.streams.batch_within
+        size = self.cfg.streams.batch_size
+        within = min(within, self.cfg.streams.batch_within) if within is not None else self.cfg.streams.batch_within
         batch_records = self.cfg.streams.batch_records
         pipelined = self.cfg.streams.pipeline
         short = topic.name.split(".")[1]
 
         async def run(msgs: list[Msg], prepared: Any) -> None:
+            applied = 0
+
             async def apply(conn: asyncpg.Connection, fresh: list[Msg]) -> None:
+                nonlocal applied
                 n = await fn(self, conn, fresh, prepared if fresh == msgs else None)
                 self.applied[short] = self.applied.get(short, 0) + n
+                applied += n
 
+            t0 = time.perf_counter()
             try:
                 await apply_exactly_once(self.db(), consumer, msgs, apply, contiguous=not topic.compacted,
                                          stopping=lambda: self.should_stop)
             except OffsetGap as gap:
                 await self.close_gap(gap, msgs, apply)
+            self.metrics.batch(name, applied, time.perf_counter() - t0)
 
         async def agent(stream: faust.StreamT) -> None:
             loop = asyncio.get_running_loop()
@@ -246,24 +262,46 @@ class StreamsApp(faust.App):
         if deltas:
             await write_deltas(conn, deltas)
         if deltas.usage or all_quotas:
-            if await quotas.evaluate(conn, None if all_quotas else deltas.teams()):
-                self.outbox.set()
+            # The publisher is woken by the outbox's NOTIFY at commit, not from here (before it).
+            await quotas.evaluate(conn, None if all_quotas else deltas.teams(), self.backend_names())
+
+    def backend_names(self) -> set[str]:
+        """The configured backends: a quota on any other has ended (its backend was removed)."""
+        return {b.name for b in self.cfg.backends}
 
     async def publish_outbox(self) -> int:
-        """Sends queued quota transitions to both quota topics, then marks them sent."""
+        """Sends queued quota transitions to both quota topics (a tombstone to the state topic only),
+        then marks them sent."""
         breach = self.topic(QUOTA_BREACH.full_name(self.cfg.kafka), value_type=bytes, key_type=bytes)
         state = self.topic(QUOTA_STATE.full_name(self.cfg.kafka), value_type=bytes, key_type=bytes)
         async with self.db().acquire() as conn, conn.transaction():
             rows = await quotas.pending(conn)
             futs = []
             for r in rows:
-                futs.append(await breach.send(key=r["team_name"].encode(), value=r["payload"]))
+                if r["payload"] is not None:
+                    futs.append(await breach.send(key=r["team_name"].encode(), value=r["payload"]))
                 futs.append(await state.send(key=quotas.state_key(r["team_name"], r["backend_name"]).encode(),
                                              value=r["payload"]))
             await asyncio.gather(*futs)  # delivered before they are marked
             if rows:
                 await quotas.mark_published(conn, [r["id"] for r in rows])
+        self.metrics.quota_transitions.inc(len(rows))
         return len(rows)
+
+    async def publish_membership(self) -> int:
+        """Sends the users whose teams changed to the membership topic, then records them as sent."""
+        topic = self.topic(TEAM_MEMBERSHIP.full_name(self.cfg.kafka), value_type=bytes, key_type=bytes)
+        async with self.db().acquire() as conn, conn.transaction():
+            changed = await membership.changes(conn)
+            futs = []
+            for user, teams in changed:
+                key, value = membership.message(user, teams)
+                futs.append(await topic.send(key=key, value=value))
+            await asyncio.gather(*futs)  # delivered before they are recorded
+            if changed:
+                await membership.mark_published(conn, changed)
+                log.info("published the teams of %d user(s)", len(changed))
+        return len(changed)
 
 
 async def _seek_to_stored(app: StreamsApp, assigned: set) -> None:
@@ -294,14 +332,14 @@ async def _seek_to_stored(app: StreamsApp, assigned: set) -> None:
 
 async def _access(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg], prepared: Any) -> int:
     deltas = app.deltas(msgs)
-    agg = await apply_access(conn, app.cfg.streams.app_id, msgs, app.uid_names, deltas, prepared)
+    agg = await apply_access(conn, app.cfg.streams.app_id, msgs, app.uid_names, deltas, prepared, app.roots)
     await app.finish(conn, deltas)
     return agg.events
 
 
 async def _listing(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg], prepared: Any) -> int:
     deltas = app.deltas(msgs)
-    n = await apply_listing(conn, app.cfg.streams.app_id, msgs, app.uid_names, deltas)
+    n = await apply_listing(conn, app.cfg.streams.app_id, msgs, app.uid_names, deltas, app.roots, app.atime)
     await app.finish(conn, deltas)
     return n
 
@@ -322,13 +360,16 @@ async def _job_events(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg]
 
 
 QUOTA_INTERVAL = 30.0  # seconds between full quota evaluations (catches quota edits made via the API)
+COMMANDS_WITHIN = 0.05  # seconds the commands agent waits for a batch to fill
+PUBLISH_POLL = 10.0  # seconds between publisher rounds without a NOTIFY (only a lost one needs it)
 
 
 def create_app(cfg: Config, dsn: str) -> StreamsApp:
     app = StreamsApp(cfg, dsn)
-    app.batch_agent(ACCESS, _access, prepare_access)
+    app.batch_agent(ACCESS, _access, functools.partial(prepare_access, roots=app.roots))
     app.batch_agent(LISTING, _listing)
-    app.batch_agent(COMMANDS, _commands)
+    # Commands are few and someone waits for them (a quota change → its breach): no batching delay.
+    app.batch_agent(COMMANDS, _commands, within=COMMANDS_WITHIN)
     app.batch_agent(AGENT_STATUS, _agent_status)
     app.batch_agent(JOB_EVENTS, _job_events)
 
@@ -339,26 +380,40 @@ def create_app(cfg: Config, dsn: str) -> StreamsApp:
 
     @app.task
     async def publisher() -> None:
-        """Publishes queued quota transitions after each batch that queued some, and every few seconds."""
-        while not app.should_stop:
-            try:
-                await asyncio.wait_for(app.outbox.wait(), 5.0)
-            except asyncio.TimeoutError:
-                pass
-            app.outbox.clear()
-            try:
-                await app.publish_outbox()
-            except (*TRANSIENT, asyncpg.PostgresError, KafkaError) as e:
-                log.warning("quota transitions not published yet (%s: %s)", type(e).__name__, e)
+        """Publishes quota transitions and membership changes as soon as their transaction committed
+        (PostgreSQL NOTIFYs at commit), and every PUBLISH_POLL seconds."""
+        async with asyncio.TaskGroup() as tg:
+            listener = tg.create_task(listen(app.db(), (QUOTA_OUTBOX_CHANNEL, TEAMS_CHANNEL), app.outbox))
+            await evaluate_quotas()  # at once: quotas on backends removed from the config end now
+            while not app.should_stop:
+                try:
+                    await asyncio.wait_for(app.outbox.wait(), PUBLISH_POLL)
+                except asyncio.TimeoutError:
+                    pass
+                app.outbox.clear()
+                try:
+                    await app.publish_outbox()
+                    await app.publish_membership()
+                except (*TRANSIENT, asyncpg.PostgresError, KafkaError) as e:
+                    log.warning("quota transitions or membership not published yet (%s: %s)", type(e).__name__, e)
+                    await asyncio.sleep(1.0)
+            listener.cancel()
 
-    @app.timer(QUOTA_INTERVAL)
     async def evaluate_quotas() -> None:
         try:
             async with app.db().acquire() as conn, conn.transaction():
-                if await quotas.evaluate(conn, None):
-                    app.outbox.set()
+                await quotas.evaluate(conn, None, app.backend_names())
         except (*TRANSIENT, asyncpg.PostgresError) as e:
             log.warning("quota evaluation skipped (%s: %s)", type(e).__name__, e)
+
+    app.timer(QUOTA_INTERVAL)(evaluate_quotas)
+
+    @app.timer(SAMPLE_INTERVAL)
+    async def sample_metrics() -> None:
+        try:
+            await app.metrics.sample(app)
+        except (*TRANSIENT, asyncpg.PostgresError, KafkaError) as e:  # the outage itself is logged elsewhere
+            log.debug("metrics not sampled (%s: %s)", type(e).__name__, e)
 
     @app.timer(30.0)
     async def report() -> None:

@@ -1,15 +1,21 @@
-"""Decoding topics whose messages are either batch envelopes or single self-describing records."""
+"""Decoding topics whose messages are either batch envelopes or single self-describing records, and
+checking batches record by record (a refused record is dead-lettered alone, the rest applied)."""
 
 from __future__ import annotations
 
-from typing import Any
+import logging
+from typing import Any, Callable, Mapping, Sequence
 
+import asyncpg
 import orjson
 
+from warpdrive.schemas.checks import split_checked
 from warpdrive.schemas.errors import DecodeError
-from warpdrive.schemas.records import decode, decode_batch
+from warpdrive.schemas.records import decode, decode_batch, encode
 
 from .offsets import Msg
+
+log = logging.getLogger(__name__)
 
 
 def records(raw: bytes | None, expect: type) -> list[Any]:
@@ -32,3 +38,31 @@ def decode_all(msgs: list[Msg], expect: type) -> tuple[list[Any], list[tuple[Msg
         except DecodeError as e:
             bad.append((m, str(e)))
     return out, bad
+
+
+# A record refused alone: its message, its index in the message, the record and the reason.
+Rejected = tuple[Msg, int, Any, str]
+
+
+def checked_batch(m: Msg, expect: type | None, check: Callable[[Any, Mapping[str, str]], Any],
+                  roots: Mapping[str, str]) -> tuple[list[Any], list[Rejected]]:
+    """A batch message's records that pass ``check`` (schemas/checks.py), and the refused ones; raises
+    DecodeError when the message itself is undecodable."""
+    good, bad = split_checked(decode_batch(m.value, expect), check, roots)
+    return good, [(m, i, r, reason) for i, r, reason in bad]
+
+
+async def dead_letter_records(conn: asyncpg.Connection, consumer: str, rejected: Sequence[Rejected]) -> None:
+    """Keeps each refused record by itself (payload: the record alone, ``record``: its index in the message)."""
+    if not rejected:
+        return
+    for m, i, _, err in rejected:
+        log.error("dead letter %s[%d]@%d record %d: %s", m.topic, m.partition, m.offset, i, err)
+    await conn.execute(
+        """INSERT INTO dead_letters (consumer, topic, partition, "offset", record, error, payload)
+           SELECT $1, t, p, o, i, e, v
+           FROM unnest($2::text[], $3::int[], $4::bigint[], $5::int[], $6::text[], $7::bytea[]) AS u(t, p, o, i, e, v)
+           ON CONFLICT DO NOTHING""",
+        consumer, [m.topic for m, *_ in rejected], [m.partition for m, *_ in rejected],
+        [m.offset for m, *_ in rejected], [i for _, i, _, _ in rejected], [e for *_, e in rejected],
+        [encode(r) for _, _, r, _ in rejected])

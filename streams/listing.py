@@ -15,11 +15,15 @@ from typing import Any, Iterable, Mapping
 
 import asyncpg
 
+from warpdrive.schemas.checks import check_listing
 from warpdrive.schemas.errors import DecodeError
-from warpdrive.schemas.records import CrawlMarker, ListingEvent, decode_batch, parse_optional_ts, parse_ts
+from warpdrive.schemas.stale import atime_read
+from warpdrive.schemas.records import CrawlMarker, ListingEvent, parse_optional_ts, parse_ts
 
+from .decoding import Rejected, checked_batch, dead_letter_records
 from .offsets import Msg, dead_letter
 from .files import FileState
+from .reconstruct import reconstruct_growth
 from .ownership import load_owners, lock_backends, norm_prefix, sql_under
 from .rollups import Deltas
 from .staging import stage
@@ -52,6 +56,8 @@ WITH seen AS (
     UPDATE storage_files AS f SET crawl_id = s.crawl_id, last_crawled = now()
     FROM listing_stage s
     WHERE f.backend_name = s.backend_name AND f.path = s.path AND f.deleted_at IS NULL AND {_same('f', 's')}
+          -- atime evidence (staged as last_access) already folded in: else the row is updated below
+          AND (s.last_access IS NULL OR f.last_access >= s.last_access)
     RETURNING f.backend_name, f.path
 )
 DELETE FROM listing_stage s USING seen WHERE s.backend_name = seen.backend_name AND s.path = seen.path
@@ -116,16 +122,18 @@ SELECT * FROM d
 
 
 async def upsert_files(conn: asyncpg.Connection, files: dict[tuple[str, str], ListingEvent],
-                       uid_names: Mapping[str, str], deltas: Deltas) -> None:
-    """Writes one batch of listed files (owners resolved, usage deltas collected)."""
+                       uid_names: Mapping[str, str], deltas: Deltas, atime: Mapping[str, str] = {}) -> None:
+    """Writes one batch of listed files (owners resolved, usage deltas collected). ``atime``: backend → atime
+    policy; where it is on, a file's atime counts as a read (its last_access; schemas/stale.py)."""
     backends, names = {b for b, _ in files}, _posix_names(files.values())
     await lock_backends(conn, backends, exclusive=True)
     owners = await load_owners(conn, backends, names, uid_names)
     staged: dict[tuple[str, str], tuple[Any, ...]] = {}
     for (b, p), f in files.items():
         team, user, source = owners.resolve(b, p, None, f.owner_user, f.owner_uid)
+        at = parse_optional_ts(f.atime)
         staged[(b, p)] = (b, p, f.size_bytes, f.etag, parse_optional_ts(f.last_modified), f.owner_uid, f.owner_gid, f.owner_user,
-                          parse_optional_ts(f.atime), f.crawl_id, None, user, team, source, None)
+                          at, f.crawl_id, None, user, team, source, atime_read(at, atime.get(b, "off")))
     await stage(conn, "listing_stage", _STAGE, staged.values(), joined=True)
     unchanged = 0
     if await conn.fetchval(_RECRAWL):
@@ -140,8 +148,8 @@ async def upsert_files(conn: asyncpg.Connection, files: dict[tuple[str, str], Li
             b, p = key = r["backend_name"], r["path"]
             f, row = files[key], staged.pop(key)
             creator = r["created_by"] or r["activity_created_by"]
-            la, ala = r["last_access"], r["activity_last_access"]
-            last_access = la if ala is None or (la is not None and la >= ala) else ala
+            last_access = max((t for t in (r["last_access"], r["activity_last_access"], row[14]) if t is not None),
+                              default=None)
             team, user, source = owners.resolve(b, p, creator, f.owner_user, f.owner_uid)
             fixes.append((b, p, creator, user, team, source, last_access))
             deltas.change(FileState.of(r) if r["live"] else None,
@@ -152,8 +160,11 @@ async def upsert_files(conn: asyncpg.Connection, files: dict[tuple[str, str], Li
     else:  # every staged file is new, and only the ones the database knew nothing about are left in ``staged``
         await conn.execute(_INSERT)
         new = list(staged.values())
-    # As staged: nothing in the database said otherwise (no creator, no last access).
-    deltas.added((row[0], row[1], row[12], row[11], row[2], row[4]) for row in new)
+    # As staged: nothing in the database said otherwise (no creator; no last access but atime evidence).
+    deltas.added((row[0], row[1], row[12], row[11], row[2], row[4]) for row in new if row[14] is None)
+    for row in new:
+        if row[14] is not None:
+            deltas.change(None, FileState(row[0], row[1], row[12], row[11], row[2], row[14], row[4]))
 
 
 def _posix_names(files: Iterable[ListingEvent]) -> set[str]:
@@ -189,22 +200,27 @@ async def apply_marker(conn: asyncpg.Connection, m: CrawlMarker, deltas: Deltas)
             deltas.change(FileState.of(r), None)
         n = len(gone)
         log.info("crawl %s of %s complete: %d files no longer seen marked deleted", m.crawl_id, m.backend_name, n)
+        if not prefix and await reconstruct_growth(conn, m.backend_name, m.crawl_id, ts):
+            log.info("first crawl of %s: growth before it reconstructed from modification times", m.backend_name)
 
 
 async def apply_listing(conn: asyncpg.Connection, consumer: str, msgs: list[Msg], uid_names: Mapping[str, str],
-                        deltas: Deltas) -> int:
-    """Applies listing/crawl messages in order (inside the caller's transaction); returns records applied."""
+                        deltas: Deltas, roots: Mapping[str, str] = {}, atime: Mapping[str, str] = {}) -> int:
+    """Applies listing/crawl messages in order (inside the caller's transaction); returns records applied.
+    ``roots``: backend → URL, for canonical paths (schemas/paths.py); ``atime``: backend → atime policy."""
     pending: dict[tuple[str, str], ListingEvent] = {}
     bad: list[tuple[Msg, str]] = []
+    rejected: list[Rejected] = []
     n = 0
     for m in msgs:
         try:
-            recs = decode_batch(m.value)
+            recs, refused = checked_batch(m, None, check_listing, roots)  # type: ignore[arg-type]
             if recs and not isinstance(recs[0], (ListingEvent, CrawlMarker)):
                 raise DecodeError(f"unexpected {recs[0].TYPE} records on the listing topic")
         except DecodeError as e:
             bad.append((m, str(e)))
             continue
+        rejected += refused
         n += len(recs)
         if recs and isinstance(recs[0], ListingEvent):
             for r in recs:
@@ -212,10 +228,11 @@ async def apply_listing(conn: asyncpg.Connection, consumer: str, msgs: list[Msg]
             continue
         for r in recs:
             if pending:  # a marker sees every file published before it
-                await upsert_files(conn, pending, uid_names, deltas)
+                await upsert_files(conn, pending, uid_names, deltas, atime)
                 pending = {}
             await apply_marker(conn, r, deltas)
     if pending:
-        await upsert_files(conn, pending, uid_names, deltas)
+        await upsert_files(conn, pending, uid_names, deltas, atime)
     await dead_letter(conn, consumer, bad)
+    await dead_letter_records(conn, consumer, rejected)
     return n

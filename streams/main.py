@@ -7,6 +7,7 @@ import logging
 
 import click
 
+from warpdrive.schemas import logs
 from warpdrive.schemas.config import Config, load
 from warpdrive.schemas.errors import SchemaError
 
@@ -21,15 +22,16 @@ def cli() -> None:
 
 
 async def prepare(cfg: Config) -> str:
-    """Creates missing topics, migrates the database and seeds teams; returns the DSN."""
+    """Creates missing topics, checks the schema is this release's and seeds teams; returns the DSN."""
     import asyncpg
 
-    from warpdrive.schemas.db import migrate, resolve_dsn
+    from warpdrive.schemas.db import check_schema, resolve_dsn
     from warpdrive.schemas.topics import ensure_topics
 
     from .ownership import seed_teams
 
     dsn = resolve_dsn(cfg)
+    cfg.state_dir.mkdir(parents=True, exist_ok=True)  # Faust's data dir goes in it (a fresh container has none)
     try:
         await ensure_topics(cfg.kafka)
     except Exception as e:  # the client's own errors, as one line
@@ -39,7 +41,7 @@ async def prepare(cfg: Config) -> str:
     except (OSError, asyncio.TimeoutError, asyncpg.PostgresError) as e:
         raise StartupError(f"postgres: cannot connect: {type(e).__name__}: {e}") from None
     try:
-        await migrate(conn)
+        await check_schema(conn)  # `warpdrive migrate` changes the schema, never a worker
         await seed_teams(conn, cfg.teams)
     finally:
         await conn.close()
@@ -55,6 +57,8 @@ def worker(config_path: str | None, loglevel: str) -> None:
     """Run a stream worker (start N of them to share the partitions)."""
     try:
         cfg = load(config_path)
+        logs.apply(cfg, "streams")
+        logging.getLogger().setLevel(loglevel.upper())
         dsn = asyncio.run(prepare(cfg))
     except (SchemaError, StartupError) as e:
         raise click.ClickException(str(e)) from None
@@ -63,4 +67,6 @@ def worker(config_path: str | None, loglevel: str) -> None:
     from .app import create_app
 
     app = create_app(cfg, dsn)
-    faust.Worker(app, loglevel=loglevel.upper()).execute_from_commandline()
+    with app.metrics.metrics.serving(cfg.streams.metrics_listen):
+        # Our logging (text or JSON lines, outages told once) stays: Faust would replace it with its own.
+        faust.Worker(app, loglevel=loglevel.upper(), override_logging=False).execute_from_commandline()

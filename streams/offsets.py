@@ -168,10 +168,12 @@ async def dead_letter(conn: asyncpg.Connection, consumer: str, bad: Sequence[tup
     for m, err in bad:
         log.error("dead letter %s[%d]@%d: %s", m.topic, m.partition, m.offset, err)
     await conn.execute(
-        """INSERT INTO dead_letters (consumer, topic, partition, "offset", error, payload)
-           SELECT $1, t, p, o, e, v FROM unnest($2::text[], $3::int[], $4::bigint[], $5::text[], $6::bytea[])
-                AS u(t, p, o, e, v)
+        """INSERT INTO dead_letters (consumer, topic, partition, "offset", error, payload, msg_key)
+           SELECT $1, t, p, o, e, v, k FROM unnest($2::text[], $3::int[], $4::bigint[], $5::text[], $6::bytea[], $7::text[])
+                AS u(t, p, o, e, v, k)
            ON CONFLICT DO NOTHING""",
         consumer, [m.topic for m, _ in bad], [m.partition for m, _ in bad], [m.offset for m, _ in bad],
         [e for _, e in bad], [m.value for m, _ in bad],
+        # The key, for a replay to the same partition; keys are names (node, backend, team), text.
+        [m.key.decode("utf-8", "replace") if m.key is not None else None for m, _ in bad],
     )

@@ -1,10 +1,12 @@
 """Directory tree rollups (issue 9): every change of a live file moves its contribution in every
-ancestor directory — totals, bytes by team, and last-access / last-modified week buckets.
+ancestor directory — totals, bytes by team, last-access / last-modified week buckets (``tree_activity``) and
+activity week buckets (``tree_inactive``; activity: the later of last access and modification, the stale rule of
+schemas/stale.py).
 
 Deltas are folded per batch in memory, per leaf directory (a crawl of 1,000 files in one directory is
 one row change per ancestor, not 1,000) and written at the end of the batch's transaction, one statement per table.
 
-``tree_dirs.stale_bytes`` (the key of ``sort=stale``) is the sum of the directory's last-access buckets up to
+``tree_dirs.inactive_bytes`` (the key of ``sort=stale``) is the sum of the directory's activity buckets up to
 ``tree_stale.through``: a delta counts in it when its bucket is at or before that boundary, read under
 TREE_STALE_LOCK shared. When the clock has passed the next week, the first batch takes the lock exclusively
 and folds the buckets that crossed into every directory (one statement, about once a week), so a delta is
@@ -18,6 +20,7 @@ from datetime import UTC, date, datetime
 
 import asyncpg
 
+from warpdrive.schemas.stale import activity
 from warpdrive.schemas.tree import STALE_SORT_DAYS, TREE_STALE_LOCK, stale_through, week
 
 from .files import FileState
@@ -38,7 +41,7 @@ def dir_and_ancestors(d: str) -> list[str]:
     return ["", *("/".join(parts[: i + 1]) for i in range(len(parts)))]
 
 
-Leaf = tuple[str, str, str, date, date]  # (backend, leaf dir, team, access week, modification week)
+Leaf = tuple[str, str, str, date, date, date]  # (backend, leaf dir, team, access, modification and activity weeks)
 
 
 @dataclass
@@ -56,7 +59,10 @@ class TreeDeltas:
     def add_parts(self, backend: str, path: str, team: str, last_access: datetime | None,
                   last_modified: datetime | None, sign: int, size: int) -> None:
         """``add`` from a file's fields (no FileState built: a crawl's new files take this path)."""
-        key = (backend, leaf_dir(path, self.depths.get(backend, 0)), team, week(last_access), week(last_modified))
+        # Inactive buckets by activity (the later of last access and modification), so the tree's "stale" is the
+        # stale list's rule (schemas/stale.py).
+        key = (backend, leaf_dir(path, self.depths.get(backend, 0)), team, week(last_access), week(last_modified),
+               week(activity(last_access, last_modified)))
         v = self.leaves.get(key)
         if v is None:
             self.leaves[key] = [sign, sign * size]
@@ -75,16 +81,17 @@ class TreeDeltas:
     def __bool__(self) -> bool:
         return any(n or s for n, s in self.leaves.values())
 
-    def expand(self, stale_until: date) -> tuple[dict, dict, dict]:
-        """Per-directory deltas: totals and stale bytes (last access at or before ``stale_until``) by
-        (backend, dir), totals by (backend, dir, team) and by (backend, dir, kind, week)."""
+    def expand(self, stale_until: date) -> tuple[dict, dict, dict, dict]:
+        """Per-directory deltas: totals and stale bytes (activity at or before ``stale_until``) by (backend, dir),
+        totals by (backend, dir, team), by (backend, dir, kind, week) and by (backend, dir, activity week)."""
         dirs: dict[tuple[str, str], list[int]] = {}
         teams: dict[tuple[str, str, str], list[int]] = {}
         activity: dict[tuple[str, str, str, date], list[int]] = {}
-        for (b, leaf, team, a, m), (n, s) in self.leaves.items():
+        inactive: dict[tuple[str, str, date], list[int]] = {}
+        for (b, leaf, team, a, m, act), (n, s) in self.leaves.items():
             if not (n or s):
                 continue
-            stale = s if a <= stale_until else 0
+            stale = s if act <= stale_until else 0
             for d in dir_and_ancestors(leaf):
                 v = dirs.get((b, d))
                 if v is None:
@@ -93,14 +100,15 @@ class TreeDeltas:
                     v[0] += n
                     v[1] += s
                     v[2] += stale
-                for table, key in ((teams, (b, d, team)), (activity, (b, d, "a", a)), (activity, (b, d, "m", m))):
+                for table, key in ((teams, (b, d, team)), (activity, (b, d, "a", a)), (activity, (b, d, "m", m)),
+                                   (inactive, (b, d, act))):
                     v = table.get(key)
                     if v is None:
                         table[key] = [n, s]
                     else:
                         v[0] += n
                         v[1] += s
-        return dirs, teams, activity
+        return dirs, teams, activity, inactive
 
 
 def _nonzero(d: dict) -> list:
@@ -111,9 +119,9 @@ def _nonzero(d: dict) -> list:
 # directories' stale bytes, and the boundary moved; returns the boundary in force.
 _ADVANCE = """
 WITH cur AS (SELECT through FROM tree_stale WHERE through < $1),
-crossed AS (SELECT a.backend_name, a.dir, sum(a.total_bytes) AS s FROM tree_activity a, cur
-            WHERE a.kind = 'a' AND a.period > cur.through AND a.period <= $1 GROUP BY 1, 2),
-folded AS (UPDATE tree_dirs d SET stale_bytes = d.stale_bytes + c.s FROM crossed c
+crossed AS (SELECT a.backend_name, a.dir, sum(a.total_bytes) AS s FROM tree_inactive a, cur
+            WHERE a.period > cur.through AND a.period <= $1 GROUP BY 1, 2),
+folded AS (UPDATE tree_dirs d SET inactive_bytes = d.inactive_bytes + c.s FROM crossed c
            WHERE d.backend_name = c.backend_name AND d.dir = c.dir AND c.s <> 0),
 moved AS (UPDATE tree_stale t SET through = $1 FROM cur RETURNING t.through)
 SELECT COALESCE((SELECT through FROM moved), (SELECT through FROM tree_stale))"""
@@ -134,10 +142,10 @@ async def write_tree(conn: asyncpg.Connection, t: TreeDeltas) -> None:
     if not t:
         return
     expanded = t.expand(await stale_boundary(conn))
-    dirs, teams, act = (_nonzero(x) for x in expanded)
+    dirs, teams, act, inactive = (_nonzero(x) for x in expanded)
     if dirs:
         await conn.execute(
-            """INSERT INTO tree_dirs AS t (backend_name, dir, parent, depth, file_count, total_bytes, stale_bytes)
+            """INSERT INTO tree_dirs AS t (backend_name, dir, parent, depth, file_count, total_bytes, inactive_bytes)
                SELECT b, d, CASE WHEN d = '' THEN NULL
                                  WHEN strpos(d, '/') = 0 THEN ''
                                  ELSE regexp_replace(d, '/[^/]*$', '') END,
@@ -146,7 +154,7 @@ async def write_tree(conn: asyncpg.Connection, t: TreeDeltas) -> None:
                ORDER BY b, d
                ON CONFLICT (backend_name, dir) DO UPDATE SET file_count = t.file_count + EXCLUDED.file_count,
                    total_bytes = t.total_bytes + EXCLUDED.total_bytes,
-                   stale_bytes = t.stale_bytes + EXCLUDED.stale_bytes""",
+                   inactive_bytes = t.inactive_bytes + EXCLUDED.inactive_bytes""",
             [k[0] for k, _ in dirs], [k[1] for k, _ in dirs], [v[0] for _, v in dirs], [v[1] for _, v in dirs],
             [v[2] for _, v in dirs])
     if teams:
@@ -164,13 +172,20 @@ async def write_tree(conn: asyncpg.Connection, t: TreeDeltas) -> None:
                ON CONFLICT (backend_name, dir, kind, period) DO UPDATE SET
                    file_count = t.file_count + EXCLUDED.file_count, total_bytes = t.total_bytes + EXCLUDED.total_bytes""",
             *[[k[i] for k, _ in act] for i in range(4)], [v[0] for _, v in act], [v[1] for _, v in act])
+    if inactive:
+        await conn.execute(
+            """INSERT INTO tree_inactive AS t (backend_name, dir, period, file_count, total_bytes)
+               SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::bigint[], $5::bigint[]) ORDER BY 1, 2, 3
+               ON CONFLICT (backend_name, dir, period) DO UPDATE SET
+                   file_count = t.file_count + EXCLUDED.file_count, total_bytes = t.total_bytes + EXCLUDED.total_bytes""",
+            *[[k[i] for k, _ in inactive] for i in range(3)], [v[0] for _, v in inactive], [v[1] for _, v in inactive])
     # Emptied rows go, so a directory that no longer exists is not listed.
     if dirs:
         await conn.execute(
             """DELETE FROM tree_dirs t USING unnest($1::text[], $2::text[]) AS u(b, d)
                WHERE t.backend_name = u.b AND t.dir = u.d AND t.file_count = 0 AND t.total_bytes = 0""",
             [k[0] for k, _ in dirs], [k[1] for k, _ in dirs])
-    for table, keys in (("tree_teams", teams), ("tree_activity", act)):
+    for table, keys in (("tree_teams", teams), ("tree_activity", act), ("tree_inactive", inactive)):
         if keys:
             await conn.execute(
                 f"""DELETE FROM {table} t USING unnest($1::text[], $2::text[]) AS u(b, d)

@@ -1,4 +1,4 @@
-"""Session fixtures that start the real services (Kafka, PostgreSQL, S3 server, GCS emulator).
+"""Session fixtures that start the real services (Kafka, PostgreSQL, S3 server, GCS emulator, Azurite).
 
 By default a session starts its own stack on free ports in a temporary state dir and stops it at
 the end, even when tests fail. ``WARPDRIVE_TEST_STACK=<state dir>`` reuses a stack already running
@@ -11,13 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
+import signal
 import sys
+import tempfile
 import uuid
 from pathlib import Path
 from typing import Callable, Generator, Iterator
 
 import pytest
 
+from warpdrive.compose.ledger import ENV as LEDGER_ENV
+from warpdrive.compose.ledger import Ledger
 from warpdrive.compose.stack import Ports, Stack
 from warpdrive.schemas import config as wconfig
 from warpdrive.schemas.config import dump_toml
@@ -26,12 +31,41 @@ from warpdrive.schemas.db import create_database, drop_database
 from tests.helpers import Procs, remove_stack, stack_logs
 
 
+# The session's own ledger when no runner gave one (a bare `pytest`): reaped when the session ends.
+OWN_LEDGER = pytest.StashKey[Path]()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Everything this session starts (stacks, processes, mounts) is recorded in a ledger, so that it and
+    only it is stopped by id — by the fixtures, by the reap below, or by `compose/dev.sh`'s exit trap
+    (`warpdrive stack reap`) when the session itself was killed. SIGTERM is turned into an interrupt so
+    the fixtures' own clean-up runs."""
+    if not os.environ.get(LEDGER_ENV):
+        own = Path(tempfile.mkdtemp(prefix="wdr-"))
+        os.environ[LEDGER_ENV] = str(own)
+        config.stash[OWN_LEDGER] = own
+    signal.signal(signal.SIGTERM, _interrupt)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    own = config.stash.get(OWN_LEDGER, None)
+    if own is not None:
+        for line in Ledger(own).reap():
+            print(f"reaped what a test left running: {line}", file=sys.stderr)
+        shutil.rmtree(own, ignore_errors=True)
+        os.environ.pop(LEDGER_ENV, None)
+
+
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     reuse = os.environ.get("WARPDRIVE_TEST_STACK")
     if reuse:
         st = Stack(Path(reuse))
-        missing = [n for n, s in st.status().items() if n in ("postgres", "kafka", "s3", "gcs") and not s["running"]]
+        missing = [n for n, s in st.status().items() if n in ("postgres", "kafka", "s3", "gcs", "azure") and not s["running"]]
         if missing:
             pytest.fail(f"WARPDRIVE_TEST_STACK={reuse}: not running: {', '.join(missing)}")
         yield st

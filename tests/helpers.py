@@ -13,6 +13,7 @@ from typing import Callable
 
 import pytest
 
+from warpdrive.compose.ledger import Ledger
 from warpdrive.compose.stack import Stack
 
 
@@ -32,6 +33,8 @@ class Procs:
             env={**os.environ, "WARPDRIVE_CONFIG": str(self.config_path), **(env or {})},
         )
         log.close()
+        if ledger := Ledger.current():  # stopped by the run's reaper even if this session is killed
+            ledger.process(p.pid)
         self.procs[name] = p
         return p
 
@@ -111,3 +114,66 @@ def read_terminal(master: int) -> bytes:
         out += chunk
     os.close(master)
     return out
+
+
+def table_contents(dsn: str, exclude_columns: dict[str, set[str]] | None = None,
+                   columns: dict[str, set[str]] | None = None) -> dict[str, list[str]]:
+    """Every table of the database (public schema; the schema_migrations bookkeeping aside) as its rows, each a JSON
+    text, sorted. ``columns`` keeps only those columns per table (e.g. the ones it had before an upgrade) and only
+    those tables; ``exclude_columns`` leaves some out."""
+    import asyncio
+
+    import asyncpg
+    import orjson
+
+    async def run() -> dict[str, list[str]]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            tables = [r["relname"] for r in await conn.fetch(
+                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
+                " AND c.relname <> 'schema_migrations' ORDER BY 1")]
+            out = {}
+            for t in tables:
+                if columns is not None and t not in columns:
+                    continue
+                drop = (exclude_columns or {}).get(t, set())
+                rows = []
+                for (doc,) in await conn.fetch(f'SELECT to_jsonb(t)::text FROM "{t}" t'):
+                    row = orjson.loads(doc)
+                    keep = {k: v for k, v in row.items() if k not in drop and (columns is None or k in columns[t])}
+                    rows.append(orjson.dumps(keep, option=orjson.OPT_SORT_KEYS).decode())
+                out[t] = sorted(rows)
+            return out
+        finally:
+            await conn.close()
+
+    return asyncio.run(run())
+
+
+def scrape(url: str) -> dict[str, float]:
+    """A /metrics page parsed as Prometheus text (the parser fails on anything else): every sample as
+    ``name{label="value",…}`` (labels sorted) → value."""
+    import urllib.request
+
+    with urllib.request.urlopen(url, timeout=5) as r:
+        text = r.read().decode()
+    return parse_metrics(text)
+
+
+def parse_metrics(text: str) -> dict[str, float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            labels = ",".join(f'{k}="{v}"' for k, v in sorted(s.labels.items()))
+            out[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
+    return out
+
+
+def metric_sum(samples: dict[str, float], name: str, /, **labels: str) -> float:
+    """The sum of a series' samples whose labels include ``labels``."""
+    want = [f'{k}="{v}"' for k, v in labels.items()]
+    return sum(v for k, v in samples.items()
+               if (k == name or k.startswith(name + "{")) and all(w in k for w in want))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .azure import AzureStore
 from .base import DIR, MD5_HEX, Entry, Lister, Page, StoreKind, VersionChanged
 from .gcs import GCSStore
 from .local import LocalStore
@@ -22,7 +23,7 @@ __all__ = ["DIR", "KINDS", "MD5_HEX", "SCHEMES", "Entry", "Lister", "Page", "Sto
 
 # URL scheme → store kind (like s3ql's prefix_map).
 KINDS: dict[str, StoreKind] = {
-    scheme: kind for kind in (LocalStore(), S3Store(), GCSStore()) for scheme in kind.schemes
+    scheme: kind for kind in (LocalStore(), S3Store(), GCSStore(), AzureStore()) for scheme in kind.schemes
 }
 SCHEMES = tuple(KINDS)
 

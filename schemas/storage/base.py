@@ -38,6 +38,10 @@ class Entry:
     uid: int | None = None
     gid: int | None = None
     mode: int | None = None  # permission bits where the backend has them (POSIX); None = object store
+    # POSIX kinds only (None on object stores): (atime, mtime, ctime) in ns and the link count, which the
+    # mount reports as they are (pjdfstest checks ctime updates, a directory's links, an unlinked file's 0).
+    times_ns: tuple[int, int, int] | None = None
+    nlink: int | None = None
 
 
 DIR = Entry(is_dir=True)
@@ -128,6 +132,11 @@ class StoreKind:
         """The fsspec options of the backend; kinds add their quirks here."""
         return {**backend.storage_options, **overrides}
 
+    def bounded_options(self, backend: BackendConfig, timeout: float) -> dict[str, Any]:
+        """fsspec options that keep the client's own timeouts and retries within a ``timeout`` deadline
+        per call (the mount abandons a call at its deadline; its thread should end soon after)."""
+        return {}
+
     # -- metadata --------------------------------------------------------------------------------
 
     def entry(self, info: dict[str, Any]) -> Entry:
@@ -188,9 +197,14 @@ class StoreKind:
         """A Lister of the backend's bucket, its session closed on exit; yields the lister and the
         backend's key prefix ('' or ending in '/')."""
         fs = self.open_fs(backend, asynchronous=True, skip_instance_cache=True)
-        bucket, _, key = self.root_path(backend).partition("/")
+        bucket, base = self.bucket_and_base(backend)
         await self.open_session(fs)
         try:
-            yield self.lister(fs, bucket), (key.strip("/") + "/" if key.strip("/") else "")
+            yield self.lister(fs, bucket), base
         finally:
             await self.close_session(fs)
+
+    def bucket_and_base(self, backend: BackendConfig) -> tuple[str, str]:
+        """The backend's bucket and its key prefix within it ('' or ending in '/')."""
+        bucket, _, key = self.root_path(backend).partition("/")
+        return bucket, (key.strip("/") + "/" if key.strip("/") else "")

@@ -71,6 +71,9 @@ class GCSStore(StoreKind):
             os.environ.setdefault(HNS_ENV, "false")
         return options
 
+    def bounded_options(self, backend: BackendConfig, timeout: float) -> dict[str, Any]:
+        return {"requests_timeout": timeout / 4}  # per request; gcsfs retries 6 times with a back-off
+
     def version(self, info: dict[str, Any]) -> str | None:
         return str(info["generation"]) if info.get("generation") else None
 

@@ -27,9 +27,10 @@ def version_of_stat(st: os.stat_result) -> str:
 
 def entry_of_stat(st: os.stat_result) -> Entry:
     mode = st.st_mode & 0o7777
+    times = (st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns)
     if st_.S_ISDIR(st.st_mode):
-        return Entry(True, uid=st.st_uid, gid=st.st_gid, mode=mode)
-    return Entry(False, st.st_size, st.st_mtime, version_of_stat(st), st.st_uid, st.st_gid, mode)
+        return Entry(True, 0, st.st_mtime, "", st.st_uid, st.st_gid, mode, times, st.st_nlink)
+    return Entry(False, st.st_size, st.st_mtime, version_of_stat(st), st.st_uid, st.st_gid, mode, times, st.st_nlink)
 
 
 class LocalStore(StoreKind):

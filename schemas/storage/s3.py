@@ -46,6 +46,12 @@ class S3Store(StoreKind):
             options.setdefault("client_kwargs", {})
         return options
 
+    def bounded_options(self, backend: BackendConfig, timeout: float) -> dict[str, Any]:
+        # botocore: one attempt of connect + read ≤ timeout/2; s3fs retries a few times more on its own.
+        given = dict(backend.storage_options.get("config_kwargs") or {})
+        return {"config_kwargs": {**given, "connect_timeout": timeout / 4, "read_timeout": timeout / 4,
+                                  "retries": {"max_attempts": 1}}}
+
     def version(self, info: dict[str, Any]) -> str | None:
         return _etag(info) or None
 

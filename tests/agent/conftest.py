@@ -15,8 +15,9 @@ from typing import Any, Callable, Iterator
 import orjson
 import pytest
 
+from warpdrive.compose.ledger import Ledger
 from warpdrive.schemas import config as wconfig
-from warpdrive.schemas.storage import open_fs, root_path
+from warpdrive.schemas.storage import kind_of, open_fs, root_path
 from warpdrive.schemas.config import dump_toml
 
 from tests.helpers import Procs, wait_until
@@ -33,12 +34,13 @@ def blob(n: int, rnd: random.Random | None = None) -> bytes:
 
 @pytest.fixture(scope="session")
 def agent_config_dict(config_dict: dict, cfg: wconfig.Config, session_id: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """The session config with private backends: a fresh local dir and a fresh bucket on S3 and GCS.
+    """The session config with private backends: a fresh local dir and a fresh bucket on S3, GCS and Azure.
 
     Depends on ``cfg`` so the session's topics exist before any agent subscribes (a broker that
     auto-creates topics would otherwise make them with the wrong partitions and no compaction).
     """
     local = tmp_path_factory.mktemp("local-backend")
+    local.chmod(0o755)  # the mount shows the backend root's true mode: other users may enter it
     bucket = f"wda-{session_id}"
     backends = []
     for b in config_dict["backends"]:
@@ -48,7 +50,7 @@ def agent_config_dict(config_dict: dict, cfg: wconfig.Config, session_id: str, t
             backends.append({**b, "url": f"{b['url'].split('://')[0]}://{bucket}"})
     d = {**config_dict, "backends": backends, "teams": TEAMS}
     for b in wconfig.from_dict(d).backends:
-        if b.scheme != "file":
+        if not kind_of(b).posix:
             open_fs(b).mkdir(root_path(b))
     return d
 
@@ -76,6 +78,8 @@ class Mounted:
         self.name = f"agent-{mnt.name}"
 
     def start(self) -> "Mounted":
+        if ledger := Ledger.current():  # unmounted by the run's reaper even if this session is killed
+            ledger.mount(self.mnt)
         self.procs.start(self.name, "agent", "mount", str(self.mnt), "--config", str(self.config))
         wait_until(lambda: os.path.ismount(self.mnt) or self.procs.procs[self.name].poll() is not None,
                    timeout=30, what="the mount")

@@ -14,7 +14,7 @@ from tests.agent.conftest import blob
 
 pytestmark = [pytest.mark.services, pytest.mark.fuse]
 
-BACKENDS = ["local", "s3", "gcs"]
+BACKENDS = ["local", "s3", "gcs", "azure"]
 
 
 def _seed(fs, root: str, base: str) -> dict[str, bytes]:

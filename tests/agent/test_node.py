@@ -15,8 +15,9 @@ import pytest
 from warpdrive.schemas import config as wconfig
 from warpdrive.schemas.storage import open_fs
 from warpdrive.schemas.config import Config
-from warpdrive.schemas.records import AgentStatus, Command, JobEvent, QuotaBreach, decode, encode, parse_ts, utc_now
-from warpdrive.schemas.topics import AGENT_STATUS, COMMANDS, JOB_EVENTS, QUOTA_STATE
+from warpdrive.schemas.records import (AgentStatus, Command, JobEvent, QuotaBreach, TeamMembership, decode, encode,
+                                       parse_ts, utc_now)
+from warpdrive.schemas.topics import AGENT_STATUS, COMMANDS, JOB_EVENTS, QUOTA_STATE, TEAM_MEMBERSHIP
 
 from tests.agent.conftest import blob, consume, produce
 from tests.agent.test_kafka import dead_address, events_of
@@ -56,6 +57,8 @@ def test_hard_quota_blocks_writes_of_the_team_only(mount_agent, cfg: Config) -> 
     m = mount_agent()
     (m.mnt / "s3" / "q.txt").write_bytes(b"before")
     topic = QUOTA_STATE.full_name(cfg.kafka)
+    # Membership comes from its topic (the workers publish the teams table there), not the agent's config.
+    produce(cfg, TEAM_MEMBERSHIP.full_name(cfg.kafka), encode(TeamMembership("alice", ["vision"], utc_now())), b"alice")
 
     def publish(level: str, backend: str | None) -> None:
         b = QuotaBreach("vision", backend, level, "ok", 10, 5, 8, utc_now())
@@ -123,7 +126,7 @@ def test_warm_prefetches_reports_progress_and_heartbeats(mount_agent, cfg: Confi
     st = status(consume(cfg, AGENT_STATUS.full_name(cfg.kafka), lambda ms: status(ms) is not None))
     assert st is not None
     assert st.cache["bytes"] >= sum(map(len, files.values()))
-    assert set(st.backends) == {"local", "s3", "gcs"} and all(b["reachable"] for b in st.backends.values())
+    assert set(st.backends) == {"local", "s3", "gcs", "azure"} and all(b["reachable"] for b in st.backends.values())
     assert st.mounts[0]["mountpoint"] == str(m.mnt) and "queue_depth" in st.telemetry
 
     # Warmed blocks are real cache hits for the first read through the mount.

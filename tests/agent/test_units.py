@@ -12,7 +12,7 @@ import pytest
 import orjson
 
 from warpdrive.agent.cache import BlockCache
-from warpdrive.agent.fs import _open_nowait
+from warpdrive.agent.fs import _open_nowait, open_beneath
 from warpdrive.agent.sinks import JsonLinesSink
 from warpdrive.agent.spool import Spool
 from warpdrive.agent.telemetry import Collector, Timestamps, Window
@@ -158,18 +158,26 @@ def test_windows_coalesce_and_never_straddle_a_day() -> None:
 
 def test_quota_levels_per_backend_and_for_all_backends() -> None:
     from warpdrive.agent.quota import Quotas
-    from warpdrive.schemas.records import QuotaBreach
+    from warpdrive.schemas.records import QuotaBreach, TeamMembership, encode
 
-    q = Quotas({"alice": "vision", "bob": "nlp"})
+    q = Quotas()
+    for user, team in (("alice", "vision"), ("bob", "nlp")):
+        q.receive("members", user.encode(), encode(TeamMembership(user, [team], "2026-11-25T00:00:00Z")), "members")
     q.apply(QuotaBreach("vision", "s3", "hard", "soft", 9, 5, 8, "2026-11-25T00:00:00Z"))
     assert q.blocked("alice", "s3") and not q.blocked("alice", "gcs") and not q.blocked("bob", "s3")
     assert not q.blocked("carol", "s3")  # in no team: no team quota applies
+    q.membership("carol", ["other", "vision"])  # added live: blocked by any of her teams
+    assert q.blocked("carol", "s3")
+    q.receive("members", b"carol", None, "members")  # a tombstone: in no team any more
+    assert not q.blocked("carol", "s3") and q.teams_of("carol") == frozenset()
     q.apply(QuotaBreach("vision", "s3", "soft", "hard", 6, 5, 8, "2026-11-25T00:00:01Z"))
     assert not q.blocked("alice", "s3")
     q.apply(QuotaBreach("nlp", None, "hard", "ok", 9, 5, 8, "2026-11-25T00:00:02Z"))
     assert q.blocked("bob", "local") and q.blocked("bob", "gcs")
-    q.forget(b"nlp/*")  # a tombstone: the quota was deleted
+    q.receive("state", b"nlp/*", None, "members")  # a tombstone: the quota was deleted
     assert not q.blocked("bob", "gcs")
+    q.receive("state", b"x/*", b"{not json", "members")  # logged and skipped
+    assert q.levels == {("vision", "s3"): "soft"}
 
 
 def test_fast_timestamps_equal_the_records_format() -> None:
@@ -194,7 +202,8 @@ def test_cached_open_opens_inline_or_declines(tmp_path: Path) -> None:
     f = tmp_path / "f"
     f.write_bytes(b"inline")
     f.stat()  # the dentry is now cached
-    fd = _open_nowait(str(f))
+    root = os.open(tmp_path, os.O_PATH | os.O_DIRECTORY)
+    fd = _open_nowait(root, "f")
     assert fd is not None, "openat2(RESOLVE_CACHED) should open a cached path inline on Linux >= 5.12"
     try:
         assert os.pread(fd, 100, 0) == b"inline" and not os.get_inheritable(fd)
@@ -202,4 +211,9 @@ def test_cached_open_opens_inline_or_declines(tmp_path: Path) -> None:
             os.write(fd, b"x")  # read-only
     finally:
         os.close(fd)
-    assert _open_nowait(str(tmp_path / "missing")) is None  # the slow path reports the real error
+    assert _open_nowait(root, "missing") is None  # the slow path reports the real error
+    os.symlink("/etc/hostname", tmp_path / "out")
+    assert _open_nowait(root, "out") is None  # outside the root: never opened
+    with pytest.raises(PermissionError):
+        open_beneath(root, "out", os.O_RDONLY)
+    os.close(root)

@@ -55,7 +55,8 @@ def test_stale_is_neither_read_nor_modified_in_n_days(clean, viewer) -> None:
     assert big["owner_team"] == "vision" and big["owner_user"] == "alice" and big["marked"] is False
     assert big["coverage_ok"] is True and body["items"][1]["coverage_ok"] is False
     assert body["coverage"]["s3"]["covers_period"] is True and body["coverage"]["local"]["covers_period"] is False
-    assert body["coverage"]["gcs"] == {"since": None, "covers_period": False}
+    gcs = body["coverage"]["gcs"]
+    assert (gcs["since"], gcs["covers_period"], gcs["note"]) == (None, False, "no read evidence yet")
 
 
 def test_stale_filters_sorting_and_paging(clean, viewer) -> None:
@@ -364,12 +365,53 @@ def test_metrics_count_requests_by_route_template(viewer, app_client) -> None:
     assert app_client.get("/metrics").status_code == 401
 
 
-def test_stale_totals_past_the_count_cap_are_lower_bounds(clean, viewer, monkeypatch) -> None:
+def test_stale_totals_past_the_count_cap_are_exact_within_the_budget(clean, viewer, monkeypatch) -> None:
     from warpdrive.api import stale
 
     stale_setup(clean)
     monkeypatch.setattr(stale, "COUNT_CAP", 2)
     body = viewer.get("/api/v1/stale?days=90").json()
+    assert body["total"] == 4 and body["total_exact"] is True and len(body["items"]) == 4
+    assert body["total_bytes"] == sum(i["size_bytes"] for i in body["items"])
+
+
+def test_stale_totals_past_the_count_cap_are_lower_bounds(clean, viewer, monkeypatch) -> None:
+    from warpdrive.api import stale
+
+    stale_setup(clean)
+    monkeypatch.setattr(stale, "COUNT_CAP", 2)
+    monkeypatch.setattr(stale, "EXACT_BUDGET", 0)  # no time for the exact count
+    body = viewer.get("/api/v1/stale?days=90").json()
     assert body["total"] == 2 and body["total_exact"] is False and len(body["items"]) == 4
     r = viewer.get("/api/v1/stale?days=90&format=csv")
     assert r.headers["x-total-count"] == "2+"
+
+
+# ---------------------------------------------------------------- quotas that hold (issue 16)
+
+def test_quota_for_an_unknown_team_needs_force_and_sizes_keep_their_units(clean, admin) -> None:
+    r = admin.put("/api/v1/quota", json={"team": "nobody", "soft": "500TB", "hard": "600TB"})
+    assert r.status_code == 409 and r.json()["error"]["param"] == "force", r.text
+    assert "no members and owns no data" in r.json()["error"]["message"]
+    assert clean.fetch("SELECT 1 FROM quotas") == []  # refused: nothing stored
+    r = admin.put("/api/v1/quota", json={"team": "nobody", "soft": "500TB", "hard": "600TB", "force": True})
+    assert r.status_code == 201 and r.json()["unit_family"] == "decimal", r.text
+    clean.execute("INSERT INTO teams VALUES ('alice', 'vision')")  # a member is enough
+    r = admin.put("/api/v1/quota", json={"team": "vision", "soft": "1.5TiB", "hard": "2TiB"})
+    assert r.status_code == 201 and r.json()["unit_family"] == "binary", r.text
+    # Messages name sizes in the units typed, never a raw byte count.
+    r = admin.put("/api/v1/quota", json={"team": "vision", "soft": "600TB", "hard": "500TB"})
+    assert r.json()["error"]["message"] == "soft: 600 TB is above the hard limit (500 TB)"
+
+
+def test_deleting_a_team_deletes_its_members_and_quotas(clean, admin, api_cfg) -> None:
+    clean.execute("INSERT INTO teams VALUES ('alice', 'vision'), ('bob', 'vision'), ('carol', 'nlp')")
+    clean.execute("INSERT INTO quotas (team_name, backend_name, soft_limit, hard_limit) VALUES ('vision', NULL, 1, 2),"
+                  " ('vision', 's3', 1, 2), ('nlp', NULL, 1, 2)")
+    before = len(read_commands(api_cfg))
+    assert admin.delete("/api/v1/teams?team=vision").status_code == 204
+    assert [tuple(r) for r in clean.fetch("SELECT user_id, team_name FROM teams")] == [("carol", "nlp")]
+    assert [r["team_name"] for r in clean.fetch("SELECT team_name FROM quotas")] == ["nlp"]
+    cmds = [(c.kind, c.args) for c in read_commands(api_cfg)[before:]]
+    assert cmds == [("quota", {"team": "vision", "backend": None}), ("reown", {})]  # the workers end the levels
+    assert admin.delete("/api/v1/teams?team=vision").status_code == 404

@@ -72,7 +72,7 @@ def test_dashboard_spa_fallback_and_cache_headers(api_cfg: Config, tmp_path: Pat
     (dist / "favicon.svg").write_text("<svg/>")
     (tmp_path / "secret.txt").write_text("no")
     cfg = dataclasses.replace(api_cfg, api=dataclasses.replace(api_cfg.api, web_dist=str(dist)))
-    with TestClient(create_app(cfg)) as c:
+    with TestClient(create_app(cfg), base_url="http://localhost") as c:
         r = c.get("/")
         assert r.status_code == 200 and r.text == "<html>dash</html>" and r.headers["cache-control"] == "no-cache"
         r = c.get("/assets/app-1a2b3c.js")
@@ -87,7 +87,7 @@ def test_dashboard_spa_fallback_and_cache_headers(api_cfg: Config, tmp_path: Pat
 
 def test_without_a_dashboard_build_root_is_a_note(api_cfg: Config, tmp_path: Path) -> None:
     cfg = dataclasses.replace(api_cfg, api=dataclasses.replace(api_cfg.api, web_dist=str(tmp_path / "none")))
-    with TestClient(create_app(cfg)) as c:
+    with TestClient(create_app(cfg), base_url="http://localhost") as c:
         r = c.get("/")
         assert r.status_code == 200 and "dashboard is not built" in r.text and "/api/v1/openapi.json" in r.text
 

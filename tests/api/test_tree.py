@@ -10,9 +10,9 @@ from warpdrive.schemas.tree import NEVER, STALE_SORT_DAYS, stale_through
 
 pytestmark = pytest.mark.services
 
-# stale_bytes as the workers keep it: the 'a' buckets up to the stored boundary.
-STALE_KEY = """UPDATE tree_dirs d SET stale_bytes = COALESCE((SELECT sum(total_bytes) FROM tree_activity a
-                   WHERE a.backend_name = d.backend_name AND a.dir = d.dir AND a.kind = 'a'
+# The stale-sort key as the workers keep it: the activity buckets up to the stored boundary.
+STALE_KEY = """UPDATE tree_dirs d SET inactive_bytes = COALESCE((SELECT sum(total_bytes) FROM tree_inactive a
+                   WHERE a.backend_name = d.backend_name AND a.dir = d.dir
                      AND a.period <= (SELECT through FROM tree_stale)), 0)"""
 
 
@@ -22,7 +22,7 @@ def monday(days_ago: int) -> date:
 
 
 def setup_tree(db) -> None:
-    db.execute("TRUNCATE tree_dirs, tree_teams, tree_activity")
+    db.execute("TRUNCATE tree_dirs, tree_teams, tree_activity, tree_inactive")
     db.executemany("INSERT INTO tree_dirs VALUES ('s3', $1, $2, $3, $4, $5)", [
         ("", None, 0, 6, 1100), ("data", "", 1, 4, 1000), ("tmp", "", 1, 1, 50), ("empty", "", 1, 0, 0),
         ("data/a", "data", 2, 1, 700), ("data/b", "data", 2, 2, 200), ("data/c_d", "data", 2, 1, 100),
@@ -31,22 +31,27 @@ def setup_tree(db) -> None:
         ("", "vision", 5, 1000), ("", "unowned", 1, 100), ("data", "vision", 4, 1000), ("data/a", "vision", 1, 700),
         ("data/b", "vision", 2, 200), ("data/c_d", "vision", 1, 100), ("tmp", "unowned", 1, 50), ("data/b", "nlp", 0, 0),
     ])
-    # data/a: read 200 days ago; data/b: one file never read, one read this week; data/c_d: read 40 days ago
+    # data/a: read 200 days ago; data/b: one file never read (modified 300 days ago), one read this week;
+    # data/c_d: read 40 days ago. Kind 's' below: the activity buckets (the later of the two; tree_inactive).
     old, recent, mid = monday(200), monday(0), monday(40)
     acts = []
-    for d, rows in {"data/a": [("a", old, 1, 700), ("m", monday(300), 1, 700)],
-                    "data/b": [("a", NEVER, 1, 150), ("a", recent, 1, 50), ("m", monday(10), 2, 200)],
-                    "data/c_d": [("a", mid, 1, 100), ("m", NEVER, 1, 100)]}.items():
+    for d, rows in {"data/a": [("a", old, 1, 700), ("m", monday(300), 1, 700), ("s", old, 1, 700)],
+                    "data/b": [("a", NEVER, 1, 150), ("a", recent, 1, 50), ("m", monday(300), 1, 150),
+                               ("m", monday(10), 1, 50), ("s", monday(300), 1, 150), ("s", recent, 1, 50)],
+                    "data/c_d": [("a", mid, 1, 100), ("m", NEVER, 1, 100), ("s", mid, 1, 100)]}.items():
         for parent in ("", "data", d):
             acts += [(parent, *r) for r in rows]
-    acts += [("tmp", "a", recent, 1, 50), ("", "a", recent, 1, 50), ("tmp", "m", recent, 1, 50), ("", "m", recent, 1, 50)]
+    for parent in ("tmp", ""):
+        acts += [(parent, k, recent, 1, 50) for k in ("a", "m", "s")]
     merged: dict = {}
     for d, k, p, n, b in acts:
         v = merged.setdefault((d, k, p), [0, 0])
         v[0] += n
         v[1] += b
     db.executemany("INSERT INTO tree_activity VALUES ('s3', $1, $2, $3, $4, $5)",
-                   [(d, k, p, n, b) for (d, k, p), (n, b) in merged.items()])
+                   [(d, k, p, n, b) for (d, k, p), (n, b) in merged.items() if k != "s"])
+    db.executemany("INSERT INTO tree_inactive VALUES ('s3', $1, $2, $3, $4)",
+                   [(d, p, n, b) for (d, k, p), (n, b) in merged.items() if k == "s"])
     db.execute("UPDATE tree_stale SET through = $1", stale_through(STALE_SORT_DAYS, datetime.now(UTC)))
     db.execute(STALE_KEY)
 
@@ -74,7 +79,7 @@ def test_tree_subdirectory_sorts_and_pages(clean, viewer) -> None:
     assert body["items"][1]["bytes_by_team"] == {"vision": 200}
     assert [i["name"] for i in get("prefix=data&sort=files")["items"]] == ["b", "a", "c_d"]
     assert [i["name"] for i in get("prefix=data&sort=name")["items"]] == ["a", "b", "c_d"]
-    assert [i["name"] for i in get("prefix=data&sort=stale")["items"]] == ["a", "b", "c_d"]  # 700, 150, 0 not read in 90d
+    assert [i["name"] for i in get("prefix=data&sort=stale")["items"]] == ["a", "b", "c_d"]  # 700, 150, 0 stale for 90 d
     page = get("prefix=data&limit=1&offset=1")
     assert [i["name"] for i in page["items"]] == ["b"] and page["total"] == 3
 
@@ -83,7 +88,7 @@ def test_tree_sort_stale_trusts_the_stored_key_only_at_the_current_boundary(clea
     setup_tree(clean)
     stale = lambda: [i["name"] for i in viewer.get("/api/v1/tree?backend=s3&prefix=data&sort=stale").json()["items"]]  # noqa: E731
     # The key read from the index orders the page while its boundary is this clock's ...
-    clean.execute("UPDATE tree_dirs SET stale_bytes = 0 WHERE dir = 'data/a'")
+    clean.execute("UPDATE tree_dirs SET inactive_bytes = 0 WHERE dir = 'data/a'")
     assert stale() == ["b", "a", "c_d"]
     # ... and a boundary the workers have not moved yet (after a week ended) is never trusted: summed per child.
     clean.execute("UPDATE tree_stale SET through = through - 7")

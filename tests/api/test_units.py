@@ -23,6 +23,6 @@ def test_parse_size_rejects(text) -> None:
 
 
 def test_format_size() -> None:
-    assert format_size(512) == "512B" and format_size(1536) == "1.5KiB" and format_size(3 * 2**40) == "3.0TiB"
-    assert format_size(1_500_000_000, binary=False) == "1.5GB" and format_size(None) == "-"
+    assert format_size(512) == "512 B" and format_size(1536) == "1.50 KiB" and format_size(3 * 2**40) == "3.00 TiB"
+    assert format_size(1_500_000_000, "decimal") == "1.50 GB" and format_size(None) == "-"
     assert format_size(MAX_BYTES).endswith("EiB")

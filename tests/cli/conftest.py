@@ -17,7 +17,9 @@ import pytest
 from click.testing import CliRunner, Result
 
 from warpdrive.cli.main import cli
+from warpdrive.compose.stack import Stack
 from warpdrive.schemas.config import Config, dump_toml, load
+from warpdrive.schemas.db import connect_and_migrate, create_database, drop_database
 from warpdrive.schemas.topics import ensure_topics
 
 from tests.cli.support import ADMIN, VIEWER, Db
@@ -26,7 +28,8 @@ from tests.helpers import Procs, wait_until
 # Every table a CLI test may write; emptied before each test so states never leak between tests.
 TABLES = ("storage_files", "access_log", "user_files", "user_reads", "teams", "quotas", "ownership_rules", "usage_rollup", "access_daily",
           "growth_daily", "telemetry_coverage", "crawls", "quota_state", "agents", "jobs", "deletion_marks",
-          "tree_dirs", "tree_teams", "tree_activity")
+          "tree_dirs", "tree_teams", "tree_activity",
+          "history_lines", "history_coverage", "growth_reconstructed", "growth_reconstructed_at", "tree_inactive")
 
 
 def _free_port() -> int:
@@ -44,15 +47,20 @@ def _ready(url: str) -> bool:
 
 @dataclass(frozen=True)
 class CliStack:
-    """The CLI tests' own config: the session's database, but own topics, consumer group and a private backend."""
+    """The CLI tests' own config: own database, topics, consumer group and a private backend (an API
+    server on the session's database would publish other tests' outbox rows to the CLI's topics)."""
 
     config_path: Path
     data_dir: Path  # root of the private file:// backend named "cli"
     port: int
+    dsn: str
 
 
 @pytest.fixture(scope="session")
-def cli_stack(cfg: Config, config_dict: dict, session_id: str, tmp_path_factory: pytest.TempPathFactory) -> CliStack:
+def cli_stack(cfg: Config, config_dict: dict, stack: Stack, session_id: str,
+              tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliStack]:
+    base, name = stack.postgres_dsn(), f"wdtest_{session_id}_cli"
+    dsn = asyncio.run(create_database(base, name))
     d = tmp_path_factory.mktemp("cli")
     data = d / "data"
     data.mkdir()
@@ -60,6 +68,7 @@ def cli_stack(cfg: Config, config_dict: dict, session_id: str, tmp_path_factory:
     # Own topic prefix and consumer group: the workers a test starts run only the jobs this file's tests submit.
     conf = {
         **config_dict,
+        "postgres": {**config_dict["postgres"], "dsn": dsn},
         "kafka": {**config_dict["kafka"], "topic_prefix": f"t{session_id}cli."},
         "streams": {**config_dict.get("streams", {}), "app_id": f"wd-streams-{session_id}-cli"},
         # One file at a time: a move lasts long enough to be interrupted mid-way.
@@ -72,7 +81,16 @@ def cli_stack(cfg: Config, config_dict: dict, session_id: str, tmp_path_factory:
     path = d / "warpdrive.toml"
     path.write_text(dump_toml(conf))
     asyncio.run(ensure_topics(load(path).kafka))
-    return CliStack(path, data, port)
+
+    async def migrate_it() -> None:
+        conn = await connect_and_migrate(load(path))
+        await conn.close()
+
+    asyncio.run(migrate_it())
+    try:
+        yield CliStack(path, data, port, dsn)
+    finally:
+        asyncio.run(drop_database(base, name))
 
 
 @pytest.fixture(scope="session")
@@ -105,8 +123,8 @@ def workers(cli_stack: CliStack, api_url: str, tmp_path_factory: pytest.TempPath
 
 
 @pytest.fixture
-def db(cfg: Config) -> Db:
-    d = Db(cfg.postgres.dsn)
+def db(cli_stack: CliStack) -> Db:
+    d = Db(cli_stack.dsn)
     d.execute(f"TRUNCATE {', '.join(TABLES)}")
     return d
 

@@ -44,6 +44,12 @@ def ok(r: Result) -> str:
     return r.stdout
 
 
+def notes(r: Result) -> str:
+    """The notes of a successful table run (totals, paging, caveats): on stderr, so stdout stays the table."""
+    ok(r)
+    return r.stderr
+
+
 def one_line_error(r: Result, code: int = 1) -> str:
     assert r.exit_code == code, f"exit {r.exit_code}: {r.output}"
     lines = r.stderr.strip().splitlines()
@@ -64,11 +70,11 @@ def read_files(fs: Any, root: str) -> dict[str, bytes]:
     return {p[len(root) + 1:]: fs.cat_file(p) for p in found}
 
 
-def object_stores(config_path: Path) -> list[tuple[Any, str]]:
-    """(fs, root) of the s3 and gcs backends; their buckets are created when the stack is fresh."""
+def object_stores(config_path: Path, *names: str) -> list[tuple[Any, str]]:
+    """(fs, root) of the named backends (default: s3 and gcs); their buckets are created when the stack is fresh."""
     cfg = load(config_path)
     out = []
-    for backend in (cfg.backend("s3"), cfg.backend("gcs")):
+    for backend in (cfg.backend(n) for n in names or ("s3", "gcs")):
         fs, root = open_fs(backend), root_path(backend)
         bucket = root.split("/")[0]
         if not fs.exists(bucket):

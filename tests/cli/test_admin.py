@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from tests.cli.support import VIEWER, Db, ok, one_line_error
+from tests.cli.support import VIEWER, Db, notes, ok, one_line_error
 
 pytestmark = pytest.mark.services
 
@@ -23,11 +23,16 @@ def test_quota_set_list_delete(ctl, db: Db) -> None:
     db.execute("INSERT INTO usage_rollup (backend_name, owner_team, owner_user, file_count, total_bytes) "
                "VALUES ('s3', 'vision', 'alice', 1, $1)", 300 * TB)
     out = ok(ctl("quota", "set", "--team", "vision", "--backend", "s3", "--soft", "500TB", "--hard", "600TB"))
-    assert out.strip() == "quota for team vision on s3: soft 455TiB, hard 546TiB"
+    assert out.strip() == "quota for team vision on s3: 500 TB / 600 TB (soft / hard)"  # the units typed
     assert [tuple(r) for r in db.fetch("SELECT team_name, backend_name, soft_limit, hard_limit FROM quotas")] == [
         ("vision", "s3", 500 * TB, 600 * TB)]
 
-    doc = json.loads(ok(ctl("quota", "set", "--team", "nlp", "--soft", "1.5T", "--hard", "2TiB", "--format", "json")))
+    # nlp has no members and owns nothing: most likely a typo, so it needs --force.
+    line = one_line_error(ctl("quota", "set", "--team", "nlp", "--soft", "1.5T", "--hard", "2TiB"))
+    assert "team 'nlp' has no members and owns no data" in line and "--force" in line
+    assert db.fetch("SELECT 1 FROM quotas WHERE team_name = 'nlp'") == []
+    doc = json.loads(ok(ctl("quota", "set", "--team", "nlp", "--soft", "1.5T", "--hard", "2TiB", "--force",
+                            "--format", "json")))
     assert (doc["team"], doc["backend"], doc["soft_limit"], doc["hard_limit"]) == ("nlp", None, int(1.5 * TiB), 2 * TiB)
 
     # Replacing keeps one row per (team, backend).
@@ -42,7 +47,9 @@ def test_quota_set_list_delete(ctl, db: Db) -> None:
 
     out = ok(ctl("quota", "list"))
     vision = next(line for line in out.splitlines() if line.startswith("vision"))
-    assert vision.split()[:6] == ["vision", "s3", "364TiB", "546TiB", "273TiB", "50.0%"]
+    assert vision.split()[:8] == ["vision", "s3", "400", "TB", "600", "TB", "300", "TB"] and "50.0%" in vision
+    nlp = next(line for line in out.splitlines() if line.startswith("nlp"))
+    assert nlp.split()[:6] == ["nlp", "all", "1.50", "TiB", "2.00", "TiB"]
 
     assert ok(ctl("quota", "delete", "--team", "vision", "--backend", "s3")).strip() == \
         "deleted the quota of team vision on s3"
@@ -70,12 +77,19 @@ def test_teams(ctl, db: Db) -> None:
     assert [(t["user"], t["team"]) for t in doc["items"]] == [("carol", "nlp"), ("alice", "vision"), ("bob", "vision")]
     rows = rows_of(ok(ctl("teams", "list", "--team", "vision", "--format", "csv")))
     assert [(r["user"], r["team"]) for r in rows] == [("alice", "vision"), ("bob", "vision")]
-    out = ok(ctl("teams", "list", "--limit", "1"))
-    assert out.splitlines()[2].split() == ["carol", "nlp"] and "1 of 3 shown" in out
+    r = ctl("teams", "list", "--limit", "1")
+    assert ok(r).splitlines()[2].split() == ["carol", "nlp"] and "1 of 3 shown" in notes(r)
     assert ok(ctl("teams", "delete", "bob", "vision")).strip() == "bob is no longer in team vision"
     assert sorted(r["user_id"] for r in db.fetch("SELECT user_id FROM teams")) == ["alice", "carol"]
     assert "not in team" in one_line_error(ctl("teams", "delete", "bob", "vision"))
     assert "needs an admin token" in one_line_error(ctl("teams", "set", "eve", "vision", token=VIEWER))
+    # Deleting a whole team takes its members and its quotas (whose levels the workers then end).
+    ok(ctl("quota", "set", "--team", "vision", "--soft", "1TB", "--hard", "2TB"))
+    assert ok(ctl("teams", "delete", "--all", "vision")).strip() == "team vision deleted (its members and quotas)"
+    assert [r["user_id"] for r in db.fetch("SELECT user_id FROM teams")] == ["carol"]
+    assert db.fetch("SELECT 1 FROM quotas WHERE team_name = 'vision'") == []
+    assert "no members and no quotas" in one_line_error(ctl("teams", "delete", "--all", "vision"))
+    assert "expected USER TEAM" in ctl("teams", "delete", "vision").output
 
 
 def test_ownership(ctl, db: Db) -> None:
@@ -113,10 +127,10 @@ def test_marks(ctl, db: Db) -> None:
 
     rows = rows_of(ok(ctl("marks", "list", "--prefix", "runs/old/", "--format", "csv")))
     assert sorted((r["path"], r["size_bytes"]) for r in rows) == [("runs/old/ckpt.pt", "5368709120"), ("runs/old/log.txt", "1024")]
-    out = ok(ctl("marks", "list", "--backend", "s3"))
-    ckpt = next(line for line in out.splitlines() if "ckpt.pt" in line)
-    assert "5.0GiB" in ckpt and "stale 1y" in ckpt
-    assert "3 of 3 marked files; 5.0GiB in all" in out
+    r = ctl("marks", "list", "--backend", "s3")
+    ckpt = next(line for line in ok(r).splitlines() if "ckpt.pt" in line)
+    assert "5.00 GiB" in ckpt and "stale 1y" in ckpt
+    assert "3 of 3 marked files; 5.00 GiB in all" in notes(r)
 
     # The stale list shows the mark.
     stale = json.loads(ok(ctl("stale", "--days", "0", "--prefix", "runs/old/ckpt", "--format", "json")))
@@ -127,3 +141,21 @@ def test_marks(ctl, db: Db) -> None:
     assert sorted(r["path"] for r in db.fetch("SELECT path FROM deletion_marks")) == ["runs/old/ckpt.pt", "runs/old/log.txt"]
     assert "needs an admin token" in one_line_error(ctl("marks", "add", "s3:x", token=VIEWER))
     assert "unknown backend" in one_line_error(ctl("marks", "add", "tape:x"))
+
+
+def test_deadletters_list_show_replay_drop_and_status(ctl, db: Db) -> None:
+    db.execute("DELETE FROM dead_letters")
+    db.execute("""INSERT INTO dead_letters (consumer, topic, partition, "offset", error, payload, msg_key)
+                  SELECT 'wd', 't.warpdrive.access.v1', 0, o, 'JSONDecodeError: unexpected character', 'not json', 'n1'
+                  FROM generate_series(1, 3) AS o""")
+    ids = [r["id"] for r in db.fetch("SELECT id FROM dead_letters ORDER BY id")]
+    r = ctl("deadletters", "list")
+    assert "JSONDecodeError" in ok(r) and "3 dead letter(s): t.warpdrive.access.v1 3" in r.stderr
+    out = ok(ctl("deadletters", "show", str(ids[0])))
+    assert "payload:\nnot json" in out and "n1" in out
+    assert "dead_letters=3" in ok(ctl("status"))
+    assert "give dead letter IDs, or --all" in ctl("deadletters", "drop").stderr
+    assert ok(ctl("deadletters", "replay", str(ids[0]))).strip() == "replayed 1 dead letter(s)"
+    assert ok(ctl("deadletters", "drop", "--all", "--yes")).strip() == "dropped 2 dead letter(s)"
+    assert "no dead letters" in ctl("deadletters", "list").stderr
+    assert one_line_error(ctl("deadletters", "list", token=VIEWER))

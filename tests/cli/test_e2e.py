@@ -11,7 +11,8 @@ import uuid
 
 import pytest
 
-from tests.cli.support import Db, object_stores, ok, put_files, read_files
+from tests.cli.support import Db, notes, object_stores, ok, put_files, read_files
+from warpdrive.schemas.units import format_size
 from tests.helpers import wait_until
 
 pytestmark = pytest.mark.services
@@ -129,10 +130,11 @@ def test_move_dry_run_is_a_real_job_that_moves_nothing(ctl, db: Db, cli_stack, w
         job = json.loads(ok(ctl("jobs", "show", plan["job_id"], "--format", "json")))
         assert (job["kind"], job["state"], job["args"]["dry_run"], job["progress"]["files_done"]) == ("move", "done", True, 0)
 
-        out = ok(ctl("move", f"s3:{prefix}/", f"gcs:archive/{prefix}/", "--dry-run", "--limit", "2"))
+        r = ctl("move", f"s3:{prefix}/", f"gcs:archive/{prefix}/", "--dry-run", "--limit", "2")
+        out, said = ok(r), notes(r)
         total = sum(map(len, files.values()))
-        assert f"would move 6 files, {total / 1024:.1f}KiB ({total:,} bytes) from s3:{prefix} to gcs:archive/{prefix}" in out
-        assert "(2 of 6 files listed, biggest first; --limit for more)" in out
+        assert f"would move 6 files, {format_size(total)} ({total:,} bytes) from s3:{prefix} to gcs:archive/{prefix}" in said
+        assert "(2 of 6 files listed, biggest first; --limit for more)" in said
         assert out.splitlines()[0].split() == ["PATH", "SIZE", "MODIFIED", "DESTINATION"]
         assert out.splitlines()[2].split()[0] == f"{prefix}/{biggest[0]}"
 
@@ -152,3 +154,48 @@ def test_move_dry_run_is_a_real_job_that_moves_nothing(ctl, db: Db, cli_stack, w
         assert read_files(gcs, f"{gcs_root}/archive/{prefix}") == {} and read_files(gcs, f"{gcs_root}/{prefix}") == {}
     finally:
         s3.rm(f"{s3_root}/{prefix}", recursive=True)
+
+
+def test_azure_crawl_usage_stale_and_moves_to_and_from_s3_and_gcs(ctl, db: Db, cli_stack, workers) -> None:
+    (az, az_root), (s3, s3_root), (gcs, gcs_root) = object_stores(cli_stack.config_path, "azure", "s3", "gcs")
+    prefix = f"cli-az-{uuid.uuid4().hex[:8]}"
+    files = {f"d{i % 2}/f{i}.bin": os.urandom(1000 * i + 1) for i in range(4)}
+    put_files(az, f"{az_root}/{prefix}", files)
+    places = [(az, f"{az_root}/{prefix}"), (s3, f"{s3_root}/az-{prefix}"), (gcs, f"{gcs_root}/az-{prefix}"),
+              (az, f"{az_root}/home-{prefix}")]
+    try:
+        ok(ctl("crawl", "--backend", "azure", "--wait"))
+        az.invalidate_cache()
+        truth = {p: info["size"] for p, info in az.find(az_root, detail=True).items()}
+
+        def indexed() -> dict | None:
+            doc = json.loads(ok(ctl("usage", "--group-by", "backend", "--backend", "azure", "--format", "json")))
+            return doc if doc["file_count"] == len(truth) else None
+
+        doc = wait_until(indexed, 30, what="the crawled Azure blobs in the usage rollup")
+        assert doc["total_bytes"] == sum(truth.values())
+        listed = json.loads(ok(ctl("stale", "--days", "0", "--backend", "azure", "--prefix", f"{prefix}/",
+                                   "--sort", "path", "--format", "json")))
+        assert {i["path"]: i["size_bytes"] for i in listed["items"]} == {f"{prefix}/{k}": len(v) for k, v in files.items()}
+
+        # Azure → S3 → GCS → Azure, each byte for byte, and the index follows every hop.
+        for src, dst in ((f"azure:{prefix}", f"s3:az-{prefix}"), (f"s3:az-{prefix}", f"gcs:az-{prefix}"),
+                         (f"gcs:az-{prefix}", f"azure:home-{prefix}")):
+            out = ok(ctl("move", src, dst, "--wait"))
+            assert out.splitlines()[-1].split()[2:4] == ["done", "100%:"], out
+        for fs, path in places:
+            fs.invalidate_cache()
+        assert [read_files(fs, path) for fs, path in places] == [{}, {}, {}, files]
+
+        def moved() -> dict | None:
+            doc = json.loads(ok(ctl("stale", "--days", "0", "--prefix", f"home-{prefix}/", "--format", "json")))
+            return doc if doc["total"] == len(files) else None
+
+        doc = wait_until(moved, 30, what="the files moved back to Azure in the index")
+        assert {(i["backend"], i["path"]) for i in doc["items"]} == {("azure", f"home-{prefix}/{k}") for k in files}
+        for gone in (prefix, f"az-{prefix}"):
+            assert json.loads(ok(ctl("stale", "--days", "0", "--prefix", f"{gone}/", "--format", "json")))["total"] == 0
+    finally:
+        for fs, path in places:
+            if fs.exists(path):
+                fs.rm(path, recursive=True)

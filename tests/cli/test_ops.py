@@ -90,8 +90,8 @@ def test_wait_follows_a_job_to_done_with_plain_lines_when_piped(ctl, db: Db) -> 
     assert "\r" not in out and "\x1b" not in out and "[#" not in out  # not a terminal: no bar, no control characters
     lines = out.splitlines()
     assert lines[0].endswith("queued")
-    assert any(l.endswith("running 50%: 2.0KiB/4.0KiB, 2/4 files") for l in lines)
-    assert lines[-1].endswith("done 100%: 4.0KiB/4.0KiB, 4/4 files")
+    assert any(l.endswith("running 50%: 2.00 KiB/4.00 KiB, 2/4 files") for l in lines)
+    assert lines[-1].endswith("done 100%: 4.00 KiB/4.00 KiB, 4/4 files")
     assert len(lines) == len(set(lines))  # one line per change, not per poll
 
 
@@ -116,7 +116,7 @@ def test_wait_draws_a_progress_bar_on_a_terminal(api_url: str, db: Db) -> None:
     worker.join()
     text = out.decode()
     assert "\r\x1b[2K[###############...............] job " in text and "running 50%" in text
-    assert "[##############################] job " in text and text.rstrip().endswith("done 100%: 4.0KiB/4.0KiB, 4/4 files")
+    assert "[##############################] job " in text and text.rstrip().endswith("done 100%: 4.00 KiB/4.00 KiB, 4/4 files")
 
 
 def test_wait_on_a_failed_job_exits_1(ctl, db: Db) -> None:
@@ -150,7 +150,7 @@ def test_warm_wait_follows_every_live_node_and_a_lost_one_fails_it(ctl, db: Db) 
     r = ctl("warm", "s3:ds", "--wait")
     player.join()
     out = r.stdout.splitlines()
-    assert "node gpu-a done: 10B/10B, 2/2 files" in out and "node gpu-b lost: 5B/10B, 1/2 files" in out, r.output
+    assert "node gpu-a done: 10 B/10 B, 2/2 files" in out and "node gpu-b lost: 5 B/10 B, 1/2 files" in out, r.output
     line = one_line_error(r)
     assert line.startswith("Error: job ") and line.endswith(" lost on node gpu-b"), line
 
@@ -164,7 +164,9 @@ def test_jobs_list_show_cancel(ctl, db: Db) -> None:
     assert [(r["job_id"], r["kind"], r["state"], json.loads(r["args"])) for r in rows] == [
         (first["job_id"], "crawl", "queued", {"backend": "s3", "prefix": ""})]
     out = ok(ctl("jobs", "list"))
-    assert out.splitlines()[0].split()[:3] == ["JOB", "KIND", "STATE"] and second["job_id"] in out.splitlines()[2]
+    # short ids in a table (any unique start is accepted back), the dry-run flag beside the state
+    assert out.splitlines()[0].split()[:5] == ["JOB", "KIND", "DRY", "RUN", "STATE"]
+    assert out.splitlines()[2].split()[0] == second["job_id"][:12]
 
     shown = json.loads(ok(ctl("jobs", "show", first["job_id"], "--format", "json")))
     assert shown["job_id"] == first["job_id"] and shown["created_by"] == "cli-admin"
@@ -200,7 +202,7 @@ def test_status_in_every_format(ctl, db: Db) -> None:
     assert lines[0].startswith("control plane http://127.0.0.1:") and "status=ready" in lines[0] and "postgres=True" in lines[0]
     assert lines[1] == "agents: 2 (1 alive)"
     gpu = next(l for l in lines if l.startswith("gpu-07"))
-    for cell in ("yes", "/mnt/warp", "3.0GiB", "90.0%", "12", "2.0KiB", "1/2 (down: gcs)", "s3:ds/ 25%, 1 done, 1 failed"):
+    for cell in ("yes", "/mnt/warp", "3.00 GiB", "90.0%", "12", "2.00 KiB", "1/2 (down: gcs)", "s3:ds/ 25%, 1 done, 1 failed"):
         assert cell in gpu, (cell, gpu)
     assert "s ago" in gpu
     assert "2h ago" in next(l for l in lines if l.startswith("gpu-99"))

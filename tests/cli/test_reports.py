@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.support import ADMIN, VIEWER, Db, ok, one_line_error
+from tests.cli.support import ADMIN, VIEWER, Db, notes, ok, one_line_error
 
 pytestmark = pytest.mark.services
 
@@ -52,13 +52,14 @@ def test_usage_by_team_in_every_format(ctl, usage_state: Db) -> None:
     assert [(r["team"], r["backend"], int(r["total_bytes"]), int(r["file_count"])) for r in rows] == [
         ("vision", "s3", 3 * TiB, 3), ("vision", "gcs", GiB, 1), ("unowned", "s3", 500, 2)]
 
-    out = ok(ctl("usage", "--group-by", "team"))
-    lines = out.splitlines()
+    r = ctl("usage", "--group-by", "team")
+    lines = ok(r).splitlines()
     assert lines[0].split() == ["TEAM", "BACKEND", "FILES", "SIZE", "LAST", "ACCESS"]
-    assert lines[2].split()[:4] == ["vision", "s3", "3", "3.0TiB"]
-    assert lines[3].split()[:4] == ["vision", "gcs", "1", "1.0GiB"]
-    assert lines[4].split()[:4] == ["unowned", "s3", "2", "500B"]
-    assert lines[-1] == "total: 3.0TiB in 6 files"
+    assert lines[2].split()[:5] == ["vision", "s3", "3", "3.00", "TiB"]
+    assert lines[3].split()[:5] == ["vision", "gcs", "1", "1.00", "GiB"]
+    assert lines[4].split()[:5] == ["vision", "(all)", "4", "3.00", "TiB"]  # the team's total over its backends
+    assert lines[5].split()[:5] == ["unowned", "s3", "2", "500", "B"]  # one backend: no total row
+    assert notes(r).splitlines()[-1] == "total: 3.00 TiB in 6 files"
 
 
 def test_usage_by_user_and_backend(ctl, usage_state: Db) -> None:
@@ -77,7 +78,7 @@ def test_usage_by_user_and_backend(ctl, usage_state: Db) -> None:
     out = ok(ctl("usage", "--group-by", "user"))
     assert "READS" in out.splitlines()[0]
     carol = next(line for line in out.splitlines() if line.startswith("carol"))
-    assert carol.split()[:4] == ["carol", "gcs", "0", "0B"] and "4.0KiB" in carol
+    assert carol.split()[:5] == ["carol", "gcs", "0", "0", "B"] and "4.00 KiB" in carol
 
     rows = rows_of(ok(ctl("usage", "--group-by", "backend", "--format", "csv")))
     assert {r["backend"]: int(r["total_bytes"]) for r in rows} == {"s3": 3 * TiB + 500, "gcs": GiB}
@@ -126,14 +127,15 @@ def test_stale_in_every_format(ctl, stale_state: Db) -> None:
     assert [(r["path"], int(r["size_bytes"]), r["owner_team"], r["marked"]) for r in rows] == [
         ("archive/big.tar", 100 * GB, "nlp", "false"), ("datasets/old1.bin", 20 * GB, "vision", "false")]
 
-    out = ok(ctl("stale", "--days", "90", "--min-size", "10GB"))
-    lines = out.splitlines()
+    r = ctl("stale", "--days", "90", "--min-size", "10GB")
+    lines = ok(r).splitlines()
+    out = notes(r)
     assert lines[0].split()[:3] == ["BACKEND", "PATH", "SIZE"]
-    assert lines[2].split()[:3] == ["gcs", "archive/big.tar", "93.1GiB"]
-    assert lines[3].split()[:3] == ["s3", "datasets/old1.bin", "18.6GiB"]
-    assert "2 shown of 2 stale files (112GiB in all)" in out
+    assert lines[2].split()[:4] == ["gcs", "archive/big.tar", "93.1", "GiB"]
+    assert lines[3].split()[:4] == ["s3", "datasets/old1.bin", "18.6", "GiB"]
+    assert "2 shown of 2 stale files (112 GiB in all)" in out
     # No telemetry coverage recorded: the table says a read before it is unknown.
-    assert "note: access telemetry does not cover 90 days" in out
+    assert "note: read evidence does not cover 90 days" in out
 
 
 @pytest.mark.parametrize("fmt, first", [("table", "BACKEND"), ("csv", "backend,"), ("json", "{")])
@@ -195,9 +197,11 @@ def test_growth_in_every_format(ctl, db: Db) -> None:
     rows = rows_of(ok(ctl("growth", "--backend", "s3", "--period", "2w", "--format", "csv")))
     assert len(rows) == 14 and int(rows[-1]["total_bytes"]) == 151 * GiB
 
-    out = ok(ctl("growth", "--backend", "s3", "--team", "vision", "--period", "30"))
-    assert out.splitlines()[0].split() == ["DATE", "TOTAL", "FILES", "ADDED", "REMOVED"]
-    assert "change over 30 days: +150GiB" in out
+    assert lines[2].split()[:5] == ["vision", "s3", "3", "3.00", "TiB"]
+    assert lines[3].split()[:5] == ["vision", "gcs", "1", "1.00", "GiB"]
+    assert lines[4].split()[:5] == ["vision", "(all)", "4", "3.00", "TiB"]  # the team's total over its backends
+    assert lines[5].split()[:5] == ["unowned", "s3", "2", "500", "B"]  # one backend: no total row
+    assert notes(r).splitlines()[-1] == "total: 3.00 TiB in 6 files"
 
 
 def test_growth_bad_period_is_usage_error(ctl, db: Db) -> None:
@@ -228,7 +232,7 @@ def test_user_in_every_format(ctl, db: Db) -> None:
     assert out.startswith("user: alice   teams: vision")
     for title in ("owns:", "reads and writes:", "largest files owned:", "most read files:"):
         assert title in out
-    assert "65.2GiB" in out and "a/big" in out
+    assert "65.2 GiB" in out and "a/big" in out
 
     assert "owns nothing" in one_line_error(ctl("user", "nobody"))
 
@@ -249,25 +253,28 @@ def test_backends_in_every_format(ctl, db: Db) -> None:
 
     out = ok(ctl("backends"))
     gcs_line = next(line for line in out.splitlines() if line.startswith("gcs"))
-    assert "7.0MiB" in gcs_line and "complete" in gcs_line and "gs://" in gcs_line
+    assert "7.00 MiB" in gcs_line and "complete" in gcs_line and "gs://" in gcs_line
 
 
 @pytest.fixture
 def tree_state(db: Db) -> Db:
-    """The tree rollups as the stream workers keep them for s3: data/ (2 files never read, one in data/x/) and
-    logs/ (1 bigger file, read this week)."""
-    db.executemany("INSERT INTO tree_dirs VALUES ($1, $2, $3, $4, $5, $6, $7)",  # stale_bytes: the never-read files
+    """The tree rollups as the stream workers keep them for s3: data/ (2 files never read, modified 200 days ago,
+    one in data/x/) and logs/ (1 bigger file, read this week)."""
+    db.executemany("INSERT INTO tree_dirs (backend_name, dir, parent, depth, file_count, total_bytes, inactive_bytes)"
+                   " VALUES ($1, $2, $3, $4, $5, $6, $7)",  # inactive_bytes: the stale files (data's)
                    [("s3", "", None, 0, 3, 7500, 2500), ("s3", "data", "", 1, 2, 2500, 2500),
                     ("s3", "data/x", "data", 2, 1, 2000, 2000), ("s3", "logs", "", 1, 1, 5000, 0)])
     db.executemany("INSERT INTO tree_teams VALUES ('s3', $1, $2, $3, $4)",
                    [("", "nlp", 1, 5000), ("", "vision", 2, 2500), ("data", "vision", 2, 2500),
                     ("data/x", "vision", 1, 2000), ("logs", "nlp", 1, 5000)])
     never, recent = datetime(1, 1, 1).date(), (NOW - timedelta(days=NOW.weekday())).date()
+    old = (NOW - timedelta(days=200 + (NOW - timedelta(days=200)).weekday())).date()
+    data = (("", 2, 2500), ("data", 2, 2500), ("data/x", 1, 2000))
     db.executemany("INSERT INTO tree_activity VALUES ('s3', $1, $2, $3, $4, $5)",
-                   [(d, "a", never, n, b) for d, n, b in (("", 2, 2500), ("data", 2, 2500), ("data/x", 1, 2000))]
-                   + [(d, "a", recent, 1, 5000) for d in ("", "logs")]
-                   + [(d, "m", recent, n, b) for d, n, b in (("", 3, 7500), ("data", 2, 2500), ("data/x", 1, 2000),
-                                                               ("logs", 1, 5000))])
+                   [(d, "a", never, n, b) for d, n, b in data] + [(d, "a", recent, 1, 5000) for d in ("", "logs")]
+                   + [(d, "m", old, n, b) for d, n, b in data] + [(d, "m", recent, 1, 5000) for d in ("", "logs")])
+    db.executemany("INSERT INTO tree_inactive VALUES ('s3', $1, $2, $3, $4)",
+                   [(d, old, n, b) for d, n, b in data] + [(d, recent, 1, 5000) for d in ("", "logs")])
     return db
 
 
@@ -285,9 +292,9 @@ def test_du_in_every_format(ctl, tree_state: Db) -> None:
 
     out = ok(ctl("du", "s3", "--depth", "2"))  # a bare backend name is its root
     lines = out.splitlines()
-    assert lines[0].split() == ["SIZE", "FILES", "UNREAD", "90D", "LAST", "ACCESS", "NEWEST", "TOP", "TEAM", "PATH"]
-    assert lines[2].split()[:3] == ["7.3KiB", "3", "2.4KiB"] and "nlp" in lines[2] and lines[2].endswith(" /")
-    assert lines[3].split()[:3] == ["4.9KiB", "1", "0B"] and lines[3].endswith("  logs/")
+    assert lines[0].split() == ["SIZE", "FILES", "STALE", "90D", "LAST", "ACCESS", "NEWEST", "TOP", "TEAM", "PATH"]
+    assert lines[2].split()[:5] == ["7.32", "KiB", "3", "2.44", "KiB"] and "nlp" in lines[2] and lines[2].endswith(" /")
+    assert lines[3].split()[:5] == ["4.88", "KiB", "1", "0", "B"] and lines[3].endswith("  logs/")
     assert lines[4].endswith("  data/") and "vision" in lines[4] and lines[5].endswith("    x/")
 
     def order(*args: str) -> list[str]:
@@ -299,7 +306,7 @@ def test_du_in_every_format(ctl, tree_state: Db) -> None:
     assert order("--sort", "size") == ["", "logs", "data"]
     doc = json.loads(ok(ctl("du", "s3:/data/", "--depth", "0", "--format", "json")))
     assert [r["path"] for r in doc["rows"]] == ["data"]
-    assert "/: 1 of 2 subdirectories shown (--limit)" in ok(ctl("du", "s3:", "--limit", "1"))
+    assert "/: 1 of 2 subdirectories shown (--limit)" in notes(ctl("du", "s3:", "--limit", "1"))
 
 
 def test_du_errors(ctl, tree_state: Db) -> None:

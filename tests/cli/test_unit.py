@@ -88,8 +88,8 @@ def test_table_shows_human_sizes_and_times() -> None:
     out = render("table", ROWS, COLS)
     lines = out.splitlines()
     assert lines[0].split() == ["TEAM", "FILES", "SIZE", "LAST", "ACCESS"]
-    assert "1.5TiB" in lines[2] and "1,200" in lines[2] and "2026-11-25 14:03" in lines[2]
-    assert "512B" in lines[3] and lines[3].rstrip().endswith("-")
+    assert "1.50 TiB" in lines[2] and "1,200" in lines[2] and "2026-11-25 14:03" in lines[2]
+    assert "512 B" in lines[3] and lines[3].rstrip().endswith("-")
     assert render("table", [], COLS) == "(none)"
 
 
@@ -121,17 +121,17 @@ def test_times() -> None:
 def test_job_progress_text() -> None:
     fraction, text = describe({"bytes_done": 512 * 1024**2, "bytes_total": 1024**3, "files_done": 3, "files_total": 10})
     assert fraction == 0.5
-    assert text == "512MiB/1.0GiB, 3/10 files"
+    assert text == "512 MiB/1.00 GiB, 3/10 files"
     job = {"job_id": "j1", "state": "running",
            "progress": {"files_done": 2, "files_total": 8, "src": "s3:x", "errors": 1, "files_skipped": 0}}
     assert line(job) == "job j1 running 25%: 2/8 files, errors=1"
     assert line({"job_id": "j2", "state": "queued", "progress": {}}) == "job j2 queued"
     # A warming agent's counters; other byte counters are sizes too.
     assert describe({"files": 1, "files_total": 4, "bytes": 1024, "bytes_total": 4096, "bytes_fetched": 3 << 20}) == (
-        0.25, "1.0KiB/4.0KiB, 1/4 files, bytes_fetched=3.0MiB")
+        0.25, "1.00 KiB/4.00 KiB, 1/4 files, bytes_fetched=3.00 MiB")
     # A dry-run move only counts what it would move.
     assert describe({"dry_run": True, "files_total": 1200, "bytes_total": 5 << 30, "files_done": 0}) == (
-        None, "counted 1,200 files, 5.0GiB")
+        None, "counted 1,200 files, 5.00 GiB")
 
 
 def all_commands(group: click.Group, prefix: tuple[str, ...] = ()):

@@ -17,14 +17,14 @@ from typing import Any, Callable, Iterator
 import pytest
 
 from warpdrive.schemas import config as wconfig
-from warpdrive.schemas.storage import open_fs
+from warpdrive.schemas.storage import kind_of, open_fs
 from warpdrive.schemas.config import dump_toml
 from warpdrive.schemas.records import decode, decode_batch
 from warpdrive.schemas.topics import Topic
 
 from tests.helpers import Procs
 
-KINDS = ("local", "s3", "gcs")
+KINDS = ("local", "s3", "gcs", "azure")
 
 
 @dataclass
@@ -39,7 +39,7 @@ class Env:
 
     def put(self, name: str, rel: str, data: bytes) -> None:
         path = f"{self.roots[name]}/{rel}"
-        if self.cfg.backend(name).scheme == "file":
+        if kind_of(self.cfg.backend(name)).posix:
             os.makedirs(os.path.dirname(path), exist_ok=True)
             Path(path).write_bytes(data)
         else:
@@ -51,9 +51,9 @@ def crawl_base(cfg: wconfig.Config, config_dict: dict, session_id: str) -> dict:
     """Session buckets on the object stores (created here) and the session config to derive from."""
     buckets = {}
     for b in config_dict["backends"]:
-        if b["name"] in ("s3", "gcs"):
+        if b["name"] != "local":
             bucket = f"wdcrawl-{session_id}"
-            fs = open_fs(wconfig.BackendConfig(b["name"], f"{'s3' if b['name'] == 's3' else 'gs'}://{bucket}",
+            fs = open_fs(wconfig.BackendConfig(b["name"], f"{b['url'].split('://')[0]}://{bucket}",
                                                b.get("storage_options", {})))
             if not fs.exists(bucket):
                 fs.mkdir(bucket)
@@ -76,8 +76,7 @@ def make_env(crawl_base: dict, request: pytest.FixtureRequest, tmp_path: Path) -
             if b["name"] == "local":
                 backends.append({"name": "local", "url": f"file://{local_root}"})
             else:
-                scheme = "s3" if b["name"] == "s3" else "gs"
-                backends.append({**b, "url": f"{scheme}://{crawl_base['buckets'][b['name']]}/{test}"})
+                backends.append({**b, "url": f"{b['url'].split('://')[0]}://{crawl_base['buckets'][b['name']]}/{test}"})
         raw["backends"] = backends
         for k, v in extra.items():
             raw[k] = {**raw.get(k, {}), **v}
@@ -86,8 +85,7 @@ def make_env(crawl_base: dict, request: pytest.FixtureRequest, tmp_path: Path) -
         cfg = wconfig.load(path)
         procs = Procs(path, tmp_path)
         made.append(procs)
-        roots = {"local": str(local_root), "s3": f"{crawl_base['buckets']['s3']}/{test}",
-                 "gcs": f"{crawl_base['buckets']['gcs']}/{test}"}
+        roots = {"local": str(local_root), **{name: f"{bucket}/{test}" for name, bucket in crawl_base["buckets"].items()}}
         return Env(cfg, path, procs, roots)
 
     try:

@@ -88,6 +88,9 @@ def ground_truth(env: Env, name: str) -> dict[str, tuple[Any, ...]]:
         rel = path[len(root) + 1:]
         if name == "s3":
             out[rel] = (info["size"], info["LastModified"].astimezone(UTC), info["ETag"].strip('"'))
+        elif name == "azure":
+            out[rel] = (info["size"], info["last_modified"].astimezone(UTC),
+                        bytes(info["content_settings"]["content_md5"]).hex())
         else:
             import base64
 
@@ -263,7 +266,7 @@ def test_progress_bar_on_a_terminal(make_env) -> None:
     assert re.search(r"local: 5,000 files 48\.8 KiB [\d,]+ files/s", text), text[-2000:]
 
 
-@pytest.mark.parametrize("name", ["s3", "gcs"])
+@pytest.mark.parametrize("name", ["s3", "gcs", "azure"])
 def test_unlistable_bucket_makes_the_crawl_partial(make_env, name: str) -> None:
     import dataclasses
 

@@ -63,6 +63,10 @@ def test_env_json_for_lists(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"backends": [{"name": "a", "url": "s3://b"}, {"name": "a", "url": "s3://c"}]}, "name 'a' is used twice"),
         ({"api": {"tokens": [{"token": "short", "role": "admin"}]}}, "api.tokens[0].token: must be at least 16"),
         ({"api": {"tokens": [{"token": "x" * 20, "role": "root"}]}}, "api.tokens[0].role: must be one of viewer, admin"),
+        ({"backends": [{"name": "x", "url": "file:///d", "atime": "always"}]},
+         "backends[0].atime: must be one of off, strict, relatime"),
+        ({"backends": [{"name": "x", "url": "s3://b", "atime": "strict"}]}, "backends[0].atime: only file:// backends"),
+        ({"history": {"users": ["alice"]}}, "history.users: expected a table"),
     ],
 )
 def test_bad_config_names_key_and_problem(raw: dict, message: str) -> None:
@@ -117,5 +121,5 @@ def test_unknown_env_setting_is_an_error(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_shipped_example_config_is_valid() -> None:
     cfg = wconfig.load(Path(__file__).parents[2] / "warpdrive.example.toml")
-    assert [b.scheme for b in cfg.backends] == ["s3", "gs", "file"]
+    assert [b.scheme for b in cfg.backends] == ["s3", "gs", "az", "file"]
     assert {t.role for t in cfg.api.tokens} == {"admin", "viewer"}

@@ -111,3 +111,26 @@ def test_local_pinned_read(tmp_path: Path) -> None:
     p.unlink()
     with pytest.raises(VersionChanged):
         LOCAL.read_range(None, str(p), 0, 1, v2)
+
+
+def test_azure_urls_entries_and_checksums() -> None:
+    from datetime import UTC, datetime
+
+    from warpdrive.schemas.storage.azure import AzureStore
+
+    for url in ("az://lake/p", "abfs://lake/p", "abfss://lake@acct.dfs.core.windows.net/p/"):
+        b = wconfig.BackendConfig("a", url)
+        assert b.scheme == "az" and isinstance(storage.kind_of(b), AzureStore)
+        assert storage.root_path(b) == "lake/p"
+    kind = AzureStore()
+    assert kind.options(wconfig.BackendConfig("a", "abfs://lake@acct.dfs.core.windows.net/p"), {}) == {"account_name": "acct"}
+    assert kind.options(wconfig.BackendConfig("a", "az://lake", {"account_name": "other"}), {}) == {"account_name": "other"}
+    info = {"name": "lake/p/o", "type": "file", "size": 10, "etag": '"0x1DF39633B6249F0"',
+            "last_modified": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+            "content_settings": {"content_md5": bytearray(bytes.fromhex("781e5e245d69b566979b86e28d23f2c7"))}}
+    e = kind.entry(info)
+    assert (e.size, e.version, e.mtime) == (10, "0x1DF39633B6249F0", 1767323045.0)
+    assert kind.md5(info) == "781e5e245d69b566979b86e28d23f2c7"
+    assert kind.md5({**info, "content_settings": {"content_md5": None}}) is None  # staged-block upload: hashed instead
+    with pytest.raises(Exception, match=r"backends\[0\]\.url: 'az://' names no bucket"):
+        wconfig.from_dict({"backends": [{"name": "b", "url": "az://"}]})

@@ -211,20 +211,22 @@ def usage_recomputed(dsn: str, backend: str) -> dict[tuple[str, str], tuple[int,
 
 
 def tree(dsn: str, backend: str) -> tuple[dict, dict, dict]:
-    """The stored tree of a backend: dirs (dir → (files, bytes, stale bytes)), teams, activity buckets; zeros
-    left out."""
-    dirs = {r["dir"]: (r["file_count"], r["total_bytes"], r["stale_bytes"]) for r in query(
+    """The stored tree of a backend: dirs (dir → (files, bytes, stale bytes)), teams, week buckets (tree_activity's
+    kinds, and tree_inactive's as kind 's'); zeros left out."""
+    dirs = {r["dir"]: (r["file_count"], r["total_bytes"], r["inactive_bytes"]) for r in query(
         dsn, "SELECT * FROM tree_dirs WHERE backend_name = $1 AND (file_count, total_bytes) <> (0, 0)", backend)}
     teams = {(r["dir"], r["owner_team"]): (r["file_count"], r["total_bytes"]) for r in query(
         dsn, "SELECT * FROM tree_teams WHERE backend_name = $1 AND (file_count, total_bytes) <> (0, 0)", backend)}
     act = {(r["dir"], r["kind"], r["period"]): (r["file_count"], r["total_bytes"]) for r in query(
         dsn, "SELECT * FROM tree_activity WHERE backend_name = $1 AND (file_count, total_bytes) <> (0, 0)", backend)}
+    act.update({(r["dir"], "s", r["period"]): (r["file_count"], r["total_bytes"]) for r in query(
+        dsn, "SELECT * FROM tree_inactive WHERE backend_name = $1 AND (file_count, total_bytes) <> (0, 0)", backend)})
     return dirs, teams, act
 
 
 def tree_recomputed(dsn: str, backend: str, max_depth: int = 0) -> tuple[dict, dict, dict]:
-    """The same, recomputed from the live files of storage_files (stale bytes: last access in a week up to
-    the stored stale-sort boundary, or never)."""
+    """The same, recomputed from the live files of storage_files (stale bytes: activity — the later of last access
+    and modification — in a week up to the stored stale-sort boundary, or never)."""
     from datetime import date, timedelta
 
     def bucket(ts: Any) -> date:
@@ -240,11 +242,13 @@ def tree_recomputed(dsn: str, backend: str, max_depth: int = 0) -> tuple[dict, d
             parts = parts[:max_depth]
         for i in range(len(parts) + 1):
             d = "/".join(parts[:i])
+            # 's' (tree_inactive): the week of the later of last access and modification (the stale rule)
+            act_week = bucket(max((t for t in (r["last_access"], r["last_modified"]) if t is not None), default=None))
             for table, key in ((dirs, d), (teams, (d, r["owner_team"])), (act, (d, "a", bucket(r["last_access"]))),
-                               (act, (d, "m", bucket(r["last_modified"])))):
+                               (act, (d, "m", bucket(r["last_modified"]))), (act, (d, "s", act_week))):
                 table[key][0] += 1
                 table[key][1] += r["size_bytes"]
-            if bucket(r["last_access"]) <= boundary["through"]:
+            if act_week <= boundary["through"]:
                 dirs[d][2] += r["size_bytes"]
     return ({k: tuple(v) for k, v in dirs.items()}, {k: tuple(v) for k, v in teams.items()},
             {k: tuple(v) for k, v in act.items()})

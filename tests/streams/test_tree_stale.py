@@ -1,14 +1,18 @@
-"""tree_dirs.stale_bytes (the key of GET /api/v1/tree?sort=stale) kept by the real worker: deltas counted
+"""tree_dirs.inactive_bytes (the key of GET /api/v1/tree?sort=stale) kept by the real worker: deltas counted
 against the stored boundary, and the buckets a moved boundary passes over folded in by the next batch."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
+
+import asyncpg
 
 import pytest
 
 from tests.helpers import Procs, wait_until
 from tests.streams.events import crawl, produce_batches, query, tree, tree_recomputed
+from warpdrive.schemas.db import migrations
 from warpdrive.schemas.config import Config
 from warpdrive.schemas.records import AccessEvent, format_ts
 from warpdrive.schemas.topics import ACCESS
@@ -43,11 +47,44 @@ def test_stale_bytes_follow_reads_and_a_moved_boundary(cfg: Config, procs: Procs
     # (Every backend's, so the others stay consistent with the one boundary.)
     old = due - timedelta(weeks=5)
     query(dsn, "UPDATE tree_stale SET through = $1", old)
-    query(dsn, """UPDATE tree_dirs d SET stale_bytes = COALESCE((SELECT sum(total_bytes) FROM tree_activity a
-                      WHERE a.backend_name = d.backend_name AND a.dir = d.dir AND a.kind = 'a' AND a.period <= $1), 0)""",
+    query(dsn, """UPDATE tree_dirs d SET inactive_bytes = COALESCE((SELECT sum(total_bytes) FROM tree_inactive a
+                      WHERE a.backend_name = d.backend_name AND a.dir = d.dir AND a.period <= $1), 0)""",
           old)
     assert tree(dsn, b)[0]["old"] == (2, 300, 100)
     crawl(cfg, "stl2", b, {"new/e.bin": {"size_bytes": 50}}, complete=False)
     wait_until(lambda: query(dsn, "SELECT through FROM tree_stale")[0][0] == due, 30, what="the boundary moved")
     assert tree(dsn, b) == tree_recomputed(dsn, b)
     assert tree(dsn, b)[0] == {"": (5, 1050, 750), "old": (2, 300, 300), "new": (3, 750, 450)}
+
+
+def test_the_tree_counts_stale_as_the_list_does(cfg: Config, procs: Procs) -> None:
+    """A never-read file modified this week is not stale in the tree either (issue 15); the migration that
+    rebuilds existing trees under that rule gives what the workers keep."""
+    dsn, b = cfg.postgres.dsn, "stl-rule"
+    now = datetime.now(UTC)
+    procs.start("streams", "streams", "worker")
+    crawl(cfg, "stlr1", b, {"x/new.bin": {"size_bytes": 10, "last_modified": format_ts(now - timedelta(days=1))},
+                            "x/old.bin": {"size_bytes": 20, "last_modified": format_ts(now - timedelta(days=200))},
+                            "x/y/z/deep.bin": {"size_bytes": 40, "last_modified": format_ts(now - timedelta(days=300))},
+                            "top.bin": {"size_bytes": 80}})
+    produce_batches(cfg, ACCESS, [[AccessEvent("n/stlr/1", format_ts(now - timedelta(days=2)), "u", b, "x/old.bin",
+                                               "read", "n", seq=1)]], "node_host")
+    wait_until(lambda: query(dsn, "SELECT count(last_access) FROM storage_files WHERE backend_name = $1", b)[0][0] == 1,
+               30, what="the read applied")
+    wait_until(lambda: (t := tree(dsn, b)) == tree_recomputed(dsn, b) and t[0].get("x", (0,))[0] == 3, 30,
+               what="the tree to equal its recomputation")
+    dirs = tree(dsn, b)[0]
+    # Stale for 90 days: deep.bin (modified 300 days ago) and top.bin (no activity known) only.
+    assert {d: v[2] for d, v in dirs.items()} == {"": 120, "x": 40, "x/y": 40, "x/y/z": 40}
+    kept = tree(dsn, b)
+    sql = next(m.sql for m in migrations() if m.name.endswith("tree_stale_rule"))
+
+    async def rebuild() -> None:
+        conn = await asyncpg.connect(dsn)
+        try:
+            await conn.execute(sql)
+        finally:
+            await conn.close()
+
+    asyncio.run(rebuild())
+    assert tree(dsn, b) == kept

@@ -48,7 +48,7 @@ def test_deltas_move_usage_growth_and_tree() -> None:
     assert d.growth == {("s3", "vision"): [100, 100], ("s3", "nlp"): [150, 0]}
     # Stale bytes against the boundary: the file (now read in the week of the 23rd) counts only when that week
     # is at or before it; its never-read first state came and went within the batch.
-    dirs, teams, _ = d.tree.expand(date(2026, 11, 16))
+    dirs, teams, _, _ = d.tree.expand(date(2026, 11, 16))
     assert dirs == {("s3", ""): [1, 150, 0], ("s3", "p"): [1, 150, 0]}
     assert d.tree.expand(date(2026, 11, 23))[0][("s3", "p")] == [1, 150, 150]
     assert ("s3", "p", "vision") not in teams and teams[("s3", "p", "nlp")] == [1, 150]
@@ -92,10 +92,17 @@ def test_batch_folding_and_bad_messages() -> None:
           AccessEvent("e2", "2026-11-25T11:00:00+01:00", "u", "b", "f", "read", "n", bytes_read=5),
           AccessEvent("e3", "2026-11-26T00:00:00.000000Z", "u", "b", "f", "stat", "n", weight=10.0)]
     good = Msg("t", 0, 0, None, encode_batch(ev))
-    bad_ts = Msg("t", 0, 1, None, encode_batch([AccessEvent("e4", "yesterday", "u", "b", "f", "read", "n")]))
-    agg, bad = decode([good, bad_ts, Msg("t", 0, 2, None, b"[]")])
-    assert [m.offset for m, _ in bad] == [1, 2]
+    # A bad record is refused alone (dead-lettered by itself); its message's other records are applied.
+    mixed = Msg("t", 0, 1, None, encode_batch([AccessEvent("e4", "yesterday", "u", "b", "f", "read", "n"),
+                                              AccessEvent("e5", "2026-11-25T09:00:00Z", "u", "b", "/f", "stat", "n"),
+                                              AccessEvent("e6", "2026-11-25T09:00:00Z", "u", "b", "f", "read", "n",
+                                                          bytes_read=-1)]))
+    d = decode([good, mixed, Msg("t", 0, 2, None, b"[]")])
+    agg = d.agg
+    assert [m.offset for m, _ in d.bad] == [2]
+    assert [(m.offset, i, why.split()[0]) for m, i, _, why in d.rejected] == [(1, 0, "timestamp"), (1, 2, "bytes_read")]
     day1, day2 = agg.rows[("b", "f", "u", "2026-11-25")], agg.rows[("b", "f", "u", "2026-11-26")]
     assert (day1.read_count, day1.bytes_read, day1.last_access) == (4, 35, "2026-11-25T10:00:00.000000Z")
-    assert day2.meta_count == 10.0 and agg.events == 3
+    assert day2.meta_count == 10.0 and agg.events == 4
+    assert day1.meta_count == 1.0  # e5's leading slash: the same file
     assert agg.files[("b", "f")].last_access == "2026-11-25T10:00:00.000000Z"  # stat is not a use

@@ -18,7 +18,7 @@ import tempfile
 import urllib.request
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Awaitable, Callable, Iterator
 
 import asyncpg
 import pytest
@@ -138,7 +138,10 @@ async def _seed(dsn: str) -> None:
                    VALUES ($1, $2, $3, $4, $5)""", tree_teams)
             await conn.executemany(
                 """INSERT INTO tree_activity (backend_name, dir, kind, period, file_count, total_bytes)
-                   VALUES ($1, $2, $3, $4, $5, $6)""", tree_activity)
+                   VALUES ($1, $2, $3, $4, $5, $6)""", [r for r in tree_activity if r[2] != "s"])
+            await conn.executemany(
+                """INSERT INTO tree_inactive (backend_name, dir, period, file_count, total_bytes)
+                   VALUES ($1, $2, $4, $5, $6)""", [r for r in tree_activity if r[2] == "s"])
             await conn.execute(
                 """INSERT INTO access_log (backend_name, path, user_id, date, read_count, bytes_read, last_access)
                    VALUES ('s3', 'nlp/corpus/shard-1.jsonl', 'alice', $1, 4, $2, $3)""",
@@ -157,7 +160,8 @@ async def _seed(dsn: str) -> None:
 
 def _tree_rows() -> tuple[list[tuple], list[tuple], list[tuple]]:
     """The tree rollups (schemas/migrations/0004_tree.sql) the stream workers would keep for FILES: every file counts in
-    each ancestor directory; activity by week (Monday) of last access ('a') and of modification ('m')."""
+    each ancestor directory; activity by week (Monday) of last access ('a') and of modification ('m'), and of the
+    later of the two ('s': tree_inactive, migration 0060)."""
     never = date.min
     dirs: dict[tuple[str, str], list[int]] = {}
     teams: dict[tuple[str, str, str], list[int]] = {}
@@ -167,8 +171,10 @@ def _tree_rows() -> tuple[list[tuple], list[tuple], list[tuple]]:
         for depth in range(len(parts) + 1):
             d = "/".join(parts[:depth])
             week = lambda t: (t.date() - timedelta(days=t.weekday())) if t else never  # noqa: E731
+            active = max((t for t in (accessed, modified) if t), default=None)  # the stale rule's activity
             for key, table in (((backend, d), dirs), ((backend, d, team), teams),
-                               ((backend, d, "a", week(accessed)), acts), ((backend, d, "m", week(modified)), acts)):
+                               ((backend, d, "a", week(accessed)), acts), ((backend, d, "m", week(modified)), acts),
+                               ((backend, d, "s", week(active)), acts)):
                 agg = table.setdefault(key, [0, 0])
                 agg[0] += 1
                 agg[1] += size
@@ -185,13 +191,13 @@ async def _fetch(dsn: str, sql: str) -> list[asyncpg.Record]:
         await conn.close()
 
 
-async def _create_seeded(dsn: str) -> None:
+async def _create_seeded(dsn: str, seed: Callable[[str], Awaitable[None]] = _seed) -> None:
     conn = await asyncpg.connect(dsn)
     try:
         await migrate(conn)
     finally:
         await conn.close()
-    await _seed(dsn)
+    await seed(dsn)
 
 
 @pytest.fixture(scope="session")
@@ -309,7 +315,8 @@ def test_dashboard_overview_stale_marks_quotas(api_url: str, seeded: str) -> Non
     assert ["vision", "s3"] == out["quotaRows"][0][:2]
     assert out["allQuotaRow"] == ["nlp", "all"]  # set over all backends, then deleted from its row
     assert "Deleted the quota of nlp on all backends" in out["quotaDeleteNotice"]
-    assert out["quotaRows"][0][3:5] == ["1.82 TiB", "3.00 TiB"]
+    # Typed in two families (2TB, 3TiB): shown in the one that writes both shortest (schemas/units.py: family_of).
+    assert out["quotaRows"][0][3:5] == ["2.00 TB", "3.30 TB"]
 
     # User drill-down: alice owns three s3 files (96 GiB) and read 80 GiB there.
     assert out["userOwned"] == [["s3", "3", "96.0 GiB"]]
@@ -357,3 +364,59 @@ def test_dashboard_token_and_auth_errors(procs: Procs, web_dist: Path, seeded: s
 def test_unit_vitest(web_dist: Path) -> None:
     """The dashboard's own unit tests (size formatting, chart pivot, ticks, breadcrumbs, error text)."""
     _run(["npx", "vitest", "run"], WEB)
+
+
+# -- quotas (issue 16): units as typed, the confirmation for a team nobody is in, usage bars with the soft mark (red
+# past hard), the teams over a limit on top of the Overview refreshed without a reload. The quotas the seeded
+# database had are restored at the end.
+
+async def _quotas(dsn: str, restore: list | None = None) -> list:
+    conn = await asyncpg.connect(dsn)
+    try:
+        if restore is not None:
+            await conn.execute("DELETE FROM quotas")
+            await conn.executemany("INSERT INTO quotas (team_name, backend_name, soft_limit, hard_limit)"
+                                   " VALUES ($1, $2, $3, $4)", restore)
+        return [tuple(r) for r in await conn.fetch(
+            "SELECT team_name, backend_name, soft_limit, hard_limit FROM quotas ORDER BY 1, 2")]
+    finally:
+        await conn.close()
+
+
+@pytest.mark.services
+@pytest.mark.browser
+def test_quota_bars_units_confirmation_and_live_overview(api_url: str, seeded: str) -> None:
+    before = asyncio.run(_quotas(seeded))
+    try:
+        out = _drive({
+            "scenario": "quotas", "base": api_url, "shots": str(SHOTS),
+            "typed": {"team": "vision", "backend": "s3", "soft": "500TB", "hard": "600TB"},
+            "ghost": {"team": "ghost-team", "backend": "", "soft": "1GiB", "hard": "2GiB"},
+            "over": {"team": "nlp", "backend": "", "soft": "10GiB", "hard": "20GiB"},  # nlp owns 29 GiB
+            "later": {"team": "vision", "backend": "s3", "soft": "10GB", "hard": "100GB"},  # vision owns 116 GB on s3
+        })
+        after = asyncio.run(_quotas(seeded))
+    finally:
+        asyncio.run(_quotas(seeded, restore=before))
+    print(f"quota alerts: a quota change shown on the Overview {out['refreshMs']} ms after the PUT, without a reload")
+
+    assert "EDQUOT" in out["hardHelp"] and "reads, listing and deletes still work" in out["hardHelp"]
+    # Units as typed: 500TB answers 500 TB, in the notice, the table and the edit form.
+    assert "500 TB / 600 TB (soft / hard)" in out["typedNotice"]
+    assert out["typedCells"] == ["vision", "s3", "116 GB", "500 TB", "600 TB"]
+    assert out["typedEdit"] == ["500TB", "600TB"]
+    # A team nobody is in and that owns nothing: asked first (accepted), then saved.
+    assert len(out["dialogs"]) == 1 and "ghost-team" in out["dialogs"][0] and "no members" in out["dialogs"][0]
+    assert "Saved the quota of ghost-team on all backends: 1.00 GiB / 2.00 GiB" in out["ghostNotice"]
+    assert ("ghost-team", None, 1 << 30, 2 << 30) in after
+    # Bars: share of the hard limit, soft limit marked, red past hard.
+    assert out["overBar"]["over"] == "hard" and out["overBar"]["pct"] == "145.0%" and out["overBar"]["soft"] == "50%"
+    assert out["overBar"]["red"] == "rgb(198, 40, 40)"
+    assert out["typedBar"]["over"] == "none" and out["typedBar"]["red"] != "rgb(198, 40, 40)"
+    # Overview: the teams over a limit on top (above the chart); a new breach appears without a reload.
+    assert out["alertsFirst"]["beforeChart"]
+    assert out["alertTeams"] == [["nlp", "all"]]
+    assert out["laterStatus"] == 200
+    assert out["alertTeamsLater"] == [["nlp", "all"], ["vision", "s3"]]  # both over hard: the fuller first
+    assert "116 GB / 10.0 GB / 100 GB" in out["alertText"]
+    assert out["consoleErrors"] == [] or all("409" in e for e in out["consoleErrors"]), out["consoleErrors"]

@@ -11,6 +11,11 @@ const Quotas = lazy(() => import("./pages/Quotas").then((m) => ({ default: m.Quo
 const StaleData = lazy(() => import("./pages/StaleData").then((m) => ({ default: m.StaleData })));
 const TreePage = lazy(() => import("./pages/Tree").then((m) => ({ default: m.TreePage })));
 const UserDetail = lazy(() => import("./pages/UserDetail").then((m) => ({ default: m.UserDetail })));
+// issue 20: status, teams and the users list
+const Status = lazy(() => import("./pages/Status").then((m) => ({ default: m.Status })));
+const TeamList = lazy(() => import("./pages/Teams").then((m) => ({ default: m.TeamList })));
+const TeamDetail = lazy(() => import("./pages/Teams").then((m) => ({ default: m.TeamDetail })));
+const UserList = lazy(() => import("./pages/Users").then((m) => ({ default: m.UserList })));
 
 /** The bearer token lives in localStorage; changing it remounts the pages so they refetch with it. */
 function TokenField({ onChange }: { onChange: () => void }) {
@@ -51,8 +56,10 @@ export function App() {
           <NavLink to="/tree">Directories</NavLink>
           <NavLink to="/stale">Stale data</NavLink>
           <NavLink to="/marks">Marked</NavLink>
+          <NavLink to="/teams">Teams</NavLink>
           <NavLink to="/users">Users</NavLink>
           <NavLink to="/quotas">Quotas</NavLink>
+          <NavLink to="/status">Status</NavLink>
         </nav>
         <TokenField onChange={() => setGeneration((g) => g + 1)} />
       </header>
@@ -66,7 +73,10 @@ export function App() {
             <Route path="/tree/:backend" element={<TreePage />} />
             <Route path="/stale" element={<StaleData />} />
             <Route path="/marks" element={<Marks />} />
-            <Route path="/users" element={<UserDetail />} />
+            <Route path="/users" element={<UserList />} />
+            <Route path="/teams" element={<TeamList />} />
+            <Route path="/teams/:team" element={<TeamDetail />} />
+            <Route path="/status" element={<Status />} />
             <Route path="/users/:userId" element={<UserDetail />} />
             <Route path="/quotas" element={<Quotas />} />
             <Route path="*" element={<p>No such page.</p>} />

@@ -127,6 +127,8 @@ export interface GrowthPoint {
   file_count: number;
   added_bytes: number;
   removed_bytes: number;
+  /** Before the backend's first crawl: reconstructed from modification times (a lower bound). */
+  reconstructed?: boolean;
 }
 
 export interface Growth {
@@ -134,6 +136,20 @@ export interface Growth {
   team: string | null;
   period_days: number;
   points: GrowthPoint[];
+  /** The first crawl's day: before it, totals are reconstructed from modification times. */
+  reconstructed_until?: string | null;
+}
+
+/** Where a backend's read evidence comes from (schemas/stale.py): telemetry, imported history, atime. */
+export interface Coverage {
+  since: string | null;
+  from_atime: boolean;
+  telemetry_since: string | null;
+  telemetry_until: string | null;
+  history: { format: string; since: string; until: string; events: number }[];
+  atime: "off" | "strict" | "relatime";
+  first_crawl: string | null;
+  note: string;
 }
 
 export interface UserDetail {
@@ -152,6 +168,7 @@ export interface Backend {
   total_bytes: number;
   last_crawl: { crawl_id: string; started_at: string; finished_at: string | null; status: string; files: number } | null;
   coverage_since: string | null;
+  coverage?: Coverage;
 }
 
 export type QuotaLevel = "ok" | "soft" | "hard";
@@ -164,6 +181,8 @@ export interface Quota {
   hard_limit: number;
   usage_bytes: number;
   level: QuotaLevel | null; // null until the stream workers first evaluate a new quota
+  level_changed_at: string | null;
+  unit_family: "binary" | "decimal"; // the units its limits were typed in: show its sizes in them
 }
 
 export interface TreeRow {
@@ -198,6 +217,8 @@ export interface Mark {
   last_access: string | null;
   owner_team: string | null;
   exists: boolean;
+  owner_user?: string | null;
+  read_since_mark?: boolean;
 }
 
 export interface MarkPage extends Page<Mark> {
@@ -221,7 +242,7 @@ export const api = {
     backend?: string;
     owner?: string;
     prefix?: string;
-    sort?: "size" | "last_access" | "path";
+    sort?: "size" | "last_access" | "last_modified" | "activity" | "path";
     order?: "asc" | "desc";
     limit?: number;
     offset?: string;
@@ -236,7 +257,8 @@ export const api = {
 
   quotas: async () => (await request<{ items: Quota[] }>("GET", "/quota")).items,
 
-  putQuota: (q: { team: string; backend: string | null; soft: string; hard: string }) =>
+  // force: set it even for a team with no members and no owned data (else 409 with param "force").
+  putQuota: (q: { team: string; backend: string | null; soft: string; hard: string; force?: boolean }) =>
     request<Quota>("PUT", "/quota", undefined, q),
 
   deleteQuota: (team: string, backend: string | null) =>
@@ -251,4 +273,93 @@ export const api = {
 
   tree: (backend: string, prefix: string, sort = "size", limit = 200) =>
     request<Tree>("GET", "/tree", { backend, prefix, sort, limit }),
+};
+
+// ---- issue 20: lists at any size, status, teams and users (additive) ----
+
+export interface UsagePage extends Page<UsageItem & { read_count?: number; bytes_read?: number; last_read?: string | null; backends?: string[] }> {
+  group_by: "team" | "user" | "backend";
+  backend: string;
+  team: string;
+  total_bytes: number;
+  file_count: number;
+  period_days?: number;
+  read_count?: number;
+  bytes_read?: number;
+}
+
+export interface UsageQuery {
+  group_by: "team" | "user" | "backend";
+  backend?: string;
+  team?: string;
+  search?: string;
+  per_backend?: "true" | "false";
+  sort?: "size" | "files" | "reads" | "read_count" | "last_access" | "name";
+  order?: "asc" | "desc";
+  period?: string;
+  limit?: number;
+  offset?: number;
+}
+
+export interface StaleFilter {
+  days?: string;
+  min_size?: string;
+  backend?: string;
+  owner?: string;
+  prefix?: string;
+}
+
+export interface Agent {
+  node_host: string;
+  last_heartbeat: string;
+  age_seconds: number;
+  alive: boolean;
+  status: {
+    mounts?: { mountpoint?: string; backend?: string; errors?: number }[];
+    cache?: { bytes?: number; max_bytes?: number; hit_rate?: number | null; blocks?: number };
+    telemetry?: { queue_depth?: number; dropped?: number; spool_bytes?: number };
+    backends?: Record<string, { reachable?: boolean; latency_ms?: number | null; error?: string | null }>;
+  };
+}
+
+export interface Job {
+  job_id: string;
+  kind: string;
+  args: Record<string, unknown>;
+  state: "queued" | "running" | "done" | "failed" | "cancelled";
+  progress: Record<string, unknown>;
+  error: string | null;
+  created_by: string | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface Membership {
+  user: string;
+  team: string;
+}
+
+/** A list's URL under /api/v1 (for a download link: the browser streams it to a file). */
+export const exportUrl = (path: string, query: Record<string, string | number | undefined | null>) => buildUrl(path, query);
+
+export const lists = {
+  usagePage: (q: UsageQuery) => request<UsagePage>("GET", "/usage", { ...q }),
+  agents: () => request<{ items: Agent[]; total: number }>("GET", "/agents"),
+  jobs: (q: { state?: string; kind?: string; limit?: number; offset?: number }) => request<Page<Job>>("GET", "/jobs", q),
+  members: (team: string) => request<Page<Membership>>("GET", "/teams", { team, limit: 500 }),
+  markStale: (filter: StaleFilter, expect: number, note?: string) =>
+    request<{ marked: number; total_bytes: number }>("POST", "/marks/stale", undefined, {
+      ...Object.fromEntries(Object.entries(filter).filter(([, v]) => v !== undefined && v !== "")),
+      days: Number(filter.days ?? 90),
+      expect,
+      note: note || undefined,
+    }),
+  marksFiltered: (q: { backend?: string; prefix?: string; owner?: string; read_since_mark?: string; limit?: number; offset?: number }) =>
+    request<MarkPage & { read_since_mark: number }>("GET", "/marks", q),
+  /** GET /api/v1/dead-letters when this API has it (its OpenAPI document lists it), else null: the page leaves it out. */
+  deadLetters: async () => {
+    const doc = await request<{ paths?: Record<string, unknown> }>("GET", "/openapi.json");
+    if (!doc.paths?.["/api/v1/dead-letters"]) return null;
+    return request<{ total: number; items?: unknown[] }>("GET", "/dead-letters", { limit: 20 });
+  },
 };

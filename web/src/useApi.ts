@@ -17,7 +17,8 @@ export function useApi<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
     let current = true;
     run().then(
       (data) => current && setState({ data, run, tick }),
-      (error: Error) => current && setState((s) => ({ data: s.data, error, run, tick })),
+      // An error replaces the older result: nothing stale stays on screen under it.
+      (error: Error) => current && setState({ error, run, tick }),
     );
     return () => {
       current = false;
@@ -26,4 +27,14 @@ export function useApi<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
   const reload = useCallback(() => setTick((t) => t + 1), []);
   const loading = state.run !== run || state.tick !== tick;
   return { data: state.data, error: loading ? undefined : state.error, loading, reload };
+}
+
+/** Calls `reload` every `ms` milliseconds while the page is shown (levels and usage change without a reload). */
+export function usePolling(reload: () => void, ms: number): void {
+  useEffect(() => {
+    const timer = window.setInterval(() => {
+      if (document.visibilityState === "visible") reload();
+    }, ms);
+    return () => window.clearInterval(timer);
+  }, [reload, ms]);
 }

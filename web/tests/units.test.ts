@@ -1,8 +1,23 @@
 import { describe, expect, it } from "vitest";
 import { buildUrl, errorFromResponse } from "../src/api";
-import { byteTicks, formatBytes, formatShare, formatTick } from "../src/components/SizeFormat";
+import cases from "../../schemas/units.cases.json";
+import { byteTicks, familyOf, formatBytes, formatShare, formatTick, type SizeFamily } from "../src/components/SizeFormat";
 import { pivotByTeam } from "../src/components/StorageChart";
 import { breadcrumbs } from "../src/pages/Tree";
+
+describe("one size format with schemas/units.py", () => {
+  it("formats every shared example as format_size does", () => {
+    for (const [n, family, text] of cases.format as [number, SizeFamily | null, string][])
+      expect(formatBytes(n, family), `${n} ${family}`).toBe(text);
+  });
+  it("finds the unit family as family_of does", () => {
+    for (const [sizes, family] of cases.family as [number[], SizeFamily][]) expect(familyOf(...sizes), `${sizes}`).toBe(family);
+  });
+  it("shows a quota typed in TB in TB", () => {
+    const f = familyOf(500e12, 600e12);
+    expect(`${formatBytes(500e12, f)} / ${formatBytes(600e12, f)}`).toBe("500 TB / 600 TB");
+  });
+});
 
 describe("formatBytes", () => {
   it("uses binary units with three significant digits", () => {

@@ -8,10 +8,12 @@ import {
   useReactTable,
 } from "@tanstack/react-table";
 import type { StaleFile } from "../api";
+import { BackendLink, TeamLink, UserLink } from "./Links";
 import { Size, formatTime } from "./SizeFormat";
 
-/** Columns the API can sort by (the table sorts on the server: it only ever holds one page). */
-export type SortKey = "size" | "last_access" | "path";
+/** Columns the API can sort by (the table sorts on the server: it only ever holds one page). Last access is the
+ * last read (never read sorts oldest); Modified the modification time. */
+export type SortKey = "size" | "last_access" | "last_modified" | "path";
 
 export const fileKey = (f: { backend: string; path: string }) => `${f.backend}:${f.path}`;
 
@@ -39,7 +41,13 @@ const columns: ColumnDef<StaleFile>[] = [
     ),
     enableSorting: false,
   },
-  { id: "backend", header: "Backend", accessorKey: "backend", enableSorting: false },
+  {
+    id: "backend",
+    header: "Backend",
+    accessorKey: "backend",
+    cell: ({ row }) => <BackendLink backend={row.original.backend} />,
+    enableSorting: false,
+  },
   {
     id: "path",
     header: "Path",
@@ -68,12 +76,22 @@ const columns: ColumnDef<StaleFile>[] = [
     header: "Modified",
     accessorKey: "last_modified",
     cell: ({ getValue }) => formatTime(getValue<string | null>()),
-    enableSorting: false,
   },
   {
     id: "owner",
     header: "Owner",
     accessorFn: (f) => (f.owner_user ? `${f.owner_team} / ${f.owner_user}` : f.owner_team),
+    cell: ({ row }) => (
+      <>
+        <TeamLink team={row.original.owner_team} />
+        {row.original.owner_user && (
+          <>
+            {" / "}
+            <UserLink user={row.original.owner_user} />
+          </>
+        )}
+      </>
+    ),
     enableSorting: false,
   },
 ];
@@ -123,7 +141,19 @@ export function FileTable({ rows, sort, onSort, selection, onSelectionChange, bu
                   data-col={h.column.id}
                   className={canSort ? "sortable" : undefined}
                   onClick={canSort ? h.column.getToggleSortingHandler() : undefined}
-                  aria-sort={dir === "asc" ? "ascending" : dir === "desc" ? "descending" : undefined}
+                  // Reachable by Tab and sorted by Enter or Space, like a button.
+                  tabIndex={canSort ? 0 : undefined}
+                  onKeyDown={
+                    canSort
+                      ? (e) => {
+                          if (e.key === "Enter" || e.key === " ") {
+                            e.preventDefault();
+                            h.column.toggleSorting();
+                          }
+                        }
+                      : undefined
+                  }
+                  aria-sort={dir === "asc" ? "ascending" : dir === "desc" ? "descending" : canSort ? "none" : undefined}
                 >
                   {flexRender(h.column.columnDef.header, h.getContext())}
                   {dir === "asc" ? " ▲" : dir === "desc" ? " ▼" : ""}

@@ -1,8 +1,8 @@
 import { Bar, BarChart, CartesianGrid, Legend, Tooltip, XAxis, YAxis } from "recharts";
 import type { UsageItem } from "../api";
+import { backendColor } from "./palette";
 import { byteTicks, formatBytes, formatTick } from "./SizeFormat";
 
-const COLORS = ["#3b6ea5", "#e08a2c", "#4e9a5b", "#b5485a", "#7a5ba8", "#8c6d3f", "#3f9ba8", "#a8a23f"];
 
 export interface TeamBar {
   team: string;
@@ -45,8 +45,8 @@ export function StorageChart({ items }: { items: UsageItem[] }) {
         <YAxis type="category" dataKey="team" width={120} interval={0} />
         <Tooltip formatter={(v) => formatBytes(Number(v))} />
         <Legend />
-        {backends.map((b, i) => (
-          <Bar key={b} dataKey={b} stackId="bytes" fill={COLORS[i % COLORS.length]} isAnimationActive={false} />
+        {backends.map((b) => (
+          <Bar key={b} dataKey={b} stackId="bytes" fill={backendColor(b)} isAnimationActive={false} />
         ))}
       </BarChart>
     </div>

@@ -7,7 +7,7 @@ import { Size, formatCount, formatTime } from "../components/SizeFormat";
 import { StorageChart } from "../components/StorageChart";
 import { useApi } from "../useApi";
 
-/** Every configured backend: size, files, last crawl and since when telemetry covers it. */
+/** Every configured backend: size, files, last crawl, and since when reads are covered and by what evidence. */
 export function BackendList() {
   const backends = useApi(() => api.backends(), []);
   return (
@@ -23,7 +23,8 @@ export function BackendList() {
               <th className="num">Size</th>
               <th className="num">Files</th>
               <th>Last crawl</th>
-              <th>Telemetry since</th>
+              <th>Covered since</th>
+              <th>Read evidence</th>
             </tr>
           </thead>
           <tbody>
@@ -40,7 +41,8 @@ export function BackendList() {
                 <td>
                   {b.last_crawl ? `${b.last_crawl.status}, ${formatTime(b.last_crawl.finished_at ?? b.last_crawl.started_at)}` : "never"}
                 </td>
-                <td>{formatTime(b.coverage_since)}</td>
+                <td>{b.coverage?.from_atime ? "always (atime)" : formatTime(b.coverage_since)}</td>
+                <td>{b.coverage?.note ?? ""}</td>
               </tr>
             ))}
           </tbody>
@@ -58,6 +60,8 @@ export function BackendDetail() {
   const [period, setPeriod] = useState("30d");
   const usage = useApi(() => api.usage("team", name), [name]);
   const growth = useApi(() => api.growth(name, period), [name, period]);
+  const backends = useApi(() => api.backends(), []);
+  const coverage = backends.data?.find((b) => b.name === name)?.coverage;
   return (
     <>
       <h1>Backend {name}</h1>
@@ -83,6 +87,16 @@ export function BackendDetail() {
           <StorageChart items={usage.data.items} />
         </>
       )}
+      {coverage && (
+        <p data-testid="coverage-note">
+          <strong>Stale answers rest on:</strong> {coverage.note}
+          {coverage.from_atime
+            ? " — covered for any period"
+            : coverage.since
+              ? ` — covered since ${formatTime(coverage.since)}`
+              : " — not covered yet"}
+        </p>
+      )}
       <h2>
         Growth{" "}
         <select aria-label="period" value={period} onChange={(e) => setPeriod(e.target.value)}>
@@ -92,7 +106,7 @@ export function BackendDetail() {
         </select>
       </h2>
       <ErrorBox error={growth.error} />
-      {growth.data && <GrowthChart points={growth.data.points} />}
+      {growth.data && <GrowthChart points={growth.data.points} reconstructedUntil={growth.data.reconstructed_until} />}
     </>
   );
 }

@@ -1,6 +1,7 @@
 import { useState } from "react";
 import { Link } from "react-router-dom";
-import { api } from "../api";
+import { api, exportUrl, lists } from "../api";
+import { BackendLink, TeamLink, UserLink } from "../components/Links";
 import { ErrorBox } from "../components/ErrorBox";
 import { fileKey } from "../components/FileTable";
 import { Size, formatCount, formatTime } from "../components/SizeFormat";
@@ -11,7 +12,10 @@ const PAGE = 200;
 /** Files marked for deletion, for review: who marked them, why, and whether they still exist. Unmark in bulk. */
 export function Marks() {
   const [offset, setOffset] = useState(0);
-  const marks = useApi(() => api.marks({ limit: PAGE, offset }), [offset]);
+  const [filter, setFilter] = useState({ owner: "", read_since_mark: "" });
+  const [draft, setDraft] = useState(filter);
+  const q = { owner: filter.owner || undefined, read_since_mark: filter.read_since_mark || undefined };
+  const marks = useApi(() => lists.marksFiltered({ ...q, limit: PAGE, offset }), [offset, filter]);
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [result, setResult] = useState<{ error?: Error; notice?: string }>({});
   const rows = marks.data?.items ?? [];
@@ -39,11 +43,47 @@ export function Marks() {
       <p className="muted">
         Marks record intent for review; nothing here deletes data. Mark files from the <Link to="/stale">stale data</Link> list.
       </p>
+      <form
+        className="filters"
+        onSubmit={(e) => {
+          e.preventDefault();
+          setOffset(0);
+          setFilter({ owner: draft.owner.trim(), read_since_mark: draft.read_since_mark });
+        }}
+      >
+        <label>
+          Owner (team or user)
+          <input name="owner" value={draft.owner} onChange={(e) => setDraft({ ...draft, owner: e.target.value })} />
+        </label>
+        <label>
+          Read since marked
+          <select name="read_since_mark" value={draft.read_since_mark} onChange={(e) => setDraft({ ...draft, read_since_mark: e.target.value })}>
+            <option value="">either</option>
+            <option value="true">read since marking</option>
+            <option value="false">not read since marking</option>
+          </select>
+        </label>
+        <button type="submit">Apply</button>
+      </form>
       <ErrorBox error={marks.error} />
+      {marks.loading && !marks.data && !marks.error && (
+        <p className="muted" role="status" data-testid="loading">
+          Loading marks…
+        </p>
+      )}
+      {marks.data && (
       <div className="toolbar">
-        <span>
+        <span data-testid="marks-total">
           {formatCount(total)} file(s), <Size bytes={marks.data?.total_bytes ?? 0} />
+          {marks.data.read_since_mark > 0 && (
+            <span className="badge warn" data-testid="read-since-count">
+              {formatCount(marks.data.read_since_mark)} read since marking
+            </span>
+          )}
         </span>
+        <a href={exportUrl("/marks/export", q)} download data-testid="marks-export">
+          Export CSV
+        </a>
         <button type="button" disabled={selected.size === 0} onClick={() => void unmark()}>
           Unmark {selected.size || ""}
         </button>
@@ -54,12 +94,15 @@ export function Marks() {
           Next →
         </button>
       </div>
+      )}
       <ErrorBox error={result.error} />
       {result.notice && (
         <div className="notice" role="status">
           {result.notice}
         </div>
       )}
+      {marks.data && (
+      <div className="scroll">
       <table className="grid" data-testid="marks-table">
         <thead>
           <tr>
@@ -68,8 +111,9 @@ export function Marks() {
             <th>Path</th>
             <th className="num">Size</th>
             <th>Owner</th>
+            <th>Last access (UTC)</th>
             <th>Marked by</th>
-            <th>Marked at</th>
+            <th>Marked at (UTC)</th>
             <th>Note</th>
           </tr>
         </thead>
@@ -79,7 +123,9 @@ export function Marks() {
               <td>
                 <input type="checkbox" aria-label={`select ${m.path}`} checked={selected.has(fileKey(m))} onChange={() => toggle(fileKey(m))} />
               </td>
-              <td>{m.backend}</td>
+              <td>
+                <BackendLink backend={m.backend} />
+              </td>
               <td className="path">
                 {m.path}
                 {!m.exists && <span className="badge">gone</span>}
@@ -87,7 +133,19 @@ export function Marks() {
               <td className="num">
                 <Size bytes={m.size_bytes} />
               </td>
-              <td>{m.owner_team ?? "–"}</td>
+              <td>
+                <TeamLink team={m.owner_team} />
+                {m.owner_user && (
+                  <>
+                    {" / "}
+                    <UserLink user={m.owner_user} />
+                  </>
+                )}
+              </td>
+              <td>
+                {formatTime(m.last_access)}
+                {m.read_since_mark && <span className="badge warn">read since marked</span>}
+              </td>
               <td>{m.marked_by ?? "–"}</td>
               <td>{formatTime(m.marked_at)}</td>
               <td>{m.note}</td>
@@ -95,13 +153,17 @@ export function Marks() {
           ))}
           {rows.length === 0 && (
             <tr>
-              <td colSpan={8} className="muted">
-                Nothing is marked.
+              <td colSpan={9} className="muted">
+                {filter.owner || filter.read_since_mark
+                  ? "No mark matches this filter."
+                  : "Nothing is marked: mark stale files from the stale data list to review them here."}
               </td>
             </tr>
           )}
         </tbody>
       </table>
+      </div>
+      )}
     </>
   );
 }

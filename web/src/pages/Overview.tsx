@@ -1,7 +1,9 @@
 import { Link } from "react-router-dom";
-import { api } from "../api";
+import { type GrowthPoint, api } from "../api";
+import { BackendLink, TeamLink } from "../components/Links";
 import { ErrorBox } from "../components/ErrorBox";
-import { Size, formatCount, formatTime } from "../components/SizeFormat";
+import { QuotaAlerts } from "../components/QuotaAlerts";
+import { Size, formatBytes, formatCount, formatShare, formatTime } from "../components/SizeFormat";
 import { StorageChart, pivotByTeam } from "../components/StorageChart";
 import { useApi } from "../useApi";
 
@@ -19,7 +21,9 @@ export function Overview() {
   }
   return (
     <>
+      <Alerts totalBytes={u?.total_bytes} />
       <h1>Storage by team</h1>
+      <QuotaAlerts />
       <ErrorBox error={usage.error} />
       {usage.loading && !u && <p className="muted">Loading…</p>}
       {u && teams && (
@@ -52,19 +56,20 @@ export function Overview() {
                 <th>Team</th>
                 {teams.backends.map((b) => (
                   <th key={b} className="num">
-                    <Link to={`/backends/${encodeURIComponent(b)}`}>{b}</Link>
+                    <BackendLink backend={b} />
                   </th>
                 ))}
                 <th className="num">Total</th>
-                <th>Last access</th>
+                <th>Last access (UTC)</th>
               </tr>
             </thead>
             <tbody>
               {teams.bars.map((bar) => (
                 <tr key={bar.team} data-team={bar.team}>
                   <td>
-                    <Link to={`/stale?owner=${encodeURIComponent(bar.team)}`} title="stale files of this team">
-                      {bar.team}
+                    <TeamLink team={bar.team} />{" "}
+                    <Link to={`/stale?owner=${encodeURIComponent(bar.team)}`} className="muted small" title="stale files of this team">
+                      stale
                     </Link>
                   </td>
                   {teams.backends.map((b) => (
@@ -83,5 +88,67 @@ export function Overview() {
         </>
       )}
     </>
+  );
+}
+
+/** Change of the total over the last `days` days of a daily series, as "+X %" (null without a start to compare). */
+export function growthOver(points: GrowthPoint[], days: number): { bytes: number; pct: number | null } | null {
+  if (points.length < 2) return null;
+  const last = points[points.length - 1];
+  const first = points[Math.max(0, points.length - 1 - days)];
+  const bytes = last.total_bytes - first.total_bytes;
+  return { bytes, pct: first.total_bytes > 0 ? (100 * bytes) / first.total_bytes : null };
+}
+
+function Change({ label, change }: { label: string; change: ReturnType<typeof growthOver> }) {
+  if (!change) return <span className="muted">{label}: no history yet</span>;
+  const sign = change.bytes >= 0 ? "+" : "−";
+  return (
+    <span data-testid={`growth-${label.replace(/\W+/g, "")}`}>
+      {label}: {change.pct === null ? "new" : `${sign}${Math.abs(change.pct).toFixed(1)} %`} ({sign}
+      {formatBytes(Math.abs(change.bytes))})
+    </span>
+  );
+}
+
+/** What an admin should look at first: stale bytes and their share, growth over 7 and 30 days, as of the last crawl. */
+function Alerts({ totalBytes }: { totalBytes: number | undefined }) {
+  const stale = useApi(() => api.stale({ days: "90", limit: 1 }), []);
+  const growth = useApi(() => api.growth("all", "31d"), []);
+  const backends = useApi(() => api.backends(), []);
+  const lastCrawl = (backends.data ?? [])
+    .map((b) => b.last_crawl?.finished_at)
+    .filter((t): t is string => !!t)
+    .sort()
+    .pop();
+  return (
+    <section className="alerts" aria-label="alerts" data-testid="alerts">
+      {stale.error ? (
+        <ErrorBox error={stale.error} />
+      ) : stale.data && totalBytes !== undefined ? (
+        <span className={stale.data.total_bytes > 0 ? "alert warn" : "alert"} data-testid="stale-alert">
+          <Link to="/stale">
+            <Size bytes={stale.data.total_bytes} />
+            {stale.data.total_exact === false ? "+" : ""} stale
+          </Link>{" "}
+          ({formatCount(stale.data.total)}
+          {stale.data.total_exact === false ? "+" : ""} files not used for 90 days, {formatShare(stale.data.total_bytes, totalBytes)} of
+          all storage)
+        </span>
+      ) : (
+        <span className="muted">Loading stale totals…</span>
+      )}
+      {growth.error ? (
+        <ErrorBox error={growth.error} />
+      ) : growth.data ? (
+        <span className="alert">
+          Growth <Change label="7 days" change={growthOver(growth.data.points, 7)} /> ·{" "}
+          <Change label="30 days" change={growthOver(growth.data.points, 30)} />
+        </span>
+      ) : null}
+      <span className="muted" data-testid="as-of">
+        {lastCrawl ? `as of the last crawl, ${formatTime(lastCrawl)}` : backends.data ? "no crawl has finished yet" : ""}
+      </span>
+    </section>
   );
 }

@@ -1,8 +1,10 @@
 import { useState } from "react";
-import { type Quota, api } from "../api";
+import { ApiError, type Quota, api } from "../api";
 import { ErrorBox } from "../components/ErrorBox";
-import { Size, formatBytes, formatShare } from "../components/SizeFormat";
-import { useApi } from "../useApi";
+import { TeamLink } from "../components/Links";
+import { QUOTA_REFRESH_MS, QuotaBar } from "../components/QuotaBar";
+import { Size, familyOf, formatBytes } from "../components/SizeFormat";
+import { usePolling, useApi } from "../useApi";
 
 interface Draft {
   team: string;
@@ -13,9 +15,29 @@ interface Draft {
 
 const EMPTY: Draft = { team: "", backend: "", soft: "", hard: "" };
 
+/** What the hard limit does, where it is set (the same words as the CLI's --hard help and the API's docs). */
+export const HARD_LIMIT_HELP =
+  "Hard limit: once the team's usage is above it, every agent refuses its members' creates, opens for writing, writes, " +
+  "truncates and renames on that backend (or on all backends) with EDQUOT (\"Disk quota exceeded\"); reads, listing " +
+  "and deletes still work, so the team can free space. It takes effect on every live agent about a second after a change. " +
+  "Soft limit: crossing it logs a warning and publishes a breach; nothing is blocked.";
+
+/** The size to put in the edit form, in the quota's units and exact (500TB, 1.5TiB, 1.234TB); plain bytes only
+ * for a size no unit writes exactly in a few digits. */
+function exactOrBytes(bytes: number, family: Quota["unit_family"]): string {
+  const base = family === "decimal" ? 1000 : 1024;
+  let u = 0;
+  while (u < 6 && bytes >= base ** (u + 1)) u++;
+  if (u === 0) return String(bytes);
+  const amount = bytes / base ** u;
+  const unit = `${"KMGTPE"[u - 1]}${family === "decimal" ? "B" : "iB"}`;
+  return Math.round(amount * base ** u) === bytes && String(amount).length <= 8 ? `${amount}${unit}` : String(bytes);
+}
+
 /** Quotas per team and backend with their current level; set, edit and delete them (errors from the API shown). */
 export function Quotas() {
   const quotas = useApi(() => api.quotas(), []);
+  usePolling(quotas.reload, QUOTA_REFRESH_MS);
   const backends = useApi(() => api.backends(), []);
   const [draft, setDraft] = useState<Draft>(EMPTY);
   const [result, setResult] = useState<{ error?: Error; notice?: string }>({});
@@ -40,8 +62,32 @@ export function Quotas() {
   const save = async () => {
     const d = { ...draft, team: draft.team.trim(), soft: draft.soft.trim(), hard: draft.hard.trim() };
     const where = d.backend || "all backends";
-    if (await run(() => api.putQuota({ team: d.team, backend: d.backend || null, soft: d.soft, hard: d.hard }), `Saved the quota of ${d.team} on ${where}.`))
+    const put = async () => {
+      const body = { team: d.team, backend: d.backend || null, soft: d.soft, hard: d.hard };
+      let q: Quota;
+      try {
+        q = await api.putQuota(body);
+      } catch (e) {
+        // A team nobody is in and that owns nothing: most likely a typo, so ask before setting it anyway.
+        if (!(e instanceof ApiError && e.status === 409 && e.param === "force")) throw e;
+        if (!window.confirm(`${e.message.replace(/; set force.*$/, "")}.\n\nSet the quota of ${d.team} anyway?`))
+          throw new Error(`Not saved: team ${d.team} has no members and owns no data.`);
+        q = await api.putQuota({ ...body, force: true });
+      }
+      const f = familyOf(q.soft_limit, q.hard_limit);
+      return `Saved the quota of ${d.team} on ${where}: ${formatBytes(q.soft_limit, f)} / ${formatBytes(q.hard_limit, f)} (soft / hard).`;
+    };
+    setBusy(true);
+    setResult({});
+    try {
+      setResult({ notice: await put() });
+      quotas.reload();
       setDraft(EMPTY);
+    } catch (e) {
+      setResult({ error: e as Error });
+    } finally {
+      setBusy(false);
+    }
   };
 
   const remove = (q: Quota) => {
@@ -79,7 +125,7 @@ export function Quotas() {
           Soft limit
           <input name="soft" placeholder="e.g. 500TB" value={draft.soft} onChange={set("soft")} required />
         </label>
-        <label>
+        <label title={HARD_LIMIT_HELP}>
           Hard limit
           <input name="hard" placeholder="e.g. 600TB" value={draft.hard} onChange={set("hard")} required />
         </label>
@@ -93,6 +139,9 @@ export function Quotas() {
         )}
       </form>
       <p className="muted">Sizes: 500TB and 10GB are decimal (1000-based), 1.5TiB and 10GiB binary; a plain number is bytes.</p>
+      <p className="quota-help" data-testid="hard-limit-help">
+        {HARD_LIMIT_HELP}
+      </p>
       <ErrorBox error={result.error} />
       {result.notice && (
         <div className="notice" role="status">
@@ -109,7 +158,7 @@ export function Quotas() {
               <th className="num">Usage</th>
               <th className="num">Soft</th>
               <th className="num">Hard</th>
-              <th>Used of hard</th>
+              <th>Used of hard (soft marked)</th>
               <th>Level</th>
               <th />
             </tr>
@@ -117,21 +166,21 @@ export function Quotas() {
           <tbody>
             {quotas.data.map((q) => (
               <tr key={`${q.team}:${q.backend ?? ""}`} data-team={q.team}>
-                <td>{q.team}</td>
+                <td>
+                  <TeamLink team={q.team} />
+                </td>
                 <td>{q.backend ?? <span className="muted">all</span>}</td>
                 <td className="num">
-                  <Size bytes={q.usage_bytes} />
+                  <Size bytes={q.usage_bytes} family={q.unit_family} />
                 </td>
                 <td className="num">
-                  <Size bytes={q.soft_limit} />
+                  <Size bytes={q.soft_limit} family={q.unit_family} />
                 </td>
                 <td className="num">
-                  <Size bytes={q.hard_limit} />
+                  <Size bytes={q.hard_limit} family={q.unit_family} />
                 </td>
                 <td>
-                  <div className="bar" title={formatShare(q.usage_bytes, q.hard_limit)}>
-                    <span style={{ width: `${Math.min(100, q.hard_limit ? (100 * q.usage_bytes) / q.hard_limit : 0)}%` }} />
-                  </div>
+                  <QuotaBar q={q} />
                 </td>
                 <td>
                   {q.level ? (
@@ -144,9 +193,15 @@ export function Quotas() {
                   <button
                     type="button"
                     onClick={() =>
-                      setDraft({ team: q.team, backend: q.backend ?? "", soft: String(q.soft_limit), hard: String(q.hard_limit) })
+                      setDraft({
+                        team: q.team,
+                        backend: q.backend ?? "",
+                        // Exact values stay exact: a rounded size is only used when it equals the stored bytes.
+                        soft: exactOrBytes(q.soft_limit, q.unit_family),
+                        hard: exactOrBytes(q.hard_limit, q.unit_family),
+                      })
                     }
-                    title={`soft ${formatBytes(q.soft_limit)}, hard ${formatBytes(q.hard_limit)}`}
+                    title={`soft ${formatBytes(q.soft_limit, q.unit_family)}, hard ${formatBytes(q.hard_limit, q.unit_family)}`}
                   >
                     Edit
                   </button>{" "}

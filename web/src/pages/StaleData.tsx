@@ -1,7 +1,7 @@
 import { useState } from "react";
 import type { RowSelectionState } from "@tanstack/react-table";
 import { useSearchParams } from "react-router-dom";
-import { type FileRef, api } from "../api";
+import { type FileRef, api, exportUrl, lists } from "../api";
 import { ErrorBox } from "../components/ErrorBox";
 import { FileTable, type SortKey, fileKey } from "../components/FileTable";
 import { Size, formatCount, formatTime } from "../components/SizeFormat";
@@ -34,6 +34,9 @@ export function StaleData() {
   const [note, setNote] = useState("");
   const [result, setResult] = useState<{ error?: Error; notice?: string }>({});
   const [busy, setBusy] = useState(false);
+  // "Select all N matching": the whole filter, marked server-side with the count the admin saw.
+  const [allMatching, setAllMatching] = useState(false);
+  const filter = { days: q.days, min_size: q.min_size, backend: q.backend, owner: q.owner, prefix: q.prefix };
 
   const update = (changes: Record<string, string | undefined>) => {
     const next = new URLSearchParams(params);
@@ -44,6 +47,7 @@ export function StaleData() {
     if (!("offset" in changes)) next.delete("offset"); // a new filter or sort starts at the first page
     setParams(next);
     setSelection({});
+    setAllMatching(false);
   };
 
   const rows = stale.data?.items ?? [];
@@ -54,15 +58,20 @@ export function StaleData() {
     setBusy(true);
     setResult({});
     try {
-      if (what === "mark") await api.mark(selected, note.trim() || undefined);
+      if (what === "mark" && allMatching) {
+        const r = await lists.markStale(filter, total, note.trim() || undefined);
+        setResult({ notice: `Marked all ${formatCount(r.marked)} matching file(s) for deletion. Nothing was deleted.` });
+      } else if (what === "mark") await api.mark(selected, note.trim() || undefined);
       else await api.unmark(selected);
-      setResult({
-        notice:
-          what === "mark"
-            ? `Marked ${selected.length} file(s) for deletion. Nothing was deleted.`
-            : `Removed the deletion mark from ${selected.length} file(s).`,
-      });
+      if (!(what === "mark" && allMatching))
+        setResult({
+          notice:
+            what === "mark"
+              ? `Marked ${selected.length} file(s) for deletion. Nothing was deleted.`
+              : `Removed the deletion mark from ${selected.length} file(s).`,
+        });
       setSelection({});
+      setAllMatching(false);
       stale.reload();
     } catch (e) {
       setResult({ error: e as Error });
@@ -72,6 +81,8 @@ export function StaleData() {
   };
 
   const total = stale.data?.total ?? 0;
+  const pageAllSelected = rows.length > 0 && selectedRows.length === rows.length;
+  const csvHref = exportUrl("/stale/export", { ...filter, sort: q.sort, order: q.order });
   const offset = Number(q.offset) || 0;
   const atLeast = stale.data?.total_exact === false ? "+" : "";
   const coverage = Object.entries(stale.data?.coverage ?? {});
@@ -98,21 +109,46 @@ export function StaleData() {
         </p>
       )}
       <ErrorBox error={stale.error} />
+      {stale.loading && !stale.data && !stale.error && (
+        <p className="muted" role="status" data-testid="loading">
+          Loading stale files…
+        </p>
+      )}
+      {stale.data && (
       <div className="toolbar">
-        <span data-testid="stale-total">
-          {formatCount(total)}
-          {atLeast} file(s), <Size bytes={stale.data?.total_bytes ?? 0} />
-          {atLeast}
+        <span data-testid="stale-total" title={atLeast ? "counting stopped: the totals are lower bounds" : "exact totals"}>
+          {atLeast ? "at least " : ""}
+          {formatCount(total)} file(s), <Size bytes={stale.data?.total_bytes ?? 0} />
           {total > 0 && ` · showing ${offset + 1}–${offset + rows.length}`}
         </span>
-        <span>
-          · {selected.length} selected (<Size bytes={selectedRows.reduce((s, f) => s + f.size_bytes, 0)} />)
+        <span data-testid="selected-count">
+          ·{" "}
+          {allMatching ? (
+            <>all {formatCount(total)} matching selected</>
+          ) : (
+            <>
+              {selected.length} selected (<Size bytes={selectedRows.reduce((s, f) => s + f.size_bytes, 0)} />)
+            </>
+          )}
         </span>
+        {pageAllSelected && !allMatching && total > rows.length && !atLeast && (
+          <button type="button" data-testid="select-all-matching" onClick={() => setAllMatching(true)}>
+            Select all {formatCount(total)} matching
+          </button>
+        )}
+        {allMatching && (
+          <button type="button" onClick={() => (setAllMatching(false), setSelection({}))}>
+            Clear selection
+          </button>
+        )}
+        <a href={csvHref} download data-testid="export-csv">
+          Export CSV (every row)
+        </a>
         <input placeholder="note (optional)" aria-label="note" value={note} onChange={(e) => setNote(e.target.value)} />
-        <button type="button" disabled={busy || selected.length === 0} onClick={() => act("mark")} data-testid="mark">
+        <button type="button" disabled={busy || (selected.length === 0 && !allMatching)} onClick={() => act("mark")} data-testid="mark">
           Mark for deletion
         </button>
-        <button type="button" disabled={busy || selected.length === 0} onClick={() => act("unmark")}>
+        <button type="button" disabled={busy || selected.length === 0 || allMatching} onClick={() => act("unmark")}>
           Unmark
         </button>
         <button type="button" disabled={offset === 0} onClick={() => update({ offset: String(Math.max(0, offset - PAGE)) })}>
@@ -122,19 +158,23 @@ export function StaleData() {
           Next →
         </button>
       </div>
+      )}
       <ErrorBox error={result.error} />
       {result.notice && (
         <div className="notice" role="status">
           {result.notice}
         </div>
       )}
-      {stale.data && (
+      {stale.data && !stale.error && (
         <FileTable
           rows={rows}
           sort={{ key: q.sort, desc: q.order === "desc" }}
           onSort={(s) => update({ sort: s.key, order: s.desc ? "desc" : "asc" })}
           selection={selection}
-          onSelectionChange={setSelection}
+          onSelectionChange={(u) => {
+            setAllMatching(false);
+            setSelection(u);
+          }}
           busy={stale.loading}
         />
       )}

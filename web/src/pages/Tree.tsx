@@ -108,7 +108,7 @@ function Directory({ backend }: { backend: string }) {
               <div className="value">{formatCount(t.self.file_count)}</div>
             </div>
             <div className="card">
-              <div className="label">Not read in {days} days</div>
+              <div className="label">Stale {days} days (neither read nor modified)</div>
               <div className="value">
                 <Size bytes={t.self.stale_bytes?.[days] ?? 0} /> ({formatShare(t.self.stale_bytes?.[days] ?? 0, t.self.total_bytes)})
               </div>
@@ -125,7 +125,7 @@ function Directory({ backend }: { backend: string }) {
                 <th className="num">Size</th>
                 <th>Share</th>
                 <th className="num">Files</th>
-                <th title="bytes not read in this many days (never-read files included)">Not read in {days} d</th>
+                <th title="stale bytes: neither read nor modified in this many days (counted to the week; the stale list is exact)">Stale {days} d</th>
                 <th>Owners</th>
                 <th title="the tree keeps times by week">Newest change (week)</th>
                 <th title="the tree keeps times by week">Last access (week)</th>

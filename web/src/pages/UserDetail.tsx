@@ -3,6 +3,7 @@ import { Link, useNavigate, useParams } from "react-router-dom";
 import { api } from "../api";
 import { ErrorBox } from "../components/ErrorBox";
 import { FileTable } from "../components/FileTable";
+import { BackendLink, TeamLink } from "../components/Links";
 import { Size, formatCount, formatTime } from "../components/SizeFormat";
 import { useApi } from "../useApi";
 
@@ -27,7 +28,7 @@ export function UserDetail() {
         </label>
         <button type="submit">Show</button>
       </form>
-      {userId ? <UserReport key={userId} userId={userId} /> : <p className="muted">Enter a user id.</p>}
+      {userId ? <UserReport key={userId} userId={userId} /> : <p className="muted">Enter a user id, or pick one from the <Link to="/users">users list</Link>.</p>}
     </>
   );
 }
@@ -39,11 +40,26 @@ function UserReport({ userId }: { userId: string }) {
   return (
     <>
       <ErrorBox error={user.error} />
+      {user.loading && !u && !user.error && (
+        <p className="muted" role="status" data-testid="loading">
+          Loading {userId}…
+        </p>
+      )}
       {u && (
         <>
-          <p>
-            Teams: {u.teams.length ? u.teams.join(", ") : <span className="muted">none</span>} · owns{" "}
-            <Size bytes={ownedTotal} />
+          <p data-testid="user-teams">
+            Teams:{" "}
+            {u.teams.length ? (
+              u.teams.map((t, i) => (
+                <span key={t}>
+                  {i > 0 && ", "}
+                  <TeamLink team={t} />
+                </span>
+              ))
+            ) : (
+              <span className="muted">{userId === "unowned" ? "files no user owns" : "none"}</span>
+            )}{" "}
+            · owns <Size bytes={ownedTotal} />
           </p>
           <h2>Owned</h2>
           <table className="grid" data-testid="owned-table">
@@ -58,7 +74,9 @@ function UserReport({ userId }: { userId: string }) {
             <tbody>
               {u.owned.map((o) => (
                 <tr key={o.backend}>
-                  <td>{o.backend}</td>
+                  <td>
+                    <BackendLink backend={o.backend} />
+                  </td>
                   <td className="num">{formatCount(o.file_count)}</td>
                   <td className="num">
                     <Size bytes={o.total_bytes} />
@@ -84,13 +102,15 @@ function UserReport({ userId }: { userId: string }) {
                 <th>Backend</th>
                 <th className="num">Reads</th>
                 <th className="num">Bytes read</th>
-                <th>Last access</th>
+                <th>Last access (UTC)</th>
               </tr>
             </thead>
             <tbody>
               {u.reads.map((r) => (
                 <tr key={r.backend}>
-                  <td>{r.backend}</td>
+                  <td>
+                    <BackendLink backend={r.backend} />
+                  </td>
                   <td className="num">{formatCount(r.read_count)}</td>
                   <td className="num">
                     <Size bytes={r.bytes_read} />

@@ -16,7 +16,7 @@ const browser = await chromium.launch({
 });
 
 async function shot(page, name) {
-  const path = `${args.shots}/wd-dashboard-${name}.png`;
+  const path = `${args.shots}/${args.shotPrefix ?? "wd-dashboard-"}${name}.png`;
   await page.screenshot({ path, fullPage: true });
   out.shots.push(path);
 }
@@ -184,6 +184,200 @@ const scenarios = {
     out.treeStalePaths = await rowPaths(page);
   },
 
+  // Quotas (issue 16): units as typed, a confirmation for a team nobody is in, bars with the soft mark (red past hard),
+  // teams over a limit on top of the Overview, refreshed without a reload. args: typed, ghost, over, later {team,
+  // backend, soft, hard}.
+  async quotas(page) {
+    const bar = (sel) =>
+      page.$eval(sel, (el) => {
+        const q = el.querySelector(".quota-bar");
+        return { over: q.dataset.over, pct: q.querySelector(".pct").textContent, soft: q.querySelector(".soft-mark").style.left,
+                 red: getComputedStyle(q.querySelector(".bar > span")).backgroundColor };
+      });
+    await page.goto(`${args.base}/quotas`);
+    await page.waitForSelector("[data-testid=quota-table]");
+    out.hardHelp = await page.textContent("[data-testid=hard-limit-help]");
+    await fillQuota(page, args.typed);
+    out.typedNotice = await page.textContent(".notice");
+    const typedRow = `[data-testid=quota-table] tr[data-team="${args.typed.team}"]`;
+    await page.waitForSelector(typedRow);
+    out.typedCells = await page.$$eval(`${typedRow} td`, (tds) => tds.slice(0, 5).map((td) => td.textContent));
+    await page.click(`${typedRow} >> text=Edit`);
+    out.typedEdit = [await page.inputValue("input[name=soft]"), await page.inputValue("input[name=hard]")];
+    await page.click("text=Clear");
+    await fillQuota(page, args.ghost);  // nobody is in it: the API answers 409, the page asks, the dialog is accepted
+    out.ghostNotice = await page.textContent(".notice");
+    await fillQuota(page, args.over);
+    const overRow = `[data-testid=quota-table] tr[data-team="${args.over.team}"]`;
+    await page.waitForSelector(overRow);
+    out.overBar = await bar(overRow);
+    out.typedBar = await bar(typedRow);
+    await shot(page, "quota-bars");
+
+    await page.click("nav >> text=Overview");
+    await page.waitForSelector("[data-testid=quota-alerts]");
+    out.alertsFirst = await page.evaluate(() => {
+      const main = document.querySelector("main") ?? document.body;
+      const alerts = document.querySelector("[data-testid=quota-alerts]");
+      const chart = document.querySelector("[data-testid=team-chart]");
+      return { beforeChart: !!chart && !!(alerts.compareDocumentPosition(chart) & Node.DOCUMENT_POSITION_FOLLOWING), inMain: main.contains(alerts) };
+    });
+    out.alertTeams = await page.$$eval("[data-testid=quota-alerts] tr[data-team]", (trs) => trs.map((tr) => [tr.dataset.team, tr.dataset.backend]));
+    // Someone else pushes another team over its hard limit; the Overview shows it without a reload.
+    const t0 = Date.now();
+    const r = await page.request.put(`${args.base}/api/v1/quota`, { data: args.later });
+    out.laterStatus = r.status();
+    await page.waitForSelector(`[data-testid=quota-alerts] tr[data-team="${args.later.team}"]`, { timeout: 20000 });
+    out.refreshMs = Date.now() - t0;
+    out.alertTeamsLater = await page.$$eval("[data-testid=quota-alerts] tr[data-team]", (trs) => trs.map((tr) => [tr.dataset.team, tr.dataset.backend]));
+    out.alertText = await page.textContent("[data-testid=quota-alerts]");
+    await shot(page, "overview-quota-alerts");
+  },
+
+  // Issue 20 on a demo-like estate: every page with real figures (screenshots at 1300 px and 390 px), navigation by
+  // links alone (team → member → backend → directory → stale), the stale CSV export, select all N + mark, keyboard
+  // sorting, the marks page, the status page. args: team, member.
+  async pages(page) {
+    const noLoading = () => page.waitForFunction(() => !document.querySelector("[data-testid=loading]"));
+    const texts = (sel) => page.$$eval(sel, (es) => es.map((e) => e.textContent.trim()));
+    out.pages = {};
+    const visit = async (name, path, ready) => {
+      await page.goto(`${args.base}${path}`);
+      await page.waitForSelector(ready);
+      await noLoading();
+      out.pages[name] = { h1: await page.textContent("h1"), errors: await texts(".error") };
+      await shot(page, name);
+    };
+    await visit("overview", "/", "[data-testid=team-chart] .recharts-bar-rectangle");
+    await page.waitForSelector("[data-testid=stale-alert]");
+    out.staleAlert = await page.textContent("[data-testid=stale-alert]");
+    out.asOf = await page.textContent("[data-testid=as-of]");
+    await page.waitForSelector("[data-testid=growth-30days]");
+    out.growth30 = await page.textContent("[data-testid=growth-30days]");
+    out.overviewTeamLinks = await page.$$eval("[data-testid=team-table] a.team-link", (as) => as.map((a) => a.getAttribute("href")));
+
+    // Links alone: a team from the overview, a member, one of the member's backends, its directories, stale files.
+    await page.click(`[data-testid=team-table] a.team-link:text-is("${args.team}")`);
+    await page.waitForSelector("[data-testid=team-members] tbody tr[data-user]");
+    await noLoading();
+    out.teamUrl = new URL(page.url()).pathname;
+    out.teamTotal = await page.textContent("[data-testid=team-total]");
+    out.teamStale = await page.textContent("[data-testid=team-stale]");
+    out.teamBackends = await page.$$eval("[data-testid=team-backends] tbody tr", (trs) => trs.map((tr) => tr.dataset.backend));
+    out.teamMembers = await page.$$eval("[data-testid=team-members] tbody tr", (trs) => trs.map((tr) => tr.dataset.user));
+    out.teamQuota = await texts("[data-testid=team-quotas] tbody .badge");
+    await page.waitForSelector("[data-testid=growth-chart] .recharts-line");
+    await shot(page, "team");
+    await page.click(`[data-testid=team-members] a.user-link:text-is("${args.member}")`);
+    await page.waitForSelector("[data-testid=owned-table] tbody tr");
+    out.userUrl = new URL(page.url()).pathname;
+    out.userTeams = await texts("[data-testid=user-teams] a.team-link");
+    await shot(page, "user");
+    await page.click("[data-testid=owned-table] a.backend-link");
+    await page.waitForSelector("[data-testid=growth-chart] .recharts-line");
+    out.backendUrl = new URL(page.url()).pathname;
+    await shot(page, "backend");
+    await page.click("text=Browse directories");
+    await page.waitForSelector("[data-testid=tree-table] tbody tr");
+    await page.click(`[data-testid=tree-table] tr[data-path="${args.team}"] a`);
+    await page.waitForSelector(`[data-testid=tree-table] tbody tr[data-path^="${args.team}/"]`);
+    await shot(page, "tree");
+    await page.click("text=Stale files under this directory");
+    await page.waitForSelector("[data-testid=file-table] tbody tr[data-path]");
+    out.treeStaleUrl = page.url();
+
+    // Users list: ranked by storage, then searched.
+    await visit("users", "/users", "[data-testid=users-table] tbody tr[data-user]");
+    out.usersRanked = await page.$$eval("[data-testid=users-table] tbody tr", (trs) => trs.map((tr) => tr.dataset.user));
+    await page.fill("form[role=search] input[name=search]", args.member.slice(0, 3).toUpperCase());
+    await page.click("form[role=search] button[type=submit]");
+    await page.waitForURL((u) => u.searchParams.get("search") !== null);
+    await page.waitForFunction(() => document.querySelector("[data-testid=users-table]")?.getAttribute("aria-busy") === "false");
+    out.usersSearched = await page.$$eval("[data-testid=users-table] tbody tr", (trs) => trs.map((tr) => tr.dataset.user));
+    await visit("teams", "/teams", "[data-testid=teams-table] tbody tr");
+    out.teamsListed = await page.$$eval("[data-testid=teams-table] tbody tr", (trs) => trs.map((tr) => tr.dataset.team));
+
+    // Stale: sort by Modified from the keyboard, export CSV, select all N matching and mark them.
+    await visit("stale", `/stale?owner=${args.team}`, "[data-testid=file-table] tbody tr[data-path]");
+    out.staleTotal = await page.textContent("[data-testid=stale-total]");
+    await page.focus("[data-testid=file-table] th[data-col=last_modified]");
+    await page.keyboard.press("Enter");
+    await page.waitForURL((u) => u.searchParams.get("sort") === "last_modified");
+    // The header shows the new sort in the render that starts loading it; then the rows are the new order.
+    await page.waitForSelector("[data-testid=file-table] th[data-col=last_modified]:is([aria-sort=ascending], [aria-sort=descending])");
+    await page.waitForSelector("[data-testid=file-table][aria-busy=false]");
+    out.keyboardSort = [new URL(page.url()).searchParams.get("sort"), new URL(page.url()).searchParams.get("order"),
+      await page.getAttribute("[data-testid=file-table] th[data-col=last_modified]", "aria-sort")];
+    out.modifiedColumn = await page.$$eval("[data-testid=file-table] tbody tr[data-path]", (trs) => trs.map((tr) => tr.dataset.path));
+    const href = await page.getAttribute("[data-testid=export-csv]", "href");
+    out.exportHref = href;
+    out.exportCsv = await page.evaluate(async (h) => (await fetch(h)).text(), href);
+    await page.check("[data-testid=file-table] thead input[type=checkbox]");
+    await page.click("[data-testid=select-all-matching]");
+    out.selectedText = await page.textContent("[data-testid=selected-count]");
+    await page.fill("input[aria-label=note]", "all of them");
+    await page.click("[data-testid=mark]");
+    out.markAllNotice = await page.textContent(".notice", { timeout: TIMEOUT });
+
+    // Marks: every mark listed with its totals; the read-since filter; the export link.
+    await visit("marks", "/marks", "[data-testid=marks-table] tbody tr[data-path]");
+    out.marksTotal = await page.textContent("[data-testid=marks-total]");
+    out.marksExport = await page.evaluate(async () => (await fetch(document.querySelector("[data-testid=marks-export]").getAttribute("href"))).text());
+
+    // Status: agents, backends' reachability, jobs with progress and the dry-run flag.
+    await visit("status", "/status", "[data-testid=job-table] tbody tr");
+    out.agents = await page.$$eval("[data-testid=agent-table] tbody tr", (trs) =>
+      trs.map((tr) => [tr.dataset.node, ...[...tr.querySelectorAll("td")].map((td) => td.textContent.trim())]));
+    out.jobs = await page.$$eval("[data-testid=job-table] tbody tr", (trs) =>
+      trs.map((tr) => [tr.dataset.job, tr.dataset.state, ...[...tr.querySelectorAll("td")].map((td) => td.textContent.trim())]));
+    await visit("quotas", "/quotas", "[data-testid=quota-table]");
+    await visit("backends", "/backends", "[data-testid=backend-table] tbody tr");
+
+    // 390 px: no page is wider than the screen (tables scroll inside their box).
+    await page.setViewportSize({ width: 390, height: 844 });
+    out.narrow = {};
+    for (const [name, path, ready] of [
+      ["overview", "/", "[data-testid=team-table]"], ["stale", "/stale", "[data-testid=file-table]"],
+      ["users", "/users", "[data-testid=users-table]"], ["status", "/status", "[data-testid=job-table]"],
+      ["team", `/teams/${args.team}`, "[data-testid=team-members]"], ["marks", "/marks", "[data-testid=marks-table]"],
+    ]) {
+      await page.goto(`${args.base}${path}`);
+      await page.waitForSelector(ready);
+      await noLoading();
+      out.narrow[name] = await page.evaluate(() => document.documentElement.scrollWidth);
+      await shot(page, `${name}-390`);
+    }
+  },
+
+  // Honest states: while the API is slow, "Loading…" (never "0 files" or "Nothing is marked"); when it is down, the
+  // error alone (no older rows under it).
+  async states(page) {
+    let delay = 1500;
+    let down = false;
+    await page.route("**/api/v1/**", async (route) => {
+      if (down) return route.abort("connectionrefused");
+      await new Promise((r) => setTimeout(r, delay));
+      return route.continue();
+    });
+    out.loading = {};
+    for (const [name, path] of [["stale", "/stale"], ["marks", "/marks"], ["users", "/users"], ["status", "/status"]]) {
+      await page.goto(`${args.base}${path}`);
+      await page.waitForSelector("[data-testid=loading]");
+      out.loading[name] = { loading: await page.textContent("[data-testid=loading]"), body: await page.textContent("main") };
+    }
+    delay = 0;
+    await page.goto(`${args.base}/stale`);
+    await page.waitForSelector("[data-testid=file-table] tbody tr[data-path]");
+    down = true;
+    await page.fill("form.filters input[name=min_size]", "1GiB");
+    await page.click("form.filters button[type=submit]");
+    await page.waitForSelector(".error");
+    out.downError = await page.textContent(".error");
+    out.rowsUnderError = await page.$$eval("[data-testid=file-table] tbody tr[data-path]", (trs) => trs.length);
+    out.totalUnderError = await page.$$eval("[data-testid=stale-total]", (es) => es.length);
+    await shot(page, "api-down");
+  },
+
   // With auth on: no token → readable 401; a viewer token → pages load, a mutation → readable 403.
   // args: viewerToken, quota.
   async auth(page) {
@@ -210,7 +404,10 @@ try {
   page.setDefaultTimeout(TIMEOUT);
   page.on("console", (m) => m.type() === "error" && out.consoleErrors.push(m.text()));
   page.on("pageerror", (e) => out.consoleErrors.push(String(e)));
-  page.on("dialog", (d) => d.accept());
+  page.on("dialog", (d) => {
+    (out.dialogs ??= []).push(d.message());
+    d.accept();
+  });
 
   await scenarios[args.scenario](page);
 } catch (e) {

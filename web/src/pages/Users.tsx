@@ -1,0 +1,130 @@
+import { useState } from "react";
+import { useSearchParams } from "react-router-dom";
+import { lists } from "../api";
+import { BackendLink, UserLink } from "../components/Links";
+import { Size, formatCount, formatTime } from "../components/SizeFormat";
+import { Loading } from "../components/States";
+import { useApi } from "../useApi";
+
+const PAGE = 100;
+const SORTS = { size: "Storage owned", reads: "Bytes read (30 days)", name: "Name" } as const;
+
+/** Every user ranked by storage owned or bytes read, searchable; paged by the API, so any number of users. */
+export function UserList() {
+  const [params, setParams] = useSearchParams();
+  const search = params.get("search") ?? "";
+  const sort = (params.get("sort") ?? "size") as keyof typeof SORTS;
+  const offset = Number(params.get("offset") ?? 0) || 0;
+  const [input, setInput] = useState(search);
+  const users = useApi(
+    () =>
+      lists.usagePage({
+        group_by: "user",
+        per_backend: "false",
+        search: search || undefined,
+        sort,
+        order: sort === "name" ? "asc" : "desc",
+        limit: PAGE,
+        offset,
+      }),
+    [search, sort, offset],
+  );
+  const set = (changes: Record<string, string>) => {
+    const next = new URLSearchParams(params);
+    for (const [k, v] of Object.entries(changes)) if (v) next.set(k, v);
+      else next.delete(k);
+    if (!("offset" in changes)) next.delete("offset");
+    setParams(next);
+  };
+  return (
+    <>
+      <h1>Users</h1>
+      <form
+        className="inline"
+        role="search"
+        onSubmit={(e) => {
+          e.preventDefault();
+          set({ search: input.trim() });
+        }}
+      >
+        <label>
+          Search users
+          <input name="search" value={input} onChange={(e) => setInput(e.target.value)} placeholder="name contains…" />
+        </label>
+        <label>
+          Rank by
+          <select name="sort" value={sort} onChange={(e) => set({ sort: e.target.value })}>
+            {Object.entries(SORTS).map(([k, v]) => (
+              <option key={k} value={k}>
+                {v}
+              </option>
+            ))}
+          </select>
+        </label>
+        <button type="submit">Search</button>
+      </form>
+      <Loading state={users} what="users">
+        {(u) => (
+          <>
+            <p className="muted" data-testid="users-total">
+              {formatCount(u.total)} user(s){search ? ` matching “${search}”` : ""} · own <Size bytes={u.total_bytes} /> · read{" "}
+              <Size bytes={u.bytes_read} /> in the last {u.period_days} days
+            </p>
+            {u.items.length === 0 ? (
+              <p className="muted">
+                {search ? `No user's name contains “${search}”.` : "No user owns or has read anything yet."}
+              </p>
+            ) : (
+              <table className={users.loading ? "grid busy" : "grid"} data-testid="users-table" aria-busy={users.loading}>
+                <thead>
+                  <tr>
+                    <th>User</th>
+                    <th className="num">Owns</th>
+                    <th className="num">Files</th>
+                    <th className="num">Reads</th>
+                    <th className="num">Read</th>
+                    <th>Backends</th>
+                    <th>Last read (UTC)</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {u.items.map((it) => (
+                    <tr key={it.user} data-user={it.user}>
+                      <td>
+                        <UserLink user={it.user} />
+                      </td>
+                      <td className="num">
+                        <Size bytes={it.total_bytes} />
+                      </td>
+                      <td className="num">{formatCount(it.file_count)}</td>
+                      <td className="num">{formatCount(it.read_count)}</td>
+                      <td className="num">
+                        <Size bytes={it.bytes_read} />
+                      </td>
+                      <td>
+                        {(it.backends ?? []).filter(Boolean).map((b) => (
+                          <span key={b} className="sep">
+                            <BackendLink backend={b} />
+                          </span>
+                        ))}
+                      </td>
+                      <td>{formatTime(it.last_read)}</td>
+                    </tr>
+                  ))}
+                </tbody>
+              </table>
+            )}
+            <div className="toolbar">
+              <button type="button" disabled={offset === 0} onClick={() => set({ offset: String(Math.max(0, offset - PAGE)) })}>
+                ← Prev
+              </button>
+              <button type="button" disabled={offset + PAGE >= u.total} onClick={() => set({ offset: String(offset + PAGE) })}>
+                Next →
+              </button>
+            </div>
+          </>
+        )}
+      </Loading>
+    </>
+  );
+}
