@@ -69,6 +69,7 @@ def _heartbeats(dsn: str) -> Iterator[None]:
         t.join()
 
 
+@pytest.mark.timeout(900)  # one long browser scenario over every page: 75-90 s idle, several minutes on a loaded machine
 def test_every_page_on_a_demo_estate(estate_api: str, estate_db: str, tmp_path: Path) -> None:
     team, member = "vision", "alice"
     t0 = time.monotonic()
