@@ -151,6 +151,26 @@ def on_connection(dsn: str, fn: Callable[[Any], Awaitable[T]]) -> T:
     return asyncio.run(go())
 
 
+def ready_config(path: Path, raw: dict[str, Any]) -> Any:  # -> warpdrive.schemas.config.Config
+    """Writes ``raw`` as the config file ``path``, creates its topics and migrates its database: what a
+    test's own worker, API or crawler processes need before they start. Returns the loaded config."""
+    import asyncio
+
+    from warpdrive.schemas import config as wconfig
+    from warpdrive.schemas.db import connect_and_migrate
+    from warpdrive.schemas.topics import ensure_topics
+
+    path.write_text(wconfig.dump_toml(raw))
+    cfg = wconfig.load(path)
+
+    async def prepare() -> None:
+        await ensure_topics(cfg.kafka)
+        await (await connect_and_migrate(cfg)).close()
+
+    asyncio.run(prepare())
+    return cfg
+
+
 def table_contents(dsn: str, exclude_columns: dict[str, set[str]] | None = None,
                    columns: dict[str, set[str]] | None = None) -> dict[str, list[str]]:
     """Every table of the database (public schema; the schema_migrations bookkeeping aside) as its rows, each a JSON

@@ -6,17 +6,14 @@ inside many transactions.
 
 from __future__ import annotations
 
-import asyncio
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
-from tests.helpers import Procs, wait_until
+from tests.helpers import Procs, ready_config, wait_until
 from tests.streams.events import (
     access_batches, access_log, access_truth, crawl, live_files, produce_batches, query, tree, tree_recomputed, usage, usage_recomputed,
     user_rollups, user_truth,
@@ -37,16 +34,7 @@ def private(tmp_path: Path, private_stack) -> Iterator[tuple[Stack, wconfig.Conf
                           "streams": {"app_id": "kill-test", "batch_size": 4, "batch_within": 0.1, "batch_records": 200},
                           "teams": {"alice": "vision", "bob": "nlp", "carol": "vision"}})
     path = tmp_path / "warpdrive.toml"
-    path.write_text(wconfig.dump_toml(raw))
-    cfg = wconfig.load(path)
-    from warpdrive.schemas.db import connect_and_migrate
-    from warpdrive.schemas.topics import ensure_topics
-
-    async def prepare() -> None:
-        await ensure_topics(cfg.kafka)
-        await (await connect_and_migrate(cfg)).close()
-
-    asyncio.run(prepare())
+    cfg = ready_config(path, raw)
     procs = Procs(path, tmp_path)
     try:
         yield st, cfg, procs

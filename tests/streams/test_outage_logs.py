@@ -4,7 +4,6 @@ Runs on a PRIVATE stack (it kills Kafka and stops PostgreSQL); JSON-lines output
 
 from __future__ import annotations
 
-import asyncio
 import time
 import urllib.error
 import urllib.request
@@ -13,10 +12,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.helpers import Procs, wait_until
+from tests.helpers import Procs, ready_config, wait_until
 from tests.streams.events import access_batches, produce_batches, query
 from warpdrive.compose.stack import free_port
-from warpdrive.schemas import config as wconfig
 from warpdrive.schemas.topics import ACCESS
 
 pytestmark = pytest.mark.services
@@ -59,16 +57,7 @@ def test_broker_outage_and_postgres_restart_are_told_once(tmp_path: Path, privat
                           "streams": {"app_id": "outage-test", "batch_within": 0.2},
                           "log": {"format": "json", "summary_interval": 10.0}})
     path = tmp_path / "warpdrive.toml"
-    path.write_text(wconfig.dump_toml(raw))
-    cfg = wconfig.load(path)
-    from warpdrive.schemas.db import connect_and_migrate
-    from warpdrive.schemas.topics import ensure_topics
-
-    async def prepare() -> None:
-        await ensure_topics(cfg.kafka)
-        await (await connect_and_migrate(cfg)).close()
-
-    asyncio.run(prepare())
+    cfg = ready_config(path, raw)
     procs = Procs(path, tmp_path)
     try:
         procs.start("streams", "streams", "worker")

@@ -16,16 +16,15 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Procs, wait_until
+from tests.helpers import Procs, ready_config, wait_until
 from tests.streams.events import (
     access_batches, access_log, access_truth, coverage, coverage_truth, crawl, daily, daily_truth, produce_batches, query,
     tree, tree_recomputed, usage, usage_recomputed, user_rollups, user_truth,
 )
 from warpdrive.compose.stack import Stack
-from warpdrive.schemas import config as wconfig
-from warpdrive.schemas.db import connect_and_migrate, create_database, drop_database
+from warpdrive.schemas.db import create_database, drop_database
 from warpdrive.schemas.records import format_ts
-from warpdrive.schemas.topics import ACCESS, ensure_topics
+from warpdrive.schemas.topics import ACCESS
 
 pytestmark = pytest.mark.services
 
@@ -46,17 +45,10 @@ def test_two_workers_join_leave_and_kill_mid_stream(stack: Stack, config_dict: d
     name = f"wdscale_{uuid.uuid4().hex[:8]}"
     dsn = asyncio.run(create_database(base, name))
     path = tmp_path / "warpdrive.toml"
-    path.write_text(wconfig.dump_toml({
+    cfg = ready_config(path, {
         **config_dict, "postgres": {"dsn": dsn}, "kafka": {**config_dict["kafka"], "topic_prefix": f"{name}."},
         "streams": {"app_id": name, "batch_size": 4, "batch_within": 0.1, "batch_records": 150},
-        "teams": {"alice": "vision", "bob": "nlp", "carol": "vision"}}))
-    cfg = wconfig.load(path)
-
-    async def prepare() -> None:
-        await ensure_topics(cfg.kafka)
-        await (await connect_and_migrate(cfg)).close()
-
-    asyncio.run(prepare())
+        "teams": {"alice": "vision", "bob": "nlp", "carol": "vision"}})
     procs = Procs(path, tmp_path)
     try:
         # Indexed files, so access also moves per-file last access, owners (creators), usage and the tree.
