@@ -76,7 +76,8 @@ def test_list_show_replay_and_drop(admin: Api, viewer: Api, clean: Db, cfg: Conf
     assert admin.get("/api/v1/deadletters").json()["by_topic"] == {listing: 2}
 
     # A record refused alone (its payload is that record by itself) goes back as a batch of one record.
-    rec = AccessEvent(event_id=f"x/{uuid.uuid4().hex}", timestamp="2026-11-20T08:00:00.000000Z", user_id="alice",
+    # A user of its own: the session's later worker tests consume this topic and count its reads.
+    rec = AccessEvent(event_id=f"x/{uuid.uuid4().hex}", timestamp="2026-11-20T08:00:00.000000Z", user_id="dl-replayer",
                       backend_name="s3", path="a/b.bin", operation="read", node_host="node-9", seq=1, count=1)
     (single,) = clean.fetch("""INSERT INTO dead_letters (consumer, topic, partition, "offset", record, error, payload, msg_key)
                                VALUES ('wd', $1, 0, 99, 3, 'path: refused', $2, 'node-9') RETURNING id""",
