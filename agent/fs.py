@@ -961,7 +961,7 @@ class WarpFS(pyfuse3.Operations):
         by_version: dict[str, list[Handle]] = {}
         for h in readers:
             by_version.setdefault(h.entry.version, []).append(h)
-        for version, handles in by_version.items():
+        for handles in by_version.values():
             entry = handles[0].entry
             fd, path = tempfile.mkstemp(dir=self.work_dir, prefix="u-")
             os.unlink(path)  # the fds keep it; nothing is left behind

@@ -220,7 +220,7 @@ def _batch_struct(cls: type) -> type:
                              tag_field="type", tag=cls.TYPE)
 
 
-_BATCH = msgspec.json.Decoder(typing.Union[tuple(_batch_struct(c) for c in RECORD_TYPES.values())])  # type: ignore[misc]
+_BATCH = msgspec.json.Decoder(typing.Union[tuple(_batch_struct(c) for c in RECORD_TYPES.values())])
 _HEAD = msgspec.json.Decoder(_Head)
 _SINGLE = {name: msgspec.json.Decoder(cls) for name, cls in RECORD_TYPES.items()}
 
