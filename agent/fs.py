@@ -173,7 +173,7 @@ def _pread_nowait(fd: int, size: int, off: int, known_size: int) -> bytes | None
 
     A one-byte RWF_NOWAIT probe at each end never blocks; reading a cached range inline saves the
     thread hand-off, most of a cached read's cost. (Reading the whole range with RWF_NOWAIT into a
-    buffer measured 4× slower than ``os.pread`` here.) A range cached only at its ends is rare: it
+    buffer measured slower than ``os.pread`` here: docs/benchmarks.md.) A range cached only at its ends is rare: it
     may block the loop for one disk read.
     """
     end = min(off + size, known_size) - 1
