@@ -8,6 +8,8 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+import orjson
+
 from .errors import NotFound
 from .params import Ids, Name, page_params
 from .responses import JSONResponse
@@ -15,13 +17,13 @@ from .routing import Call, Endpoint
 
 PREVIEW = 4096  # bytes of a payload shown as text
 
-ROW = """SELECT id, consumer, topic, partition, "offset", error, received_at, msg_key,
+ROW = """SELECT id, consumer, topic, partition, "offset", record, error, received_at, msg_key,
                 octet_length(payload) AS size_bytes"""
 
 
 def _item(r: Any) -> dict[str, Any]:
     return {"id": r["id"], "consumer": r["consumer"], "topic": r["topic"], "partition": r["partition"],
-            "offset": r["offset"], "key": r["msg_key"], "error": r["error"], "received_at": r["received_at"],
+            "offset": r["offset"], "record": r["record"], "key": r["msg_key"], "error": r["error"], "received_at": r["received_at"],
             "size_bytes": r["size_bytes"] or 0}
 
 
@@ -55,17 +57,32 @@ async def show_dead_letter(call: Call) -> JSONResponse:
                          "payload_truncated": len(payload) > PREVIEW})
 
 
+def _as_message(payload: bytes, record: int | None) -> bytes:
+    """What goes back onto the topic: a whole message as it came, or — for a record refused alone (``record`` set,
+    its payload that record by itself) — a batch message of that one record, as the workers read their topics."""
+    if record is None:
+        return payload
+    try:
+        doc = orjson.loads(payload)
+        fields = {k: v for k, v in doc.items() if k not in ("v", "type")}
+        return orjson.dumps({"v": doc["v"], "type": doc["type"], "records": [fields]})
+    except (orjson.JSONDecodeError, KeyError, TypeError, AttributeError):
+        return payload  # not a record we can wrap: sent as it is (and dead-lettered again if still refused)
+
+
 async def replay(call: Call) -> JSONResponse:
     ids = call.body["ids"]
     async with call.db.acquire() as conn, conn.transaction():
-        n = await conn.fetchval(
-            """WITH gone AS (DELETE FROM dead_letters WHERE id = ANY($1::bigint[])
-                             RETURNING id, topic, coalesce(msg_key, '') AS target, payload),
-                    sent AS (INSERT INTO command_outbox (target, payload, topic)
-                             SELECT target, payload, topic FROM gone WHERE payload IS NOT NULL ORDER BY id RETURNING 1)
-               SELECT count(*) FROM sent""", ids)
+        rows = await conn.fetch(
+            """DELETE FROM dead_letters WHERE id = ANY($1::bigint[]) AND payload IS NOT NULL
+               RETURNING id, topic, coalesce(msg_key, '') AS target, payload, record""", ids)
+        rows = sorted(rows, key=lambda r: r["id"])  # the outbox sends in id order: the order they arrived in
+        await conn.execute(
+            """INSERT INTO command_outbox (target, payload, topic)
+               SELECT t, p, o FROM unnest($1::text[], $2::bytea[], $3::text[]) WITH ORDINALITY AS u(t, p, o, n) ORDER BY n""",
+            [r["target"] for r in rows], [_as_message(r["payload"], r["record"]) for r in rows], [r["topic"] for r in rows])
     call.commands.wake()
-    return JSONResponse({"replayed": n, "missing": len(ids) - n})
+    return JSONResponse({"replayed": len(rows), "missing": len(ids) - len(rows)})
 
 
 async def drop(call: Call) -> JSONResponse:

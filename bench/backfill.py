@@ -108,6 +108,14 @@ def main() -> None:
         e2e = time.monotonic() - t0
         th.join()
         assert published["imported"] == len(events), published
+        n = len(events)
+        print(f"machine: {platform.node()} {psutil.cpu_count()} cores, {psutil.virtual_memory().total >> 30} GiB; "
+              f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        print(f"backfill import (file -> Kafka): {n:,} events in {published['seconds']:.1f}s: "
+              f"{n / published['seconds']:,.0f} events/s")
+        print(f"backfill end to end (file -> Kafka -> worker -> visible): {e2e:.1f}s incl. worker start: "
+              f"{n / e2e:,.0f} events/s; {busy:.1f}s after the worker's first commit: {n / busy:,.0f} events/s; "
+              f"worker peak RSS {rss / 2**20:.0f} MiB", flush=True)
 
         # The peer: the same events as agent batches, pre-produced, applied by the same worker.
         name = f"wdbp_{run}"
@@ -118,14 +126,7 @@ def main() -> None:
                                      {"WARPDRIVE_CONFIG": str(ppath)}, pdsn, pcfg.streams.app_id,
                                      ACCESS.full_name(pcfg.kafka), len(msgs), tmp / "peer-worker.log", 1800)
 
-        n = len(events)
-        print(f"machine: {platform.node()} {psutil.cpu_count()} cores, {psutil.virtual_memory().total >> 30} GiB; "
-              f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-        print(f"backfill import (file -> Kafka): {n:,} events in {published['seconds']:.1f}s: "
-              f"{n / published['seconds']:,.0f} events/s")
-        print(f"backfill end to end (file -> Kafka -> worker -> visible): {e2e:.1f}s incl. worker start: "
-              f"{n / e2e:,.0f} events/s; {busy:.1f}s after the worker's first commit: {n / busy:,.0f} events/s; "
-              f"worker peak RSS {rss / 2**20:.0f} MiB")
+        print(f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(f"peer, streams ingest of the same events as agent batches: {p_busy:.1f}s after first commit: "
               f"{n / p_busy:,.0f} events/s; worker peak RSS {p_rss / 2**20:.0f} MiB")
         print(f"ratio backfill/peer (after first commit): {p_busy / busy:.2f}x")

@@ -73,8 +73,8 @@ def write_files(cfg: wconfig.Config) -> int:
 # ---- the generated estate: tens of thousands of files with months of history (issue 20) ----
 
 ESTATE_SEED = 20
-# Object-store servers take ~25 ms per upload here (moto, the GCS emulator): the bulk of the estate is local.
-LOCAL_FILES, S3_OBJECTS, GCS_OBJECTS = 25_000, 1_500, 800
+# The object-store servers take 25 ms (moto) to 1 s (the GCS emulator, loaded) per upload: the bulk of the estate is local.
+LOCAL_FILES, S3_OBJECTS, GCS_OBJECTS = 30_000, 1_000, 200
 HISTORY_DAYS = 180
 READ_SHARE = 0.35  # of the files read at least once in the history
 TEAM_DIRS = {"vision": ("alice", "carol"), "nlp": ("bob", "dave"), "speech": ("erin", "frank"), "platform": ("grace",)}

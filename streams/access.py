@@ -326,8 +326,8 @@ async def write_files(conn: asyncpg.Connection, agg: Aggregate, uid_names: Mappi
 async def apply_access(conn: asyncpg.Connection, consumer: str, msgs: list[Msg], uid_names: Mapping[str, str],
                        deltas: Deltas, decoded: Decoded | None = None, roots: Mapping[str, str] = {}) -> Aggregate:
     """Applies one batch of access messages (inside the caller's exactly-once transaction);
-    ``decoded``: ``decode(msgs, roots)``, when the caller already has it."""
-    d = decoded if decoded is not None else decode(msgs, roots)
+    ``decoded``: ``decode(msgs, roots=roots)``, when the caller already has it."""
+    d = decoded if decoded is not None else decode(msgs, roots=roots)
     await dead_letter(conn, consumer, d.bad)
     await dead_letter_records(conn, consumer, d.rejected)
     agg = d.agg

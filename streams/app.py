@@ -115,6 +115,15 @@ class StreamsApp(faust.App):
         if self.pool is not None:
             await self.pool.close()
 
+    def on_rebalance_end(self) -> None:
+        """Every rebalance ends with Faust seeking the assigned partitions to Kafka's committed offsets (its
+        recovery service, after the on_partitions_assigned signal); only then is a seek to PostgreSQL's stored
+        offsets final. Seeking at the signal raced with it: after a restore from a backup (Kafka's commits ahead
+        of the restored offsets, no new messages) the worker then waited at the commits forever."""
+        super().on_rebalance_end()
+        if assigned := self.consumer.assignment():
+            self.add_future(_seek_to_stored(self, set(assigned)))
+
     def deltas(self, msgs: list[Msg]) -> Deltas:
         """An empty change set for the batch of ``msgs`` (tree depth per configured backend; others: every
         level), writing its rollups into the batch's shard."""
@@ -372,11 +381,6 @@ def create_app(cfg: Config, dsn: str) -> StreamsApp:
     app.batch_agent(COMMANDS, _commands, within=COMMANDS_WITHIN)
     app.batch_agent(AGENT_STATUS, _agent_status)
     app.batch_agent(JOB_EVENTS, _job_events)
-
-    @app.on_partitions_assigned.connect
-    async def on_assigned(sender: Any, assigned: set, **_: Any) -> None:
-        if assigned:
-            app.add_future(_seek_to_stored(app, assigned))
 
     @app.task
     async def publisher() -> None:

@@ -11,7 +11,7 @@ import orjson
 
 from warpdrive.schemas.checks import split_checked
 from warpdrive.schemas.errors import DecodeError
-from warpdrive.schemas.records import decode, decode_batch, encode
+from warpdrive.schemas.records import decode, decode_batch, encode_batch
 
 from .offsets import Msg
 
@@ -53,16 +53,20 @@ def checked_batch(m: Msg, expect: type | None, check: Callable[[Any, Mapping[str
 
 
 async def dead_letter_records(conn: asyncpg.Connection, consumer: str, rejected: Sequence[Rejected]) -> None:
-    """Keeps each refused record by itself (payload: the record alone, ``record``: its index in the message)."""
+    """Keeps each refused record by itself: payload = a batch message of that record alone (what the topic
+    carries, so a replay sends it back as such), ``record`` = its index in the message, ``msg_key`` its key."""
     if not rejected:
         return
     for m, i, _, err in rejected:
         log.error("dead letter %s[%d]@%d record %d: %s", m.topic, m.partition, m.offset, i, err)
     await conn.execute(
-        """INSERT INTO dead_letters (consumer, topic, partition, "offset", record, error, payload)
-           SELECT $1, t, p, o, i, e, v
-           FROM unnest($2::text[], $3::int[], $4::bigint[], $5::int[], $6::text[], $7::bytea[]) AS u(t, p, o, i, e, v)
+        """INSERT INTO dead_letters (consumer, topic, partition, "offset", record, error, payload, msg_key)
+           SELECT $1, t, p, o, i, e, v, k
+           FROM unnest($2::text[], $3::int[], $4::bigint[], $5::int[], $6::text[], $7::bytea[], $8::text[])
+                AS u(t, p, o, i, e, v, k)
            ON CONFLICT DO NOTHING""",
         consumer, [m.topic for m, *_ in rejected], [m.partition for m, *_ in rejected],
         [m.offset for m, *_ in rejected], [i for _, i, _, _ in rejected], [e for *_, e in rejected],
-        [encode(r) for _, _, r, _ in rejected])
+        [encode_batch([r]) for _, _, r, _ in rejected],
+        # The message key, for a replay to the same partition (warpdrive-ctl deadletters replay).
+        [m.key.decode("utf-8", "replace") if m.key is not None else None for m, *_ in rejected])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -9,12 +10,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Callable
+from typing import Any, Awaitable, Callable, Iterator, TypeVar
 
 import pytest
 
 from warpdrive.compose.ledger import Ledger
 from warpdrive.compose.stack import Stack
+
+T = TypeVar("T")
 
 
 class Procs:
@@ -114,6 +117,38 @@ def read_terminal(master: int) -> bytes:
         out += chunk
     os.close(master)
     return out
+
+
+@contextlib.contextmanager
+def scratch_database(stack: Stack, prefix: str) -> Iterator[str]:
+    """A new, empty database on the stack's PostgreSQL for one test: its DSN, dropped afterwards."""
+    import asyncio
+    import uuid
+
+    from warpdrive.schemas import db
+
+    base, name = stack.postgres_dsn(), f"{prefix}_{uuid.uuid4().hex[:8]}"
+    dsn = asyncio.run(db.create_database(base, name))
+    try:
+        yield dsn
+    finally:
+        asyncio.run(db.drop_database(base, name))
+
+
+def on_connection(dsn: str, fn: Callable[[Any], Awaitable[T]]) -> T:
+    """``await fn(conn)`` on a connection of its own to ``dsn``, from synchronous test code."""
+    import asyncio
+
+    import asyncpg
+
+    async def go() -> T:
+        conn = await asyncpg.connect(dsn)
+        try:
+            return await fn(conn)
+        finally:
+            await conn.close()
+
+    return asyncio.run(go())
 
 
 def table_contents(dsn: str, exclude_columns: dict[str, set[str]] | None = None,

@@ -94,6 +94,15 @@ class GCSStore(StoreKind):
                 served = self.version(fs.info(path))
         except (FileNotFoundError, FileExistsError):  # gcsfs raises FileExistsError for 412
             raise VersionChanged(path, version) from None
+        except OSError:  # e.g. 416 from a shorter object: another version if the generation moved
+            fs.invalidate_cache(path)
+            try:
+                now = self.version(fs.info(path))
+            except FileNotFoundError:
+                now = None
+            if now != version:
+                raise VersionChanged(path, version, now) from None
+            raise
         if served != version:
             raise VersionChanged(path, version, served)
         return data

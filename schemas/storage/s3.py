@@ -82,7 +82,9 @@ class S3Store(StoreKind):
             raise VersionChanged(path, version) from None
         except OSError as e:
             response = getattr(e.__cause__, "response", None) or {}
-            if response.get("Error", {}).get("Code") in ("PreconditionFailed", "412"):
+            # 416: the range lies inside the pinned version (the caller's contract), so a shorter object
+            # answering is another version; servers may check the range before If-Match.
+            if response.get("Error", {}).get("Code") in ("PreconditionFailed", "412", "InvalidRange", "416"):
                 raise VersionChanged(path, version) from None
             raise
         if etag and etag != version:  # a server that ignores If-Match

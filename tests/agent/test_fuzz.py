@@ -72,6 +72,7 @@ def _one_of(parts: list[tuple[int, bytes]], versions: list[bytes]) -> bool:
     return any(all(v[off:off + len(data)] == data for off, data in parts) for v in versions)
 
 
+@pytest.mark.timeout(900)  # ~1 min alone per backend; more on a loaded machine
 @pytest.mark.parametrize("name", BACKENDS)
 def test_fuzz_reads_are_whole_versions_and_the_backend_equals_the_model(mount_agent, name: str) -> None:
     m = mount_agent(block_size=BLOCK)

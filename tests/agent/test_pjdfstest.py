@@ -37,6 +37,11 @@ def refused() -> list[tuple[str, str, list[str]]]:
     return rows
 
 
+def calls(operation: str) -> list[str]:
+    """The system calls a row of the table names: `link`, `mknod`, `mkfifo`…"""
+    return [c for c in re.findall(r"`([a-z_]+)`", operation)]
+
+
 def matches(name: str, pattern: str) -> bool:
     return name.startswith(pattern[:-1]) if pattern.endswith("::*") else pattern in name
 
@@ -54,6 +59,7 @@ def test_the_refused_table_is_readable() -> None:
     assert all(code.startswith("E") and patterns for _, code, patterns in rows)
 
 
+@pytest.mark.timeout(900)  # ~80 s alone; minutes on a loaded machine
 def test_pjdfstest_on_a_local_backend(mount_agent, tmp_path: Path) -> None:
     exe = pjdfstest()
     m = mount_agent()
@@ -80,16 +86,19 @@ def test_pjdfstest_on_a_local_backend(mount_agent, tmp_path: Path) -> None:
     failed = {n for n, r in results.items() if r == "failed"}
     unexpected, wrong_errno = [], []
     for name in sorted(failed):
-        row = next((r for r in rows if any(matches(name, p) for p in r[2])), None)
-        if row is None:
-            unexpected.append(f"{name}: {details.get(name, '')[:300]}")
-        elif row[1] not in details.get(name, ""):
-            wrong_errno.append(f"{name} (expected {row[1]}): {details.get(name, '')[:300]}")
+        why = details.get(name, "")
+        explained = [r for r in rows if any(matches(name, p) for p in r[2])]
+        if not explained:
+            unexpected.append(f"{name}: {why[:300]}")
+        # The refusal shows as its errno, or as pjdfstest's assertion that the refused call succeeded.
+        elif not any(code in why or any(f"{call}(" in why and "is_ok()" in why for call in calls(op))
+                     for op, code, _ in explained):
+            wrong_errno.append(f"{name} (expected {' or '.join(r[1] for r in explained)}): {why[:300]}")
     passed = [n for n, r in results.items() if r == "ok"]
     print(f"pjdfstest: {len(passed)} passed, {len(failed)} failed as documented, "
           f"{sum(r == 'skipped' for r in results.values())} skipped of {len(results)}")
     assert not unexpected, "failures the document does not explain:\n" + "\n".join(unexpected) + m.log()
     assert not wrong_errno, "refused with another errno than documented:\n" + "\n".join(wrong_errno)
-    for group in ("open", "truncate", "ftruncate", "unlink", "mkdir", "rmdir", "rename", "chmod", "chown",
-                  "utimensat"):
+    # utimensat's tests are opt-in pjdfstest features (not enabled in CONFIG yet): they are skipped, not passed.
+    for group in ("open", "truncate", "ftruncate", "unlink", "mkdir", "rmdir", "rename", "chmod", "chown"):
         assert any(n.startswith(f"{group}::") for n in passed), f"no {group} test passed"

@@ -10,6 +10,7 @@ import pytest
 
 from tests.helpers import wait_until
 from warpdrive.schemas.config import Config
+from warpdrive.schemas.records import AccessEvent, decode_batch, encode, encode_batch
 from warpdrive.schemas.topics import ACCESS, LISTING
 
 from .conftest import Api, Db
@@ -73,6 +74,18 @@ def test_list_show_replay_and_drop(admin: Api, viewer: Api, clean: Db, cfg: Conf
     wait_until(lambda: clean.fetchval("SELECT count(*) FROM command_outbox") == 0, 30, what="the outbox to send them")
     assert _messages(cfg, access, payloads) == {p: b"node-7" for p in payloads}
     assert admin.get("/api/v1/deadletters").json()["by_topic"] == {listing: 2}
+
+    # A record refused alone (its payload is that record by itself) goes back as a batch of one record.
+    rec = AccessEvent(event_id=f"x/{uuid.uuid4().hex}", timestamp="2026-11-20T08:00:00.000000Z", user_id="alice",
+                      backend_name="s3", path="a/b.bin", operation="read", node_host="node-9", seq=1, count=1)
+    (single,) = clean.fetch("""INSERT INTO dead_letters (consumer, topic, partition, "offset", record, error, payload, msg_key)
+                               VALUES ('wd', $1, 0, 99, 3, 'path: refused', $2, 'node-9') RETURNING id""",
+                            access, encode(rec))
+    assert admin.get(f"/api/v1/deadletters/{single['id']}").json()["record"] == 3
+    assert admin.post("/api/v1/deadletters/replay", json={"ids": [single["id"]]}).json()["replayed"] == 1
+    wait_until(lambda: clean.fetchval("SELECT count(*) FROM command_outbox") == 0, 30, what="the outbox to send it")
+    (value,) = [v for v in _messages(cfg, access, {encode_batch([rec])})]
+    assert decode_batch(value) == [rec]
 
     assert admin.post("/api/v1/deadletters/drop", json={"ids": b}).json() == {"dropped": 2, "missing": 0}
     assert admin.get("/api/v1/deadletters").json()["total"] == 0

@@ -109,7 +109,7 @@ def test_ownership(ctl, db: Db) -> None:
     assert "no ownership rule" in one_line_error(ctl("ownership", "delete", "gcs:"))
     # Without BACKEND: and with several backends, the CLI asks for one.
     line = one_line_error(ctl("ownership", "set", "datasets/x", "--team", "vision"))
-    assert "name the backend as BACKEND:PATH" in line and "local, s3, gcs, cli" in line
+    assert "name the backend as BACKEND:PATH" in line and "local, s3, gcs, azure, cli" in line
 
 
 def test_marks(ctl, db: Db) -> None:

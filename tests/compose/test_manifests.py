@@ -207,7 +207,8 @@ def test_services_have_probes_and_the_api_probes_exist() -> None:
         (c,) = by_kind("Deployment", name)["spec"]["template"]["spec"]["containers"]
         assert "readinessProbe" in c, name
         for probe in ("livenessProbe", "readinessProbe"):
-            if path := c.get(probe, {}).get("httpGet", {}).get("path"):
+            if c.get(probe, {}).get("httpGet", {}).get("port") == "http":  # the API's own port (metrics: below)
+                path = c[probe]["httpGet"]["path"]
                 assert path in public, f"{name} {probe}: {path} is not a public GET route of the API"
     (api,) = by_kind("Deployment", "warpdrive-api")["spec"]["template"]["spec"]["containers"]
     assert api["livenessProbe"]["httpGet"]["path"] == "/healthz" and api["readinessProbe"]["httpGet"]["path"] == "/readyz"
@@ -220,3 +221,18 @@ def test_migrations_run_before_the_services() -> None:
     for name, svc in services.items():
         if svc.get("image") == "warpdrive:dev" and name not in ("migrate", "topics"):
             assert svc["depends_on"]["migrate"]["condition"] == "service_completed_successfully", name
+
+
+def test_metrics_probes_match_the_configured_metrics_port(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Workers, crawler and agents serve /metrics on their section's metrics_listen (schemas/metrics.py); their
+    liveness probes and scrape annotations use that port."""
+    cfg = load_shipped_config("k8s", monkeypatch, tmp_path)
+    for kind, name, section in (("Deployment", "warpdrive-streams", cfg.streams), ("Deployment", "warpdrive-crawler", cfg.crawler),
+                                ("DaemonSet", "warpdrive-agent", cfg.agent)):
+        doc = by_kind(kind, name)
+        (c,) = doc["spec"]["template"]["spec"]["containers"]
+        port = int(section.metrics_listen.rpartition(":")[2])
+        ports = {p["name"]: p["containerPort"] for p in c["ports"]}
+        assert ports["metrics"] == port, name
+        assert c["livenessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}, name
+        assert doc["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == str(port), name

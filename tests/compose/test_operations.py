@@ -13,7 +13,7 @@ from typing import Iterator
 import asyncpg
 import pytest
 
-from tests.helpers import Procs, table_contents, wait_until
+from tests.helpers import Procs, on_connection, scratch_database, table_contents, wait_until
 from tests.streams.events import access_batches, access_log, access_truth, produce_batches, query, user_rollups, user_truth
 from warpdrive.compose.stack import Stack
 from warpdrive.schemas import config as wconfig
@@ -70,28 +70,12 @@ async def fill_every_table(conn: asyncpg.Connection) -> dict[str, int]:
 
 @pytest.fixture
 def new_database(stack: Stack) -> Iterator[str]:
-    base = stack.postgres_dsn()
-    name = f"wdops_{uuid.uuid4().hex[:8]}"
-    dsn = asyncio.run(db.create_database(base, name))
-    try:
+    with scratch_database(stack, "wdops") as dsn:
         yield dsn
-    finally:
-        asyncio.run(db.drop_database(base, name))
-
-
-def _run(dsn: str, fn) -> object:
-    async def go() -> object:
-        conn = await asyncpg.connect(dsn)
-        try:
-            return await fn(conn)
-        finally:
-            await conn.close()
-
-    return asyncio.run(go())
 
 
 def _columns(dsn: str) -> dict[str, set[str]]:
-    rows = _run(dsn, lambda c: c.fetch(
+    rows = on_connection(dsn, lambda c: c.fetch(
         "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public'"))
     out: dict[str, set[str]] = {}
     for r in rows:  # type: ignore[union-attr]
@@ -102,15 +86,15 @@ def _columns(dsn: str) -> dict[str, set[str]]:
 def test_upgrade_from_the_previous_release_keeps_every_aggregate(new_database: str) -> None:
     released = sorted(int(name[:4]) for name in db.released())
     previous = released[-1]
-    _run(new_database, lambda c: db.migrate(c, upto=previous))
-    counts = _run(new_database, fill_every_table)
+    on_connection(new_database, lambda c: db.migrate(c, upto=previous))
+    counts = on_connection(new_database, fill_every_table)
     assert all(n > 0 for n in counts.values()), counts  # type: ignore[union-attr]
     old_columns = {t: cols for t, cols in _columns(new_database).items() if t in counts}  # type: ignore[operator]
     before = table_contents(new_database)
 
-    applied = _run(new_database, db.migrate)
+    applied = on_connection(new_database, db.migrate)
     assert applied == [m.version for m in db.migrations() if m.version > previous]
-    _run(new_database, db.check_schema)
+    on_connection(new_database, db.check_schema)
 
     after_columns = _columns(new_database)
     kept = {t: cols for t, cols in old_columns.items() if t not in EQUIVALENTS}
@@ -121,7 +105,7 @@ def test_upgrade_from_the_previous_release_keeps_every_aggregate(new_database: s
     for t in kept:
         assert after[t] == before[t], f"the upgrade changed the rows of {t}"
     for t, sql in EQUIVALENTS.items():
-        rows = _run(new_database, lambda c, sql=sql: c.fetch(f"SELECT to_jsonb(r)::text AS doc FROM ({sql}) r"))
+        rows = on_connection(new_database, lambda c, sql=sql: c.fetch(f"SELECT to_jsonb(r)::text AS doc FROM ({sql}) r"))
         import orjson
 
         got = sorted(orjson.dumps(orjson.loads(r["doc"]), option=orjson.OPT_SORT_KEYS).decode() for r in rows)  # type: ignore[union-attr]
@@ -153,7 +137,7 @@ def test_restore_from_pg_dump_resumes_exactly_once(stack: Stack, config_dict: di
 
         cfg = wconfig.load(conf("lost"))
         asyncio.run(ensure_topics(cfg.kafka))
-        _run(dsns["lost"], db.migrate)
+        on_connection(dsns["lost"], db.migrate)
         first, second = access_batches(31, 12, 30, BACKENDS), access_batches(32, 12, 30, BACKENDS)
         procs = Procs(conf("lost"), tmp_path)
         try:
@@ -172,7 +156,7 @@ def test_restore_from_pg_dump_resumes_exactly_once(stack: Stack, config_dict: di
 
         _pg_tool("pg_restore", "--no-owner", "--exit-on-error", "--dbname", dsns["restored"], str(dump))
         assert access_log(dsns["restored"], BACKENDS) == access_truth(first)  # the backup's point in time
-        _run(dsns["restored"], db.check_schema)
+        on_connection(dsns["restored"], db.check_schema)
         procs = Procs(conf("restored"), tmp_path)
         try:
             procs.start("worker2", "streams", "worker")

@@ -14,7 +14,7 @@ from typing import Iterator
 import asyncpg
 import pytest
 
-from tests.helpers import table_contents
+from tests.helpers import on_connection, scratch_database, table_contents
 from warpdrive.compose.stack import Stack
 from warpdrive.schemas import db
 from warpdrive.schemas.config import dump_toml
@@ -126,24 +126,8 @@ def test_badly_named_migration_file_is_refused(monkeypatch: pytest.MonkeyPatch, 
 
 @pytest.fixture
 def fresh_dsn(stack: Stack) -> Iterator[str]:
-    base = stack.postgres_dsn()
-    name = f"wdmig_{uuid.uuid4().hex[:8]}"
-    dsn = asyncio.run(db.create_database(base, name))
-    try:
+    with scratch_database(stack, "wdmig") as dsn:
         yield dsn
-    finally:
-        asyncio.run(db.drop_database(base, name))
-
-
-def _run(dsn: str, fn) -> object:
-    async def go() -> object:
-        conn = await asyncpg.connect(dsn)
-        try:
-            return await fn(conn)
-        finally:
-            await conn.close()
-
-    return asyncio.run(go())
 
 
 def _config(config_dict: dict, dsn: str, tmp_path: Path) -> Path:
@@ -164,13 +148,13 @@ def test_migrate_records_checksums_and_check_passes(fresh_dsn: str, config_dict:
     assert dry.returncode == 0 and dry.stdout.count("pending:") == len(db.migrations()), dry.stdout + dry.stderr
     strictest = max((m.upgrade for m in db.migrations()), key=db.UPGRADE_KINDS.index)
     assert f"upgrade:   {strictest} — " in dry.stdout
-    assert _run(fresh_dsn, db.applied_migrations) == {}  # a dry run changes nothing
+    assert on_connection(fresh_dsn, db.applied_migrations) == {}  # a dry run changes nothing
     check = _warpdrive(conf, "migrate", "--check")
     assert check.returncode == 1 and "run `warpdrive migrate`" in check.stderr
 
     r = _warpdrive(conf, "migrate")
     assert r.returncode == 0 and "schema current" in r.stdout, r.stdout + r.stderr
-    recorded = _run(fresh_dsn, db.applied_migrations)
+    recorded = on_connection(fresh_dsn, db.applied_migrations)
     assert recorded == {m.version: (m.name, m.checksum) for m in db.migrations()}
     assert _warpdrive(conf, "migrate", "--check").returncode == 0
     again = _warpdrive(conf, "migrate")
@@ -180,24 +164,24 @@ def test_migrate_records_checksums_and_check_passes(fresh_dsn: str, config_dict:
 @pytest.mark.services
 def test_edited_and_unknown_migrations_are_refused(fresh_dsn: str, config_dict: dict, tmp_path: Path) -> None:
     conf = _config(config_dict, fresh_dsn, tmp_path)
-    _run(fresh_dsn, db.migrate)
+    on_connection(fresh_dsn, db.migrate)
     first = db.migrations()[0]
-    _run(fresh_dsn, lambda c: c.execute("UPDATE schema_migrations SET checksum = $2 WHERE version = $1",
+    on_connection(fresh_dsn, lambda c: c.execute("UPDATE schema_migrations SET checksum = $2 WHERE version = $1",
                                         first.version, "0" * 64))
     with pytest.raises(MigrationError, match=first.label):
-        _run(fresh_dsn, db.migrate)
+        on_connection(fresh_dsn, db.migrate)
     check = _warpdrive(conf, "migrate", "--check")
     assert check.returncode == 1 and f"EDITED:    {first.label}" in check.stdout and "edited" in check.stderr
 
-    _run(fresh_dsn, lambda c: c.execute("UPDATE schema_migrations SET checksum = $2 WHERE version = $1",
+    on_connection(fresh_dsn, lambda c: c.execute("UPDATE schema_migrations SET checksum = $2 WHERE version = $1",
                                         first.version, first.checksum))
     newer = db.migrations()[-1].version + 1
-    _run(fresh_dsn, lambda c: c.execute("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, 'later', 'x')",
+    on_connection(fresh_dsn, lambda c: c.execute("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, 'later', 'x')",
                                         newer))
     with pytest.raises(SchemaVersionError, match="unknown to this release"):
-        _run(fresh_dsn, db.check_schema)
+        on_connection(fresh_dsn, db.check_schema)
     with pytest.raises(MigrationError, match="does not ship"):
-        _run(fresh_dsn, db.migrate)
+        on_connection(fresh_dsn, db.migrate)
 
 
 @pytest.mark.services
@@ -205,7 +189,7 @@ def test_services_refuse_an_older_schema_with_one_line(fresh_dsn: str, config_di
     """Every process that uses the database: the API, the stream worker and the crawler."""
     conf = _config(config_dict, fresh_dsn, tmp_path)
     previous = db.migrations()[-2].version
-    _run(fresh_dsn, lambda c: db.migrate(c, upto=previous))
+    on_connection(fresh_dsn, lambda c: db.migrate(c, upto=previous))
     from warpdrive.compose.stack import free_port
 
     for argv in (["api", "serve", "--listen", f"127.0.0.1:{free_port()}"], ["streams", "worker"],
@@ -214,7 +198,7 @@ def test_services_refuse_an_older_schema_with_one_line(fresh_dsn: str, config_di
         lines = r.stderr.strip().splitlines()
         assert r.returncode != 0 and "Traceback" not in r.stderr, (argv, r.stderr)
         assert "run `warpdrive migrate`" in lines[-1] and db.migrations()[-1].label in lines[-1], (argv, r.stderr)
-    assert max(_run(fresh_dsn, db.applied_migrations)) == previous  # nobody migrated behind the operator's back
+    assert max(on_connection(fresh_dsn, db.applied_migrations)) == previous  # nobody migrated behind the operator's back
 
 
 def _old_runner(dsn: str, text_of: dict[int, str]) -> None:
@@ -226,7 +210,7 @@ def _old_runner(dsn: str, text_of: dict[int, str]) -> None:
             await conn.execute(text_of.get(m.version, m.sql))
             await conn.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name)
 
-    _run(dsn, go)
+    on_connection(dsn, go)
 
 
 @pytest.mark.services
@@ -244,31 +228,31 @@ def test_databases_that_applied_the_first_text_of_0054_are_amended(fresh_dsn: st
         assert stmt in first_text
         first_text = first_text.replace(stmt, "")
     _old_runner(fresh_dsn, {version: first_text})
-    _run(fresh_dsn, lambda c: c.execute(
+    on_connection(fresh_dsn, lambda c: c.execute(
         "INSERT INTO access_log (backend_name, path, user_id, date, read_count, bytes_read, last_access)"
         " SELECT 'b', 'f' || i, 'u' || (i % 3), DATE '2026-11-01' + (i % 5), i, i * 10, now() FROM generate_series(1, 50) i"))
     if recorded == "earlier checksum":
-        _run(fresh_dsn, lambda c: c.execute(
+        on_connection(fresh_dsn, lambda c: c.execute(
             "ALTER TABLE schema_migrations ADD COLUMN checksum TEXT;"
             f" UPDATE schema_migrations SET checksum = '{sorted(amendment.earlier)[0]}' WHERE version = {version};"))
     before = table_contents(fresh_dsn, exclude_columns={"access_log": {"id"}})
-    assert "id" in {r["attname"] for r in _run(fresh_dsn, lambda c: c.fetch(
+    assert "id" in {r["attname"] for r in on_connection(fresh_dsn, lambda c: c.fetch(
         "SELECT attname FROM pg_attribute WHERE attrelid = 'access_log'::regclass AND attnum > 0 AND NOT attisdropped"))}
 
     conf = _config(config_dict, fresh_dsn, tmp_path)
     with pytest.raises(SchemaVersionError, match="run `warpdrive migrate`"):
-        _run(fresh_dsn, db.check_schema)
+        on_connection(fresh_dsn, db.check_schema)
     dry = _warpdrive(conf, "migrate", "--dry-run")
     assert f"amend:     {m.label}" in dry.stdout and "pending:" not in dry.stdout, dry.stdout
 
     r = _warpdrive(conf, "migrate")
     assert r.returncode == 0, r.stderr
-    _run(fresh_dsn, db.check_schema)
-    assert _run(fresh_dsn, db.applied_migrations) == {x.version: (x.name, x.checksum) for x in db.migrations()}
-    cols = _run(fresh_dsn, lambda c: c.fetch(
+    on_connection(fresh_dsn, db.check_schema)
+    assert on_connection(fresh_dsn, db.applied_migrations) == {x.version: (x.name, x.checksum) for x in db.migrations()}
+    cols = on_connection(fresh_dsn, lambda c: c.fetch(
         "SELECT attname FROM pg_attribute WHERE attrelid = 'access_log'::regclass AND attnum > 0 AND NOT attisdropped"))
     assert "id" not in {r["attname"] for r in cols}
-    assert _run(fresh_dsn, lambda c: c.fetchval("SELECT reloptions FROM pg_class WHERE oid = 'access_log'::regclass")) \
+    assert on_connection(fresh_dsn, lambda c: c.fetchval("SELECT reloptions FROM pg_class WHERE oid = 'access_log'::regclass")) \
         == ["fillfactor=80"]
     assert table_contents(fresh_dsn) == before  # the amendment changed no row
 

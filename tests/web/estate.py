@@ -169,6 +169,9 @@ async def seed(dsn: str) -> None:
                                    "gcs": {"reachable": False, "error": "ETIMEDOUT: no answer in 5 s"}}}
             await conn.execute("INSERT INTO agents VALUES ('gpu-01', now(), $1::jsonb), ('gpu-02', $2, '{}')",
                                orjson.dumps(status).decode(), NOW - timedelta(hours=3))
+            await conn.executemany(  # two records the workers could not apply
+                "INSERT INTO dead_letters (consumer, topic, partition, \"offset\", error) VALUES ('streams', $1, 0, $2, 'bad')",
+                [("warpdrive.access.v1", 17), ("warpdrive.access.v1", 18)])
             await conn.executemany(
                 "INSERT INTO jobs (job_id, kind, args, state, progress, created_by, created_at, updated_at) "
                 "VALUES ($1, 'move', $2::jsonb, $3, $4::jsonb, 'root', $5, $5)",

@@ -69,6 +69,7 @@ def _heartbeats(dsn: str) -> Iterator[None]:
         t.join()
 
 
+@pytest.mark.timeout(900)  # one long browser scenario over every page: 75-90 s idle, several minutes on a loaded machine
 def test_every_page_on_a_demo_estate(estate_api: str, estate_db: str, tmp_path: Path) -> None:
     team, member = "vision", "alice"
     t0 = time.monotonic()
@@ -142,6 +143,8 @@ def test_every_page_on_a_demo_estate(estate_api: str, estate_db: str, tmp_path: 
     jobs = {j[0]: j for j in out["jobs"]}
     assert jobs[estate.DRY_RUN_JOB][1] == "running" and "dry run" in jobs[estate.DRY_RUN_JOB]
     assert "40.0% of bytes" in jobs[estate.DRY_RUN_JOB] and jobs[estate.MOVE_JOB][1] == "done"
+
+    assert out["deadLetters"].startswith("2 record(s) could not be applied") and "warpdrive.access.v1: 2" in out["deadLetters"]
 
     # 390 px: nothing wider than the screen.
     assert all(w <= 390 for w in out["narrow"].values()), out["narrow"]

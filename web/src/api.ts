@@ -257,10 +257,6 @@ export const lists = {
     }),
   marksFiltered: (q: { backend?: string; prefix?: string; owner?: string; read_since_mark?: string; limit?: number; offset?: number }) =>
     request<MarkPage & { read_since_mark: number }>("GET", "/marks", q),
-  /** GET /api/v1/dead-letters when this API has it (its OpenAPI document lists it), else null: the page leaves it out. */
-  deadLetters: async () => {
-    const doc = await request<{ paths?: Record<string, unknown> }>("GET", "/openapi.json");
-    if (!doc.paths?.["/api/v1/dead-letters"]) return null;
-    return request<{ total: number; items?: unknown[] }>("GET", "/dead-letters", { limit: 20 });
-  },
+  /** Dead letters (records the workers could not apply): the total and the count per topic. */
+  deadLetters: () => request<{ total: number; by_topic: Record<string, number> }>("GET", "/deadletters", { limit: 1 }),
 };

@@ -1,5 +1,4 @@
 import { useEffect } from "react";
-import { Link } from "react-router-dom";
 import { type Job, lists, api } from "../api";
 import { ErrorBox } from "../components/ErrorBox";
 import { BackendLink } from "../components/Links";
@@ -33,7 +32,7 @@ export function Status() {
   const agents = useApi(() => lists.agents(), []);
   const backends = useApi(() => api.backends(), []);
   const jobs = useApi(() => lists.jobs({ limit: 50 }), []);
-  // Dead letters: shown only when there are any (and only where the API reports them).
+  // Dead letters: shown only when there are any.
   const dead = useApi(() => lists.deadLetters(), []);
   useEffect(() => {
     const t = setInterval(() => {
@@ -211,8 +210,11 @@ export function Status() {
         <>
           <h2>Dead letters</h2>
           <p className="error" data-testid="dead-letters">
-            {formatCount(dead.data.total)} event(s) could not be applied and were set aside: see{" "}
-            <code>warpdrive-ctl</code> for the details. <Link to="/status">Refresh</Link>
+            {formatCount(dead.data.total)} record(s) could not be applied and were set aside (
+            {Object.entries(dead.data.by_topic)
+              .map(([t, n]) => `${t}: ${formatCount(n)}`)
+              .join(", ")}
+            ): inspect, replay or drop them with the dead-letter API (<code>/api/v1/deadletters</code>).
           </p>
         </>
       )}

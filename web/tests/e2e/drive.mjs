@@ -330,6 +330,8 @@ const scenarios = {
       trs.map((tr) => [tr.dataset.node, ...[...tr.querySelectorAll("td")].map((td) => td.textContent.trim())]));
     out.jobs = await page.$$eval("[data-testid=job-table] tbody tr", (trs) =>
       trs.map((tr) => [tr.dataset.job, tr.dataset.state, ...[...tr.querySelectorAll("td")].map((td) => td.textContent.trim())]));
+    await page.waitForSelector("[data-testid=dead-letters]");
+    out.deadLetters = await page.textContent("[data-testid=dead-letters]");
     await visit("quotas", "/quotas", "[data-testid=quota-table]");
     await visit("backends", "/backends", "[data-testid=backend-table] tbody tr");
 
