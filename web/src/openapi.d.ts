@@ -523,6 +523,7 @@ export interface components {
             payload_truncated: boolean;
             /** Format: date-time */
             received_at: string | null;
+            record: number | null;
             size_bytes: number;
             topic: string;
         };
@@ -535,6 +536,7 @@ export interface components {
             partition: number;
             /** Format: date-time */
             received_at: string | null;
+            record: number | null;
             size_bytes: number;
             topic: string;
         };
