@@ -173,7 +173,7 @@ def _pread_nowait(fd: int, size: int, off: int, known_size: int) -> bytes | None
 
     A one-byte RWF_NOWAIT probe at each end never blocks; reading a cached range inline saves the
     thread hand-off, most of a cached read's cost. (Reading the whole range with RWF_NOWAIT into a
-    buffer measured 4× slower than ``os.pread`` here.) A range cached only at its ends is rare: it
+    buffer measured slower than ``os.pread`` here: docs/benchmarks.md.) A range cached only at its ends is rare: it
     may block the loop for one disk read.
     """
     end = min(off + size, known_size) - 1
@@ -961,7 +961,7 @@ class WarpFS(pyfuse3.Operations):
         by_version: dict[str, list[Handle]] = {}
         for h in readers:
             by_version.setdefault(h.entry.version, []).append(h)
-        for version, handles in by_version.items():
+        for handles in by_version.values():
             entry = handles[0].entry
             fd, path = tempfile.mkstemp(dir=self.work_dir, prefix="u-")
             os.unlink(path)  # the fds keep it; nothing is left behind

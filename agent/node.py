@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaConsumer
 
 from warpdrive.schemas.config import Config
 from warpdrive.schemas.errors import DecodeError
+from warpdrive.schemas.jobs import AGENT_KINDS
 from warpdrive.schemas.records import AgentStatus, Command, decode, decode_batch, encode, parse_ts, utc_now
 from warpdrive.schemas.topics import ACCESS, AGENT_STATUS, COMMANDS
 
@@ -175,7 +176,7 @@ class Agent:
                 await consumer.start()
                 async for msg in consumer:
                     for cmd in self._decode_commands(msg.value):
-                        if cmd.kind == "warm" and cmd.target in ("*", self.node) and cmd.command_id not in warmer.jobs:
+                        if cmd.kind in AGENT_KINDS and cmd.target in ("*", self.node) and cmd.command_id not in warmer.jobs:
                             if time.time() - parse_ts(cmd.timestamp).timestamp() < COMMAND_MAX_AGE:
                                 tg.create_task(warmer.run(cmd))
             except asyncio.CancelledError:

@@ -2,9 +2,9 @@
 
 ``record()`` only appends the event's parts to a bounded deque (dropped and counted when full); a
 drainer thread polls the deque, builds the events (ids, timestamps) and batches them into the
-sink, so the FUSE thread spends ~3 µs per event (was ~30). Polling, not a ``queue.Queue``: a
-queue wakes the drainer on every event, and that wake-up plus the GIL hand-off back made a small
-file's release take 270 µs instead of 12 µs on the FUSE thread (measured, load ≈ 2). Metadata ops
+sink, so the FUSE thread spends a few µs per event. Polling, not a ``queue.Queue``: a queue wakes
+the drainer on every event, and that wake-up plus the GIL hand-off back made a small file's release
+many times slower on the FUSE thread (figures: docs/benchmarks.md). Metadata ops
 are sampled (weight = 1/rate), and reads/writes are coalesced per open handle by ``Window`` so a
 1 GiB sequential read is a few events.
 """
@@ -79,7 +79,7 @@ def _printable(path: str) -> str:
 class Timestamps:
     """``format_ts`` for the drainer: the date and time of day are formatted once per second.
 
-    ``format_ts`` goes through ``datetime`` (~10 µs); a read window's event needs two timestamps.
+    ``format_ts`` goes through ``datetime`` (slow per call); a read window's event needs two timestamps.
     """
 
     def __init__(self) -> None:

@@ -21,11 +21,11 @@ import asyncpg
 from warpdrive.schemas import records, topics
 from warpdrive.schemas.config import Config
 from warpdrive.schemas.db import COMMAND_OUTBOX_CHANNEL, listen
+from warpdrive.schemas.locks import PUBLISH_LOCK  # one outbox publisher at a time
 
 log = logging.getLogger(__name__)
 
 BATCH = 500  # rows published per round
-PUBLISH_LOCK = 0x57446370  # "WDcp": one outbox publisher at a time
 
 
 class CommandOutbox:

@@ -13,15 +13,12 @@ from typing import Any
 import orjson
 
 from warpdrive.schemas.config import Config
+from warpdrive.schemas.jobs import FINISHED, KINDS, STATES
 
 from .errors import BadParameter, Conflict, NotFound
 from .params import Backend, Bool, Choice, JsonObject, Name, Param, PathText, page_params, parse_body
 from .responses import JSONResponse
 from .routing import Call, Endpoint
-
-KINDS = ("move", "warm", "crawl")
-STATES = ("queued", "running", "done", "failed", "cancelled")
-FINISHED = ("done", "failed", "cancelled")
 
 # The arguments each kind takes: the contract with the workers that run them.
 ARGS: dict[str, tuple[Param, ...]] = {

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from warpdrive.schemas.db import MARK_SIZES_LOCK
+from warpdrive.schemas.locks import MARK_SIZES_LOCK
 
 from . import stale
 from .errors import BadParameter, Conflict

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from warpdrive.schemas import jobs
 from warpdrive.schemas.config import Config
 
 from .params import Param
@@ -104,8 +105,8 @@ SCHEMAS: dict[str, Any] = {
     "ReplayResult": obj({"replayed": INT, "missing": INT}),
     "DropResult": obj({"dropped": INT, "missing": INT}),
     "UnmarkResult": obj({"unmarked": INT}),
-    "Job": obj({"job_id": STR, "kind": {"enum": ["move", "warm", "crawl"]}, "args": {"type": "object"},
-                "state": {"enum": ["queued", "running", "done", "failed", "cancelled"]}, "progress": {"type": "object"},
+    "Job": obj({"job_id": STR, "kind": {"enum": list(jobs.KINDS)}, "args": {"type": "object"},
+                "state": {"enum": list(jobs.STATES)}, "progress": {"type": "object"},
                 "error": NSTR, "created_by": NSTR, "created_at": TS, "updated_at": TS}),
     "JobList": page("Job"),
     "Agent": obj({"node_host": STR, "last_heartbeat": TS, "age_seconds": {"type": "number"}, "alive": BOOL,

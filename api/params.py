@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
+from warpdrive.schemas import periods
 from warpdrive.schemas.config import Config
 from warpdrive.schemas.units import MAX_BYTES, SizeError, parse_size
 
@@ -206,19 +207,14 @@ class Text(Param):
 class Period(Param):
     """A number of days: ``30d``, ``12w``, ``1y`` or a plain number of days."""
 
-    maximum_days: int = 3660
-
     def parse(self, raw: Any, cfg: Config) -> int:
-        m = re.fullmatch(r"(\d{1,5})([dwy]?)", raw) if isinstance(raw, str) else None
-        if not m:
-            raise self.bad("must be a period such as 30d, 12w, 1y or a number of days")
-        days = int(m.group(1)) * {"": 1, "d": 1, "w": 7, "y": 365}[m.group(2)]
-        if not 1 <= days <= self.maximum_days:
-            raise self.bad(f"must be between 1 and {self.maximum_days} days")
-        return days
+        try:
+            return periods.parse_period(raw)
+        except ValueError as e:
+            raise self.bad(str(e)) from None
 
     def schema(self, cfg: Config) -> dict[str, Any]:
-        return {"type": "string", "pattern": r"^\d{1,5}[dwy]?$", "examples": ["30d", "12w", "1y"]}
+        return {"type": "string", "pattern": periods.PATTERN, "examples": list(periods.EXAMPLES)}
 
 
 @dataclass(frozen=True)

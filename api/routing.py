@@ -39,7 +39,7 @@ class Call:
         return self.request.state.services.pool
 
     @property
-    def commands(self) -> Any:  # commands.CommandPublisher
+    def commands(self) -> Any:  # commands.CommandOutbox
         return self.request.state.services.commands
 
     def wants_csv(self) -> bool:

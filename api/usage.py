@@ -15,11 +15,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from warpdrive.schemas.owners import UNOWNED
+
 from .params import Backend, Bool, Choice, Name, Period, Text, page_params
 from .responses import JSONResponse
 from .routing import Call, Endpoint
-
-UNOWNED = "unowned"
 
 # $1 = backend or NULL, $2 = team or NULL, $3 = reads since (user only).
 _OWNED = """

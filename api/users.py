@@ -6,7 +6,7 @@ from .errors import NotFound
 from .params import Int, Name
 from .responses import JSONResponse
 from .routing import Call, Endpoint
-from .usage import UNOWNED
+from warpdrive.schemas.owners import UNOWNED
 
 
 # From the per-user rollups the stream workers keep (user_reads, user_files; migration 0054): one row per

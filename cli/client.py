@@ -8,8 +8,6 @@ import httpx
 
 from .errors import ApiError, CtlError, Unreachable
 
-API = "/api/v1"
-
 
 class Client:
     """A synchronous client of the control-plane API (`docs/api.md`)."""

@@ -14,10 +14,10 @@ from warpdrive.schemas.errors import SchemaError
 from .client import Client
 from .errors import ApiError, CtlError
 from .output import FORMATS, Column, csv_text, json_text, list_items, render
+from .params import Location
 
 TABLE_ROWS = 100  # rows a table shows without --limit; CSV and JSON get every row
 PAGE_ROWS = 1000  # rows asked per request when fetching every row (less if the API's max_page_size is lower)
-from .params import Location
 
 F = TypeVar("F", bound=Callable[..., Any])
 

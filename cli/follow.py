@@ -8,13 +8,13 @@ from typing import Any
 
 import click
 
+from warpdrive.schemas.jobs import FINISHED
 from warpdrive.schemas.units import format_size
 
 from .client import Client
 from .errors import CtlError, JobFailed
 from .output import list_items
 
-TERMINAL = ("done", "failed", "cancelled")
 BAR = 30
 POLL_SECONDS = 0.5
 
@@ -79,7 +79,7 @@ def _follow(client: Client, job: dict[str, Any], err: bool) -> dict[str, Any]:
         elif text != last:
             click.echo(text, err=err)  # piped: one line per change, no control characters
         last = text
-        if job.get("state") in TERMINAL:
+        if job.get("state") in FINISHED:
             break
         time.sleep(POLL_SECONDS)
         job = client.get(f"/api/v1/jobs/{job['job_id']}")
@@ -108,7 +108,7 @@ def _follow_nodes(client: Client, job_id: str, nodes: list[str], err: bool) -> d
         for node in sorted(pending):
             agent = agents.get(node) or {}
             mine = ((agent.get("status") or {}).get("jobs") or {}).get(job_id)
-            if isinstance(mine, dict) and mine.get("state") in TERMINAL:
+            if isinstance(mine, dict) and mine.get("state") in FINISHED:
                 ended[node] = mine
             elif not agent.get("alive"):
                 ended[node] = {**(mine if isinstance(mine, dict) else {}), "state": "lost"}

@@ -8,6 +8,7 @@ from urllib.parse import quote
 
 import click
 
+from warpdrive.schemas.jobs import KINDS, STATES
 from warpdrive.schemas.units import format_size
 
 from .context import Ctl, examples, format_option, page_options, pass_ctl
@@ -148,8 +149,8 @@ def jobs() -> None:
 
 
 @jobs.command("list", epilog=examples("jobs list", "jobs list --state running --kind move", "jobs list --format json"))
-@click.option("--state", type=click.Choice(["queued", "running", "done", "failed", "cancelled"]), help="Only this state.")
-@click.option("--kind", type=click.Choice(["move", "warm", "crawl"]), help="Only this kind.")
+@click.option("--state", type=click.Choice(STATES), help="Only this state.")
+@click.option("--kind", type=click.Choice(KINDS), help="Only this kind.")
 @page_options
 @format_option
 @pass_ctl

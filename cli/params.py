@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from warpdrive.schemas.periods import parse_period
 from warpdrive.schemas.units import parse_size
 
 # Backend names as the config allows them (schemas.config._check_backend).
@@ -32,17 +33,17 @@ class SizeType(click.ParamType):
 
 
 class PeriodType(click.ParamType):
-    """A period in days: `30d`, `4w` or a plain number of days; converted to a number of days."""
+    """A period (schemas/periods.py: `30d`, `12w`, `1y` or a plain number of days), converted to days."""
 
     name = "period"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
         if isinstance(value, int):
             return value
-        m = re.fullmatch(r"\s*(\d+)\s*([dw]?)\s*", str(value), re.I)
-        if m is None or int(m[1]) == 0:
-            self.fail(f"invalid period {value!r}: use a number of days or weeks, e.g. 30d, 12w or 90", param, ctx)
-        return int(m[1]) * (7 if m[2].lower() == "w" else 1)
+        try:
+            return parse_period(value)
+        except ValueError as e:
+            self.fail(str(e), param, ctx)
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:
         return "PERIOD"

@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 import click
 
+from warpdrive.schemas.periods import format_period
 from warpdrive.schemas.units import format_size
 
 from .context import TABLE_ROWS, Ctl, examples, format_option, page_options, pass_ctl
@@ -39,7 +40,7 @@ def usage(ctl: Ctl, group_by: str, backend: str, team: str | None, search: str |
     By team, a table adds each team's total over its backends. By user, it adds what each user read over --period.
     """
     params = {"group_by": group_by, "backend": backend, "team": team, "search": search, "sort": sort,
-              "order": "asc" if sort == "name" else "desc", "period": f"{period}d" if group_by == "user" else None}
+              "order": "asc" if sort == "name" else "desc", "period": format_period(period) if group_by == "user" else None}
     columns = [Column(group_by, group_by.upper())]
     if group_by != "backend":
         columns.append(Column("backend", "BACKEND"))
@@ -152,7 +153,7 @@ def stale(ctl: Ctl, days: int, min_size: int | None, backend: str | None, owner:
 def growth(ctl: Ctl, backend: str, team: str | None, period: int) -> None:
     """Daily total, added and removed bytes of a backend (or one team on it) over a period; days before a
     backend's first crawl are reconstructed from modification times (RECONSTRUCTED)."""
-    doc = ctl.client.get("/api/v1/growth", backend=backend, team=team, period=f"{period}d")
+    doc = ctl.client.get("/api/v1/growth", backend=backend, team=team, period=format_period(period))
     points = doc.get("points", [])
     columns = [Column("date", "DATE"), Column("total_bytes", "TOTAL", "size"), Column("file_count", "FILES", "int"),
                Column("added_bytes", "ADDED", "size"), Column("removed_bytes", "REMOVED", "size"),

@@ -29,7 +29,7 @@ import uuid
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable
 
 from warpdrive.schemas import config as wconfig
 from warpdrive.schemas.db import embedded_server_uri
@@ -550,9 +550,6 @@ class Stack:
         (self.run_dir / "ports").unlink(missing_ok=True)
         (self.run_dir / "kafka-sasl-port").unlink(missing_ok=True)
         return stopped
-
-    def iter_logs(self) -> Iterator[Path]:
-        return iter(sorted(self.log_dir.glob("*.log"))) if self.log_dir.exists() else iter(())
 
 
 def _console_script(name: str) -> str:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from warpdrive.schemas.errors import DecodeError, SchemaError
+from warpdrive.schemas.jobs import CRAWLER_KINDS
 from warpdrive.schemas.records import Command, JobEvent, decode_batch, utc_now
 from warpdrive.schemas.topics import COMMANDS, JOB_EVENTS
 
@@ -34,7 +35,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-KINDS = ("crawl", "move")
 PROGRESS_EVERY = 1.0
 # Files a dry run's result lists (the biggest): enough to review, small enough for one JobEvent and jobs row.
 DRY_RUN_FILES = 100
@@ -102,7 +102,7 @@ class JobRunner:
         for c in commands:
             if c.kind == "cancel":
                 self._cancel(str(c.args.get("job_id") or c.args.get("command_id") or ""))
-            elif c.kind in KINDS and c.target in ("*", "", self.node) and c.command_id not in self.jobs:
+            elif c.kind in CRAWLER_KINDS and c.target in ("*", "", self.node) and c.command_id not in self.jobs:
                 job = self.jobs[c.command_id] = Job(c, tp, offset)
                 self.in_flight[tp].append(offset)  # released when the job ends
                 job.task = tg.create_task(self._run(job))

@@ -13,9 +13,10 @@ from typing import AsyncIterator
 
 import asyncpg
 
+from warpdrive.schemas.locks import CRAWL_LOCK  # the first key of the two-key lock; the second is hashtext(backend)
+
 from .errors import CrawlBusy, CrawlerError
 
-LOCK_CLASS = 0x43726177  # "Craw": the first key of the two-key advisory lock; the second is hashtext(backend)
 
 
 @asynccontextmanager
@@ -27,8 +28,8 @@ async def backend_lock(dsn: str, backend: str, wait: bool) -> AsyncIterator[None
         raise CrawlerError(f"postgres: cannot take the crawl lock of {backend!r}: {e}") from None
     try:
         if wait:
-            await conn.execute("SELECT pg_advisory_lock($1, hashtext($2))", LOCK_CLASS, backend)
-        elif not await conn.fetchval("SELECT pg_try_advisory_lock($1, hashtext($2))", LOCK_CLASS, backend):
+            await conn.execute("SELECT pg_advisory_lock($1, hashtext($2))", CRAWL_LOCK, backend)
+        elif not await conn.fetchval("SELECT pg_try_advisory_lock($1, hashtext($2))", CRAWL_LOCK, backend):
             raise CrawlBusy(f"backend {backend!r}: another crawl is running")
         yield
     finally:

@@ -464,7 +464,7 @@ def from_dict(raw: dict[str, Any], source: str = "dict") -> Config:
         source=source,
         backends=tuple(backends),
         teams=teams,
-        **sections,  # type: ignore[arg-type]
+        **sections,
     )
 
 

@@ -13,15 +13,10 @@ from pathlib import Path
 
 from .config import Config
 from .errors import ConfigError, MigrationError, SchemaVersionError
+from .locks import MIGRATION_LOCK_ID  # every WarpDrive process migrating the same database takes it
 
 log = logging.getLogger(__name__)
 
-# Any constant: every WarpDrive process migrating the same database takes this advisory lock.
-MIGRATION_LOCK_ID = 0x57617270  # "Warp"
-
-# deletion_marks.size_bytes (migration 0055): the API holds it exclusively while marking, stream batches shared
-# while they update the sizes of marked files (streams/marks.py).
-MARK_SIZES_LOCK = 0x57446D6B  # "WDmk"
 
 
 def embedded_pgdata(cfg: Config) -> Path:

@@ -153,7 +153,7 @@ class _Handler(logging.StreamHandler):
         self._stop = threading.Event()
         threading.Thread(target=self._watch, name="log-episodes", daemon=True).start()
 
-    @property  # type: ignore[override]
+    @property
     def stream(self):  # whatever sys.stderr is now (a test runner may swap it)
         return sys.stderr
 

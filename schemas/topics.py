@@ -50,7 +50,7 @@ QUOTA_STATE = Topic("warpdrive.quota-state.v1", key="team/backend", ordered=True
                     doc="Current QuotaBreach level per team and backend; agents enforce hard limits from it. A "
                         "quota that ends (deleted, its team or backend removed) gets its 'ok' and then a tombstone.")
 COMMANDS = Topic("warpdrive.commands.v1", key="target", ordered=True, partitions=1,
-                 doc="Commands (move, warm, crawl, cancel) for workers, crawlers and agents.")
+                 doc="Commands (move, warm, crawl, cancel, reown, quota) for workers, crawlers and agents.")
 JOB_EVENTS = Topic("warpdrive.job-events.v1", key="job_id", ordered=True,
                    doc="Job progress and results, aggregated into the jobs table.")
 

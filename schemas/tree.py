@@ -12,9 +12,6 @@ NEVER = date.min  # the bucket of files never accessed (or with no known modific
 # GET /api/v1/tree?sort=stale.
 STALE_SORT_DAYS = 90
 
-# Workers hold it shared while they apply tree deltas, exclusively while they move the stale-sort boundary.
-TREE_STALE_LOCK = 0x57447374  # "WDst"
-
 _BACK = [timedelta(days=n) for n in range(7)]
 
 

@@ -214,7 +214,7 @@ async def apply_listing(conn: asyncpg.Connection, consumer: str, msgs: list[Msg]
     n = 0
     for m in msgs:
         try:
-            recs, refused = checked_batch(m, None, check_listing, roots)  # type: ignore[arg-type]
+            recs, refused = checked_batch(m, None, check_listing, roots)
             if recs and not isinstance(recs[0], (ListingEvent, CrawlMarker)):
                 raise DecodeError(f"unexpected {recs[0].TYPE} records on the listing topic")
         except DecodeError as e:

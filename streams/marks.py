@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import asyncpg
 
-from warpdrive.schemas.db import MARK_SIZES_LOCK
+from warpdrive.schemas.locks import MARK_SIZES_LOCK
 
 from .files import FileState
 

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncpg
 
+from warpdrive.schemas.locks import MEMBERSHIP_LOCK
 from warpdrive.schemas.records import TeamMembership, encode, utc_now
 
 # One membership publisher at a time: two would send the same difference twice (harmless) or
 # interleave two users' versions out of order (not).
-MEMBERSHIP_LOCK = 0x5744746D  # "WDtm"
 
 _DIFF = """
 WITH cur AS (SELECT user_id, array_agg(team_name ORDER BY team_name) AS teams FROM teams GROUP BY user_id)

@@ -23,6 +23,8 @@ from typing import Awaitable, Callable, Sequence
 
 import asyncpg
 
+from .errors import StreamsError
+
 log = logging.getLogger(__name__)
 
 
@@ -40,12 +42,12 @@ class Msg:
 Apply = Callable[[asyncpg.Connection, list[Msg]], Awaitable[None]]
 
 
-class Abandoned(Exception):
+class Abandoned(StreamsError):
     """The worker is stopping while PostgreSQL is unreachable: the batch is left unapplied for whichever
     worker gets the partitions next (the stored offsets still point at it)."""
 
 
-class OffsetGap(Exception):
+class OffsetGap(StreamsError):
     """A batch skips messages PostgreSQL has not applied: (topic, partition) → (next stored, first in batch)."""
 
     def __init__(self, gaps: dict[tuple[str, int], tuple[int, int]]) -> None:

@@ -14,12 +14,11 @@ from typing import Any, Iterable, Mapping
 
 import asyncpg
 
+from warpdrive.schemas.locks import BACKEND_LOCK, OWNERSHIP_LOCK
+from warpdrive.schemas.owners import UNOWNED
+
 from .files import FileState
 from .rollups import Deltas
-
-UNOWNED = "unowned"
-OWNERSHIP_LOCK = 0x57447277  # any constant shared by every worker: "WDrw"
-BACKEND_LOCK = 0x57446662  # "WDfb": with hashtext(backend), one lock per backend
 
 
 def norm_prefix(prefix: str) -> str:

@@ -20,14 +20,13 @@ from typing import Collection, Iterable
 
 import asyncpg
 
+from warpdrive.schemas.locks import QUOTA_LOCK, QUOTA_PUBLISH_LOCK
 from warpdrive.schemas.records import QuotaBreach, encode, format_ts
 from warpdrive.schemas.units import family_of, format_size
 
 log = logging.getLogger(__name__)
 
-QUOTA_LOCK = 0x57447175  # "WDqu"
 # Taken by a publisher for its round: two workers' publishers never interleave (and reorder) transitions.
-QUOTA_PUBLISH_LOCK = 0x57447170  # "WDqp"
 
 _EVALUATE = """
 SELECT q.team_name, q.backend_name, q.soft_limit, q.hard_limit,

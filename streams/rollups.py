@@ -15,6 +15,8 @@ from typing import Iterable
 
 import asyncpg
 
+from warpdrive.schemas.locks import GROWTH_LOCK  # with hashtext(backend/team): one lock per growth_daily team
+
 from .files import FileState, Owner
 from .marks import MarkSizes, write_mark_sizes
 from .tree import TreeDeltas, write_tree
@@ -107,7 +109,6 @@ ON CONFLICT (backend_name, owner_team, owner_user, shard) DO UPDATE SET
     last_access = GREATEST(r.last_access, EXCLUDED.last_access)
 """
 
-GROWTH_LOCK = 0x57446772  # "WDgr": with hashtext(backend/team), one lock per growth_daily team
 _GROWTH = """
 INSERT INTO growth_daily AS g (date, backend_name, owner_team, total_bytes, file_count, added_bytes, removed_bytes)
 SELECT (now() AT TIME ZONE 'UTC')::date, a.b, a.t,

@@ -26,5 +26,5 @@ async def stage(conn: asyncpg.Connection, table: str, columns: Sequence[tuple[st
         # A temporary table has no statistics until analysed: without them a join against a large table
         # may be planned as a full scan instead of index lookups. A small sample is enough for that (the
         # row count, distinct keys): the default one (30,000 rows, 100-entry statistics per column) cost
-        # PostgreSQL more per staged row than the COPY itself (1–4 µs against 0.2–0.5 µs at target 10).
+        # PostgreSQL more per staged row than the COPY itself (figures: docs/benchmarks.md).
         await conn.execute(f"SET LOCAL default_statistics_target = 10; ANALYZE {table}; RESET default_statistics_target")

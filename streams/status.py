@@ -8,6 +8,7 @@ from datetime import datetime
 import asyncpg
 import orjson
 
+from warpdrive.schemas.jobs import FINISHED
 from warpdrive.schemas.records import AgentStatus, JobEvent, parse_ts
 
 from .decoding import decode_all
@@ -48,7 +49,7 @@ async def apply_job_events(conn: asyncpg.Connection, consumer: str, msgs: list[M
                ORDER BY id
                ON CONFLICT (job_id) DO UPDATE SET state = EXCLUDED.state, progress = EXCLUDED.progress,
                    error = EXCLUDED.error, updated_at = EXCLUDED.updated_at
-               WHERE j.state NOT IN ('done', 'failed', 'cancelled') OR EXCLUDED.state IN ('done', 'failed', 'cancelled')""",
+               WHERE j.state <> ALL($6::text[]) OR EXCLUDED.state = ANY($6::text[])""",
             ids, [latest[i].state for i in ids], [orjson.dumps(latest[i].progress).decode() for i in ids],
-            [latest[i].error for i in ids], [parse_ts(latest[i].timestamp) for i in ids])
+            [latest[i].error for i in ids], [parse_ts(latest[i].timestamp) for i in ids], list(FINISHED))
     return len(recs)

@@ -21,7 +21,8 @@ from datetime import UTC, date, datetime
 import asyncpg
 
 from warpdrive.schemas.stale import activity
-from warpdrive.schemas.tree import STALE_SORT_DAYS, TREE_STALE_LOCK, stale_through, week
+from warpdrive.schemas.locks import TREE_STALE_LOCK
+from warpdrive.schemas.tree import STALE_SORT_DAYS, stale_through, week
 
 from .files import FileState
 

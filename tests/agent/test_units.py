@@ -128,7 +128,7 @@ def test_metadata_sampling_rate_holds_and_weights_keep_counts_estimable() -> Non
 
 def test_record_never_blocks_and_counts_drops() -> None:
     c, sink = _collector(queue_size=10)  # the drainer is not started: the queue only fills
-    for i in range(25):
+    for _ in range(25):
         c.record("read", "alice", 0, "s3", "f")
     assert c.recorded == 10 and c.dropped == 15
     c.start()

@@ -183,7 +183,7 @@ def test_azure_crawl_usage_stale_and_moves_to_and_from_s3_and_gcs(ctl, db: Db, c
                          (f"gcs:az-{prefix}", f"azure:home-{prefix}")):
             out = ok(ctl("move", src, dst, "--wait"))
             assert out.splitlines()[-1].split()[2:4] == ["done", "100%:"], out
-        for fs, path in places:
+        for fs, _path in places:
             fs.invalidate_cache()
         assert [read_files(fs, path) for fs, path in places] == [{}, {}, {}, files]
 

@@ -62,7 +62,8 @@ def test_period_option() -> None:
     assert PERIOD.convert("30d", None, None) == 30
     assert PERIOD.convert("12w", None, None) == 84
     assert PERIOD.convert("90", None, None) == 90
-    for bad in ("0d", "thirty", "3m"):
+    assert PERIOD.convert("1y", None, None) == 365  # the growth command's own help example
+    for bad in ("0d", "thirty", "3m", "20y"):
         with pytest.raises(click.BadParameter):
             PERIOD.convert(bad, None, None)
 

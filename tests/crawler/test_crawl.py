@@ -18,7 +18,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from warpdrive.crawler.lock import LOCK_CLASS
+from warpdrive.schemas.locks import CRAWL_LOCK
 from warpdrive.schemas.records import CrawlMarker, ListingEvent, parse_ts
 from warpdrive.schemas.topics import LISTING
 
@@ -195,7 +195,7 @@ def test_a_second_crawl_of_the_same_backend_does_not_start(make_env) -> None:
     async def run_while_locked() -> subprocess.CompletedProcess[str]:
         conn = await asyncpg.connect(resolve_dsn(env.cfg))
         try:
-            assert await conn.fetchval("SELECT pg_try_advisory_lock($1, hashtext($2))", LOCK_CLASS, "local")
+            assert await conn.fetchval("SELECT pg_try_advisory_lock($1, hashtext($2))", CRAWL_LOCK, "local")
             return await asyncio.to_thread(run_cli, env, "--once", "--backend", "local", check=False)
         finally:
             await conn.close()

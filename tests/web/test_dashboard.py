@@ -360,12 +360,6 @@ def test_dashboard_token_and_auth_errors(procs: Procs, web_dist: Path, seeded: s
     assert all("status of 40" in e for e in out["consoleErrors"]), out["consoleErrors"]
 
 
-@pytest.mark.browser  # not a browser, but the same Node toolchain: runs (and is deselected) with the browser tests
-def test_unit_vitest(web_dist: Path) -> None:
-    """The dashboard's own unit tests (size formatting, chart pivot, ticks, breadcrumbs, error text)."""
-    _run(["npx", "vitest", "run"], WEB)
-
-
 # -- quotas (issue 16): units as typed, the confirmation for a team nobody is in, usage bars with the soft mark (red
 # past hard), the teams over a limit on top of the Overview refreshed without a reload. The quotas the seeded
 # database had are restored at the end.

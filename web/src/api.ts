@@ -1,3 +1,4 @@
+import type { components } from "./openapi";
 // Fetch wrappers for /api/v1/* (contract: docs/api.md). Sizes are exact byte integers, timestamps RFC 3339 or null.
 
 const TOKEN_KEY = "warpdrive.token";
@@ -76,6 +77,9 @@ async function request<T>(method: string, path: string, query?: Query, body?: un
 }
 
 // ---- shapes ----
+// Response shapes come from the API's OpenAPI document (openapi.d.ts, generated: tests/web/test_contracts.py).
+
+type Schemas = components["schemas"];
 
 export interface Page<T> {
   items: T[];
@@ -101,17 +105,7 @@ export interface Usage {
   file_count: number;
 }
 
-export interface StaleFile {
-  backend: string;
-  path: string;
-  size_bytes: number;
-  last_modified: string | null;
-  last_access: string | null;
-  owner_team: string;
-  owner_user: string | null;
-  marked: boolean;
-  coverage_ok: boolean;
-}
+export type StaleFile = Schemas["StaleFile"];
 
 export interface StalePage extends Page<StaleFile> {
   /** Counting stops at 100,000 files: then `total` and `total_bytes` are lower bounds and this is false. */
@@ -121,105 +115,25 @@ export interface StalePage extends Page<StaleFile> {
   coverage: Record<string, { since: string | null; covers_period: boolean }>;
 }
 
-export interface GrowthPoint {
-  date: string;
-  total_bytes: number;
-  file_count: number;
-  added_bytes: number;
-  removed_bytes: number;
-  /** Before the backend's first crawl: reconstructed from modification times (a lower bound). */
-  reconstructed?: boolean;
-}
+export type GrowthPoint = Schemas["GrowthPoint"];
 
-export interface Growth {
-  backend: string | null;
-  team: string | null;
-  period_days: number;
-  points: GrowthPoint[];
-  /** The first crawl's day: before it, totals are reconstructed from modification times. */
-  reconstructed_until?: string | null;
-}
+export type Growth = Schemas["Growth"];
 
-/** Where a backend's read evidence comes from (schemas/stale.py): telemetry, imported history, atime. */
-export interface Coverage {
-  since: string | null;
-  from_atime: boolean;
-  telemetry_since: string | null;
-  telemetry_until: string | null;
-  history: { format: string; since: string; until: string; events: number }[];
-  atime: "off" | "strict" | "relatime";
-  first_crawl: string | null;
-  note: string;
-}
+export type Coverage = Schemas["Coverage"];
 
-export interface UserDetail {
-  user: string;
-  teams: string[];
-  owned: { backend: string; file_count: number; total_bytes: number }[];
-  reads: { backend: string; read_count: number; bytes_read: number; last_access: string | null }[];
-  top_files: StaleFile[];
-}
+export type UserDetail = Schemas["UserDetail"];
 
-export interface Backend {
-  name: string;
-  url: string;
-  scheme: string;
-  file_count: number;
-  total_bytes: number;
-  last_crawl: { crawl_id: string; started_at: string; finished_at: string | null; status: string; files: number } | null;
-  coverage_since: string | null;
-  coverage?: Coverage;
-}
+export type Backend = Schemas["Backend"];
 
 export type QuotaLevel = "ok" | "soft" | "hard";
 
-export interface Quota {
-  id: number;
-  team: string;
-  backend: string | null;
-  soft_limit: number;
-  hard_limit: number;
-  usage_bytes: number;
-  level: QuotaLevel | null; // null until the stream workers first evaluate a new quota
-  level_changed_at: string | null;
-  unit_family: "binary" | "decimal"; // the units its limits were typed in: show its sizes in them
-}
+export type Quota = Schemas["Quota"];
 
-export interface TreeRow {
-  path: string;
-  name: string;
-  is_dir: boolean;
-  total_bytes: number;
-  file_count: number;
-  bytes_by_team: Record<string, number>;
-  stale_bytes: Record<string, number>;
-  newest_modified: string | null;
-  oldest_modified: string | null;
-  last_access: string | null;
-}
+export type TreeRow = Schemas["TreeRow"];
 
-export interface Tree {
-  backend: string;
-  prefix: string; // normalised: no leading or trailing "/", "" = the backend's root
-  self: TreeRow;
-  items: TreeRow[]; // direct child directories
-  total: number;
-  total_exact: boolean;
-}
+export type Tree = Schemas["Tree"];
 
-export interface Mark {
-  backend: string;
-  path: string;
-  marked_by: string | null;
-  marked_at: string;
-  note: string | null;
-  size_bytes: number | null;
-  last_access: string | null;
-  owner_team: string | null;
-  exists: boolean;
-  owner_user?: string | null;
-  read_since_mark?: boolean;
-}
+export type Mark = Schemas["Mark"];
 
 export interface MarkPage extends Page<Mark> {
   total_bytes: number;
@@ -322,22 +236,9 @@ export interface Agent {
   };
 }
 
-export interface Job {
-  job_id: string;
-  kind: string;
-  args: Record<string, unknown>;
-  state: "queued" | "running" | "done" | "failed" | "cancelled";
-  progress: Record<string, unknown>;
-  error: string | null;
-  created_by: string | null;
-  created_at: string;
-  updated_at: string;
-}
+export type Job = Schemas["Job"];
 
-export interface Membership {
-  user: string;
-  team: string;
-}
+export type Membership = Schemas["Membership"];
 
 /** A list's URL under /api/v1 (for a download link: the browser streams it to a file). */
 export const exportUrl = (path: string, query: Record<string, string | number | undefined | null>) => buildUrl(path, query);

@@ -8,6 +8,10 @@ import {
   useReactTable,
 } from "@tanstack/react-table";
 import type { StaleFile } from "../api";
+
+/** A file row: a stale-list file, or a user's largest file (no mark, coverage or owner user known there). */
+export type FileRow = Omit<StaleFile, "marked" | "coverage_ok" | "owner_user"> &
+  Partial<Pick<StaleFile, "marked" | "coverage_ok" | "owner_user">>;
 import { BackendLink, TeamLink, UserLink } from "./Links";
 import { Size, formatTime } from "./SizeFormat";
 
@@ -17,7 +21,7 @@ export type SortKey = "size" | "last_access" | "last_modified" | "path";
 
 export const fileKey = (f: { backend: string; path: string }) => `${f.backend}:${f.path}`;
 
-const columns: ColumnDef<StaleFile>[] = [
+const columns: ColumnDef<FileRow>[] = [
   {
     id: "select",
     header: ({ table }) => (
@@ -97,7 +101,7 @@ const columns: ColumnDef<StaleFile>[] = [
 ];
 
 export interface FileTableProps {
-  rows: StaleFile[];
+  rows: FileRow[];
   sort?: { key: SortKey; desc: boolean };
   onSort?: (sort: { key: SortKey; desc: boolean }) => void;
   selection?: RowSelectionState;

@@ -1,5 +1,6 @@
 import { Bar, BarChart, CartesianGrid, Legend, Tooltip, XAxis, YAxis } from "recharts";
 import type { UsageItem } from "../api";
+import { UNOWNED } from "../owners";
 import { backendColor } from "./palette";
 import { byteTicks, formatBytes, formatTick } from "./SizeFormat";
 
@@ -15,7 +16,7 @@ export function pivotByTeam(items: UsageItem[]): { bars: TeamBar[]; backends: st
   const byTeam = new Map<string, TeamBar>();
   const backends = new Set<string>();
   for (const it of items) {
-    const team = it.team ?? "unowned";
+    const team = it.team ?? UNOWNED;
     const backend = it.backend ?? "all";
     backends.add(backend);
     const bar = byTeam.get(team) ?? { team, total: 0 };

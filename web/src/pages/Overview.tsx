@@ -5,6 +5,7 @@ import { ErrorBox } from "../components/ErrorBox";
 import { QuotaAlerts } from "../components/QuotaAlerts";
 import { Size, formatBytes, formatCount, formatShare, formatTime } from "../components/SizeFormat";
 import { StorageChart, pivotByTeam } from "../components/StorageChart";
+import { UNOWNED } from "../owners";
 import { useApi } from "../useApi";
 
 /** Storage by team across every backend, each byte counted once; `unowned` is a team of its own. */
@@ -15,7 +16,7 @@ export function Overview() {
   // Latest access per team over its backends (RFC 3339 UTC strings compare in time order).
   const lastAccess = new Map<string, string>();
   for (const it of u?.items ?? []) {
-    const team = it.team ?? "unowned";
+    const team = it.team ?? UNOWNED;
     const prev = lastAccess.get(team);
     if (it.last_access && (!prev || it.last_access > prev)) lastAccess.set(team, it.last_access);
   }

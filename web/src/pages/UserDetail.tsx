@@ -3,6 +3,7 @@ import { Link, useNavigate, useParams } from "react-router-dom";
 import { api } from "../api";
 import { ErrorBox } from "../components/ErrorBox";
 import { FileTable } from "../components/FileTable";
+import { UNOWNED } from "../owners";
 import { BackendLink, TeamLink } from "../components/Links";
 import { Size, formatCount, formatTime } from "../components/SizeFormat";
 import { useApi } from "../useApi";
@@ -57,7 +58,7 @@ function UserReport({ userId }: { userId: string }) {
                 </span>
               ))
             ) : (
-              <span className="muted">{userId === "unowned" ? "files no user owns" : "none"}</span>
+              <span className="muted">{userId === UNOWNED ? "files no user owns" : "none"}</span>
             )}{" "}
             · owns <Size bytes={ownedTotal} />
           </p>
