@@ -10,6 +10,8 @@ from typing import Any
 
 import orjson
 
+from warpdrive.schemas import topics
+
 from .errors import NotFound
 from .params import Ids, Name, page_params
 from .responses import JSONResponse
@@ -72,17 +74,22 @@ def _as_message(payload: bytes, record: int | None) -> bytes:
 
 async def replay(call: Call) -> JSONResponse:
     ids = call.body["ids"]
+    # Only onto this deployment's own topics: a row naming another topic (another prefix, a renamed topic) would
+    # stay at the head of the outbox, unpublishable, and hold back every command behind it.
+    ours = [t.full_name(call.cfg.kafka) for t in topics.ALL]
     async with call.db.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
-            """DELETE FROM dead_letters WHERE id = ANY($1::bigint[]) AND payload IS NOT NULL
-               RETURNING id, topic, coalesce(msg_key, '') AS target, payload, record""", ids)
+            """DELETE FROM dead_letters WHERE id = ANY($1::bigint[]) AND payload IS NOT NULL AND topic = ANY($2::text[])
+               RETURNING id, topic, coalesce(msg_key, '') AS target, payload, record""", ids, ours)
+        foreign = await conn.fetchval(
+            "SELECT count(*) FROM dead_letters WHERE id = ANY($1::bigint[]) AND NOT topic = ANY($2::text[])", ids, ours)
         rows = sorted(rows, key=lambda r: r["id"])  # the outbox sends in id order: the order they arrived in
         await conn.execute(
             """INSERT INTO command_outbox (target, payload, topic)
                SELECT t, p, o FROM unnest($1::text[], $2::bytea[], $3::text[]) WITH ORDINALITY AS u(t, p, o, n) ORDER BY n""",
             [r["target"] for r in rows], [_as_message(r["payload"], r["record"]) for r in rows], [r["topic"] for r in rows])
     call.commands.wake()
-    return JSONResponse({"replayed": len(rows), "missing": len(ids) - len(rows)})
+    return JSONResponse({"replayed": len(rows), "foreign": foreign, "missing": len(ids) - len(rows) - foreign})
 
 
 async def drop(call: Call) -> JSONResponse:

@@ -102,7 +102,7 @@ SCHEMAS: dict[str, Any] = {
     "DeadLetter": obj({"id": INT, "consumer": STR, "topic": STR, "partition": INT, "offset": INT,
                        "record": {"type": ["integer", "null"]}, "key": {"type": ["string", "null"]}, "error": STR, "received_at": TS, "size_bytes": INT,
                        "payload_base64": STR, "payload_preview": STR, "payload_truncated": BOOL}),
-    "ReplayResult": obj({"replayed": INT, "missing": INT}),
+    "ReplayResult": obj({"replayed": INT, "foreign": INT, "missing": INT}),
     "DropResult": obj({"dropped": INT, "missing": INT}),
     "UnmarkResult": obj({"unmarked": INT}),
     "Job": obj({"job_id": STR, "kind": {"enum": list(jobs.KINDS)}, "args": {"type": "object"},

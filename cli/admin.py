@@ -323,12 +323,14 @@ def deadletters_replay(ctl: Ctl, ids: tuple[int, ...], every: bool, topic: str |
     """Sends dead letters back onto their own topics (same key), for the workers to try again — after the cause was
     fixed (a worker upgrade). They leave the list; one that fails again comes back as a new dead letter."""
     chosen = _dead_letter_ids(ctl, ids, every, topic)
-    replayed = missing = 0
+    replayed = foreign = missing = 0
     for batch in _dead_letter_batches(chosen):
         doc = ctl.client.post("/api/v1/deadletters/replay", {"ids": batch})
         replayed, missing = replayed + doc.get("replayed", 0), missing + doc.get("missing", 0)
-    result = {"replayed": replayed, "missing": missing}
-    ctl.say(f"replayed {replayed} dead letter(s)" + (f"; {missing} not found" if missing else ""), result)
+        foreign += doc.get("foreign", 0)
+    result = {"replayed": replayed, "foreign": foreign, "missing": missing}
+    ctl.say(f"replayed {replayed} dead letter(s)" + (f"; {missing} not found" if missing else "")
+            + (f"; {foreign} kept: their topic is not one of this deployment's" if foreign else ""), result)
 
 
 @deadletters.command("drop", epilog=examples("deadletters drop 42", "deadletters drop --all --topic t.warpdrive.access.v1 --yes"))

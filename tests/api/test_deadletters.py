@@ -70,7 +70,7 @@ def test_list_show_replay_and_drop(admin: Api, viewer: Api, clean: Db, cfg: Conf
 
     payloads = {clean.fetchval("SELECT payload FROM dead_letters WHERE id = $1", i) for i in a}
     r = admin.post("/api/v1/deadletters/replay", json={"ids": [*a, 999999999]})
-    assert r.status_code == 200 and r.json() == {"replayed": 3, "missing": 1}, r.text
+    assert r.status_code == 200 and r.json() == {"replayed": 3, "foreign": 0, "missing": 1}, r.text
     wait_until(lambda: clean.fetchval("SELECT count(*) FROM command_outbox") == 0, 30, what="the outbox to send them")
     assert _messages(cfg, access, payloads) == {p: b"node-7" for p in payloads}
     assert admin.get("/api/v1/deadletters").json()["by_topic"] == {listing: 2}
@@ -88,7 +88,13 @@ def test_list_show_replay_and_drop(admin: Api, viewer: Api, clean: Db, cfg: Conf
     (value,) = [v for v in _messages(cfg, access, {encode_batch([rec])})]
     assert decode_batch(value) == [rec]
 
-    assert admin.post("/api/v1/deadletters/drop", json={"ids": b}).json() == {"dropped": 2, "missing": 0}
+    # A row naming a topic this deployment does not serve stays: queued, it would hold back every command behind it.
+    (alien,) = clean.fetch("""INSERT INTO dead_letters (consumer, topic, partition, "offset", error, payload)
+                              VALUES ('wd', 'elsewhere.warpdrive.access.v1', 0, 1, 'x', 'p') RETURNING id""")
+    assert admin.post("/api/v1/deadletters/replay", json={"ids": [alien["id"]]}).json() == \
+        {"replayed": 0, "foreign": 1, "missing": 0}
+    assert clean.fetchval("SELECT count(*) FROM command_outbox") == 0
+    assert admin.post("/api/v1/deadletters/drop", json={"ids": [*b, alien["id"]]}).json() == {"dropped": 3, "missing": 0}
     assert admin.get("/api/v1/deadletters").json()["total"] == 0
     for bad in ({"ids": []}, {"ids": ["1"]}, {"ids": [0]}, {}):
         assert admin.post("/api/v1/deadletters/drop", json=bad).json()["error"]["param"] == "ids"

@@ -155,7 +155,9 @@ def test_deadletters_list_show_replay_drop_and_status(ctl, db: Db) -> None:
     assert "payload:\nnot json" in out and "n1" in out
     assert "dead_letters=3" in ok(ctl("status"))
     assert "give dead letter IDs, or --all" in ctl("deadletters", "drop").stderr
-    assert ok(ctl("deadletters", "replay", str(ids[0]))).strip() == "replayed 1 dead letter(s)"
-    assert ok(ctl("deadletters", "drop", "--all", "--yes")).strip() == "dropped 2 dead letter(s)"
+    # 't.' is not this session's topic prefix: such a row is kept, never queued where it would block the outbox.
+    assert ok(ctl("deadletters", "replay", str(ids[0]))).strip() == \
+        "replayed 0 dead letter(s); 1 kept: their topic is not one of this deployment's"
+    assert ok(ctl("deadletters", "drop", "--all", "--yes")).strip() == "dropped 3 dead letter(s)"
     assert "no dead letters" in ctl("deadletters", "list").stderr
     assert one_line_error(ctl("deadletters", "list", token=VIEWER))

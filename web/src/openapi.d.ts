@@ -653,6 +653,7 @@ export interface components {
             total: number;
         };
         ReplayResult: {
+            foreign: number;
             missing: number;
             replayed: number;
         };
