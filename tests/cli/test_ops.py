@@ -39,8 +39,8 @@ def test_crawl_submits_one_job_per_backend(ctl, db: Db) -> None:
     doc = json.loads(ok(ctl("crawl", "--backend", "s3", "--prefix", "datasets/", "--format", "json")))
     assert doc["kind"] == "crawl" and doc["state"] == "queued" and doc["args"] == {"backend": "s3", "prefix": "datasets/"}
     out = ok(ctl("crawl"))
-    assert len(out.splitlines()) == 4 and all("queued (follow it with: warpdrive-ctl jobs show" in l for l in out.splitlines())
-    assert sorted(j["args"]["backend"] for j in job_rows(db)) == ["cli", "gcs", "local", "s3", "s3"]
+    assert len(out.splitlines()) == 5 and all("queued (follow it with: warpdrive-ctl jobs show" in l for l in out.splitlines())
+    assert sorted(j["args"]["backend"] for j in job_rows(db)) == ["azure", "cli", "gcs", "local", "s3", "s3"]
     assert "needs an admin token" in one_line_error(ctl("crawl", "--backend", "s3", token=VIEWER))
     assert "unknown backend" in one_line_error(ctl("crawl", "--backend", "tape"))
 

@@ -241,7 +241,7 @@ def test_backends_in_every_format(ctl, db: Db) -> None:
                "VALUES ('c1', 'gcs', NOW() - interval '1 hour', NOW(), 7, 'complete')")
     doc = json.loads(ok(ctl("backends", "--format", "json")))
     names = [b["name"] for b in doc["items"]]
-    assert names == ["local", "s3", "gcs", "cli"]
+    assert names == ["local", "s3", "gcs", "azure", "cli"]
     gcs = doc["items"][2]
     assert gcs["total_bytes"] == 7340032 and gcs["last_crawl"]["status"] == "complete"
 
