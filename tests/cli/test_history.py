@@ -58,10 +58,15 @@ class Hist:
         return json.loads(r.output) if "--format" in args and "json" in args else r.output
 
     def crawl(self, backend: str) -> None:
+        """One crawl of ``backend``, returning once the worker has applied it (the crawler only publishes)."""
+        done = "SELECT count(*) AS n FROM crawls WHERE backend_name = $1 AND status = 'complete'"
+        before = self.db.fetch(done, backend)[0]["n"]
         r = subprocess.run([str(Path(sys.executable).with_name("warpdrive")), "crawler", "run", "--once",
                             "--backend", backend], env={**os.environ, "WARPDRIVE_CONFIG": str(self.config_path)},
                            capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, r.stdout + r.stderr
+        wait_until(lambda: self.db.fetch(done, backend)[0]["n"] > before, 120, what=f"the crawl of {backend} applied",
+                   explain=lambda: self.procs.tail("streams"))
 
     def caught_up(self) -> bool:
         """The worker has applied every access message in Kafka (an observable fact, not a sleep)."""
