@@ -141,7 +141,8 @@ async def _seed(dsn: str) -> None:
                    VALUES ($1, $2, $3, $4, $5, $6)""", [r for r in tree_activity if r[2] != "s"])
             await conn.executemany(
                 """INSERT INTO tree_inactive (backend_name, dir, period, file_count, total_bytes)
-                   VALUES ($1, $2, $4, $5, $6)""", [r for r in tree_activity if r[2] == "s"])
+                   VALUES ($1, $2, $3, $4, $5)""",
+                [(b, d, period, n, size) for b, d, kind, period, n, size in tree_activity if kind == "s"])
             await conn.execute(
                 """INSERT INTO access_log (backend_name, path, user_id, date, read_count, bytes_read, last_access)
                    VALUES ('s3', 'nlp/corpus/shard-1.jsonl', 'alice', $1, 4, $2, $3)""",

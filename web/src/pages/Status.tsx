@@ -209,7 +209,7 @@ export function Status() {
       {dead.data && dead.data.total > 0 && (
         <>
           <h2>Dead letters</h2>
-          <p className="error" data-testid="dead-letters">
+          <p className="alert warn" data-testid="dead-letters">
             {formatCount(dead.data.total)} record(s) could not be applied and were set aside (
             {Object.entries(dead.data.by_topic)
               .map(([t, n]) => `${t}: ${formatCount(n)}`)
