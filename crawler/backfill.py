@@ -21,6 +21,7 @@ from collections import Counter, deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
+from datetime import date, timedelta
 from typing import Any, Awaitable, Callable, Iterator
 
 from warpdrive.schemas.checks import check_access
@@ -34,6 +35,7 @@ from .errors import CrawlerError
 from .logformats import FORMATS, PARSERS, UNKNOWN_BACKEND, BadLine, Resolver, Skip, object_url, sniff
 
 SHOWN = 5  # bad lines kept (with their line numbers) for the summary
+QUIET_DAYS = 2  # days in a row without an event reported as a gap (one quiet day chains, as coverage does)
 SNIFF_LINES = 5
 BATCH = 1000  # events per Kafka message (~400 KB): fewer, larger messages are cheaper for producer and workers alike
 CHUNK = 1 << 20  # bytes of log lines handed to a parser at a time (~2,500 JSON lines)
@@ -50,6 +52,23 @@ class Span:
     first: str
     last: str
     events: int = 0
+    days: set[str] = field(default_factory=set)  # UTC days with at least one event
+
+    def gaps(self) -> list[tuple[str, str, int]]:
+        """(first, last, days) of each run of at least QUIET_DAYS days with no event between first and last:
+        missing logs, most likely; the backend's coverage still spans them (history_coverage keeps first/last)."""
+        out, day = [], date.fromisoformat(self.first[:10])
+        end = date.fromisoformat(self.last[:10])
+        run: date | None = None
+        while day <= end:
+            if day.isoformat() in self.days:
+                if run is not None and (day - run).days >= QUIET_DAYS:
+                    out.append((run.isoformat(), (day - timedelta(days=1)).isoformat(), (day - run).days))
+                run = None
+            elif run is None:
+                run = day
+            day += timedelta(days=1)
+        return out
 
 
 @dataclass
@@ -85,6 +104,7 @@ class Summary:
         elif e.timestamp > s.last:
             s.last = e.timestamp
         s.events += 1
+        s.days.add(e.timestamp[:10])
 
     def merge(self, part: "Summary") -> None:
         """Adds what a chunk of lines counted (chunks merged in file order keep the first bad lines first)."""
@@ -95,16 +115,18 @@ class Summary:
         for name, p in part.backends.items():
             s = self.backends.get(name)
             if s is None:
-                self.backends[name] = Span(p.first, p.last, p.events)
+                self.backends[name] = Span(p.first, p.last, p.events, set(p.days))
             else:
                 s.first, s.last, s.events = min(s.first, p.first), max(s.last, p.last), s.events + p.events
+                s.days |= p.days
 
     def as_dict(self) -> dict[str, Any]:
         return {"dry_run": self.dry_run, "files": self.files, "lines": self.lines, "imported": self.imported,
                 "skipped": dict(self.skipped), "unknown_backend": self.unknown_backend,
                 "unparseable": self.unparseable, "bad_lines": [list(b) for b in self.bad],
                 "formats": dict(self.formats),
-                "backends": {n: {"first": s.first, "last": s.last, "events": s.events} for n, s in sorted(self.backends.items())}}
+                "backends": {n: {"first": s.first, "last": s.last, "events": s.events,
+                                 "gaps": [list(g) for g in s.gaps()]} for n, s in sorted(self.backends.items())}}
 
 
 def _fs_for(cfg: Config, url: str, storage_options: dict[str, Any] | None) -> tuple[Any, str, str]:

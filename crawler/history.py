@@ -64,6 +64,9 @@ def render(s: Summary) -> str:
         out.append(f"  {'backend':<20} {'events':>12}  first event                   last event")
         for name, b in sorted(s.backends.items()):
             out.append(f"  {name:<20} {b.events:>12,}  {b.first:<28}  {b.last}")
+            for first, last, days in b.gaps():
+                out.append(f"  {'':<20} gap: no events {first}..{last} ({days} days): logs missing? coverage "
+                           f"counts this span as read evidence")
     for file, line, reason in s.bad:
         out.append(f"  bad line {file}:{line}: {reason}")
     if s.unparseable > len(s.bad):

@@ -95,7 +95,20 @@ def test_gcs_usage_log_dry_run(tmp_path: Path) -> None:
     doc = orjson.loads(r.output)
     assert doc["formats"] == {"gcs-usage-log": 1} and doc["lines"] == 10
     assert doc["backends"] == {"gcs": {"first": "2026-03-01T10:00:00.123456Z", "last": "2026-03-01T10:00:01.000000Z",
-                                       "events": 2}}
+                                       "events": 2, "gaps": []}}
     assert doc["skipped"] == {"CSV header": 1, "method POST": 1, "bucket request": 1, "failed request": 1,
                               "unknown backend": 1, "method DELETE": 1}
     assert doc["unparseable"] == 2 and [b[1] for b in doc["bad_lines"]] == [9, 10]
+
+
+def test_days_without_events_are_reported_as_gaps(tmp_path: Path) -> None:
+    days = ["2026-01-01", "2026-01-02", "2026-01-04", "2026-01-09", "2026-01-10"]  # 03: one quiet day; 05..08: a gap
+    log = tmp_path / "h.jsonl"
+    log.write_text("".join(orjson.dumps({"timestamp": f"{day}T12:00:00Z", "user_id": "u", "backend_name": "nfs",
+                                          "path": f"p/{day}", "operation": "read"}).decode() + "\n" for day in days))
+    r = CliRunner().invoke(cli, ["backfill", "--dry-run", "--config", str(_config(tmp_path)), str(log)])
+    assert r.exit_code == 0, r.output
+    assert "gap: no events 2026-01-05..2026-01-08 (4 days)" in r.output and "2026-01-03" not in r.output
+    doc = orjson.loads(CliRunner().invoke(cli, ["backfill", "--dry-run", "--json", "--config",
+                                                str(_config(tmp_path)), str(log)]).output)
+    assert doc["backends"]["nfs"]["gaps"] == [["2026-01-05", "2026-01-08", 4]]
