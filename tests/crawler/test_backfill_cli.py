@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import orjson
+import pytest
 from click.testing import CliRunner
 
 from warpdrive.compose.main import cli
@@ -48,10 +49,8 @@ def test_errors_are_one_line(tmp_path: Path) -> None:
     assert r.exit_code == 1 and "scheme 'ftp' not supported" in r.output
 
 
-def test_parallel_parsing_equals_one_process(tmp_path: Path, monkeypatch) -> None:
+def test_parallel_parsing_equals_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Blocks of lines parsed by worker processes give the same messages (ids from file and line) and summary."""
-    import asyncio
-
     from warpdrive.crawler import backfill as bf
     from warpdrive.schemas.config import load
     from warpdrive.schemas.records import decode_batch
