@@ -54,8 +54,11 @@ SCHEMAS: dict[str, Any] = {
     # Where read evidence comes from (schemas/stale.py); covers_period only in the stale list.
     "Coverage": obj({"since": TS, "covers_period": BOOL, "from_atime": BOOL, "telemetry_since": TS, "telemetry_until": TS,
                      "history": {"type": "array", "items": obj({"format": STR, "since": TS, "until": TS, "events": INT})},
-                     "atime": {"enum": ["off", "strict", "relatime"]}, "first_crawl": TS, "note": STR},
-                    ["since", "from_atime", "telemetry_since", "history", "atime", "first_crawl", "note"]),
+                     "atime": {"enum": ["off", "strict", "relatime"]}, "first_crawl": TS, "note": STR,
+                     # Imported spans that do not chain to the covered period (missing logs): not counted.
+                     "unchained": {"type": "array", "items": obj({"format": STR, "since": TS, "until": TS, "events": INT,
+                                                                  "gap_days": INT})}},
+                    ["since", "from_atime", "telemetry_since", "history", "atime", "first_crawl", "note", "unchained"]),
     "StaleFile": obj({"backend": STR, "path": STR, "size_bytes": INT, "last_modified": TS, "last_access": TS,
                       "owner_team": STR, "owner_user": NSTR, "marked": BOOL, "coverage_ok": BOOL}),
     "StaleList": page("StaleFile", days=INT, threshold={"type": "string", "format": "date-time"}, total_bytes=INT,

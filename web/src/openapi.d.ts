@@ -497,6 +497,15 @@ export interface components {
             telemetry_since: string | null;
             /** Format: date-time */
             telemetry_until?: string | null;
+            unchained: {
+                events: number;
+                format: string;
+                gap_days: number;
+                /** Format: date-time */
+                since: string | null;
+                /** Format: date-time */
+                until: string | null;
+            }[];
         };
         Crawl: {
             bytes: number;
