@@ -39,7 +39,7 @@ from warpdrive.schemas.db import create_database, drop_database
 from warpdrive.schemas.records import AccessEvent, encode, encode_batch, format_ts
 from warpdrive.schemas.topics import ACCESS, Topic
 
-NAIVE = Topic("bench.naive-access.v1", key="node_host", ordered=False)
+NAIVE = Topic("bench.naive-access.v1", key="node_host")
 OPS = ("read",) * 12 + ("write",) * 3 + ("stat", "list", "create")
 
 
