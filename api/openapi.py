@@ -156,10 +156,10 @@ def _operation(ep: Endpoint, cfg: Config) -> dict[str, Any]:
             props, [p.name for p in ep.body if p.required])}}}
     responses: dict[str, Any] = {}
     for status in (ep.status, *(s for s in ep.extra_statuses if s < 300)):
-        if ep.response is None and ep.media == "application/json":
-            responses[str(status)] = {"description": "Done (no body)"}
-        elif ep.media != "application/json":
+        if ep.media != "application/json":
             responses[str(status)] = {"description": ep.summary, "content": {ep.media: {"schema": STR}}}
+        elif ep.response is None:
+            responses[str(status)] = {"description": "Done (no body)"}
         else:
             content: dict[str, Any] = {"application/json": {"schema": ref(ep.response)}}
             if ep.csv:

@@ -156,6 +156,10 @@ class Backend(Param):
     def parse(self, raw: Any, cfg: Config) -> str | None:
         if self.allow_all and raw == "all":
             return None
+        return self.configured(raw, cfg)
+
+    def configured(self, raw: Any, cfg: Config) -> str:
+        """``raw`` as the name of a configured backend (never ``all``), else a 400 naming the known ones."""
         names = [b.name for b in cfg.backends]
         if not isinstance(raw, str) or raw not in names:
             known = ", ".join((["all"] if self.allow_all else []) + names) or "none configured"
@@ -246,7 +250,7 @@ class Files(Param):
             if not isinstance(item, dict) or set(item) != {"backend", "path"}:
                 raise self.bad(f"item {i} must be an object with exactly 'backend' and 'path'")
             try:
-                out.append((self._backend.parse(item["backend"], cfg), self._path.parse(item["path"], cfg)))
+                out.append((self._backend.configured(item["backend"], cfg), self._path.parse(item["path"], cfg)))
             except BadParameter as e:
                 raise self.bad(f"item {i}: {e.message}") from None
         return out

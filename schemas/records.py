@@ -200,10 +200,11 @@ class TeamMembership:
     timestamp: str
 
 
-RECORD_TYPES: dict[str, type] = {
-    cls.TYPE: cls for cls in (AccessEvent, ListingEvent, CrawlMarker, QuotaBreach, AgentStatus, Command, JobEvent,
-                              TeamMembership)
-}
+# Any record of the contract (each has a TYPE class attribute naming it on the wire).
+Record: typing.TypeAlias = (AccessEvent | ListingEvent | CrawlMarker | QuotaBreach | AgentStatus | Command | JobEvent
+                            | TeamMembership)
+
+RECORD_TYPES: dict[str, type[Record]] = {cls.TYPE: cls for cls in typing.get_args(Record)}
 
 
 class _Head(msgspec.Struct):
@@ -213,7 +214,7 @@ class _Head(msgspec.Struct):
     type: Any = None
 
 
-def _batch_struct(cls: type) -> type:
+def _batch_struct(cls: type[Record]) -> type:
     # A tagged Struct per record type: one C pass decodes and type-checks a whole batch message into
     # the record dataclasses (cheaper than orjson plus a check per field in Python: docs/benchmarks.md).
     return msgspec.defstruct(f"{cls.__name__}Batch", [("v", int), ("records", list[cls])],  # type: ignore[valid-type]
@@ -222,7 +223,7 @@ def _batch_struct(cls: type) -> type:
 
 _BATCH = msgspec.json.Decoder(typing.Union[tuple(_batch_struct(c) for c in RECORD_TYPES.values())])
 _HEAD = msgspec.json.Decoder(_Head)
-_SINGLE = {name: msgspec.json.Decoder(cls) for name, cls in RECORD_TYPES.items()}
+_SINGLE: dict[str, msgspec.json.Decoder[Any]] = {name: msgspec.json.Decoder(cls) for name, cls in RECORD_TYPES.items()}
 
 
 def encode_batch(records: typing.Sequence[Any]) -> bytes:
@@ -254,7 +255,7 @@ def _head(raw: bytes | str | None) -> str:
     return head.type
 
 
-def decode_batch(raw: bytes | str | None, expect: type | None = None) -> list[Any]:
+def decode_batch(raw: bytes | str | None, expect: type[Record] | None = None) -> list[Any]:
     """Validates a batch message and returns its records as dataclasses: the stream workers' hot path.
 
     Types are checked strictly (a string is not a number, ``true`` is not an int); fields this build
@@ -274,7 +275,7 @@ def decode_batch(raw: bytes | str | None, expect: type | None = None) -> list[An
     return batch.records
 
 
-def decode(raw: bytes | str | None, expect: type | None = None) -> Any:
+def decode(raw: bytes | str | None, expect: type[Record] | None = None) -> Any:
     """Validates a single-record message (see ``encode``)."""
     kind = _head(raw)
     if expect is not None and kind != expect.TYPE:
