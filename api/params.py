@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from warpdrive.schemas import periods
+from warpdrive.schemas import periods, units
 from warpdrive.schemas.config import Config
 from warpdrive.schemas.units import MAX_BYTES, SizeError, parse_size
 
@@ -96,8 +96,8 @@ class Size(Param):
         return {
             "anyOf": [
                 {"type": "integer", "minimum": 0, "maximum": MAX_BYTES},
-                {"type": "string", "pattern": r"^\s*(\d+(\.\d*)?|\.\d+)\s*([kKmMgGtTpPeE][iI]?[bB]?|[bB])?\s*$",
-                 "examples": ["500TB", "1.5TiB", "10GiB", "1.5T", "1048576"]},
+                {"type": "string", "pattern": units.PATTERN, "examples": list(units.EXAMPLES),
+                 "description": f"at most {MAX_BYTES} bytes (just under 8 EiB)"},
             ]
         }
 
