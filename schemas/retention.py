@@ -104,3 +104,8 @@ async def apply(conn, steps: list[Step], progress: Callable[[str], None]) -> Non
             raise MigrationError(f"{s.describe().split(' (')[0].strip()}: {s.table} stayed locked for {LOCK_TIMEOUT} "
                                  "(long transactions on it?); nothing of this step changed, run again") from None
         progress(s.describe())
+
+
+# pg_stat_user_tables with each partition's row named by its table (`rel`), for statistics summed per table.
+STATS_BY_TABLE = ("SELECT coalesce((SELECT i.inhparent::regclass::text FROM pg_inherits i WHERE i.inhrelid = s.relid),"
+                  " s.relname) AS rel, s.* FROM pg_stat_user_tables s")

@@ -12,7 +12,7 @@ import random
 import subprocess
 import sys
 import uuid
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -153,7 +153,7 @@ def test_dropping_old_months_keeps_rollups_and_answers_exact(stack: Stack, confi
             # The worker keeps going: new events on old files and a late event of a dropped month add to the
             # totals exactly (a file read again is not counted as a new one); the late row is purged next run.
             more = month_events(now, 2, per_month=10)[:1]
-            late = dataclasses.replace(more[0][0], event_id=f"ret2/boot/late", seq=10_000, operation="read", count=1,
+            late = dataclasses.replace(more[0][0], event_id="ret2/boot/late", seq=10_000, operation="read", count=1,
                                        timestamp=format_ts(datetime.combine(add_months(now.date(), -MONTHS),
                                                                             datetime.min.time(), UTC)))
             produce_batches(cfg, ACCESS, [*more, [late]], "node_host")
