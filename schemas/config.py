@@ -214,6 +214,13 @@ class HistorySettings:
             "name, or the requester as logged.")
 
 
+@dataclass(frozen=True)
+class RetentionSettings:
+    keep_months: int = setting(
+        13, "Months of access_log and access_daily kept, the current one included: `warpdrive retention` drops "
+            "whole older months (per-file last access and per-user totals live in rollups and stay).", _positive)
+
+
 ATIME_POLICIES = ("off", "strict", "relatime")
 
 
@@ -247,6 +254,7 @@ class Config:
     backends: tuple[BackendConfig, ...]
     teams: dict[str, str]  # user → team
     log: LogSettings = field(default_factory=LogSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     def backend(self, name: str) -> BackendConfig:
         for b in self.backends:
@@ -264,6 +272,7 @@ SECTIONS: dict[str, type] = {
     "crawler": CrawlerSettings,
     "history": HistorySettings,
     "log": LogSettings,
+    "retention": RetentionSettings,
 }
 
 

@@ -180,8 +180,11 @@ WITH v AS (
         bytes_written = a.bytes_written + EXCLUDED.bytes_written,
         meta_count = a.meta_count + EXCLUDED.meta_count,
         cache_hits = a.cache_hits + EXCLUDED.cache_hits,
-        error_count = a.error_count + EXCLUDED.error_count
-    RETURNING backend_name AS b, user_id AS u, date AS d, (xmax = 0) AS created
+        error_count = a.error_count + EXCLUDED.error_count,
+        updates = a.updates + 1
+    -- a created row still has updates = 0 (exact under concurrent batches: the row lock orders them); not
+    -- `xmax = 0`, which PostgreSQL refuses on a partitioned table
+    RETURNING backend_name AS b, user_id AS u, date AS d, (updates = 0) AS created
 ), created AS (
     SELECT b, u, d, count(*) FILTER (WHERE created) AS n FROM ins GROUP BY b, u, d
 )
