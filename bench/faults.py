@@ -53,9 +53,13 @@ def events(run: str, n: int) -> list[list[AccessEvent]]:
     ts = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
     out, batch = [], []
     for i in range(n):
+        # As an agent: one producer per message key (one partition), seq increasing in sending order
+        # (streams/dedupe.py applies each (producer, seq) once).
+        key = f"node{i // PER_MESSAGE % 8}"
         batch.append(AccessEvent(event_id=f"{run}/{i}", timestamp=ts, user_id="alice", backend_name="bench",
-                                 path=f"{run}/f{i}", operation="read", node_host=f"node{i % 8}", seq=i, count=1,
-                                 bytes_read=1, bytes_written=0, cache_hit=False, error=None))
+                                 path=f"{run}/f{i}", operation="read", node_host=key, seq=i + 1, count=1,
+                                 bytes_read=1, bytes_written=0, cache_hit=False, error=None,
+                                 producer=f"{run}/{key}"))
         if len(batch) == PER_MESSAGE:
             out.append(batch)
             batch = []

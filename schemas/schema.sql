@@ -39,6 +39,12 @@ CREATE TABLE public.access_log (
 )
 WITH (fillfactor='80');
 
+CREATE TABLE public.access_producers (
+    producer text NOT NULL,
+    last_seq bigint NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
 CREATE TABLE public.agents (
     node_host text NOT NULL,
     last_heartbeat timestamp with time zone NOT NULL,
@@ -386,6 +392,9 @@ ALTER TABLE ONLY public.access_daily
 
 ALTER TABLE ONLY public.access_log
     ADD CONSTRAINT access_log_backend_name_path_user_id_date_key UNIQUE (backend_name, path, user_id, date);
+
+ALTER TABLE ONLY public.access_producers
+    ADD CONSTRAINT access_producers_pkey PRIMARY KEY (producer);
 
 ALTER TABLE ONLY public.agents
     ADD CONSTRAINT agents_pkey PRIMARY KEY (node_host);
