@@ -368,7 +368,6 @@ CREATE TABLE public.tree_dirs (
     depth integer NOT NULL,
     file_count bigint DEFAULT 0 NOT NULL,
     total_bytes bigint DEFAULT 0 NOT NULL,
-    stale_bytes bigint DEFAULT 0 NOT NULL,
     inactive_bytes bigint DEFAULT 0 NOT NULL
 );
 
