@@ -128,7 +128,8 @@ _JOB_ID = Name("job_id", "The job id, or a unique start of it (as lists show it)
 
 ENDPOINTS = (
     Endpoint("POST", "/api/v1/jobs", submit, "Submit a move, warm or crawl job", "jobs", response="Job", status=201,
-             body=(Choice("kind", "What to do.", required=True, choices=KINDS),
+             # Deletion jobs (trash, restore, purge) have endpoints of their own: api/trash.py.
+             body=(Choice("kind", "What to do.", required=True, choices=tuple(ARGS)),
                    JobArgs("args", "The kind's arguments: crawl {backend, prefix}, warm {backend, path, node}, "
                            "move {backend, path, dest_backend, dest_path, dry_run}.", required=True))),
     Endpoint("GET", "/api/v1/jobs", list_jobs, "Jobs, newest first", "jobs", response="JobList",
