@@ -17,9 +17,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import orjson
-
 from warpdrive.schemas.locks import MARK_SIZES_LOCK
+from warpdrive.schemas.trash import trash_dir
 
 from . import jobs, marks
 from .errors import BadParameter, Conflict, NotFound
@@ -29,7 +28,6 @@ from .routing import Call, Endpoint
 
 # Files one deletion job takes at most: its dry run lists every one of them.
 MAX_FILES = 100_000
-STAMP = "%Y%m%dT%H%M%SZ"  # the expiry in a trash directory's name (crawler/trash.py reads it back)
 
 _SELECTION = """
     SELECT m.backend_name, m.path, m.size_bytes, m.marked_by, m.marked_at, m.note, f.last_modified, f.last_access,
@@ -91,10 +89,8 @@ async def delete_marked(call: Call) -> JSONResponse:
         expires = datetime.now(UTC) + timedelta(days=retention)
         args = {"backend": b["backend"], "prefix": b["prefix"] or "", "owner": b.get("owner"), "files": total,
                 "bytes": total_bytes, "held": len(held), "retention_days": retention, "expires_at": expires.isoformat(),
-                "trash": f"{call.cfg.crawler.trash_prefix.strip('/')}/{expires:{STAMP}}-{job_id}"}
-        row = await conn.fetchrow(
-            f"INSERT INTO jobs (job_id, kind, args, created_by) VALUES ($1, 'trash', $2::jsonb, $3) RETURNING {jobs.COLUMNS}",
-            job_id, orjson.dumps(args).decode(), call.principal.name)
+                "trash": trash_dir(call.cfg, expires, job_id)}
+        row = await jobs.insert(conn, call, "trash", args, job_id)
         cols = [[r[k] for r in todo] for k in ("backend_name", "path", "size_bytes", "marked_by", "marked_at", "note")]
         await conn.execute(
             """INSERT INTO trash_items (job_id, backend_name, path, size_bytes, marked_by, marked_at, note)
@@ -103,7 +99,6 @@ async def delete_marked(call: Call) -> JSONResponse:
         await conn.execute(
             """DELETE FROM deletion_marks m USING unnest($1::text[], $2::text[]) AS t(b, p)
                WHERE m.backend_name = t.b AND m.path = t.p""", cols[0], cols[1])
-        await call.commands.enqueue(conn, "trash", args, command_id=job_id)
     return JSONResponse(jobs._job(row), status_code=201)
 
 
@@ -169,15 +164,6 @@ async def show_trash(call: Call) -> JSONResponse:
     return JSONResponse({**doc, "files": files, "limit": q["limit"], "offset": q["offset"]})
 
 
-async def _submit(conn: Any, call: Call, kind: str, args: dict[str, Any]) -> Any:
-    job_id = uuid.uuid4().hex
-    row = await conn.fetchrow(
-        f"INSERT INTO jobs (job_id, kind, args, created_by) VALUES ($1, $2, $3::jsonb, $4) RETURNING {jobs.COLUMNS}",
-        job_id, kind, orjson.dumps(args).decode(), call.principal.name)
-    await call.commands.enqueue(conn, kind, args, command_id=job_id)
-    return row
-
-
 async def restore(call: Call) -> JSONResponse:
     """Moves every file of a trash job back to its path; refused once the trash expired or when it is not ready."""
     async with call.db.acquire() as conn, conn.transaction():
@@ -187,15 +173,15 @@ async def restore(call: Call) -> JSONResponse:
             when = f" at {doc['expires_at']:%Y-%m-%d %H:%M} UTC" if doc["status"] == "expired" else ""
             raise Conflict(f"deletion job {doc['job_id']} is {doc['status']}{when}: nothing to restore")
         files, size = doc["progress"].get("files_done", 0), doc["progress"].get("bytes_done", 0)
-        row = await _submit(conn, call, "restore", {"trash_job": doc["job_id"], "trash": doc["args"]["trash"],
-                                                   "files": files, "bytes": size})
+        row = await jobs.insert(conn, call, "restore", {"trash_job": doc["job_id"], "trash": doc["args"]["trash"],
+                                                        "files": files, "bytes": size})
     return JSONResponse(jobs._job(row), status_code=201)
 
 
 async def purge(call: Call) -> JSONResponse:
     """A purge job: removes every trash directory whose retention ended (on every backend)."""
     async with call.db.acquire() as conn, conn.transaction():
-        row = await _submit(conn, call, "purge", {"before": datetime.now(UTC).isoformat()})
+        row = await jobs.insert(conn, call, "purge", {"before": datetime.now(UTC).isoformat()})
     return JSONResponse(jobs._job(row), status_code=201)
 
 

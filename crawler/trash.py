@@ -17,7 +17,7 @@ import logging
 import posixpath
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -26,28 +26,15 @@ from warpdrive.schemas.config import BackendConfig, Config
 from warpdrive.schemas.records import ListingEvent
 from warpdrive.schemas.storage import kind_of
 from warpdrive.schemas.storage.base import mtime_of
+from warpdrive.schemas.trash import expiry_of
 
 from .errors import CrawlerError, MoveError
 from .move import Cancelled, Location, Mover
 
 log = logging.getLogger(__name__)
 
-STAMP = "%Y%m%dT%H%M%SZ"
 # Files a result names per outcome (skipped, failed): enough to act on, small enough for one JobEvent.
 REPORTED = 100
-
-
-def trash_dir(cfg: Config, expires_at: datetime, job_id: str) -> str:
-    """The job's trash directory relative to a backend's root: the expiry first, so purging reads it off the name."""
-    return f"{cfg.crawler.trash_prefix.strip('/')}/{expires_at.astimezone(UTC):{STAMP}}-{job_id}"
-
-
-def expiry_of(name: str) -> datetime | None:
-    """The expiry in a trash directory's name (``20261209T130000Z-<job id>``), or None for anything else."""
-    try:
-        return datetime.strptime(name.partition("-")[0], STAMP).replace(tzinfo=UTC)
-    except ValueError:
-        return None
 
 
 @dataclass
