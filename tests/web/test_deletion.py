@@ -50,7 +50,7 @@ def live(stack: Stack, config_dict: dict, session_id: str, procs: Procs, web_dis
         workers.start("streams", "streams", "worker")
         workers.start("crawler", "crawler", "run", "--no-schedule")
         url = _start_api(procs, "api-deletion", "--config", str(path), "--insecure-no-auth")
-        yield {"url": url, "cfg": cfg}
+        yield {"url": url, "cfg": cfg, "logs": lambda: workers.tail("crawler") + workers.tail("streams")}
     finally:
         workers.stop_all()
         asyncio.run(drop_database(base, name))
@@ -63,13 +63,13 @@ def _call(url: str, method: str = "GET", body: Any = None) -> Any:
         return json.loads(r.read() or b"null")
 
 
-def _job_done(url: str, job_id: str) -> None:
+def _job_done(url: str, job_id: str, logs: Any) -> None:
     def done() -> bool:
         state = _call(f"{url}/api/v1/jobs/{job_id}")["state"]
         assert state in ("queued", "running", "done"), state
         return state == "done"
 
-    wait_until(done, JOB_WAIT_MS / 1000, what=f"job {job_id} done")
+    wait_until(done, JOB_WAIT_MS / 1000, 0.5, f"job {job_id} done", logs)
 
 
 @pytest.mark.timeout(900)
@@ -97,7 +97,7 @@ def test_dry_run_confirm_trash_and_restore_in_the_browser(live: dict, tmp_path: 
     try:
         for b in data:
             job = _call(f"{url}/api/v1/jobs", "POST", {"kind": "crawl", "args": {"backend": b, "prefix": prefix}})
-            _job_done(url, job["job_id"])
+            _job_done(url, job["job_id"], live["logs"])
         wait_until(lambda: _call(f"{url}/api/v1/stale?days=0&prefix={prefix}/&limit=10")["total"] == 4, 60,
                    what="the crawled files in the index")
         marked = [("s3", f"{prefix}/a/one.bin"), ("s3", f"{prefix}/a/two.txt"), ("gcs", f"{prefix}/b/three.bin")]
