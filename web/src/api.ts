@@ -238,7 +238,7 @@ export const trash = {
   /** Submits the job for the dry run's count and bytes (409 when the marks changed since). */
   submit: (f: TrashFilter, expect: number, expect_bytes: number) =>
     request<Job>("POST", "/marks/delete", undefined, { ...given(f), expect, expect_bytes }),
-  list: (q: { limit?: number; offset?: number }) => request<Page<Trash>>("GET", "/trash", q),
+  list: (q: { limit?: number; offset?: number }) => request<Schemas["TrashList"]>("GET", "/trash", q),
   restore: (jobId: string) => request<Job>("POST", `/trash/${encodeURIComponent(jobId)}/restore`),
   purge: () => request<Job>("POST", "/trash/purge"),
 };
