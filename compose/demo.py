@@ -210,8 +210,8 @@ def run(st: Stack, echo: Callable[[str], None] = print) -> None:
     for user, team in DEMO_TEAMS.items():
         sh(*ctl, "teams", "set", user, team, show=False)
     rules = [("s3:corpora", "nlp", None), ("s3:models", "nlp", "bob"), ("gcs:archive", "platform", None)]
-    for loc, team, user in dict.fromkeys(rules + ESTATE_RULES):
-        sh(*ctl, "ownership", "set", loc, "--team", team, *(("--user", user) if user else ()), show=False)
+    for loc, team, owner in dict.fromkeys(rules + ESTATE_RULES):
+        sh(*ctl, "ownership", "set", loc, "--team", team, *(("--user", owner) if owner else ()), show=False)
     echo("  " + "; ".join(f"{u} → {t}" for u, t in DEMO_TEAMS.items()))
     echo("  " + "; ".join(f"{loc} → {t}{'/' + u if u else ''}" for loc, t, u in dict.fromkeys(rules + ESTATE_RULES)))
 
