@@ -449,11 +449,63 @@ export interface components {
             /** Format: date-time */
             last_heartbeat: string | null;
             node_host: string;
-            status: Record<string, never>;
+            status: components["schemas"]["AgentStatus"];
         };
         AgentList: {
             items: components["schemas"]["Agent"][];
             total: number;
+        };
+        AgentStatus: {
+            backends?: {
+                [key: string]: {
+                    error?: string;
+                    latency_ms?: number;
+                    reachable: boolean;
+                } & {
+                    [key: string]: unknown;
+                };
+            };
+            cache?: {
+                blocks?: number;
+                bytes?: number;
+                hit_rate?: number;
+                hits?: number;
+                max_bytes?: number;
+                misses?: number;
+            } & {
+                [key: string]: unknown;
+            };
+            jobs?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            mounts?: ({
+                backends?: string[];
+                errors?: number;
+                mountpoint?: string;
+                open_handles?: number;
+                since?: string;
+            } & {
+                [key: string]: unknown;
+            })[];
+            node_host?: string;
+            telemetry?: {
+                boot_id?: string;
+                dropped?: number;
+                enabled?: boolean;
+                queue_depth?: number;
+                queue_size?: number;
+                recorded?: number;
+                sent?: number;
+                sink?: string;
+                spool_bytes?: number;
+            } & {
+                [key: string]: unknown;
+            };
+            timestamp?: string;
+        } & {
+            [key: string]: unknown;
         };
         Backend: {
             coverage: components["schemas"]["Coverage"];
@@ -579,7 +631,9 @@ export interface components {
             total_bytes: number;
         };
         Job: {
-            args: Record<string, never>;
+            args: {
+                [key: string]: unknown;
+            };
             /** Format: date-time */
             created_at: string | null;
             created_by: string | null;
@@ -587,7 +641,9 @@ export interface components {
             job_id: string;
             /** @enum {unknown} */
             kind: "move" | "warm" | "crawl";
-            progress: Record<string, never>;
+            progress: {
+                [key: string]: unknown;
+            };
             /** @enum {unknown} */
             state: "queued" | "running" | "done" | "failed" | "cancelled";
             /** Format: date-time */
