@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from .errors import DecodeError
 
 @functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=256)  # a handful of backend URLs, asked once per inbound path
 def backend_prefix(url: str) -> str:
     """What a backend's URL puts before its paths, as a full path would start: ``bucket/prefix`` for
     ``s3://bucket/prefix/``, ``data/x`` for ``file:///data/x`` (no leading or trailing '/')."""

@@ -207,7 +207,7 @@ async def apply_marker(conn: asyncpg.Connection, m: CrawlMarker, deltas: Deltas)
             deltas.change(FileState.of(r), None)
         n = len(gone)
         log.info("crawl %s of %s complete: %d files no longer seen marked deleted", m.crawl_id, m.backend_name, n)
-        if not prefix and await reconstruct_growth(conn, m.backend_name, m.crawl_id, ts):
+        if not prefix and await reconstruct_growth(conn, m.backend_name):
             log.info("first crawl of %s: growth before it reconstructed from modification times", m.backend_name)
 
 
