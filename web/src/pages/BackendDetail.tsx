@@ -1,11 +1,26 @@
 import { useState } from "react";
 import { Link, useParams } from "react-router-dom";
-import { api } from "../api";
+import { type Backend, api } from "../api";
+import { type Column, DataTable } from "../components/DataTable";
 import { ErrorBox } from "../components/ErrorBox";
 import { GrowthChart } from "../components/GrowthChart";
 import { Size, formatCount, formatTime } from "../components/SizeFormat";
 import { StorageChart } from "../components/StorageChart";
 import { useApi } from "../useApi";
+
+const BACKEND_COLUMNS: Column<Backend>[] = [
+  { header: "Backend", cell: (b) => <Link to={`/backends/${encodeURIComponent(b.name)}`}>{b.name}</Link> },
+  { header: "URL", className: "path", cell: (b) => b.url },
+  { header: "Size", num: true, cell: (b) => <Size bytes={b.total_bytes} /> },
+  { header: "Files", num: true, cell: (b) => formatCount(b.file_count) },
+  {
+    header: "Last crawl",
+    cell: (b) =>
+      b.last_crawl ? `${b.last_crawl.status}, ${formatTime(b.last_crawl.finished_at ?? b.last_crawl.started_at)}` : "never",
+  },
+  { header: "Covered since", cell: (b) => (b.coverage?.from_atime ? "always (atime)" : formatTime(b.coverage_since)) },
+  { header: "Read evidence", cell: (b) => b.coverage?.note ?? "" },
+];
 
 /** Every configured backend: size, files, last crawl, and since when reads are covered and by what evidence. */
 export function BackendList() {
@@ -15,38 +30,7 @@ export function BackendList() {
       <h1>Backends</h1>
       <ErrorBox error={backends.error} />
       {backends.data && (
-        <table className="grid" data-testid="backend-table">
-          <thead>
-            <tr>
-              <th>Backend</th>
-              <th>URL</th>
-              <th className="num">Size</th>
-              <th className="num">Files</th>
-              <th>Last crawl</th>
-              <th>Covered since</th>
-              <th>Read evidence</th>
-            </tr>
-          </thead>
-          <tbody>
-            {backends.data.map((b) => (
-              <tr key={b.name}>
-                <td>
-                  <Link to={`/backends/${encodeURIComponent(b.name)}`}>{b.name}</Link>
-                </td>
-                <td className="path">{b.url}</td>
-                <td className="num">
-                  <Size bytes={b.total_bytes} />
-                </td>
-                <td className="num">{formatCount(b.file_count)}</td>
-                <td>
-                  {b.last_crawl ? `${b.last_crawl.status}, ${formatTime(b.last_crawl.finished_at ?? b.last_crawl.started_at)}` : "never"}
-                </td>
-                <td>{b.coverage?.from_atime ? "always (atime)" : formatTime(b.coverage_since)}</td>
-                <td>{b.coverage?.note ?? ""}</td>
-              </tr>
-            ))}
-          </tbody>
-        </table>
+        <DataTable rows={backends.data} columns={BACKEND_COLUMNS} rowKey={(b) => b.name} testId="backend-table" />
       )}
     </>
   );

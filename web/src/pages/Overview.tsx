@@ -1,10 +1,11 @@
 import { Link } from "react-router-dom";
 import { type GrowthPoint, api } from "../api";
+import { type Column, DataTable } from "../components/DataTable";
 import { BackendLink, TeamLink } from "../components/Links";
 import { ErrorBox } from "../components/ErrorBox";
 import { QuotaAlerts } from "../components/QuotaAlerts";
 import { Size, formatBytes, formatCount, formatShare, formatTime } from "../components/SizeFormat";
-import { StorageChart, pivotByTeam } from "../components/StorageChart";
+import { StorageChart, type TeamBar, pivotByTeam } from "../components/StorageChart";
 import { UNOWNED } from "../owners";
 import { useApi } from "../useApi";
 
@@ -51,41 +52,35 @@ export function Overview() {
           </div>
           <StorageChart items={u.items} />
           <h2>Teams</h2>
-          <table className="grid" data-testid="team-table">
-            <thead>
-              <tr>
-                <th>Team</th>
-                {teams.backends.map((b) => (
-                  <th key={b} className="num">
-                    <BackendLink backend={b} />
-                  </th>
-                ))}
-                <th className="num">Total</th>
-                <th>Last access (UTC)</th>
-              </tr>
-            </thead>
-            <tbody>
-              {teams.bars.map((bar) => (
-                <tr key={bar.team} data-team={bar.team}>
-                  <td>
+          <DataTable
+            rows={teams.bars}
+            columns={[
+              {
+                header: "Team",
+                cell: (bar) => (
+                  <>
                     <TeamLink team={bar.team} />{" "}
                     <Link to={`/stale?owner=${encodeURIComponent(bar.team)}`} className="muted small" title="stale files of this team">
                       stale
                     </Link>
-                  </td>
-                  {teams.backends.map((b) => (
-                    <td key={b} className="num">
-                      <Size bytes={(bar[b] as number | undefined) ?? 0} />
-                    </td>
-                  ))}
-                  <td className="num">
-                    <Size bytes={bar.total} />
-                  </td>
-                  <td>{formatTime(lastAccess.get(bar.team))}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+                  </>
+                ),
+              },
+              ...teams.backends.map(
+                (b): Column<TeamBar> => ({
+                  key: b,
+                  header: <BackendLink backend={b} />,
+                  num: true,
+                  cell: (bar) => <Size bytes={(bar[b] as number | undefined) ?? 0} />,
+                }),
+              ),
+              { key: "total", header: "Total", num: true, cell: (bar) => <Size bytes={bar.total} /> },
+              { key: "last", header: "Last access (UTC)", cell: (bar) => formatTime(lastAccess.get(bar.team)) },
+            ]}
+            rowKey={(bar) => bar.team}
+            rowProps={(bar) => ({ "data-team": bar.team })}
+            testId="team-table"
+          />
         </>
       )}
     </>

@@ -1,11 +1,62 @@
 import { useState } from "react";
 import { Link, useParams } from "react-router-dom";
-import { api, lists } from "../api";
+import { type Quota, type UsageItem, api, lists } from "../api";
+import { type Column, DataTable } from "../components/DataTable";
 import { GrowthChart } from "../components/GrowthChart";
 import { BackendLink, TeamLink, UserLink } from "../components/Links";
 import { Size, formatCount, formatShare, formatTime } from "../components/SizeFormat";
 import { Loading } from "../components/States";
 import { useApi } from "../useApi";
+
+const teamColumns = (allBytes: number): Column<UsageItem>[] => [
+  { header: "Team", cell: (it) => <TeamLink team={it.team} /> },
+  { header: "Size", num: true, cell: (it) => <Size bytes={it.total_bytes} /> },
+  { header: "Share", num: true, cell: (it) => formatShare(it.total_bytes, allBytes) },
+  { header: "Files", num: true, cell: (it) => formatCount(it.file_count) },
+  {
+    header: "Backends",
+    cell: (it) =>
+      (it.backends ?? []).map((b) => (
+        <span key={b} className="sep">
+          <BackendLink backend={b} />
+        </span>
+      )),
+  },
+  { header: "Last access (UTC)", cell: (it) => formatTime(it.last_access) },
+];
+
+const backendColumns = (team: string): Column<UsageItem>[] => [
+  { header: "Backend", cell: (it) => <BackendLink backend={it.backend ?? ""} /> },
+  { header: "Size", num: true, cell: (it) => <Size bytes={it.total_bytes} /> },
+  { header: "Files", num: true, cell: (it) => formatCount(it.file_count) },
+  { header: "Last access (UTC)", cell: (it) => formatTime(it.last_access) },
+  {
+    header: null,
+    cell: (it) => (
+      <Link to={`/stale?owner=${encodeURIComponent(team)}&backend=${encodeURIComponent(it.backend ?? "")}`}>stale</Link>
+    ),
+  },
+];
+
+const QUOTA_COLUMNS: Column<Quota>[] = [
+  { header: "Backend", cell: (q) => (q.backend ? <BackendLink backend={q.backend} /> : "all") },
+  { header: "Usage", num: true, cell: (q) => <Size bytes={q.usage_bytes} /> },
+  { header: "Soft", num: true, cell: (q) => <Size bytes={q.soft_limit} /> },
+  { header: "Hard", num: true, cell: (q) => <Size bytes={q.hard_limit} /> },
+  { header: "Used", num: true, cell: (q) => formatShare(q.usage_bytes, q.hard_limit) },
+  {
+    header: "Level",
+    cell: (q) => <span className={`badge level-${q.level ?? "ok"}`}>{q.level ?? "not evaluated yet"}</span>,
+  },
+];
+
+const memberColumns = (team: string): Column<UsageItem>[] => [
+  { header: "User", cell: (it) => <UserLink user={it.user} /> },
+  { header: `Owns in ${team}`, num: true, cell: (it) => <Size bytes={it.total_bytes} /> },
+  { header: "Files", num: true, cell: (it) => formatCount(it.file_count) },
+  { header: "Read (30 days)", num: true, cell: (it) => <Size bytes={it.bytes_read} /> },
+  { header: "Last access (UTC)", cell: (it) => formatTime(it.last_access) },
+];
 
 /** Every owning team, largest first, with its backends. */
 export function TeamList() {
@@ -18,40 +69,13 @@ export function TeamList() {
           t.items.length === 0 ? (
             <p className="muted">No team owns indexed files yet: crawl a backend and set ownership rules (warpdrive-ctl ownership set).</p>
           ) : (
-            <table className="grid" data-testid="teams-table">
-              <thead>
-                <tr>
-                  <th>Team</th>
-                  <th className="num">Size</th>
-                  <th className="num">Share</th>
-                  <th className="num">Files</th>
-                  <th>Backends</th>
-                  <th>Last access (UTC)</th>
-                </tr>
-              </thead>
-              <tbody>
-                {t.items.map((it) => (
-                  <tr key={it.team} data-team={it.team}>
-                    <td>
-                      <TeamLink team={it.team} />
-                    </td>
-                    <td className="num">
-                      <Size bytes={it.total_bytes} />
-                    </td>
-                    <td className="num">{formatShare(it.total_bytes, t.total_bytes)}</td>
-                    <td className="num">{formatCount(it.file_count)}</td>
-                    <td>
-                      {(it.backends ?? []).map((b) => (
-                        <span key={b} className="sep">
-                          <BackendLink backend={b} />
-                        </span>
-                      ))}
-                    </td>
-                    <td>{formatTime(it.last_access)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+            <DataTable
+              rows={t.items}
+              columns={teamColumns(t.total_bytes)}
+              rowKey={(it) => it.team}
+              rowProps={(it) => ({ "data-team": it.team })}
+              testId="teams-table"
+            />
           )
         }
       </Loading>
@@ -104,34 +128,13 @@ export function TeamDetail() {
             {u.items.length === 0 ? (
               <p className="muted">Team {team} owns no indexed files (an ownership rule or a member's files make it an owner).</p>
             ) : (
-              <table className="grid" data-testid="team-backends">
-                <thead>
-                  <tr>
-                    <th>Backend</th>
-                    <th className="num">Size</th>
-                    <th className="num">Files</th>
-                    <th>Last access (UTC)</th>
-                    <th />
-                  </tr>
-                </thead>
-                <tbody>
-                  {u.items.map((it) => (
-                    <tr key={it.backend} data-backend={it.backend}>
-                      <td>
-                        <BackendLink backend={it.backend ?? ""} />
-                      </td>
-                      <td className="num">
-                        <Size bytes={it.total_bytes} />
-                      </td>
-                      <td className="num">{formatCount(it.file_count)}</td>
-                      <td>{formatTime(it.last_access)}</td>
-                      <td>
-                        <Link to={`/stale?owner=${encodeURIComponent(team)}&backend=${encodeURIComponent(it.backend ?? "")}`}>stale</Link>
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+              <DataTable
+                rows={u.items}
+                columns={backendColumns(team)}
+                rowKey={(it) => it.backend}
+                rowProps={(it) => ({ "data-backend": it.backend })}
+                testId="team-backends"
+              />
             )}
           </>
         )}
@@ -143,38 +146,7 @@ export function TeamDetail() {
           return mine.length === 0 ? (
             <p className="muted">No quota is set for {team}: set one on the <Link to="/quotas">Quotas</Link> page.</p>
           ) : (
-            <table className="grid" data-testid="team-quotas">
-              <thead>
-                <tr>
-                  <th>Backend</th>
-                  <th className="num">Usage</th>
-                  <th className="num">Soft</th>
-                  <th className="num">Hard</th>
-                  <th className="num">Used</th>
-                  <th>Level</th>
-                </tr>
-              </thead>
-              <tbody>
-                {mine.map((q) => (
-                  <tr key={q.id}>
-                    <td>{q.backend ? <BackendLink backend={q.backend} /> : "all"}</td>
-                    <td className="num">
-                      <Size bytes={q.usage_bytes} />
-                    </td>
-                    <td className="num">
-                      <Size bytes={q.soft_limit} />
-                    </td>
-                    <td className="num">
-                      <Size bytes={q.hard_limit} />
-                    </td>
-                    <td className="num">{formatShare(q.usage_bytes, q.hard_limit)}</td>
-                    <td>
-                      <span className={`badge level-${q.level ?? "ok"}`}>{q.level ?? "not evaluated yet"}</span>
-                    </td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+            <DataTable rows={mine} columns={QUOTA_COLUMNS} rowKey={(q) => q.id} testId="team-quotas" />
           );
         }}
       </Loading>
@@ -196,51 +168,31 @@ export function TeamDetail() {
           const others = (memberships.data?.items ?? []).map((x) => x.user).filter((x) => !listed.has(x));
           return (
             <>
-              <table className="grid" data-testid="team-members">
-                <thead>
-                  <tr>
-                    <th>User</th>
-                    <th className="num">Owns in {team}</th>
-                    <th className="num">Files</th>
-                    <th className="num">Read (30 days)</th>
-                    <th>Last access (UTC)</th>
+              <DataTable
+                rows={m.items}
+                columns={memberColumns(team)}
+                rowKey={(it) => it.user}
+                rowProps={(it) => ({ "data-user": it.user })}
+                testId="team-members"
+              >
+                {others.map((u) => (
+                  <tr key={u} data-user={u}>
+                    <td>
+                      <UserLink user={u} />
+                    </td>
+                    <td className="num muted" colSpan={4}>
+                      member, owns nothing in {team}
+                    </td>
                   </tr>
-                </thead>
-                <tbody>
-                  {m.items.map((it) => (
-                    <tr key={it.user} data-user={it.user}>
-                      <td>
-                        <UserLink user={it.user} />
-                      </td>
-                      <td className="num">
-                        <Size bytes={it.total_bytes} />
-                      </td>
-                      <td className="num">{formatCount(it.file_count)}</td>
-                      <td className="num">
-                        <Size bytes={it.bytes_read} />
-                      </td>
-                      <td>{formatTime(it.last_access)}</td>
-                    </tr>
-                  ))}
-                  {others.map((u) => (
-                    <tr key={u} data-user={u}>
-                      <td>
-                        <UserLink user={u} />
-                      </td>
-                      <td className="num muted" colSpan={4}>
-                        member, owns nothing in {team}
-                      </td>
-                    </tr>
-                  ))}
-                  {m.items.length + others.length === 0 && (
-                    <tr>
-                      <td colSpan={5} className="muted">
-                        No members: add one with warpdrive-ctl teams set USER {team}.
-                      </td>
-                    </tr>
-                  )}
-                </tbody>
-              </table>
+                ))}
+                {m.items.length + others.length === 0 && (
+                  <tr>
+                    <td colSpan={5} className="muted">
+                      No members: add one with warpdrive-ctl teams set USER {team}.
+                    </td>
+                  </tr>
+                )}
+              </DataTable>
             </>
           );
         }}

@@ -1,6 +1,7 @@
 import { useState } from "react";
 import { useSearchParams } from "react-router-dom";
-import { lists } from "../api";
+import { type UsageItem, lists } from "../api";
+import { type Column, DataTable } from "../components/DataTable";
 import { BackendLink, UserLink } from "../components/Links";
 import { Size, formatCount, formatTime } from "../components/SizeFormat";
 import { Loading } from "../components/States";
@@ -8,6 +9,24 @@ import { useApi } from "../useApi";
 
 const PAGE = 100;
 const SORTS = { size: "Storage owned", reads: "Bytes read (30 days)", name: "Name" } as const;
+
+const USER_COLUMNS: Column<UsageItem>[] = [
+  { header: "User", cell: (it) => <UserLink user={it.user} /> },
+  { header: "Owns", num: true, cell: (it) => <Size bytes={it.total_bytes} /> },
+  { header: "Files", num: true, cell: (it) => formatCount(it.file_count) },
+  { header: "Reads", num: true, cell: (it) => formatCount(it.read_count) },
+  { header: "Read", num: true, cell: (it) => <Size bytes={it.bytes_read} /> },
+  {
+    header: "Backends",
+    cell: (it) =>
+      (it.backends ?? []).filter(Boolean).map((b) => (
+        <span key={b} className="sep">
+          <BackendLink backend={b} />
+        </span>
+      )),
+  },
+  { header: "Last read (UTC)", cell: (it) => formatTime(it.last_read) },
+];
 
 /** Every user ranked by storage owned or bytes read, searchable; paged by the API, so any number of users. */
 export function UserList() {
@@ -75,44 +94,14 @@ export function UserList() {
                 {search ? `No user's name contains “${search}”.` : "No user owns or has read anything yet."}
               </p>
             ) : (
-              <table className={users.loading ? "grid busy" : "grid"} data-testid="users-table" aria-busy={users.loading}>
-                <thead>
-                  <tr>
-                    <th>User</th>
-                    <th className="num">Owns</th>
-                    <th className="num">Files</th>
-                    <th className="num">Reads</th>
-                    <th className="num">Read</th>
-                    <th>Backends</th>
-                    <th>Last read (UTC)</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {u.items.map((it) => (
-                    <tr key={it.user} data-user={it.user}>
-                      <td>
-                        <UserLink user={it.user} />
-                      </td>
-                      <td className="num">
-                        <Size bytes={it.total_bytes} />
-                      </td>
-                      <td className="num">{formatCount(it.file_count)}</td>
-                      <td className="num">{formatCount(it.read_count)}</td>
-                      <td className="num">
-                        <Size bytes={it.bytes_read} />
-                      </td>
-                      <td>
-                        {(it.backends ?? []).filter(Boolean).map((b) => (
-                          <span key={b} className="sep">
-                            <BackendLink backend={b} />
-                          </span>
-                        ))}
-                      </td>
-                      <td>{formatTime(it.last_read)}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+              <DataTable
+                rows={u.items}
+                columns={USER_COLUMNS}
+                rowKey={(it) => it.user}
+                rowProps={(it) => ({ "data-user": it.user })}
+                testId="users-table"
+                busy={users.loading}
+              />
             )}
             <div className="toolbar">
               <button type="button" disabled={offset === 0} onClick={() => set({ offset: String(Math.max(0, offset - PAGE)) })}>
