@@ -41,7 +41,7 @@ class Agent:
     def __init__(self, kafka: KafkaSettings, node: str, spool_dir: Path) -> None:
         self.loop = AsyncioThread()
         self.loop.start()
-        self.sink = KafkaSink(self.loop, Producer(kafka, timeout=3), ACCESS.full_name(kafka), node,
+        self.sink = KafkaSink(self.loop, Producer(kafka), ACCESS.full_name(kafka), node,  # the agent's own timeout
                               Spool(spool_dir, 1 << 26))
         self.collector = Collector(node, AgentSettings(batch_size=50, flush_interval=0.1), self.sink)
         self.collector.start()
