@@ -111,6 +111,13 @@ SCHEMAS: dict[str, Any] = {
                 "state": {"enum": list(jobs.STATES)}, "progress": ANY_OBJ,
                 "error": NSTR, "created_by": NSTR, "created_at": TS, "updated_at": TS}),
     "JobList": page("Job"),
+    # Deletion jobs of marked files (api/trash.py).
+    "TrashFile": obj({"backend": STR, "path": STR, "size_bytes": {"type": ["integer", "null"]}, "marked_by": NSTR,
+                      "marked_at": TS, "last_modified": TS, "last_access": TS, "reason": STR},
+                     ["backend", "path", "size_bytes", "marked_by", "marked_at"]),
+    "TrashPlan": obj({"total": INT, "total_bytes": INT, "retention_days": {"type": "number"}, "trash_prefix": STR,
+                      "files": {"type": "array", "items": ref("TrashFile")},
+                      "held": {"type": "array", "items": ref("TrashFile")}, "held_total": INT}),
     "Agent": obj({"node_host": STR, "last_heartbeat": TS, "age_seconds": NUM, "alive": BOOL,
                   "status": ref("AgentStatus")}),
     # The latest heartbeat as the agent sent it (schemas/records.py AgentStatus; agent/node.py fills it), passed
@@ -144,6 +151,14 @@ SCHEMAS: dict[str, Any] = {
                  "items": {"type": "array", "items": ref("TreeRow")}, "total": INT, "total_exact": BOOL, "limit": INT,
                  "offset": INT, "next_after": {"type": ["string", "null"]}}),
 }
+
+# A deletion job as the trash list shows it: the job and what became of its trash.
+_TRASH_JOB = {**SCHEMAS["Job"]["properties"], "expires_at": TS, "restore_job": NSTR,
+              "status": {"enum": ["running", "restorable", "restored", "expired", "purged", "cancelled"]}}
+SCHEMAS["Trash"] = obj(_TRASH_JOB)
+SCHEMAS["TrashList"] = page("Trash")
+SCHEMAS["TrashDetail"] = obj({**_TRASH_JOB, "files": {"type": "array", "items": ref("TrashFile")}, "limit": INT,
+                              "offset": INT})
 
 _ERRORS = {
     400: "Bad parameter (the body names it)",

@@ -193,6 +193,13 @@ class CrawlerSettings:
     batch_size: int = setting(1000, "ListingEvents per Kafka message.", _positive)
     list_concurrency: int = setting(32, "Concurrent prefix listings on object stores.", _positive)
     move_concurrency: int = setting(4, "Files copied at once by a move job.", _positive)
+    trash_retention_days: float = setting(
+        7.0, "Days a deletion job's trash stays restorable; after that `warpdrive-ctl trash purge` (a purge job) "
+        "removes it for good. A job may ask for another period.", _non_negative)
+    trash_prefix: str = setting(
+        ".warpdrive-trash", "Directory (relative to each backend's root) a deletion job moves marked files into, one "
+        "sub-directory per job named <expiry UTC>-<job id>.", lambda v: None if v.strip("/") and ".." not in v.split("/")
+        else "must be a relative directory without '..'")
     metrics_listen: str = setting("", "HOST:PORT of the crawler's Prometheus /metrics (port 0 = any free one); empty = off.",
                                   _metrics_listen)
 

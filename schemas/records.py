@@ -78,7 +78,7 @@ class AccessEvent:
     line number in that file), and ``event_id`` is ``<source>#<line>``: the stream workers apply each
     (source, line) once, however often it is imported (streams/history.py). Telemetry leaves ``source`` None.
 
-    ``producer`` (agents since 0064; None in older messages) names the sending instance (``<node_host>/<boot id>``)
+    ``producer`` (agents since 0065; None in older messages) names the sending instance (``<node_host>/<boot id>``)
     whose events carry strictly increasing ``seq`` in the order it sends them: the stream workers apply each
     (producer, seq) once, so a batch resent after a lost acknowledgement or replayed from the spool counts once
     (streams/dedupe.py).

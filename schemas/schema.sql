@@ -97,6 +97,12 @@ CREATE TABLE public.access_log_default (
 )
 WITH (fillfactor='80');
 
+CREATE TABLE public.access_producers (
+    producer text NOT NULL,
+    last_seq bigint NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
+
 CREATE TABLE public.agents (
     node_host text NOT NULL,
     last_heartbeat timestamp with time zone NOT NULL,
@@ -352,6 +358,16 @@ CREATE TABLE public.telemetry_coverage (
     shard smallint DEFAULT 0 NOT NULL
 );
 
+CREATE TABLE public.trash_items (
+    job_id text NOT NULL,
+    backend_name text NOT NULL,
+    path text NOT NULL,
+    size_bytes bigint,
+    marked_by text,
+    marked_at timestamp with time zone NOT NULL,
+    note text
+);
+
 CREATE TABLE public.tree_activity (
     backend_name text NOT NULL,
     dir text NOT NULL,
@@ -454,6 +470,9 @@ ALTER TABLE ONLY public.access_log
 ALTER TABLE ONLY public.access_log_default
     ADD CONSTRAINT access_log_default_backend_name_path_user_id_date_key UNIQUE (backend_name, path, user_id, date);
 
+ALTER TABLE ONLY public.access_producers
+    ADD CONSTRAINT access_producers_pkey PRIMARY KEY (producer);
+
 ALTER TABLE ONLY public.agents
     ADD CONSTRAINT agents_pkey PRIMARY KEY (node_host);
 
@@ -531,6 +550,9 @@ ALTER TABLE ONLY public.teams
 
 ALTER TABLE ONLY public.telemetry_coverage
     ADD CONSTRAINT telemetry_coverage_pkey PRIMARY KEY (backend_name, shard);
+
+ALTER TABLE ONLY public.trash_items
+    ADD CONSTRAINT trash_items_pkey PRIMARY KEY (job_id, backend_name, path);
 
 ALTER TABLE ONLY public.tree_activity
     ADD CONSTRAINT tree_activity_pkey PRIMARY KEY (backend_name, dir, kind, period);

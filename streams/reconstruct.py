@@ -6,7 +6,7 @@ say, per owning team and day, how many bytes were there already: a lower-bound h
 boundary, or modified since, are unknown). Written once per backend (``growth_reconstructed_at`` guards it), in
 the finish marker's transaction, by one aggregate over the backend's files; GET /api/v1/growth returns it marked
 as reconstructed. A backend first crawled before this existed is reconstructed at its next complete crawl, with
-the boundary of its first one (migration 0064 did it for every such backend at upgrade).
+the boundary of its first one (migration 0066 did it for every such backend at upgrade).
 """
 
 from __future__ import annotations

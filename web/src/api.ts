@@ -215,3 +215,30 @@ export const lists = {
   /** Dead letters (records the workers could not apply): the total and the count per topic. */
   deadLetters: () => request<Pick<Schemas["DeadLetterList"], "total" | "by_topic">>("GET", "/deadletters", { limit: 1 }),
 };
+
+// ---- issue 20: deletion jobs of marked files (additive) ----
+
+export type TrashPlan = Schemas["TrashPlan"];
+export type TrashFile = Schemas["TrashFile"];
+export type Trash = Schemas["Trash"];
+
+/** Which marks a deletion job takes (the Marks page's filter) and how long its trash stays restorable. */
+export interface TrashFilter {
+  backend?: string;
+  prefix?: string;
+  owner?: string;
+  retention_days?: number;
+}
+
+const given = (f: TrashFilter) => Object.fromEntries(Object.entries(f).filter(([, v]) => v !== undefined && v !== ""));
+
+export const trash = {
+  /** The dry run: exactly the files the job would move, their bytes, and the marks held back with why. */
+  plan: (f: TrashFilter) => request<TrashPlan>("POST", "/marks/delete/dry-run", undefined, given(f)),
+  /** Submits the job for the dry run's count and bytes (409 when the marks changed since). */
+  submit: (f: TrashFilter, expect: number, expect_bytes: number) =>
+    request<Job>("POST", "/marks/delete", undefined, { ...given(f), expect, expect_bytes }),
+  list: (q: { limit?: number; offset?: number }) => request<Schemas["TrashList"]>("GET", "/trash", q),
+  restore: (jobId: string) => request<Job>("POST", `/trash/${encodeURIComponent(jobId)}/restore`),
+  purge: () => request<Job>("POST", "/trash/purge"),
+};
