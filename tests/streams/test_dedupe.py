@@ -41,7 +41,7 @@ class Agent:
     def __init__(self, kafka: KafkaSettings, node: str, spool_dir: Path) -> None:
         self.loop = AsyncioThread()
         self.loop.start()
-        self.sink = KafkaSink(self.loop, Producer(kafka, timeout=3), ACCESS.full_name(kafka), node,
+        self.sink = KafkaSink(self.loop, Producer(kafka), ACCESS.full_name(kafka), node,  # the agent's own timeout
                               Spool(spool_dir, 1 << 26))
         self.collector = Collector(node, AgentSettings(batch_size=50, flush_interval=0.1), self.sink)
         self.collector.start()
@@ -129,7 +129,7 @@ def test_a_spool_replayed_twice_counts_once(cfg: Config, procs: Procs, tmp_path:
     shutil.copytree(tmp_path / "spool", tmp_path / "spool-copy")
     for spool in ("spool", "spool-copy"):
         replay = Agent(cfg.kafka, node, tmp_path / spool)
-        replay.stop(drain=30)
+        replay.stop(drain=120)
         assert replay.sink.spool.pending == 0
     # An older agent's events (no producer) still apply, once per message as before.
     old = [AccessEvent(event_id=f"{node}/old/{i}", timestamp="2026-12-01T10:00:00.000000Z", user_id="alice",
