@@ -85,7 +85,8 @@ class Inodes:
     def looked_up(self, inode: int) -> None:
         self._lookups[inode] += 1
 
-    def forget(self, inode: int, n: int) -> None:
+    def forget(self, inode: int, n: int) -> bool:
+        """Whether the kernel has now forgotten the inode altogether."""
         self._lookups[inode] -= n
         if self._lookups[inode] <= 0 and inode != pyfuse3.ROOT_INODE:
             del self._lookups[inode]
@@ -93,6 +94,8 @@ class Inodes:
             key = self._keys.pop(inode, None)
             if key is not None and self._inodes.get(key) == inode:
                 del self._inodes[key]
+            return True
+        return False
 
     def detach(self, key: Key) -> int | None:
         """After an unlink or rmdir: the path no longer names its inode."""
@@ -239,6 +242,16 @@ def _stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
     return st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino
 
 
+def _same_file(a: int, b: int) -> bool:
+    sa, sb = os.fstat(a), os.fstat(b)
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def _staged_entry(s: Staged) -> Entry:
+    """The entry of content being written here: it is no version of the backend's (yet)."""
+    return replace(s.entry, size=s.size, mtime=s.mtime, version="")
+
+
 def _copy_pinned(backend: Backend, rel: str, entry: Entry, fd: int) -> None:
     """In a worker thread: the object's bytes as of ``entry.version`` into ``fd`` (VersionChanged if gone)."""
     for start in range(0, entry.size, COPY_CHUNK):
@@ -301,7 +314,12 @@ class WarpFS(pyfuse3.Operations):
         self.open_by_inode: dict[int, list[Handle]] = {}
         self.staged: dict[int, Staged] = {}  # object-store files open for writing, by inode
         self.dirs: dict[int, DirHandle] = {}
-        self._versions: dict[int, str] = {}  # inode → version the kernel page cache holds
+        # What the kernel keeps per inode is shared by all of the inode's handles, so it must be of the
+        # version they pinned: its page cache (``_versions``) and its attributes, the size above all
+        # (``_told``: the version of the attributes last given to it; a size of another version cuts
+        # reads short or runs them long). "" is content being written here (a staged object).
+        self._versions: dict[int, str] = {}
+        self._told: dict[int, str] = {}
         self._next_fh = 1
         # Object stores have no owners or modes: one documented policy for all of their files.
         self.uid = os.getuid() if object_uid < 0 else object_uid
@@ -373,20 +391,26 @@ class WarpFS(pyfuse3.Operations):
             a.st_atime_ns = a.st_mtime_ns = a.st_ctime_ns = int(entry.mtime * 1e9)
         a.st_blksize = 1 << 17
         a.st_blocks = (entry.size + 511) // 512
+        if not entry.is_dir:
+            self._told[inode] = entry.version
         return a
 
     def _live(self, inode: int) -> Entry | None:
-        """The entry of a file open for writing or unlinked while open, as its handles see it."""
+        """The entry of an open file as its handles see it: the content being written, else the version
+        its readers pinned (never a newer one from the backend: the kernel would apply its size to them)."""
         s = self.staged.get(inode)
         if s is not None:
-            return replace(s.entry, size=s.size, mtime=s.mtime)
-        detached = self.inodes.current(inode) is None
-        for h in self.open_by_inode.get(inode, ()):
-            if h.fd is not None and (h.writable or detached):
+            return _staged_entry(s)
+        handles = self.open_by_inode.get(inode, ())
+        for h in handles:
+            if h.fd is not None and h.writable:  # a local file being written: as it is now
                 with contextlib.suppress(OSError):
                     return entry_of_stat(os.fstat(h.fd))  # inline: an fstat of an open file never waits
-            if detached:
-                return h.entry
+        for h in handles:
+            if h.pinned_fd and h.fd is not None:  # a local reader: its file's modes and times, its size
+                with contextlib.suppress(OSError):
+                    return replace(entry_of_stat(os.fstat(h.fd)), size=h.entry.size, version=h.entry.version)
+            return h.entry
         return None
 
     def _known(self, key: Key) -> Entry | None:
@@ -437,16 +461,26 @@ class WarpFS(pyfuse3.Operations):
         if self.quotas.blocked(user, backend):
             raise QuotaExceeded(f"team of {user} is over its hard quota on {backend}")
 
-    def _revalidated(self, inode: int, backend: Backend, rel: str, entry: Entry) -> None:
-        """After an open looked at the file itself: if it is not what the kernel was told, the kernel's
-        attributes (its idea of the size, above all) are dropped, so reads and appends see the new one."""
-        cached = backend.cached_stat(rel)
-        if not cached or cached.version != entry.version:
-            # Unknown or changed: the kernel's attributes may be older than our cache entry (it may keep
-            # them up to a TTL from its own reply), so they go too.
-            backend.remember(rel, entry)
+    def _revalidated(self, inode: int, entry: Entry) -> None:
+        """After an open pinned a version: if the kernel's attributes (its size above all) may be of
+        another, they are dropped, so its next look asks us (getattr then answers the pinned version)."""
+        if self._told.get(inode) != entry.version:
+            self._told.pop(inode, None)
             with contextlib.suppress(OSError):  # the kernel may have forgotten the inode meanwhile
                 pyfuse3.invalidate_inode(inode, attr_only=True)  # attr_only never waits on page locks
+
+    def _conflicts(self, h: Handle) -> bool:
+        """Whether the inode's other handles hold another version than ``h`` pinned. The kernel keeps one
+        page cache and one size per inode, so the two cannot share it: ``h`` gets a new inode."""
+        if h.inode in self.staged:
+            return False  # being written here: every handle reads the content being written
+        for o in self.open_by_inode.get(h.inode, ()):
+            if o.writable and o.fd is not None:  # a local writer: the same file is the same file
+                if h.fd is not None and not _same_file(o.fd, h.fd):
+                    return True
+            elif o.entry.version != h.entry.version:
+                return True
+        return False
 
     # -- metadata --------------------------------------------------------------------------------
 
@@ -467,7 +501,9 @@ class WarpFS(pyfuse3.Operations):
 
     async def forget(self, inode_list: Sequence[tuple[int, int]]) -> None:
         for inode, n in inode_list:
-            self.inodes.forget(inode, n)
+            if self.inodes.forget(inode, n):
+                self._versions.pop(inode, None)
+                self._told.pop(inode, None)
 
     async def getattr(self, inode: int, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
         if inode in self.open_by_inode:
@@ -537,7 +573,7 @@ class WarpFS(pyfuse3.Operations):
             self._resize(h.staged, size)
             return
         # By path: through a handle of our own, sharing any writer's content, uploaded now.
-        own = await self.open(inode, os.O_WRONLY, ctx)
+        own = await self.open(inode, os.O_WRONLY, ctx, internal=True)
         try:
             s = self.handles[own.fh].staged
             assert s is not None
@@ -655,7 +691,9 @@ class WarpFS(pyfuse3.Operations):
         self.open_by_inode.setdefault(h.inode, []).append(h)
         return fh
 
-    async def open(self, inode: int, flags: int, ctx: pyfuse3.RequestContext) -> pyfuse3.FileInfo:
+    async def open(self, inode: int, flags: int, ctx: pyfuse3.RequestContext, internal: bool = False) -> pyfuse3.FileInfo:
+        if self.inodes.current(inode) is None:  # unknown, or detached from its name
+            raise FUSEError(errno.ESTALE)  # a dentry of a detached inode: the kernel looks the name up again
         key = self._path(inode)
         if not key[1]:
             raise FUSEError(errno.EISDIR)
@@ -669,16 +707,25 @@ class WarpFS(pyfuse3.Operations):
             h = Handle(inode, backend, key[1], DIR, ctx.uid, user, writable=write, append=bool(flags & os.O_APPEND))
             if backend.local:
                 await self._open_local(h, flags)
+                backend.remember(key[1], h.entry)
             else:
                 # Close-to-open: every open asks the store which version is there now, unless the file
                 # is open for writing here: then its writers' content is the file.
                 s = self.staged.get(inode)
-                h.entry = replace(s.entry, size=s.size, mtime=s.mtime) if s else await backend.stat(key[1], fresh=True)
+                h.entry = _staged_entry(s) if s else await backend.stat(key[1], fresh=True)
                 if h.entry.is_dir:
                     raise IsADirectoryError(key[1])
-                if write:
-                    h.staged = await self._stage(inode, backend, key[1], h.entry, bool(flags & os.O_TRUNC))
-            self._revalidated(inode, backend, key[1], h.entry)
+            if not internal and self._conflicts(h):
+                # Another version is open here: this open retries on a new inode (the kernel retries an
+                # open that failed with ESTALE once, looking the name up again); the open handles keep
+                # the old inode, detached from the name as if the file had been replaced.
+                if h.fd is not None:
+                    os.close(h.fd)
+                self.inodes.detach(key)
+                raise FUSEError(errno.ESTALE)
+            if write and not backend.local:
+                h.staged = await self._stage(inode, backend, key[1], h.entry, bool(flags & os.O_TRUNC))
+            self._revalidated(inode, _staged_entry(h.staged) if h.staged else h.entry)
             fh = self._register(h)
             # The kernel may keep its page cache only if the file is the version it cached last time.
             keep = h.kernel_cached = not write and self._versions.get(inode) == h.entry.version
@@ -740,6 +787,11 @@ class WarpFS(pyfuse3.Operations):
         if s is not None:
             s.handles -= 1
             if s.handles == 0:
+                # Readers of the content read on from it as it was last written (the kernel's pages are
+                # of it too), never from the backend under a version label that is not theirs.
+                for r in self.open_by_inode.get(h.inode, ()):
+                    if r.fd is None and r.staged is None and r is not h:
+                        r.fd, r.entry = os.dup(s.fd), _staged_entry(s)
                 os.close(s.fd)
                 os.unlink(s.path)
                 if self.staged.get(h.inode) is s:
@@ -791,9 +843,11 @@ class WarpFS(pyfuse3.Operations):
         error = None
         data = b""
         try:
-            fd = h.staged.fd if h.staged is not None else h.fd
+            # Content being written here is read as written (as on a local disk), by every handle.
+            s = h.staged or (self.staged.get(h.inode) if h.fd is None else None)
+            fd = s.fd if s is not None else h.fd
             if fd is not None:
-                cached = _pread_nowait(fd, size, off, h.staged.size if h.staged is not None else h.entry.size)
+                cached = _pread_nowait(fd, size, off, s.size if s is not None else h.entry.size)
                 data = cached if cached is not None else await h.backend.call(os.pread, fd, size, off)
                 if h.pinned_fd and _stat_key(os.fstat(fd)) != h.pin:
                     # Changed in place since the open: the bytes may mix two versions. (A file replaced
@@ -955,7 +1009,7 @@ class WarpFS(pyfuse3.Operations):
         """Before an object goes away (unlink, or replaced by a rename): its open readers get a private
         copy of the version they opened, so they read on as they would from an unlinked local file."""
         readers = [h for h in self.open_by_inode.get(inode, ()) if h.fd is None and h.staged is None] \
-            if inode is not None else []
+            if inode is not None and inode not in self.staged else []  # those read the staged content
         if not readers:
             return
         by_version: dict[str, list[Handle]] = {}

@@ -14,9 +14,11 @@ from .routing import Call, Endpoint
 TS = {"type": ["string", "null"], "format": "date-time"}
 DATE = {"type": ["string", "null"], "format": "date"}
 INT = {"type": "integer"}
+NUM = {"type": "number"}
 STR = {"type": "string"}
 NSTR = {"type": ["string", "null"]}
 BOOL = {"type": "boolean"}
+ANY_OBJ = {"type": "object", "additionalProperties": True}  # free-form (else the generated type admits no key)
 
 
 def obj(props: dict[str, Any], required: list[str] | None = None, extra: bool = False) -> dict[str, Any]:
@@ -54,8 +56,11 @@ SCHEMAS: dict[str, Any] = {
     # Where read evidence comes from (schemas/stale.py); covers_period only in the stale list.
     "Coverage": obj({"since": TS, "covers_period": BOOL, "from_atime": BOOL, "telemetry_since": TS, "telemetry_until": TS,
                      "history": {"type": "array", "items": obj({"format": STR, "since": TS, "until": TS, "events": INT})},
-                     "atime": {"enum": ["off", "strict", "relatime"]}, "first_crawl": TS, "note": STR},
-                    ["since", "from_atime", "telemetry_since", "history", "atime", "first_crawl", "note"]),
+                     "atime": {"enum": ["off", "strict", "relatime"]}, "first_crawl": TS, "note": STR,
+                     # Imported spans that do not chain to the covered period (missing logs): not counted.
+                     "unchained": {"type": "array", "items": obj({"format": STR, "since": TS, "until": TS, "events": INT,
+                                                                  "gap_days": INT})}},
+                    ["since", "from_atime", "telemetry_since", "history", "atime", "first_crawl", "note", "unchained"]),
     "StaleFile": obj({"backend": STR, "path": STR, "size_bytes": INT, "last_modified": TS, "last_access": TS,
                       "owner_team": STR, "owner_user": NSTR, "marked": BOOL, "coverage_ok": BOOL}),
     "StaleList": page("StaleFile", days=INT, threshold={"type": "string", "format": "date-time"}, total_bytes=INT,
@@ -105,8 +110,8 @@ SCHEMAS: dict[str, Any] = {
     "ReplayResult": obj({"replayed": INT, "foreign": INT, "missing": INT}),
     "DropResult": obj({"dropped": INT, "missing": INT}),
     "UnmarkResult": obj({"unmarked": INT}),
-    "Job": obj({"job_id": STR, "kind": {"enum": list(jobs.KINDS)}, "args": {"type": "object"},
-                "state": {"enum": list(jobs.STATES)}, "progress": {"type": "object"},
+    "Job": obj({"job_id": STR, "kind": {"enum": list(jobs.KINDS)}, "args": ANY_OBJ,
+                "state": {"enum": list(jobs.STATES)}, "progress": ANY_OBJ,
                 "error": NSTR, "created_by": NSTR, "created_at": TS, "updated_at": TS}),
     "JobList": page("Job"),
     # Deletion jobs of marked files (api/trash.py).
@@ -116,8 +121,23 @@ SCHEMAS: dict[str, Any] = {
     "TrashPlan": obj({"total": INT, "total_bytes": INT, "retention_days": {"type": "number"}, "trash_prefix": STR,
                       "files": {"type": "array", "items": ref("TrashFile")},
                       "held": {"type": "array", "items": ref("TrashFile")}, "held_total": INT}),
-    "Agent": obj({"node_host": STR, "last_heartbeat": TS, "age_seconds": {"type": "number"}, "alive": BOOL,
-                  "status": {"type": "object"}}),
+    "Agent": obj({"node_host": STR, "last_heartbeat": TS, "age_seconds": NUM, "alive": BOOL,
+                  "status": ref("AgentStatus")}),
+    # The latest heartbeat as the agent sent it (schemas/records.py AgentStatus; agent/node.py fills it), passed
+    # through as stored: every part optional, and each admits more fields (a newer agent may report more; the
+    # telemetry part depends on the sink).
+    "AgentStatus": obj({
+        "node_host": STR, "timestamp": STR,
+        "mounts": {"type": "array", "items": obj({"mountpoint": STR, "backends": {"type": "array", "items": STR},
+                                                  "since": STR, "open_handles": INT, "errors": INT}, [], extra=True)},
+        "backends": {"type": "object", "additionalProperties": obj(
+            {"reachable": BOOL, "latency_ms": NUM, "error": STR}, ["reachable"], extra=True)},
+        "cache": obj({"bytes": INT, "max_bytes": INT, "blocks": INT, "hits": INT, "misses": INT, "hit_rate": NUM},
+                     [], extra=True),
+        "telemetry": obj({"enabled": BOOL, "queue_depth": INT, "queue_size": INT, "recorded": INT, "sent": INT,
+                          "dropped": INT, "boot_id": STR, "sink": STR, "spool_bytes": INT}, [], extra=True),
+        "jobs": {"type": "object", "additionalProperties": ANY_OBJ},
+    }, [], extra=True),
     "AgentList": listing("Agent"),
     "TreeRow": obj(
         {"path": STR, "name": STR, "depth": INT, "is_dir": BOOL, "total_bytes": INT, "file_count": INT,
@@ -171,10 +191,10 @@ def _operation(ep: Endpoint, cfg: Config) -> dict[str, Any]:
             props, [p.name for p in ep.body if p.required])}}}
     responses: dict[str, Any] = {}
     for status in (ep.status, *(s for s in ep.extra_statuses if s < 300)):
-        if ep.response is None and ep.media == "application/json":
-            responses[str(status)] = {"description": "Done (no body)"}
-        elif ep.media != "application/json":
+        if ep.media != "application/json":
             responses[str(status)] = {"description": ep.summary, "content": {ep.media: {"schema": STR}}}
+        elif ep.response is None:
+            responses[str(status)] = {"description": "Done (no body)"}
         else:
             content: dict[str, Any] = {"application/json": {"schema": ref(ep.response)}}
             if ep.csv:

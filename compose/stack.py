@@ -359,7 +359,8 @@ class Stack:
             if r.returncode != 0:
                 raise StackError(f"formatting Kafka storage failed: {(r.stdout + r.stderr).strip()[-1500:]}")
         self.spawn("kafka", [java, *jvm, "-cp", classpath, "kafka.Kafka", str(props)])
-        wait_for("Kafka", lambda: port_open(k.kafka) and self._kafka_ready(), 90, self.log_dir / "kafka.log",
+        # 180 s: ~10 s on an idle machine, but the JVM's start took over 90 s on a 2-core machine at load 20+
+        wait_for("Kafka", lambda: port_open(k.kafka) and self._kafka_ready(), 180, self.log_dir / "kafka.log",
                  lambda: self.pid("kafka") is not None)
 
     @property

@@ -33,7 +33,7 @@ ROLES = ("viewer", "admin")
 def setting(default: Any, help: str, check: Callable[[Any], str | None] | None = None) -> Any:
     """Declares one setting: its default, its help text and an optional check returning a problem."""
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help, "check": check})
+        return field(default_factory=default.copy, metadata={"help": help, "check": check})  # a fresh one each
     return field(default=default, metadata={"help": help, "check": check})
 
 
@@ -221,6 +221,13 @@ class HistorySettings:
             "name, or the requester as logged.")
 
 
+@dataclass(frozen=True)
+class RetentionSettings:
+    keep_months: int = setting(
+        13, "Months of access_log and access_daily kept, the current one included: `warpdrive retention` drops "
+            "whole older months (per-file last access and per-user totals live in rollups and stay).", _positive)
+
+
 ATIME_POLICIES = ("off", "strict", "relatime")
 
 
@@ -254,6 +261,7 @@ class Config:
     backends: tuple[BackendConfig, ...]
     teams: dict[str, str]  # user → team
     log: LogSettings = field(default_factory=LogSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     def backend(self, name: str) -> BackendConfig:
         for b in self.backends:
@@ -271,6 +279,7 @@ SECTIONS: dict[str, type] = {
     "crawler": CrawlerSettings,
     "history": HistorySettings,
     "log": LogSettings,
+    "retention": RetentionSettings,
 }
 
 
@@ -290,7 +299,7 @@ def settings_help() -> list[tuple[str, str, str, str]]:
     rows = [("state_dir", ENV_PREFIX + "STATE_DIR", str(default_state_dir()), "Where the local stack keeps data and logs.")]
     for section, cls in SECTIONS.items():
         for f in dataclasses.fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            default = f.default_factory() if callable(f.default_factory) else f.default
             rows.append((f"{section}.{f.name}", env_name(section, f.name), repr(default), f.metadata["help"]))
     rows += [
         ("backends", ENV_PREFIX + "BACKENDS", "[]",
@@ -339,7 +348,7 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
         return [_coerce(f"{name}[{i}]", v, item_tp) for i, v in enumerate(value)]
     if tp is Any:
         return value
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _build(name, value, tp)
     raise ConfigError(f"{name}: unsupported setting type {tp!r}")  # a bug in a declaration, not user input
 

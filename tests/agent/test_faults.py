@@ -36,19 +36,27 @@ def _outcome(fn: Callable[[], object], limit: float) -> OSError | str:
     return box[0] if box else "hung"
 
 
-def test_a_hung_object_store_fails_calls_at_the_deadline(mount_agent, private_stack) -> None:
-    st = private_stack(("s3",))
-    b = {"name": "s3", "url": "s3://hung", "storage_options": {"endpoint_url": st.s3_endpoint, "key": S3_KEY,
-                                                               "secret": S3_SECRET}}
+def _hung_backend(kind: str, st) -> dict:
+    if kind == "s3":
+        return {"name": kind, "url": "s3://hung", "storage_options": {"endpoint_url": st.s3_endpoint, "key": S3_KEY,
+                                                                      "secret": S3_SECRET}}
+    return {"name": kind, "url": "gs://hung", "storage_options": {"endpoint_url": st.gcs_endpoint, "token": "anon",
+                                                                  "project": "warpdrive"}}
+
+
+@pytest.mark.parametrize("kind", ["s3", "gcs"])
+def test_a_hung_object_store_fails_calls_at_the_deadline(mount_agent, private_stack, kind: str) -> None:
+    st = private_stack((kind,))
+    b = _hung_backend(kind, st)
     fs = open_fs(BackendConfig(b["name"], b["url"], b["storage_options"]))
     fs.mkdir("hung")
     fs.pipe_file("hung/f", b"data" * 1000)
     fs.pipe_file("hung/d/g", b"g")
     # 10 s: room for the first call's session set-up on a loaded machine; the report saw 8-9.5 minutes.
     m = mount_agent(backends=[b], backend_timeout=10.0)
-    mnt = m.mnt / "s3"
+    mnt = m.mnt / kind
     assert (mnt / "d" / "g").read_bytes() == b"g"
-    pid = st.pid("s3")
+    pid = st.pid(kind)
     assert pid is not None
     os.kill(pid, signal.SIGSTOP)  # the server accepts connections but never answers
     try:

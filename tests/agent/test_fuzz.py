@@ -72,15 +72,8 @@ def _one_of(parts: list[tuple[int, bytes]], versions: list[bytes]) -> bool:
     return any(all(v[off:off + len(data)] == data for off, data in parts) for v in versions)
 
 
-# Object stores: a read of a file another client is rewriting has returned bytes of no version (issue 14, open;
-# seen in CI at 2,552 and 112,768 bytes). Known failing until understood: the run still reports it (xfail), and an
-# unexpected pass shows as XPASS.
-OPEN_FINDING = pytest.mark.xfail(reason="issue 14: object-store reads under a concurrent external writer can return "
-                                        "bytes of no version (not yet understood)", strict=False)
-
-
 @pytest.mark.timeout(900)  # ~1 min alone per backend; more on a loaded machine
-@pytest.mark.parametrize("name", [pytest.param(b, marks=OPEN_FINDING) if b in ("s3", "gcs") else b for b in BACKENDS])
+@pytest.mark.parametrize("name", BACKENDS)
 def test_fuzz_reads_are_whole_versions_and_the_backend_equals_the_model(mount_agent, name: str) -> None:
     m = mount_agent(block_size=BLOCK)
     mnt, fs, root = area(m, name)
@@ -168,6 +161,7 @@ def test_fuzz_reads_are_whole_versions_and_the_backend_equals_the_model(mount_ag
                             parts = []
                             for off in offs:
                                 try:
+                                    os.fstat(f.fileno())  # the kernel may ask the mount for the size anew
                                     parts.append((off, os.pread(f.fileno(), BLOCK // 3, off)))
                                 except OSError as e:  # the version is gone: what was read must still be one
                                     assert e.errno == errno.ESTALE, e

@@ -185,13 +185,7 @@ def test_fsync_uploads(mount_agent, name: str) -> None:
 def read_on(r) -> bytes:
     """What a reader still gets to the end: bytes until EOF or until the mount says the version is gone
     (ESTALE; the kernel may first return a short read of the pages it already had)."""
-    got = b""
-    try:
-        while chunk := r.read(1 << 20):
-            got += chunk
-    except OSError as e:
-        assert e.errno == errno.ESTALE, e
-    return got
+    return read_rest(r)[0]
 
 
 @pytest.mark.parametrize("name", ["s3", "gcs"])
@@ -254,6 +248,80 @@ def test_a_grown_file_reads_whole_after_reopen(mount_agent, name: str) -> None:
     with open(mnt / "g", "rb") as r:
         assert r.read() == b"0123456789abcdefghij"
     assert (mnt / "g").stat().st_size == 20
+
+
+# What the kernel knows about a file (its size, its page cache) is shared by every handle of the inode, so
+# it must always be the version the open handles pinned: a size from another version cuts a read short or
+# runs it long (bytes of no version, the fuzz finding), and pages from another version mix into a read.
+
+def commit(fs, root: str, name: str, data: bytes, local: bool) -> None:
+    """Another node's write: an object store commits an upload whole; a local file is written beside and
+    renamed over (an open reader's fd keeps the old file)."""
+    if local:
+        fs.pipe_file(f"{root}/.{name}.tmp", data)
+        os.replace(f"{root}/.{name}.tmp", f"{root}/{name}")
+    else:
+        fs.pipe_file(f"{root}/{name}", data)
+
+
+def read_rest(r) -> tuple[bytes, bool]:
+    """The bytes a reader still gets, and whether it ended in ESTALE rather than at EOF."""
+    got = b""
+    try:
+        while chunk := r.read(1 << 20):
+            got += chunk
+    except OSError as e:
+        assert e.errno == errno.ESTALE, e
+        return got, True
+    return got, False
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_an_open_reads_its_whole_version_whatever_size_the_kernel_had(mount_agent, name: str) -> None:
+    m = mount_agent(metadata_ttl=30.0)
+    mnt, fs, root = area(m, name)
+    small, big = blob(1000), blob(200_000)
+    commit(fs, root, "f", small, name == "local")
+    assert os.stat(mnt / "f").st_size == 1000  # the kernel may keep this size for the TTL
+    commit(fs, root, "f", big, name == "local")
+    with open(mnt / "f", "rb", buffering=0) as r:
+        assert r.read() == big, "a new open read as far as the size of the version before"
+        assert os.fstat(r.fileno()).st_size == len(big)
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_a_reader_keeps_its_size_while_the_file_changes(mount_agent, name: str) -> None:
+    m = mount_agent(metadata_ttl=0.0)  # every stat reaches the mount, which looks at the backend
+    mnt, fs, root = area(m, name)
+    big, small = blob(300_000), blob(1000)
+    commit(fs, root, "f", big, name == "local")
+    with open(mnt / "f", "rb", buffering=0) as r:
+        head = r.read(100_000)
+        commit(fs, root, "f", small, name == "local")
+        os.stat(mnt / "f")  # anyone looks at the file meanwhile
+        os.fstat(r.fileno())
+        rest, stale = read_rest(r)
+        whole = head + rest
+        assert whole == big[:len(whole)], "bytes of another version within one open"
+        assert stale or whole == big, f"the read ended at {len(whole)} bytes: no version is that long"
+
+
+@pytest.mark.parametrize("name", BACKENDS)
+def test_a_newer_open_never_gets_an_older_readers_pages(mount_agent, name: str) -> None:
+    m = mount_agent(metadata_ttl=30.0)
+    mnt, fs, root = area(m, name)
+    a, b = blob(300_000), blob(300_000)
+    commit(fs, root, "f", a, name == "local")
+    with open(mnt / "f", "rb", buffering=0) as old:
+        assert old.read() == a  # the kernel's pages and the block cache now hold a
+        commit(fs, root, "f", b, name == "local")
+        with open(mnt / "f", "rb", buffering=0) as new:  # pins b: the kernel drops its pages of a
+            try:
+                again = os.pread(old.fileno(), len(a), 0)  # the older reader reads on…
+                assert again == a[:len(again)]
+            except OSError as e:
+                assert e.errno == errno.ESTALE, e
+            assert new.read() == b, "the newer open read pages of the version before"  # …never into it
 
 
 # -- point 9: permissions that hold ---------------------------------------------------------------

@@ -551,11 +551,63 @@ export interface components {
             /** Format: date-time */
             last_heartbeat: string | null;
             node_host: string;
-            status: Record<string, never>;
+            status: components["schemas"]["AgentStatus"];
         };
         AgentList: {
             items: components["schemas"]["Agent"][];
             total: number;
+        };
+        AgentStatus: {
+            backends?: {
+                [key: string]: {
+                    error?: string;
+                    latency_ms?: number;
+                    reachable: boolean;
+                } & {
+                    [key: string]: unknown;
+                };
+            };
+            cache?: {
+                blocks?: number;
+                bytes?: number;
+                hit_rate?: number;
+                hits?: number;
+                max_bytes?: number;
+                misses?: number;
+            } & {
+                [key: string]: unknown;
+            };
+            jobs?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            mounts?: ({
+                backends?: string[];
+                errors?: number;
+                mountpoint?: string;
+                open_handles?: number;
+                since?: string;
+            } & {
+                [key: string]: unknown;
+            })[];
+            node_host?: string;
+            telemetry?: {
+                boot_id?: string;
+                dropped?: number;
+                enabled?: boolean;
+                queue_depth?: number;
+                queue_size?: number;
+                recorded?: number;
+                sent?: number;
+                sink?: string;
+                spool_bytes?: number;
+            } & {
+                [key: string]: unknown;
+            };
+            timestamp?: string;
+        } & {
+            [key: string]: unknown;
         };
         Backend: {
             coverage: components["schemas"]["Coverage"];
@@ -599,6 +651,15 @@ export interface components {
             telemetry_since: string | null;
             /** Format: date-time */
             telemetry_until?: string | null;
+            unchained: {
+                events: number;
+                format: string;
+                gap_days: number;
+                /** Format: date-time */
+                since: string | null;
+                /** Format: date-time */
+                until: string | null;
+            }[];
         };
         Crawl: {
             bytes: number;
@@ -681,7 +742,9 @@ export interface components {
             total_bytes: number;
         };
         Job: {
-            args: Record<string, never>;
+            args: {
+                [key: string]: unknown;
+            };
             /** Format: date-time */
             created_at: string | null;
             created_by: string | null;
@@ -689,7 +752,9 @@ export interface components {
             job_id: string;
             /** @enum {unknown} */
             kind: "move" | "warm" | "crawl" | "trash" | "restore" | "purge";
-            progress: Record<string, never>;
+            progress: {
+                [key: string]: unknown;
+            };
             /** @enum {unknown} */
             state: "queued" | "running" | "done" | "failed" | "cancelled";
             /** Format: date-time */
@@ -816,7 +881,9 @@ export interface components {
             total: number;
         };
         Trash: {
-            args: Record<string, never>;
+            args: {
+                [key: string]: unknown;
+            };
             /** Format: date-time */
             created_at: string | null;
             created_by: string | null;
@@ -826,7 +893,9 @@ export interface components {
             job_id: string;
             /** @enum {unknown} */
             kind: "move" | "warm" | "crawl" | "trash" | "restore" | "purge";
-            progress: Record<string, never>;
+            progress: {
+                [key: string]: unknown;
+            };
             restore_job: string | null;
             /** @enum {unknown} */
             state: "queued" | "running" | "done" | "failed" | "cancelled";
@@ -836,7 +905,9 @@ export interface components {
             updated_at: string | null;
         };
         TrashDetail: {
-            args: Record<string, never>;
+            args: {
+                [key: string]: unknown;
+            };
             /** Format: date-time */
             created_at: string | null;
             created_by: string | null;
@@ -849,7 +920,9 @@ export interface components {
             kind: "move" | "warm" | "crawl" | "trash" | "restore" | "purge";
             limit: number;
             offset: number;
-            progress: Record<string, never>;
+            progress: {
+                [key: string]: unknown;
+            };
             restore_job: string | null;
             /** @enum {unknown} */
             state: "queued" | "running" | "done" | "failed" | "cancelled";
