@@ -12,12 +12,13 @@ with progress about once a second, then ``done``, ``failed`` or ``cancelled``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import threading
 from datetime import UTC, datetime
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -132,6 +133,25 @@ class JobRunner:
         await channel.send_one(JOB_EVENTS, job.command.command_id, ev)
         await channel.settle()
 
+    @contextlib.asynccontextmanager
+    async def _reporting(self, job: Job, progress: dict[str, Any],
+                         counters: Callable[[], dict[str, Any]]) -> AsyncIterator[None]:
+        """Sends the job's progress (``counters`` merged in) about once a second while the body runs. Stopped before
+        the body's caller sends the final event, so no "running" ever follows "done"."""
+        async def report() -> None:
+            while True:
+                await asyncio.sleep(PROGRESS_EVERY)
+                progress.update(counters())
+                await self._event(job, "running", dict(progress))
+
+        reporter = asyncio.create_task(report())
+        try:
+            yield
+        finally:
+            reporter.cancel()
+            await asyncio.gather(reporter, return_exceptions=True)
+            progress.update(counters())
+
     async def _run(self, job: Job) -> None:
         c = job.command
         log.info("job start job=%s kind=%s args=%s", c.command_id, c.kind, c.args)
@@ -188,25 +208,13 @@ class JobRunner:
         mp = MoveProgress()
         progress.update(kind="move", src=str(src), dst=str(dst), dry_run=dry_run, **mp.as_dict())
 
-        async def report() -> None:
-            while True:
-                await asyncio.sleep(PROGRESS_EVERY)
-                progress.update(mp.as_dict())
-                await self._event(job, "running", dict(progress))
-
-        # Progress from the first listed file on (a big prefix takes a while to count, dry run or not). The
-        # reporter is stopped before the final event is sent, so no "running" ever follows "done".
-        reporter = asyncio.create_task(report())
-        try:
+        # Progress from the first listed file on (a big prefix takes a while to count, dry run or not).
+        async with self._reporting(job, progress, mp.as_dict):
             sample = await mover.plan(mp, keep=DRY_RUN_FILES if dry_run else 0)
             if not dry_run:
                 progress.update(mp.as_dict())
                 await self._event(job, "running", dict(progress))  # the totals, before the first copy
                 await mover.run(mp)
-        finally:
-            reporter.cancel()
-            await asyncio.gather(reporter, return_exceptions=True)
-            progress.update(mp.as_dict())
         if dry_run:
             files = [{"path": ev.path, "dest_path": mover.dest(ev), "size_bytes": ev.size_bytes,
                       "last_modified": ev.last_modified} for ev in sample]
@@ -237,18 +245,8 @@ class JobRunner:
         tp = trash.TrashProgress()
         progress.update(trash=args["trash"], **tp.as_dict())
 
-        async def report() -> None:
-            while True:
-                await asyncio.sleep(PROGRESS_EVERY)
-                progress.update(tp.as_dict())
-                await self._event(job, "running", dict(progress))
-
-        reporter = asyncio.create_task(report())
-        try:
+        async with self._reporting(job, progress, tp.as_dict):
             await trash.Trasher(self.cfg, str(args["trash"]), job.cancel).run(todo, tp, restore=kind == "restore")
-        finally:
-            reporter.cancel()
-            await asyncio.gather(reporter, return_exceptions=True)
         progress.update(tp.result())
         # The index follows through a crawl of the directory holding the job's files on each backend.
         crawls = []

@@ -33,6 +33,7 @@ def _local(root: Path, prefix: str) -> dict[str, bytes]:
     return {str(p.relative_to(base)): p.read_bytes() for p in base.rglob("*") if p.is_file()} if base.exists() else {}
 
 
+@pytest.mark.timeout(900)  # five jobs on the real runner: 90 s idle, past the 300 s default at load ~29
 def test_dry_run_trash_restore_expiry_and_purge(ctl, db: Db, cli_stack, workers) -> None:
     (s3, s3_root), (gcs, gcs_root) = object_stores(cli_stack.config_path)
     prefix = f"trash-{uuid.uuid4().hex[:8]}"

@@ -15,12 +15,13 @@ from typing import Any, Iterator
 import pytest
 
 from warpdrive.compose.stack import Stack
-from warpdrive.schemas.config import dump_toml, load
-from warpdrive.schemas.db import connect_and_migrate, create_database, drop_database
-from warpdrive.schemas.storage import open_fs, root_path
-from warpdrive.schemas.topics import ensure_topics
+from aiokafka import AIOKafkaConsumer
 
-from tests.helpers import Procs, wait_until
+from warpdrive.schemas.db import create_database, drop_database
+from warpdrive.schemas.storage import open_fs, root_path
+from warpdrive.schemas.topics import ALL
+
+from tests.helpers import Procs, ready_config, wait_until
 from tests.web.test_dashboard import _drive, _start_api, web_dist  # noqa: F401 (a fixture)
 
 pytestmark = [pytest.mark.services, pytest.mark.browser]
@@ -37,16 +38,12 @@ def live(stack: Stack, config_dict: dict, session_id: str, procs: Procs, web_dis
             "kafka": {**config_dict["kafka"], "topic_prefix": f"t{session_id}del."},
             "streams": {**config_dict.get("streams", {}), "app_id": f"wd-streams-{session_id}-del"}}
     path = tmp_path / "deletion.toml"
-    path.write_text(dump_toml(conf))
-    cfg = load(path)
-    asyncio.run(ensure_topics(cfg.kafka))
-
-    async def migrate_it() -> None:
-        await (await connect_and_migrate(cfg)).close()
-
-    asyncio.run(migrate_it())
     workers = Procs(path, tmp_path)
     try:
+        cfg = ready_config(path, conf)
+        # A broker under load lists a new topic in its metadata some time after creating it; a runner started
+        # before then exits (unknown topic).
+        wait_until(lambda: asyncio.run(_topics_known(cfg)), 120, 1, "the test's topics in the broker's metadata")
         workers.start("streams", "streams", "worker")
         workers.start("crawler", "crawler", "run", "--no-schedule")
         url = _start_api(procs, "api-deletion", "--config", str(path), "--insecure-no-auth")
@@ -54,6 +51,15 @@ def live(stack: Stack, config_dict: dict, session_id: str, procs: Procs, web_dis
     finally:
         workers.stop_all()
         asyncio.run(drop_database(base, name))
+
+
+async def _topics_known(cfg: Any) -> bool:
+    consumer = AIOKafkaConsumer(**cfg.kafka.client_options())
+    await consumer.start()
+    try:
+        return {t.full_name(cfg.kafka) for t in ALL} <= await consumer.topics()
+    finally:
+        await consumer.stop()
 
 
 def _call(url: str, method: str = "GET", body: Any = None) -> Any:
