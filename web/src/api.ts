@@ -108,9 +108,15 @@ export interface Usage {
 export type StaleFile = Schemas["StaleFile"];
 
 export interface StalePage extends Page<StaleFile> {
-  /** Counting stops at 100,000 files: then `total` and `total_bytes` are lower bounds and this is false. */
+  /** False when counting stopped (a filter the tree rollups cannot serve, past the API's budget): then `total` and
+   * `total_bytes` are lower bounds. */
   total_exact?: boolean;
   total_bytes: number;
+  /** How the totals were found: the tree rollups (exact), a count (exact) or a bound. */
+  total_basis?: Schemas["StaleList"]["total_basis"];
+  /** From the rollups only (else null): every live file and byte under the filter, stale or not (the share's whole). */
+  scope_files?: number | null;
+  scope_bytes?: number | null;
   /** Per backend: since when telemetry watches it, and whether that covers the whole `days` period. */
   coverage: Record<string, { since: string | null; covers_period: boolean }>;
 }
