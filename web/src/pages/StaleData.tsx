@@ -120,7 +120,7 @@ export function StaleData() {
           {atLeast ? "at least " : ""}
           {formatCount(total)} file(s), <Size bytes={stale.data?.total_bytes ?? 0} />
           {/* The share: only where the tree rollups answered, which also know every file under the filter. */}
-          {stale.data.scope_bytes != null && (
+          {!!stale.data.scope_bytes && (
             <span data-testid="stale-share">
               {" "}
               ({formatShare(stale.data.total_bytes, stale.data.scope_bytes)} of <Size bytes={stale.data.scope_bytes} />{" "}
