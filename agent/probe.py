@@ -64,7 +64,12 @@ class Probes:
 
         def probe() -> None:
             result = _probe(backend)
-            loop.call_soon_threadsafe(lambda: answer.done() or answer.set_result(result))
+
+            def deliver() -> None:  # unless the agent stopping cancelled the wait for it meanwhile
+                if not answer.done():
+                    answer.set_result(result)
+
+            loop.call_soon_threadsafe(deliver)
 
         threading.Thread(target=probe, name=f"probe-{backend.name}", daemon=True).start()
         try:

@@ -104,6 +104,7 @@ class Collector:
         self.enabled = settings.telemetry_enabled and sink is not None
         self.sink = sink
         self.boot_id = uuid.uuid4().hex[:12]
+        self.producer = f"{node}/{self.boot_id}"  # with seq: each event applied once (streams/dedupe.py)
         self.rate = settings.sample_metadata_ops
         self.metadata_weight = 1.0 / self.rate if self.rate else 0.0
         self._seq = itertools.count(1)
@@ -148,7 +149,7 @@ class Collector:
             event_id=f"{self.node}/{self.boot_id}/{seq}", timestamp=self._ts.format(ts),
             first_timestamp=None if first is None else self._ts.format(first),
             user_id=user, backend_name=backend, path=path, operation=operation, node_host=self.node,
-            seq=seq, uid=uid, **fields,
+            seq=seq, uid=uid, producer=self.producer, **fields,
         )
 
     # -- the drainer thread --------------------------------------------------------------------

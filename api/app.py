@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from warpdrive.schemas.config import Config
 from warpdrive.schemas.db import check_schema, resolve_dsn
 
-from . import admin, agents, backends, dashboard, deadletters, growth, health, jobs, marks, openapi, quotas, stale, tree, usage, users
+from . import admin, agents, backends, dashboard, deadletters, growth, health, jobs, marks, openapi, quotas, stale, tree, trash, usage, users
 from .commands import CommandOutbox
 from .errors import ApiError, BadParameter, MethodNotAllowed, NotFound, Unavailable
 from .guard import Guard
@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 QUERY_TIMEOUT = 30.0  # seconds: no request waits on PostgreSQL forever
 
 ENDPOINT_MODULES = (usage, stale, growth, users, backends, quotas, admin, marks, jobs, agents, tree, health, openapi,
-                    deadletters)
+                    deadletters, trash)
 
 
 def all_endpoints() -> tuple[Endpoint, ...]:

@@ -65,15 +65,21 @@ def check_args(kind: str, args: dict[str, Any], call: Call) -> dict[str, Any]:
     return {k: v for k, v in parsed.items() if v is not None}
 
 
+async def insert(conn: Any, call: Call, kind: str, args: dict[str, Any], job_id: str | None = None) -> Any:
+    """The jobs row (who asked, when, what) and its command, inside the caller's transaction; returns the row."""
+    job_id = job_id or uuid.uuid4().hex
+    row = await conn.fetchrow(
+        f"INSERT INTO jobs (job_id, kind, args, created_by) VALUES ($1, $2, $3::jsonb, $4) RETURNING {COLUMNS}",
+        job_id, kind, orjson.dumps(args).decode(), call.principal.name)
+    await call.commands.enqueue(conn, kind, args, target=args.get("node", "*"), command_id=job_id)
+    return row
+
+
 async def submit(call: Call) -> JSONResponse:
     kind = call.body["kind"]
     args = check_args(kind, call.body["args"], call)
-    job_id = uuid.uuid4().hex
     async with call.db.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(
-            f"INSERT INTO jobs (job_id, kind, args, created_by) VALUES ($1, $2, $3::jsonb, $4) RETURNING {COLUMNS}",
-            job_id, kind, orjson.dumps(args).decode(), call.principal.name)
-        await call.commands.enqueue(conn, kind, args, target=args.get("node", "*"), command_id=job_id)
+        row = await insert(conn, call, kind, args)
     return JSONResponse(_job(row), status_code=201)
 
 
@@ -128,7 +134,8 @@ _JOB_ID = Name("job_id", "The job id, or a unique start of it (as lists show it)
 
 ENDPOINTS = (
     Endpoint("POST", "/api/v1/jobs", submit, "Submit a move, warm or crawl job", "jobs", response="Job", status=201,
-             body=(Choice("kind", "What to do.", required=True, choices=KINDS),
+             # Deletion jobs (trash, restore, purge) have endpoints of their own: api/trash.py.
+             body=(Choice("kind", "What to do.", required=True, choices=tuple(ARGS)),
                    JobArgs("args", "The kind's arguments: crawl {backend, prefix}, warm {backend, path, node}, "
                            "move {backend, path, dest_backend, dest_path, dry_run}.", required=True))),
     Endpoint("GET", "/api/v1/jobs", list_jobs, "Jobs, newest first", "jobs", response="JobList",

@@ -14,9 +14,11 @@ from .routing import Call, Endpoint
 TS = {"type": ["string", "null"], "format": "date-time"}
 DATE = {"type": ["string", "null"], "format": "date"}
 INT = {"type": "integer"}
+NUM = {"type": "number"}
 STR = {"type": "string"}
 NSTR = {"type": ["string", "null"]}
 BOOL = {"type": "boolean"}
+ANY_OBJ = {"type": "object", "additionalProperties": True}  # free-form (else the generated type admits no key)
 
 
 def obj(props: dict[str, Any], required: list[str] | None = None, extra: bool = False) -> dict[str, Any]:
@@ -108,12 +110,34 @@ SCHEMAS: dict[str, Any] = {
     "ReplayResult": obj({"replayed": INT, "foreign": INT, "missing": INT}),
     "DropResult": obj({"dropped": INT, "missing": INT}),
     "UnmarkResult": obj({"unmarked": INT}),
-    "Job": obj({"job_id": STR, "kind": {"enum": list(jobs.KINDS)}, "args": {"type": "object"},
-                "state": {"enum": list(jobs.STATES)}, "progress": {"type": "object"},
+    "Job": obj({"job_id": STR, "kind": {"enum": list(jobs.KINDS)}, "args": ANY_OBJ,
+                "state": {"enum": list(jobs.STATES)}, "progress": ANY_OBJ,
                 "error": NSTR, "created_by": NSTR, "created_at": TS, "updated_at": TS}),
     "JobList": page("Job"),
-    "Agent": obj({"node_host": STR, "last_heartbeat": TS, "age_seconds": {"type": "number"}, "alive": BOOL,
-                  "status": {"type": "object"}}),
+    # Deletion jobs of marked files (api/trash.py).
+    "TrashFile": obj({"backend": STR, "path": STR, "size_bytes": {"type": ["integer", "null"]}, "marked_by": NSTR,
+                      "marked_at": TS, "last_modified": TS, "last_access": TS, "reason": STR},
+                     ["backend", "path", "size_bytes", "marked_by", "marked_at"]),
+    "TrashPlan": obj({"total": INT, "total_bytes": INT, "retention_days": {"type": "number"}, "trash_prefix": STR,
+                      "files": {"type": "array", "items": ref("TrashFile")},
+                      "held": {"type": "array", "items": ref("TrashFile")}, "held_total": INT}),
+    "Agent": obj({"node_host": STR, "last_heartbeat": TS, "age_seconds": NUM, "alive": BOOL,
+                  "status": ref("AgentStatus")}),
+    # The latest heartbeat as the agent sent it (schemas/records.py AgentStatus; agent/node.py fills it), passed
+    # through as stored: every part optional, and each admits more fields (a newer agent may report more; the
+    # telemetry part depends on the sink).
+    "AgentStatus": obj({
+        "node_host": STR, "timestamp": STR,
+        "mounts": {"type": "array", "items": obj({"mountpoint": STR, "backends": {"type": "array", "items": STR},
+                                                  "since": STR, "open_handles": INT, "errors": INT}, [], extra=True)},
+        "backends": {"type": "object", "additionalProperties": obj(
+            {"reachable": BOOL, "latency_ms": NUM, "error": STR}, ["reachable"], extra=True)},
+        "cache": obj({"bytes": INT, "max_bytes": INT, "blocks": INT, "hits": INT, "misses": INT, "hit_rate": NUM},
+                     [], extra=True),
+        "telemetry": obj({"enabled": BOOL, "queue_depth": INT, "queue_size": INT, "recorded": INT, "sent": INT,
+                          "dropped": INT, "boot_id": STR, "sink": STR, "spool_bytes": INT}, [], extra=True),
+        "jobs": {"type": "object", "additionalProperties": ANY_OBJ},
+    }, [], extra=True),
     "AgentList": listing("Agent"),
     "TreeRow": obj(
         {"path": STR, "name": STR, "depth": INT, "is_dir": BOOL, "total_bytes": INT, "file_count": INT,
@@ -130,6 +154,14 @@ SCHEMAS: dict[str, Any] = {
                  "items": {"type": "array", "items": ref("TreeRow")}, "total": INT, "total_exact": BOOL, "limit": INT,
                  "offset": INT, "next_after": {"type": ["string", "null"]}}),
 }
+
+# A deletion job as the trash list shows it: the job and what became of its trash.
+_TRASH_JOB = {**SCHEMAS["Job"]["properties"], "expires_at": TS, "restore_job": NSTR,
+              "status": {"enum": ["running", "restorable", "restored", "expired", "purged", "cancelled"]}}
+SCHEMAS["Trash"] = obj(_TRASH_JOB)
+SCHEMAS["TrashList"] = page("Trash")
+SCHEMAS["TrashDetail"] = obj({**_TRASH_JOB, "files": {"type": "array", "items": ref("TrashFile")}, "limit": INT,
+                              "offset": INT})
 
 _ERRORS = {
     400: "Bad parameter (the body names it)",
@@ -159,10 +191,10 @@ def _operation(ep: Endpoint, cfg: Config) -> dict[str, Any]:
             props, [p.name for p in ep.body if p.required])}}}
     responses: dict[str, Any] = {}
     for status in (ep.status, *(s for s in ep.extra_statuses if s < 300)):
-        if ep.response is None and ep.media == "application/json":
-            responses[str(status)] = {"description": "Done (no body)"}
-        elif ep.media != "application/json":
+        if ep.media != "application/json":
             responses[str(status)] = {"description": ep.summary, "content": {ep.media: {"schema": STR}}}
+        elif ep.response is None:
+            responses[str(status)] = {"description": "Done (no body)"}
         else:
             content: dict[str, Any] = {"application/json": {"schema": ref(ep.response)}}
             if ep.csv:

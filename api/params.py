@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
-from warpdrive.schemas import periods
+from warpdrive.schemas import periods, units
 from warpdrive.schemas.config import Config
 from warpdrive.schemas.units import MAX_BYTES, SizeError, parse_size
 
@@ -96,8 +96,8 @@ class Size(Param):
         return {
             "anyOf": [
                 {"type": "integer", "minimum": 0, "maximum": MAX_BYTES},
-                {"type": "string", "pattern": r"^\s*(\d+(\.\d*)?|\.\d+)\s*([kKmMgGtTpPeE][iI]?[bB]?|[bB])?\s*$",
-                 "examples": ["500TB", "1.5TiB", "10GiB", "1.5T", "1048576"]},
+                {"type": "string", "pattern": units.PATTERN, "examples": list(units.EXAMPLES),
+                 "description": f"at most {MAX_BYTES} bytes (just under 8 EiB)"},
             ]
         }
 
@@ -156,6 +156,10 @@ class Backend(Param):
     def parse(self, raw: Any, cfg: Config) -> str | None:
         if self.allow_all and raw == "all":
             return None
+        return self.configured(raw, cfg)
+
+    def configured(self, raw: Any, cfg: Config) -> str:
+        """``raw`` as the name of a configured backend (never ``all``), else a 400 naming the known ones."""
         names = [b.name for b in cfg.backends]
         if not isinstance(raw, str) or raw not in names:
             known = ", ".join((["all"] if self.allow_all else []) + names) or "none configured"
@@ -246,7 +250,7 @@ class Files(Param):
             if not isinstance(item, dict) or set(item) != {"backend", "path"}:
                 raise self.bad(f"item {i} must be an object with exactly 'backend' and 'path'")
             try:
-                out.append((self._backend.parse(item["backend"], cfg), self._path.parse(item["path"], cfg)))
+                out.append((self._backend.configured(item["backend"], cfg), self._path.parse(item["path"], cfg)))
             except BadParameter as e:
                 raise self.bad(f"item {i}: {e.message}") from None
         return out

@@ -53,9 +53,13 @@ def events(run: str, n: int) -> list[list[AccessEvent]]:
     ts = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000000Z")
     out, batch = [], []
     for i in range(n):
+        # As an agent: one producer per message key (one partition), seq increasing in sending order
+        # (streams/dedupe.py applies each (producer, seq) once).
+        key = f"node{i // PER_MESSAGE % 8}"
         batch.append(AccessEvent(event_id=f"{run}/{i}", timestamp=ts, user_id="alice", backend_name="bench",
-                                 path=f"{run}/f{i}", operation="read", node_host=f"node{i % 8}", seq=i, count=1,
-                                 bytes_read=1, bytes_written=0, cache_hit=False, error=None))
+                                 path=f"{run}/f{i}", operation="read", node_host=key, seq=i + 1, count=1,
+                                 bytes_read=1, bytes_written=0, cache_hit=False, error=None,
+                                 producer=f"{run}/{key}"))
         if len(batch) == PER_MESSAGE:
             out.append(batch)
             batch = []
@@ -70,6 +74,7 @@ class Run:
         self.stopped: set[str] = set()  # killed or stopped on purpose (or already restarted)
         self.restarts = 0
         self.run_id = f"{scenario}-{uuid.uuid4().hex[:6]}"
+        self.stalled: float | None = None  # seconds without progress when the final wait ran out
 
     def start(self) -> None:
         self.stack.infra_up(("postgres", "kafka"))
@@ -166,14 +171,52 @@ class Run:
     def wait_applied(self, sent: int, timeout: float = 300, settle: float = 5) -> tuple[int, int, int]:
         deadline = time.monotonic() + timeout
         last = self.rows()
+        moved = time.monotonic()  # when the applied count last grew: slow (still growing) or stuck
         while time.monotonic() < deadline:
             self.supervise()
-            last = self.rows()
+            now = self.rows()
+            if now[0] != last[0]:
+                moved = time.monotonic()
+            last = now
             if last[0] >= sent:
                 time.sleep(settle)  # a little longer: a duplicate would arrive after the last first-time apply
                 return self.rows()
             time.sleep(0.5)
+        self.stalled = time.monotonic() - moved
+        print(f"# {self.scenario}: wait ran out; nothing applied for the last {self.stalled:.0f} s; "
+              f"partition lag (Kafka end - PostgreSQL stored): {self.lag()}", file=sys.stderr)
+        for name in self.live_workers():
+            log = self.stack.log_dir / f"{name}.log"
+            tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else []
+            print(f"# {name} log tail:\n" + "\n".join(tail), file=sys.stderr)
         return last
+
+    def lag(self) -> dict[int, int] | str:
+        """Per partition of the access topic: messages in Kafka not yet applied (stored offset behind the end)."""
+        async def q() -> dict[int, int]:
+            from aiokafka import AIOKafkaConsumer, TopicPartition
+
+            c = AIOKafkaConsumer(**self.cfg.kafka.client_options(), enable_auto_commit=False)
+            await c.start()
+            try:
+                name = ACCESS.full_name(self.cfg.kafka)
+                tps = [TopicPartition(name, p) for p in range(ACCESS.partitions or self.cfg.kafka.partitions)]
+                ends = await c.end_offsets(tps)
+            finally:
+                await c.stop()
+            conn = await asyncpg.connect(self.cfg.postgres.dsn, timeout=5)
+            try:
+                stored = {r["partition"]: r["next_offset"] for r in await conn.fetch(
+                    "SELECT partition, next_offset FROM stream_offsets WHERE topic = $1", name)}
+            finally:
+                await conn.close()
+            return {tp.partition: end - stored.get(tp.partition, 0) for tp, end in ends.items()
+                    if end > stored.get(tp.partition, 0)}
+
+        try:
+            return asyncio.run(q())
+        except Exception as e:  # a diagnosis only
+            return f"unreadable ({type(e).__name__}: {e})"
 
     def stop(self) -> None:
         self.stack.down()

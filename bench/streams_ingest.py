@@ -37,9 +37,10 @@ from warpdrive.compose.stack import Stack
 from warpdrive.schemas import config as wconfig
 from warpdrive.schemas.db import create_database, drop_database
 from warpdrive.schemas.records import AccessEvent, encode, encode_batch, format_ts
+from warpdrive.schemas.retention import STATS_BY_TABLE
 from warpdrive.schemas.topics import ACCESS, Topic
 
-NAIVE = Topic("bench.naive-access.v1", key="node_host", ordered=False)
+NAIVE = Topic("bench.naive-access.v1", key="node_host")
 OPS = ("read",) * 12 + ("write",) * 3 + ("stat", "list", "create")
 
 
@@ -212,10 +213,11 @@ def main() -> None:
         rows = asyncio.run(_fetchval(dsn, "SELECT count(*) FROM access_log"))
         user_files, user_reads = (asyncio.run(_fetchval(dsn, f"SELECT count(*) FROM {t}")) for t in ("user_files", "user_reads"))
         # Updates that wrote no index entry (HOT): what a fillfactor below 100 buys the upserts.
-        hot = asyncio.run(_fetchval(dsn, """
+        hot = asyncio.run(_fetchval(dsn, f"""
             SELECT string_agg(format('%s %s%% of %s', relname, round(100.0 * n_tup_hot_upd / greatest(n_tup_upd, 1)),
                                      n_tup_upd), ', ' ORDER BY relname)
-            FROM pg_stat_user_tables WHERE relname IN ('access_log', 'user_files')"""))
+            FROM (SELECT rel AS relname, sum(n_tup_hot_upd) AS n_tup_hot_upd, sum(n_tup_upd) AS n_tup_upd
+                  FROM ({STATS_BY_TABLE}) s WHERE rel IN ('access_log', 'user_files') GROUP BY rel) t"""))
         rounds = []
         for i in range(args.pipeline_rounds):
             # The same topic again, into a fresh database each, by a fresh consumer group; order alternates.

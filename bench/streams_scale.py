@@ -49,6 +49,7 @@ from warpdrive.compose.stack import Stack
 from warpdrive.schemas import config as wconfig
 from warpdrive.schemas.db import create_database, drop_database, migrate
 from warpdrive.schemas.records import AccessEvent, encode_batch, format_ts, parse_ts
+from warpdrive.schemas.retention import STATS_BY_TABLE
 from warpdrive.schemas.topics import ACCESS, ensure_topics
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -278,8 +279,8 @@ async def _row_writes(dsn: str) -> dict[str, int]:
     conn = await asyncpg.connect(dsn)
     try:
         return {r[0]: r[1] for r in await conn.fetch(
-            "SELECT relname, n_tup_ins + n_tup_upd FROM pg_stat_user_tables"
-            " WHERE relname IN ('access_log', 'access_daily', 'user_files', 'user_reads', 'telemetry_coverage')")}
+            f"SELECT rel, sum(n_tup_ins + n_tup_upd)::bigint FROM ({STATS_BY_TABLE}) s"
+            " WHERE rel IN ('access_log', 'access_daily', 'user_files', 'user_reads', 'telemetry_coverage') GROUP BY rel")}
     finally:
         await conn.close()
 

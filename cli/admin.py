@@ -10,6 +10,7 @@ from warpdrive.schemas.units import family_of, format_size
 
 from .context import Ctl, examples, format_option, page_options, pass_ctl
 from .errors import ApiError, CtlError
+from .follow import check, follow
 from .output import Column, list_items
 from .params import LOCATION, SIZE, Location
 
@@ -243,6 +244,55 @@ def marks_remove(ctl: Ctl, locations: tuple[Location, ...]) -> None:
     """Unmarks files."""
     doc = ctl.client.delete("/api/v1/marks", {"files": _files(ctl, locations)})
     ctl.say(f"unmarked {doc.get('unmarked', 0)} file(s)", doc)
+
+
+@marks.command("delete", epilog=examples("marks delete --dry-run", "marks delete --backend s3 --prefix runs/2024/ --dry-run -o csv",
+                                          "marks delete --backend s3 --prefix runs/2024/ --retention 30 --wait",
+                                          "marks delete --yes   # no question: for scripts"))
+@click.option("--backend", default="all", show_default=True, help="Only marks on this backend, or all.")
+@click.option("--prefix", help="Only marks under this path prefix.")
+@click.option("--owner", help="Only marks of files owned by this team or user.")
+@click.option("--retention", "retention_days", type=click.IntRange(0, 3650), metavar="DAYS",
+              help="Days the trash stays restorable (default: the server's crawler.trash_retention_days).")
+@click.option("--dry-run", is_flag=True, help="Only list exactly the files the job would move (and the marks held back, "
+              "with why); change nothing.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--wait", is_flag=True, help="Follow the job until it ends.")
+@format_option
+@pass_ctl
+def marks_delete(ctl: Ctl, backend: str, prefix: str | None, owner: str | None, retention_days: int | None,
+                 dry_run: bool, yes: bool, wait: bool) -> None:
+    """Deletes marked files: moves them to a trash directory on their own backend, restorable until the retention
+    period ends (`trash restore JOB`), then purged (`trash purge`).
+
+    Always a dry run first: the exact files and bytes, confirmed before the job is submitted; a mark whose file was
+    modified or read since marking, or is gone from the index, is held back and listed, never deleted.
+    """
+    body = {k: v for k, v in {"backend": backend, "prefix": prefix, "owner": owner,
+                              "retention_days": retention_days}.items() if v is not None}
+    plan = ctl.client.post("/api/v1/marks/delete/dry-run", body)
+    n, size = int(plan["total"]), int(plan["total_bytes"])
+    summary = (f"{n:,} marked files, {format_size(size)} ({size:,} bytes) would move to {plan['trash_prefix']}/ on "
+               f"their backends, restorable for {plan['retention_days']:g} days")
+    held = [f"held back (not deleted): {h['backend']}:{h['path']}: {h['reason']}" for h in plan.get("held") or []]
+    if dry_run:
+        columns = [Column("backend", "BACKEND"), Column("path", "PATH"), Column("size_bytes", "SIZE", "size"),
+                   Column("marked_by", "BY"), Column("marked_at", "MARKED", "time")]
+        ctl.emit(plan["files"], columns, plan, [summary, *held])
+        return
+    for line in held:
+        click.echo(line, err=True)
+    if not n:
+        raise CtlError("no marked file to delete" + (" (every mark of the filter is held back)" if held else ""))
+    if not yes and not click.confirm(f"Move {summary}?", err=True):
+        raise CtlError("nothing deleted")
+    job = ctl.client.post("/api/v1/marks/delete", {**body, "expect": n, "expect_bytes": size})
+    if wait:
+        job = follow(ctl.client, job, err=ctl.fmt != "table")
+    ctl.say(f"deletion job {job['job_id']} {job.get('state', 'queued')}: {n:,} files, {format_size(size)} to the trash "
+            f"(restore with: warpdrive-ctl trash restore {job['job_id'][:12]})", job)
+    if wait:
+        check([job])
 
 
 @click.group(epilog=examples("deadletters list", "deadletters show 42", "deadletters replay 42 43",

@@ -23,6 +23,14 @@ POLL_SECONDS = 0.5
 COUNTERS = ((("bytes_done", "bytes"), "bytes_total", True), (("files_done", "files"), "files_total", False))
 
 
+def _size(n: float) -> str:
+    return format_size(int(n))  # a JSON counter: bytes are whole
+
+
+def _count(n: float) -> str:
+    return f"{n:,}"
+
+
 def describe(progress: dict[str, Any]) -> tuple[float | None, str]:
     """(fraction done or None, a short text) from a job's progress, whatever counters it reports."""
     if progress.get("dry_run"):  # a dry run only lists: its totals are what it has found so far
@@ -37,13 +45,13 @@ def describe(progress: dict[str, Any]) -> tuple[float | None, str]:
             continue
         done, total = progress[done_key], progress.get(total_key)
         used |= {done_key, total_key}
-        fmt = format_size if is_bytes else (lambda n: f"{n:,}")
+        fmt = _size if is_bytes else _count
         text = f"{fmt(done)}/{fmt(total)}" if isinstance(total, (int, float)) else fmt(done)
         parts.append(text if is_bytes else f"{text} files")
         if fraction is None and total:
             fraction = min(1.0, done / total)
     # Other counters only when they say something (errors=2, files_skipped=3); names and paths are in the job's args.
-    extra = [f"{k}={format_size(v) if k.startswith('bytes') else v}" for k, v in progress.items()
+    extra = [f"{k}={_size(v) if k.startswith('bytes') else v}" for k, v in progress.items()
              if k not in used and isinstance(v, (int, float)) and not isinstance(v, bool) and v]
     return fraction, ", ".join(parts + extra)
 

@@ -187,6 +187,70 @@ def jobs_cancel(ctl: Ctl, job_id: str) -> None:
     ctl.say(f"job {job_id} {job.get('state', 'cancelling') if isinstance(job, dict) else 'cancelling'}", job)
 
 
+@click.group(epilog=examples("trash list", "trash show 3f2a9c", "trash restore 3f2a9c --wait", "trash purge --wait"))
+def trash() -> None:
+    """Deletion jobs' trash (`marks delete`): list, inspect, restore until it expires, purge what expired."""
+
+
+TRASH_COLUMNS = [
+    Column("job_id", "JOB", get=lambda r: str(r.get("job_id") or "")[:SHORT_ID]), Column("status", "STATUS"),
+    Column("files", "FILES", "int", lambda r: (r.get("progress") or {}).get("files_done")),
+    Column("bytes", "SIZE", "size", lambda r: (r.get("progress") or {}).get("bytes_done")),
+    Column("skipped", "SKIPPED", "int", lambda r: (r.get("progress") or {}).get("files_skipped")),
+    Column("expires_at", "EXPIRES", "time"), Column("created_by", "BY"), Column("created_at", "CREATED", "time"),
+    Column("trash", "TRASH", get=lambda r: (r.get("args") or {}).get("trash")),
+]
+
+
+@trash.command("list", epilog=examples("trash list", "trash list --format json"))
+@page_options
+@format_option
+@pass_ctl
+def trash_list(ctl: Ctl, limit: int | None, offset: int) -> None:
+    """Deletion jobs, newest first: files and bytes in the trash, until when they can be restored."""
+    ctl.emit_list("/api/v1/trash", {}, TRASH_COLUMNS, limit, offset)
+
+
+@trash.command("show", epilog=examples("trash show 3f2a9c", "trash show 3f2a9c --format csv"))
+@click.argument("job_id")
+@page_options
+@format_option
+@pass_ctl
+def trash_show(ctl: Ctl, job_id: str, limit: int | None, offset: int) -> None:
+    """One deletion job's files (and what it skipped, with why)."""
+    doc = ctl.client.get(f"/api/v1/trash/{quote(job_id, safe='')}", limit=limit or 1000, offset=offset)
+    p = doc.get("progress") or {}
+    notes = [f"deletion job {doc['job_id']}: {doc['status']}, expires {doc.get('expires_at')}; "
+             f"{p.get('files_done', 0):,} of {(doc.get('args') or {}).get('files', 0):,} files in "
+             f"{(doc.get('args') or {}).get('trash')}"]
+    notes += [f"skipped {s['backend']}:{s['path']}: {s['reason']}" for s in p.get("skipped") or []]
+    notes += [f"failed {s['backend']}:{s['path']}: {s['error']}" for s in p.get("failed") or []]
+    columns = [Column("backend", "BACKEND"), Column("path", "PATH"), Column("size_bytes", "SIZE", "size"),
+               Column("marked_by", "MARKED BY"), Column("marked_at", "MARKED", "time")]
+    ctl.emit(doc.get("files") or [], columns, doc, notes)
+
+
+@trash.command("restore", epilog=examples("trash restore 3f2a9c", "trash restore 3f2a9c --wait"))
+@click.argument("job_id")
+@click.option("--wait", is_flag=True, help="Follow the restore job until it ends.")
+@format_option
+@pass_ctl
+def trash_restore(ctl: Ctl, job_id: str, wait: bool) -> None:
+    """Moves a deletion job's files back to their paths, byte for byte (refused once its trash expired)."""
+    job = ctl.client.post(f"/api/v1/trash/{quote(job_id, safe='')}/restore")
+    show_jobs(ctl, [follow(ctl.client, job, err=ctl.fmt != "table") if wait else job], wait)
+
+
+@trash.command("purge", epilog=examples("trash purge", "trash purge --wait"))
+@click.option("--wait", is_flag=True, help="Follow the purge job until it ends.")
+@format_option
+@pass_ctl
+def trash_purge(ctl: Ctl, wait: bool) -> None:
+    """Removes for good every trash directory whose retention period ended (a job, on every backend)."""
+    job = ctl.client.post("/api/v1/trash/purge")
+    show_jobs(ctl, [follow(ctl.client, job, err=ctl.fmt != "table") if wait else job], wait)
+
+
 def _agent_row(agent: dict[str, Any]) -> dict[str, Any]:
     """One node's line of `status`, from its latest AgentStatus heartbeat (agent/node.py)."""
     st = agent.get("status") or {}
@@ -252,4 +316,4 @@ def status(ctl: Ctl) -> None:
     ctl.emit(rows, columns)
 
 
-COMMANDS = [move, warm, crawl, jobs, status]
+COMMANDS = [move, warm, crawl, jobs, trash, status]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import quote
 
 import click
@@ -254,7 +254,7 @@ def du(ctl: Ctl, location: Location, depth: int, sort: str, limit: int) -> None:
     _walk(ctl, backend, root, 1, depth, sort, limit, rows, notes)
     if ctl.fmt == "csv":
         columns = [Column(k, k) for k in ("path", "level", "total_bytes", "file_count")]
-        columns += [Column(f"stale_{d}_bytes", "", get=lambda r, d=d: (r.get("stale_bytes") or {}).get(d))
+        columns += [Column(f"stale_{d}_bytes", "", get=_stale_bytes(d))
                     for d in ("30", "90", "180")]
         columns += [Column(k, k) for k in ("never_read_bytes", "bytes_by_team", "newest_modified", "oldest_modified",
                                            "last_access")]
@@ -276,6 +276,11 @@ def _du_name(row: dict[str, Any]) -> str:
     if row["level"] == 0:
         return (row.get("path") or "") + "/"
     return "  " * row["level"] + str(row.get("name") or row.get("path")) + "/"
+
+
+def _stale_bytes(days: str) -> Callable[[dict[str, Any]], Any]:
+    """A tree row's bytes not read in ``days`` days (a CSV column)."""
+    return lambda r: (r.get("stale_bytes") or {}).get(days)
 
 
 def _walk(ctl: Ctl, backend: str, node: dict[str, Any], level: int, depth: int, sort: str, limit: int,

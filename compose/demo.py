@@ -8,7 +8,6 @@ It drives the system only through its public surfaces: files on the backends, th
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import random
@@ -21,12 +20,11 @@ from pathlib import Path
 from typing import Callable
 
 import httpx
-from aiokafka import AIOKafkaProducer
+import orjson
 
 from warpdrive.schemas import config as wconfig
-from warpdrive.schemas.records import AccessEvent, encode_batch, format_ts
+from warpdrive.schemas.records import format_ts
 from warpdrive.schemas.storage import kind_of, open_fs, root_path
-from warpdrive.schemas.topics import ACCESS
 
 from .errors import StackError
 from .stack import Stack
@@ -141,37 +139,27 @@ def write_estate(cfg: wconfig.Config, files: list[EstateFile], echo: Callable[[s
              f"({time.monotonic() - t0:.1f} s)")
 
 
-def history_events(files: list[EstateFile]) -> list[AccessEvent]:
-    """Months of reads: a share of the files read by members of their team (and a few others) over HISTORY_DAYS,
-    older files read longer ago, so the estate has fresh, cooling and stale data."""
+def history_log(files: list[EstateFile], path: Path) -> tuple[int, int]:
+    """Months of reads as an access log (JSON lines in the spec's AccessEvent shape, as a site exports them): a
+    share of the files read by members of their team (and a few others) over HISTORY_DAYS, older files read longer
+    ago, so the estate has fresh, cooling and stale data. Returns (events, reads)."""
     rnd = random.Random(ESTATE_SEED + 1)
     now = time.time()
     users = list(UID)
-    events = []
-    for f in files:
-        if rnd.random() > READ_SHARE:
-            continue
-        for _ in range(rnd.randint(1, 3)):
-            ago = rnd.uniform(0, min(HISTORY_DAYS, max(f.age_days, 1.0)))
-            n = rnd.randint(1, 6)
-            events.append(AccessEvent(
-                event_id=f"demo-history/{len(events)}", timestamp=format_ts(now - ago * DAY), user_id=rnd.choice(users),
-                backend_name=f.backend, path=f.path, operation="read", node_host="demo-history", seq=len(events),
-                count=n, bytes_read=n * min(f.size, 1 << 24)))
-    return events
-
-
-async def publish_history(cfg: wconfig.Config, events: list[AccessEvent]) -> None:
-    """Onto the access topic, as agents send them: many events per message."""
-    producer = AIOKafkaProducer(**cfg.kafka.client_options(), acks="all", enable_idempotence=True)
-    await producer.start()
-    try:
-        topic = ACCESS.full_name(cfg.kafka)
-        for i in range(0, len(events), 1000):
-            await producer.send(topic, encode_batch(events[i:i + 1000]), key=b"demo-history")
-        await producer.flush()
-    finally:
-        await producer.stop()
+    events = reads = 0
+    with open(path, "wb") as out:
+        for f in files:
+            if rnd.random() > READ_SHARE:
+                continue
+            for _ in range(rnd.randint(1, 3)):
+                ago = rnd.uniform(0, min(HISTORY_DAYS, max(f.age_days, 1.0)))
+                n = rnd.randint(1, 6)
+                out.write(orjson.dumps({
+                    "timestamp": format_ts(now - ago * DAY), "user_id": rnd.choice(users), "backend_name": f.backend,
+                    "path": "/" + f.path, "operation": "read", "bytes_read": n * min(f.size, 1 << 24), "count": n,
+                    "cache_hit": False, "node_host": "demo-history", "latency_ms": 0.0, "error": None}) + b"\n")
+                events, reads = events + 1, reads + n
+    return events, reads
 
 
 def wait_for(what: str, check: Callable[[], bool], timeout: float, logs: Path) -> None:
@@ -222,8 +210,8 @@ def run(st: Stack, echo: Callable[[str], None] = print) -> None:
     for user, team in DEMO_TEAMS.items():
         sh(*ctl, "teams", "set", user, team, show=False)
     rules = [("s3:corpora", "nlp", None), ("s3:models", "nlp", "bob"), ("gcs:archive", "platform", None)]
-    for loc, team, user in dict.fromkeys(rules + ESTATE_RULES):
-        sh(*ctl, "ownership", "set", loc, "--team", team, *(("--user", user) if user else ()), show=False)
+    for loc, team, owner in dict.fromkeys(rules + ESTATE_RULES):
+        sh(*ctl, "ownership", "set", loc, "--team", team, *(("--user", owner) if owner else ()), show=False)
     echo("  " + "; ".join(f"{u} → {t}" for u, t in DEMO_TEAMS.items()))
     echo("  " + "; ".join(f"{loc} → {t}{'/' + u if u else ''}" for loc, t, u in dict.fromkeys(rules + ESTATE_RULES)))
 
@@ -235,11 +223,12 @@ def run(st: Stack, echo: Callable[[str], None] = print) -> None:
              .get("file_count", 0) >= expected_files, 600, st.log_dir)
     echo(f"  crawled and applied {expected_files:,} files in {time.monotonic() - t0:.1f} s")
 
-    echo(f"\n==> {HISTORY_DAYS} days of read history onto the access topic")
-    events = history_events(estate)
-    asyncio.run(publish_history(cfg, events))
-    reads = sum(e.count for e in events)
-    echo(f"  {len(events):,} events, {reads:,} reads by {len(UID)} users")
+    echo(f"\n==> {HISTORY_DAYS} days of read history imported from an access log (warpdrive backfill)")
+    log = st.state_dir / "demo-access-history.jsonl"
+    events, reads = history_log(estate, log)
+    summary = orjson.loads(sh(str(bin_dir / "warpdrive"), "backfill", "--format", "jsonl", "--json", str(log), show=False))
+    echo(f"  {events:,} events, {reads:,} reads by {len(UID)} users: {summary['imported']:,} imported "
+         f"({summary['unparseable']:,} unparseable); importing the same log again adds nothing")
 
     mnt = st.state_dir / "mnt"
     if st.pid("agent") and os.path.ismount(mnt):

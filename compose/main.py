@@ -364,6 +364,50 @@ def schema_snapshot_cmd(config_path: str | None, output: str | None) -> None:
         click.echo(text, nl=False)
 
 
+@cli.command("retention")
+@config_option
+@click.option("--dry-run", is_flag=True, help="Change nothing; list the partitions it would create and drop.")
+def retention_cmd(config_path: str | None, dry_run: bool) -> None:
+    """Keep access_log and access_daily to `retention.keep_months` months: run it daily (the k8s CronJob does).
+
+    Creates the monthly partitions of this month and the next two (moving any rows of a kept month out of the
+    DEFAULT partition), drops whole months older than the kept ones, and deletes older rows that arrived late.
+    Per-file last access and per-user totals live in rollups and are not touched. Safe to run while workers run
+    and to run again; each step is its own short transaction.
+
+    \b
+    Examples:
+      warpdrive retention --dry-run
+      WARPDRIVE_RETENTION_KEEP_MONTHS=6 warpdrive retention
+    """
+    import datetime
+
+    from warpdrive.schemas import retention
+
+    cfg = load_config(config_path)
+    keep = cfg.retention.keep_months
+    today = datetime.datetime.now(datetime.UTC).date()
+
+    async def run(conn) -> list:
+        steps = await retention.plan(conn, keep, today)
+        if not dry_run:
+            await retention.apply(conn, steps, lambda line: click.echo(f"  {line}"))
+        return steps
+
+    click.echo(f"retention: keeping {keep} month(s), from {retention.cutoff(today, keep)}"
+               + (" (dry run: nothing changes)" if dry_run else ""))
+    try:
+        steps = asyncio.run(_with_conn(cfg, run))
+    except SchemaError as e:
+        raise click.ClickException(str(e)) from None
+    if dry_run:
+        for s in steps:
+            click.echo(f"  would {s.describe()}")
+    click.echo(f"{'would do' if dry_run else 'done'}: {sum(s.kind == 'create' for s in steps)} created, "
+               f"{sum(s.kind == 'drop' for s in steps)} dropped, {sum(s.rows for s in steps if s.kind == 'purge'):,} "
+               "late row(s) deleted")
+
+
 @cli.command("config")
 @config_option
 def config_cmd(config_path: str | None) -> None:

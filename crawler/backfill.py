@@ -13,15 +13,21 @@ Callable as a function (the demo and tests load history with it) and from ``warp
 from __future__ import annotations
 
 import asyncio
+import itertools
+import multiprocessing
 import os
-from collections import Counter
+import threading
+from collections import Counter, deque
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from datetime import date, timedelta
+from typing import Any, Awaitable, Callable, Iterator
 
 from warpdrive.schemas.checks import check_access
 from warpdrive.schemas.config import BackendConfig, Config
 from warpdrive.schemas.errors import DecodeError
-from warpdrive.schemas.records import AccessEvent
+from warpdrive.schemas.records import AccessEvent, encode_batch
 from warpdrive.schemas.storage import KINDS, kind_of, open_fs
 from warpdrive.schemas.topics import ACCESS
 
@@ -29,7 +35,12 @@ from .errors import CrawlerError
 from .logformats import FORMATS, PARSERS, UNKNOWN_BACKEND, BadLine, Resolver, Skip, object_url, sniff
 
 SHOWN = 5  # bad lines kept (with their line numbers) for the summary
+QUIET_DAYS = 2  # days in a row without an event reported as a gap (one quiet day chains, as coverage does)
 SNIFF_LINES = 5
+BATCH = 1000  # events per Kafka message (~400 KB): fewer, larger messages are cheaper for producer and workers alike
+CHUNK = 1 << 20  # bytes of log lines handed to a parser at a time (~2,500 JSON lines)
+AHEAD = 16  # encoded messages the parsing thread may run ahead of the sender
+PRODUCER_BATCH = 1_000_000  # bytes of messages aiokafka packs into one record batch: under the broker's 1 MiB message.max.bytes
 
 
 class BackfillError(CrawlerError):
@@ -41,6 +52,23 @@ class Span:
     first: str
     last: str
     events: int = 0
+    days: set[str] = field(default_factory=set)  # UTC days with at least one event
+
+    def gaps(self) -> list[tuple[str, str, int]]:
+        """(first, last, days) of each run of at least QUIET_DAYS days with no event between first and last:
+        missing logs, most likely; the backend's coverage still spans them (history_coverage keeps first/last)."""
+        out, day = [], date.fromisoformat(self.first[:10])
+        end = date.fromisoformat(self.last[:10])
+        run: date | None = None
+        while day <= end:
+            if day.isoformat() in self.days:
+                if run is not None and (day - run).days >= QUIET_DAYS:
+                    out.append((run.isoformat(), (day - timedelta(days=1)).isoformat(), (day - run).days))
+                run = None
+            elif run is None:
+                run = day
+            day += timedelta(days=1)
+        return out
 
 
 @dataclass
@@ -76,13 +104,29 @@ class Summary:
         elif e.timestamp > s.last:
             s.last = e.timestamp
         s.events += 1
+        s.days.add(e.timestamp[:10])
+
+    def merge(self, part: "Summary") -> None:
+        """Adds what a chunk of lines counted (chunks merged in file order keep the first bad lines first)."""
+        self.lines += part.lines
+        self.skipped.update(part.skipped)
+        self.unparseable += part.unparseable
+        self.bad.extend(part.bad[:SHOWN - len(self.bad)])
+        for name, p in part.backends.items():
+            s = self.backends.get(name)
+            if s is None:
+                self.backends[name] = Span(p.first, p.last, p.events, set(p.days))
+            else:
+                s.first, s.last, s.events = min(s.first, p.first), max(s.last, p.last), s.events + p.events
+                s.days |= p.days
 
     def as_dict(self) -> dict[str, Any]:
         return {"dry_run": self.dry_run, "files": self.files, "lines": self.lines, "imported": self.imported,
                 "skipped": dict(self.skipped), "unknown_backend": self.unknown_backend,
                 "unparseable": self.unparseable, "bad_lines": [list(b) for b in self.bad],
                 "formats": dict(self.formats),
-                "backends": {n: {"first": s.first, "last": s.last, "events": s.events} for n, s in sorted(self.backends.items())}}
+                "backends": {n: {"first": s.first, "last": s.last, "events": s.events,
+                                 "gaps": [list(g) for g in s.gaps()]} for n, s in sorted(self.backends.items())}}
 
 
 def _fs_for(cfg: Config, url: str, storage_options: dict[str, Any] | None) -> tuple[Any, str, str]:
@@ -119,29 +163,50 @@ def log_files(cfg: Config, location: str, storage_options: dict[str, Any] | None
     return [(fs, path, prefix + path)]
 
 
-def _lines(fs: Any, path: str) -> Iterator[str]:
-    with fs.open(path, "rt", compression="infer", encoding="utf-8", errors="replace", newline="\n") as f:
-        yield from f
+def _blocks(fs: Any, path: str) -> Iterator[bytes]:
+    """The file (decompressed by its name: .gz, .bz2, …) in blocks of whole lines of about CHUNK bytes."""
+    with fs.open(path, "rb", compression="infer") as f:
+        rest = b""
+        while block := f.read(CHUNK):
+            block = rest + block
+            cut = block.rfind(b"\n") + 1
+            if cut:
+                rest = block[cut:]
+                yield block[:cut]
+            else:
+                rest = block
+        if rest:
+            yield rest
 
 
-def _parse_file(fs: Any, path: str, url: str, fmt: str | None, resolver: Resolver, roots: dict[str, str],
-                summary: Summary, batch_size: int) -> Iterator[list[AccessEvent]]:
-    """Batches of checked events of one log file (summary counted as it goes)."""
-    if fmt is None:
-        head: list[str] = []
-        for text in _lines(fs, path):
-            head.append(text)
-            if len(head) >= SNIFF_LINES:
-                break
-        fmt = sniff(head)
-        if fmt is None:
+def _chunks(files: list[tuple[Any, str, str]], fmt: str | None,
+            summary: Summary) -> Iterator[tuple[str, str, int, bytes]]:
+    """(format, file URL, number of the block's first line, block of lines) of every file in turn (the format
+    sniffed per file from its first block unless given; files and formats counted). Only bytes are handled here:
+    splitting into lines and decoding is the parsers' work, wherever they run."""
+    for fs, path, url in files:
+        first, blocks = 1, _blocks(fs, path)
+        head = next(blocks, b"")
+        this = fmt or sniff(head[:1 << 16].decode("utf-8", "replace").split("\n")[:SNIFF_LINES])
+        if this is None:
             raise BackfillError(f"{url}: cannot tell the format from its first lines; give --format "
                                 f"({', '.join(FORMATS)})")
-    summary.files += 1
-    summary.formats[fmt] += 1
+        summary.files += 1
+        summary.formats[this] += 1
+        for block in itertools.chain((head,), blocks):
+            yield this, url, first, block
+            first += block.count(b"\n")
+
+
+def parse_chunk(fmt: str, url: str, first: int, block: bytes, resolver: Resolver, roots: dict[str, str],
+                batch_size: int) -> tuple[list[tuple[str, bytes, int]], Summary]:
+    """Lines ``first``… of one log file → (key, encoded batch message, events) and what was counted: the CPU-bound
+    part of an import, run in the parsing thread or in worker processes (``jobs``)."""
+    summary = Summary()
     parse, source = PARSERS[fmt], f"{fmt}:{url}"
+    out: list[tuple[str, bytes, int]] = []
     batch: list[AccessEvent] = []
-    for n, text in enumerate(_lines(fs, path), 1):
+    for n, text in enumerate(block.decode("utf-8", "replace").split("\n"), first):
         if not text.strip():
             continue
         summary.lines += 1
@@ -156,49 +221,140 @@ def _parse_file(fs: Any, path: str, url: str, fmt: str | None, resolver: Resolve
         summary.count(e)
         batch.append(e)
         if len(batch) >= batch_size:
-            yield batch
+            out.append((source, encode_batch(batch), len(batch)))
             batch = []
     if batch:
-        yield batch
+        out.append((source, encode_batch(batch), len(batch)))
+    return out, summary
+
+
+_context: tuple[Resolver, dict[str, str]] | None = None  # a worker process's resolver and roots
+
+
+def _init_worker(resolver: Resolver, roots: dict[str, str]) -> None:
+    global _context
+    _context = (resolver, roots)
+
+
+def _parse_in_worker(fmt: str, url: str, first: int, block: bytes,
+                     batch_size: int) -> tuple[list[tuple[str, bytes, int]], Summary]:
+    assert _context is not None
+    return parse_chunk(fmt, url, first, block, *_context, batch_size)
+
+
+def _result(f: Future[Any]) -> Any:
+    try:
+        return f.result()
+    except BrokenProcessPool as e:
+        raise BackfillError(f"a parsing process died ({e}); importing again adds only the lines not applied yet") from None
+
+
+def _messages(files: list[tuple[Any, str, str]], fmt: str | None, resolver: Resolver, roots: dict[str, str],
+              summary: Summary, batch_size: int, jobs: int) -> Iterator[tuple[str, bytes, int]]:
+    """(key, encoded batch message, events) of every file in order. With ``jobs`` > 1, chunks of lines are
+    parsed, checked and encoded by that many worker processes (results taken in order; at most 2 per
+    worker ahead), the reading stays here."""
+    chunks = _chunks(files, fmt, summary)
+    if jobs <= 1:
+        for fmt_, url, first, block in chunks:
+            out, part = parse_chunk(fmt_, url, first, block, resolver, roots, batch_size)
+            summary.merge(part)
+            yield from out
+        return
+    ctx = multiprocessing.get_context("spawn")  # never fork a process that runs threads
+    with ProcessPoolExecutor(jobs, ctx, initializer=_init_worker, initargs=(resolver, roots)) as pool:
+        ahead: deque[Future[tuple[list[tuple[str, bytes, int]], Summary]]] = deque()
+        try:
+            for fmt_, url, first, block in chunks:
+                ahead.append(pool.submit(_parse_in_worker, fmt_, url, first, block, batch_size))
+                while len(ahead) > 2 * jobs or (ahead and ahead[0].done()):
+                    out, part = _result(ahead.popleft())
+                    summary.merge(part)
+                    yield from out
+            while ahead:
+                out, part = _result(ahead.popleft())
+                summary.merge(part)
+                yield from out
+        finally:
+            for f in ahead:
+                f.cancel()
+
+
+_END = object()
+
+
+async def _in_thread(it: Iterator[Any], consume: Callable[[Any], Awaitable[None]]) -> None:
+    """Runs ``it`` in its own thread, ``consume`` awaiting each item on the event loop, so parsing and encoding
+    the next messages overlap with sending the last ones; at most ``AHEAD`` items wait between the two."""
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    room = threading.Semaphore(AHEAD)
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            for item in it:
+                room.acquire()
+                if stop.is_set():
+                    return
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+            loop.call_soon_threadsafe(queue.put_nowait, _END)
+        except BaseException as e:  # handed to the loop, raised there
+            loop.call_soon_threadsafe(queue.put_nowait, e)
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()  # a generator stopped early still shuts its worker processes down
+
+    thread = threading.Thread(target=run, name="backfill-parse", daemon=True)
+    thread.start()
+    try:
+        while (item := await queue.get()) is not _END:
+            if isinstance(item, BaseException):
+                raise item
+            room.release()
+            await consume(item)
+    finally:
+        stop.set()
+        room.release()
+        await asyncio.to_thread(thread.join)
 
 
 async def backfill(cfg: Config, locations: list[str], fmt: str | None = None, dry_run: bool = False,
                    users: dict[str, str] | None = None, storage_options: dict[str, Any] | None = None,
-                   batch_size: int = 500, progress: Callable[[Summary], None] | None = None) -> Summary:
+                   batch_size: int = BATCH, progress: Callable[[Summary], None] | None = None,
+                   jobs: int = 1) -> Summary:
     """Imports the access logs at ``locations`` (``fmt``: one of FORMATS, else sniffed per file); with
     ``dry_run`` publishes nothing and only counts. ``users``: requester → user, over ``[history.users]``.
     Returns the summary; raises BackfillError when a location or Kafka fails (what was sent stays sent:
-    importing again adds only the lines not applied yet)."""
+    importing again adds only the lines not applied yet). ``jobs``: processes parsing in parallel."""
     if fmt is not None and fmt not in FORMATS:
         raise BackfillError(f"format {fmt!r}: use one of {', '.join(FORMATS)}")
     summary = Summary(dry_run=dry_run)
     resolver = Resolver(cfg.backends, {**cfg.history.users, **(users or {})})
     roots = {b.name: b.url for b in cfg.backends}
     files = [f for loc in locations for f in await asyncio.to_thread(log_files, cfg, loc, storage_options)]
-
-    async def each_batch(send: Callable[[str, list[AccessEvent]], Any]) -> None:
-        for fs, path, url in files:
-            it = _parse_file(fs, path, url, fmt, resolver, roots, summary, batch_size)
-            while (batch := await asyncio.to_thread(next, it, None)) is not None:
-                await send(batch[0].source or url, batch)
-                if progress is not None:
-                    progress(summary)
+    messages = _messages(files, fmt, resolver, roots, summary, batch_size, jobs)
 
     if dry_run:
-        async def count(key: str, batch: list[AccessEvent]) -> None:
-            pass
+        async def count(item: tuple[str, bytes, int]) -> None:
+            if progress is not None:
+                progress(summary)
 
-        await each_batch(count)
+        await _in_thread(messages, count)
         return summary
     from .publish import Publisher
 
-    async with Publisher(cfg.kafka) as pub:
+    async with Publisher(cfg.kafka, max_batch_size=PRODUCER_BATCH) as pub:
         channel = pub.channel()
 
-        async def send(key: str, batch: list[AccessEvent]) -> None:
-            await channel.send_batch(ACCESS, key, batch)
-            summary.imported += len(batch)
+        async def send(item: tuple[str, bytes, int]) -> None:
+            key, value, n = item
+            await channel.send(ACCESS, key, value)
+            summary.imported += n
+            if progress is not None:
+                progress(summary)
 
-        await each_batch(send)
+        await _in_thread(messages, send)
         await channel.settle()
     return summary

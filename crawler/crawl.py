@@ -14,7 +14,7 @@ import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import AsyncIterator
+from typing import AsyncGenerator
 
 from warpdrive.schemas.config import BackendConfig, Config
 from warpdrive.schemas.records import CrawlMarker, ListingEvent, utc_now
@@ -51,7 +51,7 @@ def new_crawl_id(backend: str) -> str:
 
 
 async def listing(backend: BackendConfig, prefix: str, crawl_id: str, batch_size: int, concurrency: int,
-                  stats: WalkStats) -> AsyncIterator[list[ListingEvent]]:
+                  stats: WalkStats) -> AsyncGenerator[list[ListingEvent], None]:
     """Batches of ListingEvents of the backend at or under ``prefix`` (relative to its root)."""
     kind = kind_of(backend)
     if kind.posix:

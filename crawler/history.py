@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Any
@@ -12,7 +13,7 @@ import orjson
 from warpdrive.schemas import config as wconfig
 from warpdrive.schemas.errors import SchemaError
 
-from .backfill import Summary, backfill
+from .backfill import BATCH, Summary, backfill
 from .errors import CrawlerError
 from .logformats import FORMATS
 from .main import _run
@@ -63,6 +64,9 @@ def render(s: Summary) -> str:
         out.append(f"  {'backend':<20} {'events':>12}  first event                   last event")
         for name, b in sorted(s.backends.items()):
             out.append(f"  {name:<20} {b.events:>12,}  {b.first:<28}  {b.last}")
+            for first, last, days in b.gaps():
+                out.append(f"  {'':<20} gap: no events {first}..{last} ({days} days): logs missing? coverage "
+                           f"counts this span as read evidence")
     for file, line, reason in s.bad:
         out.append(f"  bad line {file}:{line}: {reason}")
     if s.unparseable > len(s.bad):
@@ -80,13 +84,15 @@ def render(s: Summary) -> str:
               help="Requester → user, over [history.users]: '{\"arn:aws:iam::1:user/a\": \"alice\"}'.")
 @click.option("--storage-options", "options_json", metavar="JSON",
               help="fsspec options for the log location (default: those of a configured backend of its scheme).")
-@click.option("--batch-size", default=500, show_default=True, type=click.IntRange(1, 2000),
-              help="Events per Kafka message (about 0.5 KB each; the broker takes 1 MB messages by default).")
+@click.option("--batch-size", default=BATCH, show_default=True, type=click.IntRange(1, 2000),
+              help="Events per Kafka message (about 0.4 KB each; the broker takes 1 MB messages by default).")
+@click.option("--jobs", default=0, type=click.IntRange(0, 64),
+              help="Processes parsing logs in parallel (default: one per CPU; 1: parse in this process).")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @click.option("--config", "config_path", envvar="WARPDRIVE_CONFIG", type=click.Path(dir_okay=False),
               help="Config file (default: the one `warpdrive stack up` wrote).")
 def cli(locations: tuple[str, ...], fmt: str | None, dry_run: bool, users_json: str | None, options_json: str | None,
-        batch_size: int, as_json: bool, config_path: str | None) -> None:
+        batch_size: int, jobs: int, as_json: bool, config_path: str | None) -> None:
     """Import access history from logs, so stale answers are covered on day one.
 
     LOG is a file, a directory, or an object / prefix of log objects (s3://logs/prefix/, gs://...). Formats:
@@ -107,7 +113,7 @@ def cli(locations: tuple[str, ...], fmt: str | None, dry_run: bool, users_json: 
     try:
         cfg = wconfig.load(config_path)
         summary = _run(backfill(cfg, list(locations), fmt, dry_run, {str(k): str(v) for k, v in users.items()},
-                                options, batch_size, progress))
+                                options, batch_size, progress, jobs or os.cpu_count() or 1))
     except (SchemaError, CrawlerError) as e:
         raise click.ClickException(str(e)) from None
     except (KeyboardInterrupt, SystemExit):

@@ -15,13 +15,14 @@ import asyncio
 import logging
 import socket
 import threading
+from datetime import UTC, datetime
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from warpdrive.schemas.errors import DecodeError, SchemaError
-from warpdrive.schemas.jobs import CRAWLER_KINDS
+from warpdrive.schemas.jobs import CRAWLER_KINDS, TRASH_KINDS
 from warpdrive.schemas.records import Command, JobEvent, decode_batch, utc_now
 from warpdrive.schemas.topics import COMMANDS, JOB_EVENTS
 
@@ -29,6 +30,7 @@ from .crawl import crawl
 from .errors import CrawlerError
 from .move import Cancelled, Mover, MoveProgress, move_locations
 from .publish import Publisher
+from . import trash
 
 if TYPE_CHECKING:
     from .service import Service
@@ -138,6 +140,8 @@ class JobRunner:
             await self._event(job, "running", progress)
             if c.kind == "crawl":
                 result = await self._crawl(job, progress)
+            elif c.kind in TRASH_KINDS:
+                result = await self._trash(job, progress)
             else:
                 result = await self._move(job, progress)
             failed = result.pop("error", None)
@@ -214,4 +218,48 @@ class JobRunner:
         out = {**progress, "crawls": [r.as_dict() for r in crawls]}
         if mp.errors:
             out["error"] = f"{len(mp.errors)} file(s) not moved, e.g. {mp.errors[0]}"
+        return out
+
+    async def _trash(self, job: Job, progress: dict[str, Any]) -> dict[str, Any]:
+        """A deletion job (crawler/trash.py). ``trash`` args: ``trash`` (its directory), its files are in
+        ``trash_items``; ``restore``: ``trash_job`` and ``trash``; ``purge``: ``before`` (ISO time, default now) and
+        optionally ``trash_job`` (only that job's trash)."""
+        args, kind = job.command.args, job.command.kind
+        if kind == "purge":
+            before = datetime.fromisoformat(str(args["before"])) if args.get("before") else datetime.now(UTC)
+            purged = await asyncio.to_thread(trash.purge, self.cfg, self.service.backends, before,
+                                             args.get("trash_job") or None)
+            return {**progress, "purged": purged, "directories": len(purged),
+                    "files_done": sum(p["files"] for p in purged), "bytes_done": sum(p["bytes"] for p in purged)}
+        trash.check_args(args, "trash", *(("trash_job",) if kind == "restore" else ()))
+        source_job = str(args.get("trash_job") or job.command.command_id)
+        todo = await trash.items(self.service.dsn, source_job)
+        tp = trash.TrashProgress()
+        progress.update(trash=args["trash"], **tp.as_dict())
+
+        async def report() -> None:
+            while True:
+                await asyncio.sleep(PROGRESS_EVERY)
+                progress.update(tp.as_dict())
+                await self._event(job, "running", dict(progress))
+
+        reporter = asyncio.create_task(report())
+        try:
+            await trash.Trasher(self.cfg, str(args["trash"]), job.cancel).run(todo, tp, restore=kind == "restore")
+        finally:
+            reporter.cancel()
+            await asyncio.gather(reporter, return_exceptions=True)
+        progress.update(tp.result())
+        # The index follows through a crawl of the directory holding the job's files on each backend.
+        crawls = []
+        for name in sorted({i.backend for i in todo}):
+            try:
+                backend = self.cfg.backend(name)
+            except Exception:
+                continue
+            prefix = trash.common_dir([i.path for i in todo if i.backend == name])
+            crawls.append(await crawl(self.cfg, backend, self.publisher, self.service.dsn, prefix=prefix, wait_lock=True))
+        out = {**progress, "crawls": [r.as_dict() for r in crawls]}
+        if tp.errors:
+            out["error"] = f"{len(tp.errors)} file(s) not moved, e.g. {tp.errors[0]['path']}: {tp.errors[0]['error']}"
         return out

@@ -221,7 +221,8 @@ class Mover:
         target = f"{dst}.wd-partial" if local else dst
         if local:
             os.makedirs(os.path.dirname(dst), exist_ok=True)
-        out = self.dst_fs.open(target, "wb", block_size=CHUNK) if not local else open(target, "wb")
+        # An fsspec file (remote, discardable) or the OS's (local, renamed into place once complete).
+        out: Any = self.dst_fs.open(target, "wb", block_size=CHUNK) if not local else open(target, "wb")
         try:
             with self.src_fs.open(src, "rb", block_size=CHUNK) as f:
                 while chunk := f.read(CHUNK):

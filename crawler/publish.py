@@ -24,7 +24,9 @@ WINDOW = 64  # messages in flight before the oldest deliveries are awaited
 
 
 class Publisher:
-    def __init__(self, kafka: KafkaSettings) -> None:
+    def __init__(self, kafka: KafkaSettings, max_batch_size: int = 16384) -> None:
+        """``max_batch_size``: bytes per partition in one produce request (aiokafka's default 16 KiB; an
+        import of large batch messages sends several per request with more)."""
         self.kafka = kafka
         self.producer = AIOKafkaProducer(
             **kafka.client_options(),
@@ -32,6 +34,7 @@ class Publisher:
             acks="all",
             linger_ms=5,
             max_request_size=4 << 20,
+            max_batch_size=max_batch_size,
             request_timeout_ms=30_000,
         )
 

@@ -33,7 +33,7 @@ ROLES = ("viewer", "admin")
 def setting(default: Any, help: str, check: Callable[[Any], str | None] | None = None) -> Any:
     """Declares one setting: its default, its help text and an optional check returning a problem."""
     if isinstance(default, (list, dict)):
-        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help, "check": check})
+        return field(default_factory=default.copy, metadata={"help": help, "check": check})  # a fresh one each
     return field(default=default, metadata={"help": help, "check": check})
 
 
@@ -193,6 +193,13 @@ class CrawlerSettings:
     batch_size: int = setting(1000, "ListingEvents per Kafka message.", _positive)
     list_concurrency: int = setting(32, "Concurrent prefix listings on object stores.", _positive)
     move_concurrency: int = setting(4, "Files copied at once by a move job.", _positive)
+    trash_retention_days: float = setting(
+        7.0, "Days a deletion job's trash stays restorable; after that `warpdrive-ctl trash purge` (a purge job) "
+        "removes it for good. A job may ask for another period.", _non_negative)
+    trash_prefix: str = setting(
+        ".warpdrive-trash", "Directory (relative to each backend's root) a deletion job moves marked files into, one "
+        "sub-directory per job named <expiry UTC>-<job id>.", lambda v: None if v.strip("/") and ".." not in v.split("/")
+        else "must be a relative directory without '..'")
     metrics_listen: str = setting("", "HOST:PORT of the crawler's Prometheus /metrics (port 0 = any free one); empty = off.",
                                   _metrics_listen)
 
@@ -212,6 +219,13 @@ class HistorySettings:
         {}, "Requester → user for imported access logs (`warpdrive backfill`): an S3 requester ARN or canonical id, "
             "a GCS principal email ([history.users] 'arn:aws:iam::1:user/a' = 'alice'). Unmapped: the IAM user "
             "name, or the requester as logged.")
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    keep_months: int = setting(
+        13, "Months of access_log and access_daily kept, the current one included: `warpdrive retention` drops "
+            "whole older months (per-file last access and per-user totals live in rollups and stay).", _positive)
 
 
 ATIME_POLICIES = ("off", "strict", "relatime")
@@ -247,6 +261,7 @@ class Config:
     backends: tuple[BackendConfig, ...]
     teams: dict[str, str]  # user → team
     log: LogSettings = field(default_factory=LogSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
 
     def backend(self, name: str) -> BackendConfig:
         for b in self.backends:
@@ -264,6 +279,7 @@ SECTIONS: dict[str, type] = {
     "crawler": CrawlerSettings,
     "history": HistorySettings,
     "log": LogSettings,
+    "retention": RetentionSettings,
 }
 
 
@@ -283,7 +299,7 @@ def settings_help() -> list[tuple[str, str, str, str]]:
     rows = [("state_dir", ENV_PREFIX + "STATE_DIR", str(default_state_dir()), "Where the local stack keeps data and logs.")]
     for section, cls in SECTIONS.items():
         for f in dataclasses.fields(cls):
-            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+            default = f.default_factory() if callable(f.default_factory) else f.default
             rows.append((f"{section}.{f.name}", env_name(section, f.name), repr(default), f.metadata["help"]))
     rows += [
         ("backends", ENV_PREFIX + "BACKENDS", "[]",
@@ -332,7 +348,7 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
         return [_coerce(f"{name}[{i}]", v, item_tp) for i, v in enumerate(value)]
     if tp is Any:
         return value
-    if dataclasses.is_dataclass(tp):
+    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         return _build(name, value, tp)
     raise ConfigError(f"{name}: unsupported setting type {tp!r}")  # a bug in a declaration, not user input
 

@@ -89,7 +89,7 @@ class Metrics:
             log.warning("metrics: cannot listen on %s (%s); serving no /metrics", listen, e)
             yield None
             return
-        address = server.server_address[:2]
+        address = (str(server.server_address[0]), int(server.server_address[1]))
         log.info("metrics: http://%s:%d/metrics", *address)
         try:
             yield address

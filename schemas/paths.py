@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from .errors import DecodeError
 
 @functools.lru_cache(maxsize=1024)
+@functools.lru_cache(maxsize=256)  # a handful of backend URLs, asked once per inbound path
 def backend_prefix(url: str) -> str:
     """What a backend's URL puts before its paths, as a full path would start: ``bucket/prefix`` for
     ``s3://bucket/prefix/``, ``data/x`` for ``file:///data/x`` (no leading or trailing '/')."""
@@ -31,8 +32,8 @@ def canonical_path(path: str, backend_url: str | None = None) -> str:
     if path[:1] == "/" and _plain(rel := path[1:]):
         if backend_url is None or not backend_url.startswith("file:"):
             return rel
-        root = backend_prefix(backend_url)
-        return rel[len(root) + 1:] if root and rel.startswith(root + "/") else rel
+        own = backend_prefix(backend_url)
+        return rel[len(own) + 1:] if own and rel.startswith(own + "/") else rel
     if "\x00" in path:
         raise DecodeError(f"path {path!r} contains NUL")
     root = backend_prefix(backend_url) if backend_url else None

@@ -77,6 +77,11 @@ class AccessEvent:
     Imported history (``warpdrive backfill``) sets ``source`` (``<format>:<log file URL>``) and ``seq`` (the
     line number in that file), and ``event_id`` is ``<source>#<line>``: the stream workers apply each
     (source, line) once, however often it is imported (streams/history.py). Telemetry leaves ``source`` None.
+
+    ``producer`` (agents since 0065; None in older messages) names the sending instance (``<node_host>/<boot id>``)
+    whose events carry strictly increasing ``seq`` in the order it sends them: the stream workers apply each
+    (producer, seq) once, so a batch resent after a lost acknowledgement or replayed from the spool counts once
+    (streams/dedupe.py).
     """
 
     TYPE: ClassVar[str] = "access"
@@ -100,6 +105,7 @@ class AccessEvent:
     uid: int | None = None
     error: str | None = None
     source: str | None = None
+    producer: str | None = None
 
 
 @dataclass(slots=True)
@@ -200,10 +206,11 @@ class TeamMembership:
     timestamp: str
 
 
-RECORD_TYPES: dict[str, type] = {
-    cls.TYPE: cls for cls in (AccessEvent, ListingEvent, CrawlMarker, QuotaBreach, AgentStatus, Command, JobEvent,
-                              TeamMembership)
-}
+# Any record of the contract (each has a TYPE class attribute naming it on the wire).
+Record: typing.TypeAlias = (AccessEvent | ListingEvent | CrawlMarker | QuotaBreach | AgentStatus | Command | JobEvent
+                            | TeamMembership)
+
+RECORD_TYPES: dict[str, type[Record]] = {cls.TYPE: cls for cls in typing.get_args(Record)}
 
 
 class _Head(msgspec.Struct):
@@ -213,7 +220,7 @@ class _Head(msgspec.Struct):
     type: Any = None
 
 
-def _batch_struct(cls: type) -> type:
+def _batch_struct(cls: type[Record]) -> type:
     # A tagged Struct per record type: one C pass decodes and type-checks a whole batch message into
     # the record dataclasses (cheaper than orjson plus a check per field in Python: docs/benchmarks.md).
     return msgspec.defstruct(f"{cls.__name__}Batch", [("v", int), ("records", list[cls])],  # type: ignore[valid-type]
@@ -222,7 +229,7 @@ def _batch_struct(cls: type) -> type:
 
 _BATCH = msgspec.json.Decoder(typing.Union[tuple(_batch_struct(c) for c in RECORD_TYPES.values())])
 _HEAD = msgspec.json.Decoder(_Head)
-_SINGLE = {name: msgspec.json.Decoder(cls) for name, cls in RECORD_TYPES.items()}
+_SINGLE: dict[str, msgspec.json.Decoder[Any]] = {name: msgspec.json.Decoder(cls) for name, cls in RECORD_TYPES.items()}
 
 
 def encode_batch(records: typing.Sequence[Any]) -> bytes:
@@ -254,7 +261,7 @@ def _head(raw: bytes | str | None) -> str:
     return head.type
 
 
-def decode_batch(raw: bytes | str | None, expect: type | None = None) -> list[Any]:
+def decode_batch(raw: bytes | str | None, expect: type[Record] | None = None) -> list[Any]:
     """Validates a batch message and returns its records as dataclasses: the stream workers' hot path.
 
     Types are checked strictly (a string is not a number, ``true`` is not an int); fields this build
@@ -274,7 +281,7 @@ def decode_batch(raw: bytes | str | None, expect: type | None = None) -> list[An
     return batch.records
 
 
-def decode(raw: bytes | str | None, expect: type | None = None) -> Any:
+def decode(raw: bytes | str | None, expect: type[Record] | None = None) -> Any:
     """Validates a single-record message (see ``encode``)."""
     kind = _head(raw)
     if expect is not None and kind != expect.TYPE:

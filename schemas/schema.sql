@@ -2,6 +2,32 @@
 -- `warpdrive schema-snapshot -o schemas/schema.sql` (pg_dump --schema-only of a freshly migrated
 -- database, normalised). Never edit it by hand; a test regenerates it and compares.
 
+CREATE FUNCTION public.warpdrive_month_partition(parent text, month date) RETURNS boolean
+    LANGUAGE plpgsql
+    AS $_$
+DECLARE
+    first date := date_trunc('month', month)::date;
+    next date := (date_trunc('month', month) + interval '1 month')::date;
+    part text := parent || '_' || to_char(first, '"y"YYYY"m"MM');
+    dflt text := parent || '_default';
+    opts text;
+BEGIN
+    -- Creates the partition of `parent` for the month holding `month` (false if it exists), moving that month's
+    -- rows out of the DEFAULT partition first (attaching would fail on them). One rule for the migration and
+    -- `warpdrive retention`.
+    IF to_regclass(part) IS NOT NULL THEN
+        RETURN false;
+    END IF;
+    EXECUTE format('LOCK TABLE %I IN ACCESS EXCLUSIVE MODE', dflt);
+    SELECT coalesce(' WITH (' || array_to_string(reloptions, ', ') || ')', '') INTO opts
+        FROM pg_class WHERE oid = dflt::regclass;
+    EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS)', part, parent) || opts;
+    EXECUTE format('WITH moved AS (DELETE FROM %I WHERE date >= $1 AND date < $2 RETURNING *) '
+                   'INSERT INTO %I SELECT * FROM moved', dflt, part) USING first, next;
+    EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)', parent, part, first, next);
+    RETURN true;
+END $_$;
+
 CREATE FUNCTION public.warpdrive_notify_outbox() RETURNS trigger
     LANGUAGE plpgsql
     AS $$
@@ -11,6 +37,20 @@ BEGIN
 END $$;
 
 CREATE TABLE public.access_daily (
+    date date NOT NULL,
+    backend_name text NOT NULL,
+    user_id text NOT NULL,
+    read_count bigint DEFAULT 0 NOT NULL,
+    bytes_read bigint DEFAULT 0 NOT NULL,
+    write_count bigint DEFAULT 0 NOT NULL,
+    bytes_written bigint DEFAULT 0 NOT NULL,
+    files bigint DEFAULT 0 NOT NULL,
+    last_access timestamp with time zone,
+    shard smallint DEFAULT 0 NOT NULL
+)
+PARTITION BY RANGE (date);
+
+CREATE TABLE public.access_daily_default (
     date date NOT NULL,
     backend_name text NOT NULL,
     user_id text NOT NULL,
@@ -35,9 +75,33 @@ CREATE TABLE public.access_log (
     bytes_written bigint DEFAULT 0 NOT NULL,
     meta_count double precision DEFAULT 0 NOT NULL,
     cache_hits bigint DEFAULT 0 NOT NULL,
-    error_count integer DEFAULT 0 NOT NULL
+    error_count integer DEFAULT 0 NOT NULL,
+    updates integer DEFAULT 0 NOT NULL
+)
+PARTITION BY RANGE (date);
+
+CREATE TABLE public.access_log_default (
+    backend_name text NOT NULL,
+    path text NOT NULL,
+    user_id text NOT NULL,
+    date date NOT NULL,
+    read_count integer DEFAULT 0 NOT NULL,
+    bytes_read bigint DEFAULT 0 NOT NULL,
+    last_access timestamp with time zone NOT NULL,
+    write_count integer DEFAULT 0 NOT NULL,
+    bytes_written bigint DEFAULT 0 NOT NULL,
+    meta_count double precision DEFAULT 0 NOT NULL,
+    cache_hits bigint DEFAULT 0 NOT NULL,
+    error_count integer DEFAULT 0 NOT NULL,
+    updates integer DEFAULT 0 NOT NULL
 )
 WITH (fillfactor='80');
+
+CREATE TABLE public.access_producers (
+    producer text NOT NULL,
+    last_seq bigint NOT NULL,
+    updated_at timestamp with time zone DEFAULT now() NOT NULL
+);
 
 CREATE TABLE public.agents (
     node_host text NOT NULL,
@@ -294,6 +358,16 @@ CREATE TABLE public.telemetry_coverage (
     shard smallint DEFAULT 0 NOT NULL
 );
 
+CREATE TABLE public.trash_items (
+    job_id text NOT NULL,
+    backend_name text NOT NULL,
+    path text NOT NULL,
+    size_bytes bigint,
+    marked_by text,
+    marked_at timestamp with time zone NOT NULL,
+    note text
+);
+
 CREATE TABLE public.tree_activity (
     backend_name text NOT NULL,
     dir text NOT NULL,
@@ -310,7 +384,6 @@ CREATE TABLE public.tree_dirs (
     depth integer NOT NULL,
     file_count bigint DEFAULT 0 NOT NULL,
     total_bytes bigint DEFAULT 0 NOT NULL,
-    stale_bytes bigint DEFAULT 0 NOT NULL,
     inactive_bytes bigint DEFAULT 0 NOT NULL
 );
 
@@ -369,6 +442,10 @@ CREATE TABLE public.user_reads (
     shard smallint DEFAULT 0 NOT NULL
 );
 
+ALTER TABLE ONLY public.access_daily ATTACH PARTITION public.access_daily_default DEFAULT;
+
+ALTER TABLE ONLY public.access_log ATTACH PARTITION public.access_log_default DEFAULT;
+
 ALTER TABLE ONLY public.command_outbox ALTER COLUMN id SET DEFAULT nextval('public.command_outbox_id_seq'::regclass);
 
 ALTER TABLE ONLY public.dead_letters ALTER COLUMN id SET DEFAULT nextval('public.dead_letters_id_seq'::regclass);
@@ -384,8 +461,17 @@ ALTER TABLE ONLY public.storage_files ALTER COLUMN id SET DEFAULT nextval('publi
 ALTER TABLE ONLY public.access_daily
     ADD CONSTRAINT access_daily_pkey PRIMARY KEY (date, backend_name, user_id, shard);
 
+ALTER TABLE ONLY public.access_daily_default
+    ADD CONSTRAINT access_daily_default_pkey PRIMARY KEY (date, backend_name, user_id, shard);
+
 ALTER TABLE ONLY public.access_log
     ADD CONSTRAINT access_log_backend_name_path_user_id_date_key UNIQUE (backend_name, path, user_id, date);
+
+ALTER TABLE ONLY public.access_log_default
+    ADD CONSTRAINT access_log_default_backend_name_path_user_id_date_key UNIQUE (backend_name, path, user_id, date);
+
+ALTER TABLE ONLY public.access_producers
+    ADD CONSTRAINT access_producers_pkey PRIMARY KEY (producer);
 
 ALTER TABLE ONLY public.agents
     ADD CONSTRAINT agents_pkey PRIMARY KEY (node_host);
@@ -465,6 +551,9 @@ ALTER TABLE ONLY public.teams
 ALTER TABLE ONLY public.telemetry_coverage
     ADD CONSTRAINT telemetry_coverage_pkey PRIMARY KEY (backend_name, shard);
 
+ALTER TABLE ONLY public.trash_items
+    ADD CONSTRAINT trash_items_pkey PRIMARY KEY (job_id, backend_name, path);
+
 ALTER TABLE ONLY public.tree_activity
     ADD CONSTRAINT tree_activity_pkey PRIMARY KEY (backend_name, dir, kind, period);
 
@@ -520,6 +609,10 @@ CREATE INDEX idx_tree_children_size ON public.tree_dirs USING btree (backend_nam
 CREATE INDEX idx_tree_teams_dir ON public.tree_teams USING btree (backend_name, dir) INCLUDE (owner_team, file_count, total_bytes);
 
 CREATE INDEX idx_user_files_top ON public.user_files USING btree (user_id, bytes_read DESC, backend_name, path);
+
+ALTER INDEX public.access_daily_pkey ATTACH PARTITION public.access_daily_default_pkey;
+
+ALTER INDEX public.access_log_backend_name_path_user_id_date_key ATTACH PARTITION public.access_log_default_backend_name_path_user_id_date_key;
 
 CREATE TRIGGER command_outbox_notify AFTER INSERT ON public.command_outbox FOR EACH STATEMENT EXECUTE FUNCTION public.warpdrive_notify_outbox();
 

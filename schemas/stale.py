@@ -80,6 +80,16 @@ class Coverage:
                 reach = since
         return since
 
+    def unchained(self, now: datetime | None = None) -> list[dict[str, Any]]:
+        """Imported spans that count for nothing: they end more than JOIN_GAP before the covered period starts
+        (logs missing in between), each with ``gap_days``, the days between its end and the covered period."""
+        if self.atime != "off" and self.first_crawl is not None:
+            return []
+        since = self.since(now)
+        start = since if since is not None else (now or datetime.now(UTC))
+        return [{**h, "gap_days": (start - h["until"]).days} for h in sorted(self.history, key=lambda h: h["since"])
+                if h["since"] < start and h["until"] < start - JOIN_GAP]
+
     def covers(self, threshold: datetime) -> bool:
         s = self.since()
         return s is not None and s <= threshold
@@ -91,6 +101,7 @@ class Coverage:
             "from_atime": self.atime != "off" and self.first_crawl is not None,
             "telemetry_since": self.telemetry_since, "telemetry_until": self.telemetry_until,
             "history": self.history, "atime": self.atime, "first_crawl": self.first_crawl,
+            "unchained": self.unchained(),
         }
         if threshold is not None:
             out["covers_period"] = self.covers(threshold)
@@ -104,6 +115,10 @@ def note(c: Coverage) -> str:
         parts.append(f"telemetry since {c.telemetry_since:%Y-%m-%d}")
     for h in sorted(c.history, key=lambda h: h["since"]):
         parts.append(f"imported {h['format']} {h['since']:%Y-%m-%d}..{h['until']:%Y-%m-%d} ({h['events']:,} events)")
+    for h in c.unchained():
+        parts.append(f"NOT COUNTED: imported {h['format']} {h['since']:%Y-%m-%d}..{h['until']:%Y-%m-%d} "
+                     f"({h['events']:,} events) ends {h['gap_days']} days before the covered period: import the "
+                     f"logs in between")
     if c.atime != "off":
         parts.append(f"atime {c.atime}" + (f" since first crawl {c.first_crawl:%Y-%m-%d}" if c.first_crawl else " (not crawled yet)"))
     return "; ".join(parts) or "no read evidence yet"

@@ -1,4 +1,4 @@
-"""Every Kafka topic, defined once: name, key, ordering needs, retention or compaction.
+"""Every Kafka topic, defined once: name, key, retention or compaction, and (in its doc) its ordering needs.
 
 Ordering: access events are commutative (sums and max(last_access)), so their key only spreads load.
 Listing events and crawl markers of one backend must stay in order (a crawl's finish marker comes
@@ -22,7 +22,6 @@ DAY_MS = 86_400_000
 class Topic:
     name: str  # versioned, without the configured prefix
     key: str  # what the message key is
-    ordered: bool  # whether per-key order matters to consumers
     compacted: bool = False
     retention_ms: int = 7 * DAY_MS
     partitions: int | None = None  # None = kafka.partitions
@@ -38,24 +37,24 @@ class Topic:
         return {"cleanup.policy": "delete", "retention.ms": str(self.retention_ms)}
 
 
-ACCESS = Topic("warpdrive.access.v1", key="node_host", ordered=False,
+ACCESS = Topic("warpdrive.access.v1", key="node_host",
                doc="AccessEvent batches from agents. Commutative aggregation: order does not matter.")
-LISTING = Topic("warpdrive.listing.v1", key="backend_name", ordered=True,
+LISTING = Topic("warpdrive.listing.v1", key="backend_name",
                 doc="ListingEvent batches and CrawlMarkers from the crawler and move jobs; in order per backend.")
-AGENT_STATUS = Topic("warpdrive.agent-status.v1", key="node_host", ordered=True, compacted=True, partitions=1,
+AGENT_STATUS = Topic("warpdrive.agent-status.v1", key="node_host", compacted=True, partitions=1,
                      doc="Latest AgentStatus heartbeat per node.")
-QUOTA_BREACH = Topic("warpdrive.quota-breach.v1", key="team", ordered=True, retention_ms=30 * DAY_MS, public=True,
+QUOTA_BREACH = Topic("warpdrive.quota-breach.v1", key="team", retention_ms=30 * DAY_MS, public=True,
                      doc="QuotaBreach transitions (ok/soft/hard), self-describing JSON for any consumer.")
-QUOTA_STATE = Topic("warpdrive.quota-state.v1", key="team/backend", ordered=True, compacted=True, partitions=1,
+QUOTA_STATE = Topic("warpdrive.quota-state.v1", key="team/backend", compacted=True, partitions=1,
                     doc="Current QuotaBreach level per team and backend; agents enforce hard limits from it. A "
                         "quota that ends (deleted, its team or backend removed) gets its 'ok' and then a tombstone.")
-COMMANDS = Topic("warpdrive.commands.v1", key="target", ordered=True, partitions=1,
+COMMANDS = Topic("warpdrive.commands.v1", key="target", partitions=1,
                  doc="Commands (move, warm, crawl, cancel, reown, quota) for workers, crawlers and agents.")
-JOB_EVENTS = Topic("warpdrive.job-events.v1", key="job_id", ordered=True,
+JOB_EVENTS = Topic("warpdrive.job-events.v1", key="job_id",
                    doc="Job progress and results, aggregated into the jobs table.")
 
 # Agents enforce hard quotas for the members of a team: they learn membership here, not from their config.
-TEAM_MEMBERSHIP = Topic("warpdrive.team-membership.v1", key="user", ordered=True, compacted=True, partitions=1,
+TEAM_MEMBERSHIP = Topic("warpdrive.team-membership.v1", key="user", compacted=True, partitions=1,
                         public=True,
                         doc="TeamMembership per user (latest wins; a tombstone once the user is in no team), "
                             "published by the stream workers from the teams table.")

@@ -18,7 +18,14 @@ from decimal import Decimal, InvalidOperation
 MAX_BYTES = 2**63 - 1  # PostgreSQL BIGINT: every size is stored in one
 
 _LETTERS = "KMGTPE"
-_SIZE_RE = re.compile(r"\s*(\d+(?:\.\d*)?|\.\d+)\s*(?:([kmgtpe])(i?)(b?)|(b?))\s*", re.IGNORECASE)
+# The grammar, one pattern for the parser and the OpenAPI document (the same in Python and ECMAScript): an amount
+# with a unit letter (groups: amount, letter, i, b), or a whole number of bytes, optionally with B (group: amount;
+# '1.0' is whole). Not expressible here: the largest size (MAX_BYTES), which the parser checks.
+PATTERN = (r"^\s*(?:([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([kKmMgGtTpPeE])([iI]?)([bB]?)"
+           r"|([0-9]+(?:\.0*)?|\.0+)\s*[bB]?)\s*$")
+EXAMPLES = ("500TB", "1.5TiB", "10GiB", "1.5T", "1048576")
+_SIZE_RE = re.compile(PATTERN)
+_BYTES_FRACTION = re.compile(r"\s*(?:[0-9]+\.[0-9]*|\.[0-9]+)\s*[bB]?\s*")
 
 
 class SizeError(ValueError):
@@ -34,10 +41,12 @@ def parse_size(value: str | int) -> int:
     else:
         m = _SIZE_RE.fullmatch(value)
         if not m:
-            raise SizeError(f"{value!r} is not a size (examples: 500TB, 1.5TiB, 10GiB, 1.5T, 1048576)")
-        number, letter, binary, b_suffix, _ = m.groups()
+            if _BYTES_FRACTION.fullmatch(value):
+                raise SizeError(f"{value!r}: a number of bytes must be whole")
+            raise SizeError(f"{value!r} is not a size (examples: {', '.join(EXAMPLES)})")
+        number, letter, binary, b_suffix, whole = m.groups()
         try:
-            amount = Decimal(number)
+            amount = Decimal(number or whole)
         except InvalidOperation:  # the regex admits only digits and one dot, but keep the error one line
             raise SizeError(f"{value!r} is not a size") from None
         if letter:
@@ -45,8 +54,6 @@ def parse_size(value: str | int) -> int:
             # '10GB' is decimal; '10GiB' and a bare '10G' are binary.
             base = 1000 if (b_suffix and not binary) else 1024
             amount *= Decimal(base) ** power
-        if amount != amount.to_integral_value() and not letter:
-            raise SizeError(f"{value!r}: a number of bytes must be whole")
         n = int(amount)
     if n < 0:
         raise SizeError("a size cannot be negative")

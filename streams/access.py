@@ -20,6 +20,7 @@ from warpdrive.schemas.errors import DecodeError
 from warpdrive.schemas.records import AccessEvent, canonical_ts, parse_optional_ts, parse_ts
 
 from .decoding import Rejected, checked_batch, dead_letter_records
+from .dedupe import fresh_events
 from .history import fresh_lines
 from .offsets import Msg, dead_letter
 from .files import FileState
@@ -180,8 +181,11 @@ WITH v AS (
         bytes_written = a.bytes_written + EXCLUDED.bytes_written,
         meta_count = a.meta_count + EXCLUDED.meta_count,
         cache_hits = a.cache_hits + EXCLUDED.cache_hits,
-        error_count = a.error_count + EXCLUDED.error_count
-    RETURNING backend_name AS b, user_id AS u, date AS d, (xmax = 0) AS created
+        error_count = a.error_count + EXCLUDED.error_count,
+        updates = a.updates + 1
+    -- a created row still has updates = 0 (exact under concurrent batches: the row lock orders them); not
+    -- `xmax = 0`, which PostgreSQL refuses on a partitioned table
+    RETURNING backend_name AS b, user_id AS u, date AS d, (updates = 0) AS created
 ), created AS (
     SELECT b, u, d, count(*) FILTER (WHERE created) AS n FROM ins GROUP BY b, u, d
 )
@@ -331,10 +335,12 @@ async def apply_access(conn: asyncpg.Connection, consumer: str, msgs: list[Msg],
     await dead_letter(conn, consumer, d.bad)
     await dead_letter_records(conn, consumer, d.rejected)
     agg = d.agg
-    if (fresh := await fresh_lines(conn, d.imported)) is not None:  # lines imported before: fold without them
+    live = await fresh_events(conn, d.live)  # events resent by their producer: fold without them
+    fresh = await fresh_lines(conn, d.imported)  # lines imported before: fold without them
+    if live is not None or fresh is not None:
         agg = Aggregate()
-        agg.add_all(d.live)
-        fold_imported(agg, fresh)
+        agg.add_all(d.live if live is None else live)
+        fold_imported(agg, d.imported if fresh is None else fresh)
     await write_access(conn, agg, deltas.shard)
     await write_files(conn, agg, uid_names, deltas)
     return agg

@@ -335,14 +335,15 @@ async def _seek_to_stored(app: StreamsApp, assigned: set) -> None:
         return
     current = app.consumer.assignment()  # a later rebalance may have moved some away meanwhile
     # Faust's recovery has just sought every partition to Kafka's committed offset; seek again only where that
-    # differs from PostgreSQL's. A seek while the fetcher runs can crash aiokafka's fetcher (KeyError in
-    # fetched_records), so the usual case — both agree, or neither has one — must not seek at all.
+    # differs from PostgreSQL's (no stored offset: nothing of it was ever applied, so from the beginning).
     committed = app.consumer._committed_offset  # Faust keeps no public view of it
-    for tp in assigned & current:
-        # No stored offset: nothing of it was ever applied, so from the beginning (Kafka's earliest).
-        want = stored.get((tp.topic, tp.partition), 0)
-        if (committed.get(tp) or 0) != want:
-            await app.consumer.seek(tp, want)
+    moves = {tp: want for tp in assigned & current
+             if (committed.get(tp) or 0) != (want := stored.get((tp.topic, tp.partition), 0))}
+    if moves:
+        # Through the consumer's own thread and loop, as Faust's recovery seeks: `Consumer.seek` calls aiokafka's
+        # seek from this (the app's) thread while the fetcher runs in the consumer thread, which crashed a worker
+        # with KeyError in aiokafka's fetched_records.
+        await app.consumer.seek_wait(moves)
 
 
 async def _access(app: StreamsApp, conn: asyncpg.Connection, msgs: list[Msg], prepared: Any) -> int:

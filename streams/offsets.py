@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Awaitable, Callable, Sequence
+from typing import Awaitable, Callable, Mapping, Sequence
 
 import asyncpg
 
@@ -83,41 +83,74 @@ TRANSIENT: tuple[type[BaseException], ...] = (
 )
 
 
+TP = tuple[str, int]
+
+
+def first_offsets(msgs: Sequence[Msg]) -> dict[TP, int]:
+    """The lowest offset of ``msgs`` per (topic, partition)."""
+    first: dict[TP, int] = {}
+    for m in msgs:
+        tp = (m.topic, m.partition)
+        first[tp] = min(first.get(tp, m.offset), m.offset)
+    return first
+
+
+def gaps(msgs: Sequence[Msg], stored: Mapping[TP, int]) -> dict[TP, tuple[int, int]]:
+    """The partitions whose messages in ``msgs`` start past their ``stored`` next offset:
+    (topic, partition) → (stored next offset, first offset in ``msgs``)."""
+    return {tp: (stored[tp], o) for tp, o in first_offsets(msgs).items() if o > stored[tp]}
+
+
+def fresh_messages(msgs: Sequence[Msg], stored: Mapping[TP, int]) -> list[Msg]:
+    """The messages at or past their partition's ``stored`` next offset (the rest were applied before)."""
+    return [m for m in msgs if m.offset >= stored[(m.topic, m.partition)]]
+
+
+def end_offsets(msgs: Sequence[Msg]) -> dict[TP, int]:
+    """The next offset to store per (topic, partition) once ``msgs`` are applied: one past the highest."""
+    ends: dict[TP, int] = {}
+    for m in msgs:
+        tp = (m.topic, m.partition)
+        ends[tp] = max(ends.get(tp, 0), m.offset + 1)
+    return ends
+
+
+async def _apply_in(conn: asyncpg.Connection, consumer: str, msgs: Sequence[Msg], apply: Apply,
+                    contiguous: bool) -> int:
+    """One attempt, inside the caller's transaction: lock the partitions' rows, check for gaps, apply the
+    fresh messages and store their end offsets. Returns how many messages were fresh."""
+    tps = sorted({(m.topic, m.partition) for m in msgs})
+    rows = await conn.fetch(_LOCK, consumer, [t for t, _ in tps], [p for _, p in tps])
+    stored = {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
+    if contiguous and (found := gaps(msgs, stored)):
+        raise OffsetGap(found)
+    fresh = fresh_messages(msgs, stored)
+    if len(fresh) < len(msgs):
+        log.info("skipped %d already applied messages (redelivery)", len(msgs) - len(fresh))
+    if fresh:
+        await apply(conn, fresh)
+        ends = end_offsets(fresh)
+        keys = sorted(ends)
+        await conn.execute(_STORE, consumer, [t for t, _ in keys], [p for _, p in keys], [ends[k] for k in keys])
+    return len(fresh)
+
+
 async def apply_exactly_once(pool: asyncpg.Pool, consumer: str, msgs: Sequence[Msg], apply: Apply,
                              contiguous: bool = True, stopping: Callable[[], bool] = lambda: False) -> int:
     """Applies the not-yet-applied ``msgs`` with ``apply`` in one transaction; returns how many were new.
 
     ``contiguous``: raise ``OffsetGap`` when a partition's messages start past its stored offset (off
     for compacted topics, whose offsets have holes by design, and for a gap known to be retention's).
-    ``stopping``: checked between retries; when true, raise ``Abandoned`` instead of retrying."""
+    ``stopping``: checked between retries; when true, raise ``Abandoned`` instead of retrying.
+    Transient failures retry the whole transaction with backoff; data PostgreSQL refuses is isolated
+    message by message and the refused one dead-lettered."""
     if not msgs:
         return 0
-    tps = sorted({(m.topic, m.partition) for m in msgs})
     delay = 0.2
     while True:
         try:
             async with pool.acquire() as conn, conn.transaction():
-                rows = await conn.fetch(_LOCK, consumer, [t for t, _ in tps], [p for _, p in tps])
-                start = {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
-                if contiguous:
-                    first: dict[tuple[str, int], int] = {}
-                    for m in msgs:
-                        tp = (m.topic, m.partition)
-                        first[tp] = min(first.get(tp, m.offset), m.offset)
-                    if gaps := {tp: (start[tp], o) for tp, o in first.items() if o > start[tp]}:
-                        raise OffsetGap(gaps)
-                fresh = [m for m in msgs if m.offset >= start[(m.topic, m.partition)]]
-                if len(fresh) < len(msgs):
-                    log.info("skipped %d already applied messages (redelivery)", len(msgs) - len(fresh))
-                if fresh:
-                    await apply(conn, fresh)
-                    ends: dict[tuple[str, int], int] = {}
-                    for m in fresh:
-                        ends[(m.topic, m.partition)] = max(ends.get((m.topic, m.partition), 0), m.offset + 1)
-                    keys = sorted(ends)
-                    await conn.execute(_STORE, consumer, [t for t, _ in keys], [p for _, p in keys],
-                                       [ends[k] for k in keys])
-                return len(fresh)
+                return await _apply_in(conn, consumer, msgs, apply, contiguous)
         except TRANSIENT as e:
             if stopping():
                 raise Abandoned(f"batch of {len(msgs)} messages left unapplied ({type(e).__name__}: {e})") from None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
+from typing import Hashable, TypeVar
 
 import asyncpg
 
@@ -101,15 +102,24 @@ class TreeDeltas:
                     v[0] += n
                     v[1] += s
                     v[2] += stale
-                for table, key in ((teams, (b, d, team)), (activity, (b, d, "a", a)), (activity, (b, d, "m", m)),
-                                   (inactive, (b, d, act))):
-                    v = table.get(key)
-                    if v is None:
-                        table[key] = [n, s]
-                    else:
-                        v[0] += n
-                        v[1] += s
+                _add(teams, (b, d, team), n, s)
+                _add(activity, (b, d, "a", a), n, s)
+                _add(activity, (b, d, "m", m), n, s)
+                _add(inactive, (b, d, act), n, s)
         return dirs, teams, activity, inactive
+
+
+K = TypeVar("K", bound=Hashable)
+
+
+def _add(table: dict[K, list[int]], key: K, n: int, s: int) -> None:
+    """Adds a file count and bytes to ``table[key]``."""
+    v = table.get(key)
+    if v is None:
+        table[key] = [n, s]
+    else:
+        v[0] += n
+        v[1] += s
 
 
 def _nonzero(d: dict) -> list:

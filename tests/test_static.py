@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).parents[1]
 # The installed package's folders (pyproject's package-dir): warpdrive.<pkg> lives in <repo>/<pkg>.
 PACKAGES = ["agent", "api", "cli", "compose", "crawler", "schemas", "streams"]
@@ -20,6 +22,7 @@ def test_ruff_lint() -> None:
     _run([sys.executable, "-m", "ruff", "check", "--no-cache", *PACKAGES, "tests", "bench"], ROOT)
 
 
+@pytest.mark.timeout(900)  # --no-incremental over every package: ~1 min idle, several on a loaded machine
 def test_mypy(tmp_path: Path) -> None:
     # The editable install's finder is one mypy cannot follow: check a tree of symlinks shaped like the wheel.
     tree = tmp_path / "warpdrive"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Any, AsyncIterator
+from typing import TYPE_CHECKING, Any, AsyncGenerator, AsyncIterator
 from urllib.parse import urlsplit
 
 from .base import Lister, Page, StoreKind, VersionChanged
@@ -61,7 +61,7 @@ class AzureLister(Lister):
         finally:
             await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(it.aclose(), loop))
 
-    async def _pages(self, prefix: str, delimiter: str, size: int) -> AsyncIterator[Page]:
+    async def _pages(self, prefix: str, delimiter: str, size: int) -> AsyncGenerator[Page, None]:
         """The pages, as an async generator running on the file system's loop."""
         from azure.storage.blob.aio import BlobPrefix
 

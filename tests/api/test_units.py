@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from warpdrive.schemas.units import MAX_BYTES, SizeError, format_size, parse_size
+from warpdrive.schemas.units import MAX_BYTES, PATTERN, SizeError, format_size, parse_size
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -20,6 +22,23 @@ def test_parse_size(text, expected) -> None:
 def test_parse_size_rejects(text) -> None:
     with pytest.raises(SizeError):
         parse_size(text)
+
+
+@pytest.mark.parametrize("text", ["500TB", " 2 kib ", "1.0", "1.", ".0", "7B", "1.5k", ".5K", "1.5", "1.5B", "1.50",
+                                  ".5", "", "TB", "1e3", "10 GiBs", "-1", "\u0663", "1,5G", "3EiB", "0.0b"])
+def test_the_openapi_pattern_is_the_parsers_grammar(text: str) -> None:
+    """What the OpenAPI document admits as a size string is what the server reads (below MAX_BYTES)."""
+    try:
+        parse_size(text)
+        accepted = True
+    except SizeError:
+        accepted = False
+    assert bool(re.search(PATTERN, text)) == accepted, text
+
+
+def test_a_fraction_of_a_byte_is_named() -> None:
+    with pytest.raises(SizeError, match="must be whole"):
+        parse_size("1.5B")
 
 
 def test_format_size() -> None:

@@ -29,7 +29,7 @@ from tests.helpers import Procs, wait_until
 TABLES = ("storage_files", "access_log", "user_files", "user_reads", "teams", "quotas", "ownership_rules", "usage_rollup", "access_daily",
           "growth_daily", "telemetry_coverage", "crawls", "quota_state", "agents", "jobs", "deletion_marks",
           "tree_dirs", "tree_teams", "tree_activity",
-          "history_lines", "history_coverage", "growth_reconstructed", "growth_reconstructed_at", "tree_inactive")
+          "history_lines", "history_coverage", "growth_reconstructed", "growth_reconstructed_at", "tree_inactive", "trash_items")
 
 
 def _free_port() -> int:
@@ -136,8 +136,9 @@ Ctl = Callable[..., Result]
 def ctl(api_url: str) -> Ctl:
     """Runs warpdrive-ctl against the real API: ``ctl("usage", "--group-by", "team", token=VIEWER)``."""
 
-    def run(*args: str, token: str | None = ADMIN) -> Result:
+    def run(*args: str, token: str | None = ADMIN, input: str | None = None) -> Result:
         base = ["--control-plane", api_url] + (["--token", token] if token else [])
-        return CliRunner().invoke(cli, [*base, *args], env={"WARPDRIVE_TOKEN": None, "WARPDRIVE_CONFIG": None})
+        return CliRunner().invoke(cli, [*base, *args], env={"WARPDRIVE_TOKEN": None, "WARPDRIVE_CONFIG": None},
+                                  input=input)
 
     return run

@@ -37,8 +37,11 @@ def by_kind(kind: str, name: str) -> dict[str, Any]:
     return doc
 
 
+WORKLOADS = ("Deployment", "DaemonSet", "Job", "CronJob")
+
+
 def pod_containers(doc: dict[str, Any]) -> list[dict[str, Any]]:
-    spec = doc["spec"]["template"]["spec"]
+    spec = (doc["spec"]["jobTemplate"]["spec"] if doc["kind"] == "CronJob" else doc["spec"])["template"]["spec"]
     return [*spec.get("initContainers", []), *spec["containers"]]
 
 
@@ -56,7 +59,7 @@ def warpdrive_command_lines() -> Iterator[tuple[str, list[str]]]:
     """(where, argv after `warpdrive`) of every WarpDrive invocation in the manifests and docker-compose.yml."""
     assert dockerfile_entrypoint() == ["warpdrive"]
     for doc in k8s_documents():
-        if doc["kind"] not in ("Deployment", "DaemonSet", "Job"):
+        if doc["kind"] not in WORKLOADS:
             continue
         for c in pod_containers(doc):
             where = f"{doc['kind']}/{doc['metadata']['name']}/{c['name']}"
@@ -96,7 +99,7 @@ def environment_variables() -> Iterator[tuple[str, str, str | None]]:
         if doc["kind"] == "Secret":
             for k, v in doc.get("stringData", {}).items():
                 yield f"Secret/{doc['metadata']['name']}", k, v
-        if doc["kind"] in ("Deployment", "DaemonSet", "Job"):
+        if doc["kind"] in WORKLOADS:
             for c in pod_containers(doc):
                 for e in c.get("env", []):
                     yield f"{doc['metadata']['name']}/{c['name']}", e["name"], e.get("value")
@@ -115,7 +118,7 @@ def test_kustomization_lists_every_manifest() -> None:
 
 def test_manifests_validate_against_the_kubernetes_schemas() -> None:
     docs = k8s_documents()
-    assert {d["kind"] for d in docs} >= {"ConfigMap", "Secret", "Job", "Deployment", "DaemonSet", "Service"}
+    assert {d["kind"] for d in docs} >= {"ConfigMap", "Secret", "Job", "CronJob", "Deployment", "DaemonSet", "Service"}
     for d in docs:
         kubernetes_validate.validate(d, KUBERNETES_VERSION, strict=True)
     # The validation can fail: a misspelt field and a wrong type are refused.

@@ -69,3 +69,38 @@ def test_sniff() -> None:
     assert sniff(['{"timestamp": "x"}']) == "jsonl"
     assert sniff(['{"protoPayload": {}}']) == "gcs-audit-log"
     assert sniff(["hello world"]) is None
+
+
+# A GCS usage log as Cloud Storage writes it (header, then one quoted CSV line per request).
+GCS_USAGE = '''"time_micros","c_ip","c_ip_type","c_ip_region","cs_method","cs_uri","sc_status","cs_bytes","sc_bytes","time_taken_micros","cs_host","cs_referer","cs_user_agent","s_request_id","cs_operation","cs_bucket","cs_object"
+"1772359200123456","10.1.2.3","1","","GET","/download/storage/v1/b/gb/o/d%2Ff%20x.bin?generation=1&alt=media","200","0","4096","2300","storage.googleapis.com","","gcloud-python/2.14.0,gzip(gfe)","ADPycdtEXAMPLE1","GET_Object","gb","d/f%20x.bin"
+"1772359201000000","2001:db8::1","2","","HEAD","/storage/v1/b/gb/o/d%2Fg.bin","200","0","0","900","storage.googleapis.com","","curl/8.5.0","ADPycdtEXAMPLE2","GET_Object_Metadata","gb","d/g.bin"
+"1772359202000000","10.1.2.3","1","","POST","/upload/storage/v1/b/gb/o?uploadType=media&name=d%2Fnew.bin","200","1048576","512","51000","storage.googleapis.com","","gcloud-python/2.14.0","ADPycdtEXAMPLE3","POST_Object","gb","d/new.bin"
+"1772359203000000","10.1.2.3","1","","GET","/storage/v1/b/gb/o?prefix=d%2F","200","0","2048","3000","storage.googleapis.com","","gcloud-python/2.14.0","ADPycdtEXAMPLE4","GET_Bucket","gb",""
+"1772359204000000","10.1.2.4","1","","GET","/download/storage/v1/b/gb/o/d%2Fmissing.bin?alt=media","404","0","180","700","storage.googleapis.com","","gcloud-python/2.14.0","ADPycdtEXAMPLE5","GET_Object","gb","d/missing.bin"
+"1772359205000000","10.1.2.4","1","","GET","/download/storage/v1/b/other/o/x?alt=media","200","0","10","700","storage.googleapis.com","","gcloud-python/2.14.0","ADPycdtEXAMPLE6","GET_Object","other","x"
+"1772359206000000","10.1.2.4","1","","DELETE","/storage/v1/b/gb/o/d%2Fold.bin","204","0","0","800","storage.googleapis.com","","gcloud-python/2.14.0","ADPycdtEXAMPLE7","DELETE_Object","gb","d/old.bin"
+"17723592xx000000","10.1.2.4","1","","GET","/x","200","0","10","700","storage.googleapis.com","","ua","ADPycdtEXAMPLE8","GET_Object","gb","d/f"
+"1772359207000000","10.1.2.4","1","","GET"
+'''
+
+
+def test_gcs_usage_log_lines() -> None:
+    from warpdrive.crawler.logformats import parse_gcs_usage
+
+    rows = GCS_USAGE.splitlines()
+    users = Resolver(R.backends, {"10.1.2.3": "alice"})
+    e = parse_gcs_usage(rows[1], 2, "gcs-usage-log:gs://logs/u", users)
+    assert (e.backend_name, e.path, e.user_id, e.operation, e.bytes_read, e.timestamp, e.latency_ms, e.event_id) == (
+        "gcs", "d/f x.bin", "alice", "read", 4096, "2026-03-01T10:00:00.123456Z", 2.3, "gcs-usage-log:gs://logs/u#2")
+    head = parse_gcs_usage(rows[2], 3, "s", users)
+    assert (head.path, head.user_id, head.operation, head.bytes_read) == ("d/g.bin", "2001:db8::1", "read", 0)
+    for row, reason in ((rows[0], "CSV header"), (rows[3], "method POST"), (rows[4], "bucket request"),
+                        (rows[5], "failed request"), (rows[6], "unknown backend"), (rows[7], "method DELETE")):
+        with pytest.raises(Skip, match=reason):
+            parse_gcs_usage(row, 1, "s", users)
+    with pytest.raises(BadLine, match="time_micros"):
+        parse_gcs_usage(rows[8], 9, "s", users)
+    with pytest.raises(BadLine, match="5 fields"):
+        parse_gcs_usage(rows[9], 10, "s", users)
+    assert sniff(rows[:3]) == "gcs-usage-log" and sniff(rows[1:3]) == "gcs-usage-log"

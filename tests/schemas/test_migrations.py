@@ -202,11 +202,14 @@ def test_services_refuse_an_older_schema_with_one_line(fresh_dsn: str, config_di
 
 
 def _old_runner(dsn: str, text_of: dict[int, str]) -> None:
-    """The database as the runner before checksums left it: its own schema_migrations, texts as they were."""
+    """The database as the runner before checksums left it: its own schema_migrations, texts as they were, the
+    migrations of the previous release (the released set) applied."""
+    last = max(int(name[:4]) for name in db.released())
+
     async def go(conn: asyncpg.Connection) -> None:
         await conn.execute("CREATE TABLE schema_migrations (version INT PRIMARY KEY, name TEXT NOT NULL,"
                            " applied_at TIMESTAMPTZ NOT NULL DEFAULT NOW())")
-        for m in db.migrations():
+        for m in (m for m in db.migrations() if m.version <= last):
             await conn.execute(text_of.get(m.version, m.sql))
             await conn.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name)
 
@@ -243,7 +246,10 @@ def test_databases_that_applied_the_first_text_of_0054_are_amended(fresh_dsn: st
     with pytest.raises(SchemaVersionError, match="run `warpdrive migrate`"):
         on_connection(fresh_dsn, db.check_schema)
     dry = _warpdrive(conf, "migrate", "--dry-run")
-    assert f"amend:     {m.label}" in dry.stdout and "pending:" not in dry.stdout, dry.stdout
+    assert f"amend:     {m.label}" in dry.stdout, dry.stdout
+    last = max(int(name[:4]) for name in db.released())
+    assert [line.split()[1] for line in dry.stdout.splitlines() if line.startswith("pending:")] == \
+        [x.label for x in db.migrations() if x.version > last], dry.stdout
 
     r = _warpdrive(conf, "migrate")
     assert r.returncode == 0, r.stderr
@@ -252,9 +258,11 @@ def test_databases_that_applied_the_first_text_of_0054_are_amended(fresh_dsn: st
     cols = on_connection(fresh_dsn, lambda c: c.fetch(
         "SELECT attname FROM pg_attribute WHERE attrelid = 'access_log'::regclass AND attnum > 0 AND NOT attisdropped"))
     assert "id" not in {r["attname"] for r in cols}
-    assert on_connection(fresh_dsn, lambda c: c.fetchval("SELECT reloptions FROM pg_class WHERE oid = 'access_log'::regclass")) \
-        == ["fillfactor=80"]
-    assert table_contents(fresh_dsn) == before  # the amendment changed no row
+    # access_log is partitioned by now: its rows (in its DEFAULT partition here) keep fillfactor 80
+    assert on_connection(fresh_dsn, lambda c: c.fetchval(
+        "SELECT reloptions FROM pg_class WHERE oid = 'access_log_default'::regclass")) == ["fillfactor=80"]
+    after = table_contents(fresh_dsn, exclude_columns={"access_log": {"updates"}})  # a column of later migrations
+    assert {t: after[t] for t in before} == before  # the amendment (and the later migrations) changed no row
 
 
 @pytest.mark.services

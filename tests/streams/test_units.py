@@ -8,7 +8,7 @@ from warpdrive.schemas.records import AccessEvent, encode_batch
 from warpdrive.schemas.tree import stale_through, week
 from warpdrive.streams.access import decode
 from warpdrive.streams.files import FileState
-from warpdrive.streams.offsets import Msg
+from warpdrive.streams.offsets import Msg, end_offsets, first_offsets, fresh_messages, gaps
 from warpdrive.streams.ownership import Owners, under
 from warpdrive.streams.rollups import Deltas
 from warpdrive.streams.tree import dir_and_ancestors, leaf_dir
@@ -106,3 +106,17 @@ def test_batch_folding_and_bad_messages() -> None:
     assert day2.meta_count == 10.0 and agg.events == 4
     assert day1.meta_count == 1.0  # e5's leading slash: the same file
     assert agg.files[("b", "f")].last_access == "2026-11-25T10:00:00.000000Z"  # stat is not a use
+
+
+def test_offset_rules_gap_fresh_and_end() -> None:
+    """apply_exactly_once's pure parts: a partition whose batch starts past its stored offset is a gap; messages
+    below it were applied before; the offset stored after a batch is one past each partition's highest."""
+    msgs = [Msg("t", 0, 5, None, b""), Msg("t", 0, 3, None, b""), Msg("t", 1, 9, None, b""), Msg("u", 0, 0, None, b"")]
+    assert first_offsets(msgs) == {("t", 0): 3, ("t", 1): 9, ("u", 0): 0}
+    stored = {("t", 0): 4, ("t", 1): 7, ("u", 0): 0}
+    assert gaps(msgs, stored) == {("t", 1): (7, 9)}  # t[0] starts below its stored offset: a redelivery, no gap
+    assert gaps(msgs, {("t", 0): 3, ("t", 1): 9, ("u", 0): 0}) == {}
+    assert [(m.topic, m.partition, m.offset) for m in fresh_messages(msgs, stored)] == [
+        ("t", 0, 5), ("t", 1, 9), ("u", 0, 0)]
+    assert end_offsets(msgs) == {("t", 0): 6, ("t", 1): 10, ("u", 0): 1}
+    assert end_offsets([]) == {} and fresh_messages(msgs, {("t", 0): 99, ("t", 1): 99, ("u", 0): 99}) == []

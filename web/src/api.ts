@@ -81,45 +81,18 @@ async function request<T>(method: string, path: string, query?: Query, body?: un
 
 type Schemas = components["schemas"];
 
-export interface Page<T> {
-  items: T[];
-  total: number;
-  limit: number;
-  offset: number;
-}
+/** One row of /usage: a team, user or backend (which key is set follows `group_by`). */
+export type UsageItem = Schemas["UsageRow"];
 
-export interface UsageItem {
-  team?: string;
-  user?: string;
-  backend?: string;
-  file_count: number;
-  total_bytes: number;
-  last_access: string | null;
-}
-
-export interface Usage {
-  group_by: "team" | "user" | "backend";
-  backend: string;
-  items: UsageItem[];
-  total_bytes: number;
-  file_count: number;
-}
+export type Usage = Schemas["Usage"];
 
 export type StaleFile = Schemas["StaleFile"];
 
-export interface StalePage extends Page<StaleFile> {
-  /** False when counting stopped (a filter the tree rollups cannot serve, past the API's budget): then `total` and
-   * `total_bytes` are lower bounds. */
-  total_exact?: boolean;
-  total_bytes: number;
-  /** How the totals were found: the tree rollups (exact), a count (exact) or a bound. */
-  total_basis?: Schemas["StaleList"]["total_basis"];
-  /** From the rollups only (else null): every live file and byte under the filter, stale or not (the share's whole). */
-  scope_files?: number | null;
-  scope_bytes?: number | null;
-  /** Per backend: since when telemetry watches it, and whether that covers the whole `days` period. */
-  coverage: Record<string, { since: string | null; covers_period: boolean }>;
-}
+/** `total_exact`: false when counting stopped (a filter the tree rollups cannot serve, past the API's budget): then
+ * `total` and `total_bytes` are lower bounds; `total_basis`: rollup (exact, from the tree's activity weeks) | count |
+ * bound; `scope_files`/`scope_bytes` (rollup only, else null): every live file under the filter, the share's whole;
+ * `coverage`: per backend, since when read evidence exists and whether it covers the whole `days` period. */
+export type StalePage = Schemas["StaleList"];
 
 export type GrowthPoint = Schemas["GrowthPoint"];
 
@@ -141,9 +114,7 @@ export type Tree = Schemas["Tree"];
 
 export type Mark = Schemas["Mark"];
 
-export interface MarkPage extends Page<Mark> {
-  total_bytes: number;
-}
+export type MarkPage = Schemas["MarkList"];
 
 export interface FileRef {
   backend: string;
@@ -197,16 +168,7 @@ export const api = {
 
 // ---- issue 20: lists at any size, status, teams and users (additive) ----
 
-export interface UsagePage extends Page<UsageItem & { read_count?: number; bytes_read?: number; last_read?: string | null; backends?: string[] }> {
-  group_by: "team" | "user" | "backend";
-  backend: string;
-  team: string;
-  total_bytes: number;
-  file_count: number;
-  period_days?: number;
-  read_count?: number;
-  bytes_read?: number;
-}
+export type UsagePage = Schemas["Usage"];
 
 export interface UsageQuery {
   group_by: "team" | "user" | "backend";
@@ -229,18 +191,7 @@ export interface StaleFilter {
   prefix?: string;
 }
 
-export interface Agent {
-  node_host: string;
-  last_heartbeat: string;
-  age_seconds: number;
-  alive: boolean;
-  status: {
-    mounts?: { mountpoint?: string; backend?: string; errors?: number }[];
-    cache?: { bytes?: number; max_bytes?: number; hit_rate?: number | null; blocks?: number };
-    telemetry?: { queue_depth?: number; dropped?: number; spool_bytes?: number };
-    backends?: Record<string, { reachable?: boolean; latency_ms?: number | null; error?: string | null }>;
-  };
-}
+export type Agent = Schemas["Agent"];
 
 export type Job = Schemas["Job"];
 
@@ -251,18 +202,45 @@ export const exportUrl = (path: string, query: Record<string, string | number | 
 
 export const lists = {
   usagePage: (q: UsageQuery) => request<UsagePage>("GET", "/usage", { ...q }),
-  agents: () => request<{ items: Agent[]; total: number }>("GET", "/agents"),
-  jobs: (q: { state?: string; kind?: string; limit?: number; offset?: number }) => request<Page<Job>>("GET", "/jobs", q),
-  members: (team: string) => request<Page<Membership>>("GET", "/teams", { team, limit: 500 }),
+  agents: () => request<Schemas["AgentList"]>("GET", "/agents"),
+  jobs: (q: { state?: string; kind?: string; limit?: number; offset?: number }) => request<Schemas["JobList"]>("GET", "/jobs", q),
+  members: (team: string) => request<Schemas["TeamList"]>("GET", "/teams", { team, limit: 500 }),
   markStale: (filter: StaleFilter, expect: number, note?: string) =>
-    request<{ marked: number; total_bytes: number }>("POST", "/marks/stale", undefined, {
+    request<Schemas["MarkFilterResult"]>("POST", "/marks/stale", undefined, {
       ...Object.fromEntries(Object.entries(filter).filter(([, v]) => v !== undefined && v !== "")),
       days: Number(filter.days ?? 90),
       expect,
       note: note || undefined,
     }),
   marksFiltered: (q: { backend?: string; prefix?: string; owner?: string; read_since_mark?: string; limit?: number; offset?: number }) =>
-    request<MarkPage & { read_since_mark: number }>("GET", "/marks", q),
+    request<MarkPage>("GET", "/marks", q),
   /** Dead letters (records the workers could not apply): the total and the count per topic. */
-  deadLetters: () => request<{ total: number; by_topic: Record<string, number> }>("GET", "/deadletters", { limit: 1 }),
+  deadLetters: () => request<Pick<Schemas["DeadLetterList"], "total" | "by_topic">>("GET", "/deadletters", { limit: 1 }),
+};
+
+// ---- issue 20: deletion jobs of marked files (additive) ----
+
+export type TrashPlan = Schemas["TrashPlan"];
+export type TrashFile = Schemas["TrashFile"];
+export type Trash = Schemas["Trash"];
+
+/** Which marks a deletion job takes (the Marks page's filter) and how long its trash stays restorable. */
+export interface TrashFilter {
+  backend?: string;
+  prefix?: string;
+  owner?: string;
+  retention_days?: number;
+}
+
+const given = (f: TrashFilter) => Object.fromEntries(Object.entries(f).filter(([, v]) => v !== undefined && v !== ""));
+
+export const trash = {
+  /** The dry run: exactly the files the job would move, their bytes, and the marks held back with why. */
+  plan: (f: TrashFilter) => request<TrashPlan>("POST", "/marks/delete/dry-run", undefined, given(f)),
+  /** Submits the job for the dry run's count and bytes (409 when the marks changed since). */
+  submit: (f: TrashFilter, expect: number, expect_bytes: number) =>
+    request<Job>("POST", "/marks/delete", undefined, { ...given(f), expect, expect_bytes }),
+  list: (q: { limit?: number; offset?: number }) => request<Schemas["TrashList"]>("GET", "/trash", q),
+  restore: (jobId: string) => request<Job>("POST", `/trash/${encodeURIComponent(jobId)}/restore`),
+  purge: () => request<Job>("POST", "/trash/purge"),
 };

@@ -195,6 +195,40 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/marks/delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Delete marked files: a job moves them to a trash directory on their backend, restorable until it expires */
+        post: operations["post_api_v1_marks_delete"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/marks/delete/dry-run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Dry run of a deletion job: exactly the marked files it would move to the trash, and the marks held back */
+        post: operations["post_api_v1_marks_delete_dry-run"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/marks/export": {
         parameters: {
             query?: never;
@@ -337,6 +371,74 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/v1/trash": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Deletion jobs and their trash: restorable until it expires */
+        get: operations["get_api_v1_trash"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/trash/purge": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Purge every expired trash directory now */
+        post: operations["post_api_v1_trash_purge"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/trash/{job_id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** One deletion job and its files */
+        get: operations["get_api_v1_trash_job_id"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/trash/{job_id}/restore": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Restore a deletion job's files to their paths */
+        post: operations["post_api_v1_trash_job_id_restore"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/v1/tree": {
         parameters: {
             query?: never;
@@ -449,11 +551,63 @@ export interface components {
             /** Format: date-time */
             last_heartbeat: string | null;
             node_host: string;
-            status: Record<string, never>;
+            status: components["schemas"]["AgentStatus"];
         };
         AgentList: {
             items: components["schemas"]["Agent"][];
             total: number;
+        };
+        AgentStatus: {
+            backends?: {
+                [key: string]: {
+                    error?: string;
+                    latency_ms?: number;
+                    reachable: boolean;
+                } & {
+                    [key: string]: unknown;
+                };
+            };
+            cache?: {
+                blocks?: number;
+                bytes?: number;
+                hit_rate?: number;
+                hits?: number;
+                max_bytes?: number;
+                misses?: number;
+            } & {
+                [key: string]: unknown;
+            };
+            jobs?: {
+                [key: string]: {
+                    [key: string]: unknown;
+                };
+            };
+            mounts?: ({
+                backends?: string[];
+                errors?: number;
+                mountpoint?: string;
+                open_handles?: number;
+                since?: string;
+            } & {
+                [key: string]: unknown;
+            })[];
+            node_host?: string;
+            telemetry?: {
+                boot_id?: string;
+                dropped?: number;
+                enabled?: boolean;
+                queue_depth?: number;
+                queue_size?: number;
+                recorded?: number;
+                sent?: number;
+                sink?: string;
+                spool_bytes?: number;
+            } & {
+                [key: string]: unknown;
+            };
+            timestamp?: string;
+        } & {
+            [key: string]: unknown;
         };
         Backend: {
             coverage: components["schemas"]["Coverage"];
@@ -579,15 +733,19 @@ export interface components {
             total_bytes: number;
         };
         Job: {
-            args: Record<string, never>;
+            args: {
+                [key: string]: unknown;
+            };
             /** Format: date-time */
             created_at: string | null;
             created_by: string | null;
             error: string | null;
             job_id: string;
             /** @enum {unknown} */
-            kind: "move" | "warm" | "crawl";
-            progress: Record<string, never>;
+            kind: "move" | "warm" | "crawl" | "trash" | "restore" | "purge";
+            progress: {
+                [key: string]: unknown;
+            };
             /** @enum {unknown} */
             state: "queued" | "running" | "done" | "failed" | "cancelled";
             /** Format: date-time */
@@ -716,6 +874,85 @@ export interface components {
             limit: number;
             offset: number;
             total: number;
+        };
+        Trash: {
+            args: {
+                [key: string]: unknown;
+            };
+            /** Format: date-time */
+            created_at: string | null;
+            created_by: string | null;
+            error: string | null;
+            /** Format: date-time */
+            expires_at: string | null;
+            job_id: string;
+            /** @enum {unknown} */
+            kind: "move" | "warm" | "crawl" | "trash" | "restore" | "purge";
+            progress: {
+                [key: string]: unknown;
+            };
+            restore_job: string | null;
+            /** @enum {unknown} */
+            state: "queued" | "running" | "done" | "failed" | "cancelled";
+            /** @enum {unknown} */
+            status: "running" | "restorable" | "restored" | "expired" | "purged" | "cancelled";
+            /** Format: date-time */
+            updated_at: string | null;
+        };
+        TrashDetail: {
+            args: {
+                [key: string]: unknown;
+            };
+            /** Format: date-time */
+            created_at: string | null;
+            created_by: string | null;
+            error: string | null;
+            /** Format: date-time */
+            expires_at: string | null;
+            files: components["schemas"]["TrashFile"][];
+            job_id: string;
+            /** @enum {unknown} */
+            kind: "move" | "warm" | "crawl" | "trash" | "restore" | "purge";
+            limit: number;
+            offset: number;
+            progress: {
+                [key: string]: unknown;
+            };
+            restore_job: string | null;
+            /** @enum {unknown} */
+            state: "queued" | "running" | "done" | "failed" | "cancelled";
+            /** @enum {unknown} */
+            status: "running" | "restorable" | "restored" | "expired" | "purged" | "cancelled";
+            /** Format: date-time */
+            updated_at: string | null;
+        };
+        TrashFile: {
+            backend: string;
+            /** Format: date-time */
+            last_access?: string | null;
+            /** Format: date-time */
+            last_modified?: string | null;
+            /** Format: date-time */
+            marked_at: string | null;
+            marked_by: string | null;
+            path: string;
+            reason?: string;
+            size_bytes: number | null;
+        };
+        TrashList: {
+            items: components["schemas"]["Trash"][];
+            limit: number;
+            offset: number;
+            total: number;
+        };
+        TrashPlan: {
+            files: components["schemas"]["TrashFile"][];
+            held: components["schemas"]["TrashFile"][];
+            held_total: number;
+            retention_days: number;
+            total: number;
+            total_bytes: number;
+            trash_prefix: string;
         };
         Tree: {
             backend: string;
@@ -1300,7 +1537,7 @@ export interface operations {
                 /** @description Only jobs in this state. */
                 state?: "queued" | "running" | "done" | "failed" | "cancelled";
                 /** @description Only jobs of this kind. */
-                kind?: "move" | "warm" | "crawl";
+                kind?: "move" | "warm" | "crawl" | "trash" | "restore" | "purge";
                 /** @description Page size (at most api.max_page_size). */
                 limit?: number;
                 /** @description Rows to skip. */
@@ -1416,7 +1653,7 @@ export interface operations {
                      * @description What to do.
                      * @enum {string}
                      */
-                    kind: "move" | "warm" | "crawl";
+                    kind: "crawl" | "warm" | "move";
                 };
             };
         };
@@ -1805,6 +2042,183 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["UnmarkResult"];
+                };
+            };
+            /** @description Bad parameter (the body names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role may not do this, or a cross-site request or a Host this API does not serve */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PostgreSQL unavailable (or did not answer in time); retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_api_v1_marks_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description Only marks on this backend, or all.
+                     * @default all
+                     * @enum {string}
+                     */
+                    backend?: "all";
+                    /** @description The dry run's total the admin confirmed: refused (409), nothing deleted, when the marks now select another number. */
+                    expect: number;
+                    /** @description The dry run's total_bytes the admin confirmed. */
+                    expect_bytes: number;
+                    /** @description Only marks of files owned by this team or user. */
+                    owner?: string;
+                    /** @description Only marks under this path prefix. */
+                    prefix?: string;
+                    /** @description Days the trash stays restorable (default: crawler.trash_retention_days). */
+                    retention_days?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Delete marked files: a job moves them to a trash directory on their backend, restorable until it expires */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description Bad parameter (the body names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role may not do this, or a cross-site request or a Host this API does not serve */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PostgreSQL unavailable (or did not answer in time); retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    "post_api_v1_marks_delete_dry-run": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": {
+                    /**
+                     * @description Only marks on this backend, or all.
+                     * @default all
+                     * @enum {string}
+                     */
+                    backend?: "all";
+                    /** @description Only marks of files owned by this team or user. */
+                    owner?: string;
+                    /** @description Only marks under this path prefix. */
+                    prefix?: string;
+                    /** @description Days the trash stays restorable (default: crawler.trash_retention_days). */
+                    retention_days?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description Dry run of a deletion job: exactly the marked files it would move to the trash, and the marks held back */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrashPlan"];
                 };
             };
             /** @description Bad parameter (the body names it) */
@@ -2886,6 +3300,291 @@ export interface operations {
             };
             /** @description Not found */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PostgreSQL unavailable (or did not answer in time); retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_api_v1_trash: {
+        parameters: {
+            query?: {
+                /** @description Page size (at most api.max_page_size). */
+                limit?: number;
+                /** @description Rows to skip. */
+                offset?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deletion jobs and their trash: restorable until it expires */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrashList"];
+                };
+            };
+            /** @description Bad parameter (the body names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role may not do this, or a cross-site request or a Host this API does not serve */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PostgreSQL unavailable (or did not answer in time); retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_api_v1_trash_purge: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Purge every expired trash directory now */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description Bad parameter (the body names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role may not do this, or a cross-site request or a Host this API does not serve */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The body is not application/json */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PostgreSQL unavailable (or did not answer in time); retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    get_api_v1_trash_job_id: {
+        parameters: {
+            query?: {
+                /** @description Page size (at most api.max_page_size). */
+                limit?: number;
+                /** @description Rows to skip. */
+                offset?: number;
+            };
+            header?: never;
+            path: {
+                /** @description The deletion (trash) job's id, or a unique start of it. */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One deletion job and its files */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrashDetail"];
+                };
+            };
+            /** @description Bad parameter (the body names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role may not do this, or a cross-site request or a Host this API does not serve */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description PostgreSQL unavailable (or did not answer in time); retry */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+        };
+    };
+    post_api_v1_trash_job_id_restore: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The deletion (trash) job's id, or a unique start of it. */
+                job_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Restore a deletion job's files to their paths */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Job"];
+                };
+            };
+            /** @description Bad parameter (the body names it) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Missing or invalid token */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description The token's role may not do this, or a cross-site request or a Host this API does not serve */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Not found */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Error"];
+                };
+            };
+            /** @description Conflict with the current state */
+            409: {
                 headers: {
                     [name: string]: unknown;
                 };

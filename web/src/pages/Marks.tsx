@@ -2,6 +2,7 @@ import { useState } from "react";
 import { Link } from "react-router-dom";
 import { api, exportUrl, lists } from "../api";
 import { BackendLink, TeamLink, UserLink } from "../components/Links";
+import { DeletionJob } from "../components/DeletionJob";
 import { ErrorBox } from "../components/ErrorBox";
 import { fileKey } from "../components/FileTable";
 import { Size, formatCount, formatTime } from "../components/SizeFormat";
@@ -41,7 +42,8 @@ export function Marks() {
     <>
       <h1>Marked for deletion</h1>
       <p className="muted">
-        Marks record intent for review; nothing here deletes data. Mark files from the <Link to="/stale">stale data</Link> list.
+        Marks record intent for review; marking deletes nothing. Mark files from the <Link to="/stale">stale data</Link> list,
+        then delete them below: a dry run first, then a job that moves them to a restorable trash.
       </p>
       <form
         className="filters"
@@ -164,6 +166,7 @@ export function Marks() {
       </table>
       </div>
       )}
+      <DeletionJob filter={{ owner: filter.owner || undefined }} onSubmitted={marks.reload} />
     </>
   );
 }

@@ -151,7 +151,7 @@ export function Status() {
       <Loading state={jobs} what="jobs">
         {(js) =>
           js.items.length === 0 ? (
-            <p className="muted">No jobs yet: moves, warms and crawls started with warpdrive-ctl appear here with their progress.</p>
+            <p className="muted">No jobs yet: moves, warms, crawls and deletion jobs appear here with their progress.</p>
           ) : (
             <div className="scroll">
               <table className="grid" data-testid="job-table">
@@ -163,6 +163,7 @@ export function Status() {
                     <th>Dry run</th>
                     <th>Progress</th>
                     <th>What</th>
+                    <th>By</th>
                     <th>Updated (UTC)</th>
                     <th>Error</th>
                   </tr>
@@ -192,7 +193,11 @@ export function Status() {
                         <td className="path">
                           {a.backend ? `${a.backend}:${a.path ?? a.prefix ?? ""}` : ""}
                           {a.dest_backend ? ` → ${a.dest_backend}:${a.dest_path ?? a.path ?? ""}` : ""}
+                          {j.kind === "trash" && `marked files → ${a.trash}`}
+                          {j.kind === "restore" && `${a.trash} → their paths`}
+                          {j.kind === "purge" && "expired trash"}
                         </td>
+                        <td>{j.created_by ?? "–"}</td>
                         <td>{formatTime(j.updated_at)}</td>
                         <td>{j.error ?? ""}</td>
                       </tr>

@@ -399,6 +399,44 @@ const scenarios = {
     await page.waitForSelector("[data-testid=quota-table]");
     out.errorsAfterReload = await page.$$eval(".error", (es) => es.map((e) => e.textContent));
   },
+  // The deletion job on the Marks page (tests/web/test_deletion.py). args.step: "plan" (dry run only), "delete" (dry
+  // run, confirm, until the job's trash is restorable) or "restore" (the newest job's Restore, until restored);
+  // args.waitMs bounds the wait for a job (the real crawler runs it).
+  async deletion(page) {
+    await page.goto(`${args.base}/marks`);
+    await page.waitForSelector("[data-testid=trash-table]");
+    const statusOf = () => page.$$eval("[data-testid=trash-table] tbody tr[data-job]", (trs) => trs.map((tr) => [tr.dataset.job, tr.dataset.status]));
+    out.before = await statusOf();
+    if (args.step === "plan" || args.step === "delete") {
+      await page.click("[data-testid=dry-run]");
+      await page.waitForSelector("[data-testid=plan-total]");
+      out.planTotal = await page.textContent("[data-testid=plan-total]");
+      out.planFiles = await page.$$eval("[data-testid=plan-files] tbody tr[data-path]", (trs) => trs.map((tr) => tr.dataset.path));
+      out.planHeld = await page.$$eval("[data-testid=plan-held] tbody tr[data-path]", (trs) => trs.map((tr) => tr.dataset.path));
+      await shot(page, "deletion-dry-run");
+    }
+    if (args.step === "delete") {
+      await page.click("[data-testid=delete]");
+      out.confirm = await page.textContent("[data-testid=confirm]");
+      await shot(page, "deletion-confirm");
+      await page.click("[data-testid=confirm-delete]");
+      out.notice = await (await page.waitForSelector("[data-testid=deletion-notice]:has-text('Deletion job')")).textContent();
+      await page.waitForSelector("[data-testid=trash-table] tbody tr[data-status=restorable]", { timeout: args.waitMs });
+      out.after = await statusOf();
+      await shot(page, "deletion-trash");
+    }
+    if (args.step === "restore") {
+      await page.click("[data-testid=trash-table] tbody tr[data-status=restorable] [data-testid=restore]");
+      await page.waitForSelector("[data-testid=trash-table] tbody tr[data-status=restored]", { timeout: args.waitMs });
+      out.after = await statusOf();
+      await shot(page, "deletion-restored");
+      // The Status page's jobs list audits them: kind, state, who.
+      await page.goto(`${args.base}/status`);
+      await page.waitForSelector("[data-testid=job-table]");
+      out.jobs = await page.$$eval("[data-testid=job-table] tbody tr[data-job]", (trs) =>
+        trs.map((tr) => [...tr.querySelectorAll("td")].map((td) => td.textContent.trim())));
+    }
+  },
 };
 
 try {

@@ -1,0 +1,160 @@
+"""Deletion jobs of marked files, end to end on the real API, crawler job runner and stream workers: the dry run
+lists exactly the marked files and moves nothing; the job moves them to the trash on local, S3 and GCS; restore
+returns every byte to its path; an expired trash cannot be restored and a purge removes it; viewers get 403; every
+step is a jobs row (who, when, what, counts, bytes)."""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.cli.support import VIEWER, Db, object_stores, ok, put_files, read_files
+from tests.helpers import wait_until
+
+pytestmark = pytest.mark.services
+
+
+def _index(ctl, backend: str, prefix: str, n: int) -> None:
+    ok(ctl("crawl", "--backend", backend, "--prefix", prefix, "--wait"))
+
+    def seen() -> bool:
+        doc = json.loads(ok(ctl("stale", "--days", "0", "--backend", backend, "--prefix", f"{prefix}/", "--format", "json")))
+        return doc["total"] == n
+
+    wait_until(seen, 60, what=f"{n} files of {backend}:{prefix} in the index")
+
+
+def _local(root: Path, prefix: str) -> dict[str, bytes]:
+    base = root / prefix
+    return {str(p.relative_to(base)): p.read_bytes() for p in base.rglob("*") if p.is_file()} if base.exists() else {}
+
+
+def test_dry_run_trash_restore_expiry_and_purge(ctl, db: Db, cli_stack, workers) -> None:
+    (s3, s3_root), (gcs, gcs_root) = object_stores(cli_stack.config_path)
+    prefix = f"trash-{uuid.uuid4().hex[:8]}"
+    data: dict[str, dict[str, bytes]] = {
+        "s3": {"old/a.bin": os.urandom(9 << 20), "old/b.txt": b"b" * 1000},  # a.bin: more than one copy chunk
+        "gcs": {"old/c.bin": os.urandom(70_001), "keep/d.bin": b"d" * 10},
+        "cli": {"old/e.bin": os.urandom(5000), "old/changed.bin": b"before", "old/read.bin": b"r" * 77},
+    }
+    put_files(s3, f"{s3_root}/{prefix}", data["s3"])
+    put_files(gcs, f"{gcs_root}/{prefix}", data["gcs"])
+    for rel, b in data["cli"].items():
+        (cli_stack.data_dir / prefix / rel).parent.mkdir(parents=True, exist_ok=True)
+        (cli_stack.data_dir / prefix / rel).write_bytes(b)
+
+    def stores() -> dict[str, dict[str, bytes]]:
+        s3.invalidate_cache()
+        gcs.invalidate_cache()
+        return {"s3": read_files(s3, f"{s3_root}/{prefix}"), "gcs": read_files(gcs, f"{gcs_root}/{prefix}"),
+                "cli": _local(cli_stack.data_dir, prefix)}
+
+    try:
+        for backend, files in data.items():
+            _index(ctl, backend, prefix, len(files))
+        marked = [f"{b}:{prefix}/{rel}" for b, files in data.items() for rel in files if not rel.startswith("keep/")]
+        ok(ctl("marks", "add", *marked, "--note", "unread"))
+        # Read after marking (the index says so): held back by the dry run, never deleted.
+        db.execute("UPDATE storage_files SET last_access = NOW() + interval '1 second' WHERE backend_name = 'cli' "
+                   "AND path = $1", f"{prefix}/old/read.bin")
+        # Modified on the store after marking, not crawled since: the dry run cannot know; the job checks and skips it.
+        (cli_stack.data_dir / prefix / "old/changed.bin").write_bytes(b"after, and longer")
+        data["cli"]["old/changed.bin"] = b"after, and longer"
+
+        # Viewers may not even ask for the dry run.
+        r = ctl("marks", "delete", "--dry-run", token=VIEWER)
+        assert r.exit_code != 0 and "admin" in r.output, r.output
+
+        before = stores()
+        plan = json.loads(ok(ctl("marks", "delete", "--dry-run", "--prefix", f"{prefix}/", "--format", "json")))
+        expected = {(b, f"{prefix}/{rel}") for b, files in data.items() for rel in files
+                    if rel.startswith("old/") and rel != "old/read.bin"}
+        assert {(f["backend"], f["path"]) for f in plan["files"]} == expected
+        sizes = {(b, f"{prefix}/{rel}"): len(v) for b, files in data.items() for rel, v in files.items()}
+        sizes[("cli", f"{prefix}/old/changed.bin")] = len(b"before")  # the mark carries the size the index knew
+        assert plan["total"] == len(expected) and plan["total_bytes"] == sum(sizes[k] for k in expected)
+        assert [(h["backend"], h["path"], h["reason"]) for h in plan["held"]] == [
+            ("cli", f"{prefix}/old/read.bin", "read since it was marked")]
+        table = ctl("marks", "delete", "--dry-run", "--prefix", f"{prefix}/")
+        assert f"{len(expected)} marked files" in table.stderr and "held back" in table.stderr, table.output
+        assert stores() == before  # the dry run moved nothing
+
+        # Refused without confirmation; then submitted and followed to its end.
+        r = ctl("marks", "delete", "--prefix", f"{prefix}/", input="n\n")
+        assert r.exit_code != 0 and stores() == before
+        job = json.loads(ok(ctl("marks", "delete", "--prefix", f"{prefix}/", "--yes", "--wait", "--format", "json")))
+        assert job["kind"] == "trash" and job["state"] == "done", job
+        p = job["progress"]
+        moved = expected - {("cli", f"{prefix}/old/changed.bin")}
+        assert (p["files_done"], p["bytes_done"]) == (len(moved), sum(sizes[k] for k in moved))
+        assert [(s["backend"], s["path"], s["reason"]) for s in p["skipped"]] == [
+            ("cli", f"{prefix}/old/changed.bin", "modified since it was marked")]
+        after = stores()
+        for b, files in data.items():
+            left = {rel: v for rel, v in files.items() if (b, f"{prefix}/{rel}") not in moved}
+            assert after[b] == left, b
+        trash_dir = job["args"]["trash"]
+        assert trash_dir.startswith(".warpdrive-trash/") and trash_dir.endswith(job["job_id"])
+        s3.invalidate_cache()
+        gcs.invalidate_cache()
+        assert read_files(s3, f"{s3_root}/{trash_dir}/{prefix}") == {k: v for k, v in data["s3"].items()}
+        assert read_files(gcs, f"{gcs_root}/{trash_dir}/{prefix}") == {"old/c.bin": data["gcs"]["old/c.bin"]}
+        assert _local(cli_stack.data_dir / trash_dir, prefix) == {"old/e.bin": data["cli"]["old/e.bin"]}
+
+        # Audited: who, when, what, counts, bytes, state.
+        row = db.fetch("SELECT kind, state, created_by, created_at, args, progress FROM jobs WHERE job_id = $1",
+                       job["job_id"])[0]
+        args, progress = json.loads(row["args"]), json.loads(row["progress"])
+        assert (row["kind"], row["state"], row["created_by"]) == ("trash", "done", "cli-admin")
+        assert (args["files"], args["bytes"], args["held"]) == (len(expected), plan["total_bytes"], 1)
+        assert progress["files_done"] == len(moved)
+        listed = json.loads(ok(ctl("jobs", "list", "--kind", "trash", "--format", "json")))
+        assert [j["job_id"] for j in listed["items"]] == [job["job_id"]]
+        # The job took the marks of its files (the skipped one's too: its result names it); the held one stays.
+        left_marks = json.loads(ok(ctl("marks", "list", "--prefix", f"{prefix}/", "--format", "json")))
+        assert {m["path"] for m in left_marks["items"]} == {f"{prefix}/old/read.bin"}
+
+        trash = json.loads(ok(ctl("trash", "list", "--format", "json")))["items"]
+        assert [(t["job_id"], t["status"]) for t in trash] == [(job["job_id"], "restorable")]
+        r = ctl("trash", "restore", job["job_id"][:10], token=VIEWER)
+        assert r.exit_code != 0 and "admin" in r.output
+
+        restored = json.loads(ok(ctl("trash", "restore", job["job_id"][:10], "--wait", "--format", "json")))
+        assert restored["kind"] == "restore" and restored["state"] == "done", restored
+        assert restored["progress"]["files_done"] == len(moved)
+        assert stores() == {b: dict(files) for b, files in data.items()}  # every byte back at its path
+        s3.invalidate_cache()
+        assert read_files(s3, f"{s3_root}/{trash_dir}/{prefix}") == {}
+        trash = json.loads(ok(ctl("trash", "list", "--format", "json")))["items"]
+        assert trash[0]["status"] == "restored"
+        r = ctl("trash", "restore", job["job_id"])
+        assert r.exit_code != 0 and "restored" in r.output
+
+        # Retention 0: expired at once, so not restorable; a purge removes it from the stores.
+        _index(ctl, "s3", prefix, len(data["s3"]))  # the restored files are in the index again
+        ok(ctl("marks", "add", f"gcs:{prefix}/keep/d.bin", f"s3:{prefix}/old/b.txt"))
+        gone = json.loads(ok(ctl("marks", "delete", "--prefix", f"{prefix}/", "--retention", "0", "--yes", "--wait",
+                                 "--format", "json")))
+        assert gone["state"] == "done" and gone["progress"]["files_done"] == 2, gone
+        r = ctl("trash", "restore", gone["job_id"])
+        assert r.exit_code != 0 and "expired" in r.output, r.output
+        purge = json.loads(ok(ctl("trash", "purge", "--wait", "--format", "json")))
+        assert purge["kind"] == "purge" and purge["state"] == "done", purge
+        dirs = {(d["backend"], d["directory"]) for d in purge["progress"]["purged"]}
+        assert dirs >= {("s3", gone["args"]["trash"]), ("gcs", gone["args"]["trash"])}
+        s3.invalidate_cache()
+        gcs.invalidate_cache()
+        assert not s3.exists(f"{s3_root}/{gone['args']['trash']}/{prefix}/old/b.txt")
+        assert not gcs.exists(f"{gcs_root}/{gone['args']['trash']}/{prefix}/keep/d.bin")
+        statuses = {t["job_id"]: t["status"] for t in json.loads(ok(ctl("trash", "list", "--format", "json")))["items"]}
+        assert statuses == {job["job_id"]: "restored", gone["job_id"]: "purged"}
+    finally:
+        for fs, root in ((s3, s3_root), (gcs, gcs_root)):
+            for path in (f"{root}/{prefix}", f"{root}/.warpdrive-trash"):
+                fs.invalidate_cache()
+                if fs.exists(path):
+                    fs.rm(path, recursive=True)
