@@ -23,7 +23,6 @@ import platform
 import signal
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 import uuid
