@@ -63,8 +63,11 @@ SCHEMAS: dict[str, Any] = {
                     ["since", "from_atime", "telemetry_since", "history", "atime", "first_crawl", "note", "unchained"]),
     "StaleFile": obj({"backend": STR, "path": STR, "size_bytes": INT, "last_modified": TS, "last_access": TS,
                       "owner_team": STR, "owner_user": NSTR, "marked": BOOL, "coverage_ok": BOOL}),
+    # total_basis: rollup (exact, from the tree's activity weeks; scope_* = every live file of the filter's scope),
+    # count (exact, counted) or bound (counting stopped: lower bounds). scope_* are null unless from the rollup.
     "StaleList": page("StaleFile", days=INT, threshold={"type": "string", "format": "date-time"}, total_bytes=INT,
-                      total_exact=BOOL,
+                      total_exact=BOOL, total_basis={"enum": ["rollup", "count", "bound"]},
+                      scope_files={"type": ["integer", "null"]}, scope_bytes={"type": ["integer", "null"]},
                       coverage={"type": "object", "additionalProperties": ref("Coverage")}),
     "GrowthPoint": obj({"date": {"type": "string", "format": "date"}, "total_bytes": INT, "file_count": INT,
                         "added_bytes": INT, "removed_bytes": INT, "reconstructed": BOOL}),

@@ -4,6 +4,12 @@
 max over every reader) and its modification time, so a file written yesterday is never stale. The
 WHERE clause is the expression of the partial index ``idx_files_stale``.
 
+The totals are exact wherever the tree rollups can serve the filter (a backend or all, a directory prefix ending
+in "/", no owner or size filter): the activity week buckets (``tree_inactive``, kept by the workers in the same
+transaction as the files) give every whole week before the cutoff, and only the cutoff's own week is counted file
+by file — whichever side of the cutoff in that week is shorter. The two are read in one snapshot, so the answer is
+what a full count would say. Other filters are counted within a budget and, past it, said to be a bound.
+
 Reads have only been observed on a backend since its coverage began (telemetry, imported history,
 atime: schemas/stale.py): "not read in 90 days" is only known where 90 days were observed. Every file and backend says whether that holds
 (``coverage_ok``); ``covered_only=true`` keeps only those.
@@ -11,13 +17,14 @@ atime: schemas/stale.py): "not read in 90 days" is only known where 90 days were
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 import asyncpg
 from starlette.responses import StreamingResponse
 
 from warpdrive.schemas.stale import ACTIVITY_SQL, Coverage, load_coverage, note
+from warpdrive.schemas.tree import week
 
 from .params import Backend, Bool, Choice, Int, Name, PathText, Size, page_params
 from .responses import JSONResponse, csv_response, csv_stream
@@ -39,19 +46,24 @@ SORTS = {
     "path": ("backend_name DESC, path DESC", "backend_name ASC, path ASC"),
 }
 
-# Counting stops at this many files first (cheap whatever the index size); past it, the exact count is tried within
-# EXACT_BUDGET seconds, and only when that runs out are the totals lower bounds (total_exact=false).
+# Filters the rollups cannot serve (owner, size, a prefix that is not a directory): counting stops at this many files
+# first (cheap whatever the index size); past it, the exact count is tried within EXACT_BUDGET seconds, and only when
+# that runs out are the totals lower bounds (total_exact=false, total_basis=bound).
 COUNT_CAP = 10_000
 EXACT_BUDGET = 0.8
 
 COLUMNS = ("backend", "path", "size_bytes", "last_modified", "last_access", "owner_team", "owner_user", "marked", "coverage_ok")
 
-def stale_where(q: dict[str, Any], threshold: datetime, covered: list[str] | None) -> tuple[Where, list[str]]:
+def stale_where(q: dict[str, Any], threshold: datetime, covered: list[str] | None,
+                since: datetime | None = None) -> tuple[Where, list[str]]:
     """The conditions every row meets, and the branches whose union is the answer: an owner is a team
     or a user, read as two disjoint index ranges (idx_files_team_size, idx_files_owner_user_size) in
-    size order instead of one OR that no index serves."""
+    size order instead of one OR that no index serves. ``since``: only activity from then on (a window of
+    the totals' boundary week)."""
     w = Where("deleted_at IS NULL")
     w.add(ACTIVITY + " < {}", threshold)
+    if since is not None:
+        w.add(ACTIVITY + " >= {}", since)
     if q["min_size"]:
         w.add("size_bytes >= {}", q["min_size"])
     if q["backend"]:
@@ -76,10 +88,10 @@ class Selection:
     history, atime): what the list, the export and marking a whole filter (api/marks.py) all select."""
 
     def __init__(self, q: dict[str, Any], threshold: datetime, cov: dict[str, Coverage], backends: list[str]) -> None:
-        self.threshold = threshold
+        self.q, self.threshold = q, threshold
         self.coverage = {b: {**(c := cov.get(b, Coverage())).as_dict(threshold), "note": note(c)} for b in backends}
-        covered = [b for b, c in self.coverage.items() if c["covers_period"]] if q["covered_only"] else None
-        self.where, self.branches = stale_where(q, threshold, covered)
+        self.covered_backends = [b for b, c in self.coverage.items() if c["covers_period"]] if q["covered_only"] else None
+        self.where, self.branches = stale_where(q, threshold, self.covered_backends)
 
     def sql(self, columns: str, tail: str = "") -> str:
         return union(self.where, self.branches, columns, tail)
@@ -94,26 +106,74 @@ async def select(conn: Any, q: dict[str, Any], cfg: Any) -> Selection:
     return Selection(q, threshold, await load_coverage(conn, cfg.backends), backends)
 
 
-async def totals(conn: Any, sel: Selection) -> tuple[int, int, bool]:
-    """(files, bytes, exact): counted to COUNT_CAP at once; beyond it exactly if that takes under EXACT_BUDGET."""
+def rollup_scope(sel: Selection, depths: dict[str, int]) -> tuple[list[str] | None, str] | None:
+    """(backends or None for every one, directory) when the tree rollups hold this filter's files exactly: no owner
+    or size filter, and a prefix that is a whole directory ("a/b/") the tree keeps (within max_tree_depth, where
+    a file deeper down counts in its ancestor at the cut). None otherwise."""
+    q = sel.q
+    if q["owner"] or q["min_size"]:
+        return None
+    prefix = q["prefix"] or ""
+    if prefix and (not prefix.endswith("/") or prefix.startswith("/") or "//" in prefix):
+        return None
+    d = prefix[:-1]
+    backends = sel.covered_backends if sel.covered_backends is not None else [q["backend"]] if q["backend"] else None
+    level = d.count("/") + 1 if d else 0
+    if any(0 < depths.get(b, 0) < level for b in (backends if backends is not None else depths)):
+        return None
+    return backends, d
+
+
+async def rollup_totals(conn: Any, sel: Selection, backends: list[str] | None, d: str) -> dict[str, Any]:
+    """Exact totals from the activity week buckets: every whole week before the cutoff's week from the rollup, the
+    cutoff's week file by file (the shorter side of the cutoff), in one snapshot with the rollup."""
+    cut = sel.threshold
+    start = datetime.combine(week(cut), time(), UTC)  # the cutoff's week: activity in [start, start + 7 d)
+    end = start + timedelta(days=7)
+    below = cut - start <= end - cut  # count [start, cut) and add it, else count [cut, end) and take it off
+    only = "" if backends is None else "AND backend_name = ANY($3)"
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        r = await conn.fetchrow(
+            f"""SELECT COALESCE(sum(file_count) FILTER (WHERE period {'<' if below else '<='} $2), 0)::bigint AS n,
+                       COALESCE(sum(total_bytes) FILTER (WHERE period {'<' if below else '<='} $2), 0)::bigint AS bytes,
+                       COALESCE(sum(file_count), 0)::bigint AS scope_n, COALESCE(sum(total_bytes), 0)::bigint AS scope_bytes
+                FROM tree_inactive WHERE dir = $1 {only}""", d, week(cut), *(() if backends is None else (backends,)))
+        q = {**sel.q, "backend": None, "prefix": d + "/" if d else None}
+        w, _ = stale_where(q, cut if below else end, backends, since=start if below else cut)
+        edge = await conn.fetchrow(f"SELECT count(*) AS n, COALESCE(sum(size_bytes), 0)::bigint AS bytes"
+                                   f" FROM storage_files WHERE {w.sql()}", *w.args)
+    sign = 1 if below else -1
+    return {"total": r["n"] + sign * edge["n"], "total_bytes": r["bytes"] + sign * edge["bytes"], "total_exact": True,
+            "total_basis": "rollup", "scope_files": r["scope_n"], "scope_bytes": r["scope_bytes"]}
+
+
+async def totals(conn: Any, sel: Selection, depths: dict[str, int]) -> dict[str, Any]:
+    """total, total_bytes, total_exact and how they were found (total_basis): from the rollups where they serve the
+    filter (with scope_files/scope_bytes, every live file of the filter's scope, for the share); else counted to
+    COUNT_CAP at once, beyond it exactly if that takes under EXACT_BUDGET, else a bound."""
+    scope = rollup_scope(sel, depths)
+    if scope is not None:
+        return await rollup_totals(conn, sel, *scope)
     w = sel.where
     capped = await conn.fetchrow(
         f"""SELECT count(*) AS n, COALESCE(sum(size_bytes), 0)::bigint AS bytes
             FROM (SELECT size_bytes FROM ({sel.sql("size_bytes", f"LIMIT {w.next_param()}")}) u
                   LIMIT {w.next_param()}) s""", *w.args, COUNT_CAP + 1)
+    counted = {"total_exact": True, "total_basis": "count", "scope_files": None, "scope_bytes": None}
     if capped["n"] <= COUNT_CAP:
-        return capped["n"], capped["bytes"], True
+        return {**counted, "total": capped["n"], "total_bytes": capped["bytes"]}
+    bound = {**counted, "total": COUNT_CAP, "total_bytes": capped["bytes"], "total_exact": False, "total_basis": "bound"}
     if EXACT_BUDGET <= 0:
-        return COUNT_CAP, capped["bytes"], False
+        return bound
     try:
         async with conn.transaction():
             await conn.execute(f"SET LOCAL statement_timeout = {int(EXACT_BUDGET * 1000)}")
             full = await conn.fetchrow(
                 f"""SELECT count(*) AS n, COALESCE(sum(size_bytes), 0)::bigint AS bytes
                     FROM ({sel.sql("size_bytes")}) u""", *w.args)
-        return full["n"], full["bytes"], True
+        return {**counted, "total": full["n"], "total_bytes": full["bytes"]}
     except asyncpg.QueryCanceledError:  # the budget ran out: say it is a bound
-        return COUNT_CAP, capped["bytes"], False
+        return bound
 
 
 ROW_COLUMNS = "backend_name, path, size_bytes, last_modified, last_access, owner_team, owner_user"
@@ -141,13 +201,14 @@ async def stale(call: Call) -> Any:
                 ORDER BY {order} LIMIT {w.next_param(2)} OFFSET {w.next_param(3)}""",
             *w.args, q["offset"] + q["limit"], q["limit"], q["offset"],
         )
-        total, total_bytes, exact = await totals(conn, sel)
+        t = await totals(conn, sel, {b.name: b.max_tree_depth for b in call.cfg.backends})
     items = [_item(r, sel) for r in rows]
     if call.wants_csv():
-        return csv_response(COLUMNS, items, headers={"X-Total-Count": str(total) if exact else f"{total}+"})
+        return csv_response(COLUMNS, items,
+                            headers={"X-Total-Count": str(t["total"]) if t["total_exact"] else f"{t['total']}+"})
     return JSONResponse({
-        "days": q["days"], "threshold": sel.threshold, "items": items, "total": total, "total_exact": exact,
-        "total_bytes": total_bytes, "limit": q["limit"], "offset": q["offset"], "coverage": sel.coverage,
+        "days": q["days"], "threshold": sel.threshold, "items": items, **t,
+        "limit": q["limit"], "offset": q["offset"], "coverage": sel.coverage,
     })
 
 

@@ -127,8 +127,12 @@ def stale(ctl: Ctl, days: int, min_size: int | None, backend: str | None, owner:
     def notes(doc: dict[str, Any]) -> list[str]:
         items = list_items(doc)
         bound = "" if doc.get("total_exact", True) else "at least "
+        # The share of every byte under the filter: given only where the tree rollups answered (scope_bytes).
+        scope = doc.get("scope_bytes")
+        share = (f", {100 * doc.get('total_bytes', 0) / scope:.1f}% of the {format_size(scope)} under this filter"
+                 if scope else "")
         out = [f"{len(items)} shown of {bound}{doc.get('total', len(items)):,} stale files "
-               f"({bound}{format_size(doc.get('total_bytes', 0))} in all)"]
+               f"({bound}{format_size(doc.get('total_bytes', 0))} in all{share})"]
         shown = {i.get("backend") for i in items}
         coverage = doc.get("coverage") or {}
         uncovered = {b: c.get("since") for b, c in coverage.items() if b in shown and not c.get("covers_period")}

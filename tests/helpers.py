@@ -232,3 +232,22 @@ def metric_sum(samples: dict[str, float], name: str, /, **labels: str) -> float:
     want = [f'{k}="{v}"' for k, v in labels.items()]
     return sum(v for k, v in samples.items()
                if (k == name or k.startswith(name + "{")) and all(w in k for w in want))
+
+
+def tree_from_files(dsn: str, depths: dict[str, int] | None = None) -> None:
+    """The tree rollups (tree_dirs, tree_teams, tree_activity, tree_inactive) rebuilt from the live files of
+    ``storage_files`` by the stream workers' own code (streams/tree.py), for tests that set files up directly:
+    the state the workers would leave. ``depths``: backend → max_tree_depth (default: every level)."""
+    from warpdrive.streams.tree import TreeDeltas, write_tree
+
+    async def rebuild(conn: Any) -> None:
+        t = TreeDeltas(depths or {})
+        for r in await conn.fetch("SELECT backend_name, path, owner_team, last_access, last_modified, size_bytes"
+                                  " FROM storage_files WHERE deleted_at IS NULL"):
+            t.add_parts(r["backend_name"], r["path"], r["owner_team"], r["last_access"], r["last_modified"], 1,
+                        r["size_bytes"])
+        async with conn.transaction():
+            await conn.execute("TRUNCATE tree_dirs, tree_teams, tree_activity, tree_inactive")
+            await write_tree(conn, t)
+
+    on_connection(dsn, rebuild)

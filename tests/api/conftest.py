@@ -19,7 +19,7 @@ ADMIN = "admin-token-0123456789abcdef00"
 # Tables the API reads or writes; emptied before each test that asks for a clean database.
 TABLES = ("storage_files", "access_log", "access_daily", "user_files", "user_reads", "teams", "quotas", "quota_state", "usage_rollup", "growth_daily",
           "telemetry_coverage", "crawls", "agents", "jobs", "deletion_marks", "ownership_rules", "tree_dirs", "tree_teams",
-          "tree_activity", "command_outbox", "dead_letters", "trash_items")
+          "tree_activity", "command_outbox", "dead_letters", "trash_items", "tree_inactive")
 
 
 @pytest.fixture(scope="session")

@@ -11,6 +11,8 @@ import pytest
 
 from warpdrive.schemas.records import parse_ts
 
+from tests.helpers import tree_from_files
+
 from .conftest import read_commands
 
 pytestmark = pytest.mark.services
@@ -24,10 +26,12 @@ def days_ago(n: float) -> datetime:
 
 
 def add_files(db, rows) -> None:
-    """rows: (backend, path, size, last_modified, last_access, owner_team, owner_user, deleted)"""
+    """rows: (backend, path, size, last_modified, last_access, owner_team, owner_user, deleted); the tree rollups
+    follow, as the stream workers keep them."""
     db.executemany(
         """INSERT INTO storage_files (backend_name, path, size_bytes, last_modified, last_access, owner_team, owner_user, deleted_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $8 THEN NOW() END)""", rows)
+    tree_from_files(db.dsn)
 
 
 # ---------------------------------------------------------------- stale
@@ -370,8 +374,9 @@ def test_stale_totals_past_the_count_cap_are_exact_within_the_budget(clean, view
 
     stale_setup(clean)
     monkeypatch.setattr(stale, "COUNT_CAP", 2)
-    body = viewer.get("/api/v1/stale?days=90").json()
+    body = viewer.get("/api/v1/stale?days=90&min_size=1").json()  # a size filter: the rollups cannot serve it
     assert body["total"] == 4 and body["total_exact"] is True and len(body["items"]) == 4
+    assert body["total_basis"] == "count" and body["scope_bytes"] is None
     assert body["total_bytes"] == sum(i["size_bytes"] for i in body["items"])
 
 
@@ -381,10 +386,14 @@ def test_stale_totals_past_the_count_cap_are_lower_bounds(clean, viewer, monkeyp
     stale_setup(clean)
     monkeypatch.setattr(stale, "COUNT_CAP", 2)
     monkeypatch.setattr(stale, "EXACT_BUDGET", 0)  # no time for the exact count
-    body = viewer.get("/api/v1/stale?days=90").json()
+    body = viewer.get("/api/v1/stale?days=90&min_size=1").json()
     assert body["total"] == 2 and body["total_exact"] is False and len(body["items"]) == 4
-    r = viewer.get("/api/v1/stale?days=90&format=csv")
+    assert body["total_basis"] == "bound"
+    r = viewer.get("/api/v1/stale?days=90&min_size=1&format=csv")
     assert r.headers["x-total-count"] == "2+"
+    # Where the rollups serve the filter, neither the cap nor the budget applies: the totals are exact.
+    body = viewer.get("/api/v1/stale?days=90").json()
+    assert (body["total"], body["total_bytes"], body["total_exact"], body["total_basis"]) == (4, 8 * GiB + 10, True, "rollup")
 
 
 # ---------------------------------------------------------------- quotas that hold (issue 16)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 from typing import Any, Sequence
 
 import pytest
@@ -13,8 +13,10 @@ from aiokafka import AIOKafkaProducer
 
 from tests.helpers import Procs, wait_until
 from warpdrive.schemas.config import Config
-from warpdrive.schemas.records import AccessEvent, CrawlMarker, ListingEvent, encode_batch, utc_now
+from warpdrive.schemas.records import AccessEvent, CrawlMarker, ListingEvent, encode_batch, format_ts, parse_ts, utc_now
+from warpdrive.schemas.stale import ACTIVITY_SQL
 from warpdrive.schemas.topics import ACCESS, LISTING, Topic
+from warpdrive.schemas.tree import week
 
 pytestmark = pytest.mark.services
 
@@ -149,3 +151,74 @@ def test_user_detail_from_events_through_the_real_stream_worker(clean, viewer, a
     assert [(f["backend"], f["path"], f["read_count"], f["bytes_read"]) for f in body["top_read"]] == [
         ("s3", f"{run}/b.bin", 5, 1000), ("s3", f"{run}/a.bin", 4, 600)]
     assert body["owned"] == [] and body["top_files"] == []
+
+
+def test_stale_totals_from_the_workers_rollups_equal_a_recount(clean, viewer, api_cfg: Config, procs: Procs) -> None:
+    """Files every 15 h over 150 days (some never modified, some read, recently or long ago; a crawl then deletes a
+    few), built into the tree by the real workers: for filters the rollups serve, the stale totals equal a recount of
+    storage_files at the answer's own threshold, with files on both sides of the cutoff inside its week, for a cutoff
+    early in a week (the week counted below it) and late in one (above it)."""
+    run = uuid.uuid4().hex[:6]
+    root = f"st/{run}/"
+    procs.start("streams", "streams", "worker")
+    t0 = datetime.now(UTC)
+    files = {k: (("s3", "gcs")[k % 4 == 3], root + (f"d{k % 3}/e{k % 2}/" if k % 5 else f"d{k % 3}/") + f"f{k}.bin",
+                 1000 + k, None if k % 17 == 0 else format_ts(t0 - timedelta(hours=15 * k + 3))) for k in range(240)}
+    reads = {k: t0 - timedelta(hours=7 * k + 1) for k in files if k % 6 == 0}  # some before the cutoffs, some after
+
+    def crawl(crawl_id: str, backend: str, keep: Any) -> None:
+        mine = [(p, s, m) for b, p, s, m in files.values() if b == backend and keep(p)]
+        produce(api_cfg, LISTING, backend, [
+            [CrawlMarker(crawl_id, backend, "start", utc_now(), prefix=root)],
+            [ListingEvent(crawl_id=crawl_id, backend_name=backend, path=p, size_bytes=s, last_modified=m, owner_user="alice")
+             for p, s, m in mine],
+            [CrawlMarker(crawl_id, backend, "finish", utc_now(), files=len(mine), bytes=sum(s for _, s, _ in mine),
+                         complete=True, prefix=root)],
+        ])
+
+    for b in ("s3", "gcs"):
+        crawl(f"c1-{run}-{b}", b, lambda p: True)
+    live = lambda: clean.fetchval("SELECT count(*) FROM storage_files WHERE deleted_at IS NULL")  # noqa: E731
+    wait_until(lambda: live() == len(files), 60, what="the first crawls applied")
+    produce(api_cfg, ACCESS, "n1", [[
+        AccessEvent(event_id=f"n1/{run}/{k}", timestamp=format_ts(ts), user_id="dave", backend_name=files[k][0],
+                    path=files[k][1], operation="read", node_host="n1", seq=k, bytes_read=10) for k, ts in reads.items()]])
+    wait_until(lambda: clean.fetchval("SELECT count(*) FROM storage_files WHERE last_access IS NOT NULL") == len(reads),
+               60, what="the reads applied")
+    crawl(f"c2-{run}-s3", "s3", lambda p: not p.endswith(("1.bin", "7.bin")))  # the s3 files ending in 1 and 7 go
+    gone = sum(1 for b, p, _, _ in files.values() if b == "s3" and p.endswith(("1.bin", "7.bin")))
+    wait_until(lambda: live() == len(files) - gone, 60, what="the second crawl's deletions applied")
+
+    def recount(body: dict, backends: list[str] | None, prefix: str, since: datetime | None = None,
+                until: datetime | None = None) -> tuple[int, int]:
+        r = clean.fetch(f"""SELECT count(*) AS n, COALESCE(sum(size_bytes), 0) AS b FROM storage_files
+                            WHERE deleted_at IS NULL AND starts_with(path, $1) AND ($2::text[] IS NULL OR backend_name = ANY($2))
+                              AND {ACTIVITY_SQL} >= $3 AND {ACTIVITY_SQL} < $4""",
+                        prefix, backends, since or datetime.min.replace(tzinfo=UTC), until or parse_ts(body["threshold"]))
+        return r[0]["n"], r[0]["b"]
+
+    def cutoff_days(weekday: int) -> int:  # a cutoff on this weekday, at least 20 days back
+        return next(n for n in range(20, 30) if (datetime.now(UTC) - timedelta(days=n)).weekday() == weekday)
+
+    filters = [{}, {"backend": "s3"}, {"prefix": root}, {"backend": "gcs", "prefix": root + "d1/"},
+               {"backend": "s3", "prefix": root + "d2/e0/"}, {"covered_only": "true"}]
+    for days in (cutoff_days(1), cutoff_days(4), 0, 90, 365):  # Tuesday: counted below; Friday: above
+        for f in filters:
+            body = viewer.get("/api/v1/stale", params={"days": days, **f}).json()
+            covered = [b for b, c in body["coverage"].items() if c["covers_period"]] if f.get("covered_only") else None
+            backends = covered if covered is not None else [f["backend"]] if "backend" in f else None
+            prefix = f.get("prefix", "")
+            assert body["total_basis"] == "rollup" and body["total_exact"] is True, (days, f, body)
+            assert (body["total"], body["total_bytes"]) == recount(body, backends, prefix), (days, f)
+            assert (body["scope_files"], body["scope_bytes"]) == recount(body, backends, prefix,
+                                                                           until=datetime.max.replace(tzinfo=UTC))
+        if days in (0, 90, 365):
+            continue
+        cut = parse_ts(body["threshold"])
+        start = datetime.combine(week(cut), time(), UTC)
+        assert recount(body, None, root, since=start)[0] > 0  # files in the cutoff's week before it …
+        assert recount(body, None, root, since=cut, until=start + timedelta(days=7))[0] > 0  # … and after it
+    # An owner filter is not in the rollups: counted, still exact here (well under the cap).
+    body = viewer.get("/api/v1/stale", params={"days": 90, "owner": "alice"}).json()
+    assert body["total_basis"] == "count" and body["scope_files"] is None
+    assert (body["total"], body["total_bytes"]) == recount(body, None, root)

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.support import ADMIN, VIEWER, Db, notes, ok, one_line_error
+from tests.helpers import tree_from_files
 
 pytestmark = pytest.mark.services
 
@@ -114,6 +115,7 @@ def stale_state(db: Db) -> Db:
          ("gcs", "archive/big.tar", 100 * GB, days_ago(365), None, "nlp", None, None),
          ("s3", "datasets/gone.bin", 100 * GB, days_ago(365), None, "vision", None, NOW)],
     )
+    tree_from_files(db.dsn)  # the tree rollups, as the stream workers keep them
     return db
 
 
@@ -136,6 +138,9 @@ def test_stale_in_every_format(ctl, stale_state: Db) -> None:
     assert "2 shown of 2 stale files (112 GiB in all)" in out
     # No telemetry coverage recorded: the table says a read before it is unknown.
     assert "note: read evidence does not cover 90 days" in out
+    # Without a size filter the rollups answer, and know the share: 125 of 175 GB under the filter.
+    assert "3 shown of 3 stale files (116 GiB in all, 71.4% of the 163 GiB under this filter)" in notes(
+        ctl("stale", "--days", "90"))
 
 
 @pytest.mark.parametrize("fmt, first", [("table", "BACKEND"), ("csv", "backend,"), ("json", "{")])

@@ -860,9 +860,13 @@ export interface components {
             items: components["schemas"]["StaleFile"][];
             limit: number;
             offset: number;
+            scope_bytes: number | null;
+            scope_files: number | null;
             /** Format: date-time */
             threshold: string;
             total: number;
+            /** @enum {unknown} */
+            total_basis: "rollup" | "count" | "bound";
             total_bytes: number;
             total_exact: boolean;
         };

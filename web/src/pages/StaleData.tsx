@@ -4,7 +4,7 @@ import { useSearchParams } from "react-router-dom";
 import { type FileRef, api, exportUrl, lists } from "../api";
 import { ErrorBox } from "../components/ErrorBox";
 import { FileTable, type SortKey, fileKey } from "../components/FileTable";
-import { Size, formatCount, formatTime } from "../components/SizeFormat";
+import { Size, formatCount, formatShare, formatTime } from "../components/SizeFormat";
 import { useApi } from "../useApi";
 
 const PAGE = 100;
@@ -119,6 +119,14 @@ export function StaleData() {
         <span data-testid="stale-total" title={atLeast ? "counting stopped: the totals are lower bounds" : "exact totals"}>
           {atLeast ? "at least " : ""}
           {formatCount(total)} file(s), <Size bytes={stale.data?.total_bytes ?? 0} />
+          {/* The share: only where the tree rollups answered, which also know every file under the filter. */}
+          {!!stale.data.scope_bytes && (
+            <span data-testid="stale-share">
+              {" "}
+              ({formatShare(stale.data.total_bytes, stale.data.scope_bytes)} of <Size bytes={stale.data.scope_bytes} />{" "}
+              under this filter)
+            </span>
+          )}
           {total > 0 && ` · showing ${offset + 1}–${offset + rows.length}`}
         </span>
         <span data-testid="selected-count">
