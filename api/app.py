@@ -72,6 +72,7 @@ def _lifespan(cfg: Config, metrics: Metrics):
                 try:
                     yield {"services": Services(pool, commands, metrics, time.time())}
                 finally:
+                    commands.stop()
                     publisher.cancel()
         finally:
             await pool.close()

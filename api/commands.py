@@ -37,6 +37,7 @@ class CommandOutbox:
         self.topic = topics.COMMANDS.full_name(cfg.kafka)
         self.connected = False
         self._wake = asyncio.Event()
+        self._stopping = False
 
     async def enqueue(self, conn: asyncpg.Connection, kind: str, args: dict[str, Any], target: str = "*",
                       command_id: str | None = None) -> records.Command:
@@ -46,6 +47,13 @@ class CommandOutbox:
         await conn.execute("INSERT INTO command_outbox (target, payload) VALUES ($1, $2)", target,
                            records.encode_batch([cmd]))
         return cmd  # the publisher is woken by the outbox's NOTIFY, at commit
+
+    def stop(self) -> None:
+        """Ends ``run`` at its next step. Beside the task's cancellation, which asyncio.wait_for on Python 3.11
+        can swallow when the awaited call finishes at the same moment (an app stopped right after its start
+        then waited on the publisher forever)."""
+        self._stopping = True
+        self._wake.set()
 
     def wake(self) -> None:
         """Publishes soon: rows were added beside ``enqueue`` (a dead-letter replay)."""
@@ -61,7 +69,7 @@ class CommandOutbox:
         producer = None
         listener = asyncio.create_task(listen(self.pool, (COMMAND_OUTBOX_CHANNEL,), self._wake))
         try:
-            while True:
+            while not self._stopping:
                 try:
                     if producer is None:
                         producer = await self._start_producer()
@@ -89,7 +97,8 @@ class CommandOutbox:
         producer = AIOKafkaProducer(**self.cfg.kafka.client_options(), enable_idempotence=True,
                                     request_timeout_ms=int(self.timeout * 1000))
         try:
-            await asyncio.wait_for(producer.start(), self.timeout)
+            async with asyncio.timeout(self.timeout):
+                await producer.start()
         except BaseException:
             await self._stop_producer(producer)
             raise

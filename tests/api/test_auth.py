@@ -65,7 +65,11 @@ def test_bad_bodies_are_400s(admin, ep, body, param) -> None:
     assert r.json()["error"]["param"] == param
 
 
-@pytest.mark.parametrize("ep", [ep for ep in ENDPOINTS if ep.body], ids=ids([ep for ep in ENDPOINTS if ep.body]))
+# Bodies with a required field (a dry run's filters are all optional: an empty body means every mark).
+WITH_REQUIRED = [ep for ep in ENDPOINTS if any(p.required for p in ep.body)]
+
+
+@pytest.mark.parametrize("ep", WITH_REQUIRED, ids=ids(WITH_REQUIRED))
 def test_missing_required_body_field_is_named(admin, ep) -> None:
     required = [p.name for p in ep.body if p.required]
     r = admin.request(ep.method, url(ep), json={})

@@ -141,7 +141,7 @@ def test_dry_run_confirm_trash_and_restore_in_the_browser(live: dict, tmp_path: 
         assert ("trash", "done") in kinds and ("restore", "done") in kinds
         trash_row = next(r for r in restored["jobs"] if r[1] == "trash")
         assert "marked files → .warpdrive-trash/" in trash_row[5] and trash_row[6] == "anonymous (insecure-no-auth)"
-        assert restored["consoleErrors"] == [] and len(restored["shots"]) == 2
+        assert restored["consoleErrors"] == [] and len(restored["shots"]) == 1
     finally:
         for fs, root in fss.values():
             for p in (f"{root}/{prefix}", f"{root}/.warpdrive-trash"):

@@ -292,7 +292,13 @@ const scenarios = {
     await page.fill("form[role=search] input[name=search]", args.member.slice(0, 3).toUpperCase());
     await page.click("form[role=search] button[type=submit]");
     await page.waitForURL((u) => u.searchParams.get("search") !== null);
-    await page.waitForFunction(() => document.querySelector("[data-testid=users-table]")?.getAttribute("aria-busy") === "false");
+    // The searched page is on screen once the total names the search (the old rows stay, not busy, for the moment
+    // between the URL's change and the new request) and nothing is loading.
+    await page.waitForFunction(
+      () =>
+        document.querySelector("[data-testid=users-total]")?.textContent?.includes("matching") &&
+        document.querySelector("[data-testid=users-table]")?.getAttribute("aria-busy") === "false",
+    );
     out.usersSearched = await page.$$eval("[data-testid=users-table] tbody tr", (trs) => trs.map((tr) => tr.dataset.user));
     await visit("teams", "/teams", "[data-testid=teams-table] tbody tr");
     out.teamsListed = await page.$$eval("[data-testid=teams-table] tbody tr", (trs) => trs.map((tr) => tr.dataset.team));
