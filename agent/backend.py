@@ -58,16 +58,26 @@ MiB = 1 << 20
 class Backend:
     """A backend's file system plus the mount's metadata cache for it (touched only by the trio thread)."""
 
-    def __init__(self, config: BackendConfig, limiter: trio.CapacityLimiter, ttl: float, timeout: float = 30.0,
-                 max_entries: int = 100_000) -> None:
+    def __init__(
+        self,
+        config: BackendConfig,
+        limiter: trio.CapacityLimiter,
+        ttl: float,
+        timeout: float = 30.0,
+        max_entries: int = 100_000,
+    ) -> None:
         self.name = config.name
         self.config = config
         self.kind = kind_of(config)
         self.local = self.kind.posix
         # The mount keeps its own TTL cache; fsspec's listing cache would serve stale listings forever.
-        self.fs = (self.kind.open_fs(config) if self.local
-                   else self.kind.open_fs(config, use_listings_cache=False, skip_instance_cache=True,
-                                          **self.kind.bounded_options(config, timeout)))
+        self.fs = (
+            self.kind.open_fs(config)
+            if self.local
+            else self.kind.open_fs(
+                config, use_listings_cache=False, skip_instance_cache=True, **self.kind.bounded_options(config, timeout)
+            )
+        )
         self.root = self.kind.root_path(config)
         self.limiter = limiter
         self.ttl = ttl
@@ -139,8 +149,8 @@ class Backend:
             self._stats.put(f"{rel}/{name}" if rel else name, expiry, entry)
         prefix = f"{rel}/" if rel else ""
         for d in self.pending_dirs:
-            if d.startswith(prefix) and "/" not in d[len(prefix):]:
-                entries.setdefault(d[len(prefix):], DIR)
+            if d.startswith(prefix) and "/" not in d[len(prefix) :]:
+                entries.setdefault(d[len(prefix) :], DIR)
         self._lists.put(rel, expiry, entries)
         return entries
 
@@ -165,7 +175,7 @@ class Backend:
         """Directories made through the mount follow a rename of theirs or of an ancestor's."""
         for d in [d for d in self.pending_dirs if d == old or d.startswith(old + "/")]:
             self.pending_dirs.discard(d)
-            self.pending_dirs.add(new + d[len(old):])
+            self.pending_dirs.add(new + d[len(old) :])
 
     def remember(self, rel: str, entry: Entry) -> None:
         self._stats.put(rel, time.monotonic() + self.ttl, entry)

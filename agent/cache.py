@@ -84,8 +84,17 @@ class BlockCache:
         with self._lock:
             return key in self._lru
 
-    def read(self, backend: str, path: str, version: str, size: int, offset: int, length: int,
-             fetch: Fetch, memo: dict[int, bytes]) -> tuple[bytes, bool]:
+    def read(
+        self,
+        backend: str,
+        path: str,
+        version: str,
+        size: int,
+        offset: int,
+        length: int,
+        fetch: Fetch,
+        memo: dict[int, bytes],
+    ) -> tuple[bytes, bool]:
         """Bytes [offset, offset+length) of the object, and whether every block came from the cache.
 
         ``memo`` is the caller's (one open handle's) last fetched block, so sequential small reads
@@ -132,5 +141,11 @@ class BlockCache:
 
     def stats(self) -> dict[str, float]:
         total = self.hits + self.misses
-        return {"bytes": self.bytes, "max_bytes": self.max_bytes, "blocks": len(self._lru),
-                "hits": self.hits, "misses": self.misses, "hit_rate": round(self.hits / total, 4) if total else 0.0}
+        return {
+            "bytes": self.bytes,
+            "max_bytes": self.max_bytes,
+            "blocks": len(self._lru),
+            "hits": self.hits,
+            "misses": self.misses,
+            "hit_rate": round(self.hits / total, 4) if total else 0.0,
+        }

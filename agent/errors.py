@@ -23,10 +23,15 @@ def errno_of(exc: BaseException) -> int:
         return errno.EDQUOT
     if isinstance(exc, OSError) and exc.errno:
         return exc.errno
-    for cls, code in ((FileNotFoundError, errno.ENOENT), (PermissionError, errno.EACCES),
-                      (FileExistsError, errno.EEXIST), (IsADirectoryError, errno.EISDIR),
-                      (NotADirectoryError, errno.ENOTDIR), (TimeoutError, errno.ETIMEDOUT),
-                      (NotImplementedError, errno.ENOTSUP)):
+    for cls, code in (
+        (FileNotFoundError, errno.ENOENT),
+        (PermissionError, errno.EACCES),
+        (FileExistsError, errno.EEXIST),
+        (IsADirectoryError, errno.EISDIR),
+        (NotADirectoryError, errno.ENOTDIR),
+        (TimeoutError, errno.ETIMEDOUT),
+        (NotImplementedError, errno.ENOTSUP),
+    ):
         if isinstance(exc, cls):
             return code
     return errno.EIO

@@ -111,10 +111,12 @@ class Inodes:
         moved = [(old, self._inodes.pop(old))] if old in self._inodes else []
         if is_dir:
             prefix = rel + "/"
-            moved += [(k, self._inodes.pop(k)) for k in [k for k in self._inodes if k[0] == backend
-                                                         and k[1].startswith(prefix)]]
+            moved += [
+                (k, self._inodes.pop(k))
+                for k in [k for k in self._inodes if k[0] == backend and k[1].startswith(prefix)]
+            ]
         for k, ino in moved:
-            nk = (backend, new[1] + k[1][len(rel):])
+            nk = (backend, new[1] + k[1][len(rel) :])
             self._inodes[nk] = ino
             self._keys[ino] = nk
 
@@ -210,8 +212,9 @@ def _open_nowait(root_fd: int, rel: str) -> int | None:
     thread. Saves the thread hand-off, most of a warm open's cost. Any failure (EAGAIN, ENOENT, EXDEV,
     ENOSYS under a seccomp filter) takes the slow path, which reports the real error.
     """
-    fd: int = _LIBC.syscall(_SYS_OPENAT2, ctypes.c_long(root_fd), os.fsencode(rel), ctypes.byref(_READ_CACHED),
-                            _HOW_SIZE)
+    fd: int = _LIBC.syscall(
+        _SYS_OPENAT2, ctypes.c_long(root_fd), os.fsencode(rel), ctypes.byref(_READ_CACHED), _HOW_SIZE
+    )
     return fd if fd >= 0 else None
 
 
@@ -219,8 +222,9 @@ def open_beneath(root_fd: int, rel: str, flags: int, mode: int = 0) -> int:
     """In a worker thread: ``rel`` opened beneath the backend's root (``RESOLVE_BENEATH``): a symlink or
     ``..`` leading outside it is EACCES, so the agent (root) never opens a file outside a backend."""
     how = _OpenHow(flags | os.O_CLOEXEC, mode, _RESOLVE_BENEATH)
-    fd: int = _LIBC_BLOCKING.syscall(_SYS_OPENAT2, ctypes.c_long(root_fd), os.fsencode(rel), ctypes.byref(how),
-                                     _HOW_SIZE)
+    fd: int = _LIBC_BLOCKING.syscall(
+        _SYS_OPENAT2, ctypes.c_long(root_fd), os.fsencode(rel), ctypes.byref(how), _HOW_SIZE
+    )
     if fd < 0:
         code = ctypes.get_errno()
         if code == errno.EXDEV:
@@ -293,9 +297,21 @@ def _mkdir_local(full: str, mode: int, owner: tuple[int, int] | None) -> None:
 class WarpFS(pyfuse3.Operations):
     enable_writeback_cache = False  # the backend is the truth; other writers may change it
 
-    def __init__(self, backends: Sequence[Backend], cache: BlockCache, collector: Collector, identities: Identities,
-                 quotas: Quotas, work_dir: Path, ttl: float, flush_interval: float, read_only: bool = False,
-                 object_uid: int = -1, object_gid: int = -1, object_umask: int = 0) -> None:
+    def __init__(
+        self,
+        backends: Sequence[Backend],
+        cache: BlockCache,
+        collector: Collector,
+        identities: Identities,
+        quotas: Quotas,
+        work_dir: Path,
+        ttl: float,
+        flush_interval: float,
+        read_only: bool = False,
+        object_uid: int = -1,
+        object_gid: int = -1,
+        object_umask: int = 0,
+    ) -> None:
         super().__init__()
         self.read_only = read_only  # mounted "ro": the kernel refuses every write before it reaches us
         self.backends = {b.name: b for b in backends}
@@ -431,8 +447,9 @@ class WarpFS(pyfuse3.Operations):
     async def _entry(self, key: Key) -> Entry:
         return self._known(key) or await self.backends[key[0]].stat(key[1])
 
-    async def _op(self, op: str, key: Key, uid: int, fn: Callable[[], Awaitable[Any]], sampled: bool = True,
-                  **fields: Any) -> Any:
+    async def _op(
+        self, op: str, key: Key, uid: int, fn: Callable[[], Awaitable[Any]], sampled: bool = True, **fields: Any
+    ) -> Any:
         """Runs one operation, records its event (errors included) and converts failures to errno."""
         t0 = time.perf_counter()
         error = None
@@ -454,8 +471,16 @@ class WarpFS(pyfuse3.Operations):
             if sampled and key[0]:
                 if op in ("stat", "list"):
                     fields["weight"] = self.telemetry.metadata_weight
-                self.telemetry.record(op, self.identities.name(uid), uid, key[0], key[1],
-                                      latency_ms=round((time.perf_counter() - t0) * 1000, 3), error=error, **fields)
+                self.telemetry.record(
+                    op,
+                    self.identities.name(uid),
+                    uid,
+                    key[0],
+                    key[1],
+                    latency_ms=round((time.perf_counter() - t0) * 1000, 3),
+                    error=error,
+                    **fields,
+                )
 
     def _check_quota(self, user: str, backend: str) -> None:
         if self.quotas.blocked(user, backend):
@@ -522,13 +547,21 @@ class WarpFS(pyfuse3.Operations):
 
         return await self._op("stat", key, ctx.uid, go, sampled=sampled)
 
-    async def setattr(self, inode: int, attr: pyfuse3.EntryAttributes, fields: pyfuse3.SetattrFields,
-                      fh: int | None, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
+    async def setattr(
+        self,
+        inode: int,
+        attr: pyfuse3.EntryAttributes,
+        fields: pyfuse3.SetattrFields,
+        fh: int | None,
+        ctx: pyfuse3.RequestContext,
+    ) -> pyfuse3.EntryAttributes:
         h = self.handles.get(fh) if fh is not None else None
         key = (h.backend.name, h.rel) if h is not None else self._path(inode)
         backend = self._backend(key)
         # The kernel has checked ownership and permissions (default_permissions) before asking.
-        meta = fields.update_mode or fields.update_uid or fields.update_gid or fields.update_atime or fields.update_mtime
+        meta = (
+            fields.update_mode or fields.update_uid or fields.update_gid or fields.update_atime or fields.update_mtime
+        )
 
         async def go() -> pyfuse3.EntryAttributes:
             if fields.update_size:
@@ -539,8 +572,7 @@ class WarpFS(pyfuse3.Operations):
                 # Times of a file being written are accepted: its upload sets them (touch of a new file).
                 raise PermissionError(errno.EPERM, "object stores keep no modes, owners or times")
             if meta and backend.local:
-                await backend.call(self._set_local, backend.full(key[1]), h.fd if h is not None else None,
-                                   attr, fields)
+                await backend.call(self._set_local, backend.full(key[1]), h.fd if h is not None else None, attr, fields)
                 self._repin(inode)
             backend.invalidate(key[1])
             live = self._live(inode)
@@ -558,8 +590,13 @@ class WarpFS(pyfuse3.Operations):
             os.chmod(target, stat.S_IMODE(attr.st_mode))
         if fields.update_atime or fields.update_mtime:
             st = os.stat(target)
-            os.utime(target, ns=(attr.st_atime_ns if fields.update_atime else st.st_atime_ns,
-                                 attr.st_mtime_ns if fields.update_mtime else st.st_mtime_ns))
+            os.utime(
+                target,
+                ns=(
+                    attr.st_atime_ns if fields.update_atime else st.st_atime_ns,
+                    attr.st_mtime_ns if fields.update_mtime else st.st_mtime_ns,
+                ),
+            )
 
     async def _truncate(self, inode: int, key: Key, h: Handle | None, size: int, ctx: pyfuse3.RequestContext) -> None:
         backend = self._backend(key)
@@ -633,7 +670,9 @@ class WarpFS(pyfuse3.Operations):
     async def releasedir(self, fh: int) -> None:
         self.dirs.pop(fh, None)
 
-    async def mkdir(self, parent_inode: int, name: bytes, mode: int, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
+    async def mkdir(
+        self, parent_inode: int, name: bytes, mode: int, ctx: pyfuse3.RequestContext
+    ) -> pyfuse3.EntryAttributes:
         if parent_inode == pyfuse3.ROOT_INODE:
             raise FUSEError(errno.EACCES)  # backends are fixed by the configuration
         key = self._child(parent_inode, name)
@@ -691,7 +730,9 @@ class WarpFS(pyfuse3.Operations):
         self.open_by_inode.setdefault(h.inode, []).append(h)
         return fh
 
-    async def open(self, inode: int, flags: int, ctx: pyfuse3.RequestContext, internal: bool = False) -> pyfuse3.FileInfo:
+    async def open(
+        self, inode: int, flags: int, ctx: pyfuse3.RequestContext, internal: bool = False
+    ) -> pyfuse3.FileInfo:
         if self.inodes.current(inode) is None:  # unknown, or detached from its name
             raise FUSEError(errno.ESTALE)  # a dentry of a detached inode: the kernel looks the name up again
         key = self._path(inode)
@@ -807,8 +848,9 @@ class WarpFS(pyfuse3.Operations):
                 if (key[0], key[1], key[3]) == (h.pin[0], h.pin[1], h.pin[3]):  # all but ctime
                     h.entry, h.pin = replace(h.entry, version=version_of_stat(st)), key
 
-    async def create(self, parent_inode: int, name: bytes, mode: int, flags: int,
-                     ctx: pyfuse3.RequestContext) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
+    async def create(
+        self, parent_inode: int, name: bytes, mode: int, flags: int, ctx: pyfuse3.RequestContext
+    ) -> tuple[pyfuse3.FileInfo, pyfuse3.EntryAttributes]:
         if parent_inode == pyfuse3.ROOT_INODE:
             raise FUSEError(errno.EACCES)  # backends are fixed by the configuration
         key = self._child(parent_inode, name)
@@ -819,8 +861,9 @@ class WarpFS(pyfuse3.Operations):
             backend = self._backend(key)
             h = Handle(0, backend, key[1], DIR, ctx.uid, user, writable=True, append=bool(flags & os.O_APPEND))
             if backend.local:
-                h.fd = await backend.call(_create_local, backend.root_fd, key[1], flags,
-                                          stat.S_IMODE(mode) & ~ctx.umask, self._owner(ctx))
+                h.fd = await backend.call(
+                    _create_local, backend.root_fd, key[1], flags, stat.S_IMODE(mode) & ~ctx.umask, self._owner(ctx)
+                )
                 h.entry = entry_of_stat(os.fstat(h.fd))
                 backend.invalidate(key[1])
                 inode = h.inode = self.inodes.inode(key)
@@ -1008,8 +1051,11 @@ class WarpFS(pyfuse3.Operations):
     async def _keep_open_copies(self, inode: int | None, backend: Backend, rel: str) -> None:
         """Before an object goes away (unlink, or replaced by a rename): its open readers get a private
         copy of the version they opened, so they read on as they would from an unlinked local file."""
-        readers = [h for h in self.open_by_inode.get(inode, ()) if h.fd is None and h.staged is None] \
-            if inode is not None and inode not in self.staged else []  # those read the staged content
+        readers = (
+            [h for h in self.open_by_inode.get(inode, ()) if h.fd is None and h.staged is None]
+            if inode is not None and inode not in self.staged
+            else []
+        )  # those read the staged content
         if not readers:
             return
         by_version: dict[str, list[Handle]] = {}
@@ -1056,24 +1102,34 @@ class WarpFS(pyfuse3.Operations):
         await self._op("unlink", key, ctx.uid, go)
 
     # Refused on every backend (docs/mount.md): hard links, symlinks, special files.
-    async def link(self, inode: int, new_parent_inode: int, new_name: bytes,
-                   ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
+    async def link(
+        self, inode: int, new_parent_inode: int, new_name: bytes, ctx: pyfuse3.RequestContext
+    ) -> pyfuse3.EntryAttributes:
         raise FUSEError(errno.EPERM)
 
-    async def symlink(self, parent_inode: int, name: bytes, target: bytes,
-                      ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
+    async def symlink(
+        self, parent_inode: int, name: bytes, target: bytes, ctx: pyfuse3.RequestContext
+    ) -> pyfuse3.EntryAttributes:
         raise FUSEError(errno.EPERM)
 
-    async def mknod(self, parent_inode: int, name: bytes, mode: int, rdev: int,
-                    ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
+    async def mknod(
+        self, parent_inode: int, name: bytes, mode: int, rdev: int, ctx: pyfuse3.RequestContext
+    ) -> pyfuse3.EntryAttributes:
         if not stat.S_ISREG(mode):
             raise FUSEError(errno.EPERM)  # fifos, sockets, devices
         fi, attrs = await self.create(parent_inode, name, mode, os.O_WRONLY | os.O_EXCL, ctx)
         await self.release(fi.fh)
         return attrs
 
-    async def rename(self, parent_inode_old: int, name_old: bytes, parent_inode_new: int, name_new: bytes,
-                     flags: int, ctx: pyfuse3.RequestContext) -> None:
+    async def rename(
+        self,
+        parent_inode_old: int,
+        name_old: bytes,
+        parent_inode_new: int,
+        name_new: bytes,
+        flags: int,
+        ctx: pyfuse3.RequestContext,
+    ) -> None:
         src, dst = self._child(parent_inode_old, name_old), self._child(parent_inode_new, name_new)
         if not src[1] or not dst[1]:
             raise FUSEError(errno.EACCES)  # backends are fixed by the configuration

@@ -54,9 +54,14 @@ class Producer:
 
     async def _get(self) -> AIOKafkaProducer:
         if self._producer is None:
-            p = AIOKafkaProducer(**self.kafka.client_options(), acks="all", enable_idempotence=True,
-                                 request_timeout_ms=int(self.timeout * 1000), linger_ms=5,
-                                 max_request_size=16 << 20)
+            p = AIOKafkaProducer(
+                **self.kafka.client_options(),
+                acks="all",
+                enable_idempotence=True,
+                request_timeout_ms=int(self.timeout * 1000),
+                linger_ms=5,
+                max_request_size=16 << 20,
+            )
             try:
                 await asyncio.wait_for(p.start(), self.timeout)
             except BaseException:

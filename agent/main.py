@@ -23,8 +23,13 @@ def cli() -> None:
 
 @cli.command()
 @click.argument("mountpoint", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--config", "config_path", envvar="WARPDRIVE_CONFIG", type=click.Path(dir_okay=False),
-              help="Config file (default: the one `warpdrive stack up` wrote, else built-in defaults).")
+@click.option(
+    "--config",
+    "config_path",
+    envvar="WARPDRIVE_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="Config file (default: the one `warpdrive stack up` wrote, else built-in defaults).",
+)
 def mount(mountpoint: Path, config_path: str | None) -> None:
     """Mount every configured backend under MOUNTPOINT/<backend>/ until SIGINT/SIGTERM or unmount.
 

@@ -90,11 +90,23 @@ class Agent:
         """Mounts, serves until SIGINT/SIGTERM or an external unmount, then unmounts and flushes."""
         limiter = trio.CapacityLimiter(self.cfg.agent.max_threads)
         a = self.cfg.agent
-        backends = [Backend(b, limiter, a.metadata_ttl, a.backend_timeout, a.metadata_cache_entries)
-                    for b in self.cfg.backends]
-        ops = WarpFS(backends, self.cache, self.collector, Identities(a.users), self.quotas,
-                     self.cache.root.parent / "writes", a.metadata_ttl, a.flush_interval, a.read_only,
-                     a.object_uid, a.object_gid, a.object_umask)
+        backends = [
+            Backend(b, limiter, a.metadata_ttl, a.backend_timeout, a.metadata_cache_entries) for b in self.cfg.backends
+        ]
+        ops = WarpFS(
+            backends,
+            self.cache,
+            self.collector,
+            Identities(a.users),
+            self.quotas,
+            self.cache.root.parent / "writes",
+            a.metadata_ttl,
+            a.flush_interval,
+            a.read_only,
+            a.object_uid,
+            a.object_gid,
+            a.object_umask,
+        )
         options = set(pyfuse3.default_options) | {"fsname=warpdrive", "subtype=warpdrive"}
         if os.getuid() == 0:
             options.add("allow_other")  # jobs of every user read through one node-wide mount
@@ -170,13 +182,22 @@ class Agent:
     async def _commands(self, warmer: Warmer, tg: asyncio.TaskGroup) -> None:
         topic = COMMANDS.full_name(self.cfg.kafka)
         while True:
-            consumer = AIOKafkaConsumer(topic, **self.cfg.kafka.client_options(), group_id=f"warpdrive-agent.{self.node}",
-                                        auto_offset_reset="earliest", enable_auto_commit=True)
+            consumer = AIOKafkaConsumer(
+                topic,
+                **self.cfg.kafka.client_options(),
+                group_id=f"warpdrive-agent.{self.node}",
+                auto_offset_reset="earliest",
+                enable_auto_commit=True,
+            )
             try:
                 await consumer.start()
                 async for msg in consumer:
                     for cmd in self._decode_commands(msg.value):
-                        if cmd.kind in AGENT_KINDS and cmd.target in ("*", self.node) and cmd.command_id not in warmer.jobs:
+                        if (
+                            cmd.kind in AGENT_KINDS
+                            and cmd.target in ("*", self.node)
+                            and cmd.command_id not in warmer.jobs
+                        ):
                             if time.time() - parse_ts(cmd.timestamp).timestamp() < COMMAND_MAX_AGE:
                                 tg.create_task(warmer.run(cmd))
             except asyncio.CancelledError:
@@ -201,10 +222,21 @@ class Agent:
 
     def status(self, ops: WarpFS, warmer: Warmer, reach: dict[str, Any]) -> AgentStatus:
         return AgentStatus(
-            node_host=self.node, timestamp=utc_now(),
-            mounts=[{"mountpoint": str(self.mountpoint), "backends": sorted(ops.backends), "since": self.started,
-                     "open_handles": len(ops.handles), "errors": ops.errors}],
-            backends=reach, cache=self.cache.stats(), telemetry=self.collector.stats(), jobs=dict(warmer.jobs),
+            node_host=self.node,
+            timestamp=utc_now(),
+            mounts=[
+                {
+                    "mountpoint": str(self.mountpoint),
+                    "backends": sorted(ops.backends),
+                    "since": self.started,
+                    "open_handles": len(ops.handles),
+                    "errors": ops.errors,
+                }
+            ],
+            backends=reach,
+            cache=self.cache.stats(),
+            telemetry=self.collector.stats(),
+            jobs=dict(warmer.jobs),
         )
 
     async def _heartbeat(self, ops: WarpFS, warmer: Warmer, probes: Probes) -> None:

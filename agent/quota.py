@@ -80,9 +80,16 @@ class Quotas:
         state, membership = QUOTA_STATE.full_name(kafka), TEAM_MEMBERSHIP.full_name(kafka)
         while True:
             # No group: every agent reads every partition of both topics from the beginning.
-            consumer = AIOKafkaConsumer(state, membership, **kafka.client_options(), group_id=None,
-                                        enable_auto_commit=False, auto_offset_reset="earliest",
-                                        request_timeout_ms=10_000, fetch_max_wait_ms=100)
+            consumer = AIOKafkaConsumer(
+                state,
+                membership,
+                **kafka.client_options(),
+                group_id=None,
+                enable_auto_commit=False,
+                auto_offset_reset="earliest",
+                request_timeout_ms=10_000,
+                fetch_max_wait_ms=100,
+            )
             try:
                 await consumer.start()
                 while True:

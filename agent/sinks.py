@@ -91,6 +91,11 @@ class KafkaSink:
         self.idle()
 
     def stats(self) -> dict[str, Any]:
-        return {"sink": "kafka", "kafka_connected": self.producer.connected, "spool_bytes": self.spool.bytes,
-                "spool_batches": self.spool.pending, "spool_dropped": self.spool.dropped,
-                "spooled": self.spool.spooled}
+        return {
+            "sink": "kafka",
+            "kafka_connected": self.producer.connected,
+            "spool_bytes": self.spool.bytes,
+            "spool_batches": self.spool.pending,
+            "spool_dropped": self.spool.dropped,
+            "spooled": self.spool.spooled,
+        }

@@ -127,10 +127,26 @@ class Collector:
     def record_window(self, operation: str, user: str, uid: int | None, backend: str, path: str, w: Window) -> None:
         """One event for a handle's coalesced reads or writes; the window is then reset by the caller."""
         if self.enabled:
-            self._put((operation, user, uid, backend, path, w.last, w.first, {
-                "bytes_read" if operation == "read" else "bytes_written": w.nbytes, "count": w.count,
-                "cache_hits": w.cache_hits, "cache_hit": w.cache_hits == w.count, "error": w.error,
-                "latency_ms": round(w.latency_sum / w.count, 3), "latency_max_ms": round(w.latency_max, 3)}))
+            self._put(
+                (
+                    operation,
+                    user,
+                    uid,
+                    backend,
+                    path,
+                    w.last,
+                    w.first,
+                    {
+                        "bytes_read" if operation == "read" else "bytes_written": w.nbytes,
+                        "count": w.count,
+                        "cache_hits": w.cache_hits,
+                        "cache_hit": w.cache_hits == w.count,
+                        "error": w.error,
+                        "latency_ms": round(w.latency_sum / w.count, 3),
+                        "latency_max_ms": round(w.latency_max, 3),
+                    },
+                )
+            )
 
     def _put(self, item: Pending) -> None:
         if len(self._queue) >= self.settings.queue_size:
@@ -146,10 +162,18 @@ class Collector:
         if not path.isascii():
             path = _printable(path)
         return AccessEvent(
-            event_id=f"{self.node}/{self.boot_id}/{seq}", timestamp=self._ts.format(ts),
+            event_id=f"{self.node}/{self.boot_id}/{seq}",
+            timestamp=self._ts.format(ts),
             first_timestamp=None if first is None else self._ts.format(first),
-            user_id=user, backend_name=backend, path=path, operation=operation, node_host=self.node,
-            seq=seq, uid=uid, producer=self.producer, **fields,
+            user_id=user,
+            backend_name=backend,
+            path=path,
+            operation=operation,
+            node_host=self.node,
+            seq=seq,
+            uid=uid,
+            producer=self.producer,
+            **fields,
         )
 
     # -- the drainer thread --------------------------------------------------------------------
@@ -210,8 +234,15 @@ class Collector:
             log.exception("telemetry sink retry failed")
 
     def stats(self) -> dict[str, Any]:
-        out = {"enabled": self.enabled, "queue_depth": len(self._queue), "queue_size": self.settings.queue_size,
-               "recorded": self.recorded, "sent": self.sent, "dropped": self.dropped, "boot_id": self.boot_id}
+        out = {
+            "enabled": self.enabled,
+            "queue_depth": len(self._queue),
+            "queue_size": self.settings.queue_size,
+            "recorded": self.recorded,
+            "sent": self.sent,
+            "dropped": self.dropped,
+            "boot_id": self.boot_id,
+        }
         if self.sink is not None:
             out.update(self.sink.stats())
         return out

@@ -24,8 +24,9 @@ PROGRESS_SECONDS = 1.0
 
 
 class Warmer:
-    def __init__(self, node: str, backends: dict[str, Backend], cache: BlockCache, producer: Producer,
-                 kafka: KafkaSettings) -> None:
+    def __init__(
+        self, node: str, backends: dict[str, Backend], cache: BlockCache, producer: Producer, kafka: KafkaSettings
+    ) -> None:
         self.node = node
         self.backends = backends
         self.cache = cache
@@ -35,15 +36,24 @@ class Warmer:
 
     async def _publish(self, job_id: str, error: str | None = None) -> None:
         job = self.jobs[job_id]
-        event = JobEvent(job_id, job["state"], utc_now(), self.node, {k: v for k, v in job.items() if k != "state"}, error)
+        event = JobEvent(
+            job_id, job["state"], utc_now(), self.node, {k: v for k, v in job.items() if k != "state"}, error
+        )
         await self.producer.send(self.topic, encode(event), job_id.encode())
 
     async def run(self, cmd: Command) -> None:
         # The API's contract for warm jobs: {"backend": NAME, "path": file or directory, "node": optional}.
         name, prefix = str(cmd.args.get("backend", "")), str(cmd.args.get("path", "")).strip("/")
         path = f"{name}:{prefix}"
-        job = self.jobs[cmd.command_id] = {"state": "running", "path": path, "files": 0, "files_total": 0,
-                                           "bytes": 0, "bytes_total": 0, "bytes_fetched": 0}
+        job = self.jobs[cmd.command_id] = {
+            "state": "running",
+            "path": path,
+            "files": 0,
+            "files_total": 0,
+            "bytes": 0,
+            "bytes_total": 0,
+            "bytes_fetched": 0,
+        }
         error = None
         try:
             backend = self.backends.get(name)
@@ -60,14 +70,18 @@ class Warmer:
             root = backend.root.rstrip("/") + "/"
             for fullname, info in sorted(infos.items()):
                 entry = backend.kind.entry(info)
-                rel = str(fullname)[len(root):]
+                rel = str(fullname)[len(root) :]
                 if not backend.local:  # local files are read directly, never through the cache
+
                     def fetch(start: int, end: int, f: str = fullname, v: str = entry.version) -> bytes:
-                        return backend.kind.read_range(backend.fs, f, start, end, v)  # blocks of the listed version only
+                        return backend.kind.read_range(
+                            backend.fs, f, start, end, v
+                        )  # blocks of the listed version only
 
                     try:
                         job["bytes_fetched"] += await asyncio.to_thread(
-                            self.cache.prefetch, backend.name, rel, entry.version, entry.size, fetch)
+                            self.cache.prefetch, backend.name, rel, entry.version, entry.size, fetch
+                        )
                     except VersionChanged:
                         pass  # changed since the listing: its new version is fetched when read
                 job["files"] += 1

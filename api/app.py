@@ -21,7 +21,24 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from warpdrive.schemas.config import Config
 from warpdrive.schemas.db import check_schema, resolve_dsn
 
-from . import admin, agents, backends, dashboard, deadletters, growth, health, jobs, marks, openapi, quotas, stale, tree, trash, usage, users
+from . import (
+    admin,
+    agents,
+    backends,
+    dashboard,
+    deadletters,
+    growth,
+    health,
+    jobs,
+    marks,
+    openapi,
+    quotas,
+    stale,
+    tree,
+    trash,
+    usage,
+    users,
+)
 from .commands import CommandOutbox
 from .errors import ApiError, BadParameter, MethodNotAllowed, NotFound, Unavailable
 from .guard import Guard
@@ -33,8 +50,23 @@ log = logging.getLogger(__name__)
 
 QUERY_TIMEOUT = 30.0  # seconds: no request waits on PostgreSQL forever
 
-ENDPOINT_MODULES = (usage, stale, growth, users, backends, quotas, admin, marks, jobs, agents, tree, health, openapi,
-                    deadletters, trash)
+ENDPOINT_MODULES = (
+    usage,
+    stale,
+    growth,
+    users,
+    backends,
+    quotas,
+    admin,
+    marks,
+    jobs,
+    agents,
+    tree,
+    health,
+    openapi,
+    deadletters,
+    trash,
+)
 
 
 def all_endpoints() -> tuple[Endpoint, ...]:
@@ -55,7 +87,9 @@ def _lifespan(cfg: Config, metrics: Metrics):
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         pool = await asyncpg.create_pool(
-            resolve_dsn(cfg), min_size=cfg.postgres.pool_min, max_size=cfg.postgres.pool_max,
+            resolve_dsn(cfg),
+            min_size=cfg.postgres.pool_min,
+            max_size=cfg.postgres.pool_max,
             # JIT compiles a query the planner thinks big, for 50-200 ms: more than the API's indexed reads take.
             # 32 MB per sort or hash keeps a user's per-file read totals (100k rows) in memory.
             server_settings={"application_name": "warpdrive-api", "timezone": "UTC", "jit": "off", "work_mem": "32MB"},
@@ -81,8 +115,15 @@ def _lifespan(cfg: Config, metrics: Metrics):
 
 
 # PostgreSQL going away (or not answering in time) mid-request is the caller's 503, not a 500 with a traceback.
-_DB_DOWN = (OSError, TimeoutError, asyncpg.PostgresConnectionError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError,
-            asyncpg.TooManyConnectionsError, asyncpg.QueryCanceledError)
+_DB_DOWN = (
+    OSError,
+    TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.QueryCanceledError,
+)
 
 
 async def _api_error(request: Request, exc: Exception) -> Response:
@@ -117,7 +158,9 @@ async def _bad_text(request: Request, exc: Exception) -> Response:
 
 async def _unexpected(request: Request, exc: Exception) -> Response:
     log.exception("unexpected error in %s %s", request.method, request.url.path)
-    return JSONResponse({"error": {"status": 500, "code": "internal", "message": "internal error (logged)"}}, status_code=500)
+    return JSONResponse(
+        {"error": {"status": 500, "code": "internal", "message": "internal error (logged)"}}, status_code=500
+    )
 
 
 class MetricsMiddleware:
@@ -157,9 +200,12 @@ def create_app(cfg: Config) -> Starlette:
         routes=routes,
         lifespan=_lifespan(cfg, metrics),
         exception_handlers={
-            ApiError: _api_error, HTTPException: _http_error, Exception: _unexpected,
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            Exception: _unexpected,
             **{t: _db_down for t in _DB_DOWN},
-            asyncpg.CharacterNotInRepertoireError: _bad_text, asyncpg.UntranslatableCharacterError: _bad_text,
+            asyncpg.CharacterNotInRepertoireError: _bad_text,
+            asyncpg.UntranslatableCharacterError: _bad_text,
         },
     )
     app.state.cfg = cfg

@@ -39,13 +39,21 @@ class CommandOutbox:
         self._wake = asyncio.Event()
         self._stopping = False
 
-    async def enqueue(self, conn: asyncpg.Connection, kind: str, args: dict[str, Any], target: str = "*",
-                      command_id: str | None = None) -> records.Command:
+    async def enqueue(
+        self,
+        conn: asyncpg.Connection,
+        kind: str,
+        args: dict[str, Any],
+        target: str = "*",
+        command_id: str | None = None,
+    ) -> records.Command:
         """Adds a Command to the outbox inside the caller's transaction; it is sent after the commit."""
-        cmd = records.Command(command_id=command_id or uuid.uuid4().hex, kind=kind, timestamp=records.utc_now(),
-                              args=args, target=target)
-        await conn.execute("INSERT INTO command_outbox (target, payload) VALUES ($1, $2)", target,
-                           records.encode_batch([cmd]))
+        cmd = records.Command(
+            command_id=command_id or uuid.uuid4().hex, kind=kind, timestamp=records.utc_now(), args=args, target=target
+        )
+        await conn.execute(
+            "INSERT INTO command_outbox (target, payload) VALUES ($1, $2)", target, records.encode_batch([cmd])
+        )
         return cmd  # the publisher is woken by the outbox's NOTIFY, at commit
 
     def stop(self) -> None:
@@ -76,7 +84,9 @@ class CommandOutbox:
                     while await self._publish_round(producer):
                         pass
                 except Exception as e:  # Kafka's or PostgreSQL's: the rows stay in the outbox for the next round
-                    log.warning("commands not published yet (%s); retrying in %.0fs", type(e).__name__, self.retry_interval)
+                    log.warning(
+                        "commands not published yet (%s); retrying in %.0fs", type(e).__name__, self.retry_interval
+                    )
                     if producer is not None:
                         await self._stop_producer(producer)
                         producer = None
@@ -94,8 +104,9 @@ class CommandOutbox:
     async def _start_producer(self) -> Any:
         from aiokafka import AIOKafkaProducer
 
-        producer = AIOKafkaProducer(**self.cfg.kafka.client_options(), enable_idempotence=True,
-                                    request_timeout_ms=int(self.timeout * 1000))
+        producer = AIOKafkaProducer(
+            **self.cfg.kafka.client_options(), enable_idempotence=True, request_timeout_ms=int(self.timeout * 1000)
+        )
         try:
             async with asyncio.timeout(self.timeout):
                 await producer.start()
@@ -122,7 +133,9 @@ class CommandOutbox:
             if not rows:
                 return False
             # topic: a replayed dead letter goes back to its own topic; NULL is a command.
-            futures = [await producer.send(r["topic"] or self.topic, r["payload"], key=r["target"].encode()) for r in rows]
+            futures = [
+                await producer.send(r["topic"] or self.topic, r["payload"], key=r["target"].encode()) for r in rows
+            ]
             await asyncio.wait_for(asyncio.gather(*futures), self.timeout)
             await conn.execute("DELETE FROM command_outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
         log.info("published %d command(s) or replayed message(s)", len(rows))

@@ -52,4 +52,7 @@ def routes(cfg: Config) -> list[Route]:
             raise NotFound(f"no such asset: {rel}")  # a missing hashed file must not become index.html
         return FileResponse(index, headers={"Cache-Control": REVALIDATE})
 
-    return [Route("/", serve, methods=["GET"], name=ROUTE_NAME), Route("/{path:path}", serve, methods=["GET"], name=ROUTE_NAME)]
+    return [
+        Route("/", serve, methods=["GET"], name=ROUTE_NAME),
+        Route("/{path:path}", serve, methods=["GET"], name=ROUTE_NAME),
+    ]

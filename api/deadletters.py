@@ -24,13 +24,24 @@ ROW = """SELECT id, consumer, topic, partition, "offset", record, error, receive
 
 
 def _item(r: Any) -> dict[str, Any]:
-    return {"id": r["id"], "consumer": r["consumer"], "topic": r["topic"], "partition": r["partition"],
-            "offset": r["offset"], "record": r["record"], "key": r["msg_key"], "error": r["error"], "received_at": r["received_at"],
-            "size_bytes": r["size_bytes"] or 0}
+    return {
+        "id": r["id"],
+        "consumer": r["consumer"],
+        "topic": r["topic"],
+        "partition": r["partition"],
+        "offset": r["offset"],
+        "record": r["record"],
+        "key": r["msg_key"],
+        "error": r["error"],
+        "received_at": r["received_at"],
+        "size_bytes": r["size_bytes"] or 0,
+    }
 
 
 async def counts(conn: Any) -> dict[str, int]:
-    return {r["topic"]: r["n"] for r in await conn.fetch("SELECT topic, count(*) AS n FROM dead_letters GROUP BY topic")}
+    return {
+        r["topic"]: r["n"] for r in await conn.fetch("SELECT topic, count(*) AS n FROM dead_letters GROUP BY topic")
+    }
 
 
 async def list_dead_letters(call: Call) -> JSONResponse:
@@ -38,11 +49,21 @@ async def list_dead_letters(call: Call) -> JSONResponse:
     async with call.db.acquire() as conn:
         rows = await conn.fetch(
             f"""{ROW} FROM dead_letters WHERE ($1::text IS NULL OR topic = $1) ORDER BY id LIMIT $2 OFFSET $3""",
-            q["topic"], q["limit"], q["offset"])
+            q["topic"],
+            q["limit"],
+            q["offset"],
+        )
         by_topic = await counts(conn)
     total = by_topic.get(q["topic"], 0) if q["topic"] else sum(by_topic.values())
-    return JSONResponse({"items": [_item(r) for r in rows], "total": total, "by_topic": by_topic,
-                         "limit": q["limit"], "offset": q["offset"]})
+    return JSONResponse(
+        {
+            "items": [_item(r) for r in rows],
+            "total": total,
+            "by_topic": by_topic,
+            "limit": q["limit"],
+            "offset": q["offset"],
+        }
+    )
 
 
 async def show_dead_letter(call: Call) -> JSONResponse:
@@ -54,9 +75,14 @@ async def show_dead_letter(call: Call) -> JSONResponse:
     if r is None:
         raise NotFound(f"no dead letter {call.path['dead_letter_id']}")
     payload: bytes = r["payload"] or b""
-    return JSONResponse({**_item(r), "payload_base64": base64.b64encode(payload).decode(),
-                         "payload_preview": payload[:PREVIEW].decode("utf-8", "replace"),
-                         "payload_truncated": len(payload) > PREVIEW})
+    return JSONResponse(
+        {
+            **_item(r),
+            "payload_base64": base64.b64encode(payload).decode(),
+            "payload_preview": payload[:PREVIEW].decode("utf-8", "replace"),
+            "payload_truncated": len(payload) > PREVIEW,
+        }
+    )
 
 
 def _as_message(payload: bytes, record: int | None) -> bytes:
@@ -80,14 +106,21 @@ async def replay(call: Call) -> JSONResponse:
     async with call.db.acquire() as conn, conn.transaction():
         rows = await conn.fetch(
             """DELETE FROM dead_letters WHERE id = ANY($1::bigint[]) AND payload IS NOT NULL AND topic = ANY($2::text[])
-               RETURNING id, topic, coalesce(msg_key, '') AS target, payload, record""", ids, ours)
+               RETURNING id, topic, coalesce(msg_key, '') AS target, payload, record""",
+            ids,
+            ours,
+        )
         foreign = await conn.fetchval(
-            "SELECT count(*) FROM dead_letters WHERE id = ANY($1::bigint[]) AND NOT topic = ANY($2::text[])", ids, ours)
+            "SELECT count(*) FROM dead_letters WHERE id = ANY($1::bigint[]) AND NOT topic = ANY($2::text[])", ids, ours
+        )
         rows = sorted(rows, key=lambda r: r["id"])  # the outbox sends in id order: the order they arrived in
         await conn.execute(
             """INSERT INTO command_outbox (target, payload, topic)
                SELECT t, p, o FROM unnest($1::text[], $2::bytea[], $3::text[]) WITH ORDINALITY AS u(t, p, o, n) ORDER BY n""",
-            [r["target"] for r in rows], [_as_message(r["payload"], r["record"]) for r in rows], [r["topic"] for r in rows])
+            [r["target"] for r in rows],
+            [_as_message(r["payload"], r["record"]) for r in rows],
+            [r["topic"] for r in rows],
+        )
     call.commands.wake()
     return JSONResponse({"replayed": len(rows), "foreign": foreign, "missing": len(ids) - len(rows) - foreign})
 
@@ -95,8 +128,9 @@ async def replay(call: Call) -> JSONResponse:
 async def drop(call: Call) -> JSONResponse:
     ids = call.body["ids"]
     async with call.db.acquire() as conn:
-        n = await conn.fetchval("WITH d AS (DELETE FROM dead_letters WHERE id = ANY($1::bigint[]) RETURNING 1) "
-                                "SELECT count(*) FROM d", ids)
+        n = await conn.fetchval(
+            "WITH d AS (DELETE FROM dead_letters WHERE id = ANY($1::bigint[]) RETURNING 1) SELECT count(*) FROM d", ids
+        )
     return JSONResponse({"dropped": n, "missing": len(ids) - n})
 
 
@@ -104,14 +138,43 @@ _IDS = Ids("ids", "Dead letter ids (from the list), 1 to 10000.", required=True)
 _ID = Name("dead_letter_id", "Dead letter id (a number, from the list).")
 
 ENDPOINTS = (
-    Endpoint("GET", "/api/v1/deadletters", list_dead_letters, "Dead letters, oldest first, with counts per topic",
-             "deadletters", response="DeadLetterList", role="admin",
-             query=(Name("topic", "Only this topic (its full name)."), *page_params())),
-    Endpoint("GET", "/api/v1/deadletters/{dead_letter_id}", show_dead_letter, "One dead letter with its payload",
-             "deadletters", response="DeadLetter", role="admin", path_params=(_ID,), extra_statuses=(404,)),
-    Endpoint("POST", "/api/v1/deadletters/replay", replay,
-             "Send dead letters back onto their topics (via the outbox) and remove them", "deadletters",
-             response="ReplayResult", body=(_IDS,)),
-    Endpoint("POST", "/api/v1/deadletters/drop", drop, "Delete dead letters for good", "deadletters",
-             response="DropResult", body=(_IDS,)),
+    Endpoint(
+        "GET",
+        "/api/v1/deadletters",
+        list_dead_letters,
+        "Dead letters, oldest first, with counts per topic",
+        "deadletters",
+        response="DeadLetterList",
+        role="admin",
+        query=(Name("topic", "Only this topic (its full name)."), *page_params()),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/deadletters/{dead_letter_id}",
+        show_dead_letter,
+        "One dead letter with its payload",
+        "deadletters",
+        response="DeadLetter",
+        role="admin",
+        path_params=(_ID,),
+        extra_statuses=(404,),
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/deadletters/replay",
+        replay,
+        "Send dead letters back onto their topics (via the outbox) and remove them",
+        "deadletters",
+        response="ReplayResult",
+        body=(_IDS,),
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/deadletters/drop",
+        drop,
+        "Delete dead letters for good",
+        "deadletters",
+        response="DropResult",
+        body=(_IDS,),
+    ),
 )

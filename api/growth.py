@@ -61,8 +61,16 @@ def fill_forward(rows: list[Any], start: date, days: int) -> list[dict[str, Any]
         carry(cur, pos, i)
         cur, pos = r, max(i, 0)
     carry(cur, pos, days)
-    return [{"date": start + timedelta(days=i), "total_bytes": total[i], "file_count": files[i], "added_bytes": added[i],
-             "removed_bytes": removed[i]} for i in range(days)]
+    return [
+        {
+            "date": start + timedelta(days=i),
+            "total_bytes": total[i],
+            "file_count": files[i],
+            "added_bytes": added[i],
+            "removed_bytes": removed[i],
+        }
+        for i in range(days)
+    ]
 
 
 # Growth reconstructed from modification times at each backend's first crawl (streams/reconstruct.py).
@@ -91,8 +99,17 @@ def with_reconstruction(rows: list[Any], recon: list[Any]) -> tuple[list[dict[st
         c[0] += r["added_bytes"]
         c[1] += r["added_files"]
         if r["date"] < r["boundary"]:
-            out.append({"backend_name": r["backend_name"], "owner_team": r["owner_team"], "date": r["date"],
-                        "total_bytes": c[0], "file_count": c[1], "added_bytes": r["added_bytes"], "removed_bytes": 0})
+            out.append(
+                {
+                    "backend_name": r["backend_name"],
+                    "owner_team": r["owner_team"],
+                    "date": r["date"],
+                    "total_bytes": c[0],
+                    "file_count": c[1],
+                    "added_bytes": r["added_bytes"],
+                    "removed_bytes": 0,
+                }
+            )
     out.sort(key=lambda r: (r["backend_name"], r["owner_team"], r["date"]))
     return out, max(bounds.values(), default=None)
 
@@ -123,13 +140,25 @@ async def growth(call: Call) -> JSONResponse:
         p["reconstructed"] = boundary is not None and p["date"] < boundary
     # reconstructed_until: the first crawl's day (the latest, over the backends summed): before it, totals come
     # from modification times — a lower bound, since files deleted before that crawl are unknown.
-    return JSONResponse({"backend": q["backend"] or "all", "team": team or "all", "period_days": q["period"],
-                         "reconstructed_until": boundary, "points": points})
+    return JSONResponse(
+        {
+            "backend": q["backend"] or "all",
+            "team": team or "all",
+            "period_days": q["period"],
+            "reconstructed_until": boundary,
+            "points": points,
+        }
+    )
 
 
 ENDPOINTS = (
     Endpoint(
-        "GET", "/api/v1/growth", growth, "Daily totals over a period, by backend and team", "growth", response="Growth",
+        "GET",
+        "/api/v1/growth",
+        growth,
+        "Daily totals over a period, by backend and team",
+        "growth",
+        response="Growth",
         query=(
             Backend("backend", "One backend, or all.", default="all", allow_all=True),
             Name("team", "One owning team, or all.", default="all"),

@@ -86,15 +86,20 @@ class Guard:
             return
         site = headers.get("sec-fetch-site")
         origin = headers.get("origin")
-        if method in SAFE_METHODS and headers.get("sec-fetch-mode") == "navigate" and \
-                not scope["path"].startswith("/api/"):
+        if (
+            method in SAFE_METHODS
+            and headers.get("sec-fetch-mode") == "navigate"
+            and not scope["path"].startswith("/api/")
+        ):
             return  # a link to a dashboard page from elsewhere: the linking page never sees the answer
         if origin is not None:
             # Host and port decide (not the scheme: behind a TLS proxy the browser's https is our http).
             origin = origin.rstrip("/").lower()
             if urlsplit(origin).netloc != host.lower() and origin not in self.origins:
-                raise Forbidden(f"cross-site request refused: Origin {origin!r} is not this API's origin (Host {host!r}; "
-                                f"api.allowed_origins lists others)")
+                raise Forbidden(
+                    f"cross-site request refused: Origin {origin!r} is not this API's origin (Host {host!r}; "
+                    f"api.allowed_origins lists others)"
+                )
         elif site is not None and site not in ("same-origin", "none"):
             raise Forbidden(f"cross-site request refused (Sec-Fetch-Site: {site})")
 

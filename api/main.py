@@ -55,11 +55,19 @@ def cli() -> None:
 
 
 @cli.command("serve")
-@click.option("--config", "config_path", envvar="WARPDRIVE_CONFIG", type=click.Path(dir_okay=False),
-              help="Config file (default: the one `warpdrive stack up` wrote, else built-in defaults).")
+@click.option(
+    "--config",
+    "config_path",
+    envvar="WARPDRIVE_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="Config file (default: the one `warpdrive stack up` wrote, else built-in defaults).",
+)
 @click.option("--listen", help="HOST:PORT to listen on (default: api.listen).")
-@click.option("--insecure-no-auth", is_flag=True,
-              help="Serve without tokens, every caller an admin (local demos only; refused unless on loopback).")
+@click.option(
+    "--insecure-no-auth",
+    is_flag=True,
+    help="Serve without tokens, every caller an admin (local demos only; refused unless on loopback).",
+)
 def serve(config_path: str | None, listen: str | None, insecure_no_auth: bool) -> None:
     """Serve the API and dashboard until interrupted.
 

@@ -25,8 +25,19 @@ from .sql import Where
 MARK_ROW = """SELECT m.backend_name, m.path, m.marked_by, m.marked_at, m.note, m.size_bytes, f.last_access, f.owner_team,
                      f.owner_user, (f.id IS NOT NULL AND f.deleted_at IS NULL) AS exists,
                      COALESCE(f.last_access > m.marked_at, FALSE) AS read_since_mark"""
-MARK_COLUMNS = ("backend", "path", "size_bytes", "owner_team", "owner_user", "marked_by", "marked_at", "note",
-                "last_access", "read_since_mark", "exists")
+MARK_COLUMNS = (
+    "backend",
+    "path",
+    "size_bytes",
+    "owner_team",
+    "owner_user",
+    "marked_by",
+    "marked_at",
+    "note",
+    "last_access",
+    "read_since_mark",
+    "exists",
+)
 ORDER = "m.marked_at DESC, m.backend_name, m.path"
 _FILE = "SELECT 1 FROM storage_files f WHERE f.backend_name = m.backend_name AND f.path = m.path"
 READ_SINCE = "f.last_access > m.marked_at"
@@ -49,10 +60,19 @@ def _where(q: dict[str, Any]) -> Where:
 
 
 def _mark(r: Any) -> dict[str, Any]:
-    return {"backend": r["backend_name"], "path": r["path"], "marked_by": r["marked_by"], "marked_at": r["marked_at"],
-            "note": r["note"], "size_bytes": r["size_bytes"], "last_access": r["last_access"],
-            "owner_team": r["owner_team"], "owner_user": r["owner_user"], "exists": r["exists"],
-            "read_since_mark": r["read_since_mark"]}
+    return {
+        "backend": r["backend_name"],
+        "path": r["path"],
+        "marked_by": r["marked_by"],
+        "marked_at": r["marked_at"],
+        "note": r["note"],
+        "size_bytes": r["size_bytes"],
+        "last_access": r["last_access"],
+        "owner_team": r["owner_team"],
+        "owner_user": r["owner_user"],
+        "exists": r["exists"],
+        "read_since_mark": r["read_since_mark"],
+    }
 
 
 async def list_marks(call: Call) -> JSONResponse:
@@ -67,13 +87,26 @@ async def list_marks(call: Call) -> JSONResponse:
                       LIMIT {w.next_param(1)} OFFSET {w.next_param(2)}) m
                 LEFT JOIN storage_files f ON f.backend_name = m.backend_name AND f.path = m.path
                 ORDER BY {ORDER}""",
-            *args, q["limit"], q["offset"])
+            *args,
+            q["limit"],
+            q["offset"],
+        )
         totals = await conn.fetchrow(
             f"""SELECT count(*) AS n, COALESCE(SUM(m.size_bytes), 0)::bigint AS bytes,
                        count(*) FILTER (WHERE EXISTS ({_FILE} AND {READ_SINCE})) AS read_since
-                FROM deletion_marks m WHERE {where}""", *args)
-    return JSONResponse({"items": [_mark(r) for r in rows], "total": totals["n"], "total_bytes": totals["bytes"],
-                         "read_since_mark": totals["read_since"], "limit": q["limit"], "offset": q["offset"]})
+                FROM deletion_marks m WHERE {where}""",
+            *args,
+        )
+    return JSONResponse(
+        {
+            "items": [_mark(r) for r in rows],
+            "total": totals["n"],
+            "total_bytes": totals["bytes"],
+            "read_since_mark": totals["read_since"],
+            "limit": q["limit"],
+            "offset": q["offset"],
+        }
+    )
 
 
 async def export_marks(call: Call) -> Any:
@@ -103,7 +136,11 @@ async def mark(call: Call) -> JSONResponse:
                        marked_at = NOW(), size_bytes = EXCLUDED.size_bytes
                    RETURNING 1)
                SELECT count(*) FROM up""",
-            backends, paths, call.principal.name, call.body["note"])
+            backends,
+            paths,
+            call.principal.name,
+            call.body["note"],
+        )
     return JSONResponse({"marked": n})
 
 
@@ -115,7 +152,9 @@ async def unmark(call: Call) -> JSONResponse:
                    DELETE FROM deletion_marks m USING unnest($1::text[], $2::text[]) AS t(b, p)
                    WHERE m.backend_name = t.b AND m.path = t.p RETURNING 1)
                SELECT count(*) FROM d""",
-            backends, paths)
+            backends,
+            paths,
+        )
     return JSONResponse({"unmarked": n})
 
 
@@ -140,13 +179,22 @@ async def mark_stale(call: Call) -> JSONResponse:
                         marked_at = NOW(), size_bytes = EXCLUDED.size_bytes
                     RETURNING size_bytes)
                 SELECT count(*) AS n, COALESCE(SUM(size_bytes), 0)::bigint AS bytes FROM up""",
-            *w.args, call.principal.name, b["note"], MAX_FILTER_MARKS + 1)
+            *w.args,
+            call.principal.name,
+            b["note"],
+            MAX_FILTER_MARKS + 1,
+        )
         if row["n"] > MAX_FILTER_MARKS:  # raising rolls the transaction back: nothing was marked
-            raise BadParameter(f"the filter matches more than {MAX_FILTER_MARKS:,} files: narrow it (backend, owner, "
-                               "prefix, min_size) and mark in parts", param="days")
+            raise BadParameter(
+                f"the filter matches more than {MAX_FILTER_MARKS:,} files: narrow it (backend, owner, "
+                "prefix, min_size) and mark in parts",
+                param="days",
+            )
         if row["n"] != b["expect"]:
-            raise Conflict(f"the filter now matches {row['n']:,} files, not the {b['expect']:,} shown: nothing was "
-                           "marked; reload and try again")
+            raise Conflict(
+                f"the filter now matches {row['n']:,} files, not the {b['expect']:,} shown: nothing was "
+                "marked; reload and try again"
+            )
     return JSONResponse({"marked": row["n"], "total_bytes": row["bytes"]})
 
 
@@ -159,16 +207,53 @@ _MARK_FILTERS = (
 _FILES = Files("files", "The files: [{backend, path}], 1 to 10000.", required=True)
 
 ENDPOINTS = (
-    Endpoint("GET", "/api/v1/marks", list_marks, "Files marked for deletion", "marks", response="MarkList",
-             query=(*_MARK_FILTERS, *page_params())),
-    Endpoint("GET", "/api/v1/marks/export", export_marks, "Every mark of a filter as CSV, streamed", "marks",
-             media="text/csv", query=_MARK_FILTERS),
-    Endpoint("POST", "/api/v1/marks/stale", mark_stale, "Mark every file of a stale filter (never deletes)", "marks",
-             response="MarkFilterResult", extra_statuses=(409,),
-             body=(*stale.FILTERS, Text("note", "Why (shown to reviewers).", nullable=True),
-                   Int("expect", "The number of files the caller saw and confirms: refused (409), marking nothing, when "
-                       "the filter now matches another number.", required=True, minimum=0, maximum=2**62))),
-    Endpoint("POST", "/api/v1/marks", mark, "Mark files for deletion (never deletes)", "marks", response="MarkResult",
-             body=(_FILES, Text("note", "Why (shown to reviewers).", nullable=True))),
+    Endpoint(
+        "GET",
+        "/api/v1/marks",
+        list_marks,
+        "Files marked for deletion",
+        "marks",
+        response="MarkList",
+        query=(*_MARK_FILTERS, *page_params()),
+    ),
+    Endpoint(
+        "GET",
+        "/api/v1/marks/export",
+        export_marks,
+        "Every mark of a filter as CSV, streamed",
+        "marks",
+        media="text/csv",
+        query=_MARK_FILTERS,
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/marks/stale",
+        mark_stale,
+        "Mark every file of a stale filter (never deletes)",
+        "marks",
+        response="MarkFilterResult",
+        extra_statuses=(409,),
+        body=(
+            *stale.FILTERS,
+            Text("note", "Why (shown to reviewers).", nullable=True),
+            Int(
+                "expect",
+                "The number of files the caller saw and confirms: refused (409), marking nothing, when "
+                "the filter now matches another number.",
+                required=True,
+                minimum=0,
+                maximum=2**62,
+            ),
+        ),
+    ),
+    Endpoint(
+        "POST",
+        "/api/v1/marks",
+        mark,
+        "Mark files for deletion (never deletes)",
+        "marks",
+        response="MarkResult",
+        body=(_FILES, Text("note", "Why (shown to reviewers).", nullable=True)),
+    ),
     Endpoint("DELETE", "/api/v1/marks", unmark, "Unmark files", "marks", response="UnmarkResult", body=(_FILES,)),
 )

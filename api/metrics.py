@@ -19,10 +19,12 @@ GAUGES = {
 class Metrics:
     def __init__(self) -> None:
         self.registry = Registry("api")
-        self.requests = self.registry.counter("requests", "HTTP requests answered, by route and status.",
-                                              ["method", "route", "status"])
-        self.latency = self.registry.histogram("request_seconds", "Time to answer a request, by route.",
-                                               ["method", "route"], buckets=BUCKETS)
+        self.requests = self.registry.counter(
+            "requests", "HTTP requests answered, by route and status.", ["method", "route", "status"]
+        )
+        self.latency = self.registry.histogram(
+            "request_seconds", "Time to answer a request, by route.", ["method", "route"], buckets=BUCKETS
+        )
         self.gauges = {name: self.registry.gauge(name, help_) for name, help_ in GAUGES.items()}
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:

@@ -55,7 +55,11 @@ class Int(Param):
     maximum: int = 2**31 - 1
 
     def parse(self, raw: Any, cfg: Config) -> int:
-        if isinstance(raw, bool) or not isinstance(raw, (int, str)) or (isinstance(raw, str) and not re.fullmatch(r"-?\d{1,19}", raw.strip())):
+        if (
+            isinstance(raw, bool)
+            or not isinstance(raw, (int, str))
+            or (isinstance(raw, str) and not re.fullmatch(r"-?\d{1,19}", raw.strip()))
+        ):
             raise self.bad(f"must be a whole number between {self.minimum} and {self.maximum}")
         v = int(raw)
         if not self.minimum <= v <= self.maximum:
@@ -96,8 +100,12 @@ class Size(Param):
         return {
             "anyOf": [
                 {"type": "integer", "minimum": 0, "maximum": MAX_BYTES},
-                {"type": "string", "pattern": units.PATTERN, "examples": list(units.EXAMPLES),
-                 "description": f"at most {MAX_BYTES} bytes (just under 8 EiB)"},
+                {
+                    "type": "string",
+                    "pattern": units.PATTERN,
+                    "examples": list(units.EXAMPLES),
+                    "description": f"at most {MAX_BYTES} bytes (just under 8 EiB)",
+                },
             ]
         }
 
@@ -257,9 +265,13 @@ class Files(Param):
 
     def schema(self, cfg: Config) -> dict[str, Any]:
         return {
-            "type": "array", "minItems": 1, "maxItems": self.max_items,
+            "type": "array",
+            "minItems": 1,
+            "maxItems": self.max_items,
             "items": {
-                "type": "object", "required": ["backend", "path"], "additionalProperties": False,
+                "type": "object",
+                "required": ["backend", "path"],
+                "additionalProperties": False,
                 "properties": {"backend": self._backend.schema(cfg), "path": self._path.schema(cfg)},
             },
         }
@@ -272,14 +284,21 @@ class Ids(Param):
     max_items: int = 10_000
 
     def parse(self, raw: Any, cfg: Config) -> list[int]:
-        if not isinstance(raw, list) or not 1 <= len(raw) <= self.max_items or \
-                not all(isinstance(i, int) and not isinstance(i, bool) and 1 <= i < 2**63 for i in raw):
+        if (
+            not isinstance(raw, list)
+            or not 1 <= len(raw) <= self.max_items
+            or not all(isinstance(i, int) and not isinstance(i, bool) and 1 <= i < 2**63 for i in raw)
+        ):
             raise self.bad(f"must be a list of 1 to {self.max_items} positive integer ids")
         return sorted(set(raw))
 
     def schema(self, cfg: Config) -> dict[str, Any]:
-        return {"type": "array", "minItems": 1, "maxItems": self.max_items,
-                "items": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1}}
+        return {
+            "type": "array",
+            "minItems": 1,
+            "maxItems": self.max_items,
+            "items": {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+        }
 
 
 def parse_query(spec: Iterable[Param], query: Any, cfg: Config) -> dict[str, Any]:

@@ -35,9 +35,15 @@ LIST_SQL = """
 
 def _row(r: Any) -> dict[str, Any]:
     return {
-        "id": r["id"], "team": r["team_name"], "backend": r["backend_name"], "soft_limit": r["soft_limit"],
-        "hard_limit": r["hard_limit"], "usage_bytes": r["usage_bytes"], "level": r["level"],
-        "level_changed_at": r["changed_at"], "unit_family": family_of(r["soft_limit"], r["hard_limit"]),
+        "id": r["id"],
+        "team": r["team_name"],
+        "backend": r["backend_name"],
+        "soft_limit": r["soft_limit"],
+        "hard_limit": r["hard_limit"],
+        "usage_bytes": r["usage_bytes"],
+        "level": r["level"],
+        "level_changed_at": r["changed_at"],
+        "unit_family": family_of(r["soft_limit"], r["hard_limit"]),
     }
 
 
@@ -57,21 +63,29 @@ async def put_quota(call: Call) -> JSONResponse:
     b = call.body
     if b["soft"] > b["hard"]:
         family = family_of(b["soft"], b["hard"])
-        raise BadParameter(f"soft: {format_size(b['soft'], family)} is above the hard limit "
-                           f"({format_size(b['hard'], family)})", param="soft")
+        raise BadParameter(
+            f"soft: {format_size(b['soft'], family)} is above the hard limit ({format_size(b['hard'], family)})",
+            param="soft",
+        )
     async with call.db.acquire() as conn, conn.transaction():
         if not b["force"] and not await conn.fetchval(_TEAM_KNOWN, b["team"]):
-            raise Conflict(f"team {b['team']!r} has no members and owns no data (a typo?); "
-                           "set force to create its quota anyway", param="force")
+            raise Conflict(
+                f"team {b['team']!r} has no members and owns no data (a typo?); set force to create its quota anyway",
+                param="force",
+            )
         created = await conn.fetchval(
             """INSERT INTO quotas (team_name, backend_name, soft_limit, hard_limit) VALUES ($1, $2, $3, $4)
                ON CONFLICT (team_name, backend_name) DO UPDATE SET soft_limit = EXCLUDED.soft_limit,
                    hard_limit = EXCLUDED.hard_limit
                RETURNING (xmax = 0)""",
-            b["team"], b["backend"], b["soft"], b["hard"],
+            b["team"],
+            b["backend"],
+            b["soft"],
+            b["hard"],
         )
         row = await conn.fetchrow(
-            LIST_SQL.format(extra="AND q.backend_name IS NOT DISTINCT FROM $2"), b["team"], b["backend"])
+            LIST_SQL.format(extra="AND q.backend_name IS NOT DISTINCT FROM $2"), b["team"], b["backend"]
+        )
         await call.commands.enqueue(conn, "quota", {"team": b["team"], "backend": b["backend"]})
     return JSONResponse(_row(row), status_code=201 if created else 200)
 
@@ -81,7 +95,9 @@ async def delete_quota(call: Call) -> Response:
     async with call.db.acquire() as conn, conn.transaction():
         deleted = await conn.fetchval(
             "DELETE FROM quotas WHERE team_name = $1 AND backend_name IS NOT DISTINCT FROM $2 RETURNING TRUE",
-            q["team"], q["backend"])
+            q["team"],
+            q["backend"],
+        )
         if not deleted:
             raise NotFound(f"no quota for team {q['team']!r} on {q['backend'] or 'all backends'}")
         await call.commands.enqueue(conn, "quota", {"team": q["team"], "backend": q["backend"]})
@@ -89,31 +105,60 @@ async def delete_quota(call: Call) -> Response:
 
 
 _BACKEND_DOC = "A backend's name, or all (null in a body) for a quota over every backend."
-HARD_DOC = ("Hard limit (>= soft). Once the team's usage is above it, every agent refuses its members' creates "
-            "(files and directories), opens for writing, writes, truncates and renames on the quota's backend (or on "
-            "all backends) with EDQUOT ('Disk quota exceeded'); reads, listing and deletes still work, so the team "
-            "can free space. Takes effect on every live agent about a second after the usage, the quota or the "
-            "team's membership changes (docs/streams.md).")
+HARD_DOC = (
+    "Hard limit (>= soft). Once the team's usage is above it, every agent refuses its members' creates "
+    "(files and directories), opens for writing, writes, truncates and renames on the quota's backend (or on "
+    "all backends) with EDQUOT ('Disk quota exceeded'); reads, listing and deletes still work, so the team "
+    "can free space. Takes effect on every live agent about a second after the usage, the quota or the "
+    "team's membership changes (docs/streams.md)."
+)
 
 ENDPOINTS = (
-    Endpoint("GET", "/api/v1/quota", list_quotas, "Quotas with current usage and level", "quotas", response="QuotaList",
-             query=(Name("team", "Only this team's quotas."),)),
     Endpoint(
-        "PUT", "/api/v1/quota", put_quota, "Create or update a quota (201 created, 200 updated)", "quotas",
-        response="Quota", extra_statuses=(201, 409),
+        "GET",
+        "/api/v1/quota",
+        list_quotas,
+        "Quotas with current usage and level",
+        "quotas",
+        response="QuotaList",
+        query=(Name("team", "Only this team's quotas."),),
+    ),
+    Endpoint(
+        "PUT",
+        "/api/v1/quota",
+        put_quota,
+        "Create or update a quota (201 created, 200 updated)",
+        "quotas",
+        response="Quota",
+        extra_statuses=(201, 409),
         body=(
             Name("team", "The team.", required=True),
             Backend("backend", _BACKEND_DOC, default="all", allow_all=True, nullable=True),
-            Size("soft", "Soft limit (500TB, 1.5TiB, bytes): crossing it logs a WARNING and publishes a 'soft' "
-                         "transition on the breach topic; nothing is blocked.", required=True),
+            Size(
+                "soft",
+                "Soft limit (500TB, 1.5TiB, bytes): crossing it logs a WARNING and publishes a 'soft' "
+                "transition on the breach topic; nothing is blocked.",
+                required=True,
+            ),
             Size("hard", HARD_DOC, required=True),
-            Bool("force", "Set the quota even if the team has no members and owns no data (otherwise 409).",
-                 default=False),
+            Bool(
+                "force",
+                "Set the quota even if the team has no members and owns no data (otherwise 409).",
+                default=False,
+            ),
         ),
     ),
     Endpoint(
-        "DELETE", "/api/v1/quota", delete_quota, "Delete a quota (its level ends: agents allow writes again)", "quotas",
-        status=204, extra_statuses=(404,),
-        query=(Name("team", "The team.", required=True), Backend("backend", _BACKEND_DOC, default="all", allow_all=True)),
+        "DELETE",
+        "/api/v1/quota",
+        delete_quota,
+        "Delete a quota (its level ends: agents allow writes again)",
+        "quotas",
+        status=204,
+        extra_statuses=(404,),
+        query=(
+            Name("team", "The team.", required=True),
+            Backend("backend", _BACKEND_DOC, default="all", allow_all=True),
+        ),
     ),
 )

@@ -39,7 +39,9 @@ def csv_line(values: Sequence[Any]) -> str:
     return buf.getvalue()
 
 
-def csv_response(columns: Sequence[str], rows: Iterable[dict[str, Any]], headers: dict[str, str] | None = None) -> Response:
+def csv_response(
+    columns: Sequence[str], rows: Iterable[dict[str, Any]], headers: dict[str, str] | None = None
+) -> Response:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(columns)
@@ -55,8 +57,14 @@ def no_content() -> Response:
 STREAM_BATCH = 2000  # rows fetched per round trip while streaming
 
 
-def csv_stream(pool: Any, sql: str, args: Sequence[Any], columns: Sequence[str],
-               item: Callable[[Any], dict[str, Any]], filename: str) -> StreamingResponse:
+def csv_stream(
+    pool: Any,
+    sql: str,
+    args: Sequence[Any],
+    columns: Sequence[str],
+    item: Callable[[Any], dict[str, Any]],
+    filename: str,
+) -> StreamingResponse:
     """Every row of ``sql`` as CSV, streamed from a server-side cursor: memory stays one batch whatever the count.
     The connection is taken when the body starts and returned when it ends (or the client goes away)."""
 
@@ -67,5 +75,8 @@ def csv_stream(pool: Any, sql: str, args: Sequence[Any], columns: Sequence[str],
             while rows := await cur.fetch(STREAM_BATCH):
                 yield "".join(csv_line([it.get(c) for c in columns]) for it in map(item, rows))
 
-    return StreamingResponse(body(), media_type="text/csv; charset=utf-8",
-                             headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    return StreamingResponse(
+        body(),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )

@@ -27,8 +27,11 @@ class Where:
     def prefix(self, column: str, prefix: str) -> None:
         """``column`` starts with ``prefix``, as a byte-wise range: an index on a ``COLLATE "C"`` column serves it
         (storage_files.path, deletion_marks.path); on any other column it is still byte-wise, as a filter."""
-        self.add(f'{column} >= {{0}} COLLATE "C" AND {column} < {{1}} COLLATE "C" AND starts_with({column}, {{0}})',
-                 prefix, prefix + _MAX_CHAR)
+        self.add(
+            f'{column} >= {{0}} COLLATE "C" AND {column} < {{1}} COLLATE "C" AND starts_with({column}, {{0}})',
+            prefix,
+            prefix + _MAX_CHAR,
+        )
 
     def next_param(self, offset: int = 1) -> str:
         return f"${len(self.args) + offset}"

@@ -39,9 +39,14 @@ ACTIVITY = ACTIVITY_SQL  # the rule of schemas/stale.py, as the partial index id
 # the key that decides staleness.
 SORTS = {
     "size": ("size_bytes DESC, backend_name, path", "size_bytes ASC, backend_name, path"),
-    "last_access": ("last_access DESC NULLS LAST, backend_name, path", "last_access ASC NULLS FIRST, backend_name, path"),
-    "last_modified": ("last_modified DESC NULLS LAST, backend_name, path",
-                      "last_modified ASC NULLS FIRST, backend_name, path"),
+    "last_access": (
+        "last_access DESC NULLS LAST, backend_name, path",
+        "last_access ASC NULLS FIRST, backend_name, path",
+    ),
+    "last_modified": (
+        "last_modified DESC NULLS LAST, backend_name, path",
+        "last_modified ASC NULLS FIRST, backend_name, path",
+    ),
     "activity": (ACTIVITY + " DESC, backend_name, path", ACTIVITY + " ASC, backend_name, path"),
     "path": ("backend_name DESC, path DESC", "backend_name ASC, path ASC"),
 }
@@ -52,10 +57,22 @@ SORTS = {
 COUNT_CAP = 10_000
 EXACT_BUDGET = 0.8
 
-COLUMNS = ("backend", "path", "size_bytes", "last_modified", "last_access", "owner_team", "owner_user", "marked", "coverage_ok")
+COLUMNS = (
+    "backend",
+    "path",
+    "size_bytes",
+    "last_modified",
+    "last_access",
+    "owner_team",
+    "owner_user",
+    "marked",
+    "coverage_ok",
+)
 
-def stale_where(q: dict[str, Any], threshold: datetime, covered: list[str] | None,
-                since: datetime | None = None) -> tuple[Where, list[str]]:
+
+def stale_where(
+    q: dict[str, Any], threshold: datetime, covered: list[str] | None, since: datetime | None = None
+) -> tuple[Where, list[str]]:
     """The conditions every row meets, and the branches whose union is the answer: an owner is a team
     or a user, read as two disjoint index ranges (idx_files_team_size, idx_files_owner_user_size) in
     size order instead of one OR that no index serves. ``since``: only activity from then on (a window of
@@ -79,8 +96,7 @@ def stale_where(q: dict[str, Any], threshold: datetime, covered: list[str] | Non
 
 
 def union(w: Where, branches: list[str], columns: str, tail: str) -> str:
-    return " UNION ALL ".join(
-        f"(SELECT {columns} FROM storage_files WHERE {w.sql()} AND {b} {tail})" for b in branches)
+    return " UNION ALL ".join(f"(SELECT {columns} FROM storage_files WHERE {w.sql()} AND {b} {tail})" for b in branches)
 
 
 class Selection:
@@ -90,7 +106,9 @@ class Selection:
     def __init__(self, q: dict[str, Any], threshold: datetime, cov: dict[str, Coverage], backends: list[str]) -> None:
         self.q, self.threshold = q, threshold
         self.coverage = {b: {**(c := cov.get(b, Coverage())).as_dict(threshold), "note": note(c)} for b in backends}
-        self.covered_backends = [b for b, c in self.coverage.items() if c["covers_period"]] if q["covered_only"] else None
+        self.covered_backends = (
+            [b for b, c in self.coverage.items() if c["covers_period"]] if q["covered_only"] else None
+        )
         self.where, self.branches = stale_where(q, threshold, self.covered_backends)
 
     def sql(self, columns: str, tail: str = "") -> str:
@@ -134,17 +152,29 @@ async def rollup_totals(conn: Any, sel: Selection, backends: list[str] | None, d
     only = "" if backends is None else "AND backend_name = ANY($3)"
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         r = await conn.fetchrow(
-            f"""SELECT COALESCE(sum(file_count) FILTER (WHERE period {'<' if below else '<='} $2), 0)::bigint AS n,
-                       COALESCE(sum(total_bytes) FILTER (WHERE period {'<' if below else '<='} $2), 0)::bigint AS bytes,
+            f"""SELECT COALESCE(sum(file_count) FILTER (WHERE period {"<" if below else "<="} $2), 0)::bigint AS n,
+                       COALESCE(sum(total_bytes) FILTER (WHERE period {"<" if below else "<="} $2), 0)::bigint AS bytes,
                        COALESCE(sum(file_count), 0)::bigint AS scope_n, COALESCE(sum(total_bytes), 0)::bigint AS scope_bytes
-                FROM tree_inactive WHERE dir = $1 {only}""", d, week(cut), *(() if backends is None else (backends,)))
+                FROM tree_inactive WHERE dir = $1 {only}""",
+            d,
+            week(cut),
+            *(() if backends is None else (backends,)),
+        )
         q = {**sel.q, "backend": None, "prefix": d + "/" if d else None}
         w, _ = stale_where(q, cut if below else end, backends, since=start if below else cut)
-        edge = await conn.fetchrow(f"SELECT count(*) AS n, COALESCE(sum(size_bytes), 0)::bigint AS bytes"
-                                   f" FROM storage_files WHERE {w.sql()}", *w.args)
+        edge = await conn.fetchrow(
+            f"SELECT count(*) AS n, COALESCE(sum(size_bytes), 0)::bigint AS bytes FROM storage_files WHERE {w.sql()}",
+            *w.args,
+        )
     sign = 1 if below else -1
-    return {"total": r["n"] + sign * edge["n"], "total_bytes": r["bytes"] + sign * edge["bytes"], "total_exact": True,
-            "total_basis": "rollup", "scope_files": r["scope_n"], "scope_bytes": r["scope_bytes"]}
+    return {
+        "total": r["n"] + sign * edge["n"],
+        "total_bytes": r["bytes"] + sign * edge["bytes"],
+        "total_exact": True,
+        "total_basis": "rollup",
+        "scope_files": r["scope_n"],
+        "scope_bytes": r["scope_bytes"],
+    }
 
 
 async def totals(conn: Any, sel: Selection, depths: dict[str, int]) -> dict[str, Any]:
@@ -158,11 +188,20 @@ async def totals(conn: Any, sel: Selection, depths: dict[str, int]) -> dict[str,
     capped = await conn.fetchrow(
         f"""SELECT count(*) AS n, COALESCE(sum(size_bytes), 0)::bigint AS bytes
             FROM (SELECT size_bytes FROM ({sel.sql("size_bytes", f"LIMIT {w.next_param()}")}) u
-                  LIMIT {w.next_param()}) s""", *w.args, COUNT_CAP + 1)
+                  LIMIT {w.next_param()}) s""",
+        *w.args,
+        COUNT_CAP + 1,
+    )
     counted = {"total_exact": True, "total_basis": "count", "scope_files": None, "scope_bytes": None}
     if capped["n"] <= COUNT_CAP:
         return {**counted, "total": capped["n"], "total_bytes": capped["bytes"]}
-    bound = {**counted, "total": COUNT_CAP, "total_bytes": capped["bytes"], "total_exact": False, "total_basis": "bound"}
+    bound = {
+        **counted,
+        "total": COUNT_CAP,
+        "total_bytes": capped["bytes"],
+        "total_exact": False,
+        "total_basis": "bound",
+    }
     if EXACT_BUDGET <= 0:
         return bound
     try:
@@ -170,7 +209,9 @@ async def totals(conn: Any, sel: Selection, depths: dict[str, int]) -> dict[str,
             await conn.execute(f"SET LOCAL statement_timeout = {int(EXACT_BUDGET * 1000)}")
             full = await conn.fetchrow(
                 f"""SELECT count(*) AS n, COALESCE(sum(size_bytes), 0)::bigint AS bytes
-                    FROM ({sel.sql("size_bytes")}) u""", *w.args)
+                    FROM ({sel.sql("size_bytes")}) u""",
+                *w.args,
+            )
         return {**counted, "total": full["n"], "total_bytes": full["bytes"]}
     except asyncpg.QueryCanceledError:  # the budget ran out: say it is a bound
         return bound
@@ -182,9 +223,15 @@ MARKED = "EXISTS (SELECT 1 FROM deletion_marks m WHERE m.backend_name = f.backen
 
 def _item(r: Any, sel: Selection) -> dict[str, Any]:
     return {
-        "backend": r["backend_name"], "path": r["path"], "size_bytes": r["size_bytes"],
-        "last_modified": r["last_modified"], "last_access": r["last_access"], "owner_team": r["owner_team"],
-        "owner_user": r["owner_user"], "marked": r["marked"], "coverage_ok": sel.covered(r["backend_name"]),
+        "backend": r["backend_name"],
+        "path": r["path"],
+        "size_bytes": r["size_bytes"],
+        "last_modified": r["last_modified"],
+        "last_access": r["last_access"],
+        "owner_team": r["owner_team"],
+        "owner_user": r["owner_user"],
+        "marked": r["marked"],
+        "coverage_ok": sel.covered(r["backend_name"]),
     }
 
 
@@ -199,17 +246,28 @@ async def stale(call: Call) -> Any:
             f"""SELECT {ROW_COLUMNS}, {MARKED}
                 FROM ({sel.sql(ROW_COLUMNS, f"ORDER BY {order} LIMIT {w.next_param(1)}")}) f
                 ORDER BY {order} LIMIT {w.next_param(2)} OFFSET {w.next_param(3)}""",
-            *w.args, q["offset"] + q["limit"], q["limit"], q["offset"],
+            *w.args,
+            q["offset"] + q["limit"],
+            q["limit"],
+            q["offset"],
         )
         t = await totals(conn, sel, {b.name: b.max_tree_depth for b in call.cfg.backends})
     items = [_item(r, sel) for r in rows]
     if call.wants_csv():
-        return csv_response(COLUMNS, items,
-                            headers={"X-Total-Count": str(t["total"]) if t["total_exact"] else f"{t['total']}+"})
-    return JSONResponse({
-        "days": q["days"], "threshold": sel.threshold, "items": items, **t,
-        "limit": q["limit"], "offset": q["offset"], "coverage": sel.coverage,
-    })
+        return csv_response(
+            COLUMNS, items, headers={"X-Total-Count": str(t["total"]) if t["total_exact"] else f"{t['total']}+"}
+        )
+    return JSONResponse(
+        {
+            "days": q["days"],
+            "threshold": sel.threshold,
+            "items": items,
+            **t,
+            "limit": q["limit"],
+            "offset": q["offset"],
+            "coverage": sel.coverage,
+        }
+    )
 
 
 async def export(call: Call) -> StreamingResponse:
@@ -219,9 +277,14 @@ async def export(call: Call) -> StreamingResponse:
     async with call.db.acquire() as conn:
         sel = await select(conn, q, call.cfg)
     order = SORTS[q["sort"]][q["order"] == "asc"]
-    return csv_stream(call.db, f"SELECT {ROW_COLUMNS}, {MARKED} FROM ({sel.sql(ROW_COLUMNS)}) f ORDER BY {order}",
-                      sel.where.args, COLUMNS, lambda r: _item(r, sel),
-                      f"stale-{q['days']}d-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.csv")
+    return csv_stream(
+        call.db,
+        f"SELECT {ROW_COLUMNS}, {MARKED} FROM ({sel.sql(ROW_COLUMNS)}) f ORDER BY {order}",
+        sel.where.args,
+        COLUMNS,
+        lambda r: _item(r, sel),
+        f"stale-{q['days']}d-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.csv",
+    )
 
 
 # The filter of a stale selection, shared by the list, the export and marking a whole filter (api/marks.py).
@@ -231,23 +294,46 @@ FILTERS = (
     Backend("backend", "One backend, or all.", default="all", allow_all=True),
     Name("owner", "Owning team or user."),
     PathText("prefix", "Path prefix inside the backend."),
-    Bool("covered_only", "Only files on backends whose read evidence (telemetry, imported history, atime) covers the "
-                         "whole period.", default=False),
+    Bool(
+        "covered_only",
+        "Only files on backends whose read evidence (telemetry, imported history, atime) covers the whole period.",
+        default=False,
+    ),
 )
 _SORTING = (
-    Choice("sort", "Sort key: size, last_access (never read first when ascending), last_modified, activity (the later "
-           "of the two, which decides staleness) or path.", default="size", choices=tuple(SORTS)),
+    Choice(
+        "sort",
+        "Sort key: size, last_access (never read first when ascending), last_modified, activity (the later "
+        "of the two, which decides staleness) or path.",
+        default="size",
+        choices=tuple(SORTS),
+    ),
     Choice("order", "Sort order.", default="desc", choices=("asc", "desc")),
 )
 
 ENDPOINTS = (
     Endpoint(
-        "GET", "/api/v1/stale", stale, "Files neither read nor modified in N days", "stale", response="StaleList", csv=True,
-        query=(*FILTERS, *_SORTING, *page_params(),
-               Choice("format", "json, or csv (also chosen by Accept: text/csv).", choices=("json", "csv"))),
+        "GET",
+        "/api/v1/stale",
+        stale,
+        "Files neither read nor modified in N days",
+        "stale",
+        response="StaleList",
+        csv=True,
+        query=(
+            *FILTERS,
+            *_SORTING,
+            *page_params(),
+            Choice("format", "json, or csv (also chosen by Accept: text/csv).", choices=("json", "csv")),
+        ),
     ),
     Endpoint(
-        "GET", "/api/v1/stale/export", export, "Every file of a stale filter as CSV, streamed", "stale",
-        media="text/csv", query=(*FILTERS, *_SORTING),
+        "GET",
+        "/api/v1/stale/export",
+        export,
+        "Every file of a stale filter as CSV, streamed",
+        "stale",
+        media="text/csv",
+        query=(*FILTERS, *_SORTING),
     ),
 )

@@ -96,7 +96,10 @@ async def tree(call: Call) -> JSONResponse:
     async with call.db.acquire() as conn:
         me = await conn.fetchrow(
             """SELECT dir, depth, file_count, total_bytes, (SELECT through FROM tree_stale) AS through
-               FROM tree_dirs WHERE backend_name = $1 AND dir = $2""", backend, d)
+               FROM tree_dirs WHERE backend_name = $1 AND dir = $2""",
+            backend,
+            d,
+        )
         if me is None:
             raise NotFound(f"no directory {d or '/'!r} in backend {backend!r} (not crawled yet, or no files below it)")
         summed = q["sort"] == "stale" and me["through"] != cutoffs[STALE_SORT_DAYS]
@@ -105,19 +108,30 @@ async def tree(call: Call) -> JSONResponse:
         children = await conn.fetch(
             f"""SELECT d.dir, d.depth, d.file_count, d.total_bytes
                 FROM tree_dirs d WHERE d.backend_name = $1 AND d.parent = $2 AND {LIVE}
-                      {'AND d.dir COLLATE "C" > $5' if after is not None else ''}
+                      {'AND d.dir COLLATE "C" > $5' if after is not None else ""}
                 ORDER BY {order} LIMIT $3 OFFSET $4""",
-            backend, d, q["limit"], q["offset"],
-            *((cutoffs[STALE_SORT_DAYS],) if summed else (after,) if after is not None else ()))
+            backend,
+            d,
+            q["limit"],
+            q["offset"],
+            *((cutoffs[STALE_SORT_DAYS],) if summed else (after,) if after is not None else ()),
+        )
         sums = await conn.fetchrow(
             f"""SELECT count(*) AS n, COALESCE(SUM(file_count), 0)::bigint AS files,
                        COALESCE(SUM(total_bytes), 0)::bigint AS bytes
                 FROM (SELECT file_count, total_bytes FROM tree_dirs WHERE backend_name = $1 AND parent = $2 AND {LIVE}
-                      LIMIT $3) c""", backend, d, COUNT_CAP + 1)
+                      LIMIT $3) c""",
+            backend,
+            d,
+            COUNT_CAP + 1,
+        )
         dirs = [d, *(c["dir"] for c in children)]
         teams = await conn.fetch(
             """SELECT dir, owner_team, total_bytes FROM tree_teams
-               WHERE backend_name = $1 AND dir = ANY($2::text[]) AND total_bytes <> 0""", backend, dirs)
+               WHERE backend_name = $1 AND dir = ANY($2::text[]) AND total_bytes <> 0""",
+            backend,
+            dirs,
+        )
         activity = {r["dir"]: r for r in await conn.fetch(ACTIVITY_SQL, backend, dirs, NEVER)}
         inactive = {r["dir"]: r for r in await conn.fetch(INACTIVE_SQL, backend, dirs, *cutoffs.values())}
     by_team: dict[str, dict[str, int]] = defaultdict(dict)
@@ -127,13 +141,18 @@ async def tree(call: Call) -> JSONResponse:
     def row(r: Any) -> dict[str, Any]:
         a, i = activity.get(r["dir"]), inactive.get(r["dir"])
         return {
-            "path": r["dir"], "name": name_of(r["dir"]), "depth": r["depth"], "is_dir": True,
-            "total_bytes": r["total_bytes"], "file_count": r["file_count"],
+            "path": r["dir"],
+            "name": name_of(r["dir"]),
+            "depth": r["depth"],
+            "is_dir": True,
+            "total_bytes": r["total_bytes"],
+            "file_count": r["file_count"],
             "bytes_by_team": dict(sorted(by_team[r["dir"]].items(), key=lambda kv: -kv[1])),
             "stale_bytes": {str(n): i[f"b{n}"] if i else 0 for n in STALE_DAYS},
             "stale_files": {str(n): i[f"f{n}"] if i else 0 for n in STALE_DAYS},
             "never_read_bytes": a["never_read"] if a else 0,
-            "newest_modified": a["newest_m"] if a else None, "oldest_modified": a["oldest_m"] if a else None,
+            "newest_modified": a["newest_m"] if a else None,
+            "oldest_modified": a["oldest_m"] if a else None,
             "last_access": a["last_a"] if a else None,
         }
 
@@ -143,28 +162,49 @@ async def tree(call: Call) -> JSONResponse:
     # (null) past the cap, where summing every child would cost more than the page.
     me_row["files_here"] = me["file_count"] - sums["files"] if exact else None
     me_row["bytes_here"] = me["total_bytes"] - sums["bytes"] if exact else None
-    return JSONResponse({
-        "backend": backend, "prefix": d, "sort": q["sort"], "stale_days": list(STALE_DAYS),
-        "breadcrumbs": breadcrumbs(d), "self": me_row, "items": [row(c) for c in children],
-        "total": min(sums["n"], COUNT_CAP), "total_exact": exact, "limit": q["limit"], "offset": q["offset"],
-        # With sort=name, where the next page starts (the ``after`` of the next request); null on the last page.
-        "next_after": children[-1]["dir"] if q["sort"] == "name" and len(children) == q["limit"] else None,
-    })
+    return JSONResponse(
+        {
+            "backend": backend,
+            "prefix": d,
+            "sort": q["sort"],
+            "stale_days": list(STALE_DAYS),
+            "breadcrumbs": breadcrumbs(d),
+            "self": me_row,
+            "items": [row(c) for c in children],
+            "total": min(sums["n"], COUNT_CAP),
+            "total_exact": exact,
+            "limit": q["limit"],
+            "offset": q["offset"],
+            # With sort=name, where the next page starts (the ``after`` of the next request); null on the last page.
+            "next_after": children[-1]["dir"] if q["sort"] == "name" and len(children) == q["limit"] else None,
+        }
+    )
 
 
 ENDPOINTS = (
     Endpoint(
-        "GET", "/api/v1/tree", tree, "A directory and its child directories: sizes, teams, staleness", "tree",
-        response="Tree", extra_statuses=(404,),
+        "GET",
+        "/api/v1/tree",
+        tree,
+        "A directory and its child directories: sizes, teams, staleness",
+        "tree",
+        response="Tree",
+        extra_statuses=(404,),
         query=(
             Backend("backend", "The backend.", required=True),
             PathText("prefix", "Directory or prefix ('' or '/' = the backend's root).", default=""),
-            Choice("sort", "Children by size, file count, stale bytes (neither read nor modified in 90 days), or name.",
-                   default="size",
-                   choices=tuple(SORTS)),
+            Choice(
+                "sort",
+                "Children by size, file count, stale bytes (neither read nor modified in 90 days), or name.",
+                default="size",
+                choices=tuple(SORTS),
+            ),
             *page_params(),
-            PathText("after", "With sort=name: the children after this path (the previous page's next_after); "
-                              "unlike offset, as fast deep in a large directory as on its first page."),
+            PathText(
+                "after",
+                "With sort=name: the children after this path (the previous page's next_after); "
+                "unlike offset, as fast deep in a large directory as on its first page.",
+            ),
         ),
     ),
 )

@@ -134,18 +134,34 @@ async def usage(call: Call) -> JSONResponse:
 
 ENDPOINTS = (
     Endpoint(
-        "GET", "/api/v1/usage", usage, "Bytes and files by owner (each byte once); reads by user", "usage",
+        "GET",
+        "/api/v1/usage",
+        usage,
+        "Bytes and files by owner (each byte once); reads by user",
+        "usage",
         response="Usage",
         query=(
-            Choice("group_by", "Group by owning team, owning user, or backend.", default="team", choices=("team", "user", "backend")),
+            Choice(
+                "group_by",
+                "Group by owning team, owning user, or backend.",
+                default="team",
+                choices=("team", "user", "backend"),
+            ),
             Backend("backend", "One backend, or all.", default="all", allow_all=True),
             Period("period", "group_by=user: reads over this many last days (30d, 12w, 1y, days).", default="30d"),
             Name("team", "Only files owned by this team (group_by=user: the team's owners and their reads)."),
             Text("search", "Only owners (or backends) whose name contains this text, ignoring case.", max_length=128),
-            Bool("per_backend", "One row per owner and backend (true), or per owner over every backend (false).",
-                 default=True),
-            Choice("sort", "Sort key: size, files, reads (bytes read), read_count, last_access or name.", default="size",
-                   choices=tuple(SORTS)),
+            Bool(
+                "per_backend",
+                "One row per owner and backend (true), or per owner over every backend (false).",
+                default=True,
+            ),
+            Choice(
+                "sort",
+                "Sort key: size, files, reads (bytes read), read_count, last_access or name.",
+                default="size",
+                choices=tuple(SORTS),
+            ),
             Choice("order", "Sort order.", default="desc", choices=("asc", "desc")),
             *page_params(),
         ),

@@ -32,36 +32,77 @@ async def user_detail(call: Call) -> JSONResponse:
     if user == UNOWNED:
         return await unowned_detail(call, top)
     async with call.db.acquire() as conn:
-        teams = [r["team_name"] for r in await conn.fetch(
-            "SELECT team_name FROM teams WHERE user_id = $1 ORDER BY team_name", user)]
+        teams = [
+            r["team_name"]
+            for r in await conn.fetch("SELECT team_name FROM teams WHERE user_id = $1 ORDER BY team_name", user)
+        ]
         owned = await conn.fetch(
             """SELECT backend_name, SUM(file_count)::bigint AS file_count, SUM(total_bytes)::bigint AS total_bytes,
                       MAX(last_access) AS last_access
-               FROM usage_rollup WHERE owner_user = $1 GROUP BY backend_name ORDER BY backend_name""", user)
+               FROM usage_rollup WHERE owner_user = $1 GROUP BY backend_name ORDER BY backend_name""",
+            user,
+        )
         reads = await conn.fetch(READS_SQL, user)
         top_read = await conn.fetch(TOP_READ_SQL, user, top)
         top_files = await conn.fetch(
             """SELECT backend_name, path, size_bytes, last_modified, last_access, owner_team
                FROM storage_files WHERE owner_user = $1 AND deleted_at IS NULL
-               ORDER BY size_bytes DESC LIMIT $2""", user, top)
+               ORDER BY size_bytes DESC LIMIT $2""",
+            user,
+            top,
+        )
     if user in call.cfg.teams:
         teams = sorted({*teams, call.cfg.teams[user]})
     if not (teams or owned or reads):
         raise NotFound(f"user {user!r} owns nothing, read nothing and is in no team")
-    return JSONResponse({
-        "user": user,
-        "teams": teams,
-        "owned": [{"backend": r["backend_name"], "file_count": r["file_count"], "total_bytes": r["total_bytes"],
-                   "last_access": r["last_access"]} for r in owned],
-        "reads": [{"backend": r["backend_name"], "read_count": r["read_count"], "bytes_read": r["bytes_read"],
-                   "write_count": r["write_count"], "bytes_written": r["bytes_written"],
-                   "files_accessed": r["files_accessed"], "last_access": r["last_access"]} for r in reads],
-        "top_files": [{"backend": r["backend_name"], "path": r["path"], "size_bytes": r["size_bytes"],
-                       "last_modified": r["last_modified"], "last_access": r["last_access"], "owner_team": r["owner_team"]}
-                      for r in top_files],
-        "top_read": [{"backend": r["backend_name"], "path": r["path"], "read_count": r["read_count"],
-                      "bytes_read": r["bytes_read"], "last_access": r["last_access"]} for r in top_read],
-    })
+    return JSONResponse(
+        {
+            "user": user,
+            "teams": teams,
+            "owned": [
+                {
+                    "backend": r["backend_name"],
+                    "file_count": r["file_count"],
+                    "total_bytes": r["total_bytes"],
+                    "last_access": r["last_access"],
+                }
+                for r in owned
+            ],
+            "reads": [
+                {
+                    "backend": r["backend_name"],
+                    "read_count": r["read_count"],
+                    "bytes_read": r["bytes_read"],
+                    "write_count": r["write_count"],
+                    "bytes_written": r["bytes_written"],
+                    "files_accessed": r["files_accessed"],
+                    "last_access": r["last_access"],
+                }
+                for r in reads
+            ],
+            "top_files": [
+                {
+                    "backend": r["backend_name"],
+                    "path": r["path"],
+                    "size_bytes": r["size_bytes"],
+                    "last_modified": r["last_modified"],
+                    "last_access": r["last_access"],
+                    "owner_team": r["owner_team"],
+                }
+                for r in top_files
+            ],
+            "top_read": [
+                {
+                    "backend": r["backend_name"],
+                    "path": r["path"],
+                    "read_count": r["read_count"],
+                    "bytes_read": r["bytes_read"],
+                    "last_access": r["last_access"],
+                }
+                for r in top_read
+            ],
+        }
+    )
 
 
 async def unowned_detail(call: Call, top: int) -> JSONResponse:
@@ -71,26 +112,52 @@ async def unowned_detail(call: Call, top: int) -> JSONResponse:
             """SELECT backend_name, SUM(file_count)::bigint AS file_count, SUM(total_bytes)::bigint AS total_bytes,
                       MAX(last_access) AS last_access
                FROM usage_rollup WHERE owner_user = '' GROUP BY backend_name
-               HAVING SUM(file_count) <> 0 OR SUM(total_bytes) <> 0 ORDER BY backend_name""")
+               HAVING SUM(file_count) <> 0 OR SUM(total_bytes) <> 0 ORDER BY backend_name"""
+        )
         top_files = await conn.fetch(
             f"""SELECT backend_name, path, size_bytes, last_modified, last_access, owner_team
                 FROM storage_files WHERE {UNOWNED_FILES} AND deleted_at IS NULL
-                ORDER BY size_bytes DESC LIMIT $1""", top)
-    return JSONResponse({
-        "user": UNOWNED, "teams": [],
-        "owned": [{"backend": r["backend_name"], "file_count": r["file_count"], "total_bytes": r["total_bytes"],
-                   "last_access": r["last_access"]} for r in owned],
-        "reads": [],
-        "top_files": [{"backend": r["backend_name"], "path": r["path"], "size_bytes": r["size_bytes"],
-                       "last_modified": r["last_modified"], "last_access": r["last_access"], "owner_team": r["owner_team"]}
-                      for r in top_files],
-        "top_read": [],
-    })
+                ORDER BY size_bytes DESC LIMIT $1""",
+            top,
+        )
+    return JSONResponse(
+        {
+            "user": UNOWNED,
+            "teams": [],
+            "owned": [
+                {
+                    "backend": r["backend_name"],
+                    "file_count": r["file_count"],
+                    "total_bytes": r["total_bytes"],
+                    "last_access": r["last_access"],
+                }
+                for r in owned
+            ],
+            "reads": [],
+            "top_files": [
+                {
+                    "backend": r["backend_name"],
+                    "path": r["path"],
+                    "size_bytes": r["size_bytes"],
+                    "last_modified": r["last_modified"],
+                    "last_access": r["last_access"],
+                    "owner_team": r["owner_team"],
+                }
+                for r in top_files
+            ],
+            "top_read": [],
+        }
+    )
 
 
 ENDPOINTS = (
     Endpoint(
-        "GET", "/api/v1/user/{user_id}", user_detail, "Everything a user owns and reads", "users", response="UserDetail",
+        "GET",
+        "/api/v1/user/{user_id}",
+        user_detail,
+        "Everything a user owns and reads",
+        "users",
+        response="UserDetail",
         path_params=(Name("user_id", "The user id.", required=True),),
         query=(Int("top", "How many largest owned and most-read files to list.", default=10, minimum=0, maximum=100),),
         extra_statuses=(404,),

@@ -59,12 +59,22 @@ url = "file://{src}"
 """)
         (work / "mnt0").mkdir()
         (work / "mnt1").mkdir()
-        with Mount([str(VENV_BIN / "warpdrive"), "agent", "mount", str(work / "mnt0"), "--config", str(cfg)],
-                   work / "mnt0", work / "mnt0" / "local") as agent, \
-                Mount([sys.executable, str(HERE / "agent_passthrough.py"), str(src), str(work / "mnt1")],
-                      work / "mnt1", work / "mnt1") as peer:
+        with (
+            Mount(
+                [str(VENV_BIN / "warpdrive"), "agent", "mount", str(work / "mnt0"), "--config", str(cfg)],
+                work / "mnt0",
+                work / "mnt0" / "local",
+            ) as agent,
+            Mount(
+                [sys.executable, str(HERE / "agent_passthrough.py"), str(src), str(work / "mnt1")],
+                work / "mnt1",
+                work / "mnt1",
+            ) as peer,
+        ):
             print(f"load: {os.getloadavg()[0]:.1f}; agent.metadata_cache_entries = {args.entries}, ttl 3600 s")
-            print(f"{'missing names':>14} {'agent RSS MiB':>14} {'passthrough RSS MiB':>20} {'ratio':>6} {'agent s':>8}")
+            print(
+                f"{'missing names':>14} {'agent RSS MiB':>14} {'passthrough RSS MiB':>20} {'ratio':>6} {'agent s':>8}"
+            )
             done = 0
             while True:
                 a, p = rss_mb(agent.proc.pid), rss_mb(peer.proc.pid)

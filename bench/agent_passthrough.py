@@ -46,7 +46,9 @@ class Passthrough(pyfuse3.Operations):
     async def readdir(self, fh, start_id, token):
         names = sorted(os.listdir(self.paths[fh]))
         for i in range(start_id, len(names)):
-            if not pyfuse3.readdir_reply(token, os.fsencode(names[i]), self._attr(os.path.join(self.paths[fh], names[i])), i + 1):
+            if not pyfuse3.readdir_reply(
+                token, os.fsencode(names[i]), self._attr(os.path.join(self.paths[fh], names[i])), i + 1
+            ):
                 break
 
     async def open(self, inode, flags, ctx):
@@ -63,11 +65,13 @@ async def main(root: str, mountpoint: str) -> None:
     pyfuse3.init(Passthrough(root), mountpoint, {"fsname=passthrough", "ro"})
     try:
         async with trio.open_nursery() as n:
+
             async def stop() -> None:
                 with trio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as sigs:
                     async for _ in sigs:
                         pyfuse3.terminate()
                         return
+
             n.start_soon(stop)
             await pyfuse3.main()
             n.cancel_scope.cancel()

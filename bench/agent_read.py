@@ -75,8 +75,9 @@ def timed(fn: Callable[[], int], pid: int | None) -> tuple[float, float]:
 ROWS = ("big first read", "big re-read", "random 128 KiB", "1 MiB files first read", "1 MiB files re-read")
 
 
-def suite(root: Path, small: list[str], drop_cache: bool, pid: int | None = None,
-          seed: int = 7) -> dict[str, tuple[float, float]]:
+def suite(
+    root: Path, small: list[str], drop_cache: bool, pid: int | None = None, seed: int = 7
+) -> dict[str, tuple[float, float]]:
     """One pass of every row over one target: (GB/s, mount CPU ms per GB) per row."""
     big = root / "big.bin"
     size = big.stat().st_size
@@ -126,8 +127,9 @@ class Mount:
         self.argv, self.mnt, self.root = argv, mnt, root
 
     def __enter__(self) -> "Mount":
-        self.proc = subprocess.Popen(self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         deadline = time.monotonic() + 30
         while not os.path.ismount(self.mnt):
             if self.proc.poll() is not None or time.monotonic() > deadline:
@@ -169,8 +171,14 @@ url = "file://{src}"
 
 
 def agent_argv(work: Path, src: Path, mnt: Path, telemetry: bool, read_only: bool = False) -> list[str]:
-    return [str(VENV_BIN / "warpdrive"), "agent", "mount", str(mnt), "--config",
-            str(agent_config(work, src, telemetry, read_only))]
+    return [
+        str(VENV_BIN / "warpdrive"),
+        "agent",
+        "mount",
+        str(mnt),
+        "--config",
+        str(agent_config(work, src, telemetry, read_only)),
+    ]
 
 
 @contextlib.contextmanager
@@ -212,7 +220,9 @@ def main() -> None:
             "agent, telemetry off": agent(False),
             "agent read-only": agent(True, read_only=True),
             "pyfuse3 passthrough": lambda mnt: (
-                [sys.executable, str(HERE / "agent_passthrough.py"), str(src), str(mnt)], mnt),
+                [sys.executable, str(HERE / "agent_passthrough.py"), str(src), str(mnt)],
+                mnt,
+            ),
         }
         if shutil.which("rclone"):
             targets["rclone mount"] = lambda mnt: (["rclone", "mount", str(src), str(mnt), "--read-only"], mnt)
@@ -229,7 +239,7 @@ def main() -> None:
                 mounts[name] = stack.enter_context(Mount(argv, mnt, root))
             for r in range(args.repeat):
                 names = list(rounds)
-                for name in names[r % len(names):] + names[:r % len(names)]:
+                for name in names[r % len(names) :] + names[: r % len(names)]:
                     if name == "direct":
                         rounds[name].append(suite(src, small, False))
                     else:
@@ -238,12 +248,18 @@ def main() -> None:
         report(rounds, {n: m.rss for n, m in mounts.items()}, args)
 
 
-def report(rounds: dict[str, list[dict[str, tuple[float, float]]]], rss: dict[str, float],
-           args: argparse.Namespace) -> None:
+def report(
+    rounds: dict[str, list[dict[str, tuple[float, float]]]], rss: dict[str, float], args: argparse.Namespace
+) -> None:
     """Medians per target; each ratio is the median of the per-round ratios (passes run side by side)."""
     names = list(rounds)
-    on, off, ro, pt, rc = ("agent, telemetry on", "agent, telemetry off", "agent read-only", "pyfuse3 passthrough",
-                           "rclone mount")
+    on, off, ro, pt, rc = (
+        "agent, telemetry on",
+        "agent, telemetry off",
+        "agent read-only",
+        "pyfuse3 passthrough",
+        "rclone mount",
+    )
 
     def med(name: str, row: str, k: int) -> float:
         return statistics.median(x[row][k] for x in rounds[name])
@@ -255,20 +271,28 @@ def report(rounds: dict[str, list[dict[str, tuple[float, float]]]], rss: dict[st
 
     print(f"big file {args.big_mib} MiB, {args.small} × 1 MiB files, median of {args.repeat} interleaved rounds\n")
     print("Throughput, GB/s:\n")
-    print("| row | " + " | ".join(names) + " | telemetry on/off | agent/passthrough | read-only agent/passthrough"
-          " | agent/rclone | read-only agent/rclone |")
+    print(
+        "| row | " + " | ".join(names) + " | telemetry on/off | agent/passthrough | read-only agent/passthrough"
+        " | agent/rclone | read-only agent/rclone |"
+    )
     print("|---|" + "---|" * (len(names) + 5))
     for row in ROWS:
-        print(f"| {row} | " + " | ".join(f"{med(n, row, 0):.2f}" for n in names)
-              + f" | {ratio(on, off, row):.3f} | {ratio(on, pt, row):.2f} | {ratio(ro, pt, row):.2f}"
-              + f" | {ratio(on, rc, row):.1f}× | {ratio(ro, rc, row):.1f}× |")
+        print(
+            f"| {row} | "
+            + " | ".join(f"{med(n, row, 0):.2f}" for n in names)
+            + f" | {ratio(on, off, row):.3f} | {ratio(on, pt, row):.2f} | {ratio(ro, pt, row):.2f}"
+            + f" | {ratio(on, rc, row):.1f}× | {ratio(ro, rc, row):.1f}× |"
+        )
     mounts = names[1:]
     print("\nCPU of the mount process (all threads), ms per GB read; ratios > 1 mean the first costs more:\n")
     print("| row | " + " | ".join(mounts) + " | telemetry on/off | agent/passthrough | read-only agent/passthrough |")
     print("|---|" + "---|" * (len(mounts) + 3))
     for row in ROWS:
-        print(f"| {row} | " + " | ".join(f"{med(n, row, 1):.0f}" for n in mounts)
-              + f" | {ratio(on, off, row, 1):.3f} | {ratio(on, pt, row, 1):.2f} | {ratio(ro, pt, row, 1):.2f} |")
+        print(
+            f"| {row} | "
+            + " | ".join(f"{med(n, row, 1):.0f}" for n in mounts)
+            + f" | {ratio(on, off, row, 1):.3f} | {ratio(on, pt, row, 1):.2f} | {ratio(ro, pt, row, 1):.2f} |"
+        )
     print("\npeak RSS (MB): " + ", ".join(f"{n} {v:.0f}" for n, v in rss.items()))
 
 

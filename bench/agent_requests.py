@@ -47,8 +47,11 @@ def read_evicted(fstat: bool) -> Callable[[Path], None]:
     return op
 
 
-OPS = {"open + close": open_close, "evicted read + close": read_evicted(False),
-       "evicted read + fstat + close": read_evicted(True)}
+OPS = {
+    "open + close": open_close,
+    "evicted read + close": read_evicted(False),
+    "evicted read + fstat + close": read_evicted(True),
+}
 
 
 def measure(mount: Mount, op: Callable[[Path], None], n: int) -> tuple[float, float]:
@@ -79,12 +82,14 @@ def main() -> None:
                 open_close(mounts[name].root / f"f{i}")
         for r in range(args.repeat):
             for op_name, op in OPS.items():
-                for name in list(mounts)[r % 2:] + list(mounts)[:r % 2]:
+                for name in list(mounts)[r % 2 :] + list(mounts)[: r % 2]:
                     results.setdefault((name, op_name), []).append(measure(mounts[name], op, args.ops))
             print(f"round {r + 1}/{args.repeat} done", file=sys.stderr)
     med = {k: (statistics.median(x[0] for x in v), statistics.median(x[1] for x in v)) for k, v in results.items()}
     print(f"{args.ops} operations per pass, {FILES} × 4 KiB files, median of {args.repeat} interleaved rounds\n")
-    print("| operation | read-write: agent CPU µs | read-only: agent CPU µs | read-write: wall µs | read-only: wall µs |")
+    print(
+        "| operation | read-write: agent CPU µs | read-only: agent CPU µs | read-write: wall µs | read-only: wall µs |"
+    )
     print("|---|---|---|---|---|")
     for op_name in OPS:
         rw, ro = med[("read-write", op_name)], med[("read-only", op_name)]

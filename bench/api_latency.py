@@ -44,8 +44,20 @@ WIDE = "datasets/samples"  # issue 9's wide directory: one child directory per 1
 
 # Tables written in bulk: UNLOGGED while loading (no WAL for tens of GB; reads are the same), their indexes and
 # unique constraints dropped first and built once afterwards (several times faster than per row).
-LOADED = ("storage_files", "access_log", "access_daily", "user_files", "user_reads", "file_activity", "usage_rollup",
-          "growth_daily", "tree_dirs", "tree_teams", "tree_activity", "tree_inactive")
+LOADED = (
+    "storage_files",
+    "access_log",
+    "access_daily",
+    "user_files",
+    "user_reads",
+    "file_activity",
+    "usage_rollup",
+    "growth_daily",
+    "tree_dirs",
+    "tree_teams",
+    "tree_activity",
+    "tree_inactive",
+)
 # The two ~50M-row tables: their keys and indexes are built on one connection, everything else's on the other.
 BIG = ("access_log", "user_files")
 SIDE_A = ("access_daily", "tree")
@@ -103,42 +115,62 @@ SHARD = "(hashtext(path) & 2147483647) % 6"
 # The rollups as the stream workers keep them (streams/rollups.py, streams/tree.py, streams/access.py), in order
 # (user_reads sums user_files). The ones named in SIDE_A run on one connection, the rest on the other.
 ROLLUPS = [
-    ("access_daily", """
+    (
+        "access_daily",
+        """
         INSERT INTO access_daily (date, backend_name, user_id, shard, read_count, bytes_read, write_count, bytes_written,
                                   files, last_access)
         SELECT date, backend_name, user_id, {shard}, sum(read_count), sum(bytes_read), sum(write_count),
                sum(bytes_written), count(*), max(last_access)
-        FROM access_log GROUP BY 1, 2, 3, 4 ORDER BY 1"""),  # day by day, as the workers append it
-    ("user_files", """
+        FROM access_log GROUP BY 1, 2, 3, 4 ORDER BY 1""",
+    ),  # day by day, as the workers append it
+    (
+        "user_files",
+        """
         INSERT INTO user_files (user_id, backend_name, path, read_count, bytes_read, write_count, bytes_written,
                                 last_access)
         SELECT user_id, backend_name, path, sum(read_count), sum(bytes_read), sum(write_count), sum(bytes_written),
                max(last_access)
-        FROM access_log GROUP BY 1, 2, 3"""),
-    ("user_reads", """
+        FROM access_log GROUP BY 1, 2, 3""",
+    ),
+    (
+        "user_reads",
+        """
         INSERT INTO user_reads (user_id, backend_name, shard, read_count, bytes_read, write_count, bytes_written,
                                 files_accessed, last_access)
         SELECT user_id, backend_name, {shard}, sum(read_count), sum(bytes_read), sum(write_count), sum(bytes_written),
                count(*), max(last_access)
-        FROM user_files GROUP BY 1, 2, 3"""),
-    ("file_activity", """
+        FROM user_files GROUP BY 1, 2, 3""",
+    ),
+    (
+        "file_activity",
+        """
         INSERT INTO file_activity (backend_name, path, last_access)
-        SELECT backend_name, path, last_access FROM storage_files WHERE last_access IS NOT NULL"""),
-    ("usage_rollup", """
+        SELECT backend_name, path, last_access FROM storage_files WHERE last_access IS NOT NULL""",
+    ),
+    (
+        "usage_rollup",
+        """
         INSERT INTO usage_rollup (backend_name, owner_team, owner_user, shard, file_count, total_bytes, last_access)
         SELECT backend_name, owner_team, COALESCE(owner_user, ''), {shard}, count(*), sum(size_bytes), max(last_access)
-        FROM storage_files WHERE deleted_at IS NULL GROUP BY 1, 2, 3, 4"""),
+        FROM storage_files WHERE deleted_at IS NULL GROUP BY 1, 2, 3, 4""",
+    ),
     # A row per (backend, team) and day the totals changed; here files arrive on their first_seen day.
-    ("growth_daily", """
+    (
+        "growth_daily",
+        """
         INSERT INTO growth_daily (date, backend_name, owner_team, total_bytes, file_count, added_bytes, removed_bytes)
         SELECT d, b, t, sum(s) OVER w, sum(n) OVER w, s, 0
         FROM (SELECT (first_seen AT TIME ZONE 'UTC')::date AS d, backend_name AS b, owner_team AS t, sum(size_bytes) AS s,
                      count(*) AS n
               FROM storage_files WHERE deleted_at IS NULL GROUP BY 1, 2, 3) s
-        WINDOW w AS (PARTITION BY b, t ORDER BY d) ORDER BY d"""),
+        WINDOW w AS (PARTITION BY b, t ORDER BY d) ORDER BY d""",
+    ),
     # The tree of every backend, every level (max_tree_depth = 0): files folded per directory, team and
     # last-access / last-modified week first, then those few rows spread to every ancestor.
-    ("tree", """
+    (
+        "tree",
+        """
         CREATE TEMP TABLE leaf AS
         SELECT backend_name AS b, CASE WHEN strpos(path, '/') = 0 THEN '' ELSE left(path, length(path) - strpos(reverse(path), '/')) END AS dir,
                owner_team AS t, COALESCE(date_trunc('week', last_access AT TIME ZONE 'UTC')::date, '0001-01-01') AS wa,
@@ -161,8 +193,11 @@ ROLLUPS = [
         INSERT INTO tree_activity SELECT b, dir, 'm', wm, sum(n), sum(s) FROM anc GROUP BY b, dir, wm;
         -- the stale rule's activity week: the later of the two (a missing one is 0001-01-01)
         INSERT INTO tree_inactive SELECT b, dir, GREATEST(wa, wm), sum(n), sum(s) FROM anc GROUP BY b, dir, GREATEST(wa, wm);
-        DROP TABLE leaf, anc"""),
-    ("others", """
+        DROP TABLE leaf, anc""",
+    ),
+    (
+        "others",
+        """
         INSERT INTO telemetry_coverage SELECT b, now() - interval '400 days', now(), sh
             FROM unnest(ARRAY['local','s3','gcs']) b, generate_series(0, 5) sh;
         INSERT INTO crawls (crawl_id, backend_name, started_at, finished_at, files, status)
@@ -179,7 +214,8 @@ ROLLUPS = [
             FROM storage_files WHERE id % 1000 = 7 LIMIT 10000;
         INSERT INTO jobs (job_id, kind, args, state) SELECT 'job' || i, 'crawl', '{{"backend": "s3"}}', 'done'
             FROM generate_series(0, 999) i;
-        INSERT INTO agents SELECT 'node' || i, now(), '{{}}' FROM generate_series(0, 49) i"""),
+        INSERT INTO agents SELECT 'node' || i, now(), '{{}}' FROM generate_series(0, 49) i""",
+    ),
 ]
 
 GETS = [
@@ -266,11 +302,15 @@ async def generate(dsn: str, files: int, access: int) -> dict[str, float]:
         # Keys and indexes of the loaded tables, built again after the load from their own definitions.
         keys = await a.fetch(
             """SELECT c.conrelid::regclass::text AS tbl, c.conname, pg_get_constraintdef(c.oid) AS def
-               FROM pg_constraint c WHERE c.conrelid::regclass::text = ANY($1) AND c.contype IN ('p', 'u')""", LOADED)
+               FROM pg_constraint c WHERE c.conrelid::regclass::text = ANY($1) AND c.contype IN ('p', 'u')""",
+            LOADED,
+        )
         indexes = await a.fetch(
             """SELECT i.tablename AS tbl, i.indexname, i.indexdef FROM pg_indexes i
                WHERE i.tablename = ANY($1) AND i.schemaname = 'public'
-                 AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)""", LOADED)
+                 AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conname = i.indexname)""",
+            LOADED,
+        )
         for r in indexes:
             await a.execute(f'DROP INDEX "{r["indexname"]}"')
         for r in keys:
@@ -279,29 +319,48 @@ async def generate(dsn: str, files: int, access: int) -> dict[str, float]:
             await a.execute(f"ALTER TABLE {t} SET UNLOGGED")
         wide = min(1_000_000, files // 10)
         fmt = {"teams": TEAMS, "users": USERS, "wide": WIDE, "narrow": files - wide, "shard": SHARD}
-        await asyncio.gather(*(_timed(c, "storage_files", FILES.format(lo=lo, hi=hi, **fmt), took)
-                               for c, lo, hi in ((a, 0, files // 2), (b, files // 2, files))))
+        await asyncio.gather(
+            *(
+                _timed(c, "storage_files", FILES.format(lo=lo, hi=hi, **fmt), took)
+                for c, lo, hi in ((a, 0, files // 2), (b, files // 2, files))
+            )
+        )
         read = await a.fetchval("SELECT count(*) FROM storage_files WHERE last_access IS NOT NULL")
         per_file = access / max(read, 1)
-        await asyncio.gather(*(_timed(c, "access_log", ACCESS.format(half=h, per_file=f"{per_file:.4f}", **fmt), took)
-                               for c, h in ((a, 0), (b, 1))))
+        await asyncio.gather(
+            *(
+                _timed(c, "access_log", ACCESS.format(half=h, per_file=f"{per_file:.4f}", **fmt), took)
+                for c, h in ((a, 0), (b, 1))
+            )
+        )
         steps = [(what, sql.format(**fmt)) for what, sql in ROLLUPS]
-        await asyncio.gather(_in_turn(a, [s for s in steps if s[0] in SIDE_A], took),
-                             _in_turn(b, [s for s in steps if s[0] not in SIDE_A], took))
+        await asyncio.gather(
+            _in_turn(a, [s for s in steps if s[0] in SIDE_A], took),
+            _in_turn(b, [s for s in steps if s[0] not in SIDE_A], took),
+        )
         # Keys first (the unique ones are what the workers' upserts need), the biggest tables on their own connection.
         builds: dict[str, list[tuple[str, str]]] = {}
         for r in keys:
             builds.setdefault(r["tbl"], []).append(
-                (r["conname"], f'ALTER TABLE {r["tbl"]} ADD CONSTRAINT "{r["conname"]}" {r["def"]}'))
+                (r["conname"], f'ALTER TABLE {r["tbl"]} ADD CONSTRAINT "{r["conname"]}" {r["def"]}')
+            )
         for r in indexes:
             builds.setdefault(r["tbl"], []).append((r["indexname"], r["indexdef"]))
-        await asyncio.gather(_in_turn(a, [s for t, ss in builds.items() if t in BIG for s in ss], took),
-                             _in_turn(b, [s for t, ss in builds.items() if t not in BIG for s in ss], took))
+        await asyncio.gather(
+            _in_turn(a, [s for t, ss in builds.items() if t in BIG for s in ss], took),
+            _in_turn(b, [s for t, ss in builds.items() if t not in BIG for s in ss], took),
+        )
         await a.execute("SELECT setval('storage_files_id_seq', (SELECT max(id) FROM storage_files))")
         # VACUUM sets the visibility map (index-only scans) as autovacuum would on the workers' tables.
-        await asyncio.gather(_timed(a, "vacuum analyze", "VACUUM ANALYZE access_log", took),
-                             _in_turn(b, [("vacuum analyze", f"VACUUM ANALYZE {t}") for t in LOADED if t != "access_log"]
-                                      + [("vacuum analyze", "ANALYZE")], took))
+        await asyncio.gather(
+            _timed(a, "vacuum analyze", "VACUUM ANALYZE access_log", took),
+            _in_turn(
+                b,
+                [("vacuum analyze", f"VACUUM ANALYZE {t}") for t in LOADED if t != "access_log"]
+                + [("vacuum analyze", "ANALYZE")],
+                took,
+            ),
+        )
     finally:
         await a.close()
         await b.close()
@@ -327,7 +386,12 @@ async def measure(base: str, requests: int, concurrency: int) -> dict[str, tuple
 
             await asyncio.gather(*(worker() for _ in range(concurrency)))
             lat.sort()
-            out[path] = (statistics.median(lat) * 1000, lat[int(len(lat) * 0.95) - 1] * 1000, lat[-1] * 1000, len(r.content))
+            out[path] = (
+                statistics.median(lat) * 1000,
+                lat[int(len(lat) * 0.95) - 1] * 1000,
+                lat[-1] * 1000,
+                len(r.content),
+            )
             p50, p95, mx, size = out[path]
             print(f"  {path:58} p50 {p50:8.1f} ms  p95 {p95:8.1f} ms  max {mx:8.1f} ms  ({size} B)", flush=True)
     return out
@@ -345,7 +409,10 @@ async def spec_peer(dsn: str, timeout: float) -> dict[str, float | None]:
                 out[name] = (time.perf_counter() - t0) * 1000
             except asyncpg.QueryCanceledError:
                 out[name] = None
-            print(f"  {name:58} {'> %.0f s (timed out)' % timeout if out[name] is None else '%.0f ms' % out[name]}", flush=True)
+            print(
+                f"  {name:58} {'> %.0f s (timed out)' % timeout if out[name] is None else '%.0f ms' % out[name]}",
+                flush=True,
+            )
     finally:
         await conn.close()
     return out
@@ -368,8 +435,12 @@ def serve(dsn: str, stack: Stack, port: int, log: Path) -> subprocess.Popen:
     path = log.with_suffix(".toml")  # beside the server's log
     path.write_text(dump_toml(cfg))
     exe = str(Path(sys.executable).with_name("warpdrive"))
-    p = subprocess.Popen([exe, "api", "serve", "--config", str(path)], stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                         start_new_session=True)
+    p = subprocess.Popen(
+        [exe, "api", "serve", "--config", str(path)],
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
@@ -383,7 +454,9 @@ def serve(dsn: str, stack: Stack, port: int, log: Path) -> subprocess.Popen:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--stack", default=os.environ.get("WARPDRIVE_TEST_STACK", "/tmp/wds1"), help="state dir of a running stack")
+    ap.add_argument(
+        "--stack", default=os.environ.get("WARPDRIVE_TEST_STACK", "/tmp/wds1"), help="state dir of a running stack"
+    )
     ap.add_argument("--files", type=int, default=10_000_000)
     ap.add_argument("--access", type=int, default=50_000_000)
     ap.add_argument("--requests", type=int, default=200, help="requests per GET")

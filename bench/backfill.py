@@ -55,8 +55,9 @@ from warpdrive.schemas.topics import ACCESS, ensure_topics  # noqa: E402
 def fresh(st: Stack, base: str, name: str, tmp: Path) -> tuple[wconfig.Config, Path, str]:
     """A config with its own database, topic prefix and consumer group; topics created, database migrated."""
     dsn = asyncio.run(create_database(base, name))
-    raw = st.config_dict({"kafka": {"topic_prefix": f"{name}."}, "postgres": {"dsn": dsn},
-                          "streams": {"app_id": f"{name}-streams"}})
+    raw = st.config_dict(
+        {"kafka": {"topic_prefix": f"{name}."}, "postgres": {"dsn": dsn}, "streams": {"app_id": f"{name}-streams"}}
+    )
     raw["state_dir"] = str(tmp)
     path = tmp / f"{name}.toml"
     path.write_text(wconfig.dump_toml(raw))
@@ -78,8 +79,14 @@ def cpu_seconds() -> float:
 
 async def bare_send(cfg: wconfig.Config, topic: str, messages: list[tuple[str, bytes, int]]) -> None:
     """The peer: a bare producer with the import's settings sending pre-encoded messages, at most as many in flight."""
-    p = AIOKafkaProducer(**cfg.kafka.client_options(), enable_idempotence=True, acks="all", linger_ms=5,
-                         max_request_size=4 << 20, max_batch_size=bf.PRODUCER_BATCH)
+    p = AIOKafkaProducer(
+        **cfg.kafka.client_options(),
+        enable_idempotence=True,
+        acks="all",
+        linger_ms=5,
+        max_request_size=4 << 20,
+        max_batch_size=bf.PRODUCER_BATCH,
+    )
     await p.start()
     try:
         pending = []
@@ -102,8 +109,17 @@ def import_phase(st: Stack, base: str, run: str, tmp: Path, log: Path, n: int, a
         seconds, cpu = time.monotonic() - t, cpu_seconds() - c
         assert s.imported == n, s.as_dict()
         resolver = bf.Resolver(cfg.backends, {})
-        messages = list(bf._messages(bf.log_files(cfg, str(log)), None, resolver, {b.name: b.url for b in cfg.backends},
-                                     bf.Summary(), args.batch_size, 1))
+        messages = list(
+            bf._messages(
+                bf.log_files(cfg, str(log)),
+                None,
+                resolver,
+                {b.name: b.url for b in cfg.backends},
+                bf.Summary(),
+                args.batch_size,
+                1,
+            )
+        )
         peer = f"wdbj_{run}"
         pcfg, _, pdsn = fresh(st, base, peer, tmp)
         try:
@@ -113,10 +129,14 @@ def import_phase(st: Stack, base: str, run: str, tmp: Path, log: Path, n: int, a
         finally:
             asyncio.run(drop_database(base, peer))
         print(f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-        print(f"backfill import (file -> Kafka, --jobs {args.jobs}): {n:,} events, {len(messages)} messages, in "
-              f"{seconds:.1f}s: {n / seconds:,.0f} events/s; {cpu:.1f} CPU-s: {n / cpu:,.0f} events per CPU-second")
-        print(f"peer, bare producer sending the same {len(messages)} messages pre-encoded: {p_seconds:.1f}s: "
-              f"{n / p_seconds:,.0f} events/s")
+        print(
+            f"backfill import (file -> Kafka, --jobs {args.jobs}): {n:,} events, {len(messages)} messages, in "
+            f"{seconds:.1f}s: {n / seconds:,.0f} events/s; {cpu:.1f} CPU-s: {n / cpu:,.0f} events per CPU-second"
+        )
+        print(
+            f"peer, bare producer sending the same {len(messages)} messages pre-encoded: {p_seconds:.1f}s: "
+            f"{n / p_seconds:,.0f} events/s"
+        )
         print(f"ratio import/bare producer: {p_seconds / seconds:.2f}x", flush=True)
     finally:
         asyncio.run(drop_database(base, name))
@@ -142,14 +162,32 @@ def main() -> None:
     log = tmp / "history.jsonl"
     with open(log, "wb") as f:
         for e in events:
-            f.write(orjson.dumps({"timestamp": e.timestamp, "user_id": e.user_id, "backend_name": e.backend_name,
-                                  "path": "/" + e.path, "operation": e.operation, "bytes_read": e.bytes_read,
-                                  "bytes_written": e.bytes_written, "count": e.count, "cache_hit": e.cache_hit,
-                                  "node_host": e.node_host, "latency_ms": 1.0, "error": None}) + b"\n")
+            f.write(
+                orjson.dumps(
+                    {
+                        "timestamp": e.timestamp,
+                        "user_id": e.user_id,
+                        "backend_name": e.backend_name,
+                        "path": "/" + e.path,
+                        "operation": e.operation,
+                        "bytes_read": e.bytes_read,
+                        "bytes_written": e.bytes_written,
+                        "count": e.count,
+                        "cache_hit": e.cache_hit,
+                        "node_host": e.node_host,
+                        "latency_ms": 1.0,
+                        "error": None,
+                    }
+                )
+                + b"\n"
+            )
     print(f"{len(events):,} events, log {log.stat().st_size / 2**20:.0f} MiB", flush=True)
     dbs = []
-    print(f"machine: {platform.node()} {psutil.cpu_count()} cores, {psutil.virtual_memory().total >> 30} GiB; "
-          f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; load {' '.join(f'{x:.2f}' for x in os.getloadavg())}", flush=True)
+    print(
+        f"machine: {platform.node()} {psutil.cpu_count()} cores, {psutil.virtual_memory().total >> 30} GiB; "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC; load {' '.join(f'{x:.2f}' for x in os.getloadavg())}",
+        flush=True,
+    )
     try:
         import_phase(st, base, run, tmp, log, len(events), args)
         if args.import_only:
@@ -169,31 +207,52 @@ def main() -> None:
         t0 = time.monotonic()
         th = threading.Thread(target=importer)
         th.start()
-        busy, total, rss = run_until([exe, "streams", "worker", "--loglevel", "warning"],
-                                     {"WARPDRIVE_CONFIG": str(path)}, dsn, cfg.streams.app_id,
-                                     ACCESS.full_name(cfg.kafka), messages, tmp / "backfill-worker.log", 1800)
+        busy, total, rss = run_until(
+            [exe, "streams", "worker", "--loglevel", "warning"],
+            {"WARPDRIVE_CONFIG": str(path)},
+            dsn,
+            cfg.streams.app_id,
+            ACCESS.full_name(cfg.kafka),
+            messages,
+            tmp / "backfill-worker.log",
+            1800,
+        )
         e2e = time.monotonic() - t0
         th.join()
         assert published["imported"] == len(events), published
         n = len(events)
-        print(f"backfill import (file -> Kafka): {n:,} events in {published['seconds']:.1f}s: "
-              f"{n / published['seconds']:,.0f} events/s")
-        print(f"backfill end to end (file -> Kafka -> worker -> visible): {e2e:.1f}s incl. worker start: "
-              f"{n / e2e:,.0f} events/s; {busy:.1f}s after the worker's first commit: {n / busy:,.0f} events/s; "
-              f"worker peak RSS {rss / 2**20:.0f} MiB", flush=True)
+        print(
+            f"backfill import (file -> Kafka): {n:,} events in {published['seconds']:.1f}s: "
+            f"{n / published['seconds']:,.0f} events/s"
+        )
+        print(
+            f"backfill end to end (file -> Kafka -> worker -> visible): {e2e:.1f}s incl. worker start: "
+            f"{n / e2e:,.0f} events/s; {busy:.1f}s after the worker's first commit: {n / busy:,.0f} events/s; "
+            f"worker peak RSS {rss / 2**20:.0f} MiB",
+            flush=True,
+        )
 
         # The peer: the same events as agent batches, pre-produced, applied by the same worker.
         name = f"wdbp_{run}"
         dbs.append(name)
         pcfg, ppath, pdsn = fresh(st, base, name, tmp)
         asyncio.run(produce(pcfg, ACCESS.full_name(pcfg.kafka), [(k.encode(), encode_batch(b)) for k, b in msgs]))
-        p_busy, _, p_rss = run_until([exe, "streams", "worker", "--loglevel", "warning"],
-                                     {"WARPDRIVE_CONFIG": str(ppath)}, pdsn, pcfg.streams.app_id,
-                                     ACCESS.full_name(pcfg.kafka), len(msgs), tmp / "peer-worker.log", 1800)
+        p_busy, _, p_rss = run_until(
+            [exe, "streams", "worker", "--loglevel", "warning"],
+            {"WARPDRIVE_CONFIG": str(ppath)},
+            pdsn,
+            pcfg.streams.app_id,
+            ACCESS.full_name(pcfg.kafka),
+            len(msgs),
+            tmp / "peer-worker.log",
+            1800,
+        )
 
         print(f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-        print(f"peer, streams ingest of the same events as agent batches: {p_busy:.1f}s after first commit: "
-              f"{n / p_busy:,.0f} events/s; worker peak RSS {p_rss / 2**20:.0f} MiB")
+        print(
+            f"peer, streams ingest of the same events as agent batches: {p_busy:.1f}s after first commit: "
+            f"{n / p_busy:,.0f} events/s; worker peak RSS {p_rss / 2**20:.0f} MiB"
+        )
         print(f"ratio backfill/peer (after first commit): {p_busy / busy:.2f}x")
     finally:
         for name in dbs:

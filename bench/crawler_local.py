@@ -54,14 +54,16 @@ def timed(label: str, n_expected: int, fn) -> float:
 
 
 def find_printf(root: Path) -> int:
-    out = subprocess.run(["find", str(root), "-type", "f", "-printf", "%P\t%s\t%T@\n"],
-                         capture_output=True, check=True).stdout
+    out = subprocess.run(
+        ["find", str(root), "-type", "f", "-printf", "%P\t%s\t%T@\n"], capture_output=True, check=True
+    ).stdout
     return out.count(b"\n")
 
 
 def rclone_lsf(root: Path) -> int:
-    out = subprocess.run(["rclone", "lsf", "-R", "--files-only", "--format", "pst", str(root)],
-                         capture_output=True, check=True).stdout
+    out = subprocess.run(
+        ["rclone", "lsf", "-R", "--files-only", "--format", "pst", str(root)], capture_output=True, check=True
+    ).stdout
     return out.count(b"\n")
 
 
@@ -89,8 +91,9 @@ def crawler_listing(cfg: wconfig.Config, name: str, encode: bool) -> int:
 
     async def run() -> int:
         n = 0
-        async for batch in listing(cfg.backend(name), "", "bench", cfg.crawler.batch_size,
-                                   cfg.crawler.list_concurrency, WalkStats()):
+        async for batch in listing(
+            cfg.backend(name), "", "bench", cfg.crawler.batch_size, cfg.crawler.list_concurrency, WalkStats()
+        ):
             if encode:
                 encode_batch(batch)
             n += len(batch)
@@ -111,10 +114,15 @@ def crawl_to_kafka(cfg: wconfig.Config, dsn: str, name: str) -> tuple[int, str]:
 
 def end_to_end(cfg: wconfig.Config, config_path: Path, dsn: str, label: str, log: Path) -> float:
     """Crawl with the stream worker running; time until the crawl is complete in PostgreSQL."""
-    worker = subprocess.Popen([str(Path(sys.executable).with_name("warpdrive")), "streams", "worker"],
-                              env={**os.environ, "WARPDRIVE_CONFIG": str(config_path)},
-                              stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+    worker = subprocess.Popen(
+        [str(Path(sys.executable).with_name("warpdrive")), "streams", "worker"],
+        env={**os.environ, "WARPDRIVE_CONFIG": str(config_path)},
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
+
         async def applied(crawl_id: str) -> tuple[str | None, int]:
             conn = await asyncpg.connect(dsn)
             try:
@@ -127,10 +135,23 @@ def end_to_end(cfg: wconfig.Config, config_path: Path, dsn: str, label: str, log
         time.sleep(8)  # let the worker join its group before the clock starts
         t0 = time.perf_counter()
         # The real command, under time(1) for its peak memory alone.
-        p = subprocess.run(["/usr/bin/time", "-f", "maxrss_kb=%M", str(Path(sys.executable).with_name("warpdrive")),
-                            "crawler", "run", "--once", "--backend", "local"],
-                           env={**os.environ, "WARPDRIVE_CONFIG": str(config_path)}, capture_output=True, text=True,
-                           check=True)
+        p = subprocess.run(
+            [
+                "/usr/bin/time",
+                "-f",
+                "maxrss_kb=%M",
+                str(Path(sys.executable).with_name("warpdrive")),
+                "crawler",
+                "run",
+                "--once",
+                "--backend",
+                "local",
+            ],
+            env={**os.environ, "WARPDRIVE_CONFIG": str(config_path)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         out = p.stdout
         t_pub = time.perf_counter() - t0
         rss = int(p.stderr.rsplit("maxrss_kb=", 1)[1].split()[0]) / 1024
@@ -143,8 +164,10 @@ def end_to_end(cfg: wconfig.Config, config_path: Path, dsn: str, label: str, log
                 raise SystemExit(f"the stream worker exited; see {log}")
             time.sleep(0.2)
         dt = time.perf_counter() - t0
-        print(f"  {'end to end, ' + label:44} {files / dt:>10,.0f} files/s  ({dt:.2f}s;"
-              f" `crawler run --once` took {t_pub:.2f}s, max RSS {rss:.0f} MiB; {rows:,} rows)")
+        print(
+            f"  {'end to end, ' + label:44} {files / dt:>10,.0f} files/s  ({dt:.2f}s;"
+            f" `crawler run --once` took {t_pub:.2f}s, max RSS {rss:.0f} MiB; {rows:,} rows)"
+        )
         return files / dt
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
@@ -153,7 +176,7 @@ def end_to_end(cfg: wconfig.Config, config_path: Path, dsn: str, label: str, log
 
 def s3_bench(cfg: wconfig.Config, dsn: str, n: int) -> None:
     fs = open_fs(cfg.backend("s3"))
-    root = cfg.backend("s3").url[len("s3://"):]
+    root = cfg.backend("s3").url[len("s3://") :]
     if not fs.exists(root.split("/")[0]):
         fs.mkdir(root.split("/")[0])
     t0 = time.perf_counter()
@@ -169,7 +192,9 @@ def s3_bench(cfg: wconfig.Config, dsn: str, n: int) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--stack", default=os.environ.get("WARPDRIVE_TEST_STACK", "/tmp/wds1"), help="state dir of a running stack")
+    ap.add_argument(
+        "--stack", default=os.environ.get("WARPDRIVE_TEST_STACK", "/tmp/wds1"), help="state dir of a running stack"
+    )
     ap.add_argument("--files", type=int, default=1_000_000)
     ap.add_argument("--dir", default="/tmp/wdbench-crawl-tree", help="where the tree is generated (kept for reruns)")
     ap.add_argument("--s3-files", type=int, default=10_000)
@@ -184,22 +209,32 @@ def main() -> None:
         """A private database and topic prefix: the end-to-end runs start from an empty index."""
         db = f"wdbench_crawl_{run_id}_{name}"
         dsn = database_dsn(base, db)
-        raw = stack.config_dict({"kafka": {"topic_prefix": f"bench{run_id}{name}."}, "postgres": {"dsn": dsn},
-                                 "streams": {"app_id": f"wd-bench-{run_id}-{name}", "batch_within": 0.2}})
-        raw["backends"] = [{"name": "local", "url": f"file://{root}"},
-                           {**raw["backends"][1], "url": f"s3://wdbench-{run_id}/tree"}]
+        raw = stack.config_dict(
+            {
+                "kafka": {"topic_prefix": f"bench{run_id}{name}."},
+                "postgres": {"dsn": dsn},
+                "streams": {"app_id": f"wd-bench-{run_id}-{name}", "batch_within": 0.2},
+            }
+        )
+        raw["backends"] = [
+            {"name": "local", "url": f"file://{root}"},
+            {**raw["backends"][1], "url": f"s3://wdbench-{run_id}/tree"},
+        ]
         path = Path(f"/tmp/wdbench-crawl-{run_id}-{name}.toml")
         path.write_text(dump_toml(raw))
         return wconfig.load(path), path, db, dsn
 
     cfg, config_path, db, dsn = make_config("a")
     e2e_cfg, e2e_path, e2e_db, e2e_dsn = make_config("e")
-    print(f"machine: {platform.node()} {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())};"
-          f" {args.files:,} files of 0-4 KiB in {args.files // PER_DIR:,} dirs")
+    print(
+        f"machine: {platform.node()} {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())};"
+        f" {args.files:,} files of 0-4 KiB in {args.files // PER_DIR:,} dirs"
+    )
 
     asyncio.run(create_database(base, db))
     asyncio.run(create_database(base, e2e_db))
     try:
+
         async def prepare() -> None:
             for c, d in ((cfg, dsn), (e2e_cfg, e2e_dsn)):
                 await ensure_topics(c.kafka)
@@ -219,13 +254,17 @@ def main() -> None:
             timed("peer: rclone lsf -R (path, size, time)", n, lambda: rclone_lsf(root))
         walk = timed("crawler listing (ListingEvents, encoded)", n, lambda: crawler_listing(cfg, "local", True))
         kafka = timed("crawler → Kafka (acked, batches of 1000)", n, lambda: crawl_to_kafka(cfg, dsn, "local")[0])
-        e2e = end_to_end(e2e_cfg, e2e_path, e2e_dsn, "first crawl (empty index)",
-                         Path(f"/tmp/wdbench-crawl-{run_id}-streams.log"))
-        again = end_to_end(e2e_cfg, e2e_path, e2e_dsn, "re-crawl (nothing changed)",
-                           Path(f"/tmp/wdbench-crawl-{run_id}-streams2.log"))
-        print(f"ratios: listing/find {walk / peer_find:.2f}, listing/scandir {walk / peer_scandir:.2f},"
-              f" listing/fsspec {walk / peer_fsspec:.2f}, kafka/listing {kafka / walk:.2f}, end-to-end/listing"
-              f" {e2e / walk:.2f} (first crawl), {again / walk:.2f} (re-crawl)")
+        e2e = end_to_end(
+            e2e_cfg, e2e_path, e2e_dsn, "first crawl (empty index)", Path(f"/tmp/wdbench-crawl-{run_id}-streams.log")
+        )
+        again = end_to_end(
+            e2e_cfg, e2e_path, e2e_dsn, "re-crawl (nothing changed)", Path(f"/tmp/wdbench-crawl-{run_id}-streams2.log")
+        )
+        print(
+            f"ratios: listing/find {walk / peer_find:.2f}, listing/scandir {walk / peer_scandir:.2f},"
+            f" listing/fsspec {walk / peer_fsspec:.2f}, kafka/listing {kafka / walk:.2f}, end-to-end/listing"
+            f" {e2e / walk:.2f} (first crawl), {again / walk:.2f} (re-crawl)"
+        )
         s3_bench(cfg, dsn, args.s3_files)
     finally:
         for d, p in ((db, config_path), (e2e_db, e2e_path)):

@@ -51,7 +51,7 @@ async def run(dsn: str, msgs: list[Msg], per_batch: int) -> tuple[float, float, 
         for i in range(0, len(msgs), per_batch):
             async with conn.transaction():
                 d = Deltas({})
-                await apply_access(conn, "bench", msgs[i:i + per_batch], {}, d)
+                await apply_access(conn, "bench", msgs[i : i + per_batch], {}, d)
                 await write_deltas(conn, d)
         return time.perf_counter() - t0, time.process_time() - c0, server_cpu(pid) - s0
     finally:
@@ -67,12 +67,14 @@ def main() -> None:
     args = ap.parse_args()
     cfg = wconfig.load(Path(args.stack) / "warpdrive.toml")
     base = resolve_dsn(cfg)
-    print(f"machine: {platform.node()} {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())};"
-          f" load average {os.getloadavg()[0]:.1f}; {args.records:,} records, {args.batch_records:,} per transaction")
+    print(
+        f"machine: {platform.node()} {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())};"
+        f" load average {os.getloadavg()[0]:.1f}; {args.records:,} records, {args.batch_records:,} per transaction"
+    )
     data = {p: messages(args.records, p) for p in (False, True)}
     best: dict[bool, tuple[float, float, float]] = {}
     for r in range(args.rounds):
-        for producer in ((False, True) if r % 2 == 0 else (True, False)):
+        for producer in (False, True) if r % 2 == 0 else (True, False):
             name = f"bench_dedupe_{uuid.uuid4().hex[:8]}"
             dsn = asyncio.run(create_database(base, name))
             try:
@@ -83,8 +85,10 @@ def main() -> None:
     n = args.records
     for producer, label in ((False, "without producer (before)"), (True, "with producer (deduplicated)")):
         wall, cpu, pg = best[producer]
-        print(f"{label:30s} {n / wall:10,.0f} records/s   worker cpu {cpu / n * 1e6:6.1f} µs/rec"
-              f"   postgres cpu {pg / n * 1e6:6.1f} µs/rec")
+        print(
+            f"{label:30s} {n / wall:10,.0f} records/s   worker cpu {cpu / n * 1e6:6.1f} µs/rec"
+            f"   postgres cpu {pg / n * 1e6:6.1f} µs/rec"
+        )
     print(f"ratio with/without (records/s, best of {args.rounds}): {best[False][0] / best[True][0]:.2f}")
 
 

@@ -56,10 +56,24 @@ def events(run: str, n: int) -> list[list[AccessEvent]]:
         # As an agent: one producer per message key (one partition), seq increasing in sending order
         # (streams/dedupe.py applies each (producer, seq) once).
         key = f"node{i // PER_MESSAGE % 8}"
-        batch.append(AccessEvent(event_id=f"{run}/{i}", timestamp=ts, user_id="alice", backend_name="bench",
-                                 path=f"{run}/f{i}", operation="read", node_host=key, seq=i + 1, count=1,
-                                 bytes_read=1, bytes_written=0, cache_hit=False, error=None,
-                                 producer=f"{run}/{key}"))
+        batch.append(
+            AccessEvent(
+                event_id=f"{run}/{i}",
+                timestamp=ts,
+                user_id="alice",
+                backend_name="bench",
+                path=f"{run}/f{i}",
+                operation="read",
+                node_host=key,
+                seq=i + 1,
+                count=1,
+                bytes_read=1,
+                bytes_written=0,
+                cache_hit=False,
+                error=None,
+                producer=f"{run}/{key}",
+            )
+        )
         if len(batch) == PER_MESSAGE:
             out.append(batch)
             batch = []
@@ -78,8 +92,12 @@ class Run:
 
     def start(self) -> None:
         self.stack.infra_up(("postgres", "kafka"))
-        raw = self.stack.config_dict({"postgres": {"dsn": self.stack.postgres_dsn()},
-                                      "streams": {"app_id": "faults", "batch_within": 0.2, "session_timeout": 6.0}})
+        raw = self.stack.config_dict(
+            {
+                "postgres": {"dsn": self.stack.postgres_dsn()},
+                "streams": {"app_id": "faults", "batch_within": 0.2, "session_timeout": 6.0},
+            }
+        )
         self.config = self.stack.state_dir / "bench.toml"
         self.config.write_text(wconfig.dump_toml(raw))
         self.cfg = wconfig.load(self.config)
@@ -118,15 +136,20 @@ class Run:
 
     def rows(self) -> tuple[int, int, int]:
         """(rows, sum of read_count, rows read more than once) of this run's events."""
+
         async def q() -> tuple[int, int, int]:
             conn = await asyncpg.connect(self.cfg.postgres.dsn, timeout=5)
             try:
-                r = await conn.fetchrow("SELECT count(*) AS n, coalesce(sum(read_count), 0) AS s, "
-                                        "count(*) FILTER (WHERE read_count > 1) AS d FROM access_log "
-                                        "WHERE backend_name = 'bench' AND path LIKE $1", self.run_id + "/%")
+                r = await conn.fetchrow(
+                    "SELECT count(*) AS n, coalesce(sum(read_count), 0) AS s, "
+                    "count(*) FILTER (WHERE read_count > 1) AS d FROM access_log "
+                    "WHERE backend_name = 'bench' AND path LIKE $1",
+                    self.run_id + "/%",
+                )
                 return r["n"], r["s"], r["d"]
             finally:
                 await conn.close()
+
         try:
             return asyncio.run(q())
         except (OSError, asyncpg.PostgresError, asyncio.TimeoutError):
@@ -147,11 +170,19 @@ class Run:
             while True:
                 try:
                     if producer is None:
-                        producer = AIOKafkaProducer(**self.cfg.kafka.client_options(), acks="all",
-                                                    enable_idempotence=True, request_timeout_ms=5000)
+                        producer = AIOKafkaProducer(
+                            **self.cfg.kafka.client_options(),
+                            acks="all",
+                            enable_idempotence=True,
+                            request_timeout_ms=5000,
+                        )
                         await asyncio.wait_for(producer.start(), 10)
-                    await asyncio.wait_for(producer.send_and_wait(ACCESS.full_name(self.cfg.kafka), encode_batch(batch),
-                                                                  key=batch[0].node_host.encode()), 10)
+                    await asyncio.wait_for(
+                        producer.send_and_wait(
+                            ACCESS.full_name(self.cfg.kafka), encode_batch(batch), key=batch[0].node_host.encode()
+                        ),
+                        10,
+                    )
                     break
                 except Exception:  # the broker is away: as an agent's spool would, keep the batch and retry
                     if producer is not None:
@@ -183,8 +214,11 @@ class Run:
                 return self.rows()
             time.sleep(0.5)
         self.stalled = time.monotonic() - moved
-        print(f"# {self.scenario}: wait ran out; nothing applied for the last {self.stalled:.0f} s; "
-              f"partition lag (Kafka end - PostgreSQL stored): {self.lag()}", file=sys.stderr)
+        print(
+            f"# {self.scenario}: wait ran out; nothing applied for the last {self.stalled:.0f} s; "
+            f"partition lag (Kafka end - PostgreSQL stored): {self.lag()}",
+            file=sys.stderr,
+        )
         for name in self.live_workers():
             log = self.stack.log_dir / f"{name}.log"
             tail = log.read_text(errors="replace").splitlines()[-15:] if log.exists() else []
@@ -193,6 +227,7 @@ class Run:
 
     def lag(self) -> dict[int, int] | str:
         """Per partition of the access topic: messages in Kafka not yet applied (stored offset behind the end)."""
+
         async def q() -> dict[int, int]:
             from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -206,12 +241,19 @@ class Run:
                 await c.stop()
             conn = await asyncpg.connect(self.cfg.postgres.dsn, timeout=5)
             try:
-                stored = {r["partition"]: r["next_offset"] for r in await conn.fetch(
-                    "SELECT partition, next_offset FROM stream_offsets WHERE topic = $1", name)}
+                stored = {
+                    r["partition"]: r["next_offset"]
+                    for r in await conn.fetch(
+                        "SELECT partition, next_offset FROM stream_offsets WHERE topic = $1", name
+                    )
+                }
             finally:
                 await conn.close()
-            return {tp.partition: end - stored.get(tp.partition, 0) for tp, end in ends.items()
-                    if end > stored.get(tp.partition, 0)}
+            return {
+                tp.partition: end - stored.get(tp.partition, 0)
+                for tp, end in ends.items()
+                if end > stored.get(tp.partition, 0)
+            }
 
         try:
             return asyncio.run(q())
@@ -236,8 +278,13 @@ def agent_spool(run: Run, outage: float) -> int:
     def agent(record: int, start: int) -> int:
         loop = AsyncioThread()
         loop.start()
-        sink = KafkaSink(loop, Producer(run.cfg.kafka, timeout=3), ACCESS.full_name(run.cfg.kafka), "bench-agent",
-                         Spool(spool_dir, 1 << 30))
+        sink = KafkaSink(
+            loop,
+            Producer(run.cfg.kafka, timeout=3),
+            ACCESS.full_name(run.cfg.kafka),
+            "bench-agent",
+            Spool(spool_dir, 1 << 30),
+        )
         c = Collector("bench-agent", AgentSettings(batch_size=100, flush_interval=0.2, sample_metadata_ops=1.0), sink)
         c.start()
         t0 = time.monotonic()
@@ -267,8 +314,14 @@ def scenario(name: str, n: int, outage: float, rate: float) -> dict[str, object]
         if name == "agent-spool":
             sent = agent_spool(run, outage)
             rows, applied, _ = run.wait_applied(sent)
-            return {"scenario": f"{name} ({outage:.0f}s outage)", "sent": sent, "applied": applied, "lost": sent - rows,
-                    "duplicated": applied - rows, "seconds": round(time.monotonic() - t0)}
+            return {
+                "scenario": f"{name} ({outage:.0f}s outage)",
+                "sent": sent,
+                "applied": applied,
+                "lost": sent - rows,
+                "duplicated": applied - rows,
+                "seconds": round(time.monotonic() - t0),
+            }
         run.worker()
         batches = (n + PER_MESSAGE - 1) // PER_MESSAGE
         faults = {  # batch index → fault, spread over the run
@@ -307,9 +360,14 @@ def scenario(name: str, n: int, outage: float, rate: float) -> dict[str, object]
         rows, applied, _ = run.wait_applied(sent)
         if rows < sent:  # the wait ran out: not a proven loss (a slow or stuck consumer); say so
             name += " (wait ran out: 'lost' = not applied within 300 s)"
-        return {"scenario": name + (f" ({run.restarts} worker restart(s) by the supervisor)" if run.restarts else ""),
-                "sent": sent, "applied": applied, "lost": sent - rows, "duplicated": applied - rows,
-                "seconds": round(time.monotonic() - t0)}
+        return {
+            "scenario": name + (f" ({run.restarts} worker restart(s) by the supervisor)" if run.restarts else ""),
+            "sent": sent,
+            "applied": applied,
+            "lost": sent - rows,
+            "duplicated": applied - rows,
+            "seconds": round(time.monotonic() - t0),
+        }
     finally:
         run.stop()
 
@@ -321,14 +379,18 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=1000.0, help="Events/s sent (the faults land at 1/4, 1/3, 1/2 ...).")
     ap.add_argument("--outage", type=float, default=60.0, help="Seconds the broker is down in agent-spool.")
     a = ap.parse_args()
-    print(f"# {platform.node()} {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
-          f"load {os.getloadavg()[0]:.1f}; {a.events} events per run")
+    print(
+        f"# {platform.node()} {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
+        f"load {os.getloadavg()[0]:.1f}; {a.events} events per run"
+    )
     print("| fault | sent | applied | lost | duplicated | seconds |")
     print("|---|---:|---:|---:|---:|---:|")
     for name in a.only or SCENARIOS:
         r = scenario(name, a.events, a.outage, a.rate)
-        print(f"| {r['scenario']} | {r['sent']} | {r['applied']} | {r['lost']} | {r['duplicated']} | {r['seconds']} |",
-              flush=True)
+        print(
+            f"| {r['scenario']} | {r['sent']} | {r['applied']} | {r['lost']} | {r['duplicated']} | {r['seconds']} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

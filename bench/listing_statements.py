@@ -51,6 +51,7 @@ class Timed:
             s[1] += time.perf_counter() - t0
             s[2] += server_cpu(self.pid) - c0
             return out
+
         return timed
 
 
@@ -65,11 +66,13 @@ async def run(dsn: str, files: int, per_batch: int) -> None:
         for i in range(0, len(msgs), per_batch):
             async with conn.transaction():
                 d = Deltas({})
-                await apply_listing(timed, "bench", msgs[i:i + per_batch], {}, d)
+                await apply_listing(timed, "bench", msgs[i : i + per_batch], {}, d)
                 await write_deltas(timed, d)
         wall, cpu, pg = time.perf_counter() - t0, time.process_time() - p0, server_cpu(timed.pid) - s0
-        print(f"{label}: {files / wall:,.0f} files/s; worker CPU {cpu / files * 1e6:.1f} µs/file, PostgreSQL CPU"
-              f" {pg / files * 1e6:.1f} µs/file; load {os.getloadavg()[0]:.1f}")
+        print(
+            f"{label}: {files / wall:,.0f} files/s; worker CPU {cpu / files * 1e6:.1f} µs/file, PostgreSQL CPU"
+            f" {pg / files * 1e6:.1f} µs/file; load {os.getloadavg()[0]:.1f}"
+        )
         for key, (n, w, c) in sorted(timed.stats.items(), key=lambda kv: -kv[1][2]):
             if c / files * 1e6 >= 0.05:
                 print(f"   {c / files * 1e6:6.2f} µs/file PostgreSQL CPU, {w / files * 1e6:6.2f} wall, x{n:<4} {key}")

@@ -59,22 +59,31 @@ async def measure(stack: Stack, binary: str, changes: int, label: str) -> list[f
     dsn = await create_database(base, name)
     tmp = Path(tempfile.mkdtemp(prefix=f"wdq-{run}-"))
     port = _port()
-    conf = stack.config_dict({
-        "state_dir": str(tmp),
-        "kafka": {"bootstrap_servers": stack.kafka_bootstrap, "topic_prefix": f"bq{run}."},
-        "postgres": {"dsn": dsn},
-        "streams": {"app_id": f"wd-bench-quota-{run}"},
-        "api": {"listen": f"127.0.0.1:{port}", "insecure_no_auth": True},
-    })
+    conf = stack.config_dict(
+        {
+            "state_dir": str(tmp),
+            "kafka": {"bootstrap_servers": stack.kafka_bootstrap, "topic_prefix": f"bq{run}."},
+            "postgres": {"dsn": dsn},
+            "streams": {"app_id": f"wd-bench-quota-{run}"},
+            "api": {"listen": f"127.0.0.1:{port}", "insecure_no_auth": True},
+        }
+    )
     path = tmp / "warpdrive.toml"
     path.write_text(dump_toml(conf))
     cfg = wconfig.load(path)
     await ensure_topics(cfg.kafka)
     env = {**os.environ, "WARPDRIVE_CONFIG": str(path)}
     subprocess.run([binary, "migrate"], env=env, check=True, capture_output=True)
-    procs = [subprocess.Popen([binary, *args], env=env, stdout=open(tmp / f"{args[0]}.log", "wb"),
-                              stderr=subprocess.STDOUT, start_new_session=True)
-             for args in (("api", "serve"), ("streams", "worker"))]
+    procs = [
+        subprocess.Popen(
+            [binary, *args],
+            env=env,
+            stdout=open(tmp / f"{args[0]}.log", "wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        for args in (("api", "serve"), ("streams", "worker"))
+    ]
     url = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=url, timeout=10) as http:
@@ -89,11 +98,20 @@ async def measure(stack: Stack, binary: str, changes: int, label: str) -> list[f
                 raise SystemExit(f"{label}: the API did not start (log: {tmp / 'api.log'})")
             conn = await asyncpg.connect(dsn)
             await conn.execute("INSERT INTO teams VALUES ('benchuser', $1)", TEAM)
-            await conn.execute("INSERT INTO usage_rollup (backend_name, owner_team, owner_user, file_count,"
-                               " total_bytes) VALUES ('local', $1, 'benchuser', 1, $2)", TEAM, 10 * GB)
+            await conn.execute(
+                "INSERT INTO usage_rollup (backend_name, owner_team, owner_user, file_count,"
+                " total_bytes) VALUES ('local', $1, 'benchuser', 1, $2)",
+                TEAM,
+                10 * GB,
+            )
             await conn.close()
-            consumer = AIOKafkaConsumer(QUOTA_BREACH.full_name(cfg.kafka), **cfg.kafka.client_options(),
-                                        group_id=None, auto_offset_reset="latest", fetch_max_wait_ms=50)
+            consumer = AIOKafkaConsumer(
+                QUOTA_BREACH.full_name(cfg.kafka),
+                **cfg.kafka.client_options(),
+                group_id=None,
+                auto_offset_reset="latest",
+                fetch_max_wait_ms=50,
+            )
             await consumer.start()
             try:
                 while not consumer.assignment():
@@ -110,8 +128,11 @@ async def measure(stack: Stack, binary: str, changes: int, label: str) -> list[f
                     r = await http.put("/api/v1/quota", json={"team": TEAM, "soft": hard // 2, "hard": hard})
                     r.raise_for_status()
                     while True:
-                        got = [orjson.loads(m.value) for ms in (await consumer.getmany(timeout_ms=100)).values()
-                               for m in ms]
+                        got = [
+                            orjson.loads(m.value)
+                            for ms in (await consumer.getmany(timeout_ms=100)).values()
+                            for m in ms
+                        ]
                         if any(v["team"] == TEAM and v["level"] == level for v in got):
                             break
                         if time.perf_counter() - t0 > 60:
@@ -143,11 +164,15 @@ def summary(xs: list[float]) -> str:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--stack", default=os.environ.get("WARPDRIVE_TEST_STACK", "/tmp/wds1"),
-                    help="state dir of a running stack")
+    ap.add_argument(
+        "--stack", default=os.environ.get("WARPDRIVE_TEST_STACK", "/tmp/wds1"), help="state dir of a running stack"
+    )
     ap.add_argument("--changes", type=int, default=40, help="timed quota changes (transitions) per build")
-    ap.add_argument("--bin", default=str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "warpdrive"),
-                    help="the warpdrive executable measured")
+    ap.add_argument(
+        "--bin",
+        default=str(Path(__file__).resolve().parents[1] / ".venv" / "bin" / "warpdrive"),
+        help="the warpdrive executable measured",
+    )
     ap.add_argument("--peer-bin", help="another build's warpdrive executable, measured the same way (the peer)")
     a = ap.parse_args()
     stack = Stack(Path(a.stack))
@@ -157,8 +182,10 @@ def main() -> None:
     if a.peer_bin:
         peer = asyncio.run(measure(stack, a.peer_bin, a.changes, "peer"))
         print(f"peer ({a.peer_bin}): {summary(peer)}")
-        print(f"ratio peer/this: p50 {statistics.median(peer) / statistics.median(mine):.1f}x, "
-              f"p95 {p95(peer) / p95(mine):.1f}x")
+        print(
+            f"ratio peer/this: p50 {statistics.median(peer) / statistics.median(mine):.1f}x, "
+            f"p95 {p95(peer) / p95(mine):.1f}x"
+        )
     print(f"load after: {os.getloadavg()[0]:.2f}")
 
 

@@ -31,21 +31,26 @@ from warpdrive.schemas.db import create_database, database_dsn, drop_database, m
 
 OLD_COLUMNS = {
     "access_log": "backend_name, path, user_id, date, read_count, bytes_read, last_access, write_count, bytes_written,"
-                  " meta_count, cache_hits, error_count",
+    " meta_count, cache_hits, error_count",
     "access_daily": "date, backend_name, user_id, read_count, bytes_read, write_count, bytes_written, files,"
-                    " last_access, shard",
+    " last_access, shard",
 }
 
 
 async def sizes(conn: asyncpg.Connection) -> dict[str, tuple[int, int]]:
     """table → (rows, bytes), partitions summed into their table."""
     out = {}
-    for (t,) in await conn.fetch("SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-                                 " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
-                                 " ORDER BY 1"):
+    for (t,) in await conn.fetch(
+        "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+        " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
+        " ORDER BY 1"
+    ):
         rows = await conn.fetchval(f'SELECT count(*) FROM "{t}"')
-        size = await conn.fetchval("SELECT coalesce((SELECT sum(pg_total_relation_size(relid))::bigint"
-                                   " FROM pg_partition_tree($1::regclass)), pg_total_relation_size($1::regclass))", t)
+        size = await conn.fetchval(
+            "SELECT coalesce((SELECT sum(pg_total_relation_size(relid))::bigint"
+            " FROM pg_partition_tree($1::regclass)), pg_total_relation_size($1::regclass))",
+            t,
+        )
         out[t] = (rows, size)
     return out
 
@@ -62,15 +67,21 @@ async def run(base: str, source: str) -> None:
         got = await sizes(src)
         files = got["storage_files"][0]
         access = got["access_log"][0]
-        print(f"source {source}: {files:,} files, {access:,} access_log rows; "
-              f"{sum(b for _, b in got.values()) / 2**20:,.0f} MiB in all")
+        print(
+            f"source {source}: {files:,} files, {access:,} access_log rows; "
+            f"{sum(b for _, b in got.values()) / 2**20:,.0f} MiB in all"
+        )
         print(f"  {'table':24} {'rows':>12} {'MiB':>9} {'rows/M files':>13} {'MiB/M files':>12} {'B/row':>7}")
         for t, (rows, size) in sorted(got.items(), key=lambda kv: -kv[1][1]):
             if size >= 2**20:
-                print(f"  {t:24} {rows:12,} {size / 2**20:9,.1f} {rows * 1e6 / files:13,.0f} "
-                      f"{size / 2**20 * 1e6 / files:12,.0f} {size / max(rows, 1):7,.0f}")
-        print(f"  access_log per million rows: {got['access_log'][1] / 2**20 * 1e6 / access:,.0f} MiB; access_daily "
-              f"{got['access_daily'][0] * 1e6 / access:,.0f} rows, {got['access_daily'][1] / 2**20 * 1e6 / access:,.0f} MiB")
+                print(
+                    f"  {t:24} {rows:12,} {size / 2**20:9,.1f} {rows * 1e6 / files:13,.0f} "
+                    f"{size / 2**20 * 1e6 / files:12,.0f} {size / max(rows, 1):7,.0f}"
+                )
+        print(
+            f"  access_log per million rows: {got['access_log'][1] / 2**20 * 1e6 / access:,.0f} MiB; access_daily "
+            f"{got['access_daily'][0] * 1e6 / access:,.0f} rows, {got['access_daily'][1] / 2**20 * 1e6 / access:,.0f} MiB"
+        )
 
         name = f"wdret_{uuid.uuid4().hex[:8]}"
         dsn = await create_database(base, name)
@@ -85,22 +96,27 @@ async def run(base: str, source: str) -> None:
                         f.truncate()
                         await src.copy_from_query(f"SELECT {cols} FROM {t}", output=f, format="binary")
                         f.seek(0)
-                        await conn.copy_to_table(t, source=f, columns=[c.strip() for c in cols.split(",")],
-                                                 format="binary")
+                        await conn.copy_to_table(
+                            t, source=f, columns=[c.strip() for c in cols.split(",")], format="binary"
+                        )
                 await conn.execute("VACUUM ANALYZE access_log")
                 months = await conn.fetchval("SELECT count(DISTINCT date_trunc('month', date)) FROM access_log")
                 peer = 0.0
-                for t, key in (("access_log", "UNIQUE (backend_name, path, user_id, date)"),
-                               ("access_daily", "PRIMARY KEY (date, backend_name, user_id, shard)")):
+                for t, key in (
+                    ("access_log", "UNIQUE (backend_name, path, user_id, date)"),
+                    ("access_daily", "PRIMARY KEY (date, backend_name, user_id, shard)"),
+                ):
                     peer += await timed(conn, f"CREATE TABLE peer AS SELECT * FROM {t}")
                     peer += await timed(conn, f"ALTER TABLE peer ADD {key}")
                     await conn.execute("DROP TABLE peer")
                 t0 = time.perf_counter()
                 await migrate(conn)
                 took = time.perf_counter() - t0
-                print(f"migrate {part.label}: {took:.1f}s for {access:,} access_log rows in {months} months "
-                      f"(+ {got['access_daily'][0]:,} access_daily rows); peer, a plain copy of both "
-                      f"tables with their keys: {peer:.1f}s; ratio {took / peer:.2f}")
+                print(
+                    f"migrate {part.label}: {took:.1f}s for {access:,} access_log rows in {months} months "
+                    f"(+ {got['access_daily'][0]:,} access_daily rows); peer, a plain copy of both "
+                    f"tables with their keys: {peer:.1f}s; ratio {took / peer:.2f}"
+                )
                 newest = await conn.fetchval("SELECT max(date) FROM access_log")
                 keep = max(1, months // 2)
                 t0 = time.perf_counter()
@@ -108,9 +124,11 @@ async def run(base: str, source: str) -> None:
                 await retention.apply(conn, steps, lambda _: None)
                 took = time.perf_counter() - t0
                 dropped = [s for s in steps if s.kind == "drop"]
-                print(f"retention keep {keep} of {months} months (as of {newest}): {len(dropped)} partitions dropped "
-                      f"(~{sum(s.rows for s in dropped):,} rows, {sum(s.bytes for s in dropped) / 2**20:,.0f} MiB) "
-                      f"and {sum(s.kind == 'create' for s in steps)} created in {took:.2f}s")
+                print(
+                    f"retention keep {keep} of {months} months (as of {newest}): {len(dropped)} partitions dropped "
+                    f"(~{sum(s.rows for s in dropped):,} rows, {sum(s.bytes for s in dropped) / 2**20:,.0f} MiB) "
+                    f"and {sum(s.kind == 'create' for s in steps)} created in {took:.2f}s"
+                )
             finally:
                 await conn.close()
         finally:
@@ -121,12 +139,15 @@ async def run(base: str, source: str) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--stack", default=os.environ.get("WARPDRIVE_TEST_STACK", "/tmp/wds1"), help="state dir of a running stack")
+    ap.add_argument(
+        "--stack", default=os.environ.get("WARPDRIVE_TEST_STACK", "/tmp/wds1"), help="state dir of a running stack"
+    )
     ap.add_argument("--source", required=True, help="a database generated by bench/api_latency.py --generate-only")
     args = ap.parse_args()
     load = os.getloadavg()
-    print(f"machine: {platform.node()} {os.cpu_count()} cores; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; "
-          f"load {load[0]:.1f}")
+    print(
+        f"machine: {platform.node()} {os.cpu_count()} cores; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; load {load[0]:.1f}"
+    )
     asyncio.run(run(Stack(Path(args.stack)).postgres_dsn(), args.source))
 
 

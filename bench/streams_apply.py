@@ -49,15 +49,36 @@ def server_cpu(pid: int) -> float:
 def listing_messages(files: int, crawl_id: str, ts: str) -> list[Msg]:
     out = [encode_batch([CrawlMarker(crawl_id, "local", "start", ts)])]
     for i in range(0, files, 1000):
-        out.append(encode_batch([
-            ListingEvent(crawl_id, "local", f"proj{j // 100_000}/run{j // 1000 % 100:03d}/part{j // 100 % 10}/f{j:07d}.bin",
-                         j % 4096, ts, None, 0, 0, "root", ts) for j in range(i, min(files, i + 1000))]))
+        out.append(
+            encode_batch(
+                [
+                    ListingEvent(
+                        crawl_id,
+                        "local",
+                        f"proj{j // 100_000}/run{j // 1000 % 100:03d}/part{j // 100 % 10}/f{j:07d}.bin",
+                        j % 4096,
+                        ts,
+                        None,
+                        0,
+                        0,
+                        "root",
+                        ts,
+                    )
+                    for j in range(i, min(files, i + 1000))
+                ]
+            )
+        )
     return [Msg("listing", 0, n, b"local", v) for n, v in enumerate(out)]
 
 
 def finish_message(crawl_id: str, files: int, offset: int) -> Msg:
-    return Msg("listing", 0, offset, b"local",
-               encode_batch([CrawlMarker(crawl_id, "local", "finish", utc_now(), files, 0, 0, True)]))
+    return Msg(
+        "listing",
+        0,
+        offset,
+        b"local",
+        encode_batch([CrawlMarker(crawl_id, "local", "finish", utc_now(), files, 0, 0, True)]),
+    )
 
 
 async def run(dsn: str, args: argparse.Namespace, tree: bool) -> list[tuple[str, int, float, float, float]]:
@@ -68,6 +89,7 @@ async def run(dsn: str, args: argparse.Namespace, tree: bool) -> list[tuple[str,
         # The same batches, with the tree's folding and writes left out (everything else unchanged).
         async def no_tree(c: asyncpg.Connection, t: Any) -> None:
             return None
+
         rollups.write_tree = no_tree  # type: ignore[assignment]
     results = []
 
@@ -78,7 +100,7 @@ async def run(dsn: str, args: argparse.Namespace, tree: bool) -> list[tuple[str,
                 d = Deltas({})
                 if not tree:
                     d.tree.add_parts = lambda *a: None  # type: ignore[method-assign]  # every file's fold
-                await fn(conn, "bench", msgs[i:i + per_batch], {}, d)
+                await fn(conn, "bench", msgs[i : i + per_batch], {}, d)
                 await write_deltas(conn, d)
         results.append((name, n, time.perf_counter() - t0, time.process_time() - c0, server_cpu(pid) - s0))
 
@@ -86,13 +108,16 @@ async def run(dsn: str, args: argparse.Namespace, tree: bool) -> list[tuple[str,
     ts = utc_now()  # the files' times: the same in both crawls
     first = listing_messages(args.files, "c1", ts)
     await phase("listing: first crawl (all new)", first, per_msg_batch, apply_listing, args.files)
-    again = [Msg(m.topic, m.partition, m.offset + len(first) + 1, m.key, m.value)
-             for m in listing_messages(args.files, "c2", ts)]
+    again = [
+        Msg(m.topic, m.partition, m.offset + len(first) + 1, m.key, m.value)
+        for m in listing_messages(args.files, "c2", ts)
+    ]
     await phase("listing: re-crawl (all unchanged)", again, per_msg_batch, apply_listing, args.files)
     fin = [finish_message("c2", args.files, again[-1].offset + 1)]
     await phase("listing: complete finish marker", fin, 1, apply_listing, args.files)
-    access = [Msg("access", 0, n, k.encode(), encode_batch(b))
-              for n, (k, b) in enumerate(generate(args.records, 100, 7))]
+    access = [
+        Msg("access", 0, n, k.encode(), encode_batch(b)) for n, (k, b) in enumerate(generate(args.records, 100, 7))
+    ]
     await phase("access events", access, max(1, args.batch_records // 100), apply_access, args.records)
     await conn.close()
     return results
@@ -107,8 +132,10 @@ def main() -> None:
     args = ap.parse_args()
     cfg = wconfig.load(Path(args.stack) / "warpdrive.toml")
     base = resolve_dsn(cfg)
-    print(f"machine: {platform.node()} {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())};"
-          f" load average {os.getloadavg()[0]:.1f}")
+    print(
+        f"machine: {platform.node()} {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())};"
+        f" load average {os.getloadavg()[0]:.1f}"
+    )
     figures: dict[bool, list] = {}
     for tree in (True, False):  # without last: it patches the tree out for the rest of the process
         name = f"bench_apply_{uuid.uuid4().hex[:8]}"
@@ -117,11 +144,15 @@ def main() -> None:
             figures[tree] = asyncio.run(run(dsn, args, tree))
         finally:
             asyncio.run(drop_database(base, name))
-    print(f"{'phase':36s} {'records':>9s} {'with tree/s':>12s} {'without/s':>10s} {'ratio':>6s}"
-          f"   worker cpu µs/rec (with/without)   postgres cpu µs/rec (with/without)")
+    print(
+        f"{'phase':36s} {'records':>9s} {'with tree/s':>12s} {'without/s':>10s} {'ratio':>6s}"
+        f"   worker cpu µs/rec (with/without)   postgres cpu µs/rec (with/without)"
+    )
     for (name, n, wall, cpu, pg), (_, _, wall2, cpu2, pg2) in zip(figures[True], figures[False]):
-        print(f"{name:36s} {n:9,d} {n / wall:12,.0f} {n / wall2:10,.0f} {wall2 / wall:6.2f}"
-              f"   {cpu / n * 1e6:8.1f} / {cpu2 / n * 1e6:<8.1f}             {pg / n * 1e6:8.1f} / {pg2 / n * 1e6:<8.1f}")
+        print(
+            f"{name:36s} {n:9,d} {n / wall:12,.0f} {n / wall2:10,.0f} {wall2 / wall:6.2f}"
+            f"   {cpu / n * 1e6:8.1f} / {cpu2 / n * 1e6:<8.1f}             {pg / n * 1e6:8.1f} / {pg2 / n * 1e6:<8.1f}"
+        )
 
 
 if __name__ == "__main__":

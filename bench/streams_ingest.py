@@ -44,8 +44,9 @@ NAIVE = Topic("bench.naive-access.v1", key="node_host")
 OPS = ("read",) * 12 + ("write",) * 3 + ("stat", "list", "create")
 
 
-def generate(records: int, per_message: int, days: int, nodes: int = 32, users: int = 200,
-             seed: int = 7) -> list[tuple[str, list[AccessEvent]]]:
+def generate(
+    records: int, per_message: int, days: int, nodes: int = 32, users: int = 200, seed: int = 7
+) -> list[tuple[str, list[AccessEvent]]]:
     """(node, batch) messages: each node runs jobs (one user, one directory of files) for a while."""
     rnd = random.Random(seed)
     t0 = datetime(2026, 11, 1, tzinfo=UTC)
@@ -57,27 +58,46 @@ def generate(records: int, per_message: int, days: int, nodes: int = 32, users: 
     for i in range(n_msgs):
         node = i % nodes
         if node not in jobs or rnd.random() < 0.02:
-            jobs[node] = (f"user{rnd.randrange(users)}", f"proj{rnd.randrange(50)}/run{rnd.randrange(400)}",
-                          rnd.choice((20, 50, 200, 1000)))
+            jobs[node] = (
+                f"user{rnd.randrange(users)}",
+                f"proj{rnd.randrange(50)}/run{rnd.randrange(400)}",
+                rnd.choice((20, 50, 200, 1000)),
+            )
         user, directory, width = jobs[node]
         base = t0 + timedelta(seconds=span * i / n_msgs)
         batch = []
         for j in range(per_message):
             seq += 1
             op = rnd.choice(OPS)
-            batch.append(AccessEvent(
-                event_id=f"n{node}/b/{seq}", timestamp=format_ts(base + timedelta(milliseconds=j)), user_id=user,
-                backend_name=("local", "s3", "gcs")[node % 3], path=f"{directory}/part-{rnd.randrange(width):05d}",
-                operation=op, node_host=f"node{node}", seq=seq, count=rnd.randint(1, 8),
-                bytes_read=rnd.randrange(1 << 22) if op == "read" else 0,
-                bytes_written=rnd.randrange(1 << 22) if op == "write" else 0, cache_hit=rnd.random() < 0.4))
+            batch.append(
+                AccessEvent(
+                    event_id=f"n{node}/b/{seq}",
+                    timestamp=format_ts(base + timedelta(milliseconds=j)),
+                    user_id=user,
+                    backend_name=("local", "s3", "gcs")[node % 3],
+                    path=f"{directory}/part-{rnd.randrange(width):05d}",
+                    operation=op,
+                    node_host=f"node{node}",
+                    seq=seq,
+                    count=rnd.randint(1, 8),
+                    bytes_read=rnd.randrange(1 << 22) if op == "read" else 0,
+                    bytes_written=rnd.randrange(1 << 22) if op == "write" else 0,
+                    cache_hit=rnd.random() < 0.4,
+                )
+            )
         out.append((f"node{node}", batch))
     return out
 
 
 async def produce(cfg: wconfig.Config, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
-    p = AIOKafkaProducer(**cfg.kafka.client_options(), acks="all", linger_ms=20, max_batch_size=1 << 20,
-                         max_request_size=16 << 20, compression_type=None)
+    p = AIOKafkaProducer(
+        **cfg.kafka.client_options(),
+        acks="all",
+        linger_ms=20,
+        max_batch_size=1 << 20,
+        max_request_size=16 << 20,
+        compression_type=None,
+    )
     await p.start()
     try:
         futs = [await p.send(topic, value=v, key=k) for k, v in messages]
@@ -89,14 +109,18 @@ async def produce(cfg: wconfig.Config, topic: str, messages: list[tuple[bytes, b
 async def applied(dsn: str, consumer: str, topic: str) -> int:
     conn = await asyncpg.connect(dsn)
     try:
-        return await conn.fetchval("SELECT coalesce(sum(next_offset), 0) FROM stream_offsets"
-                                   " WHERE consumer = $1 AND topic = $2", consumer, topic)
+        return await conn.fetchval(
+            "SELECT coalesce(sum(next_offset), 0) FROM stream_offsets WHERE consumer = $1 AND topic = $2",
+            consumer,
+            topic,
+        )
     finally:
         await conn.close()
 
 
-def run_until(argv: list[str], env: dict[str, str], dsn: str, consumer: str, topic: str, messages: int,
-              log: Path, timeout: float) -> tuple[float, float, int]:
+def run_until(
+    argv: list[str], env: dict[str, str], dsn: str, consumer: str, topic: str, messages: int, log: Path, timeout: float
+) -> tuple[float, float, int]:
     """Runs a worker until ``messages`` offsets are stored: (seconds from first progress, total, peak RSS)."""
     import os
 
@@ -129,9 +153,14 @@ def naive_worker(config: str) -> None:
     import faust
 
     cfg = wconfig.load(config)
-    app = faust.App(cfg.streams.app_id + "-naive", broker=f"kafka://{cfg.kafka.bootstrap_servers}",
-                    value_serializer="raw", web_enabled=False, topic_disable_leader=True,
-                    datadir=tempfile.mkdtemp(prefix="wd-naive-"))
+    app = faust.App(
+        cfg.streams.app_id + "-naive",
+        broker=f"kafka://{cfg.kafka.bootstrap_servers}",
+        value_serializer="raw",
+        web_enabled=False,
+        topic_disable_leader=True,
+        datadir=tempfile.mkdtemp(prefix="wd-naive-"),
+    )
     topic = app.topic(NAIVE.full_name(cfg.kafka), value_type=bytes)
     state: dict[str, asyncpg.Pool] = {}
 
@@ -151,12 +180,22 @@ def naive_worker(config: str) -> None:
                        ON CONFLICT (backend_name, path, user_id, date) DO UPDATE SET
                            read_count = a.read_count + EXCLUDED.read_count, bytes_read = a.bytes_read + EXCLUDED.bytes_read,
                            last_access = GREATEST(a.last_access, EXCLUDED.last_access)""",
-                    "naive-" + e.backend_name, e.path, e.user_id, e.timestamp[:10],
-                    e.count if e.operation == "read" else 0, e.bytes_read, e.timestamp)
+                    "naive-" + e.backend_name,
+                    e.path,
+                    e.user_id,
+                    e.timestamp[:10],
+                    e.count if e.operation == "read" else 0,
+                    e.bytes_read,
+                    e.timestamp,
+                )
                 await conn.execute(
                     """INSERT INTO stream_offsets (consumer, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
                        ON CONFLICT (consumer, topic, partition) DO UPDATE SET next_offset = EXCLUDED.next_offset""",
-                    "naive", m.topic, m.partition, m.offset + 1)
+                    "naive",
+                    m.topic,
+                    m.partition,
+                    m.offset + 1,
+                )
 
     faust.Worker(app, loglevel="WARNING").execute_from_commandline()
 
@@ -168,8 +207,12 @@ def main() -> None:
     ap.add_argument("--per-message", type=int, default=100, help="events per Kafka message (agent batch size)")
     ap.add_argument("--days", type=int, default=7)
     ap.add_argument("--naive-records", type=int, default=20_000)
-    ap.add_argument("--pipeline-rounds", type=int, default=0,
-                    help="then N rounds of the worker with streams.pipeline true and false (alternated), same records")
+    ap.add_argument(
+        "--pipeline-rounds",
+        type=int,
+        default=0,
+        help="then N rounds of the worker with streams.pipeline true and false (alternated), same records",
+    )
     ap.add_argument("--naive", help=argparse.SUPPRESS)  # internal: run the naive worker with this config
     args = ap.parse_args()
     if args.naive:
@@ -183,8 +226,14 @@ def main() -> None:
     dsn = asyncio.run(create_database(base, db))
     tmp = Path(tempfile.mkdtemp(prefix="wdbench-"))
     try:
-        raw = st.config_dict({"kafka": {"topic_prefix": f"b{run}."}, "postgres": {"dsn": dsn},
-                              "streams": {"app_id": f"wdbench-{run}"}, "state_dir": str(tmp)})
+        raw = st.config_dict(
+            {
+                "kafka": {"topic_prefix": f"b{run}."},
+                "postgres": {"dsn": dsn},
+                "streams": {"app_id": f"wdbench-{run}"},
+                "state_dir": str(tmp),
+            }
+        )
         raw["state_dir"] = str(tmp)
         cfg_path = tmp / "warpdrive.toml"
         cfg_path.write_text(wconfig.dump_toml(raw))
@@ -203,66 +252,119 @@ def main() -> None:
         asyncio.run(produce(cfg, ACCESS.full_name(cfg.kafka), [(k.encode(), encode_batch(b)) for k, b in msgs]))
         naive = [e for _, b in msgs for e in b][: args.naive_records]
         asyncio.run(produce(cfg, NAIVE.full_name(cfg.kafka), [(e.node_host.encode(), encode(e)) for e in naive]))
-        print(f"produced {records} records in {len(msgs)} messages + {len(naive)} single-event messages"
-              f" in {time.monotonic() - t:.1f}s", flush=True)
+        print(
+            f"produced {records} records in {len(msgs)} messages + {len(naive)} single-event messages"
+            f" in {time.monotonic() - t:.1f}s",
+            flush=True,
+        )
 
         exe = str(Path(sys.executable).with_name("warpdrive"))
         env = {"WARPDRIVE_CONFIG": str(cfg_path)}
-        busy, total, rss = run_until([exe, "streams", "worker", "--loglevel", "warning"], env, dsn, cfg.streams.app_id,
-                                     ACCESS.full_name(cfg.kafka), len(msgs), tmp / "worker.log", 900)
+        busy, total, rss = run_until(
+            [exe, "streams", "worker", "--loglevel", "warning"],
+            env,
+            dsn,
+            cfg.streams.app_id,
+            ACCESS.full_name(cfg.kafka),
+            len(msgs),
+            tmp / "worker.log",
+            900,
+        )
         rows = asyncio.run(_fetchval(dsn, "SELECT count(*) FROM access_log"))
-        user_files, user_reads = (asyncio.run(_fetchval(dsn, f"SELECT count(*) FROM {t}")) for t in ("user_files", "user_reads"))
+        user_files, user_reads = (
+            asyncio.run(_fetchval(dsn, f"SELECT count(*) FROM {t}")) for t in ("user_files", "user_reads")
+        )
         # Updates that wrote no index entry (HOT): what a fillfactor below 100 buys the upserts.
-        hot = asyncio.run(_fetchval(dsn, f"""
+        hot = asyncio.run(
+            _fetchval(
+                dsn,
+                f"""
             SELECT string_agg(format('%s %s%% of %s', relname, round(100.0 * n_tup_hot_upd / greatest(n_tup_upd, 1)),
                                      n_tup_upd), ', ' ORDER BY relname)
             FROM (SELECT rel AS relname, sum(n_tup_hot_upd) AS n_tup_hot_upd, sum(n_tup_upd) AS n_tup_upd
-                  FROM ({STATS_BY_TABLE}) s WHERE rel IN ('access_log', 'user_files') GROUP BY rel) t"""))
+                  FROM ({STATS_BY_TABLE}) s WHERE rel IN ('access_log', 'user_files') GROUP BY rel) t""",
+            )
+        )
         rounds = []
         for i in range(args.pipeline_rounds):
             # The same topic again, into a fresh database each, by a fresh consumer group; order alternates.
             order = (False, True) if i % 2 == 0 else (True, False)
-            got = {p: worker_run(base, f"{db}_r{i}{int(p)}", env, exe, p, ACCESS.full_name(cfg.kafka), len(msgs),
-                                 tmp) for p in order}
+            got = {
+                p: worker_run(base, f"{db}_r{i}{int(p)}", env, exe, p, ACCESS.full_name(cfg.kafka), len(msgs), tmp)
+                for p in order
+            }
             rounds.append(got)
-        n_busy, n_total, n_rss = run_until([sys.executable, __file__, "--stack", args.stack, "--naive", str(cfg_path)],
-                                           env, dsn, "naive", NAIVE.full_name(cfg.kafka), len(naive),
-                                           tmp / "naive.log", 900)
+        n_busy, n_total, n_rss = run_until(
+            [sys.executable, __file__, "--stack", args.stack, "--naive", str(cfg_path)],
+            env,
+            dsn,
+            "naive",
+            NAIVE.full_name(cfg.kafka),
+            len(naive),
+            tmp / "naive.log",
+            900,
+        )
         ours, theirs = records / busy, len(naive) / n_busy
-        print(f"machine: {platform.node()} {psutil.cpu_count()} cores, {psutil.virtual_memory().total >> 30} GiB; "
-              f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
-        print(f"warpdrive streams worker: {records} records ({len(msgs)} messages of {args.per_message}) "
-              f"in {busy:.1f}s after first commit ({total:.1f}s incl. start): {ours:,.0f} records/s; "
-              f"peak RSS {rss / 2**20:.0f} MiB")
-        print(f"  pre-aggregation: {records} records -> {rows} access_log rows ({records / max(rows, 1):.1f} per row);"
-              f" per-user rollups: {user_files} user_files rows ({records / max(user_files, 1):.1f} per row),"
-              f" {user_reads} user_reads rows")
+        print(
+            f"machine: {platform.node()} {psutil.cpu_count()} cores, {psutil.virtual_memory().total >> 30} GiB; "
+            f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
+        )
+        print(
+            f"warpdrive streams worker: {records} records ({len(msgs)} messages of {args.per_message}) "
+            f"in {busy:.1f}s after first commit ({total:.1f}s incl. start): {ours:,.0f} records/s; "
+            f"peak RSS {rss / 2**20:.0f} MiB"
+        )
+        print(
+            f"  pre-aggregation: {records} records -> {rows} access_log rows ({records / max(rows, 1):.1f} per row);"
+            f" per-user rollups: {user_files} user_files rows ({records / max(user_files, 1):.1f} per row),"
+            f" {user_reads} user_reads rows"
+        )
         print(f"  HOT updates: {hot}")
         for i, got in enumerate(rounds):
-            print(f"round {i + 1}: " + "; ".join(
-                f"pipeline={str(p).lower()} {records / got[p][0]:,.0f} records/s (RSS {got[p][1] / 2**20:.0f} MiB, "
-                f"{got[p][2]} rows)" for p in got) + f"; pipelined/one-by-one {got[False][0] / got[True][0]:.2f}x")
+            print(
+                f"round {i + 1}: "
+                + "; ".join(
+                    f"pipeline={str(p).lower()} {records / got[p][0]:,.0f} records/s (RSS {got[p][1] / 2**20:.0f} MiB, "
+                    f"{got[p][2]} rows)"
+                    for p in got
+                )
+                + f"; pipelined/one-by-one {got[False][0] / got[True][0]:.2f}x"
+            )
         if rounds:
             ratios = sorted(got[False][0] / got[True][0] for got in rounds)
             print(f"pipelined/one-by-one, median of {len(rounds)} alternated rounds: {ratios[len(ratios) // 2]:.2f}x")
-        print(f"naive Faust sink (1 event/message, 1 upsert/event): {len(naive)} records in {n_busy:.1f}s: "
-              f"{theirs:,.0f} records/s; peak RSS {n_rss / 2**20:.0f} MiB")
+        print(
+            f"naive Faust sink (1 event/message, 1 upsert/event): {len(naive)} records in {n_busy:.1f}s: "
+            f"{theirs:,.0f} records/s; peak RSS {n_rss / 2**20:.0f} MiB"
+        )
         print(f"ratio: {ours / theirs:.1f}x")
     finally:
         asyncio.run(drop_database(base, db))
 
 
-def worker_run(base: str, db: str, env: dict[str, str], exe: str, pipeline: bool, topic: str, messages: int,
-               tmp: Path) -> tuple[float, float, int]:
+def worker_run(
+    base: str, db: str, env: dict[str, str], exe: str, pipeline: bool, topic: str, messages: int, tmp: Path
+) -> tuple[float, float, int]:
     """One more worker over the whole topic into a fresh database ``db``: (seconds, peak RSS, access_log rows)."""
     dsn = asyncio.run(create_database(base, db))
     try:
         asyncio.run(_migrate(dsn))
         app = f"wdbench-{db}"
-        busy, _, rss = run_until([exe, "streams", "worker", "--loglevel", "warning"],
-                                 {**env, "WARPDRIVE_POSTGRES_DSN": dsn, "WARPDRIVE_STREAMS_APP_ID": app,
-                                  "WARPDRIVE_STREAMS_PIPELINE": str(pipeline).lower()},
-                                 dsn, app, topic, messages, tmp / f"worker-{db}.log", 900)
+        busy, _, rss = run_until(
+            [exe, "streams", "worker", "--loglevel", "warning"],
+            {
+                **env,
+                "WARPDRIVE_POSTGRES_DSN": dsn,
+                "WARPDRIVE_STREAMS_APP_ID": app,
+                "WARPDRIVE_STREAMS_PIPELINE": str(pipeline).lower(),
+            },
+            dsn,
+            app,
+            topic,
+            messages,
+            tmp / f"worker-{db}.log",
+            900,
+        )
         return busy, rss, asyncio.run(_fetchval(dsn, "SELECT count(*) FROM access_log"))
     finally:
         asyncio.run(drop_database(base, db))

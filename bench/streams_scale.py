@@ -86,32 +86,47 @@ def truth_of(msgs: list[tuple[str, list[AccessEvent]]]) -> dict[str, Any]:
             first[e.backend_name] = min(first.get(e.backend_name, ts), ts)
             last[e.backend_name] = max(last.get(e.backend_name, ts), ts)
     user_files = {(u, b, p) for (b, p, u, _) in rows}
-    return {"rows": {k: tuple(v) for k, v in rows.items()}, "files": len(user_files),
-            "reads": sum(v[0] for v in rows.values()), "bytes": sum(v[1] for v in rows.values()),
-            "coverage": {b: (first[b], last[b]) for b in first}}
+    return {
+        "rows": {k: tuple(v) for k, v in rows.items()},
+        "files": len(user_files),
+        "reads": sum(v[0] for v in rows.values()),
+        "bytes": sum(v[1] for v in rows.values()),
+        "coverage": {b: (first[b], last[b]) for b in first},
+    }
 
 
 async def check(dsn: str, truth: dict[str, Any]) -> list[str]:
     """Differences between the database and the truth (empty = exactly once held)."""
     conn = await asyncpg.connect(dsn)
     try:
-        got = {(r[0], r[1], r[2], r[3].isoformat()): (r[4], r[5], r[6], r[7], format_ts(r[8])) for r in await conn.fetch(
-            "SELECT backend_name, path, user_id, date, read_count, bytes_read, write_count, bytes_written, last_access"
-            " FROM access_log")}
+        got = {
+            (r[0], r[1], r[2], r[3].isoformat()): (r[4], r[5], r[6], r[7], format_ts(r[8]))
+            for r in await conn.fetch(
+                "SELECT backend_name, path, user_id, date, read_count, bytes_read, write_count, bytes_written, last_access"
+                " FROM access_log"
+            )
+        }
         errors = []
         if got != truth["rows"]:
             bad = sum(1 for k in truth["rows"].keys() | got.keys() if got.get(k) != truth["rows"].get(k))
             errors.append(f"access_log: {bad} of {len(truth['rows'])} rows differ")
         # Every rollup, through the same sums the API reads (shards, if any, summed).
-        daily = await conn.fetchrow("SELECT sum(read_count) AS r, sum(bytes_read) AS b, sum(files) AS f FROM access_daily")
+        daily = await conn.fetchrow(
+            "SELECT sum(read_count) AS r, sum(bytes_read) AS b, sum(files) AS f FROM access_daily"
+        )
         if (daily["r"], daily["b"], daily["f"]) != (truth["reads"], truth["bytes"], len(truth["rows"])):
             errors.append(f"access_daily totals {tuple(daily)}")
-        reads = await conn.fetchrow("SELECT sum(read_count) AS r, sum(bytes_read) AS b, sum(files_accessed) AS f"
-                                    " FROM user_reads")
+        reads = await conn.fetchrow(
+            "SELECT sum(read_count) AS r, sum(bytes_read) AS b, sum(files_accessed) AS f FROM user_reads"
+        )
         if (reads["r"], reads["b"], reads["f"]) != (truth["reads"], truth["bytes"], truth["files"]):
             errors.append(f"user_reads totals {tuple(reads)}")
-        cov = {r[0]: (format_ts(r[1]), format_ts(r[2])) for r in await conn.fetch(
-            "SELECT backend_name, min(first_event), max(last_event) FROM telemetry_coverage GROUP BY 1")}
+        cov = {
+            r[0]: (format_ts(r[1]), format_ts(r[2]))
+            for r in await conn.fetch(
+                "SELECT backend_name, min(first_event), max(last_event) FROM telemetry_coverage GROUP BY 1"
+            )
+        }
         if cov != truth["coverage"]:
             errors.append(f"telemetry_coverage {cov}")
         return errors
@@ -119,8 +134,13 @@ async def check(dsn: str, truth: dict[str, Any]) -> list[str]:
         await conn.close()
 
 
-async def wait_stable(cfg: wconfig.Config, group: str, members: int, procs: list[subprocess.Popen], timeout: float,
-                      ) -> None:
+async def wait_stable(
+    cfg: wconfig.Config,
+    group: str,
+    members: int,
+    procs: list[subprocess.Popen],
+    timeout: float,
+) -> None:
     """Until the consumer group is stable with ``members`` members (every partition assigned)."""
     admin = AIOKafkaAdminClient(**cfg.kafka.client_options())
     await admin.start()
@@ -134,7 +154,10 @@ async def wait_stable(cfg: wconfig.Config, group: str, members: int, procs: list
             except KafkaError:  # no coordinator yet: the group is still forming
                 g = None
             if g is not None:
-                state, n = g.groups[0][2], len(g.groups[0][5])  # (error, group, state, protocol_type, protocol, members)
+                state, n = (
+                    g.groups[0][2],
+                    len(g.groups[0][5]),
+                )  # (error, group, state, protocol_type, protocol, members)
                 if state == "Stable" and n == members:
                     return
             await asyncio.sleep(0.2)
@@ -144,8 +167,9 @@ async def wait_stable(cfg: wconfig.Config, group: str, members: int, procs: list
 
 
 async def send(cfg: wconfig.Config, topic: str, messages: list[tuple[bytes, bytes]]) -> None:
-    p = AIOKafkaProducer(**cfg.kafka.client_options(), acks="all", linger_ms=20, max_batch_size=1 << 20,
-                         max_request_size=16 << 20)
+    p = AIOKafkaProducer(
+        **cfg.kafka.client_options(), acks="all", linger_ms=20, max_batch_size=1 << 20, max_request_size=16 << 20
+    )
     await p.start()
     try:
         await asyncio.gather(*[await p.send(topic, value=v, key=k) for k, v in messages])
@@ -161,8 +185,9 @@ def cpu(proc: psutil.Process) -> float:
         return 0.0
 
 
-async def measure(dsn: str, topic: str, consumer: str, messages: int, run: Run, deadline: float,
-                  procs: list[subprocess.Popen]) -> None:
+async def measure(
+    dsn: str, topic: str, consumer: str, messages: int, run: Run, deadline: float, procs: list[subprocess.Popen]
+) -> None:
     """Polls stored offsets (the clock's end) and samples pg_stat_activity until every message is applied."""
     conn = await asyncpg.connect(dsn)
     backends: dict[int, psutil.Process] = {}
@@ -173,7 +198,10 @@ async def measure(dsn: str, topic: str, consumer: str, messages: int, run: Run, 
         while True:
             acts = await conn.fetch(
                 "SELECT pid, wait_event_type, wait_event FROM pg_stat_activity WHERE datname = $1 AND pid <> $2"
-                " AND backend_type = 'client backend'", db, me)
+                " AND backend_type = 'client backend'",
+                db,
+                me,
+            )
             run.samples += 1
             waiting = [a for a in acts if a["wait_event_type"] == "Lock"]
             if waiting:
@@ -188,8 +216,11 @@ async def measure(dsn: str, topic: str, consumer: str, messages: int, run: Run, 
                     except psutil.Error:
                         continue
                 cpu_seen[a["pid"]] = cpu(backends[a["pid"]])  # the last value seen: a backend may exit
-            n = await conn.fetchval("SELECT coalesce(sum(next_offset), 0) FROM stream_offsets"
-                                    " WHERE consumer = $1 AND topic = $2", consumer, topic)
+            n = await conn.fetchval(
+                "SELECT coalesce(sum(next_offset), 0) FROM stream_offsets WHERE consumer = $1 AND topic = $2",
+                consumer,
+                topic,
+            )
             if n >= messages:
                 break
             if time.monotonic() > deadline:
@@ -204,8 +235,17 @@ async def measure(dsn: str, topic: str, consumer: str, messages: int, run: Run, 
         await conn.close()
 
 
-def one_run(st: Stack, base_cfg: dict, workers: int, encoded: list[tuple[bytes, bytes]], truth: dict[str, Any],
-            tmp: Path, timeout: float, extra_env: dict[str, str], code: str = "") -> Run:
+def one_run(
+    st: Stack,
+    base_cfg: dict,
+    workers: int,
+    encoded: list[tuple[bytes, bytes]],
+    truth: dict[str, Any],
+    tmp: Path,
+    timeout: float,
+    extra_env: dict[str, str],
+    code: str = "",
+) -> Run:
     """One run of ``workers`` workers into a fresh database, topic and group; ``code``: a source tree for the
     workers (on their PYTHONPATH, see --code), or "" for the installed one."""
     run_id = uuid.uuid4().hex[:8]
@@ -215,10 +255,13 @@ def one_run(st: Stack, base_cfg: dict, workers: int, encoded: list[tuple[bytes, 
     procs: list[subprocess.Popen] = []
     ps: list[psutil.Process] = []
     try:
-        raw = {**base_cfg, "kafka": {**base_cfg["kafka"], "topic_prefix": f"s{run_id}."},
-               "postgres": {**base_cfg["postgres"], "dsn": dsn},
-               "streams": {**base_cfg.get("streams", {}), "app_id": f"wdscale-{run_id}"},
-               "state_dir": str(tmp / run_id)}
+        raw = {
+            **base_cfg,
+            "kafka": {**base_cfg["kafka"], "topic_prefix": f"s{run_id}."},
+            "postgres": {**base_cfg["postgres"], "dsn": dsn},
+            "streams": {**base_cfg.get("streams", {}), "app_id": f"wdscale-{run_id}"},
+            "state_dir": str(tmp / run_id),
+        }
         cfg_path = tmp / f"{run_id}.toml"
         cfg_path.write_text(wconfig.dump_toml(raw))
         cfg = wconfig.load(cfg_path)
@@ -242,8 +285,14 @@ def one_run(st: Stack, base_cfg: dict, workers: int, encoded: list[tuple[bytes, 
             (tmp / run_id / f"w{i}").mkdir(parents=True)
             env["WARPDRIVE_STATE_DIR"] = str(tmp / run_id / f"w{i}")
             with open(tmp / f"{run_id}-w{i}.log", "wb") as out:
-                procs.append(subprocess.Popen([exe, "streams", "worker", "--loglevel", "warning"], env=dict(env),
-                                              stdout=out, stderr=subprocess.STDOUT))
+                procs.append(
+                    subprocess.Popen(
+                        [exe, "streams", "worker", "--loglevel", "warning"],
+                        env=dict(env),
+                        stdout=out,
+                        stderr=subprocess.STDOUT,
+                    )
+                )
             ps.append(psutil.Process(procs[-1].pid))
         asyncio.run(wait_stable(cfg, cfg.streams.app_id, workers, procs, 120))
         run = Run(workers, load=os.getloadavg())
@@ -278,9 +327,13 @@ def one_run(st: Stack, base_cfg: dict, workers: int, encoded: list[tuple[bytes, 
 async def _row_writes(dsn: str) -> dict[str, int]:
     conn = await asyncpg.connect(dsn)
     try:
-        return {r[0]: r[1] for r in await conn.fetch(
-            f"SELECT rel, sum(n_tup_ins + n_tup_upd)::bigint FROM ({STATS_BY_TABLE}) s"
-            " WHERE rel IN ('access_log', 'access_daily', 'user_files', 'user_reads', 'telemetry_coverage') GROUP BY rel")}
+        return {
+            r[0]: r[1]
+            for r in await conn.fetch(
+                f"SELECT rel, sum(n_tup_ins + n_tup_upd)::bigint FROM ({STATS_BY_TABLE}) s"
+                " WHERE rel IN ('access_log', 'access_daily', 'user_files', 'user_reads', 'telemetry_coverage') GROUP BY rel"
+            )
+        }
     finally:
         await conn.close()
 
@@ -294,11 +347,21 @@ def main() -> None:
     ap.add_argument("--workers", default="1,2,4", help="worker counts, comma-separated")
     ap.add_argument("--rounds", type=int, default=3, help="alternated rounds of every worker count")
     ap.add_argument("--timeout", type=float, default=600)
-    ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
-                    help="extra environment for the workers (e.g. WARPDRIVE_STREAMS_BATCH_SIZE=500)")
-    ap.add_argument("--code", action="append", default=[], metavar="LABEL=DIR",
-                    help="also run the workers of another source tree (DIR on their PYTHONPATH holding a `warpdrive`"
-                         " package, e.g. a checkout of main), alternated with the others in every round")
+    ap.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="extra environment for the workers (e.g. WARPDRIVE_STREAMS_BATCH_SIZE=500)",
+    )
+    ap.add_argument(
+        "--code",
+        action="append",
+        default=[],
+        metavar="LABEL=DIR",
+        help="also run the workers of another source tree (DIR on their PYTHONPATH holding a `warpdrive`"
+        " package, e.g. a checkout of main), alternated with the others in every round",
+    )
     args = ap.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
     extra_env = dict(e.split("=", 1) for e in args.env)
@@ -311,10 +374,12 @@ def main() -> None:
     records = sum(len(b) for _, b in msgs)
     truth = truth_of(msgs)
     del msgs
-    print(f"machine: {platform.node()} {psutil.cpu_count()} cores; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; "
-          f"{records} records in {len(encoded)} messages; {len(truth['rows'])} access_log rows; "
-          f"workers {counts} x {args.rounds} rounds (alternated){'; env ' + str(extra_env) if extra_env else ''}",
-          flush=True)
+    print(
+        f"machine: {platform.node()} {psutil.cpu_count()} cores; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; "
+        f"{records} records in {len(encoded)} messages; {len(truth['rows'])} access_log rows; "
+        f"workers {counts} x {args.rounds} rounds (alternated){'; env ' + str(extra_env) if extra_env else ''}",
+        flush=True,
+    )
     codes = dict(c.split("=", 1) for c in args.code) or {"this": ""}
     runs: dict[tuple[str, int], list[Run]] = defaultdict(list)
     for rnd in range(args.rounds):
@@ -323,14 +388,18 @@ def main() -> None:
                 r = one_run(st, base_cfg, n, encoded, truth, tmp, args.timeout, extra_env, code)
                 runs[(label, n)].append(r)
                 waits = ", ".join(f"{k} {v}" for k, v in sorted(r.waits.items(), key=lambda kv: -kv[1])[:4])
-                print(f"round {rnd + 1}, {label}, {n} worker(s): {records / r.seconds:,.0f} records/s ({r.seconds:.1f}s); "
-                      f"lock waits in {r.lock_samples} of {r.samples} samples "
-                      f"({100 * r.lock_samples / r.samples:.1f} %); CPU per record: workers "
-                      f"{1e6 * r.worker_cpu / records:.1f} µs, PostgreSQL {1e6 * r.pg_cpu / records:.1f} µs; "
-                      f"row writes {r.row_writes}; exactly once OK; load {r.load[0]:.1f} {r.load[1]:.1f}; waits: {waits}",
-                      flush=True)
-    print(f"summary ({records} records; medians over {args.rounds} alternated rounds; ratios against "
-          f"{counts[0]} worker(s) of the same code, per round):")
+                print(
+                    f"round {rnd + 1}, {label}, {n} worker(s): {records / r.seconds:,.0f} records/s ({r.seconds:.1f}s); "
+                    f"lock waits in {r.lock_samples} of {r.samples} samples "
+                    f"({100 * r.lock_samples / r.samples:.1f} %); CPU per record: workers "
+                    f"{1e6 * r.worker_cpu / records:.1f} µs, PostgreSQL {1e6 * r.pg_cpu / records:.1f} µs; "
+                    f"row writes {r.row_writes}; exactly once OK; load {r.load[0]:.1f} {r.load[1]:.1f}; waits: {waits}",
+                    flush=True,
+                )
+    print(
+        f"summary ({records} records; medians over {args.rounds} alternated rounds; ratios against "
+        f"{counts[0]} worker(s) of the same code, per round):"
+    )
     for label in codes:
         peer = runs[(label, counts[0])]
         for n in counts:
@@ -338,20 +407,24 @@ def main() -> None:
             rate = statistics.median(records / r.seconds for r in rs)
             # per round, against the peer of the same round: less sensitive to load drifting over the run
             ratios = [p.seconds / r.seconds for r, p in zip(rs, peer)]
-            print(f"  {label}, {n} worker(s): {rate:,.0f} records/s, {statistics.median(ratios):.2f}x (per round "
-                  f"{', '.join(f'{x:.2f}' for x in ratios)}); lock-wait samples "
-                  f"{statistics.median(100 * r.lock_samples / r.samples for r in rs):.1f} %; CPU per record: workers "
-                  f"{statistics.median(1e6 * r.worker_cpu / records for r in rs):.1f} µs, PostgreSQL "
-                  f"{statistics.median(1e6 * r.pg_cpu / records for r in rs):.1f} µs; access_log row writes "
-                  f"{statistics.median(r.row_writes.get('access_log', 0) for r in rs):,.0f}; load "
-                  f"{', '.join(f'{r.load[0]:.1f}' for r in rs)}")
+            print(
+                f"  {label}, {n} worker(s): {rate:,.0f} records/s, {statistics.median(ratios):.2f}x (per round "
+                f"{', '.join(f'{x:.2f}' for x in ratios)}); lock-wait samples "
+                f"{statistics.median(100 * r.lock_samples / r.samples for r in rs):.1f} %; CPU per record: workers "
+                f"{statistics.median(1e6 * r.worker_cpu / records for r in rs):.1f} µs, PostgreSQL "
+                f"{statistics.median(1e6 * r.pg_cpu / records for r in rs):.1f} µs; access_log row writes "
+                f"{statistics.median(r.row_writes.get('access_log', 0) for r in rs):,.0f}; load "
+                f"{', '.join(f'{r.load[0]:.1f}' for r in rs)}"
+            )
     if len(codes) > 1:
         first = next(iter(codes))
         for label in list(codes)[1:]:
             for n in counts:
                 ratios = [a.seconds / b.seconds for a, b in zip(runs[(first, n)], runs[(label, n)])]
-                print(f"  {label} / {first}, {n} worker(s): {statistics.median(ratios):.2f}x "
-                      f"(per round {', '.join(f'{x:.2f}' for x in ratios)})")
+                print(
+                    f"  {label} / {first}, {n} worker(s): {statistics.median(ratios):.2f}x "
+                    f"(per round {', '.join(f'{x:.2f}' for x in ratios)})"
+                )
 
 
 if __name__ == "__main__":

@@ -47,8 +47,14 @@ PER_DIR = 50
 def rel_dir(g: int) -> str:
     """Directory of file group ``g``: 1 to 6 levels, like project/user/experiment/run/checkpoint/rank trees."""
     h = (g * 2654435761) % 2**32
-    parts = [f"proj{g % 10}", f"user{g // 10 % 20}", f"exp{g // 200 % 10}", f"run{h >> 3 & 15}", f"ckpt{h >> 7 & 7}",
-             f"rank{h >> 10 & 31}"]
+    parts = [
+        f"proj{g % 10}",
+        f"user{g // 10 % 20}",
+        f"exp{g // 200 % 10}",
+        f"run{h >> 3 & 15}",
+        f"ckpt{h >> 7 & 7}",
+        f"rank{h >> 10 & 31}",
+    ]
     return "/".join(parts[: 1 + h % 6])
 
 
@@ -78,11 +84,20 @@ def du_figures(root: Path, quiet: bool = False) -> dict[str, float]:
     if quiet:
         return {"files": files, "file_bytes": file_bytes}
     print(f"du -s -B1 {root}: {int(out.split()[0]):,} bytes on disk in {t_du * 1000:.0f} ms")
-    print(f"du -sb {root}: {apparent:,} apparent bytes in {t_dub * 1000:.0f} ms"
-          f" = files {file_bytes:,} + {dirs:,} directories {dir_bytes:,}: {apparent == file_bytes + dir_bytes}")
+    print(
+        f"du -sb {root}: {apparent:,} apparent bytes in {t_dub * 1000:.0f} ms"
+        f" = files {file_bytes:,} + {dirs:,} directories {dir_bytes:,}: {apparent == file_bytes + dir_bytes}"
+    )
     print(f"find -printf: {files:,} files in {t_find * 1000:.0f} ms")
-    return {"du_s": t_du, "du_sb": t_dub, "apparent": apparent, "files": files, "file_bytes": file_bytes, "dirs": dirs,
-            "dir_bytes": dir_bytes}
+    return {
+        "du_s": t_du,
+        "du_sb": t_dub,
+        "apparent": apparent,
+        "files": files,
+        "file_bytes": file_bytes,
+        "dirs": dirs,
+        "dir_bytes": dir_bytes,
+    }
 
 
 def scan_rows(root: Path):
@@ -94,8 +109,17 @@ def scan_rows(root: Path):
                 stack.append(Path(e.path))
             elif e.is_file(follow_symlinks=False):
                 st = e.stat(follow_symlinks=False)
-                yield ("local", e.path[base:], st.st_size, datetime.fromtimestamp(st.st_mtime, UTC), st.st_uid,
-                       st.st_gid, "unowned", "none", "scan")
+                yield (
+                    "local",
+                    e.path[base:],
+                    st.st_size,
+                    datetime.fromtimestamp(st.st_mtime, UTC),
+                    st.st_uid,
+                    st.st_gid,
+                    "unowned",
+                    "none",
+                    "scan",
+                )
 
 
 async def load_scan(dsn: str, root: Path) -> None:
@@ -104,9 +128,20 @@ async def load_scan(dsn: str, root: Path) -> None:
         await conn.execute("SET work_mem = '256MB'")
         t0 = time.perf_counter()
         await conn.copy_records_to_table(
-            "storage_files", records=scan_rows(root),
-            columns=("backend_name", "path", "size_bytes", "last_modified", "owner_uid", "owner_gid", "owner_team",
-                     "owner_source", "crawl_id"))
+            "storage_files",
+            records=scan_rows(root),
+            columns=(
+                "backend_name",
+                "path",
+                "size_bytes",
+                "last_modified",
+                "owner_uid",
+                "owner_gid",
+                "owner_team",
+                "owner_source",
+                "crawl_id",
+            ),
+        )
         for what, sql in ROLLUPS:
             if what in ("usage_rollup", "tree"):
                 await conn.execute(sql)
@@ -119,20 +154,24 @@ async def load_scan(dsn: str, root: Path) -> None:
 def load_crawl(cfg_path: Path, dsn: str, n: int, log: Path) -> None:
     exe = str(Path(sys.executable).with_name("warpdrive"))
     env = {**os.environ, "WARPDRIVE_CONFIG": str(cfg_path)}
-    worker = subprocess.Popen([exe, "streams", "worker"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    worker = subprocess.Popen(
+        [exe, "streams", "worker"], env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         time.sleep(8)  # let the worker join its group
         t0 = time.perf_counter()
-        out = subprocess.run([exe, "crawler", "run", "--once", "--backend", "local"], env=env, capture_output=True,
-                             text=True, check=True).stdout
+        out = subprocess.run(
+            [exe, "crawler", "run", "--once", "--backend", "local"], env=env, capture_output=True, text=True, check=True
+        ).stdout
         crawl_id = out.rsplit("(crawl ", 1)[1].split(")")[0]
 
         async def status() -> tuple[str | None, int]:
             conn = await asyncpg.connect(dsn)
             try:
-                return (await conn.fetchval("SELECT status FROM crawls WHERE crawl_id = $1", crawl_id),
-                        await conn.fetchval("SELECT COALESCE(sum(file_count), 0) FROM tree_dirs WHERE dir = ''"))
+                return (
+                    await conn.fetchval("SELECT status FROM crawls WHERE crawl_id = $1", crawl_id),
+                    await conn.fetchval("SELECT COALESCE(sum(file_count), 0) FROM tree_dirs WHERE dir = ''"),
+                )
             finally:
                 await conn.close()
 
@@ -143,8 +182,10 @@ def load_crawl(cfg_path: Path, dsn: str, n: int, log: Path) -> None:
             if worker.poll() is not None:
                 raise SystemExit(f"the stream worker exited; see {log}")
             time.sleep(1)
-        print(f"indexed by the real crawl (crawler → Kafka → streams worker, tree kept by the worker) in"
-              f" {time.perf_counter() - t0:.0f}s")
+        print(
+            f"indexed by the real crawl (crawler → Kafka → streams worker, tree kept by the worker) in"
+            f" {time.perf_counter() - t0:.0f}s"
+        )
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(30)
@@ -162,14 +203,20 @@ async def ask(base: str, prefixes: list[str], requests: int) -> dict[str, dict]:
                 (await client.get(url)).raise_for_status()
                 lat.append(time.perf_counter() - t0)
             lat.sort()
-            out[p] = {"self": body["self"], "children": body["total"], "p50": statistics.median(lat) * 1000,
-                      "p95": lat[int(len(lat) * 0.95) - 1] * 1000}
+            out[p] = {
+                "self": body["self"],
+                "children": body["total"],
+                "p50": statistics.median(lat) * 1000,
+                "p95": lat[int(len(lat) * 0.95) - 1] * 1000,
+            }
     return out
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--stack", default=os.environ.get("WARPDRIVE_TEST_STACK", "/tmp/wds1"), help="state dir of a running stack")
+    ap.add_argument(
+        "--stack", default=os.environ.get("WARPDRIVE_TEST_STACK", "/tmp/wds1"), help="state dir of a running stack"
+    )
     ap.add_argument("--files", type=int, default=1_000_000)
     ap.add_argument("--dir", default="/tmp/dutree", help="where the tree is generated (kept for reruns)")
     ap.add_argument("--load", choices=("crawl", "scan"), default="crawl")
@@ -182,15 +229,22 @@ def main() -> None:
     base = stack.postgres_dsn()
     db = f"wdbench_du_{run_id}"
     dsn = database_dsn(base, db)
-    print(f"machine: {platform.node()} {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())};"
-          f" {args.files:,} files of 0-4 KiB, {PER_DIR} per directory, 1-6 levels deep; load average"
-          f" {os.getloadavg()[0]:.1f}")
+    print(
+        f"machine: {platform.node()} {os.cpu_count()} cores; {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())};"
+        f" {args.files:,} files of 0-4 KiB, {PER_DIR} per directory, 1-6 levels deep; load average"
+        f" {os.getloadavg()[0]:.1f}"
+    )
     generate(root, args.files)
     du = du_figures(root)
 
-    raw = stack.config_dict({"kafka": {"topic_prefix": f"bench{run_id}."}, "postgres": {"dsn": dsn, "pool_max": 10},
-                             "streams": {"app_id": f"wd-bench-{run_id}", "batch_within": 0.2},
-                             "api": {"tokens": [{"token": TOKEN, "role": "viewer", "name": "bench"}]}})
+    raw = stack.config_dict(
+        {
+            "kafka": {"topic_prefix": f"bench{run_id}."},
+            "postgres": {"dsn": dsn, "pool_max": 10},
+            "streams": {"app_id": f"wd-bench-{run_id}", "batch_within": 0.2},
+            "api": {"tokens": [{"token": TOKEN, "role": "viewer", "name": "bench"}]},
+        }
+    )
     raw["backends"] = [{"name": "local", "url": f"file://{root}"}]
     cfg_path = Path(tempfile.mkdtemp(prefix="wd-du-")) / "du.toml"
     cfg_path.write_text(dump_toml(raw))
@@ -198,6 +252,7 @@ def main() -> None:
     asyncio.run(create_database(base, db))
     proc = None
     try:
+
         async def prepare() -> None:
             await ensure_topics(cfg.kafka)
             conn = await asyncpg.connect(dsn)
@@ -213,19 +268,27 @@ def main() -> None:
         proc = serve(dsn, stack, port, Path(f"/tmp/wdbench-du-{run_id}-api.log"))
         res = asyncio.run(ask(f"http://127.0.0.1:{port}", ["", "proj3", "proj3/user13/exp0"], args.requests))
         r = res[""]
-        print(f"API /tree root: {r['self']['file_count']:,} files, {r['self']['total_bytes']:,} bytes;"
-              f" p50 {r['p50']:.1f} ms, p95 {r['p95']:.1f} ms ({args.requests} sequential requests)")
+        print(
+            f"API /tree root: {r['self']['file_count']:,} files, {r['self']['total_bytes']:,} bytes;"
+            f" p50 {r['p50']:.1f} ms, p95 {r['p95']:.1f} ms ({args.requests} sequential requests)"
+        )
         ok = r["self"]["file_count"] == du["files"] and r["self"]["total_bytes"] == du["file_bytes"]
-        print(f"equal to du: {ok} (du -sb {du['apparent']:,} = files {du['file_bytes']:,} + {du['dirs']:,} directories"
-              f" {du['dir_bytes']:,} B; the index counts files only)")
-        print(f"ratio: du -s {du['du_s'] * 1000:.0f} ms / API p50 {r['p50']:.1f} ms = {du['du_s'] * 1000 / r['p50']:,.0f}×")
+        print(
+            f"equal to du: {ok} (du -sb {du['apparent']:,} = files {du['file_bytes']:,} + {du['dirs']:,} directories"
+            f" {du['dir_bytes']:,} B; the index counts files only)"
+        )
+        print(
+            f"ratio: du -s {du['du_s'] * 1000:.0f} ms / API p50 {r['p50']:.1f} ms = {du['du_s'] * 1000 / r['p50']:,.0f}×"
+        )
         for p in ("proj3", "proj3/user13/exp0"):
             _, t = timed(["du", "-s", str(root / p)])
             sub = du_figures(root / p, quiet=True)
             s = res[p]["self"]
-            print(f"  {p}: API {s['file_count']:,} files {s['total_bytes']:,} B (p50 {res[p]['p50']:.1f} ms); du -s in"
-                  f" {t * 1000:.0f} ms; find: {sub['files']:,} files {sub['file_bytes']:,} B; equal:"
-                  f" {(s['file_count'], s['total_bytes']) == (sub['files'], sub['file_bytes'])}")
+            print(
+                f"  {p}: API {s['file_count']:,} files {s['total_bytes']:,} B (p50 {res[p]['p50']:.1f} ms); du -s in"
+                f" {t * 1000:.0f} ms; find: {sub['files']:,} files {sub['file_bytes']:,} B; equal:"
+                f" {(s['file_count'], s['total_bytes']) == (sub['files'], sub['file_bytes'])}"
+            )
     finally:
         if proc is not None:
             os.killpg(proc.pid, signal.SIGTERM)

@@ -15,8 +15,13 @@ from .output import Column, list_items
 from .params import LOCATION, SIZE, Location
 
 
-@click.group(epilog=examples("quota list", "quota set --team vision --backend s3 --soft 500TB --hard 600TB",
-                             "quota delete --team vision --backend s3"))
+@click.group(
+    epilog=examples(
+        "quota list",
+        "quota set --team vision --backend s3 --soft 500TB --hard 600TB",
+        "quota delete --team vision --backend s3",
+    )
+)
 def quota() -> None:
     """Soft and hard storage quotas per team, on one backend or all of them."""
 
@@ -26,11 +31,21 @@ def _family(row: dict) -> str | None:
 
 
 QUOTA_COLUMNS = [
-    Column("team", "TEAM"), Column("backend", "BACKEND", get=lambda r: r.get("backend") or "all"),
-    Column("soft_limit", "SOFT", "size", family=_family), Column("hard_limit", "HARD", "size", family=_family),
+    Column("team", "TEAM"),
+    Column("backend", "BACKEND", get=lambda r: r.get("backend") or "all"),
+    Column("soft_limit", "SOFT", "size", family=_family),
+    Column("hard_limit", "HARD", "size", family=_family),
     Column("usage_bytes", "USAGE", "size", family=_family),
-    Column("used_pct", "USED", "pct", lambda r: 100 * r["usage_bytes"] / r["hard_limit"]
-           if r.get("hard_limit") and r.get("usage_bytes") is not None else None),
+    Column(
+        "used_pct",
+        "USED",
+        "pct",
+        lambda r: (
+            100 * r["usage_bytes"] / r["hard_limit"]
+            if r.get("hard_limit") and r.get("usage_bytes") is not None
+            else None
+        ),
+    ),
     Column("level", "LEVEL"),
 ]
 
@@ -44,17 +59,30 @@ def quota_list(ctl: Ctl) -> None:
     ctl.emit(list_items(doc), QUOTA_COLUMNS, doc)
 
 
-@quota.command("set", epilog=examples("quota set --team vision --backend s3 --soft 500TB --hard 600TB",
-                                      "quota set --team nlp --soft 1.5PiB --hard 2PiB   # all backends together"))
+@quota.command(
+    "set",
+    epilog=examples(
+        "quota set --team vision --backend s3 --soft 500TB --hard 600TB",
+        "quota set --team nlp --soft 1.5PiB --hard 2PiB   # all backends together",
+    ),
+)
 @click.option("--team", required=True, help="Team name.")
 @click.option("--backend", help="Backend name; omit for one quota over all backends.")
-@click.option("--soft", required=True, type=SIZE,
-              help="Soft limit (500TB, 1.5TiB, 1T, bytes): crossing it logs a WARNING and publishes a 'soft' "
-                   "breach; nothing is blocked.")
-@click.option("--hard", required=True, type=SIZE,
-              help="Hard limit (>= --soft): above it every agent refuses the team members' creates, opens for "
-                   "writing, writes, truncates and renames with EDQUOT (\"Disk quota exceeded\"); reads, listing "
-                   "and deletes still work. Takes effect on every live agent about a second after a change.")
+@click.option(
+    "--soft",
+    required=True,
+    type=SIZE,
+    help="Soft limit (500TB, 1.5TiB, 1T, bytes): crossing it logs a WARNING and publishes a 'soft' "
+    "breach; nothing is blocked.",
+)
+@click.option(
+    "--hard",
+    required=True,
+    type=SIZE,
+    help="Hard limit (>= --soft): above it every agent refuses the team members' creates, opens for "
+    'writing, writes, truncates and renames with EDQUOT ("Disk quota exceeded"); reads, listing '
+    "and deletes still work. Takes effect on every live agent about a second after a change.",
+)
 @click.option("--force", is_flag=True, help="Set it even if the team has no members and owns no data (a typo?).")
 @format_option
 @pass_ctl
@@ -62,18 +90,25 @@ def quota_set(ctl: Ctl, team: str, backend: str | None, soft: int, hard: int, fo
     """Creates or replaces a team's quota (sizes are shown in the units you typed)."""
     family = family_of(soft, hard)
     if soft > hard:
-        raise click.BadParameter(f"the soft limit ({format_size(soft, family)}) exceeds the hard limit "
-                                 f"({format_size(hard, family)})", param_hint="'--soft'")
+        raise click.BadParameter(
+            f"the soft limit ({format_size(soft, family)}) exceeds the hard limit ({format_size(hard, family)})",
+            param_hint="'--soft'",
+        )
     try:
-        doc = ctl.client.put("/api/v1/quota", {"team": team, "backend": backend, "soft": soft, "hard": hard,
-                                               "force": force})
+        doc = ctl.client.put(
+            "/api/v1/quota", {"team": team, "backend": backend, "soft": soft, "hard": hard, "force": force}
+        )
     except ApiError as e:
         if e.status == 409 and e.param == "force":
-            raise CtlError(f"team {team!r} has no members and owns no data (a typo?); "
-                           "add --force to set its quota anyway") from None
+            raise CtlError(
+                f"team {team!r} has no members and owns no data (a typo?); add --force to set its quota anyway"
+            ) from None
         raise
-    ctl.say(f"quota for team {team} on {backend or 'all backends'}: "
-            f"{format_size(soft, family)} / {format_size(hard, family)} (soft / hard)", doc)
+    ctl.say(
+        f"quota for team {team} on {backend or 'all backends'}: "
+        f"{format_size(soft, family)} / {format_size(hard, family)} (soft / hard)",
+        doc,
+    )
 
 
 @quota.command("delete", epilog=examples("quota delete --team vision --backend s3", "quota delete --team nlp"))
@@ -84,11 +119,15 @@ def quota_set(ctl: Ctl, team: str, backend: str | None, soft: int, hard: int, fo
 def quota_delete(ctl: Ctl, team: str, backend: str | None) -> None:
     """Removes a team's quota."""
     ctl.client.delete("/api/v1/quota", team=team, backend=backend)
-    ctl.say(f"deleted the quota of team {team} on {backend or 'all backends'}", {"deleted": {"team": team, "backend": backend}})
+    ctl.say(
+        f"deleted the quota of team {team} on {backend or 'all backends'}",
+        {"deleted": {"team": team, "backend": backend}},
+    )
 
 
-@click.group(epilog=examples("teams list", "teams set alice vision", "teams delete alice vision",
-                             "teams delete --all vision"))
+@click.group(
+    epilog=examples("teams list", "teams set alice vision", "teams delete alice vision", "teams delete --all vision")
+)
 def teams() -> None:
     """Which team each user belongs to (a user's files count for the team)."""
 
@@ -101,8 +140,9 @@ def teams() -> None:
 @pass_ctl
 def teams_list(ctl: Ctl, team: str | None, user: str | None, limit: int | None, offset: int) -> None:
     """User → team memberships."""
-    ctl.emit_list("/api/v1/teams", {"team": team, "user": user}, [Column("user", "USER"), Column("team", "TEAM")],
-                  limit, offset)
+    ctl.emit_list(
+        "/api/v1/teams", {"team": team, "user": user}, [Column("user", "USER"), Column("team", "TEAM")], limit, offset
+    )
 
 
 @teams.command("set", epilog=examples("teams set alice vision"))
@@ -137,8 +177,13 @@ def teams_delete(ctl: Ctl, args: tuple[str, ...], whole: bool) -> None:
     ctl.say(f"{user} is no longer in team {team}", {"deleted": {"user": user, "team": team}})
 
 
-@click.group(epilog=examples("ownership list", "ownership set s3:datasets/vision --team vision --user alice",
-                             "ownership delete s3:datasets/vision"))
+@click.group(
+    epilog=examples(
+        "ownership list",
+        "ownership set s3:datasets/vision --team vision --user alice",
+        "ownership delete s3:datasets/vision",
+    )
+)
 def ownership() -> None:
     """Explicit ownership rules: a backend prefix belongs to a team (longest prefix wins)."""
 
@@ -150,15 +195,24 @@ def ownership() -> None:
 @pass_ctl
 def ownership_list(ctl: Ctl, backend: str, limit: int | None, offset: int) -> None:
     """Ownership rules, by backend and prefix."""
-    columns = [Column("backend", "BACKEND"), Column("prefix", "PREFIX", get=lambda r: r.get("prefix") or "(all)"),
-               Column("team", "TEAM"), Column("user", "USER"), Column("created_at", "CREATED", "time")]
+    columns = [
+        Column("backend", "BACKEND"),
+        Column("prefix", "PREFIX", get=lambda r: r.get("prefix") or "(all)"),
+        Column("team", "TEAM"),
+        Column("user", "USER"),
+        Column("created_at", "CREATED", "time"),
+    ]
     if ctl.fmt == "csv":
         columns[1] = Column("prefix", "PREFIX")
     ctl.emit_list("/api/v1/ownership", {"backend": backend}, columns, limit, offset)
 
 
-@ownership.command("set", epilog=examples("ownership set s3:datasets/vision --team vision",
-                                          "ownership set gcs: --team platform   # the whole backend"))
+@ownership.command(
+    "set",
+    epilog=examples(
+        "ownership set s3:datasets/vision --team vision", "ownership set gcs: --team platform   # the whole backend"
+    ),
+)
 @click.argument("location", type=LOCATION)
 @click.option("--team", required=True, help="Owning team.")
 @click.option("--user", help="Owning user (optional).")
@@ -182,8 +236,13 @@ def ownership_delete(ctl: Ctl, location: Location) -> None:
     ctl.say(f"deleted the ownership rule for {backend}:{prefix}", {"deleted": {"backend": backend, "prefix": prefix}})
 
 
-@click.group(epilog=examples("marks list", "marks add s3:runs/old/ckpt.pt s3:runs/old/log.txt --note 'stale 1y'",
-                             "marks remove s3:runs/old/log.txt"))
+@click.group(
+    epilog=examples(
+        "marks list",
+        "marks add s3:runs/old/ckpt.pt s3:runs/old/log.txt --note 'stale 1y'",
+        "marks remove s3:runs/old/log.txt",
+    )
+)
 def marks() -> None:
     """Deletion marks: files flagged for review. Marking never deletes anything and can be undone."""
 
@@ -196,33 +255,67 @@ def _files(ctl: Ctl, locations: tuple[Location, ...]) -> list[dict[str, str]]:
     return files
 
 
-@marks.command("list", epilog=examples("marks list", "marks list --backend s3 --prefix runs/ --format csv",
-                                        "marks list --read-since-mark"))
+@marks.command(
+    "list",
+    epilog=examples(
+        "marks list", "marks list --backend s3 --prefix runs/ --format csv", "marks list --read-since-mark"
+    ),
+)
 @click.option("--backend", default="all", show_default=True, help="One backend by name, or all.")
 @click.option("--prefix", help="Only paths under this prefix.")
 @click.option("--owner", help="Only files owned by this team or user.")
-@click.option("--read-since-mark", "read_since", flag_value="true", default=None,
-              help="Only marks whose file was read after it was marked (review them before deleting).")
+@click.option(
+    "--read-since-mark",
+    "read_since",
+    flag_value="true",
+    default=None,
+    help="Only marks whose file was read after it was marked (review them before deleting).",
+)
 @page_options
 @format_option
 @pass_ctl
-def marks_list(ctl: Ctl, backend: str, prefix: str | None, owner: str | None, read_since: str | None, limit: int | None,
-               offset: int) -> None:
+def marks_list(
+    ctl: Ctl,
+    backend: str,
+    prefix: str | None,
+    owner: str | None,
+    read_since: str | None,
+    limit: int | None,
+    offset: int,
+) -> None:
     """Marked files, newest first: who marked them, why, whether they still exist and were read since."""
-    columns = [Column("backend", "BACKEND"), Column("path", "PATH"), Column("size_bytes", "SIZE", "size"),
-               Column("owner_team", "TEAM"), Column("last_access", "LAST ACCESS", "time"),
-               Column("read_since_mark", "READ SINCE", "bool"), Column("exists", "EXISTS", "bool"),
-               Column("marked_by", "BY"), Column("marked_at", "MARKED", "time"), Column("note", "NOTE")]
+    columns = [
+        Column("backend", "BACKEND"),
+        Column("path", "PATH"),
+        Column("size_bytes", "SIZE", "size"),
+        Column("owner_team", "TEAM"),
+        Column("last_access", "LAST ACCESS", "time"),
+        Column("read_since_mark", "READ SINCE", "bool"),
+        Column("exists", "EXISTS", "bool"),
+        Column("marked_by", "BY"),
+        Column("marked_at", "MARKED", "time"),
+        Column("note", "NOTE"),
+    ]
 
     def notes(doc: dict[str, Any]) -> list[str]:
         items = list_items(doc)
-        out = [f"{len(items)} of {doc.get('total', len(items)):,} marked files; {format_size(doc.get('total_bytes', 0))} in all"]
+        out = [
+            f"{len(items)} of {doc.get('total', len(items)):,} marked files; {format_size(doc.get('total_bytes', 0))} in all"
+        ]
         if doc.get("read_since_mark"):
-            out.append(f"{doc['read_since_mark']:,} of them were read after they were marked (--read-since-mark lists them)")
+            out.append(
+                f"{doc['read_since_mark']:,} of them were read after they were marked (--read-since-mark lists them)"
+            )
         return out
 
-    ctl.emit_list("/api/v1/marks", {"backend": backend, "prefix": prefix, "owner": owner, "read_since_mark": read_since},
-                  columns, limit, offset, notes)
+    ctl.emit_list(
+        "/api/v1/marks",
+        {"backend": backend, "prefix": prefix, "owner": owner, "read_since_mark": read_since},
+        columns,
+        limit,
+        offset,
+        notes,
+    )
 
 
 @marks.command("add", epilog=examples("marks add s3:runs/2024/ckpt.pt --note 'unread since 2024'"))
@@ -246,38 +339,70 @@ def marks_remove(ctl: Ctl, locations: tuple[Location, ...]) -> None:
     ctl.say(f"unmarked {doc.get('unmarked', 0)} file(s)", doc)
 
 
-@marks.command("delete", epilog=examples("marks delete --dry-run", "marks delete --backend s3 --prefix runs/2024/ --dry-run -o csv",
-                                          "marks delete --backend s3 --prefix runs/2024/ --retention 30 --wait",
-                                          "marks delete --yes   # no question: for scripts"))
+@marks.command(
+    "delete",
+    epilog=examples(
+        "marks delete --dry-run",
+        "marks delete --backend s3 --prefix runs/2024/ --dry-run -o csv",
+        "marks delete --backend s3 --prefix runs/2024/ --retention 30 --wait",
+        "marks delete --yes   # no question: for scripts",
+    ),
+)
 @click.option("--backend", default="all", show_default=True, help="Only marks on this backend, or all.")
 @click.option("--prefix", help="Only marks under this path prefix.")
 @click.option("--owner", help="Only marks of files owned by this team or user.")
-@click.option("--retention", "retention_days", type=click.IntRange(0, 3650), metavar="DAYS",
-              help="Days the trash stays restorable (default: the server's crawler.trash_retention_days).")
-@click.option("--dry-run", is_flag=True, help="Only list exactly the files the job would move (and the marks held back, "
-              "with why); change nothing.")
+@click.option(
+    "--retention",
+    "retention_days",
+    type=click.IntRange(0, 3650),
+    metavar="DAYS",
+    help="Days the trash stays restorable (default: the server's crawler.trash_retention_days).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Only list exactly the files the job would move (and the marks held back, with why); change nothing.",
+)
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
 @click.option("--wait", is_flag=True, help="Follow the job until it ends.")
 @format_option
 @pass_ctl
-def marks_delete(ctl: Ctl, backend: str, prefix: str | None, owner: str | None, retention_days: int | None,
-                 dry_run: bool, yes: bool, wait: bool) -> None:
+def marks_delete(
+    ctl: Ctl,
+    backend: str,
+    prefix: str | None,
+    owner: str | None,
+    retention_days: int | None,
+    dry_run: bool,
+    yes: bool,
+    wait: bool,
+) -> None:
     """Deletes marked files: moves them to a trash directory on their own backend, restorable until the retention
     period ends (`trash restore JOB`), then purged (`trash purge`).
 
     Always a dry run first: the exact files and bytes, confirmed before the job is submitted; a mark whose file was
     modified or read since marking, or is gone from the index, is held back and listed, never deleted.
     """
-    body = {k: v for k, v in {"backend": backend, "prefix": prefix, "owner": owner,
-                              "retention_days": retention_days}.items() if v is not None}
+    body = {
+        k: v
+        for k, v in {"backend": backend, "prefix": prefix, "owner": owner, "retention_days": retention_days}.items()
+        if v is not None
+    }
     plan = ctl.client.post("/api/v1/marks/delete/dry-run", body)
     n, size = int(plan["total"]), int(plan["total_bytes"])
-    summary = (f"{n:,} marked files, {format_size(size)} ({size:,} bytes) would move to {plan['trash_prefix']}/ on "
-               f"their backends, restorable for {plan['retention_days']:g} days")
+    summary = (
+        f"{n:,} marked files, {format_size(size)} ({size:,} bytes) would move to {plan['trash_prefix']}/ on "
+        f"their backends, restorable for {plan['retention_days']:g} days"
+    )
     held = [f"held back (not deleted): {h['backend']}:{h['path']}: {h['reason']}" for h in plan.get("held") or []]
     if dry_run:
-        columns = [Column("backend", "BACKEND"), Column("path", "PATH"), Column("size_bytes", "SIZE", "size"),
-                   Column("marked_by", "BY"), Column("marked_at", "MARKED", "time")]
+        columns = [
+            Column("backend", "BACKEND"),
+            Column("path", "PATH"),
+            Column("size_bytes", "SIZE", "size"),
+            Column("marked_by", "BY"),
+            Column("marked_at", "MARKED", "time"),
+        ]
         ctl.emit(plan["files"], columns, plan, [summary, *held])
         return
     for line in held:
@@ -289,21 +414,35 @@ def marks_delete(ctl: Ctl, backend: str, prefix: str | None, owner: str | None, 
     job = ctl.client.post("/api/v1/marks/delete", {**body, "expect": n, "expect_bytes": size})
     if wait:
         job = follow(ctl.client, job, err=ctl.fmt != "table")
-    ctl.say(f"deletion job {job['job_id']} {job.get('state', 'queued')}: {n:,} files, {format_size(size)} to the trash "
-            f"(restore with: warpdrive-ctl trash restore {job['job_id'][:12]})", job)
+    ctl.say(
+        f"deletion job {job['job_id']} {job.get('state', 'queued')}: {n:,} files, {format_size(size)} to the trash "
+        f"(restore with: warpdrive-ctl trash restore {job['job_id'][:12]})",
+        job,
+    )
     if wait:
         check([job])
 
 
-@click.group(epilog=examples("deadletters list", "deadletters show 42", "deadletters replay 42 43",
-                             "deadletters drop --all --topic warpdrive.access.v1 --yes"))
+@click.group(
+    epilog=examples(
+        "deadletters list",
+        "deadletters show 42",
+        "deadletters replay 42 43",
+        "deadletters drop --all --topic warpdrive.access.v1 --yes",
+    )
+)
 def deadletters() -> None:
     """Messages the stream workers could not decode or store: list, inspect, replay (after a fix) or drop them."""
 
 
 DEAD_LETTER_COLUMNS = [
-    Column("id", "ID", "int"), Column("topic", "TOPIC"), Column("partition", "PART", "int"), Column("offset", "OFFSET", "int"),
-    Column("key", "KEY"), Column("size_bytes", "SIZE", "size"), Column("received_at", "RECEIVED", "time"),
+    Column("id", "ID", "int"),
+    Column("topic", "TOPIC"),
+    Column("partition", "PART", "int"),
+    Column("offset", "OFFSET", "int"),
+    Column("key", "KEY"),
+    Column("size_bytes", "SIZE", "size"),
+    Column("received_at", "RECEIVED", "time"),
     Column("error", "ERROR", get=lambda r: (r.get("error") or "")[:80]),
 ]
 
@@ -355,7 +494,7 @@ def _dead_letter_ids(ctl: Ctl, ids: tuple[int, ...], every: bool, topic: str | N
 
 
 def _dead_letter_batches(ids: list[int]) -> list[list[int]]:
-    return [ids[i:i + 10_000] for i in range(0, len(ids), 10_000)]
+    return [ids[i : i + 10_000] for i in range(0, len(ids), 10_000)]
 
 
 ids_argument = click.argument("ids", type=click.IntRange(min=1), nargs=-1, metavar="[ID]...")
@@ -363,7 +502,9 @@ all_option = click.option("--all", "every", is_flag=True, help="Every dead lette
 topic_option = click.option("--topic", help="With --all: only this topic.")
 
 
-@deadletters.command("replay", epilog=examples("deadletters replay 42 43", "deadletters replay --all --topic t.warpdrive.listing.v1"))
+@deadletters.command(
+    "replay", epilog=examples("deadletters replay 42 43", "deadletters replay --all --topic t.warpdrive.listing.v1")
+)
 @ids_argument
 @all_option
 @topic_option
@@ -379,11 +520,17 @@ def deadletters_replay(ctl: Ctl, ids: tuple[int, ...], every: bool, topic: str |
         replayed, missing = replayed + doc.get("replayed", 0), missing + doc.get("missing", 0)
         foreign += doc.get("foreign", 0)
     result = {"replayed": replayed, "foreign": foreign, "missing": missing}
-    ctl.say(f"replayed {replayed} dead letter(s)" + (f"; {missing} not found" if missing else "")
-            + (f"; {foreign} kept: their topic is not one of this deployment's" if foreign else ""), result)
+    ctl.say(
+        f"replayed {replayed} dead letter(s)"
+        + (f"; {missing} not found" if missing else "")
+        + (f"; {foreign} kept: their topic is not one of this deployment's" if foreign else ""),
+        result,
+    )
 
 
-@deadletters.command("drop", epilog=examples("deadletters drop 42", "deadletters drop --all --topic t.warpdrive.access.v1 --yes"))
+@deadletters.command(
+    "drop", epilog=examples("deadletters drop 42", "deadletters drop --all --topic t.warpdrive.access.v1 --yes")
+)
 @ids_argument
 @all_option
 @topic_option
@@ -399,8 +546,10 @@ def deadletters_drop(ctl: Ctl, ids: tuple[int, ...], every: bool, topic: str | N
     for batch in _dead_letter_batches(chosen):
         doc = ctl.client.post("/api/v1/deadletters/drop", {"ids": batch})
         dropped, missing = dropped + doc.get("dropped", 0), missing + doc.get("missing", 0)
-    ctl.say(f"dropped {dropped} dead letter(s)" + (f"; {missing} not found" if missing else ""),
-            {"dropped": dropped, "missing": missing})
+    ctl.say(
+        f"dropped {dropped} dead letter(s)" + (f"; {missing} not found" if missing else ""),
+        {"dropped": dropped, "missing": missing},
+    )
 
 
 COMMANDS = [quota, teams, ownership, marks, deadletters]

@@ -96,8 +96,10 @@ def _answer(resp: httpx.Response) -> Any:
     code, param = str(err.get("code") or ""), str(err.get("param") or "")
     status = resp.status_code
     if status == 401:
-        message = ("unauthorized (401): this needs a valid token; pass --token or set WARPDRIVE_TOKEN "
-                   "(changes need an admin token)")
+        message = (
+            "unauthorized (401): this needs a valid token; pass --token or set WARPDRIVE_TOKEN "
+            "(changes need an admin token)"
+        )
     elif status == 403:
         message = "forbidden (403): this command needs an admin token"
     elif not message:

@@ -63,8 +63,9 @@ class Ctl:
             return names[0], location.path
         raise CtlError(f"{location.path!r}: name the backend as BACKEND:PATH (backends: {', '.join(names) or 'none'})")
 
-    def emit(self, rows: list[dict[str, Any]], columns: list[Column], document: Any = None,
-             notes: list[str] | None = None) -> None:
+    def emit(
+        self, rows: list[dict[str, Any]], columns: list[Column], document: Any = None, notes: list[str] | None = None
+    ) -> None:
         """Prints an answer; `notes` (totals, paging, caveats) follow a table only, so CSV/JSON stay parseable."""
         click.echo(render(self.fmt, rows, columns, document))
         if self.fmt == "table":
@@ -94,8 +95,15 @@ class Ctl:
             if got < size or (isinstance(total, int) and doc.get("total_exact", True) and offset >= total):
                 return
 
-    def emit_list(self, path: str, params: dict[str, Any], columns: list[Column], limit: int | None, offset: int,
-                  notes: Callable[[dict[str, Any]], list[str]] | None = None) -> dict[str, Any] | None:
+    def emit_list(
+        self,
+        path: str,
+        params: dict[str, Any],
+        columns: list[Column],
+        limit: int | None,
+        offset: int,
+        notes: Callable[[dict[str, Any]], list[str]] | None = None,
+    ) -> dict[str, Any] | None:
         """A list command's output. A table shows one page (--limit, default TABLE_ROWS) with its notes; CSV and
         JSON without --limit carry every row, fetched page by page (CSV printed as each page arrives)."""
         if self.fmt == "table" or limit is not None:
@@ -141,13 +149,21 @@ def _set_format(ctx: click.Context, _param: click.Parameter, value: str | None) 
 def page_options(f: F) -> F:
     """--limit and --offset of a list command (the API caps a page at its api.max_page_size)."""
     f = click.option("--offset", type=click.IntRange(min=0), default=0, help="Rows to skip (paging).")(f)
-    return click.option("--limit", type=click.IntRange(min=1), default=None,
-                        help=f"Rows to show [default: {TABLE_ROWS} in a table; every row with --format csv or json].")(f)
+    return click.option(
+        "--limit",
+        type=click.IntRange(min=1),
+        default=None,
+        help=f"Rows to show [default: {TABLE_ROWS} in a table; every row with --format csv or json].",
+    )(f)
 
 
 def format_option(f: F) -> F:
     """`--format` on a command too (`warpdrive-ctl stale --format csv`), overriding the global one."""
     return click.option(
-        "--format", "-o", type=click.Choice(FORMATS), expose_value=False, callback=_set_format,
+        "--format",
+        "-o",
+        type=click.Choice(FORMATS),
+        expose_value=False,
+        callback=_set_format,
         help="Output format (overrides the global --format).",
     )(f)

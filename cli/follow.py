@@ -51,8 +51,11 @@ def describe(progress: dict[str, Any]) -> tuple[float | None, str]:
         if fraction is None and total:
             fraction = min(1.0, done / total)
     # Other counters only when they say something (errors=2, files_skipped=3); names and paths are in the job's args.
-    extra = [f"{k}={_size(v) if k.startswith('bytes') else v}" for k, v in progress.items()
-             if k not in used and isinstance(v, (int, float)) and not isinstance(v, bool) and v]
+    extra = [
+        f"{k}={_size(v) if k.startswith('bytes') else v}"
+        for k, v in progress.items()
+        if k not in used and isinstance(v, (int, float)) and not isinstance(v, bool) and v
+    ]
     return fraction, ", ".join(parts + extra)
 
 
@@ -71,8 +74,10 @@ def follow(client: Client, job: dict[str, Any], err: bool = False) -> dict[str, 
         return _follow(client, job, err)
     except KeyboardInterrupt:
         click.echo(err=err)
-        raise CtlError(f"stopped following job {job['job_id']}; it keeps running "
-                       f"(stop it with: warpdrive-ctl jobs cancel {job['job_id']})") from None
+        raise CtlError(
+            f"stopped following job {job['job_id']}; it keeps running "
+            f"(stop it with: warpdrive-ctl jobs cancel {job['job_id']})"
+        ) from None
 
 
 def _follow(client: Client, job: dict[str, Any], err: bool) -> dict[str, Any]:
@@ -104,8 +109,9 @@ def follow_nodes(client: Client, job_id: str, nodes: list[str], err: bool = Fals
         return _follow_nodes(client, job_id, nodes, err)
     except KeyboardInterrupt:
         click.echo(err=err)
-        raise CtlError(f"stopped waiting for the nodes of job {job_id}; they keep warming "
-                       f"(see: warpdrive-ctl status)") from None
+        raise CtlError(
+            f"stopped waiting for the nodes of job {job_id}; they keep warming (see: warpdrive-ctl status)"
+        ) from None
 
 
 def _follow_nodes(client: Client, job_id: str, nodes: list[str], err: bool) -> dict[str, dict[str, Any]]:
@@ -132,9 +138,16 @@ def _follow_nodes(client: Client, job_id: str, nodes: list[str], err: bool) -> d
 
 def check(jobs: list[dict[str, Any]]) -> None:
     """Raises JobFailed (exit 1) naming every followed job, or node of one, that did not end done."""
-    bad = [f"job {j['job_id']} {j.get('state')}: {j.get('error') or 'no reason given'}"
-           for j in jobs if j.get("state") != "done"]
-    bad += [f"job {j['job_id']} {r.get('state')} on node {node}"
-            for j in jobs for node, r in sorted((j.get("nodes") or {}).items()) if r.get("state") != "done"]
+    bad = [
+        f"job {j['job_id']} {j.get('state')}: {j.get('error') or 'no reason given'}"
+        for j in jobs
+        if j.get("state") != "done"
+    ]
+    bad += [
+        f"job {j['job_id']} {r.get('state')} on node {node}"
+        for j in jobs
+        for node, r in sorted((j.get("nodes") or {}).items())
+        if r.get("state") != "done"
+    ]
     if bad:
         raise JobFailed("; ".join(bad))

@@ -55,8 +55,9 @@ def _quiet_broken_pipe() -> Iterator[None]:
 class CtlGroup(click.Group):
     """The root group: every failure becomes one line and an exit code, whoever invokes it."""
 
-    def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
-                     **extra: Any) -> click.Context:
+    def make_context(
+        self, info_name: str | None, args: list[str], parent: click.Context | None = None, **extra: Any
+    ) -> click.Context:
         with _quiet_broken_pipe():  # `--help` and `--version` are written while parsing
             return super().make_context(info_name, args, parent, **extra)
 
@@ -70,8 +71,14 @@ class CtlGroup(click.Group):
             if isinstance(ctx.obj, Ctl):
                 ctx.obj.close()
 
-    def main(self, args: Any = None, prog_name: str | None = None, complete_var: str | None = None,
-             standalone_mode: bool = True, **extra: Any) -> Any:
+    def main(
+        self,
+        args: Any = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        **extra: Any,
+    ) -> Any:
         try:
             rv = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except NO_COMMAND as e:  # `warpdrive-ctl` or `warpdrive-ctl jobs` alone: the help, as it is, is the answer
@@ -97,21 +104,49 @@ def _fail(message: str, code: int) -> None:
     sys.exit(code)
 
 
-@click.group(name="warpdrive-ctl", cls=CtlGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
-             epilog=EPILOG)
-@click.option("--control-plane", envvar="WARPDRIVE_CONTROL_PLANE", metavar="URL",
-              help="Control-plane API URL [env WARPDRIVE_CONTROL_PLANE; default: api.base_url from the config file].")
-@click.option("--token", envvar="WARPDRIVE_TOKEN", help="API bearer token [env WARPDRIVE_TOKEN]; changes need an admin token.")
-@click.option("--config", "config_path", envvar="WARPDRIVE_CONFIG", type=click.Path(dir_okay=False),
-              help="Config file to read the control-plane URL from [env WARPDRIVE_CONFIG].")
-@click.option("--format", "-o", "fmt", type=click.Choice(FORMATS), default="table", show_default=True,
-              help="table: human sizes; csv/json: exact bytes, for scripts.")
-@click.option("--timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
-              help="Seconds to wait for each API answer.")
+@click.group(
+    name="warpdrive-ctl",
+    cls=CtlGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 110},
+    epilog=EPILOG,
+)
+@click.option(
+    "--control-plane",
+    envvar="WARPDRIVE_CONTROL_PLANE",
+    metavar="URL",
+    help="Control-plane API URL [env WARPDRIVE_CONTROL_PLANE; default: api.base_url from the config file].",
+)
+@click.option(
+    "--token", envvar="WARPDRIVE_TOKEN", help="API bearer token [env WARPDRIVE_TOKEN]; changes need an admin token."
+)
+@click.option(
+    "--config",
+    "config_path",
+    envvar="WARPDRIVE_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="Config file to read the control-plane URL from [env WARPDRIVE_CONFIG].",
+)
+@click.option(
+    "--format",
+    "-o",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="table",
+    show_default=True,
+    help="table: human sizes; csv/json: exact bytes, for scripts.",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=0.1),
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for each API answer.",
+)
 @click.version_option(package_name="warpdrive", prog_name="warpdrive-ctl")
 @click.pass_context
-def cli(ctx: click.Context, control_plane: str | None, token: str | None, config_path: str | None, fmt: str,
-        timeout: float) -> None:
+def cli(
+    ctx: click.Context, control_plane: str | None, token: str | None, config_path: str | None, fmt: str, timeout: float
+) -> None:
     """Admin CLI of WarpDrive Governance: usage, stale data, growth, quotas, moves and agents across every backend."""
     ctx.obj = Ctl(control_plane=control_plane, token=token, config_path=config_path, fmt=fmt, timeout=timeout)
 

@@ -21,13 +21,19 @@ SHORT_ID = 12  # hex digits of a job id a table shows; any unique start of an id
 
 
 JOB_COLUMNS = [
-    Column("job_id", "JOB", get=lambda r: str(r.get("job_id") or "")[:SHORT_ID]), Column("kind", "KIND"),
-    Column("dry_run", "DRY RUN", "bool", lambda r: (r.get("args") or {}).get("dry_run")), Column("state", "STATE"),
+    Column("job_id", "JOB", get=lambda r: str(r.get("job_id") or "")[:SHORT_ID]),
+    Column("kind", "KIND"),
+    Column("dry_run", "DRY RUN", "bool", lambda r: (r.get("args") or {}).get("dry_run")),
+    Column("state", "STATE"),
     Column("progress", "PROGRESS", get=lambda r: line(r).partition(": ")[2] or None),
-    Column("created_at", "CREATED", "time"), Column("updated_at", "UPDATED", "time"), Column("error", "ERROR"),
+    Column("created_at", "CREATED", "time"),
+    Column("updated_at", "UPDATED", "time"),
+    Column("error", "ERROR"),
 ]
-JOB_CSV_COLUMNS = [Column(k, k) for k in ("job_id", "kind", "state", "args", "progress", "error", "created_by",
-                                           "created_at", "updated_at")]
+JOB_CSV_COLUMNS = [
+    Column(k, k)
+    for k in ("job_id", "kind", "state", "args", "progress", "error", "created_by", "created_at", "updated_at")
+]
 
 
 def post_job(ctl: Ctl, kind: str, args: dict[str, Any]) -> dict[str, Any]:
@@ -52,21 +58,31 @@ def show_jobs(ctl: Ctl, submitted: list[dict[str, Any]], wait: bool) -> None:
         ctl.emit(submitted, JOB_CSV_COLUMNS)
     elif not wait:  # a followed job's last line is already printed
         for job in submitted:
-            click.echo(f"job {job['job_id']} {job.get('state', 'queued')} "
-                       f"(follow it with: warpdrive-ctl jobs show {job['job_id']} --wait)")
+            click.echo(
+                f"job {job['job_id']} {job.get('state', 'queued')} "
+                f"(follow it with: warpdrive-ctl jobs show {job['job_id']} --wait)"
+            )
     if wait:
         check(submitted)
 
 
-@click.command(epilog=examples("move s3:runs/2024/ gcs:archive/runs/2024/ --dry-run",
-                               "move s3:runs/2024/ gcs:archive/runs/2024/ --dry-run --format csv > plan.csv",
-                               "move s3:runs/2024/ckpt.pt gcs: --wait   # same path on gcs"))
+@click.command(
+    epilog=examples(
+        "move s3:runs/2024/ gcs:archive/runs/2024/ --dry-run",
+        "move s3:runs/2024/ gcs:archive/runs/2024/ --dry-run --format csv > plan.csv",
+        "move s3:runs/2024/ckpt.pt gcs: --wait   # same path on gcs",
+    )
+)
 @click.argument("src", type=LOCATION, metavar="SRC")
 @click.argument("dst", type=LOCATION, metavar="DST")
-@click.option("--dry-run", is_flag=True,
-              help="Have a worker list the source and report what would move and how many bytes; change nothing.")
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
-              help="Files a --dry-run lists, biggest first.")
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Have a worker list the source and report what would move and how many bytes; change nothing.",
+)
+@click.option(
+    "--limit", type=click.IntRange(min=1), default=20, show_default=True, help="Files a --dry-run lists, biggest first."
+)
 @click.option("--wait", is_flag=True, help="Follow the job until it ends (progress bar on a terminal).")
 @format_option
 @pass_ctl
@@ -94,10 +110,20 @@ def _move_plan(ctl: Ctl, args: dict[str, Any], limit: int) -> None:
     listed = p.get("files") or []
     files = listed[:limit]
     count, size = int(p.get("files_total") or 0), int(p.get("bytes_total") or 0)
-    plan = {"job_id": job["job_id"], "src": p.get("src"), "dst": p.get("dst"), "file_count": count, "total_bytes": size,
-            "files": files}
-    columns = [Column("path", "PATH"), Column("size_bytes", "SIZE", "size"), Column("last_modified", "MODIFIED", "time"),
-               Column("dest_path", "DESTINATION")]
+    plan = {
+        "job_id": job["job_id"],
+        "src": p.get("src"),
+        "dst": p.get("dst"),
+        "file_count": count,
+        "total_bytes": size,
+        "files": files,
+    }
+    columns = [
+        Column("path", "PATH"),
+        Column("size_bytes", "SIZE", "size"),
+        Column("last_modified", "MODIFIED", "time"),
+        Column("dest_path", "DESTINATION"),
+    ]
     notes = [f"would move {count:,} files, {format_size(size)} ({size:,} bytes) from {p.get('src')} to {p.get('dst')}"]
     if count > len(files):
         more = "--limit for more" if len(listed) > len(files) else f"the job lists the {len(listed)} biggest"
@@ -121,8 +147,11 @@ def warm(ctl: Ctl, location: Location, node: str | None, wait: bool) -> None:
     if not wait:
         return submit(ctl, "warm", [args], wait)
     # Only live agents take a warm now: waiting for none would never end.
-    nodes = [a["node_host"] for a in list_items(ctl.client.get("/api/v1/agents"))
-             if a.get("alive") and node in (None, a.get("node_host"))]
+    nodes = [
+        a["node_host"]
+        for a in list_items(ctl.client.get("/api/v1/agents"))
+        if a.get("alive") and node in (None, a.get("node_host"))
+    ]
     if not nodes:
         raise CtlError(f"no live agent {f'on node {node} ' if node else ''}to warm it (see: warpdrive-ctl status)")
     job = follow(ctl.client, post_job(ctl, "warm", args), err=ctl.fmt != "table")
@@ -156,8 +185,13 @@ def jobs() -> None:
 @pass_ctl
 def jobs_list(ctl: Ctl, state: str | None, kind: str | None, limit: int | None, offset: int) -> None:
     """Jobs, newest first."""
-    ctl.emit_list("/api/v1/jobs", {"state": state, "kind": kind}, JOB_CSV_COLUMNS if ctl.fmt == "csv" else JOB_COLUMNS,
-                  limit, offset)
+    ctl.emit_list(
+        "/api/v1/jobs",
+        {"state": state, "kind": kind},
+        JOB_CSV_COLUMNS if ctl.fmt == "csv" else JOB_COLUMNS,
+        limit,
+        offset,
+    )
 
 
 @jobs.command("show", epilog=examples("jobs show 3f2a9c", "jobs show 3f2a9c --wait"))
@@ -193,11 +227,14 @@ def trash() -> None:
 
 
 TRASH_COLUMNS = [
-    Column("job_id", "JOB", get=lambda r: str(r.get("job_id") or "")[:SHORT_ID]), Column("status", "STATUS"),
+    Column("job_id", "JOB", get=lambda r: str(r.get("job_id") or "")[:SHORT_ID]),
+    Column("status", "STATUS"),
     Column("files", "FILES", "int", lambda r: (r.get("progress") or {}).get("files_done")),
     Column("bytes", "SIZE", "size", lambda r: (r.get("progress") or {}).get("bytes_done")),
     Column("skipped", "SKIPPED", "int", lambda r: (r.get("progress") or {}).get("files_skipped")),
-    Column("expires_at", "EXPIRES", "time"), Column("created_by", "BY"), Column("created_at", "CREATED", "time"),
+    Column("expires_at", "EXPIRES", "time"),
+    Column("created_by", "BY"),
+    Column("created_at", "CREATED", "time"),
     Column("trash", "TRASH", get=lambda r: (r.get("args") or {}).get("trash")),
 ]
 
@@ -220,13 +257,20 @@ def trash_show(ctl: Ctl, job_id: str, limit: int | None, offset: int) -> None:
     """One deletion job's files (and what it skipped, with why)."""
     doc = ctl.client.get(f"/api/v1/trash/{quote(job_id, safe='')}", limit=limit or 1000, offset=offset)
     p = doc.get("progress") or {}
-    notes = [f"deletion job {doc['job_id']}: {doc['status']}, expires {doc.get('expires_at')}; "
-             f"{p.get('files_done', 0):,} of {(doc.get('args') or {}).get('files', 0):,} files in "
-             f"{(doc.get('args') or {}).get('trash')}"]
+    notes = [
+        f"deletion job {doc['job_id']}: {doc['status']}, expires {doc.get('expires_at')}; "
+        f"{p.get('files_done', 0):,} of {(doc.get('args') or {}).get('files', 0):,} files in "
+        f"{(doc.get('args') or {}).get('trash')}"
+    ]
     notes += [f"skipped {s['backend']}:{s['path']}: {s['reason']}" for s in p.get("skipped") or []]
     notes += [f"failed {s['backend']}:{s['path']}: {s['error']}" for s in p.get("failed") or []]
-    columns = [Column("backend", "BACKEND"), Column("path", "PATH"), Column("size_bytes", "SIZE", "size"),
-               Column("marked_by", "MARKED BY"), Column("marked_at", "MARKED", "time")]
+    columns = [
+        Column("backend", "BACKEND"),
+        Column("path", "PATH"),
+        Column("size_bytes", "SIZE", "size"),
+        Column("marked_by", "MARKED BY"),
+        Column("marked_at", "MARKED", "time"),
+    ]
     ctl.emit(doc.get("files") or [], columns, doc, notes)
 
 
@@ -259,14 +303,20 @@ def _agent_row(agent: dict[str, Any]) -> dict[str, Any]:
     backends = st.get("backends") or {}
     down = sorted(n for n, b in backends.items() if isinstance(b, dict) and not b.get("reachable"))
     return {
-        "node_host": agent.get("node_host"), "alive": agent.get("alive"), "last_heartbeat": agent.get("last_heartbeat"),
+        "node_host": agent.get("node_host"),
+        "alive": agent.get("alive"),
+        "last_heartbeat": agent.get("last_heartbeat"),
         "mounts": ", ".join(str(m.get("mountpoint")) for m in mounts) or None,
         "mount_errors": sum(int(m.get("errors") or 0) for m in mounts),
-        "cache_bytes": cache.get("bytes"), "cache_max_bytes": cache.get("max_bytes"),
+        "cache_bytes": cache.get("bytes"),
+        "cache_max_bytes": cache.get("max_bytes"),
         "cache_hit_rate": None if cache.get("hit_rate") is None else 100 * cache["hit_rate"],
-        "queue_depth": tel.get("queue_depth"), "dropped": tel.get("dropped"), "spool_bytes": tel.get("spool_bytes"),
+        "queue_depth": tel.get("queue_depth"),
+        "dropped": tel.get("dropped"),
+        "spool_bytes": tel.get("spool_bytes"),
         "backends_ok": f"{len(backends) - len(down)}/{len(backends)}" + (f" (down: {', '.join(down)})" if down else ""),
-        "cache_blocks": cache.get("blocks"), "warm": _warm_summary(st.get("jobs") or {}),
+        "cache_blocks": cache.get("blocks"),
+        "warm": _warm_summary(st.get("jobs") or {}),
     }
 
 
@@ -303,12 +353,20 @@ def status(ctl: Ctl) -> None:
     rows = [_agent_row(a) for a in agents]
     if ctl.fmt == "csv":
         return ctl.emit(rows, [Column(k, k) for k in _agent_row({})])  # the same header with no agent
-    columns = [Column("node_host", "NODE"), Column("alive", "ALIVE", "bool"),
-               Column("last_heartbeat", "HEARTBEAT", get=lambda r: ago(r["last_heartbeat"])),
-               Column("mounts", "MOUNTS"), Column("mount_errors", "ERRORS", "int"), Column("cache_bytes", "CACHE", "size"),
-               Column("cache_hit_rate", "HIT RATE", "pct"), Column("queue_depth", "QUEUE", "int"),
-               Column("dropped", "DROPPED", "int"), Column("spool_bytes", "SPOOL", "size"),
-               Column("backends_ok", "BACKENDS OK"), Column("warm", "WARM")]
+    columns = [
+        Column("node_host", "NODE"),
+        Column("alive", "ALIVE", "bool"),
+        Column("last_heartbeat", "HEARTBEAT", get=lambda r: ago(r["last_heartbeat"])),
+        Column("mounts", "MOUNTS"),
+        Column("mount_errors", "ERRORS", "int"),
+        Column("cache_bytes", "CACHE", "size"),
+        Column("cache_hit_rate", "HIT RATE", "pct"),
+        Column("queue_depth", "QUEUE", "int"),
+        Column("dropped", "DROPPED", "int"),
+        Column("spool_bytes", "SPOOL", "size"),
+        Column("backends_ok", "BACKENDS OK"),
+        Column("warm", "WARM"),
+    ]
     ready = health["readyz"]
     facts = ", ".join(f"{k}={v}" for k, v in ready.items() if isinstance(v, (str, int, float, bool)))
     click.echo(f"control plane {health['control_plane']}: {facts}")

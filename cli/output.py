@@ -101,8 +101,13 @@ def table(rows: Iterable[dict[str, Any]], columns: list[Column]) -> str:
         return "(none)"
     align = ["right" if c.kind in ("size", "int", "pct") else "left" for c in columns]
     # Leading spaces are kept where a column is indented on purpose (du's tree); tabulate strips them otherwise.
-    return tabulate(body, headers=[c.header for c in columns], colalign=align, disable_numparse=True,
-                    preserve_whitespace=any(c.kind == "tree" for c in columns))
+    return tabulate(
+        body,
+        headers=[c.header for c in columns],
+        colalign=align,
+        disable_numparse=True,
+        preserve_whitespace=any(c.kind == "tree" for c in columns),
+    )
 
 
 def csv_text(rows: Iterable[dict[str, Any]], columns: list[Column], header: bool = True) -> str:

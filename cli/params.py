@@ -72,7 +72,9 @@ class LocationType(click.ParamType):
         if sep and _BACKEND.fullmatch(head):
             return Location(head, tail)
         if sep and not head:
-            self.fail(f"invalid location {value!r}: name the backend before the colon, e.g. s3:datasets/run1", param, ctx)
+            self.fail(
+                f"invalid location {value!r}: name the backend before the colon, e.g. s3:datasets/run1", param, ctx
+            )
         return Location(None, str(value))
 
     def get_metavar(self, param: click.Parameter, ctx: click.Context | None = None) -> str:

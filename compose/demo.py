@@ -44,10 +44,24 @@ DEMO_FILES: list[tuple[str, str, int, int, int]] = [
     ("gcs", "archive/2024/raw-logs.tar.zst", 6 << 20, 0, 0),
     ("gcs", "archive/2024/labels.csv", 64 << 10, 0, 0),
 ]
-DEMO_USERS = {"2001": "alice", "2002": "bob", "2003": "carol", "2004": "dave", "2005": "erin", "2006": "frank",
-              "2007": "grace"}
-DEMO_TEAMS = {"alice": "vision", "bob": "nlp", "carol": "vision", "dave": "nlp", "erin": "speech", "frank": "speech",
-              "grace": "platform"}
+DEMO_USERS = {
+    "2001": "alice",
+    "2002": "bob",
+    "2003": "carol",
+    "2004": "dave",
+    "2005": "erin",
+    "2006": "frank",
+    "2007": "grace",
+}
+DEMO_TEAMS = {
+    "alice": "vision",
+    "bob": "nlp",
+    "carol": "vision",
+    "dave": "nlp",
+    "erin": "speech",
+    "frank": "speech",
+    "grace": "platform",
+}
 # What `warpdrive stack up` adds to the generated config so the demo's uids have names.
 CONFIG_EXTRA = {"agent": {"users": DEMO_USERS, "flush_interval": 1.0}, "crawler": {"interval": 3600.0}}
 
@@ -78,8 +92,13 @@ READ_SHARE = 0.35  # of the files read at least once in the history
 TEAM_DIRS = {"vision": ("alice", "carol"), "nlp": ("bob", "dave"), "speech": ("erin", "frank"), "platform": ("grace",)}
 UID = {name: int(uid) for uid, name in DEMO_USERS.items()}
 # Object stores have no owners: rules give their prefixes to teams (and one to a user).
-ESTATE_RULES = [("s3:corpora", "nlp", None), ("s3:models", "nlp", "bob"), ("s3:speech", "speech", None),
-                ("gcs:archive", "platform", None), ("gcs:vision", "vision", "alice")]
+ESTATE_RULES = [
+    ("s3:corpora", "nlp", None),
+    ("s3:models", "nlp", "bob"),
+    ("s3:speech", "speech", None),
+    ("gcs:archive", "platform", None),
+    ("gcs:vision", "vision", "alice"),
+]
 
 
 @dataclass(frozen=True)
@@ -100,15 +119,24 @@ def estate_files() -> list[EstateFile]:
         team = teams[i % len(teams)] if i % 23 else "scratch"
         user = rnd.choice(TEAM_DIRS.get(team) or tuple(UID))
         kind = rnd.choice(("datasets", "runs", "features"))
-        path = (f"scratch/{user}/tmp-{i:05d}.bin" if team == "scratch"
-                else f"{kind}/{team}/{kind[:-1]}-{i % 37:02d}/part-{i:05d}.{'tar' if kind == 'datasets' else 'pt'}")
-        out.append(EstateFile("local", path, int(2 ** rnd.uniform(20, 33)), rnd.uniform(0, HISTORY_DAYS * 2), UID[user]))
+        path = (
+            f"scratch/{user}/tmp-{i:05d}.bin"
+            if team == "scratch"
+            else f"{kind}/{team}/{kind[:-1]}-{i % 37:02d}/part-{i:05d}.{'tar' if kind == 'datasets' else 'pt'}"
+        )
+        out.append(
+            EstateFile("local", path, int(2 ** rnd.uniform(20, 33)), rnd.uniform(0, HISTORY_DAYS * 2), UID[user])
+        )
     for i in range(S3_OBJECTS):
         top = ("corpora/web-2026", "models/llm-7b", "speech/asr-v3", "shared/tmp")[i % 4]
-        out.append(EstateFile("s3", f"{top}/shard-{i % 29:02d}/part-{i:05d}.parquet", rnd.randrange(1 << 10, 16 << 10), 0, 0))
+        out.append(
+            EstateFile("s3", f"{top}/shard-{i % 29:02d}/part-{i:05d}.parquet", rnd.randrange(1 << 10, 16 << 10), 0, 0)
+        )
     for i in range(GCS_OBJECTS):
         top = ("archive/2024", "archive/2025", "vision/labels")[i % 3]
-        out.append(EstateFile("gcs", f"{top}/batch-{i % 17:02d}/obj-{i:05d}.json", rnd.randrange(1 << 10, 8 << 10), 0, 0))
+        out.append(
+            EstateFile("gcs", f"{top}/batch-{i % 17:02d}/obj-{i:05d}.json", rnd.randrange(1 << 10, 8 << 10), 0, 0)
+        )
     return out
 
 
@@ -122,6 +150,7 @@ def write_estate(cfg: wconfig.Config, files: list[EstateFile], echo: Callable[[s
         fs, root = open_fs(b), root_path(b)
         t0 = time.monotonic()
         if kind_of(b).posix:
+
             def make(f: EstateFile) -> None:
                 full = Path(root) / f.path
                 full.parent.mkdir(parents=True, exist_ok=True)
@@ -134,9 +163,11 @@ def write_estate(cfg: wconfig.Config, files: list[EstateFile], echo: Callable[[s
                 list(pool.map(make, group))
         else:
             for i in range(0, len(group), 500):  # one concurrent batch of uploads per 500 objects
-                fs.pipe({f"{root}/{f.path}": os.urandom(f.size) for f in group[i:i + 500]})
-        echo(f"  {backend}: {len(group):,} files, {sum(f.size for f in group) / 2**30:,.1f} GiB "
-             f"({time.monotonic() - t0:.1f} s)")
+                fs.pipe({f"{root}/{f.path}": os.urandom(f.size) for f in group[i : i + 500]})
+        echo(
+            f"  {backend}: {len(group):,} files, {sum(f.size for f in group) / 2**30:,.1f} GiB "
+            f"({time.monotonic() - t0:.1f} s)"
+        )
 
 
 def history_log(files: list[EstateFile], path: Path) -> tuple[int, int]:
@@ -154,10 +185,24 @@ def history_log(files: list[EstateFile], path: Path) -> tuple[int, int]:
             for _ in range(rnd.randint(1, 3)):
                 ago = rnd.uniform(0, min(HISTORY_DAYS, max(f.age_days, 1.0)))
                 n = rnd.randint(1, 6)
-                out.write(orjson.dumps({
-                    "timestamp": format_ts(now - ago * DAY), "user_id": rnd.choice(users), "backend_name": f.backend,
-                    "path": "/" + f.path, "operation": "read", "bytes_read": n * min(f.size, 1 << 24), "count": n,
-                    "cache_hit": False, "node_host": "demo-history", "latency_ms": 0.0, "error": None}) + b"\n")
+                out.write(
+                    orjson.dumps(
+                        {
+                            "timestamp": format_ts(now - ago * DAY),
+                            "user_id": rnd.choice(users),
+                            "backend_name": f.backend,
+                            "path": "/" + f.path,
+                            "operation": "read",
+                            "bytes_read": n * min(f.size, 1 << 24),
+                            "count": n,
+                            "cache_hit": False,
+                            "node_host": "demo-history",
+                            "latency_ms": 0.0,
+                            "error": None,
+                        }
+                    )
+                    + b"\n"
+                )
                 events, reads = events + 1, reads + n
     return events, reads
 
@@ -173,11 +218,20 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float, logs: Path) -
 
 def read_through_mount(mnt: Path, echo: Callable[[str], None]) -> None:
     """Reads some files through the agent's mount as different users, so access is attributed."""
-    reads = [("2001", "local/datasets/imagenet/train/shard-000.tar"), ("2002", "s3/corpora/web-2026/part-0000.parquet"),
-             ("2003", "local/datasets/imagenet/train/shard-001.tar"), ("2003", "gcs/archive/2024/labels.csv")]
+    reads = [
+        ("2001", "local/datasets/imagenet/train/shard-000.tar"),
+        ("2002", "s3/corpora/web-2026/part-0000.parquet"),
+        ("2003", "local/datasets/imagenet/train/shard-001.tar"),
+        ("2003", "gcs/archive/2024/labels.csv"),
+    ]
     for uid, rel in reads:
-        r = subprocess.run(["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "cat", str(mnt / rel)],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=60)
+        r = subprocess.run(
+            ["setpriv", f"--reuid={uid}", f"--regid={uid}", "--clear-groups", "cat", str(mnt / rel)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+        )
         who = DEMO_USERS[uid]
         echo(f"  {who:6} read {rel}" + ("" if r.returncode == 0 else f"  (failed: {r.stderr.strip()})"))
 
@@ -219,16 +273,24 @@ def run(st: Stack, echo: Callable[[str], None] = print) -> None:
     t0 = time.monotonic()
     sh(str(bin_dir / "warpdrive"), "crawler", "run", "--once", show=False)
     expected_files = len(DEMO_FILES) + len(estate)
-    wait_for("the stream workers applying the crawl", lambda: api.get("/usage", params={"group_by": "backend"}).json()
-             .get("file_count", 0) >= expected_files, 600, st.log_dir)
+    wait_for(
+        "the stream workers applying the crawl",
+        lambda: api.get("/usage", params={"group_by": "backend"}).json().get("file_count", 0) >= expected_files,
+        600,
+        st.log_dir,
+    )
     echo(f"  crawled and applied {expected_files:,} files in {time.monotonic() - t0:.1f} s")
 
     echo(f"\n==> {HISTORY_DAYS} days of read history imported from an access log (warpdrive backfill)")
     log = st.state_dir / "demo-access-history.jsonl"
     events, reads = history_log(estate, log)
-    summary = orjson.loads(sh(str(bin_dir / "warpdrive"), "backfill", "--format", "jsonl", "--json", str(log), show=False))
-    echo(f"  {events:,} events, {reads:,} reads by {len(UID)} users: {summary['imported']:,} imported "
-         f"({summary['unparseable']:,} unparseable); importing the same log again adds nothing")
+    summary = orjson.loads(
+        sh(str(bin_dir / "warpdrive"), "backfill", "--format", "jsonl", "--json", str(log), show=False)
+    )
+    echo(
+        f"  {events:,} events, {reads:,} reads by {len(UID)} users: {summary['imported']:,} imported "
+        f"({summary['unparseable']:,} unparseable); importing the same log again adds nothing"
+    )
 
     mnt = st.state_dir / "mnt"
     if st.pid("agent") and os.path.ismount(mnt):
@@ -238,29 +300,62 @@ def run(st: Stack, echo: Callable[[str], None] = print) -> None:
         echo("\n(no agent mount running: skipping reads through FUSE)")
 
     echo("\n==> waiting for the stream workers to apply every read")
-    wait_for("the stream workers applying the read history",
-             lambda: api.get("/usage", params={"group_by": "user", "period": f"{HISTORY_DAYS + 1}d", "limit": 1})
-             .json().get("read_count", 0) >= reads, 600, st.log_dir)
+    wait_for(
+        "the stream workers applying the read history",
+        lambda: (
+            api.get("/usage", params={"group_by": "user", "period": f"{HISTORY_DAYS + 1}d", "limit": 1})
+            .json()
+            .get("read_count", 0)
+            >= reads
+        ),
+        600,
+        st.log_dir,
+    )
 
     echo("\n==> quotas in every state (from the applied usage)")
-    team_bytes = {i["team"]: i["total_bytes"] for i in api.get("/usage", params={
-        "group_by": "team", "per_backend": "false", "limit": 1000}).json()["items"]}
+    team_bytes = {
+        i["team"]: i["total_bytes"]
+        for i in api.get("/usage", params={"group_by": "team", "per_backend": "false", "limit": 1000}).json()["items"]
+    }
     for team, (soft, hard) in {"vision": (0.5, 0.8), "nlp": (0.8, 1.5), "speech": (2.0, 3.0)}.items():
         if team_bytes.get(team):
-            sh(*ctl, "quota", "set", "--team", team, "--soft", str(int(soft * team_bytes[team])),
-               "--hard", str(int(hard * team_bytes[team])), show=False)
-    wait_for("the quota levels", lambda: all(q.get("level") for q in api.get("/quota").json()["items"]), 120, st.log_dir)
+            sh(
+                *ctl,
+                "quota",
+                "set",
+                "--team",
+                team,
+                "--soft",
+                str(int(soft * team_bytes[team])),
+                "--hard",
+                str(int(hard * team_bytes[team])),
+                show=False,
+            )
+    wait_for(
+        "the quota levels", lambda: all(q.get("level") for q in api.get("/quota").json()["items"]), 120, st.log_dir
+    )
     echo("  " + ", ".join(f"{q['team']}: {q['level']}" for q in api.get("/quota").json()["items"]))
 
     echo("\n==> a few marks for deletion (the largest stale local files)")
     stale = api.get("/stale", params={"days": 90, "backend": "local", "limit": 5}).json()["items"]
     if stale:
-        sh(*ctl, "marks", "add", *(f"local:{f['path']}" for f in stale), "--note", "demo: unread for months", show=False)
+        sh(
+            *ctl,
+            "marks",
+            "add",
+            *(f"local:{f['path']}" for f in stale),
+            "--note",
+            "demo: unread for months",
+            show=False,
+        )
     echo(f"  marked {len(stale)} files")
 
     echo("\n==> a move job, followed to its end (s3:shared/tmp/shard-00 → gcs:moved/)")
     sh(*ctl, "move", "s3:shared/tmp/shard-00/", "gcs:moved/shard-00/", "--wait", show=False)
-    echo("  done: " + ", ".join(f"{j['kind']} {j['state']}" for j in api.get("/jobs", params={"limit": 3}).json()["items"]))
+    echo(
+        "  done: "
+        + ", ".join(f"{j['kind']} {j['state']}" for j in api.get("/jobs", params={"limit": 3}).json()["items"])
+    )
 
     elapsed = time.monotonic() - t_start
     echo("\n$ warpdrive-ctl usage --group-by team")
@@ -274,5 +369,7 @@ def run(st: Stack, echo: Callable[[str], None] = print) -> None:
     echo("\n$ warpdrive-ctl backends")
     sh(*ctl, "backends")
     api.close()
-    echo(f"\nDemo data applied in {elapsed:.0f} s. Dashboard: {st.api_url}/   API: {st.api_url}/api/v1/openapi.json   "
-         "Stop: compose/dev.sh down")
+    echo(
+        f"\nDemo data applied in {elapsed:.0f} s. Dashboard: {st.api_url}/   API: {st.api_url}/api/v1/openapi.json   "
+        "Stop: compose/dev.sh down"
+    )

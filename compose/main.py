@@ -27,7 +27,10 @@ COMPONENTS = {
     "streams": ("warpdrive.streams.main", "Faust stream workers: aggregate topics into PostgreSQL, evaluate quotas."),
     "api": ("warpdrive.api.main", "Control-plane REST API (and the dashboard)."),
     "crawler": ("warpdrive.crawler.main", "Crawl every backend into listing events."),
-    "backfill": ("warpdrive.crawler.history", "Import access history from logs (S3 access logs, GCS audit logs, JSON lines)."),
+    "backfill": (
+        "warpdrive.crawler.history",
+        "Import access history from logs (S3 access logs, GCS audit logs, JSON lines).",
+    ),
 }
 
 
@@ -51,8 +54,9 @@ def configure_logging(verbose: bool, component: str) -> None:
     """Text or JSON lines (WARPDRIVE_LOG_FORMAT until the component's config is loaded, then its [log] format)."""
     from warpdrive.schemas import logs
 
-    logs.configure(component, os.environ.get("WARPDRIVE_LOG_FORMAT", "text"),
-                   level=logging.DEBUG if verbose else logging.INFO)
+    logs.configure(
+        component, os.environ.get("WARPDRIVE_LOG_FORMAT", "text"), level=logging.DEBUG if verbose else logging.INFO
+    )
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -73,7 +77,10 @@ def load_config(path: str | None) -> wconfig.Config:
 
 
 config_option = click.option(
-    "--config", "config_path", envvar="WARPDRIVE_CONFIG", type=click.Path(dir_okay=False),
+    "--config",
+    "config_path",
+    envvar="WARPDRIVE_CONFIG",
+    type=click.Path(dir_okay=False),
     help="Config file (default: the one `warpdrive stack up` wrote, else built-in defaults).",
 )
 
@@ -97,12 +104,24 @@ def stack() -> None:
 @click.option("--api-port", type=int, default=8080, show_default=True)
 @click.option("--s3-port", type=int, default=9100, show_default=True)
 @click.option("--gcs-port", type=int, default=9101, show_default=True)
-@click.option("--kafka-sasl-port", type=int, default=0,
-              help="Also Kafka listeners with SASL_PLAINTEXT here and SASL_SSL on the next port (SCRAM-SHA-256/512, "
-                   "PLAIN; user warpdrive; CA in <state>/kafka-tls/ca.pem), for tests.")
+@click.option(
+    "--kafka-sasl-port",
+    type=int,
+    default=0,
+    help="Also Kafka listeners with SASL_PLAINTEXT here and SASL_SSL on the next port (SCRAM-SHA-256/512, "
+    "PLAIN; user warpdrive; CA in <state>/kafka-tls/ca.pem), for tests.",
+)
 @click.option("--azure-port", type=int, default=10000, show_default=True, help="Azurite's blob port.")
-def stack_up(state_dir: str | None, infra_only: bool, kafka_port: int, api_port: int, s3_port: int, gcs_port: int,
-             kafka_sasl_port: int, azure_port: int) -> None:
+def stack_up(
+    state_dir: str | None,
+    infra_only: bool,
+    kafka_port: int,
+    api_port: int,
+    s3_port: int,
+    gcs_port: int,
+    kafka_sasl_port: int,
+    azure_port: int,
+) -> None:
     """Start every service (idempotent) and wait until each is healthy.
 
     \b
@@ -111,8 +130,9 @@ def stack_up(state_dir: str | None, infra_only: bool, kafka_port: int, api_port:
     """
     st = _stack(state_dir)
     if not (st.run_dir / "ports").exists():
-        st.ports = Ports(kafka=kafka_port, kafka_controller=kafka_port + 1, s3=s3_port, gcs=gcs_port, api=api_port,
-                         azure=azure_port)
+        st.ports = Ports(
+            kafka=kafka_port, kafka_controller=kafka_port + 1, s3=s3_port, gcs=gcs_port, api=api_port, azure=azure_port
+        )
         st.kafka_sasl_port = kafka_sasl_port
     t0 = time.monotonic()
     click.echo(f"starting the stack in {st.state_dir}")
@@ -159,8 +179,13 @@ def start_apps(st: Stack) -> None:
     if Path("/dev/fuse").exists() and not st.pid("agent"):
         mnt.mkdir(exist_ok=True)
         st.spawn("agent", [exe, "agent", "mount", str(mnt)], env=metrics("agent"))
-        wait_for("agent mount", lambda: os.path.ismount(mnt), 60, st.log_dir / "agent.log",
-                 lambda: st.pid("agent") is not None)
+        wait_for(
+            "agent mount",
+            lambda: os.path.ismount(mnt),
+            60,
+            st.log_dir / "agent.log",
+            lambda: st.pid("agent") is not None,
+        )
         started.append(f"agent (mounted at {mnt})")
     st.progress(f"{', '.join(started)} up; API and dashboard at {st.api_url}")
 
@@ -214,8 +239,14 @@ def stack_down(state_dir: str | None) -> None:
 
 
 @stack.command("reap")
-@click.option("--ledger", "ledger_dir", required=True, envvar="WARPDRIVE_RUN_LEDGER", type=click.Path(file_okay=False),
-              help="The run's ledger dir (WARPDRIVE_RUN_LEDGER of the run).")
+@click.option(
+    "--ledger",
+    "ledger_dir",
+    required=True,
+    envvar="WARPDRIVE_RUN_LEDGER",
+    type=click.Path(file_okay=False),
+    help="The run's ledger dir (WARPDRIVE_RUN_LEDGER of the run).",
+)
 def stack_reap(ledger_dir: str) -> None:
     """Stop exactly what one run recorded in its ledger: its stacks, processes (by pid and start time) and
     FUSE mounts. Nothing else is touched, whatever its name.
@@ -256,7 +287,9 @@ def topics_create(config_path: str | None) -> None:
     try:
         created = asyncio.run(ensure_topics(cfg.kafka))
     except Exception as e:  # the broker's own errors: one line, not a traceback
-        raise click.ClickException(f"kafka {cfg.kafka.bootstrap_servers}: {e if type(e).__name__ in str(e) else repr(e)}") from None
+        raise click.ClickException(
+            f"kafka {cfg.kafka.bootstrap_servers}: {e if type(e).__name__ in str(e) else repr(e)}"
+        ) from None
     click.echo(f"created: {', '.join(created)}" if created else "all topics exist")
 
 
@@ -308,11 +341,13 @@ UPGRADE_ORDER = {
 
 
 def _plan_lines(st) -> list[str]:  # st: warpdrive.schemas.db.SchemaState
-    return ([f"pending:   {m.label}" for m in st.pending] + [f"amend:     {m.label} (applied from an earlier text)"
-                                                           for m in st.amend]
-            + [f"record:    {m.label} (checksum not recorded by an older release)" for m in st.adopt]
-            + [f"EDITED:    {m.label} (applied text differs from this release's)" for m in st.edited]
-            + [f"UNKNOWN:   {label} (not shipped by this release)" for label in st.unknown])
+    return (
+        [f"pending:   {m.label}" for m in st.pending]
+        + [f"amend:     {m.label} (applied from an earlier text)" for m in st.amend]
+        + [f"record:    {m.label} (checksum not recorded by an older release)" for m in st.adopt]
+        + [f"EDITED:    {m.label} (applied text differs from this release's)" for m in st.edited]
+        + [f"UNKNOWN:   {label} (not shipped by this release)" for label in st.unknown]
+    )
 
 
 async def _state(conn):  # -> SchemaState
@@ -394,8 +429,10 @@ def retention_cmd(config_path: str | None, dry_run: bool) -> None:
             await retention.apply(conn, steps, lambda line: click.echo(f"  {line}"))
         return steps
 
-    click.echo(f"retention: keeping {keep} month(s), from {retention.cutoff(today, keep)}"
-               + (" (dry run: nothing changes)" if dry_run else ""))
+    click.echo(
+        f"retention: keeping {keep} month(s), from {retention.cutoff(today, keep)}"
+        + (" (dry run: nothing changes)" if dry_run else "")
+    )
     try:
         steps = asyncio.run(_with_conn(cfg, run))
     except SchemaError as e:
@@ -403,9 +440,11 @@ def retention_cmd(config_path: str | None, dry_run: bool) -> None:
     if dry_run:
         for s in steps:
             click.echo(f"  would {s.describe()}")
-    click.echo(f"{'would do' if dry_run else 'done'}: {sum(s.kind == 'create' for s in steps)} created, "
-               f"{sum(s.kind == 'drop' for s in steps)} dropped, {sum(s.rows for s in steps if s.kind == 'purge'):,} "
-               "late row(s) deleted")
+    click.echo(
+        f"{'would do' if dry_run else 'done'}: {sum(s.kind == 'create' for s in steps)} created, "
+        f"{sum(s.kind == 'drop' for s in steps)} dropped, {sum(s.rows for s in steps if s.kind == 'purge'):,} "
+        "late row(s) deleted"
+    )
 
 
 @cli.command("config")

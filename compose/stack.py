@@ -76,8 +76,13 @@ def port_open(port: int, host: str = "127.0.0.1") -> bool:
     return False
 
 
-def wait_for(what: str, check: Callable[[], bool], timeout: float, log: Path | None = None,
-             alive: Callable[[], bool] = lambda: True) -> None:
+def wait_for(
+    what: str,
+    check: Callable[[], bool],
+    timeout: float,
+    log: Path | None = None,
+    alive: Callable[[], bool] = lambda: True,
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
@@ -93,8 +98,14 @@ def wait_for(what: str, check: Callable[[], bool], timeout: float, log: Path | N
     raise StackError(f"{what} {problem} (log: {log}){tail}")
 
 
-def install_once(dest: Path, tool: str, missing: str, doing: str, fill: Callable[[str, Path], subprocess.CompletedProcess[str]],
-                 progress: Callable[[str], None]) -> Path:
+def install_once(
+    dest: Path,
+    tool: str,
+    missing: str,
+    doing: str,
+    fill: Callable[[str, Path], subprocess.CompletedProcess[str]],
+    progress: Callable[[str], None],
+) -> Path:
     """Fills the cache folder ``dest`` once with ``fill(tool's path, temporary folder)``; the folder is renamed into
     place only when complete, so an interrupted install is redone. Later calls return it at once."""
     if (dest / ".complete").exists():
@@ -116,32 +127,57 @@ def install_once(dest: Path, tool: str, missing: str, doing: str, fill: Callable
 
 def kafka_jars(progress: Callable[[str], None] = lambda m: None) -> Path:
     """Resolves the broker jars with Maven once; later calls return the cached folder."""
+
     def resolve(mvn: str, tmp: Path) -> subprocess.CompletedProcess[str]:
         pom = resources.files("warpdrive.compose").joinpath("kafka/pom.xml")
         with resources.as_file(pom) as pom_path:
             return subprocess.run(
-                [mvn, "-q", "-B", "-f", str(pom_path), "dependency:copy-dependencies",
-                 f"-DoutputDirectory={tmp}", "-DincludeScope=runtime", f"-Dkafka.version={KAFKA_VERSION}"],
-                capture_output=True, text=True,
+                [
+                    mvn,
+                    "-q",
+                    "-B",
+                    "-f",
+                    str(pom_path),
+                    "dependency:copy-dependencies",
+                    f"-DoutputDirectory={tmp}",
+                    "-DincludeScope=runtime",
+                    f"-Dkafka.version={KAFKA_VERSION}",
+                ],
+                capture_output=True,
+                text=True,
             )
 
-    return install_once(cache_dir() / f"kafka-{KAFKA_VERSION}" / "jars", "mvn",
-                        "Maven (mvn) is not installed: it resolves the Kafka broker from Maven Central",
-                        f"resolving Kafka {KAFKA_VERSION} jars with Maven", resolve, progress)
+    return install_once(
+        cache_dir() / f"kafka-{KAFKA_VERSION}" / "jars",
+        "mvn",
+        "Maven (mvn) is not installed: it resolves the Kafka broker from Maven Central",
+        f"resolving Kafka {KAFKA_VERSION} jars with Maven",
+        resolve,
+        progress,
+    )
 
 
 def azurite_exe(progress: Callable[[str], None] = lambda m: None) -> Path:
     """Installs Azurite with npm (``npm ci`` of compose/azurite's lock file) once; later calls return the cached one."""
+
     def install(npm: str, tmp: Path) -> subprocess.CompletedProcess[str]:
         tmp.mkdir(parents=True)
         for name in ("package.json", "package-lock.json"):
-            tmp.joinpath(name).write_bytes(resources.files("warpdrive.compose").joinpath(f"azurite/{name}").read_bytes())
-        return subprocess.run([npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=tmp, capture_output=True,
-                              text=True)
+            tmp.joinpath(name).write_bytes(
+                resources.files("warpdrive.compose").joinpath(f"azurite/{name}").read_bytes()
+            )
+        return subprocess.run(
+            [npm, "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=tmp, capture_output=True, text=True
+        )
 
-    home = install_once(cache_dir() / f"azurite-{AZURITE_VERSION}", "npm",
-                        "npm is not installed: it installs Azurite, the Azure Blob emulator (apt-get install npm)",
-                        f"installing Azurite {AZURITE_VERSION} with npm", install, progress)
+    home = install_once(
+        cache_dir() / f"azurite-{AZURITE_VERSION}",
+        "npm",
+        "npm is not installed: it installs Azurite, the Azure Blob emulator (apt-get install npm)",
+        f"installing Azurite {AZURITE_VERSION} with npm",
+        install,
+        progress,
+    )
     return home / "node_modules" / ".bin" / "azurite-blob"
 
 
@@ -197,8 +233,10 @@ class Stack:
 
     @property
     def azure_connection_string(self) -> str:
-        return (f"DefaultEndpointsProtocol=http;AccountName={AZURE_ACCOUNT};AccountKey={AZURE_KEY};"
-                f"BlobEndpoint=http://127.0.0.1:{self.ports.azure}/{AZURE_ACCOUNT};")
+        return (
+            f"DefaultEndpointsProtocol=http;AccountName={AZURE_ACCOUNT};AccountKey={AZURE_KEY};"
+            f"BlobEndpoint=http://127.0.0.1:{self.ports.azure}/{AZURE_ACCOUNT};"
+        )
 
     @property
     def api_url(self) -> str:
@@ -249,8 +287,13 @@ class Stack:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_dir / f"{name}.log", "ab")
         proc = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-            env={**os.environ, **(env or {})}, cwd=cwd,
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
         )
         log.close()
         self._pidfile(name).write_text(f"{proc.pid} {start_time(proc.pid) or ''}".strip())
@@ -284,6 +327,7 @@ class Stack:
     def _reap_orphan_backends(self, timeout: float = 10.0) -> None:
         """Backends of a killed postmaster linger until they notice; a new one cannot start beside them.
         They are the processes whose working directory is this data dir."""
+
         def orphans() -> list[int]:
             found = []
             for pid in filter(str.isdigit, os.listdir("/proc")):
@@ -320,48 +364,79 @@ class Stack:
         k = self.ports
         sasl = self._kafka_sasl_properties()
         props.write_text(
-            "\n".join([
-                "process.roles=broker,controller",
-                "node.id=1",
-                f"controller.quorum.voters=1@127.0.0.1:{k.kafka_controller}",
-                f"listeners=PLAINTEXT://127.0.0.1:{k.kafka},CONTROLLER://127.0.0.1:{k.kafka_controller}{sasl['listener']}",
-                f"advertised.listeners=PLAINTEXT://127.0.0.1:{k.kafka}{sasl['listener']}",
-                "controller.listener.names=CONTROLLER",
-                f"listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT{sasl['map']}",
-                *sasl["lines"],
-                "inter.broker.listener.name=PLAINTEXT",
-                f"log.dirs={data}",
-                "num.partitions=6",
-                "offsets.topic.replication.factor=1",
-                "offsets.topic.num.partitions=6",
-                "transaction.state.log.replication.factor=1",
-                "transaction.state.log.min.isr=1",
-                "group.initial.rebalance.delay.ms=0",
-                "auto.create.topics.enable=false",  # topics come from `warpdrive topics create`, with their configs
-                "log.retention.check.interval.ms=60000",
-            ]) + "\n"
+            "\n".join(
+                [
+                    "process.roles=broker,controller",
+                    "node.id=1",
+                    f"controller.quorum.voters=1@127.0.0.1:{k.kafka_controller}",
+                    f"listeners=PLAINTEXT://127.0.0.1:{k.kafka},CONTROLLER://127.0.0.1:{k.kafka_controller}{sasl['listener']}",
+                    f"advertised.listeners=PLAINTEXT://127.0.0.1:{k.kafka}{sasl['listener']}",
+                    "controller.listener.names=CONTROLLER",
+                    f"listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT{sasl['map']}",
+                    *sasl["lines"],
+                    "inter.broker.listener.name=PLAINTEXT",
+                    f"log.dirs={data}",
+                    "num.partitions=6",
+                    "offsets.topic.replication.factor=1",
+                    "offsets.topic.num.partitions=6",
+                    "transaction.state.log.replication.factor=1",
+                    "transaction.state.log.min.isr=1",
+                    "group.initial.rebalance.delay.ms=0",
+                    "auto.create.topics.enable=false",  # topics come from `warpdrive topics create`, with their configs
+                    "log.retention.check.interval.ms=60000",
+                ]
+            )
+            + "\n"
         )
         classpath = f"{jars}/*"
         java = shutil.which("java")
         if not java:
             raise StackError("Java is not installed: the Kafka broker needs a JRE (17+)")
         log4j = resources.files("warpdrive.compose").joinpath("kafka/log4j2.properties")
-        jvm = ["-Xms128m", "-Xmx512m", "-XX:+UseSerialGC", f"-Dlog4j2.configurationFile={log4j}",
-               f"-Dkafka.logs.dir={self.log_dir}"]
+        jvm = [
+            "-Xms128m",
+            "-Xmx512m",
+            "-XX:+UseSerialGC",
+            f"-Dlog4j2.configurationFile={log4j}",
+            f"-Dkafka.logs.dir={self.log_dir}",
+        ]
         if not (data / "meta.properties").exists():
             data.mkdir(parents=True, exist_ok=True)
             cluster_id = kafka_cluster_id()
-            scram = [a for user, password in (KAFKA_SASL_USERS.items() if self.kafka_sasl_port else ())
-                     for mech in ("SCRAM-SHA-256", "SCRAM-SHA-512")
-                     for a in ("--add-scram", f"{mech}=[name={user},password={password}]")]
-            r = subprocess.run([java, *jvm, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id,
-                                "-c", str(props), *scram], capture_output=True, text=True)
+            scram = [
+                a
+                for user, password in (KAFKA_SASL_USERS.items() if self.kafka_sasl_port else ())
+                for mech in ("SCRAM-SHA-256", "SCRAM-SHA-512")
+                for a in ("--add-scram", f"{mech}=[name={user},password={password}]")
+            ]
+            r = subprocess.run(
+                [
+                    java,
+                    *jvm,
+                    "-cp",
+                    classpath,
+                    "kafka.tools.StorageTool",
+                    "format",
+                    "-t",
+                    cluster_id,
+                    "-c",
+                    str(props),
+                    *scram,
+                ],
+                capture_output=True,
+                text=True,
+            )
             if r.returncode != 0:
                 raise StackError(f"formatting Kafka storage failed: {(r.stdout + r.stderr).strip()[-1500:]}")
         self.spawn("kafka", [java, *jvm, "-cp", classpath, "kafka.Kafka", str(props)])
         # 180 s: ~10 s on an idle machine, but the JVM's start took over 90 s on a 2-core machine at load 20+
-        wait_for("Kafka", lambda: port_open(k.kafka) and self._kafka_ready(), 180, self.log_dir / "kafka.log",
-                 lambda: self.pid("kafka") is not None)
+        wait_for(
+            "Kafka",
+            lambda: port_open(k.kafka) and self._kafka_ready(),
+            180,
+            self.log_dir / "kafka.log",
+            lambda: self.pid("kafka") is not None,
+        )
 
     @property
     def kafka_ca(self) -> Path:
@@ -377,12 +452,50 @@ class Stack:
         d.mkdir(parents=True, exist_ok=True)
         (d / "san.ext").write_text("subjectAltName=IP:127.0.0.1,DNS:localhost\n")
         steps = [
-            ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "30",
-             "-subj", "/CN=warpdrive local stack CA"],
-            ["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
-             "-subj", "/CN=127.0.0.1"],
-            ["x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-             "-out", "server.crt", "-days", "30", "-extfile", "san.ext"],
+            [
+                "req",
+                "-x509",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "ca.key",
+                "-out",
+                "ca.pem",
+                "-days",
+                "30",
+                "-subj",
+                "/CN=warpdrive local stack CA",
+            ],
+            [
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-keyout",
+                "server.key",
+                "-out",
+                "server.csr",
+                "-subj",
+                "/CN=127.0.0.1",
+            ],
+            [
+                "x509",
+                "-req",
+                "-in",
+                "server.csr",
+                "-CA",
+                "ca.pem",
+                "-CAkey",
+                "ca.key",
+                "-CAcreateserial",
+                "-out",
+                "server.crt",
+                "-days",
+                "30",
+                "-extfile",
+                "san.ext",
+            ],
             ["pkcs8", "-topk8", "-nocrypt", "-in", "server.key", "-out", "server.p8"],
         ]
         openssl = shutil.which("openssl")
@@ -400,16 +513,21 @@ class Stack:
         if not self.kafka_sasl_port:
             return {"listener": "", "map": "", "lines": []}
         plain_users = " ".join(f'user_{u}="{p}"' for u, p in KAFKA_SASL_USERS.items())
-        jaas = {"scram-sha-256": "org.apache.kafka.common.security.scram.ScramLoginModule required;",
-                "scram-sha-512": "org.apache.kafka.common.security.scram.ScramLoginModule required;",
-                "plain": f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};"}
+        jaas = {
+            "scram-sha-256": "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "scram-sha-512": "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            "plain": f"org.apache.kafka.common.security.plain.PlainLoginModule required {plain_users};",
+        }
         return {
             "listener": f",SASL_PLAINTEXT://127.0.0.1:{self.kafka_sasl_port},SASL_SSL://127.0.0.1:{self.kafka_sasl_port + 1}",
             "map": ",SASL_PLAINTEXT:SASL_PLAINTEXT,SASL_SSL:SASL_SSL",
             "lines": [
                 "sasl.enabled.mechanisms=SCRAM-SHA-256,SCRAM-SHA-512,PLAIN",
-                *(f"listener.name.{listener}.{mech}.sasl.jaas.config={cfg}"
-                  for listener in ("sasl_plaintext", "sasl_ssl") for mech, cfg in jaas.items()),
+                *(
+                    f"listener.name.{listener}.{mech}.sasl.jaas.config={cfg}"
+                    for listener in ("sasl_plaintext", "sasl_ssl")
+                    for mech, cfg in jaas.items()
+                ),
                 "listener.name.sasl_ssl.ssl.keystore.type=PEM",
                 f"listener.name.sasl_ssl.ssl.keystore.location={self._kafka_tls_keystore()}",
             ],
@@ -454,8 +572,13 @@ class Stack:
             return
         exe = _console_script("moto_server")
         self.spawn("s3", [exe, "-H", "127.0.0.1", "-p", str(self.ports.s3)])
-        wait_for("S3 server (moto)", lambda: port_open(self.ports.s3), 60, self.log_dir / "s3.log",
-                 lambda: self.pid("s3") is not None)
+        wait_for(
+            "S3 server (moto)",
+            lambda: port_open(self.ports.s3),
+            60,
+            self.log_dir / "s3.log",
+            lambda: self.pid("s3") is not None,
+        )
 
     def start_gcs(self) -> None:
         if self.pid("gcs") and port_open(self.ports.gcs):
@@ -464,8 +587,13 @@ class Stack:
         data = self.state_dir / "gcs"
         data.mkdir(parents=True, exist_ok=True)
         self.spawn("gcs", [exe, "-d", str(data), "start", "--host", "127.0.0.1", "--port", str(self.ports.gcs)])
-        wait_for("GCS emulator", lambda: port_open(self.ports.gcs), 60, self.log_dir / "gcs.log",
-                 lambda: self.pid("gcs") is not None)
+        wait_for(
+            "GCS emulator",
+            lambda: port_open(self.ports.gcs),
+            60,
+            self.log_dir / "gcs.log",
+            lambda: self.pid("gcs") is not None,
+        )
 
     def start_azure(self) -> None:
         if self.pid("azure") and port_open(self.ports.azure):
@@ -475,11 +603,29 @@ class Stack:
         data.mkdir(parents=True, exist_ok=True)
         # --skipApiVersionCheck: the Python SDK may speak a newer API version than this Azurite knows;
         # --loose: ignore headers it does not implement rather than failing the request.
-        self.spawn("azure", [str(exe), "--blobHost", "127.0.0.1", "--blobPort", str(self.ports.azure),
-                             "--location", str(data), "--skipApiVersionCheck", "--loose", "--silent",
-                             "--disableTelemetry"])
-        wait_for("Azure Blob emulator (Azurite)", lambda: port_open(self.ports.azure), 60, self.log_dir / "azure.log",
-                 lambda: self.pid("azure") is not None)
+        self.spawn(
+            "azure",
+            [
+                str(exe),
+                "--blobHost",
+                "127.0.0.1",
+                "--blobPort",
+                str(self.ports.azure),
+                "--location",
+                str(data),
+                "--skipApiVersionCheck",
+                "--loose",
+                "--silent",
+                "--disableTelemetry",
+            ],
+        )
+        wait_for(
+            "Azure Blob emulator (Azurite)",
+            lambda: port_open(self.ports.azure),
+            60,
+            self.log_dir / "azure.log",
+            lambda: self.pid("azure") is not None,
+        )
 
     def infra_up(self, services: tuple[str, ...] = ("postgres", "kafka", "s3", "gcs", "azure")) -> None:
         self.state_dir.mkdir(parents=True, exist_ok=True)
@@ -509,12 +655,21 @@ class Stack:
             "api": {"listen": f"127.0.0.1:{self.ports.api}", "insecure_no_auth": True},
             "backends": [
                 {"name": "local", "url": f"file://{local_root}"},
-                {"name": "s3", "url": f"s3://{DEMO_BUCKET}",
-                 "storage_options": {"endpoint_url": self.s3_endpoint, "key": S3_KEY, "secret": S3_SECRET}},
-                {"name": "gcs", "url": f"gs://{DEMO_BUCKET}",
-                 "storage_options": {"endpoint_url": self.gcs_endpoint, "token": "anon", "project": "warpdrive"}},
-                {"name": "azure", "url": f"az://{DEMO_BUCKET}",
-                 "storage_options": {"connection_string": self.azure_connection_string}},
+                {
+                    "name": "s3",
+                    "url": f"s3://{DEMO_BUCKET}",
+                    "storage_options": {"endpoint_url": self.s3_endpoint, "key": S3_KEY, "secret": S3_SECRET},
+                },
+                {
+                    "name": "gcs",
+                    "url": f"gs://{DEMO_BUCKET}",
+                    "storage_options": {"endpoint_url": self.gcs_endpoint, "token": "anon", "project": "warpdrive"},
+                },
+                {
+                    "name": "azure",
+                    "url": f"az://{DEMO_BUCKET}",
+                    "storage_options": {"connection_string": self.azure_connection_string},
+                },
             ],
         }
         for k, v in (extra or {}).items():
@@ -537,7 +692,9 @@ class Stack:
 
     def app_services(self) -> list[str]:
         known = {"postgres", "kafka", "s3", "gcs", "azure"}
-        return sorted(p.stem for p in self.run_dir.glob("*.pid") if p.stem not in known) if self.run_dir.exists() else []
+        return (
+            sorted(p.stem for p in self.run_dir.glob("*.pid") if p.stem not in known) if self.run_dir.exists() else []
+        )
 
     def down(self) -> list[str]:
         """Stops every service this stack started (apps first, then infra); returns their names."""

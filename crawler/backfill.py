@@ -40,7 +40,9 @@ SNIFF_LINES = 5
 BATCH = 1000  # events per Kafka message (~400 KB): fewer, larger messages are cheaper for producer and workers alike
 CHUNK = 1 << 20  # bytes of log lines handed to a parser at a time (~2,500 JSON lines)
 AHEAD = 16  # encoded messages the parsing thread may run ahead of the sender
-PRODUCER_BATCH = 1_000_000  # bytes of messages aiokafka packs into one record batch: under the broker's 1 MiB message.max.bytes
+PRODUCER_BATCH = (
+    1_000_000  # bytes of messages aiokafka packs into one record batch: under the broker's 1 MiB message.max.bytes
+)
 
 
 class BackfillError(CrawlerError):
@@ -111,7 +113,7 @@ class Summary:
         self.lines += part.lines
         self.skipped.update(part.skipped)
         self.unparseable += part.unparseable
-        self.bad.extend(part.bad[:SHOWN - len(self.bad)])
+        self.bad.extend(part.bad[: SHOWN - len(self.bad)])
         for name, p in part.backends.items():
             s = self.backends.get(name)
             if s is None:
@@ -121,12 +123,21 @@ class Summary:
                 s.days |= p.days
 
     def as_dict(self) -> dict[str, Any]:
-        return {"dry_run": self.dry_run, "files": self.files, "lines": self.lines, "imported": self.imported,
-                "skipped": dict(self.skipped), "unknown_backend": self.unknown_backend,
-                "unparseable": self.unparseable, "bad_lines": [list(b) for b in self.bad],
-                "formats": dict(self.formats),
-                "backends": {n: {"first": s.first, "last": s.last, "events": s.events,
-                                 "gaps": [list(g) for g in s.gaps()]} for n, s in sorted(self.backends.items())}}
+        return {
+            "dry_run": self.dry_run,
+            "files": self.files,
+            "lines": self.lines,
+            "imported": self.imported,
+            "skipped": dict(self.skipped),
+            "unknown_backend": self.unknown_backend,
+            "unparseable": self.unparseable,
+            "bad_lines": [list(b) for b in self.bad],
+            "formats": dict(self.formats),
+            "backends": {
+                n: {"first": s.first, "last": s.last, "events": s.events, "gaps": [list(g) for g in s.gaps()]}
+                for n, s in sorted(self.backends.items())
+            },
+        }
 
 
 def _fs_for(cfg: Config, url: str, storage_options: dict[str, Any] | None) -> tuple[Any, str, str]:
@@ -179,18 +190,20 @@ def _blocks(fs: Any, path: str) -> Iterator[bytes]:
             yield rest
 
 
-def _chunks(files: list[tuple[Any, str, str]], fmt: str | None,
-            summary: Summary) -> Iterator[tuple[str, str, int, bytes]]:
+def _chunks(
+    files: list[tuple[Any, str, str]], fmt: str | None, summary: Summary
+) -> Iterator[tuple[str, str, int, bytes]]:
     """(format, file URL, number of the block's first line, block of lines) of every file in turn (the format
     sniffed per file from its first block unless given; files and formats counted). Only bytes are handled here:
     splitting into lines and decoding is the parsers' work, wherever they run."""
     for fs, path, url in files:
         first, blocks = 1, _blocks(fs, path)
         head = next(blocks, b"")
-        this = fmt or sniff(head[:1 << 16].decode("utf-8", "replace").split("\n")[:SNIFF_LINES])
+        this = fmt or sniff(head[: 1 << 16].decode("utf-8", "replace").split("\n")[:SNIFF_LINES])
         if this is None:
-            raise BackfillError(f"{url}: cannot tell the format from its first lines; give --format "
-                                f"({', '.join(FORMATS)})")
+            raise BackfillError(
+                f"{url}: cannot tell the format from its first lines; give --format ({', '.join(FORMATS)})"
+            )
         summary.files += 1
         summary.formats[this] += 1
         for block in itertools.chain((head,), blocks):
@@ -198,8 +211,9 @@ def _chunks(files: list[tuple[Any, str, str]], fmt: str | None,
             first += block.count(b"\n")
 
 
-def parse_chunk(fmt: str, url: str, first: int, block: bytes, resolver: Resolver, roots: dict[str, str],
-                batch_size: int) -> tuple[list[tuple[str, bytes, int]], Summary]:
+def parse_chunk(
+    fmt: str, url: str, first: int, block: bytes, resolver: Resolver, roots: dict[str, str], batch_size: int
+) -> tuple[list[tuple[str, bytes, int]], Summary]:
     """Lines ``first``… of one log file → (key, encoded batch message, events) and what was counted: the CPU-bound
     part of an import, run in the parsing thread or in worker processes (``jobs``)."""
     summary = Summary()
@@ -236,8 +250,9 @@ def _init_worker(resolver: Resolver, roots: dict[str, str]) -> None:
     _context = (resolver, roots)
 
 
-def _parse_in_worker(fmt: str, url: str, first: int, block: bytes,
-                     batch_size: int) -> tuple[list[tuple[str, bytes, int]], Summary]:
+def _parse_in_worker(
+    fmt: str, url: str, first: int, block: bytes, batch_size: int
+) -> tuple[list[tuple[str, bytes, int]], Summary]:
     assert _context is not None
     return parse_chunk(fmt, url, first, block, *_context, batch_size)
 
@@ -246,11 +261,20 @@ def _result(f: Future[Any]) -> Any:
     try:
         return f.result()
     except BrokenProcessPool as e:
-        raise BackfillError(f"a parsing process died ({e}); importing again adds only the lines not applied yet") from None
+        raise BackfillError(
+            f"a parsing process died ({e}); importing again adds only the lines not applied yet"
+        ) from None
 
 
-def _messages(files: list[tuple[Any, str, str]], fmt: str | None, resolver: Resolver, roots: dict[str, str],
-              summary: Summary, batch_size: int, jobs: int) -> Iterator[tuple[str, bytes, int]]:
+def _messages(
+    files: list[tuple[Any, str, str]],
+    fmt: str | None,
+    resolver: Resolver,
+    roots: dict[str, str],
+    summary: Summary,
+    batch_size: int,
+    jobs: int,
+) -> Iterator[tuple[str, bytes, int]]:
     """(key, encoded batch message, events) of every file in order. With ``jobs`` > 1, chunks of lines are
     parsed, checked and encoded by that many worker processes (results taken in order; at most 2 per
     worker ahead), the reading stays here."""
@@ -320,10 +344,17 @@ async def _in_thread(it: Iterator[Any], consume: Callable[[Any], Awaitable[None]
         await asyncio.to_thread(thread.join)
 
 
-async def backfill(cfg: Config, locations: list[str], fmt: str | None = None, dry_run: bool = False,
-                   users: dict[str, str] | None = None, storage_options: dict[str, Any] | None = None,
-                   batch_size: int = BATCH, progress: Callable[[Summary], None] | None = None,
-                   jobs: int = 1) -> Summary:
+async def backfill(
+    cfg: Config,
+    locations: list[str],
+    fmt: str | None = None,
+    dry_run: bool = False,
+    users: dict[str, str] | None = None,
+    storage_options: dict[str, Any] | None = None,
+    batch_size: int = BATCH,
+    progress: Callable[[Summary], None] | None = None,
+    jobs: int = 1,
+) -> Summary:
     """Imports the access logs at ``locations`` (``fmt``: one of FORMATS, else sniffed per file); with
     ``dry_run`` publishes nothing and only counts. ``users``: requester → user, over ``[history.users]``.
     Returns the summary; raises BackfillError when a location or Kafka fails (what was sent stays sent:
@@ -337,6 +368,7 @@ async def backfill(cfg: Config, locations: list[str], fmt: str | None = None, dr
     messages = _messages(files, fmt, resolver, roots, summary, batch_size, jobs)
 
     if dry_run:
+
         async def count(item: tuple[str, bytes, int]) -> None:
             if progress is not None:
                 progress(summary)

@@ -50,8 +50,9 @@ def new_crawl_id(backend: str) -> str:
     return f"{backend}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:8]}"
 
 
-async def listing(backend: BackendConfig, prefix: str, crawl_id: str, batch_size: int, concurrency: int,
-                  stats: WalkStats) -> AsyncGenerator[list[ListingEvent], None]:
+async def listing(
+    backend: BackendConfig, prefix: str, crawl_id: str, batch_size: int, concurrency: int, stats: WalkStats
+) -> AsyncGenerator[list[ListingEvent], None]:
     """Batches of ListingEvents of the backend at or under ``prefix`` (relative to its root)."""
     kind = kind_of(backend)
     if kind.posix:
@@ -61,7 +62,9 @@ async def listing(backend: BackendConfig, prefix: str, crawl_id: str, batch_size
             yield batch
     else:
         async with kind.open_lister(backend) as (store, base):
-            async for batch in list_objects(store, base, prefix, crawl_id, backend.name, batch_size, concurrency, stats):
+            async for batch in list_objects(
+                store, base, prefix, crawl_id, backend.name, batch_size, concurrency, stats
+            ):
                 yield batch
 
 
@@ -70,8 +73,16 @@ async def _finish(channel: Channel, marker: CrawlMarker) -> None:
     await channel.settle()
 
 
-async def crawl(cfg: Config, backend: BackendConfig, publisher: Publisher, dsn: str, *, prefix: str = "",
-                reporter: Reporter | None = None, wait_lock: bool = False) -> CrawlResult:
+async def crawl(
+    cfg: Config,
+    backend: BackendConfig,
+    publisher: Publisher,
+    dsn: str,
+    *,
+    prefix: str = "",
+    reporter: Reporter | None = None,
+    wait_lock: bool = False,
+) -> CrawlResult:
     """Crawls the backend (or one prefix of it) under its lock; never raises for listing errors."""
     prefix = prefix.strip("/")
     crawl_id = new_crawl_id(backend.name)
@@ -86,15 +97,21 @@ async def crawl(cfg: Config, backend: BackendConfig, publisher: Publisher, dsn: 
         finish = CrawlMarker(crawl_id, backend.name, "finish", "", prefix=prefix)
         try:
             await channel.send_batch(LISTING, backend.name, [start])
-            async for batch in listing(backend, prefix, crawl_id, cfg.crawler.batch_size,
-                                       cfg.crawler.list_concurrency, stats):
+            async for batch in listing(
+                backend, prefix, crawl_id, cfg.crawler.batch_size, cfg.crawler.list_concurrency, stats
+            ):
                 await channel.send_batch(LISTING, backend.name, batch)
                 counter.add(len(batch), sum(e.size_bytes for e in batch))
                 counter.errors = stats.errors
             await channel.settle()
         except asyncio.CancelledError:
             log.warning("crawl interrupted backend=%s crawl_id=%s files=%d", backend.name, crawl_id, counter.files)
-            finish.timestamp, finish.files, finish.bytes, finish.errors = utc_now(), counter.files, counter.bytes, stats.errors
+            finish.timestamp, finish.files, finish.bytes, finish.errors = (
+                utc_now(),
+                counter.files,
+                counter.bytes,
+                stats.errors,
+            )
             try:  # best effort, bounded: record the crawl as partial (complete=False never deletes)
                 await asyncio.wait_for(asyncio.shield(_finish(channel, finish)), 10)
             except (asyncio.TimeoutError, asyncio.CancelledError, PublishError):
@@ -102,16 +119,25 @@ async def crawl(cfg: Config, backend: BackendConfig, publisher: Publisher, dsn: 
             raise
         except PublishError as e:
             log.error("crawl failed backend=%s crawl_id=%s error=%s", backend.name, crawl_id, e)
-            return CrawlResult(crawl_id, backend.name, prefix, counter.files, counter.bytes, stats.errors, "failed", str(e))
+            return CrawlResult(
+                crawl_id, backend.name, prefix, counter.files, counter.bytes, stats.errors, "failed", str(e)
+            )
         finally:
             if reporter:
                 reporter.done(counter)
-        finish.timestamp, finish.files, finish.bytes, finish.errors = utc_now(), counter.files, counter.bytes, stats.errors
+        finish.timestamp, finish.files, finish.bytes, finish.errors = (
+            utc_now(),
+            counter.files,
+            counter.bytes,
+            stats.errors,
+        )
         finish.complete = stats.errors == 0
         try:
             await _finish(channel, finish)
         except PublishError as e:
-            return CrawlResult(crawl_id, backend.name, prefix, counter.files, counter.bytes, stats.errors, "failed", str(e))
+            return CrawlResult(
+                crawl_id, backend.name, prefix, counter.files, counter.bytes, stats.errors, "failed", str(e)
+            )
     status = "complete" if finish.complete else "partial"
     log.info("crawl %s crawl_id=%s %s vanished=%d", status, crawl_id, counter.fields(), stats.vanished)
     error = f"{stats.errors} listing errors, e.g. {stats.error_samples[0]}" if stats.errors else None

@@ -43,8 +43,9 @@ class Progress:
             return
         self.shown = now
         rate = s.lines / max(now - self.started, 1e-6)
-        sys.stderr.write(f"\r\033[Kbackfill: {s.files} files, {s.lines:,} lines, {rate:,.0f} lines/s, "
-                         f"{s.unparseable:,} unparseable")
+        sys.stderr.write(
+            f"\r\033[Kbackfill: {s.files} files, {s.lines:,} lines, {rate:,.0f} lines/s, {s.unparseable:,} unparseable"
+        )
         sys.stderr.flush()
 
     def done(self) -> None:
@@ -55,9 +56,11 @@ class Progress:
 def render(s: Summary) -> str:
     """The final summary, for people."""
     verb = "would import" if s.dry_run else "imported"
-    out = [f"{s.files} files, {s.lines:,} lines read: {verb} {s.imported if not s.dry_run else sum(b.events for b in s.backends.values()):,}, "
-           f"skipped {sum(s.skipped.values()):,} ({s.unknown_backend:,} unknown backend), "
-           f"unparseable {s.unparseable:,}"]
+    out = [
+        f"{s.files} files, {s.lines:,} lines read: {verb} {s.imported if not s.dry_run else sum(b.events for b in s.backends.values()):,}, "
+        f"skipped {sum(s.skipped.values()):,} ({s.unknown_backend:,} unknown backend), "
+        f"unparseable {s.unparseable:,}"
+    ]
     for reason, n in sorted(s.skipped.items(), key=lambda kv: -kv[1]):
         out.append(f"  skipped {n:,}: {reason}")
     if s.backends:
@@ -65,8 +68,10 @@ def render(s: Summary) -> str:
         for name, b in sorted(s.backends.items()):
             out.append(f"  {name:<20} {b.events:>12,}  {b.first:<28}  {b.last}")
             for first, last, days in b.gaps():
-                out.append(f"  {'':<20} gap: no events {first}..{last} ({days} days): logs missing? coverage "
-                           f"counts this span as read evidence")
+                out.append(
+                    f"  {'':<20} gap: no events {first}..{last} ({days} days): logs missing? coverage "
+                    f"counts this span as read evidence"
+                )
     for file, line, reason in s.bad:
         out.append(f"  bad line {file}:{line}: {reason}")
     if s.unparseable > len(s.bad):
@@ -80,19 +85,50 @@ def render(s: Summary) -> str:
 @click.argument("locations", nargs=-1, required=True, metavar="LOG...")
 @click.option("--format", "fmt", type=click.Choice(FORMATS), help="Log format (default: sniffed per file).")
 @click.option("--dry-run", is_flag=True, help="Read and count only: what would be imported per backend and date range.")
-@click.option("--users", "users_json", metavar="JSON",
-              help="Requester → user, over [history.users]: '{\"arn:aws:iam::1:user/a\": \"alice\"}'.")
-@click.option("--storage-options", "options_json", metavar="JSON",
-              help="fsspec options for the log location (default: those of a configured backend of its scheme).")
-@click.option("--batch-size", default=BATCH, show_default=True, type=click.IntRange(1, 2000),
-              help="Events per Kafka message (about 0.4 KB each; the broker takes 1 MB messages by default).")
-@click.option("--jobs", default=0, type=click.IntRange(0, 64),
-              help="Processes parsing logs in parallel (default: one per CPU; 1: parse in this process).")
+@click.option(
+    "--users",
+    "users_json",
+    metavar="JSON",
+    help='Requester → user, over [history.users]: \'{"arn:aws:iam::1:user/a": "alice"}\'.',
+)
+@click.option(
+    "--storage-options",
+    "options_json",
+    metavar="JSON",
+    help="fsspec options for the log location (default: those of a configured backend of its scheme).",
+)
+@click.option(
+    "--batch-size",
+    default=BATCH,
+    show_default=True,
+    type=click.IntRange(1, 2000),
+    help="Events per Kafka message (about 0.4 KB each; the broker takes 1 MB messages by default).",
+)
+@click.option(
+    "--jobs",
+    default=0,
+    type=click.IntRange(0, 64),
+    help="Processes parsing logs in parallel (default: one per CPU; 1: parse in this process).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
-@click.option("--config", "config_path", envvar="WARPDRIVE_CONFIG", type=click.Path(dir_okay=False),
-              help="Config file (default: the one `warpdrive stack up` wrote).")
-def cli(locations: tuple[str, ...], fmt: str | None, dry_run: bool, users_json: str | None, options_json: str | None,
-        batch_size: int, jobs: int, as_json: bool, config_path: str | None) -> None:
+@click.option(
+    "--config",
+    "config_path",
+    envvar="WARPDRIVE_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="Config file (default: the one `warpdrive stack up` wrote).",
+)
+def cli(
+    locations: tuple[str, ...],
+    fmt: str | None,
+    dry_run: bool,
+    users_json: str | None,
+    options_json: str | None,
+    batch_size: int,
+    jobs: int,
+    as_json: bool,
+    config_path: str | None,
+) -> None:
     """Import access history from logs, so stale answers are covered on day one.
 
     LOG is a file, a directory, or an object / prefix of log objects (s3://logs/prefix/, gs://...). Formats:
@@ -112,8 +148,19 @@ def cli(locations: tuple[str, ...], fmt: str | None, dry_run: bool, users_json: 
     progress = Progress() if sys.stderr.isatty() and not as_json else None
     try:
         cfg = wconfig.load(config_path)
-        summary = _run(backfill(cfg, list(locations), fmt, dry_run, {str(k): str(v) for k, v in users.items()},
-                                options, batch_size, progress, jobs or os.cpu_count() or 1))
+        summary = _run(
+            backfill(
+                cfg,
+                list(locations),
+                fmt,
+                dry_run,
+                {str(k): str(v) for k, v in users.items()},
+                options,
+                batch_size,
+                progress,
+                jobs or os.cpu_count() or 1,
+            )
+        )
     except (SchemaError, CrawlerError) as e:
         raise click.ClickException(str(e)) from None
     except (KeyboardInterrupt, SystemExit):

@@ -134,10 +134,12 @@ class JobRunner:
         await channel.settle()
 
     @contextlib.asynccontextmanager
-    async def _reporting(self, job: Job, progress: dict[str, Any],
-                         counters: Callable[[], dict[str, Any]]) -> AsyncIterator[None]:
+    async def _reporting(
+        self, job: Job, progress: dict[str, Any], counters: Callable[[], dict[str, Any]]
+    ) -> AsyncIterator[None]:
         """Sends the job's progress (``counters`` merged in) about once a second while the body runs. Stopped before
         the body's caller sends the final event, so no "running" ever follows "done"."""
+
         async def report() -> None:
             while True:
                 await asyncio.sleep(PROGRESS_EVERY)
@@ -188,8 +190,10 @@ class JobRunner:
         backends = [self.cfg.backend(name)] if name else self.service.backends
         # A requested crawl waits for a running one of the same backend, so it really lists after the request.
         if prefix:
-            results = [await crawl(self.cfg, b, self.publisher, self.service.dsn, prefix=prefix, wait_lock=True)
-                       for b in backends]
+            results = [
+                await crawl(self.cfg, b, self.publisher, self.service.dsn, prefix=prefix, wait_lock=True)
+                for b in backends
+            ]
         else:
             results = await self.service.crawl_all(self.publisher, backends, wait_lock=True)
         out: dict[str, Any] = {"kind": "crawl", "crawls": [r.as_dict() for r in results]}
@@ -216,13 +220,22 @@ class JobRunner:
                 await self._event(job, "running", dict(progress))  # the totals, before the first copy
                 await mover.run(mp)
         if dry_run:
-            files = [{"path": ev.path, "dest_path": mover.dest(ev), "size_bytes": ev.size_bytes,
-                      "last_modified": ev.last_modified} for ev in sample]
+            files = [
+                {
+                    "path": ev.path,
+                    "dest_path": mover.dest(ev),
+                    "size_bytes": ev.size_bytes,
+                    "last_modified": ev.last_modified,
+                }
+                for ev in sample
+            ]
             return {**progress, "files": files}
         # The index follows through listing events: a complete crawl of the moved prefix on each side
         # inserts the new destination files and marks the moved-away sources deleted.
-        crawls = [await crawl(self.cfg, loc.backend, self.publisher, self.service.dsn, prefix=loc.path, wait_lock=True)
-                  for loc in (src, dst)]
+        crawls = [
+            await crawl(self.cfg, loc.backend, self.publisher, self.service.dsn, prefix=loc.path, wait_lock=True)
+            for loc in (src, dst)
+        ]
         out = {**progress, "crawls": [r.as_dict() for r in crawls]}
         if mp.errors:
             out["error"] = f"{len(mp.errors)} file(s) not moved, e.g. {mp.errors[0]}"
@@ -235,10 +248,16 @@ class JobRunner:
         args, kind = job.command.args, job.command.kind
         if kind == "purge":
             before = datetime.fromisoformat(str(args["before"])) if args.get("before") else datetime.now(UTC)
-            purged = await asyncio.to_thread(trash.purge, self.cfg, self.service.backends, before,
-                                             args.get("trash_job") or None)
-            return {**progress, "purged": purged, "directories": len(purged),
-                    "files_done": sum(p["files"] for p in purged), "bytes_done": sum(p["bytes"] for p in purged)}
+            purged = await asyncio.to_thread(
+                trash.purge, self.cfg, self.service.backends, before, args.get("trash_job") or None
+            )
+            return {
+                **progress,
+                "purged": purged,
+                "directories": len(purged),
+                "files_done": sum(p["files"] for p in purged),
+                "bytes_done": sum(p["bytes"] for p in purged),
+            }
         trash.check_args(args, "trash", *(("trash_job",) if kind == "restore" else ()))
         source_job = str(args.get("trash_job") or job.command.command_id)
         todo = await trash.items(self.service.dsn, source_job)
@@ -256,7 +275,9 @@ class JobRunner:
             except Exception:
                 continue
             prefix = trash.common_dir([i.path for i in todo if i.backend == name])
-            crawls.append(await crawl(self.cfg, backend, self.publisher, self.service.dsn, prefix=prefix, wait_lock=True))
+            crawls.append(
+                await crawl(self.cfg, backend, self.publisher, self.service.dsn, prefix=prefix, wait_lock=True)
+            )
         out = {**progress, "crawls": [r.as_dict() for r in crawls]}
         if tp.errors:
             out["error"] = f"{len(tp.errors)} file(s) not moved, e.g. {tp.errors[0]['path']}: {tp.errors[0]['error']}"

@@ -68,7 +68,9 @@ def user_name(uid: int) -> str | None:
     return name
 
 
-def walk(root: str, prefix: str, crawl_id: str, backend: str, batch_size: int, stats: WalkStats) -> Iterator[list[ListingEvent]]:
+def walk(
+    root: str, prefix: str, crawl_id: str, backend: str, batch_size: int, stats: WalkStats
+) -> Iterator[list[ListingEvent]]:
     """Yields batches of ListingEvents for every regular file at or under ``root/prefix``.
 
     Paths are relative to ``root`` with '/' separators. Symlinks are not followed and are not files
@@ -85,8 +87,18 @@ def walk(root: str, prefix: str, crawl_id: str, backend: str, batch_size: int, s
     Event, names = ListingEvent, user_names
 
     def event(rel: str, st: os.stat_result) -> ListingEvent:
-        return ListingEvent(crawl_id, backend, rel, st.st_size, mtime_fmt(st.st_mtime_ns), None,
-                            st.st_uid, st.st_gid, user_name(st.st_uid), atime_fmt(st.st_atime_ns))
+        return ListingEvent(
+            crawl_id,
+            backend,
+            rel,
+            st.st_size,
+            mtime_fmt(st.st_mtime_ns),
+            None,
+            st.st_uid,
+            st.st_gid,
+            user_name(st.st_uid),
+            atime_fmt(st.st_atime_ns),
+        )
 
     try:
         st = os.stat(base, follow_symlinks=False)
@@ -131,9 +143,20 @@ def walk(root: str, prefix: str, crawl_id: str, backend: str, batch_size: int, s
                         # event() inlined: this line runs once per file of the tree.
                         st = entry.stat(follow_symlinks=False)
                         uid = st.st_uid
-                        batch.append(Event(crawl_id, backend, rel + entry.name, st.st_size, mtime_fmt(st.st_mtime_ns),
-                                           None, uid, st.st_gid, names[uid] if uid in names else user_name(uid),
-                                           atime_fmt(st.st_atime_ns)))
+                        batch.append(
+                            Event(
+                                crawl_id,
+                                backend,
+                                rel + entry.name,
+                                st.st_size,
+                                mtime_fmt(st.st_mtime_ns),
+                                None,
+                                uid,
+                                st.st_gid,
+                                names[uid] if uid in names else user_name(uid),
+                                atime_fmt(st.st_atime_ns),
+                            )
+                        )
                         if len(batch) >= batch_size:
                             yield batch
                             batch = []

@@ -18,7 +18,6 @@ from warpdrive.schemas.locks import CRAWL_LOCK  # the first key of the two-key l
 from .errors import CrawlBusy, CrawlerError
 
 
-
 @asynccontextmanager
 async def backend_lock(dsn: str, backend: str, wait: bool) -> AsyncIterator[None]:
     """Holds the backend's crawl lock; ``wait`` False raises CrawlBusy when another crawl holds it."""

@@ -74,7 +74,7 @@ class Resolver:
                 continue
             root = backend_prefix(b.url)
             if (full == root or full.startswith(root + "/")) and (best is None or len(root) > best[0]):
-                best = (len(root), b.name, full[len(root):].lstrip("/"))
+                best = (len(root), b.name, full[len(root) :].lstrip("/"))
         if best is None:
             raise Skip(UNKNOWN_BACKEND)
         return best[1], best[2]
@@ -96,10 +96,31 @@ class Resolver:
         return requester
 
 
-def _event(source: str, line: int, ts: str, user: str, backend: str, path: str, op: str, node: str,
-           bytes_read: int = 0, **fields: Any) -> AccessEvent:
-    return AccessEvent(event_id=f"{source}#{line}", timestamp=ts, user_id=user, backend_name=backend, path=path,
-                       operation=op, node_host=node, seq=line, bytes_read=bytes_read, source=source, **fields)
+def _event(
+    source: str,
+    line: int,
+    ts: str,
+    user: str,
+    backend: str,
+    path: str,
+    op: str,
+    node: str,
+    bytes_read: int = 0,
+    **fields: Any,
+) -> AccessEvent:
+    return AccessEvent(
+        event_id=f"{source}#{line}",
+        timestamp=ts,
+        user_id=user,
+        backend_name=backend,
+        path=path,
+        operation=op,
+        node_host=node,
+        seq=line,
+        bytes_read=bytes_read,
+        source=source,
+        **fields,
+    )
 
 
 # --- JSON lines (spec AccessEvent) ---
@@ -137,20 +158,40 @@ def parse_jsonl(text: str, line: int, source: str, r: Resolver) -> AccessEvent:
     if d.backend_name not in r.names:
         raise Skip(UNKNOWN_BACKEND)
     # Built directly (not through _event's **fields): this is the hot path of a large import.
-    return AccessEvent(f"{source}#{line}", d.timestamp, r.users.get(d.user_id, d.user_id), d.backend_name, d.path,
-                       d.operation, d.node_host or "backfill", seq=line, count=d.count, bytes_read=d.bytes_read,
-                       bytes_written=d.bytes_written, cache_hit=d.cache_hit, latency_ms=d.latency_ms, error=d.error,
-                       source=source)
+    return AccessEvent(
+        f"{source}#{line}",
+        d.timestamp,
+        r.users.get(d.user_id, d.user_id),
+        d.backend_name,
+        d.path,
+        d.operation,
+        d.node_host or "backfill",
+        seq=line,
+        count=d.count,
+        bytes_read=d.bytes_read,
+        bytes_written=d.bytes_written,
+        cache_hit=d.cache_hit,
+        latency_ms=d.latency_ms,
+        error=d.error,
+        source=source,
+    )
 
 
 # --- S3 server access logs ---
 
 # Fields: bracketed time, quoted strings, or runs of non-spaces.
 _S3_TOKEN = re.compile(r'\[[^\]]*\]|"(?:[^"\\]|\\.)*"|\S+')
-_S3_OPS = {"REST.GET.OBJECT": "read", "REST.HEAD.OBJECT": "read", "REST.PUT.OBJECT": "write",
-           "REST.POST.UPLOAD": "write", "REST.COPY.OBJECT": "write", "REST.DELETE.OBJECT": "unlink"}
-_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct",
-                                        "Nov", "Dec"), 1)}
+_S3_OPS = {
+    "REST.GET.OBJECT": "read",
+    "REST.HEAD.OBJECT": "read",
+    "REST.PUT.OBJECT": "write",
+    "REST.POST.UPLOAD": "write",
+    "REST.COPY.OBJECT": "write",
+    "REST.DELETE.OBJECT": "unlink",
+}
+_MONTHS = {
+    m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)
+}
 
 
 def s3_time(field: str) -> str:
@@ -159,8 +200,15 @@ def s3_time(field: str) -> str:
         day, mon, rest = field[1:-1].split("/", 2)
         year, hh, mm, ss_zone = rest.split(":", 3)
         ss, zone = ss_zone.split(" ")
-        dt = datetime(int(year), _MONTHS[mon], int(day), int(hh), int(mm), int(ss),
-                      tzinfo=datetime.strptime(zone, "%z").tzinfo if zone != "+0000" else UTC)
+        dt = datetime(
+            int(year),
+            _MONTHS[mon],
+            int(day),
+            int(hh),
+            int(mm),
+            int(ss),
+            tzinfo=datetime.strptime(zone, "%z").tzinfo if zone != "+0000" else UTC,
+        )
     except (ValueError, KeyError):
         raise BadLine(f"time {field!r} is not [dd/Mon/yyyy:HH:MM:SS +zone]") from None
     return format_ts(dt)
@@ -186,9 +234,18 @@ def parse_s3(text: str, line: int, source: str, r: Resolver) -> AccessEvent:
         raise BadLine("no object key")
     backend, path = r.object("s3", f[1], unquote(key))
     sent = f[11]
-    return _event(source, line, ts, r.user(f[4]), backend, path, op, "s3-access-log",
-                  int(sent) if f[6] == "REST.GET.OBJECT" and sent.isdigit() else 0,
-                  latency_ms=float(f[13]) if f[13].isdigit() else 0.0)
+    return _event(
+        source,
+        line,
+        ts,
+        r.user(f[4]),
+        backend,
+        path,
+        op,
+        "s3-access-log",
+        int(sent) if f[6] == "REST.GET.OBJECT" and sent.isdigit() else 0,
+        latency_ms=float(f[13]) if f[13].isdigit() else 0.0,
+    )
 
 
 # --- GCS Cloud Audit Logs (data access) ---
@@ -220,9 +277,25 @@ def parse_gcs_audit(text: str, line: int, source: str, r: Resolver) -> AccessEve
 
 # --- GCS usage logs (CSV) ---
 
-_GCS_USAGE_COLUMNS = ("time_micros", "c_ip", "c_ip_type", "c_ip_region", "cs_method", "cs_uri", "sc_status", "cs_bytes",
-                      "sc_bytes", "time_taken_micros", "cs_host", "cs_referer", "cs_user_agent", "s_request_id",
-                      "cs_operation", "cs_bucket", "cs_object")
+_GCS_USAGE_COLUMNS = (
+    "time_micros",
+    "c_ip",
+    "c_ip_type",
+    "c_ip_region",
+    "cs_method",
+    "cs_uri",
+    "sc_status",
+    "cs_bytes",
+    "sc_bytes",
+    "time_taken_micros",
+    "cs_host",
+    "cs_referer",
+    "cs_user_agent",
+    "s_request_id",
+    "cs_operation",
+    "cs_bucket",
+    "cs_object",
+)
 _GCS_USAGE_HEADER = '"time_micros"'
 
 
@@ -252,13 +325,24 @@ def parse_gcs_usage(text: str, line: int, source: str, r: Resolver) -> AccessEve
         raise Skip("failed request")
     backend, path = r.object("gs", bucket, unquote(obj))
     ts = format_ts(datetime.fromtimestamp(int(micros) // 1_000_000, UTC).replace(microsecond=int(micros) % 1_000_000))
-    return _event(source, line, ts, r.user(ip), backend, path, "read", "gcs-usage-log",
-                  int(sent) if method == "GET" and sent.isdigit() else 0,
-                  latency_ms=int(taken) / 1000 if taken.isdigit() else 0.0)
+    return _event(
+        source,
+        line,
+        ts,
+        r.user(ip),
+        backend,
+        path,
+        "read",
+        "gcs-usage-log",
+        int(sent) if method == "GET" and sent.isdigit() else 0,
+        latency_ms=int(taken) / 1000 if taken.isdigit() else 0.0,
+    )
 
 
 PARSERS: dict[str, Callable[[str, int, str, Resolver], AccessEvent]] = {
-    "jsonl": parse_jsonl, "s3-access-log": parse_s3, "gcs-audit-log": parse_gcs_audit,
+    "jsonl": parse_jsonl,
+    "s3-access-log": parse_s3,
+    "gcs-audit-log": parse_gcs_audit,
     "gcs-usage-log": parse_gcs_usage,
 }
 

@@ -56,10 +56,17 @@ def first_leaf(eg: BaseExceptionGroup) -> BaseException:
 
 @cli.command("run")
 @click.option("--once", is_flag=True, help="Crawl the selected backends once and exit (progress bar on a terminal).")
-@click.option("--backend", "backends", multiple=True, metavar="NAME", help="Only this backend (repeatable; default all).")
+@click.option(
+    "--backend", "backends", multiple=True, metavar="NAME", help="Only this backend (repeatable; default all)."
+)
 @click.option("--no-schedule", is_flag=True, help="Without --once: run jobs only, no periodic crawls.")
-@click.option("--config", "config_path", envvar="WARPDRIVE_CONFIG", type=click.Path(dir_okay=False),
-              help="Config file (default: the one `warpdrive stack up` wrote).")
+@click.option(
+    "--config",
+    "config_path",
+    envvar="WARPDRIVE_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="Config file (default: the one `warpdrive stack up` wrote).",
+)
 def run(once: bool, backends: tuple[str, ...], no_schedule: bool, config_path: str | None) -> None:
     """Crawl backends and publish one ListingEvent per file, bracketed by crawl markers.
 
@@ -94,4 +101,6 @@ def run(once: bool, backends: tuple[str, ...], no_schedule: bool, config_path: s
     for r in results:
         click.echo(f"{r.backend}: {r.status}, {r.files} files, {r.bytes} bytes, {r.errors} errors (crawl {r.crawl_id})")
     if bad:
-        raise click.ClickException("; ".join(f"{r.backend}: {r.status}" + (f" ({r.error})" if r.error else "") for r in bad))
+        raise click.ClickException(
+            "; ".join(f"{r.backend}: {r.status}" + (f" ({r.error})" if r.error else "") for r in bad)
+        )

@@ -16,17 +16,29 @@ from .progress import Reporter
 class CrawlerMetrics:
     def __init__(self, reporter: Reporter) -> None:
         m = self.metrics = Metrics("crawler")
-        self.crawls = m.counter("crawls", "Crawls ended, by backend and status (complete, partial, failed, busy).",
-                                ["backend", "status"])
-        self.last_complete = m.gauge("last_complete_crawl_timestamp_seconds",
-                                     "When the backend's last complete full crawl ended (Unix time).", ["backend"])
+        self.crawls = m.counter(
+            "crawls", "Crawls ended, by backend and status (complete, partial, failed, busy).", ["backend", "status"]
+        )
+        self.last_complete = m.gauge(
+            "last_complete_crawl_timestamp_seconds",
+            "When the backend's last complete full crawl ended (Unix time).",
+            ["backend"],
+        )
 
         def live() -> Iterable[Sample]:
             totals = reporter.totals()
-            yield "files_listed", "Files listed and published, by backend (running crawls included).", "counter", \
-                {(b, ): files for b, (files, _) in totals.items()}
-            yield "listing_errors", "Directories or prefixes that could not be listed, by backend.", "counter", \
-                {(b, ): errors for b, (_, errors) in totals.items()}
+            yield (
+                "files_listed",
+                "Files listed and published, by backend (running crawls included).",
+                "counter",
+                {(b,): files for b, (files, _) in totals.items()},
+            )
+            yield (
+                "listing_errors",
+                "Directories or prefixes that could not be listed, by backend.",
+                "counter",
+                {(b,): errors for b, (_, errors) in totals.items()},
+            )
 
         m.on_scrape(live, labels=["backend"])
 
@@ -36,8 +48,10 @@ class CrawlerMetrics:
 
         conn = await asyncpg.connect(dsn, timeout=10)
         try:
-            rows = await conn.fetch("SELECT backend_name, extract(epoch FROM max(finished_at))::float8 AS t FROM crawls "
-                                    "WHERE status = 'complete' AND prefix = '' GROUP BY backend_name")
+            rows = await conn.fetch(
+                "SELECT backend_name, extract(epoch FROM max(finished_at))::float8 AS t FROM crawls "
+                "WHERE status = 'complete' AND prefix = '' GROUP BY backend_name"
+            )
         finally:
             await conn.close()
         for r in rows:

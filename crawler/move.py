@@ -79,8 +79,10 @@ def move_locations(cfg: Config, args: dict[str, Any]) -> tuple[Location, Locatio
     if "src" in args or "dst" in args:
         return parse_location(cfg, str(args.get("src", ""))), parse_location(cfg, str(args.get("dst", "")))
     path = str(args.get("path") or "")
-    return (parse_location(cfg, f"{args.get('backend') or ''}:{path}"),
-            parse_location(cfg, f"{args.get('dest_backend') or ''}:{args.get('dest_path') or path}"))
+    return (
+        parse_location(cfg, f"{args.get('backend') or ''}:{path}"),
+        parse_location(cfg, f"{args.get('dest_backend') or ''}:{args.get('dest_path') or path}"),
+    )
 
 
 @dataclass
@@ -93,8 +95,14 @@ class MoveProgress:
     errors: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"files_total": self.files_total, "bytes_total": self.bytes_total, "files_done": self.files_done,
-                "bytes_done": self.bytes_done, "files_skipped": self.files_skipped, "errors": len(self.errors)}
+        return {
+            "files_total": self.files_total,
+            "bytes_total": self.bytes_total,
+            "files_done": self.files_done,
+            "bytes_done": self.bytes_done,
+            "files_skipped": self.files_skipped,
+            "errors": len(self.errors),
+        }
 
 
 class Mover:
@@ -109,11 +117,17 @@ class Mover:
 
     def rel(self, ev: ListingEvent) -> str:
         """The listed file's path relative to the moved prefix ('' when the source is one file)."""
-        return ev.path[len(self.src.path):].lstrip("/") if self.src.path else ev.path
+        return ev.path[len(self.src.path) :].lstrip("/") if self.src.path else ev.path
 
     async def files(self, stats: WalkStats):
-        async for batch in listing(self.src.backend, self.src.path, "move", self.cfg.crawler.batch_size,
-                                   self.cfg.crawler.list_concurrency, stats):
+        async for batch in listing(
+            self.src.backend,
+            self.src.path,
+            "move",
+            self.cfg.crawler.batch_size,
+            self.cfg.crawler.list_concurrency,
+            stats,
+        ):
             yield batch
 
     def dest(self, ev: ListingEvent) -> str:

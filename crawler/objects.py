@@ -79,8 +79,9 @@ class ObjectListing:
     ``base`` is the backend's key prefix ('' or ending in '/'); paths are relative to it.
     """
 
-    def __init__(self, store: Lister, base: str, crawl_id: str, backend: str, batch_size: int, concurrency: int,
-                 stats: WalkStats) -> None:
+    def __init__(
+        self, store: Lister, base: str, crawl_id: str, backend: str, batch_size: int, concurrency: int, stats: WalkStats
+    ) -> None:
         self.store, self.base, self.crawl_id, self.backend = store, base, crawl_id, backend
         self.batch_size, self.concurrency, self.stats = batch_size, concurrency, stats
         self.out: asyncio.Queue[list[ListingEvent] | None] = asyncio.Queue(maxsize=max(4, concurrency))
@@ -133,7 +134,7 @@ class ObjectListing:
     async def emit(self, events: list[ListingEvent]) -> None:
         self.buf.extend(events)
         while len(self.buf) >= self.batch_size:
-            chunk, self.buf = self.buf[:self.batch_size], self.buf[self.batch_size:]
+            chunk, self.buf = self.buf[: self.batch_size], self.buf[self.batch_size :]
             await self.out.put(chunk)
 
     async def list_prefix(self, key_prefix: str, delimiter: str, exact: bool) -> None:
@@ -144,8 +145,10 @@ class ObjectListing:
             try:
                 async for page in store.pages(key_prefix, delimiter, single=exact):
                     names = [store.name(obj) for obj in page.keys]
-                    events = [store.event(page.keys[i], names[i][skip_base:], self.crawl_id, self.backend)
-                              for i in seen.files(names)]
+                    events = [
+                        store.event(page.keys[i], names[i][skip_base:], self.crawl_id, self.backend)
+                        for i in seen.files(names)
+                    ]
                     for p in seen.prefixes(page.prefixes):
                         self.work.put_nowait((p, ""))
                     if events:
@@ -159,7 +162,7 @@ class ObjectListing:
                     stats.error(key_prefix or "/", e if isinstance(e, OSError) else OSError(str(e)))
                     return
                 log.info("listing retry prefix=%r attempt=%d error=%r", key_prefix, attempt, str(e))
-                await asyncio.sleep(0.5 * 2 ** attempt)
+                await asyncio.sleep(0.5 * 2**attempt)
             except Exception as e:  # a bug or an unexpected answer: this prefix only, never the crawl
                 log.exception("listing failed prefix=%r", key_prefix)
                 stats.error(key_prefix or "/", OSError(f"{type(e).__name__}: {e}"))
@@ -167,7 +170,13 @@ class ObjectListing:
 
 
 def list_objects(
-    store: Lister, base: str, prefix: str, crawl_id: str, backend: str, batch_size: int, concurrency: int,
+    store: Lister,
+    base: str,
+    prefix: str,
+    crawl_id: str,
+    backend: str,
+    batch_size: int,
+    concurrency: int,
     stats: WalkStats,
 ) -> AsyncIterator[list[ListingEvent]]:
     """Yields batches of ListingEvents for every object at or under ``base + prefix``.

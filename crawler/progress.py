@@ -42,8 +42,7 @@ class Counter:
         return f"{self.name}: {self.files:,} files {human_bytes(self.bytes)} {self.rate:,.0f} files/s{err}"
 
     def fields(self) -> str:
-        return (f"backend={self.name} files={self.files} bytes={self.bytes} errors={self.errors} "
-                f"rate={self.rate:.0f}/s")
+        return f"backend={self.name} files={self.files} bytes={self.bytes} errors={self.errors} rate={self.rate:.0f}/s"
 
 
 class Reporter:

@@ -23,7 +23,9 @@ class Service:
         self.reporter = Reporter(tty=tty)
         self.metrics = CrawlerMetrics(self.reporter)
 
-    async def crawl_all(self, publisher: Publisher, backends: Sequence[BackendConfig], wait_lock: bool = False) -> list[CrawlResult]:
+    async def crawl_all(
+        self, publisher: Publisher, backends: Sequence[BackendConfig], wait_lock: bool = False
+    ) -> list[CrawlResult]:
         """Crawls the backends concurrently; a backend whose lock is held is reported busy, not waited for
         (unless ``wait_lock``)."""
 
@@ -70,6 +72,9 @@ class Service:
     async def _periodic(self, publisher: Publisher) -> None:
         while True:
             results = await self.crawl_all(publisher, self.backends)
-            log.info("periodic crawls done %s next_in=%.0fs",
-                     " ".join(f"{r.backend}={r.status}" for r in results), self.cfg.crawler.interval)
+            log.info(
+                "periodic crawls done %s next_in=%.0fs",
+                " ".join(f"{r.backend}={r.status}" for r in results),
+                self.cfg.crawler.interval,
+            )
             await asyncio.sleep(self.cfg.crawler.interval)

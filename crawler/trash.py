@@ -55,8 +55,14 @@ class TrashProgress:
     errors: list[dict[str, Any]] = field(default_factory=list)  # failed: the source is kept
 
     def as_dict(self) -> dict[str, Any]:
-        return {"files_total": self.files_total, "bytes_total": self.bytes_total, "files_done": self.files_done,
-                "bytes_done": self.bytes_done, "files_skipped": len(self.skipped), "errors": len(self.errors)}
+        return {
+            "files_total": self.files_total,
+            "bytes_total": self.bytes_total,
+            "files_done": self.files_done,
+            "bytes_done": self.bytes_done,
+            "files_skipped": len(self.skipped),
+            "errors": len(self.errors),
+        }
 
     def result(self) -> dict[str, Any]:
         return {**self.as_dict(), "skipped": self.skipped[:REPORTED], "failed": self.errors[:REPORTED]}
@@ -66,8 +72,11 @@ async def items(dsn: str, job_id: str) -> list[Item]:
     """The job's files, as the API fixed them when it accepted the job."""
     conn = await asyncpg.connect(dsn, timeout=30)
     try:
-        rows = await conn.fetch("SELECT backend_name, path, size_bytes, marked_at FROM trash_items WHERE job_id = $1 "
-                                "ORDER BY backend_name, path", job_id)
+        rows = await conn.fetch(
+            "SELECT backend_name, path, size_bytes, marked_at FROM trash_items WHERE job_id = $1 "
+            "ORDER BY backend_name, path",
+            job_id,
+        )
     finally:
         await conn.close()
     return [Item(r["backend_name"], r["path"], r["size_bytes"], r["marked_at"]) for r in rows]
@@ -93,8 +102,9 @@ class Trasher:
                 except Cancelled:
                     return
                 except (OSError, CrawlerError) as e:
-                    log.warning("trash %s failed %s:%s error=%s", "restore" if restore else "move", item.backend,
-                                item.path, e)
+                    log.warning(
+                        "trash %s failed %s:%s error=%s", "restore" if restore else "move", item.backend, item.path, e
+                    )
                     progress.errors.append({"backend": item.backend, "path": item.path, "error": str(e)})
                     return
                 if reason:
@@ -129,7 +139,9 @@ class Trasher:
             return "not a file"
         size = int(info.get("size") or 0)
         if restore:
-            if self.exists(mover, dst.full()) and not mover.verified(dst.full(), size, mover.src_kind.md5(info), src.full()):
+            if self.exists(mover, dst.full()) and not mover.verified(
+                dst.full(), size, mover.src_kind.md5(info), src.full()
+            ):
                 return "its path holds another file now: left in the trash"
         else:
             if mtime_of(info) > item.marked_at.timestamp():
@@ -160,7 +172,9 @@ def common_dir(paths: list[str]) -> str:
     return posixpath.commonpath(dirs) if dirs and all(dirs) else ""
 
 
-def purge(cfg: Config, backends: list[BackendConfig], now: datetime, only_job: str | None = None) -> list[dict[str, Any]]:
+def purge(
+    cfg: Config, backends: list[BackendConfig], now: datetime, only_job: str | None = None
+) -> list[dict[str, Any]]:
     """Removes every trash directory expired at ``now`` (or, with ``only_job``, that job's expired one) on the
     backends; returns what went: backend, directory, files, bytes. Blocking."""
     out = []

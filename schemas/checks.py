@@ -44,8 +44,9 @@ def check_listing(r: Any, roots: Mapping[str, str]) -> Any:
     return r
 
 
-def split_checked(records: Sequence[R], check: Callable[[R, Mapping[str, str]], R],
-                  roots: Mapping[str, str]) -> tuple[list[R], list[tuple[int, R, str]]]:
+def split_checked(
+    records: Sequence[R], check: Callable[[R, Mapping[str, str]], R], roots: Mapping[str, str]
+) -> tuple[list[R], list[tuple[int, R, str]]]:
     """The records that pass ``check`` (canonicalised) and, for the others, (index in the message, record, reason)."""
     good: list[R] = []
     bad: list[tuple[int, R, str]] = []

@@ -71,10 +71,15 @@ class KafkaSettings:
     bootstrap_servers: str = setting("127.0.0.1:9092", "Kafka bootstrap servers, comma-separated HOST:PORT.", _servers)
     topic_prefix: str = setting("", "Prefix for every topic name (e.g. 'prod.'), for sharing one cluster.")
     security_protocol: str = setting(
-        "PLAINTEXT", "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.", _one_of("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL")
+        "PLAINTEXT",
+        "PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL.",
+        _one_of("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
     )
-    sasl_mechanism: str = setting("", "SASL mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) when SASL is used.",
-                                  _one_of("", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"))
+    sasl_mechanism: str = setting(
+        "",
+        "SASL mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512) when SASL is used.",
+        _one_of("", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"),
+    )
     sasl_username: str = setting("", "SASL user name.")
     sasl_password: str = setting("", "SASL password (never logged).")
     ssl_cafile: str = setting("", "CA bundle for SSL connections.")
@@ -85,10 +90,16 @@ class KafkaSettings:
 
     def client_options(self) -> dict[str, Any]:
         """Keyword arguments shared by every aiokafka client."""
-        opts: dict[str, Any] = {"bootstrap_servers": self.bootstrap_servers, "security_protocol": self.security_protocol}
+        opts: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers,
+            "security_protocol": self.security_protocol,
+        }
         if self.sasl_mechanism:
-            opts.update(sasl_mechanism=self.sasl_mechanism, sasl_plain_username=self.sasl_username,
-                        sasl_plain_password=self.sasl_password)
+            opts.update(
+                sasl_mechanism=self.sasl_mechanism,
+                sasl_plain_username=self.sasl_username,
+                sasl_plain_password=self.sasl_password,
+            )
         if self.security_protocol in ("SSL", "SASL_SSL"):
             import ssl
 
@@ -123,11 +134,16 @@ class ApiSettings:
     max_page_size: int = setting(1000, "Largest page a list endpoint returns.", _positive)
     # Cross-site and DNS-rebinding protection (api/guard.py).
     allowed_hosts: list[str] = setting(
-        [], "Host names the API answers to (Host header, port ignored; '*' = any); empty = the listen host, the host "
-            "of api.url and localhost/127.0.0.1/::1, or any host when listening on a wildcard address.")
-    ready_timeout: float = setting(2.0, "Seconds /readyz waits for Kafka and PostgreSQL to answer its probes.", _positive)
+        [],
+        "Host names the API answers to (Host header, port ignored; '*' = any); empty = the listen host, the host "
+        "of api.url and localhost/127.0.0.1/::1, or any host when listening on a wildcard address.",
+    )
+    ready_timeout: float = setting(
+        2.0, "Seconds /readyz waits for Kafka and PostgreSQL to answer its probes.", _positive
+    )
     allowed_origins: list[str] = setting(
-        [], "Extra browser origins (scheme://host:port) allowed to call the API besides its own (e.g. a dev server).")
+        [], "Extra browser origins (scheme://host:port) allowed to call the API besides its own (e.g. a dev server)."
+    )
 
     @property
     def base_url(self) -> str:
@@ -138,14 +154,20 @@ class ApiSettings:
 class AgentSettings:
     node_name: str = setting("", "This node's name in events and status; empty = the host name.")
     telemetry_enabled: bool = setting(True, "Record access events.")
-    telemetry_sink: str = setting("kafka", "Where events go: kafka, stdout or file.", _one_of("kafka", "stdout", "file"))
+    telemetry_sink: str = setting(
+        "kafka", "Where events go: kafka, stdout or file.", _one_of("kafka", "stdout", "file")
+    )
     telemetry_file: str = setting("", "JSON-lines file for the file sink; empty = <state_dir>/telemetry.jsonl.")
     sample_metadata_ops: float = setting(0.1, "Fraction of list/stat operations recorded (weighted).", _fraction)
     batch_size: int = setting(100, "Events per batch sent to the sink.", _positive)
-    flush_interval: float = setting(5.0, "Seconds before a partial batch (and open read windows) is flushed.", _positive)
+    flush_interval: float = setting(
+        5.0, "Seconds before a partial batch (and open read windows) is flushed.", _positive
+    )
     queue_size: int = setting(100_000, "Bounded telemetry queue; when full, events are dropped and counted.", _positive)
     spool_dir: str = setting("", "Disk spool used while Kafka is unreachable; empty = <state_dir>/spool.")
-    spool_max_bytes: int = setting(256 << 20, "Largest disk spool; beyond it events are dropped and counted.", _positive)
+    spool_max_bytes: int = setting(
+        256 << 20, "Largest disk spool; beyond it events are dropped and counted.", _positive
+    )
     cache_dir: str = setting("", "Local block cache; empty = <state_dir>/cache.")
     cache_max_bytes: int = setting(10 << 30, "Block cache size limit (LRU).", _positive)
     block_size: int = setting(4 << 20, "Block cache block size in bytes.", _positive)
@@ -153,38 +175,54 @@ class AgentSettings:
     max_threads: int = setting(32, "Threads for blocking backend calls.", _positive)
     heartbeat_interval: float = setting(10.0, "Seconds between AgentStatus heartbeats.", _positive)
     read_only: bool = setting(False, "Mount read-only: writes fail (EROFS); small-file reads cost fewer FUSE requests.")
-    users: dict[str, str] = setting({}, "uid → user name overrides ([agent.users] '1000' = 'alice'); else the passwd name.")
+    users: dict[str, str] = setting(
+        {}, "uid → user name overrides ([agent.users] '1000' = 'alice'); else the passwd name."
+    )
     # The mount's guarantees (docs/mount.md): deadlines, bounded caches, the object stores' ownership policy.
     backend_timeout: float = setting(
-        30.0, "Seconds any one backend call may take before the caller gets ETIMEDOUT (transfers: +1 s per MiB).",
-        _positive)
+        30.0,
+        "Seconds any one backend call may take before the caller gets ETIMEDOUT (transfers: +1 s per MiB).",
+        _positive,
+    )
     metadata_cache_entries: int = setting(
-        100_000, "Most stat and listing entries cached per backend (LRU; missing names expire after metadata_ttl).",
-        _positive)
+        100_000,
+        "Most stat and listing entries cached per backend (LRU; missing names expire after metadata_ttl).",
+        _positive,
+    )
     object_uid: int = setting(-1, "Owner uid of every file and directory on object stores; -1 = the agent's own.")
     object_gid: int = setting(-1, "Group gid of every file and directory on object stores; -1 = the agent's own.")
     object_umask: int = setting(
-        0, "Permission bits taken away on object stores (0o022 → files 0644, dirs 0755); 0 = files 0666, dirs 0777.",
-        lambda v: None if 0 <= v <= 0o777 else "must be between 0 and 0o777")
-    metrics_listen: str = setting("", "HOST:PORT of the agent's Prometheus /metrics (port 0 = any free one); empty = off.",
-                                  _metrics_listen)
+        0,
+        "Permission bits taken away on object stores (0o022 → files 0644, dirs 0755); 0 = files 0666, dirs 0777.",
+        lambda v: None if 0 <= v <= 0o777 else "must be between 0 and 0o777",
+    )
+    metrics_listen: str = setting(
+        "", "HOST:PORT of the agent's Prometheus /metrics (port 0 = any free one); empty = off.", _metrics_listen
+    )
 
 
 @dataclass(frozen=True)
 class StreamsSettings:
     app_id: str = setting("warpdrive-streams", "Faust app id (the Kafka consumer group).")
-    batch_size: int = setting(1000, "Kafka messages taken from the consumer at a time (batches grow to batch_records).",
-                              _positive)
+    batch_size: int = setting(
+        1000, "Kafka messages taken from the consumer at a time (batches grow to batch_records).", _positive
+    )
     batch_within: float = setting(1.0, "Seconds to wait for a batch to fill.", _positive)
-    metrics_listen: str = setting("", "HOST:PORT of the worker's Prometheus /metrics (port 0 = any free one); empty = off.",
-                                  _metrics_listen)
+    metrics_listen: str = setting(
+        "", "HOST:PORT of the worker's Prometheus /metrics (port 0 = any free one); empty = off.", _metrics_listen
+    )
     session_timeout: float = setting(
-        10.0, "Seconds before the consumer group hands a dead worker's partitions to the others.", _positive)
+        10.0, "Seconds before the consumer group hands a dead worker's partitions to the others.", _positive
+    )
     pipeline: bool = setting(
-        True, "Decode the next batch while PostgreSQL applies the previous one (false: one batch at a time).")
+        True, "Decode the next batch while PostgreSQL applies the previous one (false: one batch at a time)."
+    )
     batch_records: int = setting(
-        100_000, "Records per batch (one transaction): a batch is applied when it holds this many, or batch_within"
-        " seconds after its first message once the previous batch committed.", _positive)
+        100_000,
+        "Records per batch (one transaction): a batch is applied when it holds this many, or batch_within"
+        " seconds after its first message once the previous batch committed.",
+        _positive,
+    )
 
 
 @dataclass(frozen=True)
@@ -194,38 +232,52 @@ class CrawlerSettings:
     list_concurrency: int = setting(32, "Concurrent prefix listings on object stores.", _positive)
     move_concurrency: int = setting(4, "Files copied at once by a move job.", _positive)
     trash_retention_days: float = setting(
-        7.0, "Days a deletion job's trash stays restorable; after that `warpdrive-ctl trash purge` (a purge job) "
-        "removes it for good. A job may ask for another period.", _non_negative)
+        7.0,
+        "Days a deletion job's trash stays restorable; after that `warpdrive-ctl trash purge` (a purge job) "
+        "removes it for good. A job may ask for another period.",
+        _non_negative,
+    )
     trash_prefix: str = setting(
-        ".warpdrive-trash", "Directory (relative to each backend's root) a deletion job moves marked files into, one "
-        "sub-directory per job named <expiry UTC>-<job id>.", lambda v: None if v.strip("/") and ".." not in v.split("/")
-        else "must be a relative directory without '..'")
-    metrics_listen: str = setting("", "HOST:PORT of the crawler's Prometheus /metrics (port 0 = any free one); empty = off.",
-                                  _metrics_listen)
+        ".warpdrive-trash",
+        "Directory (relative to each backend's root) a deletion job moves marked files into, one "
+        "sub-directory per job named <expiry UTC>-<job id>.",
+        lambda v: None if v.strip("/") and ".." not in v.split("/") else "must be a relative directory without '..'",
+    )
+    metrics_listen: str = setting(
+        "", "HOST:PORT of the crawler's Prometheus /metrics (port 0 = any free one); empty = off.", _metrics_listen
+    )
 
 
 @dataclass(frozen=True)
 class LogSettings:
-    format: str = setting("text", "Log lines as 'text' or 'json' (JSON lines with component and node fields).",
-                          _one_of("text", "json"))
+    format: str = setting(
+        "text", "Log lines as 'text' or 'json' (JSON lines with component and node fields).", _one_of("text", "json")
+    )
     summary_interval: float = setting(
-        30.0, "Seconds between the summaries of a repeated warning or error (an outage is told once, then summed up).",
-        _positive)
+        30.0,
+        "Seconds between the summaries of a repeated warning or error (an outage is told once, then summed up).",
+        _positive,
+    )
 
 
 @dataclass(frozen=True)
 class HistorySettings:
     users: dict[str, str] = setting(
-        {}, "Requester → user for imported access logs (`warpdrive backfill`): an S3 requester ARN or canonical id, "
-            "a GCS principal email ([history.users] 'arn:aws:iam::1:user/a' = 'alice'). Unmapped: the IAM user "
-            "name, or the requester as logged.")
+        {},
+        "Requester → user for imported access logs (`warpdrive backfill`): an S3 requester ARN or canonical id, "
+        "a GCS principal email ([history.users] 'arn:aws:iam::1:user/a' = 'alice'). Unmapped: the IAM user "
+        "name, or the requester as logged.",
+    )
 
 
 @dataclass(frozen=True)
 class RetentionSettings:
     keep_months: int = setting(
-        13, "Months of access_log and access_daily kept, the current one included: `warpdrive retention` drops "
-            "whole older months (per-file last access and per-user totals live in rollups and stay).", _positive)
+        13,
+        "Months of access_log and access_daily kept, the current one included: `warpdrive retention` drops "
+        "whole older months (per-file last access and per-user totals live in rollups and stay).",
+        _positive,
+    )
 
 
 ATIME_POLICIES = ("off", "strict", "relatime")
@@ -267,7 +319,9 @@ class Config:
         for b in self.backends:
             if b.name == name:
                 return b
-        raise ConfigError(f"backends: no backend named {name!r} (known: {', '.join(b.name for b in self.backends) or 'none'})")
+        raise ConfigError(
+            f"backends: no backend named {name!r} (known: {', '.join(b.name for b in self.backends) or 'none'})"
+        )
 
 
 SECTIONS: dict[str, type] = {
@@ -296,16 +350,27 @@ def default_state_dir() -> Path:
 
 def settings_help() -> list[tuple[str, str, str, str]]:
     """(name, env var, default, help) of every declared setting, for docs and `--help`."""
-    rows = [("state_dir", ENV_PREFIX + "STATE_DIR", str(default_state_dir()), "Where the local stack keeps data and logs.")]
+    rows = [
+        ("state_dir", ENV_PREFIX + "STATE_DIR", str(default_state_dir()), "Where the local stack keeps data and logs.")
+    ]
     for section, cls in SECTIONS.items():
         for f in dataclasses.fields(cls):
             default = f.default_factory() if callable(f.default_factory) else f.default
             rows.append((f"{section}.{f.name}", env_name(section, f.name), repr(default), f.metadata["help"]))
     rows += [
-        ("backends", ENV_PREFIX + "BACKENDS", "[]",
-         "[[backends]] name, url (file://, s3://, gs://), storage_options, max_tree_depth, "
-         "atime (off | strict | relatime: POSIX access times as evidence of reads, file:// only)."),
-        ("teams", ENV_PREFIX + "TEAMS", "{}", "[teams] user = team: seeds the teams table at worker start (then API/CLI edits; agents read Kafka)."),
+        (
+            "backends",
+            ENV_PREFIX + "BACKENDS",
+            "[]",
+            "[[backends]] name, url (file://, s3://, gs://), storage_options, max_tree_depth, "
+            "atime (off | strict | relatime: POSIX access times as evidence of reads, file:// only).",
+        ),
+        (
+            "teams",
+            ENV_PREFIX + "TEAMS",
+            "{}",
+            "[teams] user = team: seeds the teams table at worker start (then API/CLI edits; agents read Kafka).",
+        ),
     ]
     return rows
 
@@ -336,7 +401,9 @@ def _coerce(name: str, value: Any, tp: Any) -> Any:
         try:
             value = orjson.loads(value)
         except orjson.JSONDecodeError:
-            raise ConfigError(f"{name}: expected JSON for a {origin.__name__} in the environment, got {value!r}") from None
+            raise ConfigError(
+                f"{name}: expected JSON for a {origin.__name__} in the environment, got {value!r}"
+            ) from None
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{name}: expected a table, got {value!r}")
@@ -361,7 +428,9 @@ def _build(name: str, raw: Any, cls: type, env_section: str | None = None) -> An
     fields = {f.name: f for f in dataclasses.fields(cls)}
     unknown = sorted(set(raw) - set(fields))
     if unknown:
-        raise ConfigError(f"{name}.{unknown[0]}: unknown key (known: {', '.join(fields)})" if name else f"{unknown[0]}: unknown key")
+        raise ConfigError(
+            f"{name}.{unknown[0]}: unknown key (known: {', '.join(fields)})" if name else f"{unknown[0]}: unknown key"
+        )
     values: dict[str, Any] = {}
     for key, f in fields.items():
         full = f"{name}.{key}" if name else key
@@ -401,9 +470,11 @@ def _check_env_keys() -> None:
     for var in os.environ:
         for section, cls in SECTIONS.items():
             head = f"{ENV_PREFIX}{section.upper()}_"
-            if var.startswith(head) and var[len(head):].lower() not in {f.name for f in dataclasses.fields(cls)}:
-                raise ConfigError(f"{var}: unknown setting {section}.{var[len(head):].lower()} "
-                                  f"(known: {', '.join(f.name for f in dataclasses.fields(cls))})")
+            if var.startswith(head) and var[len(head) :].lower() not in {f.name for f in dataclasses.fields(cls)}:
+                raise ConfigError(
+                    f"{var}: unknown setting {section}.{var[len(head) :].lower()} "
+                    f"(known: {', '.join(f.name for f in dataclasses.fields(cls))})"
+                )
 
 
 def _check_kafka_security(k: KafkaSettings) -> None:
@@ -412,8 +483,10 @@ def _check_kafka_security(k: KafkaSettings) -> None:
     if sasl and not k.sasl_mechanism:
         raise ConfigError(f"kafka.sasl_mechanism: required with security_protocol {k.security_protocol}")
     if k.sasl_mechanism and not sasl:
-        raise ConfigError(f"kafka.security_protocol: {k.security_protocol} uses no SASL, but sasl_mechanism is "
-                          f"{k.sasl_mechanism} (use SASL_PLAINTEXT or SASL_SSL)")
+        raise ConfigError(
+            f"kafka.security_protocol: {k.security_protocol} uses no SASL, but sasl_mechanism is "
+            f"{k.sasl_mechanism} (use SASL_PLAINTEXT or SASL_SSL)"
+        )
     if sasl and not (k.sasl_username and k.sasl_password):
         raise ConfigError("kafka.sasl_username: SASL needs sasl_username and sasl_password")
     for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
@@ -523,4 +596,3 @@ def _is_table_list(v: Any) -> bool:
 
 def _key(k: str) -> str:
     return k if re.fullmatch(r"[A-Za-z0-9_-]+", k) else orjson.dumps(k).decode()
-

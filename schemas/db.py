@@ -18,7 +18,6 @@ from .locks import MIGRATION_LOCK_ID  # every WarpDrive process migrating the sa
 log = logging.getLogger(__name__)
 
 
-
 def embedded_pgdata(cfg: Config) -> Path:
     return cfg.state_dir / "pg"
 
@@ -70,7 +69,9 @@ class Migration:
     def upgrade(self) -> str:
         if m := re.search(r"^-- upgrade: *([\w-]+)", self.sql, re.M):
             if m.group(1) not in UPGRADE_KINDS:
-                raise MigrationError(f"migration {self.label}: upgrade kind {m.group(1)!r} is not one of {', '.join(UPGRADE_KINDS)}")
+                raise MigrationError(
+                    f"migration {self.label}: upgrade kind {m.group(1)!r} is not one of {', '.join(UPGRADE_KINDS)}"
+                )
             return m.group(1)
         if self.version in LEGACY_VERSIONS:
             return LEGACY_UPGRADE.get(self.version, "online")
@@ -99,8 +100,12 @@ class Amendment:
 AMENDMENTS: dict[int, Amendment] = {
     # 0054_user_rollups gained its last two statements after it had landed (commits 850410c and 108b468).
     54: Amendment(
-        frozenset({"ea09b12b5cf1a03aa47fc256ef4853dde55da0f1805592921832a1d0b106871b",
-                   "f6613e2a54d7aada4347c73267744321a5b3144a0bdf1be96433da5d92c2db4f"}),
+        frozenset(
+            {
+                "ea09b12b5cf1a03aa47fc256ef4853dde55da0f1805592921832a1d0b106871b",
+                "f6613e2a54d7aada4347c73267744321a5b3144a0bdf1be96433da5d92c2db4f",
+            }
+        ),
         "ALTER TABLE access_log DROP CONSTRAINT IF EXISTS access_log_pkey, DROP COLUMN IF EXISTS id;\n"
         "ALTER TABLE access_log SET (fillfactor = 80);\n",
     ),
@@ -171,11 +176,15 @@ class SchemaState:
         """One line for a service that must not start, naming what to run; None when the schema is current."""
         if self.edited:
             m = self.edited[0]
-            return (f"postgres: migration {m.label} was applied with another text than this release ships (edited after "
-                    f"it landed): `warpdrive migrate --check` lists the differences")
+            return (
+                f"postgres: migration {m.label} was applied with another text than this release ships (edited after "
+                f"it landed): `warpdrive migrate --check` lists the differences"
+            )
         if self.unknown:
-            return (f"postgres: the schema has migration {self.unknown[-1]}, unknown to this release (a newer release "
-                    f"ran `warpdrive migrate`): run that release")
+            return (
+                f"postgres: the schema has migration {self.unknown[-1]}, unknown to this release (a newer release "
+                f"ran `warpdrive migrate`): run that release"
+            )
         if not self.head:
             return "postgres: the database has no WarpDrive schema: run `warpdrive migrate`"
         todo = [m.label for m in self.pending] + [f"{m.label} (amended)" for m in self.amend]
@@ -213,9 +222,13 @@ def assess(applied: dict[int, tuple[str, str | None]], shipped: list[Migration])
 
 async def applied_migrations(conn) -> dict[int, tuple[str, str | None]]:  # conn: asyncpg.Connection
     """version → (name, checksum) recorded in schema_migrations (checksum None: recorded by a runner that kept none)."""
-    cols = {r["attname"] for r in await conn.fetch(
-        "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass('schema_migrations') AND attnum > 0"
-        " AND NOT attisdropped")}
+    cols = {
+        r["attname"]
+        for r in await conn.fetch(
+            "SELECT attname FROM pg_attribute WHERE attrelid = to_regclass('schema_migrations') AND attnum > 0"
+            " AND NOT attisdropped"
+        )
+    }
     if not cols:
         return {}
     checksum = "checksum" if "checksum" in cols else "NULL::text AS checksum"
@@ -265,21 +278,30 @@ async def migrate(conn, upto: int | None = None) -> list[int]:  # conn: asyncpg.
         )
         st = await schema_state(conn)
         if st.edited:
-            raise MigrationError("migrations applied with another text than this release ships (a landed migration "
-                                 f"was edited): {', '.join(m.label for m in st.edited)}; restore their text and put "
-                                 "the change in a new migration")
+            raise MigrationError(
+                "migrations applied with another text than this release ships (a landed migration "
+                f"was edited): {', '.join(m.label for m in st.edited)}; restore their text and put "
+                "the change in a new migration"
+            )
         if st.unknown:
-            raise MigrationError(f"the database has migrations this release does not ship: {', '.join(st.unknown)} "
-                                 "(a newer release migrated it)")
+            raise MigrationError(
+                f"the database has migrations this release does not ship: {', '.join(st.unknown)} "
+                "(a newer release migrated it)"
+            )
         for m in st.amend:
             async with conn.transaction():
                 await conn.execute(AMENDMENTS[m.version].sql)
-                await conn.execute("UPDATE schema_migrations SET checksum = $2 WHERE version = $1", m.version, m.checksum)
+                await conn.execute(
+                    "UPDATE schema_migrations SET checksum = $2 WHERE version = $1", m.version, m.checksum
+                )
             log.info("amended migration %s (applied from an earlier text)", m.label)
         if st.adopt:
-            await conn.execute("UPDATE schema_migrations s SET checksum = v.checksum FROM unnest($1::int[], $2::text[])"
-                               " AS v(version, checksum) WHERE s.version = v.version",
-                               [m.version for m in st.adopt], [m.checksum for m in st.adopt])
+            await conn.execute(
+                "UPDATE schema_migrations s SET checksum = v.checksum FROM unnest($1::int[], $2::text[])"
+                " AS v(version, checksum) WHERE s.version = v.version",
+                [m.version for m in st.adopt],
+                [m.checksum for m in st.adopt],
+            )
             log.info("recorded the checksums of %d migration(s) an older runner applied", len(st.adopt))
         for m in st.pending:
             if upto is not None and m.version > upto:
@@ -287,8 +309,12 @@ async def migrate(conn, upto: int | None = None) -> list[int]:  # conn: asyncpg.
             try:
                 async with conn.transaction():
                     await conn.execute(m.sql)
-                    await conn.execute("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
-                                       m.version, m.name, m.checksum)
+                    await conn.execute(
+                        "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                        m.version,
+                        m.name,
+                        m.checksum,
+                    )
             except Exception as e:
                 raise MigrationError(f"migration {m.label} failed: {e}") from e
             log.info("applied migration %s", m.label)
@@ -380,9 +406,11 @@ async def listen(pool, channels: tuple[str, ...], wake, retry: float = 2.0) -> N
         await asyncio.sleep(retry)
 
 
-SNAPSHOT_HEADER = ("-- The schema today's migrations create (schemas/migrations), for reading: generated by\n"
-                   "-- `warpdrive schema-snapshot -o schemas/schema.sql` (pg_dump --schema-only of a freshly migrated\n"
-                   "-- database, normalised). Never edit it by hand; a test regenerates it and compares.\n")
+SNAPSHOT_HEADER = (
+    "-- The schema today's migrations create (schemas/migrations), for reading: generated by\n"
+    "-- `warpdrive schema-snapshot -o schemas/schema.sql` (pg_dump --schema-only of a freshly migrated\n"
+    "-- database, normalised). Never edit it by hand; a test regenerates it and compares.\n"
+)
 
 
 def pg_dump_exe() -> str:
@@ -403,8 +431,11 @@ def pg_dump_exe() -> str:
 def normalise_dump(text: str) -> str:
     """pg_dump's output without what varies between runs and versions: comments, SET lines, psql meta-commands
     (\\restrict carries a random key), runs of blank lines."""
-    keep = [line.rstrip() for line in text.splitlines()
-            if not line.startswith(("--", "SET ", "SELECT pg_catalog.set_config", "\\"))]
+    keep = [
+        line.rstrip()
+        for line in text.splitlines()
+        if not line.startswith(("--", "SET ", "SELECT pg_catalog.set_config", "\\"))
+    ]
     out = re.sub(r"\n{3,}", "\n\n", "\n".join(keep)).strip()
     return SNAPSHOT_HEADER + "\n" + out + "\n"
 
@@ -425,8 +456,15 @@ async def schema_snapshot(server_dsn: str) -> str:
         finally:
             await conn.close()
         proc = await asyncio.create_subprocess_exec(
-            pg_dump_exe(), "--schema-only", "--no-owner", "--no-privileges", "--dbname", dsn,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+            pg_dump_exe(),
+            "--schema-only",
+            "--no-owner",
+            "--no-privileges",
+            "--dbname",
+            dsn,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
         out, err = await proc.communicate()
         if proc.returncode != 0:
             raise MigrationError(f"pg_dump failed: {err.decode(errors='replace').strip()}")

@@ -33,10 +33,19 @@ if TYPE_CHECKING:
     from .config import Config
 
 # Exception types whose traceback says nothing (the peer is away): their record keeps a one-line reason.
-QUIET_EXCEPTIONS = frozenset({
-    "OSError", "TimeoutError", "CancelledError", "KafkaError", "PostgresConnectionError", "InterfaceError",
-    "CannotConnectNowError", "ConnectionDoesNotExistError", "ClientConnectorError",
-})
+QUIET_EXCEPTIONS = frozenset(
+    {
+        "OSError",
+        "TimeoutError",
+        "CancelledError",
+        "KafkaError",
+        "PostgresConnectionError",
+        "InterfaceError",
+        "CannotConnectNowError",
+        "ConnectionDoesNotExistError",
+        "ClientConnectorError",
+    }
+)
 _DIGITS = re.compile(r"\d+")
 
 
@@ -56,8 +65,9 @@ class Episode:
 
 
 class FloodGuard(logging.Filter):
-    def __init__(self, summary_interval: float = 30.0, quiet: float = 10.0,
-                 clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, summary_interval: float = 30.0, quiet: float = 10.0, clock: Callable[[], float] = time.time
+    ) -> None:
         super().__init__()
         self.summary_interval, self.quiet, self.clock = summary_interval, quiet, clock
         self.episodes: dict[tuple[str, str], Episode] = {}
@@ -95,9 +105,20 @@ class FloodGuard(logging.Filter):
                 if now - ep.last >= self.quiet:
                     del self.episodes[key]
                     if ep.repeats:
-                        out.append(_record(key[0], logging.INFO, "ended after %.0fs: %d repeats of %r (first %s, last %s)",
-                                           (ep.last - ep.first, ep.repeats, _first_line(ep.last_message),
-                                            _stamp(ep.first), _stamp(ep.last))))
+                        out.append(
+                            _record(
+                                key[0],
+                                logging.INFO,
+                                "ended after %.0fs: %d repeats of %r (first %s, last %s)",
+                                (
+                                    ep.last - ep.first,
+                                    ep.repeats,
+                                    _first_line(ep.last_message),
+                                    _stamp(ep.first),
+                                    _stamp(ep.last),
+                                ),
+                            )
+                        )
         return out
 
 
@@ -132,7 +153,10 @@ class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         doc = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "level": record.levelname, "component": self.component, "node": self.node, "logger": record.name,
+            "level": record.levelname,
+            "component": self.component,
+            "node": self.node,
+            "logger": record.name,
             "message": record.getMessage(),
         }
         if record.exc_info:
@@ -171,8 +195,9 @@ class _Handler(logging.StreamHandler):
         super().close()
 
 
-def configure(component: str, fmt: str = "text", node: str = "", level: int | None = None,
-              summary_interval: float = 30.0) -> None:
+def configure(
+    component: str, fmt: str = "text", node: str = "", level: int | None = None, summary_interval: float = 30.0
+) -> None:
     """(Re)configures the root logger for this process: one guarded stderr handler in ``fmt`` (text | json)."""
     root = logging.getLogger()
     for h in list(root.handlers):
@@ -180,8 +205,9 @@ def configure(component: str, fmt: str = "text", node: str = "", level: int | No
             root.removeHandler(h)
             h.close()
     handler = _Handler(FloodGuard(summary_interval=summary_interval, quiet=min(10.0, summary_interval)))
-    handler.setFormatter(JsonFormatter(component, node or socket.gethostname()) if fmt == "json"
-                         else logging.Formatter(TEXT_FORMAT))
+    handler.setFormatter(
+        JsonFormatter(component, node or socket.gethostname()) if fmt == "json" else logging.Formatter(TEXT_FORMAT)
+    )
     root.addHandler(handler)
     if level is not None:
         root.setLevel(level)

@@ -61,8 +61,9 @@ class Metrics:
     def gauge(self, name: str, help_: str, labels: Sequence[str] = ()) -> Gauge:
         return Gauge(self.prefix + name, help_, list(labels), registry=self.registry)
 
-    def histogram(self, name: str, help_: str, labels: Sequence[str] = (),
-                  buckets: Sequence[float] = LATENCY_BUCKETS) -> Histogram:
+    def histogram(
+        self, name: str, help_: str, labels: Sequence[str] = (), buckets: Sequence[float] = LATENCY_BUCKETS
+    ) -> Histogram:
         return Histogram(self.prefix + name, help_, list(labels), buckets=buckets, registry=self.registry)
 
     def on_scrape(self, fn: Callable[[], Iterable[Sample]], labels: Sequence[str] = ()) -> None:

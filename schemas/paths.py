@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from .errors import DecodeError
 
+
 @functools.lru_cache(maxsize=1024)
 @functools.lru_cache(maxsize=256)  # a handful of backend URLs, asked once per inbound path
 def backend_prefix(url: str) -> str:
@@ -33,7 +34,7 @@ def canonical_path(path: str, backend_url: str | None = None) -> str:
         if backend_url is None or not backend_url.startswith("file:"):
             return rel
         own = backend_prefix(backend_url)
-        return rel[len(own) + 1:] if own and rel.startswith(own + "/") else rel
+        return rel[len(own) + 1 :] if own and rel.startswith(own + "/") else rel
     if "\x00" in path:
         raise DecodeError(f"path {path!r} contains NUL")
     root = backend_prefix(backend_url) if backend_url else None
@@ -44,19 +45,34 @@ def canonical_path(path: str, backend_url: str | None = None) -> str:
             return _segments(parts.path if parts.scheme != "file" else full, path)
         if full != root and not full.startswith(root + "/") and root:
             raise DecodeError(f"path {path!r} is outside its backend ({backend_url})")
-        return _segments(full[len(root):], path)
+        return _segments(full[len(root) :], path)
     rel = _segments(path, path)
     # An absolute path under a file backend's own root (``/data/x/proj0/f`` for file:///data/x).
-    if root and path.startswith("/") and (rel == root or rel.startswith(root + "/")) and \
-            backend_url is not None and urlsplit(backend_url).scheme in ("", "file"):
-        return rel[len(root):].lstrip("/")
+    if (
+        root
+        and path.startswith("/")
+        and (rel == root or rel.startswith(root + "/"))
+        and backend_url is not None
+        and urlsplit(backend_url).scheme in ("", "file")
+    ):
+        return rel[len(root) :].lstrip("/")
     return rel
 
 
 def _plain(path: str) -> bool:
     """Already canonical: no leading/trailing slash, no "//", "./", NUL or URL, no '.' or '..' that could be a segment."""
-    return bool(path) and path[0] != "/" and path[-1] != "/" and path != "." and ".." not in path \
-        and "//" not in path and "./" not in path and "\x00" not in path and ":/" not in path and not path.endswith("/.")
+    return (
+        bool(path)
+        and path[0] != "/"
+        and path[-1] != "/"
+        and path != "."
+        and ".." not in path
+        and "//" not in path
+        and "./" not in path
+        and "\x00" not in path
+        and ":/" not in path
+        and not path.endswith("/.")
+    )
 
 
 def _segments(p: str, original: str) -> str:

@@ -207,8 +207,9 @@ class TeamMembership:
 
 
 # Any record of the contract (each has a TYPE class attribute naming it on the wire).
-Record: typing.TypeAlias = (AccessEvent | ListingEvent | CrawlMarker | QuotaBreach | AgentStatus | Command | JobEvent
-                            | TeamMembership)
+Record: typing.TypeAlias = (
+    AccessEvent | ListingEvent | CrawlMarker | QuotaBreach | AgentStatus | Command | JobEvent | TeamMembership
+)
 
 RECORD_TYPES: dict[str, type[Record]] = {cls.TYPE: cls for cls in typing.get_args(Record)}
 
@@ -223,8 +224,12 @@ class _Head(msgspec.Struct):
 def _batch_struct(cls: type[Record]) -> type:
     # A tagged Struct per record type: one C pass decodes and type-checks a whole batch message into
     # the record dataclasses (cheaper than orjson plus a check per field in Python: docs/benchmarks.md).
-    return msgspec.defstruct(f"{cls.__name__}Batch", [("v", int), ("records", list[cls])],  # type: ignore[valid-type]
-                             tag_field="type", tag=cls.TYPE)
+    return msgspec.defstruct(
+        f"{cls.__name__}Batch",
+        [("v", int), ("records", list[cls])],  # type: ignore[valid-type]
+        tag_field="type",
+        tag=cls.TYPE,
+    )
 
 
 _BATCH = msgspec.json.Decoder(typing.Union[tuple(_batch_struct(c) for c in RECORD_TYPES.values())])

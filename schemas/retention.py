@@ -53,8 +53,10 @@ class Step:
             moved = f", moving {self.rows:,} row(s) from {self.table}_default" if self.rows else ""
             return f"create {self.table} {self.month:%Y-%m}{moved}"
         if self.kind == "drop":
-            return (f"drop   {self.table} {self.month:%Y-%m} ({self.partition}: ~{self.rows:,} rows, "
-                    f"{self.bytes / 2**20:,.1f} MiB)")
+            return (
+                f"drop   {self.table} {self.month:%Y-%m} ({self.partition}: ~{self.rows:,} rows, "
+                f"{self.bytes / 2**20:,.1f} MiB)"
+            )
         return f"purge  {self.table}_default: {self.rows:,} row(s) dated before {self.month}"
 
 
@@ -70,17 +72,26 @@ async def plan(conn, keep_months: int, today: date) -> list[Step]:  # conn: asyn
             raise MigrationError(f"{table} is not partitioned by month: run `warpdrive migrate` first")
         months: dict[date, tuple[str, int, int]] = {}
         for r in await conn.fetch(
-                "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) AS bound, greatest(c.reltuples, 0)::bigint AS rows,"
-                " pg_total_relation_size(c.oid) AS bytes"
-                " FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = $1::regclass", table):
+            "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) AS bound, greatest(c.reltuples, 0)::bigint AS rows,"
+            " pg_total_relation_size(c.oid) AS bytes"
+            " FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = $1::regclass",
+            table,
+        ):
             if m := _BOUND.fullmatch(r["bound"]):
                 months[date.fromisoformat(m[1])] = (r["relname"], r["rows"], r["bytes"])
-        late = {r["m"]: r["n"] for r in await conn.fetch(
-            f'SELECT date_trunc(\'month\', date)::date AS m, count(*) AS n FROM "{table}_default" GROUP BY 1')}
+        late = {
+            r["m"]: r["n"]
+            for r in await conn.fetch(
+                f"SELECT date_trunc('month', date)::date AS m, count(*) AS n FROM \"{table}_default\" GROUP BY 1"
+            )
+        }
         wanted = {add_months(today, i) for i in range(AHEAD + 1)} | {m for m in late if m >= first_kept}
         steps += [Step("create", table, m, rows=late.get(m, 0)) for m in sorted(wanted - months.keys())]
-        steps += [Step("drop", table, m, partition=p, rows=n, bytes=b)
-                  for m, (p, n, b) in sorted(months.items()) if add_months(m, 1) <= first_kept]
+        steps += [
+            Step("drop", table, m, partition=p, rows=n, bytes=b)
+            for m, (p, n, b) in sorted(months.items())
+            if add_months(m, 1) <= first_kept
+        ]
         if old := sum(n for m, n in late.items() if m < first_kept):
             steps.append(Step("purge", table, first_kept, rows=old))
     return steps
@@ -101,11 +112,15 @@ async def apply(conn, steps: list[Step], progress: Callable[[str], None]) -> Non
                 else:
                     await conn.execute(f'DELETE FROM "{s.table}_default" WHERE date < $1', s.month)
         except asyncpg.exceptions.LockNotAvailableError:
-            raise MigrationError(f"{s.describe().split(' (')[0].strip()}: {s.table} stayed locked for {LOCK_TIMEOUT} "
-                                 "(long transactions on it?); nothing of this step changed, run again") from None
+            raise MigrationError(
+                f"{s.describe().split(' (')[0].strip()}: {s.table} stayed locked for {LOCK_TIMEOUT} "
+                "(long transactions on it?); nothing of this step changed, run again"
+            ) from None
         progress(s.describe())
 
 
 # pg_stat_user_tables with each partition's row named by its table (`rel`), for statistics summed per table.
-STATS_BY_TABLE = ("SELECT coalesce((SELECT i.inhparent::regclass::text FROM pg_inherits i WHERE i.inhrelid = s.relid),"
-                  " s.relname) AS rel, s.* FROM pg_stat_user_tables s")
+STATS_BY_TABLE = (
+    "SELECT coalesce((SELECT i.inhparent::regclass::text FROM pg_inherits i WHERE i.inhrelid = s.relid),"
+    " s.relname) AS rel, s.* FROM pg_stat_user_tables s"
+)

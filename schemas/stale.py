@@ -87,8 +87,11 @@ class Coverage:
             return []
         since = self.since(now)
         start = since if since is not None else (now or datetime.now(UTC))
-        return [{**h, "gap_days": (start - h["until"]).days} for h in sorted(self.history, key=lambda h: h["since"])
-                if h["since"] < start and h["until"] < start - JOIN_GAP]
+        return [
+            {**h, "gap_days": (start - h["until"]).days}
+            for h in sorted(self.history, key=lambda h: h["since"])
+            if h["since"] < start and h["until"] < start - JOIN_GAP
+        ]
 
     def covers(self, threshold: datetime) -> bool:
         s = self.since()
@@ -99,8 +102,11 @@ class Coverage:
         out: dict[str, Any] = {
             "since": None if s is None or s.year == 1 else s,
             "from_atime": self.atime != "off" and self.first_crawl is not None,
-            "telemetry_since": self.telemetry_since, "telemetry_until": self.telemetry_until,
-            "history": self.history, "atime": self.atime, "first_crawl": self.first_crawl,
+            "telemetry_since": self.telemetry_since,
+            "telemetry_until": self.telemetry_until,
+            "history": self.history,
+            "atime": self.atime,
+            "first_crawl": self.first_crawl,
             "unchained": self.unchained(),
         }
         if threshold is not None:
@@ -116,11 +122,16 @@ def note(c: Coverage) -> str:
     for h in sorted(c.history, key=lambda h: h["since"]):
         parts.append(f"imported {h['format']} {h['since']:%Y-%m-%d}..{h['until']:%Y-%m-%d} ({h['events']:,} events)")
     for h in c.unchained():
-        parts.append(f"NOT COUNTED: imported {h['format']} {h['since']:%Y-%m-%d}..{h['until']:%Y-%m-%d} "
-                     f"({h['events']:,} events) ends {h['gap_days']} days before the covered period: import the "
-                     f"logs in between")
+        parts.append(
+            f"NOT COUNTED: imported {h['format']} {h['since']:%Y-%m-%d}..{h['until']:%Y-%m-%d} "
+            f"({h['events']:,} events) ends {h['gap_days']} days before the covered period: import the "
+            f"logs in between"
+        )
     if c.atime != "off":
-        parts.append(f"atime {c.atime}" + (f" since first crawl {c.first_crawl:%Y-%m-%d}" if c.first_crawl else " (not crawled yet)"))
+        parts.append(
+            f"atime {c.atime}"
+            + (f" since first crawl {c.first_crawl:%Y-%m-%d}" if c.first_crawl else " (not crawled yet)")
+        )
     return "; ".join(parts) or "no read evidence yet"
 
 
@@ -128,17 +139,22 @@ async def load_coverage(conn: Any, backends: Sequence[Any]) -> dict[str, Coverag
     """Coverage of each configured backend (``backends``: BackendConfig) from the workers' tables."""
     out = {b.name: Coverage(atime=b.atime) for b in backends}
     # telemetry_coverage has a row per worker shard (migration 0057_ingest_shards): read it summed over shards.
-    for r in await conn.fetch("SELECT backend_name, MIN(first_event) AS first_event, MAX(last_event) AS last_event"
-                              " FROM telemetry_coverage GROUP BY 1"):
+    for r in await conn.fetch(
+        "SELECT backend_name, MIN(first_event) AS first_event, MAX(last_event) AS last_event"
+        " FROM telemetry_coverage GROUP BY 1"
+    ):
         if (c := out.get(r["backend_name"])) is not None:
             c.telemetry_since, c.telemetry_until = r["first_event"], r["last_event"]
-    for r in await conn.fetch("SELECT backend_name, format, first_event, last_event, events FROM history_coverage"
-                              " ORDER BY 1, 2"):
+    for r in await conn.fetch(
+        "SELECT backend_name, format, first_event, last_event, events FROM history_coverage ORDER BY 1, 2"
+    ):
         if (c := out.get(r["backend_name"])) is not None:
-            c.history.append({"format": r["format"], "since": r["first_event"], "until": r["last_event"],
-                              "events": r["events"]})
-    for r in await conn.fetch("SELECT backend_name, min(started_at) AS first FROM crawls"
-                              " WHERE status = 'complete' GROUP BY 1"):
+            c.history.append(
+                {"format": r["format"], "since": r["first_event"], "until": r["last_event"], "events": r["events"]}
+            )
+    for r in await conn.fetch(
+        "SELECT backend_name, min(started_at) AS first FROM crawls WHERE status = 'complete' GROUP BY 1"
+    ):
         if (c := out.get(r["backend_name"])) is not None:
             c.first_crawl = r["first"]
     return out

@@ -21,8 +21,10 @@ _LETTERS = "KMGTPE"
 # The grammar, one pattern for the parser and the OpenAPI document (the same in Python and ECMAScript): an amount
 # with a unit letter (groups: amount, letter, i, b), or a whole number of bytes, optionally with B (group: amount;
 # '1.0' is whole). Not expressible here: the largest size (MAX_BYTES), which the parser checks.
-PATTERN = (r"^\s*(?:([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([kKmMgGtTpPeE])([iI]?)([bB]?)"
-           r"|([0-9]+(?:\.0*)?|\.0+)\s*[bB]?)\s*$")
+PATTERN = (
+    r"^\s*(?:([0-9]+(?:\.[0-9]*)?|\.[0-9]+)\s*([kKmMgGtTpPeE])([iI]?)([bB]?)"
+    r"|([0-9]+(?:\.0*)?|\.0+)\s*[bB]?)\s*$"
+)
 EXAMPLES = ("500TB", "1.5TiB", "10GiB", "1.5T", "1048576")
 _SIZE_RE = re.compile(PATTERN)
 _BYTES_FRACTION = re.compile(r"\s*(?:[0-9]+\.[0-9]*|\.[0-9]+)\s*[bB]?\s*")
@@ -63,8 +65,10 @@ def parse_size(value: str | int) -> int:
 
 
 BINARY, DECIMAL = "binary", "decimal"
-_UNIT_NAMES = {BINARY: ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"),
-               DECIMAL: ("B", "kB", "MB", "GB", "TB", "PB", "EB")}
+_UNIT_NAMES = {
+    BINARY: ("B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"),
+    DECIMAL: ("B", "kB", "MB", "GB", "TB", "PB", "EB"),
+}
 _BASES = {BINARY: 1024, DECIMAL: 1000}
 
 

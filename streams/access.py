@@ -35,6 +35,8 @@ LAST_ACCESS = frozenset({"read", "write"})
 # Operations that make a user the creator of a file (through a mount).
 CREATES = frozenset({"create", "write"})
 ACTIVITY = LAST_ACCESS | CREATES
+
+
 @dataclass(slots=True)
 class Row:
     """One access_log row's increments from one batch."""
@@ -159,8 +161,20 @@ def prepare(msgs: list[Msg], into: Decoded | None, roots: Mapping[str, str] = {}
     return d, d.agg.events + len(d.bad) + len(d.rejected)
 
 
-_STAGE = (("b", "TEXT"), ("p", "TEXT"), ("u", "TEXT"), ("d", "TEXT"), ("rc", "INT"), ("br", "BIGINT"), ("la", "TEXT"),
-          ("wc", "INT"), ("bw", "BIGINT"), ("mc", "FLOAT8"), ("ch", "BIGINT"), ("ec", "INT"))
+_STAGE = (
+    ("b", "TEXT"),
+    ("p", "TEXT"),
+    ("u", "TEXT"),
+    ("d", "TEXT"),
+    ("rc", "INT"),
+    ("br", "BIGINT"),
+    ("la", "TEXT"),
+    ("wc", "INT"),
+    ("bw", "BIGINT"),
+    ("mc", "FLOAT8"),
+    ("ch", "BIGINT"),
+    ("ec", "INT"),
+)
 
 # access_log and access_daily in one statement: `files` counts access_log rows this batch created.
 _ACCESS_LOG = """
@@ -253,15 +267,39 @@ async def write_access(conn: asyncpg.Connection, agg: Aggregate, shard: int) -> 
     """The access_log / access_daily / user rollups / telemetry_coverage part of a batch; the last three into
     the batch's ``shard`` (offsets.shard_of), so concurrent workers never wait on each other's rows."""
     if agg.rows:
-        await stage(conn, "access_stage", _STAGE, [
-            (b, p, u, d, r.read_count, r.bytes_read, r.last_access, r.write_count, r.bytes_written, r.meta_count,
-             r.cache_hits, r.error_count) for (b, p, u, d), r in agg.rows.items()])
+        await stage(
+            conn,
+            "access_stage",
+            _STAGE,
+            [
+                (
+                    b,
+                    p,
+                    u,
+                    d,
+                    r.read_count,
+                    r.bytes_read,
+                    r.last_access,
+                    r.write_count,
+                    r.bytes_written,
+                    r.meta_count,
+                    r.cache_hits,
+                    r.error_count,
+                )
+                for (b, p, u, d), r in agg.rows.items()
+            ],
+        )
         await conn.execute(_ACCESS_LOG, shard)
         await conn.execute(_USER_ROLLUPS, shard)
     if agg.coverage:
         names = sorted(agg.coverage)
-        await conn.execute(_COVERAGE, names, [parse_ts(agg.coverage[n][0]) for n in names],
-                           [parse_ts(agg.coverage[n][1]) for n in names], shard)
+        await conn.execute(
+            _COVERAGE,
+            names,
+            [parse_ts(agg.coverage[n][0]) for n in names],
+            [parse_ts(agg.coverage[n][1]) for n in names],
+            shard,
+        )
 
 
 # Creator: the earliest create/write wins whatever order events arrive in (commutative).
@@ -302,14 +340,21 @@ RETURNING f.id, f.backend_name, f.path, f.size_bytes, f.owner_team, f.owner_user
 """
 
 
-async def write_files(conn: asyncpg.Connection, agg: Aggregate, uid_names: Mapping[str, str],
-                      deltas: Deltas) -> None:
+async def write_files(conn: asyncpg.Connection, agg: Aggregate, uid_names: Mapping[str, str], deltas: Deltas) -> None:
     """The per-file part of a batch: file_activity, storage_files.last_access, creators and owners."""
     if not agg.files:
         return
     await lock_backends(conn, {b for b, _ in agg.files}, exclusive=False)
-    await stage(conn, "files_stage", _FILES_STAGE, [
-        (b, p, parse_optional_ts(f.last_access), f.creator, parse_optional_ts(f.created_at)) for (b, p), f in agg.files.items()], joined=True)
+    await stage(
+        conn,
+        "files_stage",
+        _FILES_STAGE,
+        [
+            (b, p, parse_optional_ts(f.last_access), f.creator, parse_optional_ts(f.created_at))
+            for (b, p), f in agg.files.items()
+        ],
+        joined=True,
+    )
     created = await conn.fetch(_ACTIVITY)
     if any(f.last_access for f in agg.files.values()):
         moved = await conn.fetch(_LOCK_LAST_ACCESS)
@@ -318,8 +363,11 @@ async def write_files(conn: asyncpg.Connection, agg: Aggregate, uid_names: Mappi
             for r in moved:
                 if not r["deleted"]:
                     deltas.change(FileState.of(r), FileState.of(r, last_access=r["la"]))
-    creators = sorted((r["backend_name"], r["path"], r["created_by"]) for r in created
-                      if agg.files[(r["backend_name"], r["path"])].creator and r["created_by"])
+    creators = sorted(
+        (r["backend_name"], r["path"], r["created_by"])
+        for r in created
+        if agg.files[(r["backend_name"], r["path"])].creator and r["created_by"]
+    )
     if creators:
         changed = [r for r in await conn.fetch(_SET_CREATOR, *map(list, zip(*creators))) if r["deleted_at"] is None]
         if changed:
@@ -327,8 +375,15 @@ async def write_files(conn: asyncpg.Connection, agg: Aggregate, uid_names: Mappi
             await set_owners(conn, changed, owners, deltas)
 
 
-async def apply_access(conn: asyncpg.Connection, consumer: str, msgs: list[Msg], uid_names: Mapping[str, str],
-                       deltas: Deltas, decoded: Decoded | None = None, roots: Mapping[str, str] = {}) -> Aggregate:
+async def apply_access(
+    conn: asyncpg.Connection,
+    consumer: str,
+    msgs: list[Msg],
+    uid_names: Mapping[str, str],
+    deltas: Deltas,
+    decoded: Decoded | None = None,
+    roots: Mapping[str, str] = {},
+) -> Aggregate:
     """Applies one batch of access messages (inside the caller's exactly-once transaction);
     ``decoded``: ``decode(msgs, roots=roots)``, when the caller already has it."""
     d = decoded if decoded is not None else decode(msgs, roots=roots)

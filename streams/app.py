@@ -24,7 +24,16 @@ from faust.types import TP
 
 from warpdrive.schemas.config import Config
 from warpdrive.schemas.db import QUOTA_OUTBOX_CHANNEL, TEAMS_CHANNEL, listen
-from warpdrive.schemas.topics import ACCESS, AGENT_STATUS, COMMANDS, JOB_EVENTS, LISTING, QUOTA_BREACH, QUOTA_STATE, Topic
+from warpdrive.schemas.topics import (
+    ACCESS,
+    AGENT_STATUS,
+    COMMANDS,
+    JOB_EVENTS,
+    LISTING,
+    QUOTA_BREACH,
+    QUOTA_STATE,
+    Topic,
+)
 from warpdrive.schemas.topics import TEAM_MEMBERSHIP
 
 from . import membership, quotas
@@ -68,7 +77,8 @@ def broker_settings(cfg: Config) -> dict[str, Any]:
     ssl_context = k.client_options().get("ssl_context")
     if k.sasl_mechanism:
         opts["broker_credentials"] = faust.SASLCredentials(
-            username=k.sasl_username, password=k.sasl_password, mechanism=k.sasl_mechanism, ssl_context=ssl_context)
+            username=k.sasl_username, password=k.sasl_password, mechanism=k.sasl_mechanism, ssl_context=ssl_context
+        )
     elif ssl_context is not None:
         opts["broker_credentials"] = ssl_context
     return opts
@@ -108,7 +118,8 @@ class StreamsApp(faust.App):
         await super().on_start()
         # Created before the agents (children) start; closed in on_shutdown, after they stopped.
         self.pool = await asyncpg.create_pool(
-            self.dsn, min_size=self.cfg.postgres.pool_min, max_size=self.cfg.postgres.pool_max)
+            self.dsn, min_size=self.cfg.postgres.pool_min, max_size=self.cfg.postgres.pool_max
+        )
 
     async def on_shutdown(self) -> None:
         await super().on_shutdown()
@@ -133,8 +144,9 @@ class StreamsApp(faust.App):
         assert self.pool is not None, "agents run only while the app is started"
         return self.pool
 
-    def batch_agent(self, topic: Topic, fn: BatchFn, prepare: Prepare | None = None,
-                    within: float | None = None) -> None:
+    def batch_agent(
+        self, topic: Topic, fn: BatchFn, prepare: Prepare | None = None, within: float | None = None
+    ) -> None:
         """Registers an agent applying ``fn`` exactly once to each batch of ``topic``'s messages.
 
         A batch is sized by records and time, not by Kafka messages: messages are taken from Faust in chunks of
@@ -170,8 +182,9 @@ class StreamsApp(faust.App):
 
             t0 = time.perf_counter()
             try:
-                await apply_exactly_once(self.db(), consumer, msgs, apply, contiguous=not topic.compacted,
-                                         stopping=lambda: self.should_stop)
+                await apply_exactly_once(
+                    self.db(), consumer, msgs, apply, contiguous=not topic.compacted, stopping=lambda: self.should_stop
+                )
             except OffsetGap as gap:
                 await self.close_gap(gap, msgs, apply)
             self.metrics.batch(name, applied, time.perf_counter() - t0)
@@ -214,8 +227,10 @@ class StreamsApp(faust.App):
                     except StopAsyncIteration:
                         break
                     nxt = asyncio.ensure_future(chunks.__anext__())
-                    msgs = [Msg(e.message.topic, e.message.partition, e.message.offset, e.message.key,
-                                e.message.value) for e in events]
+                    msgs = [
+                        Msg(e.message.topic, e.message.partition, e.message.offset, e.message.key, e.message.value)
+                        for e in events
+                    ]
                     if not pending.msgs:
                         pending.since = loop.time()
                     pending.last = loop.time()
@@ -261,10 +276,18 @@ class StreamsApp(faust.App):
         log.warning("batch skips messages never applied (%s): reading them again", gap)
         missing, lost = await read_ranges(self.cfg.kafka, gap.gaps)
         if lost:
-            log.warning("messages of %s are no longer in Kafka (retention) and were never applied",
-                        ", ".join(f"{t}[{p}]" for t, p in sorted(lost)))
-        await apply_exactly_once(self.db(), self.cfg.streams.app_id, missing + msgs, apply, contiguous=not lost,
-                                 stopping=lambda: self.should_stop)
+            log.warning(
+                "messages of %s are no longer in Kafka (retention) and were never applied",
+                ", ".join(f"{t}[{p}]" for t, p in sorted(lost)),
+            )
+        await apply_exactly_once(
+            self.db(),
+            self.cfg.streams.app_id,
+            missing + msgs,
+            apply,
+            contiguous=not lost,
+            stopping=lambda: self.should_stop,
+        )
 
     async def finish(self, conn: asyncpg.Connection, deltas: Deltas, all_quotas: bool = False) -> None:
         """Usage deltas and quota evaluation, at the end of a batch's transaction."""
@@ -289,8 +312,11 @@ class StreamsApp(faust.App):
             for r in rows:
                 if r["payload"] is not None:
                     futs.append(await breach.send(key=r["team_name"].encode(), value=r["payload"]))
-                futs.append(await state.send(key=quotas.state_key(r["team_name"], r["backend_name"]).encode(),
-                                             value=r["payload"]))
+                futs.append(
+                    await state.send(
+                        key=quotas.state_key(r["team_name"], r["backend_name"]).encode(), value=r["payload"]
+                    )
+                )
             await asyncio.gather(*futs)  # delivered before they are marked
             if rows:
                 await quotas.mark_published(conn, [r["id"] for r in rows])
@@ -325,7 +351,8 @@ async def _seek_to_stored(app: StreamsApp, assigned: set) -> None:
     while not app.should_stop:
         try:
             stored = await asyncio.wait_for(
-                stored_offsets(app.db(), app.cfg.streams.app_id, sorted({tp.topic for tp in assigned})), 5)
+                stored_offsets(app.db(), app.cfg.streams.app_id, sorted({tp.topic for tp in assigned})), 5
+            )
             break
         except (*TRANSIENT, asyncpg.PostgresError) as e:
             log.warning("stored offsets unreadable (%s: %s); seeking when PostgreSQL answers", type(e).__name__, e)
@@ -337,8 +364,11 @@ async def _seek_to_stored(app: StreamsApp, assigned: set) -> None:
     # Faust's recovery has just sought every partition to Kafka's committed offset; seek again only where that
     # differs from PostgreSQL's (no stored offset: nothing of it was ever applied, so from the beginning).
     committed = app.consumer._committed_offset  # Faust keeps no public view of it
-    moves = {tp: want for tp in assigned & current
-             if (committed.get(tp) or 0) != (want := stored.get((tp.topic, tp.partition), 0))}
+    moves = {
+        tp: want
+        for tp in assigned & current
+        if (committed.get(tp) or 0) != (want := stored.get((tp.topic, tp.partition), 0))
+    }
     if moves:
         # Through the consumer's own thread and loop, as Faust's recovery seeks: `Consumer.seek` calls aiokafka's
         # seek from this (the app's) thread while the fetcher runs in the consumer thread, which crashed a worker

@@ -19,8 +19,9 @@ from .rollups import Deltas
 log = logging.getLogger(__name__)
 
 
-async def apply_commands(conn: asyncpg.Connection, consumer: str, msgs: list[Msg], uid_names: Mapping[str, str],
-                         deltas: Deltas) -> bool:
+async def apply_commands(
+    conn: asyncpg.Connection, consumer: str, msgs: list[Msg], uid_names: Mapping[str, str], deltas: Deltas
+) -> bool:
     """Runs the batch's commands in order; returns whether every quota should be re-evaluated."""
     recs, bad = decode_all(msgs, Command)
     await dead_letter(conn, consumer, bad)

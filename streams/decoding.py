@@ -44,8 +44,9 @@ def decode_all(msgs: list[Msg], expect: type) -> tuple[list[Any], list[tuple[Msg
 Rejected = tuple[Msg, int, Any, str]
 
 
-def checked_batch(m: Msg, expect: type | None, check: Callable[[Any, Mapping[str, str]], Any],
-                  roots: Mapping[str, str]) -> tuple[list[Any], list[Rejected]]:
+def checked_batch(
+    m: Msg, expect: type | None, check: Callable[[Any, Mapping[str, str]], Any], roots: Mapping[str, str]
+) -> tuple[list[Any], list[Rejected]]:
     """A batch message's records that pass ``check`` (schemas/checks.py), and the refused ones; raises
     DecodeError when the message itself is undecodable."""
     good, bad = split_checked(decode_batch(m.value, expect), check, roots)
@@ -65,8 +66,13 @@ async def dead_letter_records(conn: asyncpg.Connection, consumer: str, rejected:
            FROM unnest($2::text[], $3::int[], $4::bigint[], $5::int[], $6::text[], $7::bytea[], $8::text[])
                 AS u(t, p, o, i, e, v, k)
            ON CONFLICT DO NOTHING""",
-        consumer, [m.topic for m, *_ in rejected], [m.partition for m, *_ in rejected],
-        [m.offset for m, *_ in rejected], [i for _, i, _, _ in rejected], [e for *_, e in rejected],
+        consumer,
+        [m.topic for m, *_ in rejected],
+        [m.partition for m, *_ in rejected],
+        [m.offset for m, *_ in rejected],
+        [i for _, i, _, _ in rejected],
+        [e for *_, e in rejected],
         [encode_batch([r]) for _, _, r, _ in rejected],
         # The message key, for a replay to the same partition (warpdrive-ctl deadletters replay).
-        [m.key.decode("utf-8", "replace") if m.key is not None else None for m, *_ in rejected])
+        [m.key.decode("utf-8", "replace") if m.key is not None else None for m, *_ in rejected],
+    )

@@ -26,6 +26,13 @@ class FileState:
     @classmethod
     def of(cls, row: Mapping[str, Any], **changes: Any) -> "FileState":
         """From a storage_files row (owner_team, owner_user, size_bytes, last_access, last_modified)."""
-        s = cls(row["backend_name"], row["path"], row["owner_team"], row["owner_user"], row["size_bytes"],
-                row["last_access"], row["last_modified"])
+        s = cls(
+            row["backend_name"],
+            row["path"],
+            row["owner_team"],
+            row["owner_user"],
+            row["size_bytes"],
+            row["last_access"],
+            row["last_modified"],
+        )
         return s if not changes else cls(**{**{f: getattr(s, f) for f in cls.__slots__}, **changes})

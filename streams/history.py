@@ -108,6 +108,11 @@ async def _write_coverage(conn: asyncpg.Connection, events: Sequence[AccessEvent
             v[2] += 1
     if span:
         keys = sorted(span)
-        await conn.execute(_COVERAGE, [k[0] for k in keys], [k[1] for k in keys],
-                           [parse_ts(span[k][0]) for k in keys], [parse_ts(span[k][1]) for k in keys],
-                           [span[k][2] for k in keys])
+        await conn.execute(
+            _COVERAGE,
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [parse_ts(span[k][0]) for k in keys],
+            [parse_ts(span[k][1]) for k in keys],
+            [span[k][2] for k in keys],
+        )

@@ -34,16 +34,30 @@ log = logging.getLogger(__name__)
 # nothing more about it: a new file nobody touched through a mount, the common case. Rows are not locked
 # FOR UPDATE: every other writer of them (access batches, reown) is excluded by the backend and ownership
 # locks held here.
-_STAGE = (("backend_name", "TEXT"), ("path", "TEXT"), ("size_bytes", "BIGINT"), ("etag", "TEXT"),
-          ("last_modified", "TIMESTAMPTZ"), ("owner_uid", "INT"), ("owner_gid", "INT"), ("posix_user", "TEXT"),
-          ("atime", "TIMESTAMPTZ"), ("crawl_id", "TEXT"), ("created_by", "TEXT"), ("owner_user", "TEXT"),
-          ("owner_team", "TEXT"), ("owner_source", "TEXT"), ("last_access", "TIMESTAMPTZ"))
+_STAGE = (
+    ("backend_name", "TEXT"),
+    ("path", "TEXT"),
+    ("size_bytes", "BIGINT"),
+    ("etag", "TEXT"),
+    ("last_modified", "TIMESTAMPTZ"),
+    ("owner_uid", "INT"),
+    ("owner_gid", "INT"),
+    ("posix_user", "TEXT"),
+    ("atime", "TIMESTAMPTZ"),
+    ("crawl_id", "TEXT"),
+    ("created_by", "TEXT"),
+    ("owner_user", "TEXT"),
+    ("owner_team", "TEXT"),
+    ("owner_source", "TEXT"),
+    ("last_access", "TIMESTAMPTZ"),
+)
 _COLUMNS = ", ".join(name for name, _ in _STAGE)
 # A staged row's fields by name. Rows stay plain tuples: one is built per listed file, and a NamedTuple
 # costs ~5 times as much to build (measured with timeit, Python 3.11).
 _AT = {name: i for i, (name, _) in enumerate(_STAGE)}
 _BACKEND, _PATH, _SIZE, _MODIFIED, _USER, _TEAM, _ACCESS = (
-    _AT[c] for c in ("backend_name", "path", "size_bytes", "last_modified", "owner_user", "owner_team", "last_access"))
+    _AT[c] for c in ("backend_name", "path", "size_bytes", "last_modified", "owner_user", "owner_team", "last_access")
+)
 
 
 def _same(f: str, s: str) -> str:
@@ -60,7 +74,7 @@ _SEEN = f"""
 WITH seen AS (
     UPDATE storage_files AS f SET crawl_id = s.crawl_id, last_crawled = now()
     FROM listing_stage s
-    WHERE f.backend_name = s.backend_name AND f.path = s.path AND f.deleted_at IS NULL AND {_same('f', 's')}
+    WHERE f.backend_name = s.backend_name AND f.path = s.path AND f.deleted_at IS NULL AND {_same("f", "s")}
           -- atime evidence (staged as last_access) already folded in: else the row is updated below
           AND (s.last_access IS NULL OR f.last_access >= s.last_access)
     RETURNING f.backend_name, f.path
@@ -119,15 +133,20 @@ SELECT backend_name, path FROM u WHERE inserted
 _DELETE_UNSEEN = f"""
 WITH d AS (
     UPDATE storage_files SET deleted_at = $4
-    WHERE backend_name = $1 AND deleted_at IS NULL AND crawl_id IS DISTINCT FROM $3 AND {sql_under('$2')}
+    WHERE backend_name = $1 AND deleted_at IS NULL AND crawl_id IS DISTINCT FROM $3 AND {sql_under("$2")}
     RETURNING backend_name, path, owner_team, owner_user, size_bytes, last_access, last_modified
 )
 SELECT * FROM d
 """
 
 
-async def upsert_files(conn: asyncpg.Connection, files: dict[tuple[str, str], ListingEvent],
-                       uid_names: Mapping[str, str], deltas: Deltas, atime: Mapping[str, str] = {}) -> None:
+async def upsert_files(
+    conn: asyncpg.Connection,
+    files: dict[tuple[str, str], ListingEvent],
+    uid_names: Mapping[str, str],
+    deltas: Deltas,
+    atime: Mapping[str, str] = {},
+) -> None:
     """Writes one batch of listed files (owners resolved, usage deltas collected). ``atime``: backend → atime
     policy; where it is on, a file's atime counts as a read (its last_access; schemas/stale.py)."""
     backends, names = {b for b, _ in files}, _posix_names(files.values())
@@ -137,8 +156,23 @@ async def upsert_files(conn: asyncpg.Connection, files: dict[tuple[str, str], Li
     for (b, p), f in files.items():
         team, user, source = owners.resolve(b, p, None, f.owner_user, f.owner_uid)
         at = parse_optional_ts(f.atime)
-        staged[(b, p)] = (b, p, f.size_bytes, f.etag, parse_optional_ts(f.last_modified), f.owner_uid, f.owner_gid, f.owner_user,
-                          at, f.crawl_id, None, user, team, source, atime_read(at, atime.get(b, "off")))
+        staged[(b, p)] = (
+            b,
+            p,
+            f.size_bytes,
+            f.etag,
+            parse_optional_ts(f.last_modified),
+            f.owner_uid,
+            f.owner_gid,
+            f.owner_user,
+            at,
+            f.crawl_id,
+            None,
+            user,
+            team,
+            source,
+            atime_read(at, atime.get(b, "off")),
+        )
     await stage(conn, "listing_stage", _STAGE, staged.values(), joined=True)
     unchanged = 0
     if await conn.fetchval(_RECRAWL):
@@ -153,12 +187,15 @@ async def upsert_files(conn: asyncpg.Connection, files: dict[tuple[str, str], Li
             b, p = key = r["backend_name"], r["path"]
             f, row = files[key], staged.pop(key)
             creator = r["created_by"] or r["activity_created_by"]
-            last_access = max((t for t in (r["last_access"], r["activity_last_access"], row[_ACCESS])
-                               if t is not None), default=None)
+            last_access = max(
+                (t for t in (r["last_access"], r["activity_last_access"], row[_ACCESS]) if t is not None), default=None
+            )
             team, user, source = owners.resolve(b, p, creator, f.owner_user, f.owner_uid)
             fixes.append((b, p, creator, user, team, source, last_access))
-            deltas.change(FileState.of(r) if r["live"] else None,
-                          FileState(b, p, team, user, f.size_bytes, last_access, row[_MODIFIED]))
+            deltas.change(
+                FileState.of(r) if r["live"] else None,
+                FileState(b, p, team, user, f.size_bytes, last_access, row[_MODIFIED]),
+            )
         await conn.execute(_FIX, *map(list, zip(*fixes)))
     if unchanged or any(r["indexed"] for r in known):
         new = [staged[k] for r in await conn.fetch(_UPSERT) if (k := (r["backend_name"], r["path"])) in staged]
@@ -166,12 +203,17 @@ async def upsert_files(conn: asyncpg.Connection, files: dict[tuple[str, str], Li
         await conn.execute(_INSERT)
         new = list(staged.values())
     # As staged: nothing in the database said otherwise (no creator; no last access but atime evidence).
-    deltas.added((row[_BACKEND], row[_PATH], row[_TEAM], row[_USER], row[_SIZE], row[_MODIFIED])
-                 for row in new if row[_ACCESS] is None)
+    deltas.added(
+        (row[_BACKEND], row[_PATH], row[_TEAM], row[_USER], row[_SIZE], row[_MODIFIED])
+        for row in new
+        if row[_ACCESS] is None
+    )
     for row in new:
         if row[_ACCESS] is not None:
-            deltas.change(None, FileState(row[_BACKEND], row[_PATH], row[_TEAM], row[_USER], row[_SIZE],
-                                          row[_ACCESS], row[_MODIFIED]))
+            deltas.change(
+                None,
+                FileState(row[_BACKEND], row[_PATH], row[_TEAM], row[_USER], row[_SIZE], row[_ACCESS], row[_MODIFIED]),
+            )
 
 
 def _posix_names(files: Iterable[ListingEvent]) -> set[str]:
@@ -191,7 +233,12 @@ async def apply_marker(conn: asyncpg.Connection, m: CrawlMarker, deltas: Deltas)
     if m.phase == "start":
         await conn.execute(
             "INSERT INTO crawls (crawl_id, backend_name, prefix, started_at) VALUES ($1, $2, $3, $4)"
-            " ON CONFLICT (crawl_id) DO NOTHING", m.crawl_id, m.backend_name, prefix, ts)
+            " ON CONFLICT (crawl_id) DO NOTHING",
+            m.crawl_id,
+            m.backend_name,
+            prefix,
+            ts,
+        )
         return
     complete = m.complete
     status = "complete" if complete else ("partial" if m.errors else "failed")
@@ -200,7 +247,15 @@ async def apply_marker(conn: asyncpg.Connection, m: CrawlMarker, deltas: Deltas)
            VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8)
            ON CONFLICT (crawl_id) DO UPDATE SET finished_at = EXCLUDED.finished_at, files = EXCLUDED.files,
                bytes = EXCLUDED.bytes, errors = EXCLUDED.errors, status = EXCLUDED.status""",
-        m.crawl_id, m.backend_name, prefix, ts, m.files, m.bytes, m.errors, status)
+        m.crawl_id,
+        m.backend_name,
+        prefix,
+        ts,
+        m.files,
+        m.bytes,
+        m.errors,
+        status,
+    )
     if complete:
         gone = await conn.fetch(_DELETE_UNSEEN, m.backend_name, prefix, m.crawl_id, ts)
         for r in gone:
@@ -211,8 +266,15 @@ async def apply_marker(conn: asyncpg.Connection, m: CrawlMarker, deltas: Deltas)
             log.info("first crawl of %s: growth before it reconstructed from modification times", m.backend_name)
 
 
-async def apply_listing(conn: asyncpg.Connection, consumer: str, msgs: list[Msg], uid_names: Mapping[str, str],
-                        deltas: Deltas, roots: Mapping[str, str] = {}, atime: Mapping[str, str] = {}) -> int:
+async def apply_listing(
+    conn: asyncpg.Connection,
+    consumer: str,
+    msgs: list[Msg],
+    uid_names: Mapping[str, str],
+    deltas: Deltas,
+    roots: Mapping[str, str] = {},
+    atime: Mapping[str, str] = {},
+) -> int:
     """Applies listing/crawl messages in order (inside the caller's transaction); returns records applied.
     ``roots``: backend → URL, for canonical paths (schemas/paths.py); ``atime``: backend → atime policy."""
     pending: dict[tuple[str, str], ListingEvent] = {}

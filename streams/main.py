@@ -49,10 +49,14 @@ async def prepare(cfg: Config) -> str:
 
 
 @cli.command()
-@click.option("--config", "config_path", envvar="WARPDRIVE_CONFIG", type=click.Path(dir_okay=False),
-              help="Config file (default: the one `warpdrive stack up` wrote, else built-in defaults).")
-@click.option("--loglevel", default="info", show_default=True,
-              type=click.Choice(["debug", "info", "warning", "error"]))
+@click.option(
+    "--config",
+    "config_path",
+    envvar="WARPDRIVE_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="Config file (default: the one `warpdrive stack up` wrote, else built-in defaults).",
+)
+@click.option("--loglevel", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"]))
 def worker(config_path: str | None, loglevel: str) -> None:
     """Run a stream worker (start N of them to share the partitions)."""
     try:

@@ -37,12 +37,17 @@ async def write_mark_sizes(conn: asyncpg.Connection, m: MarkSizes) -> None:
     await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", MARK_SIZES_LOCK)
     # Most batches (a first crawl's above all) touch no marked file: one probe of the small marks table,
     # under the lock like the update, spares encoding every changed file into the update's arrays.
-    if not await conn.fetchval("SELECT EXISTS (SELECT 1 FROM deletion_marks WHERE backend_name = ANY($1::text[]))",
-                               sorted({b for b, _ in m.sizes})):
+    if not await conn.fetchval(
+        "SELECT EXISTS (SELECT 1 FROM deletion_marks WHERE backend_name = ANY($1::text[]))",
+        sorted({b for b, _ in m.sizes}),
+    ):
         return
     keys = sorted(m.sizes)
     await conn.execute(
         """UPDATE deletion_marks m SET size_bytes = u.s
            FROM unnest($1::text[], $2::text[], $3::bigint[]) AS u(b, p, s)
            WHERE m.backend_name = u.b AND m.path = u.p AND m.size_bytes IS DISTINCT FROM u.s""",
-        [k[0] for k in keys], [k[1] for k in keys], [m.sizes[k] for k in keys])
+        [k[0] for k in keys],
+        [k[1] for k in keys],
+        [m.sizes[k] for k in keys],
+    )

@@ -44,6 +44,9 @@ async def mark_published(conn: asyncpg.Connection, sent: list[tuple[str, list[st
         """INSERT INTO membership_published (user_id, teams)
            SELECT u, string_to_array(t, chr(31)) FROM unnest($1::text[], $2::text[]) AS x(u, t)
            ON CONFLICT (user_id) DO UPDATE SET teams = EXCLUDED.teams""",
-        users, [chr(31).join(t) for u, t in sent if t is not None])
-    await conn.execute("DELETE FROM membership_published WHERE user_id = ANY($1::text[])",
-                       [u for u, t in sent if t is None])
+        users,
+        [chr(31).join(t) for u, t in sent if t is not None],
+    )
+    await conn.execute(
+        "DELETE FROM membership_published WHERE user_id = ANY($1::text[])", [u for u, t in sent if t is None]
+    )

@@ -28,19 +28,27 @@ class StreamsMetrics:
     def __init__(self) -> None:
         m = self.metrics = Metrics("streams")
         self.records = m.counter("records_applied", "Records applied to PostgreSQL (committed), by topic.", ["topic"])
-        self.batches = m.counter("batches_applied", "Batches of Kafka messages committed to PostgreSQL, by topic.",
-                                 ["topic"])
-        self.batch_seconds = m.histogram("batch_seconds", "Time to apply one batch (its transaction), by topic.",
-                                         ["topic"])
-        self.quota_transitions = m.counter("quota_transitions_published",
-                                           "Quota level transitions published to the quota topics.")
-        self.lag = m.gauge("consumer_lag", "Messages in Kafka not yet applied to PostgreSQL, per assigned partition.",
-                           ["topic", "partition"])
+        self.batches = m.counter(
+            "batches_applied", "Batches of Kafka messages committed to PostgreSQL, by topic.", ["topic"]
+        )
+        self.batch_seconds = m.histogram(
+            "batch_seconds", "Time to apply one batch (its transaction), by topic.", ["topic"]
+        )
+        self.quota_transitions = m.counter(
+            "quota_transitions_published", "Quota level transitions published to the quota topics."
+        )
+        self.lag = m.gauge(
+            "consumer_lag",
+            "Messages in Kafka not yet applied to PostgreSQL, per assigned partition.",
+            ["topic", "partition"],
+        )
         self.dead_letters = m.gauge("dead_letters", "Dead letters stored for this consumer group, by topic.", ["topic"])
-        self.publish_delay = m.gauge("quota_publish_delay_seconds",
-                                     "Age of the oldest quota transition not yet published (0 when none waits).")
-        self.last_sample = m.gauge("last_sample_timestamp_seconds",
-                                   "When lag, dead letters and publisher delay were last sampled (Unix time).")
+        self.publish_delay = m.gauge(
+            "quota_publish_delay_seconds", "Age of the oldest quota transition not yet published (0 when none waits)."
+        )
+        self.last_sample = m.gauge(
+            "last_sample_timestamp_seconds", "When lag, dead letters and publisher delay were last sampled (Unix time)."
+        )
 
     def batch(self, topic: str, records: int, seconds: float) -> None:
         self.records.labels(topic).inc(records)
@@ -57,11 +65,13 @@ class StreamsMetrics:
             ends: dict[Any, int] = dict(await app.consumer.highwaters(*assigned)) if assigned else {}
             stored = await stored_offsets(app.db(), consumer, sorted({tp.topic for tp in assigned}))
             async with app.db().acquire() as conn:
-                dead = await conn.fetch("SELECT topic, count(*) AS n FROM dead_letters WHERE consumer = $1 GROUP BY topic",
-                                        consumer)
+                dead = await conn.fetch(
+                    "SELECT topic, count(*) AS n FROM dead_letters WHERE consumer = $1 GROUP BY topic", consumer
+                )
                 delay = await conn.fetchval(
                     "SELECT coalesce(extract(epoch FROM now() - min(created_at)), 0) FROM quota_outbox "
-                    "WHERE published_at IS NULL")
+                    "WHERE published_at IS NULL"
+                )
         self.lag.clear()  # partitions moved to another worker are no longer this one's to report
         for tp in assigned:
             end = ends.get(tp)

@@ -51,9 +51,13 @@ class OffsetGap(StreamsError):
     """A batch skips messages PostgreSQL has not applied: (topic, partition) → (next stored, first in batch)."""
 
     def __init__(self, gaps: dict[tuple[str, int], tuple[int, int]]) -> None:
-        super().__init__(", ".join(f"{t}[{p}] expects offset {want}, batch starts at {got}"
-                                   for (t, p), (want, got) in sorted(gaps.items())))
+        super().__init__(
+            ", ".join(
+                f"{t}[{p}] expects offset {want}, batch starts at {got}" for (t, p), (want, got) in sorted(gaps.items())
+            )
+        )
         self.gaps = gaps
+
 
 # Rows are locked in (topic, partition) order, the same in every worker, so lockers never deadlock here.
 _LOCK = """
@@ -115,8 +119,9 @@ def end_offsets(msgs: Sequence[Msg]) -> dict[TP, int]:
     return ends
 
 
-async def _apply_in(conn: asyncpg.Connection, consumer: str, msgs: Sequence[Msg], apply: Apply,
-                    contiguous: bool) -> int:
+async def _apply_in(
+    conn: asyncpg.Connection, consumer: str, msgs: Sequence[Msg], apply: Apply, contiguous: bool
+) -> int:
     """One attempt, inside the caller's transaction: lock the partitions' rows, check for gaps, apply the
     fresh messages and store their end offsets. Returns how many messages were fresh."""
     tps = sorted({(m.topic, m.partition) for m in msgs})
@@ -135,8 +140,14 @@ async def _apply_in(conn: asyncpg.Connection, consumer: str, msgs: Sequence[Msg]
     return len(fresh)
 
 
-async def apply_exactly_once(pool: asyncpg.Pool, consumer: str, msgs: Sequence[Msg], apply: Apply,
-                             contiguous: bool = True, stopping: Callable[[], bool] = lambda: False) -> int:
+async def apply_exactly_once(
+    pool: asyncpg.Pool,
+    consumer: str,
+    msgs: Sequence[Msg],
+    apply: Apply,
+    contiguous: bool = True,
+    stopping: Callable[[], bool] = lambda: False,
+) -> int:
     """Applies the not-yet-applied ``msgs`` with ``apply`` in one transaction; returns how many were new.
 
     ``contiguous``: raise ``OffsetGap`` when a partition's messages start past its stored offset (off
@@ -154,8 +165,9 @@ async def apply_exactly_once(pool: asyncpg.Pool, consumer: str, msgs: Sequence[M
         except TRANSIENT as e:
             if stopping():
                 raise Abandoned(f"batch of {len(msgs)} messages left unapplied ({type(e).__name__}: {e})") from None
-            log.warning("batch of %d messages not applied (%s: %s); retrying in %.1fs",
-                        len(msgs), type(e).__name__, e, delay)
+            log.warning(
+                "batch of %d messages not applied (%s: %s); retrying in %.1fs", len(msgs), type(e).__name__, e, delay
+            )
             await asyncio.sleep(delay)
             delay = min(delay * 2, 5.0)
         except (asyncpg.PostgresError, OverflowError) as e:
@@ -164,13 +176,15 @@ async def apply_exactly_once(pool: asyncpg.Pool, consumer: str, msgs: Sequence[M
             if len(msgs) == 1:
                 await _reject(pool, consumer, msgs[0], f"{type(e).__name__}: {e}")
                 return 0
-            log.warning("batch of %d messages failed (%s: %s); applying them one by one", len(msgs),
-                        type(e).__name__, e)
+            log.warning(
+                "batch of %d messages failed (%s: %s); applying them one by one", len(msgs), type(e).__name__, e
+            )
             return sum([await apply_exactly_once(pool, consumer, [m], apply, contiguous, stopping) for m in msgs])
 
 
 async def _reject(pool: asyncpg.Pool, consumer: str, m: Msg, error: str) -> None:
     """Dead-letters one message PostgreSQL refused, and moves its partition's offset past it."""
+
     async def keep(conn: asyncpg.Connection, fresh: list[Msg]) -> None:
         await dead_letter(conn, consumer, [(m, error)])
 
@@ -191,7 +205,8 @@ async def stored_offsets(pool: asyncpg.Pool, consumer: str, topics: Sequence[str
     """The next offset to apply per (topic, partition), for seeking on partition assignment."""
     rows = await pool.fetch(
         "SELECT topic, partition, next_offset FROM stream_offsets WHERE consumer = $1 AND topic = ANY($2::text[])",
-        consumer, list(topics),
+        consumer,
+        list(topics),
     )
     return {(r["topic"], r["partition"]): r["next_offset"] for r in rows}
 
@@ -207,8 +222,12 @@ async def dead_letter(conn: asyncpg.Connection, consumer: str, bad: Sequence[tup
            SELECT $1, t, p, o, e, v, k FROM unnest($2::text[], $3::int[], $4::bigint[], $5::text[], $6::bytea[], $7::text[])
                 AS u(t, p, o, e, v, k)
            ON CONFLICT DO NOTHING""",
-        consumer, [m.topic for m, _ in bad], [m.partition for m, _ in bad], [m.offset for m, _ in bad],
-        [e for _, e in bad], [m.value for m, _ in bad],
+        consumer,
+        [m.topic for m, _ in bad],
+        [m.partition for m, _ in bad],
+        [m.offset for m, _ in bad],
+        [e for _, e in bad],
+        [m.value for m, _ in bad],
         # The key, for a replay to the same partition; keys are names (node, backend, team), text.
         [m.key.decode("utf-8", "replace") if m.key is not None else None for m, _ in bad],
     )

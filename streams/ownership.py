@@ -50,8 +50,9 @@ class Owners:
             return posix_user
         return None if uid is None else str(uid)
 
-    def resolve(self, backend: str, path: str, creator: str | None, posix_user: str | None,
-                uid: int | None) -> tuple[str, str | None, str]:
+    def resolve(
+        self, backend: str, path: str, creator: str | None, posix_user: str | None, uid: int | None
+    ) -> tuple[str, str | None, str]:
         """(team, user or None, source) of one file."""
         for prefix, team, user in self.rules.get(backend, ()):
             if under(path, prefix):
@@ -71,13 +72,19 @@ async def lock_backends(conn: asyncpg.Connection, backends: Iterable[str], exclu
     would miss both. Then the ownership lock (shared), always in this order.
     """
     fn = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
-    await conn.execute(f"SELECT {fn}($1, hashtext(b)) FROM unnest($2::text[]) AS b ORDER BY b",
-                       BACKEND_LOCK, sorted(set(backends)))
+    await conn.execute(
+        f"SELECT {fn}($1, hashtext(b)) FROM unnest($2::text[]) AS b ORDER BY b", BACKEND_LOCK, sorted(set(backends))
+    )
     await conn.execute("SELECT pg_advisory_xact_lock_shared($1)", OWNERSHIP_LOCK)
 
 
-async def load_owners(conn: asyncpg.Connection, backends: Iterable[str], users: Iterable[str],
-                      uid_names: Mapping[str, str], exclusive: bool = False) -> Owners:
+async def load_owners(
+    conn: asyncpg.Connection,
+    backends: Iterable[str],
+    users: Iterable[str],
+    uid_names: Mapping[str, str],
+    exclusive: bool = False,
+) -> Owners:
     """Rules of ``backends`` and teams of ``users`` as of now, under the ownership lock."""
     lock = "pg_advisory_xact_lock" if exclusive else "pg_advisory_xact_lock_shared"
     await conn.execute(f"SELECT {lock}($1)", OWNERSHIP_LOCK)
@@ -90,9 +97,13 @@ async def load_owners(conn: asyncpg.Connection, backends: Iterable[str], users: 
     for lst in rules.values():
         lst.sort(key=lambda x: len(x[0]), reverse=True)
     names = set(users) | set(uid_names.values())
-    teams = {r["user_id"]: r["team"] for r in await conn.fetch(
-        "SELECT user_id, min(team_name) AS team FROM teams WHERE user_id = ANY($1::text[]) GROUP BY user_id",
-        sorted(names))}
+    teams = {
+        r["user_id"]: r["team"]
+        for r in await conn.fetch(
+            "SELECT user_id, min(team_name) AS team FROM teams WHERE user_id = ANY($1::text[]) GROUP BY user_id",
+            sorted(names),
+        )
+    }
     return Owners(rules, teams, uid_names)
 
 
@@ -114,14 +125,16 @@ async def seed_teams(conn: asyncpg.Connection, teams: Mapping[str, str]) -> None
         users = sorted(teams)
         await conn.execute(
             "INSERT INTO teams (user_id, team_name) SELECT * FROM unnest($1::text[], $2::text[]) ON CONFLICT DO NOTHING",
-            users, [teams[u] for u in users])
+            users,
+            [teams[u] for u in users],
+        )
 
 
 _SELECT_LIVE = f"""
 SELECT id, backend_name, path, size_bytes, owner_team, owner_user, owner_source, created_by, posix_user, owner_uid,
        last_access, last_modified
 FROM storage_files
-WHERE deleted_at IS NULL AND ($1::text IS NULL OR backend_name = $1) AND {sql_under('$2')} AND id > $3
+WHERE deleted_at IS NULL AND ($1::text IS NULL OR backend_name = $1) AND {sql_under("$2")} AND id > $3
 ORDER BY id
 LIMIT $4
 FOR UPDATE
@@ -136,8 +149,9 @@ WHERE f.id = u.id
 REOWN_CHUNK = 20_000
 
 
-async def reown(conn: asyncpg.Connection, backend: str | None, prefix: str, uid_names: Mapping[str, str],
-                deltas: Deltas) -> int:
+async def reown(
+    conn: asyncpg.Connection, backend: str | None, prefix: str, uid_names: Mapping[str, str], deltas: Deltas
+) -> int:
     """Recomputes the owner of every live file under ``backend``/``prefix`` (all when None), in chunks
     of the same transaction; returns how many files changed owner."""
     # Exclusive first: no batch may resolve with old rules while this reads the files.
@@ -145,19 +159,20 @@ async def reown(conn: asyncpg.Connection, backend: str | None, prefix: str, uid_
     changed, last_id = 0, 0
     while rows := await conn.fetch(_SELECT_LIVE, backend, norm_prefix(prefix), last_id, REOWN_CHUNK):
         last_id = rows[-1]["id"]
-        owners = await load_owners(conn, {r["backend_name"] for r in rows}, candidate_users(rows), uid_names,
-                                   exclusive=True)
+        owners = await load_owners(
+            conn, {r["backend_name"] for r in rows}, candidate_users(rows), uid_names, exclusive=True
+        )
         changed += await set_owners(conn, rows, owners, deltas)
     return changed
 
 
-async def set_owners(conn: asyncpg.Connection, rows: list[asyncpg.Record], owners: Owners,
-                     deltas: Deltas) -> int:
+async def set_owners(conn: asyncpg.Connection, rows: list[asyncpg.Record], owners: Owners, deltas: Deltas) -> int:
     """Re-resolves the owners of locked live ``rows``, writes the changes and their usage deltas."""
     ids, teams, users, sources = [], [], [], []
     for r in rows:
-        team, user, source = owners.resolve(r["backend_name"], r["path"], r["created_by"], r["posix_user"],
-                                            r["owner_uid"])
+        team, user, source = owners.resolve(
+            r["backend_name"], r["path"], r["created_by"], r["posix_user"], r["owner_uid"]
+        )
         if (team, user, source) != (r["owner_team"], r["owner_user"], r["owner_source"]):
             ids.append(r["id"])
             teams.append(team)

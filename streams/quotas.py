@@ -68,8 +68,9 @@ SELECT greatest(clock_timestamp(), (SELECT max(created_at) FROM quota_outbox WHE
 """
 
 
-async def evaluate(conn: asyncpg.Connection, teams: Iterable[str] | None,
-                   backends: Collection[str] | None = None) -> list[QuotaBreach]:
+async def evaluate(
+    conn: asyncpg.Connection, teams: Iterable[str] | None, backends: Collection[str] | None = None
+) -> list[QuotaBreach]:
     """Evaluates the quotas of ``teams`` (None = every quota) on ``backends`` (the configured ones;
     None = any); ends the levels of those whose quota or backend is gone. Queues and returns the
     transitions."""
@@ -88,20 +89,52 @@ async def evaluate(conn: asyncpg.Connection, teams: Iterable[str] | None,
                ON CONFLICT (team_name, backend_name) DO UPDATE SET usage_bytes = EXCLUDED.usage_bytes,
                    level = EXCLUDED.level, soft_limit = EXCLUDED.soft_limit, hard_limit = EXCLUDED.hard_limit,
                    changed_at = CASE WHEN s.level = EXCLUDED.level THEN s.changed_at ELSE now() END""",
-            r["team_name"], r["backend_name"], level, r["usage"], r["soft_limit"], r["hard_limit"])
+            r["team_name"],
+            r["backend_name"],
+            level,
+            r["usage"],
+            r["soft_limit"],
+            r["hard_limit"],
+        )
         if level != r["level"]:
-            out.append(await _queue(conn, r["team_name"], r["backend_name"], level, r["level"], r["usage"],
-                                    r["soft_limit"], r["hard_limit"]))
+            out.append(
+                await _queue(
+                    conn,
+                    r["team_name"],
+                    r["backend_name"],
+                    level,
+                    r["level"],
+                    r["usage"],
+                    r["soft_limit"],
+                    r["hard_limit"],
+                )
+            )
     for r in await conn.fetch(_ENDED, team_list, backend_list):
         team, backend = r["team_name"], r["backend_name"]
         if r["level"] != "ok":
-            out.append(await _queue(conn, team, backend, "ok", r["level"], r["usage_bytes"], r["soft_limit"],
-                                    r["hard_limit"], ended=True))
-        await conn.execute("INSERT INTO quota_outbox (team_name, backend_name, level, payload, created_at)"
-                           " VALUES ($1, $2, 'ended', NULL, ($3::text)::timestamptz)", team, backend,
-                           await _stamp(conn, team))
-        await conn.execute("DELETE FROM quota_state WHERE team_name = $1 AND backend_name IS NOT DISTINCT FROM $2",
-                           team, backend)
+            out.append(
+                await _queue(
+                    conn,
+                    team,
+                    backend,
+                    "ok",
+                    r["level"],
+                    r["usage_bytes"],
+                    r["soft_limit"],
+                    r["hard_limit"],
+                    ended=True,
+                )
+            )
+        await conn.execute(
+            "INSERT INTO quota_outbox (team_name, backend_name, level, payload, created_at)"
+            " VALUES ($1, $2, 'ended', NULL, ($3::text)::timestamptz)",
+            team,
+            backend,
+            await _stamp(conn, team),
+        )
+        await conn.execute(
+            "DELETE FROM quota_state WHERE team_name = $1 AND backend_name IS NOT DISTINCT FROM $2", team, backend
+        )
         log.info("quota of team %s on %s ended: its state is tombstoned", team, backend or "all backends")
     return out
 
@@ -110,23 +143,58 @@ async def _stamp(conn: asyncpg.Connection, team: str) -> str:
     return format_ts(await conn.fetchval(_STAMP, team))
 
 
-async def _queue(conn: asyncpg.Connection, team: str, backend: str | None, level: str, previous: str, usage: int,
-                 soft: int, hard: int, ended: bool = False) -> QuotaBreach:
-    b = QuotaBreach(team=team, backend_name=backend, level=level, previous_level=previous, usage_bytes=usage,
-                    soft_limit=soft, hard_limit=hard, timestamp=await _stamp(conn, team))
+async def _queue(
+    conn: asyncpg.Connection,
+    team: str,
+    backend: str | None,
+    level: str,
+    previous: str,
+    usage: int,
+    soft: int,
+    hard: int,
+    ended: bool = False,
+) -> QuotaBreach:
+    b = QuotaBreach(
+        team=team,
+        backend_name=backend,
+        level=level,
+        previous_level=previous,
+        usage_bytes=usage,
+        soft_limit=soft,
+        hard_limit=hard,
+        timestamp=await _stamp(conn, team),
+    )
     await conn.execute(
         "INSERT INTO quota_outbox (team_name, backend_name, level, payload, created_at)"
-        " VALUES ($1, $2, $3, $4, ($5::text)::timestamptz)", team, backend, level, encode(b), b.timestamp)
+        " VALUES ($1, $2, $3, $4, ($5::text)::timestamptz)",
+        team,
+        backend,
+        level,
+        encode(b),
+        b.timestamp,
+    )
     where = backend or "all backends"
     if ended:
         log.info("quota ok: team %s on %s — its quota ended (was %s)", team, where, previous)
     elif level == "ok":
-        log.info("quota ok: team %s on %s is back under its limits (usage %s, soft %s, hard %s; was %s)",
-                 team, where, *_sizes(usage, soft, hard), previous)
+        log.info(
+            "quota ok: team %s on %s is back under its limits (usage %s, soft %s, hard %s; was %s)",
+            team,
+            where,
+            *_sizes(usage, soft, hard),
+            previous,
+        )
     else:
         limit = soft if level == "soft" else hard
-        log.warning("quota %s: team %s on %s is over the %s limit: usage %s, limit %s (soft %s, hard %s; was %s)",
-                    level, team, where, level, *_sizes(usage, limit, soft, hard), previous)
+        log.warning(
+            "quota %s: team %s on %s is over the %s limit: usage %s, limit %s (soft %s, hard %s; was %s)",
+            level,
+            team,
+            where,
+            level,
+            *_sizes(usage, limit, soft, hard),
+            previous,
+        )
     return b
 
 
@@ -141,8 +209,9 @@ async def pending(conn: asyncpg.Connection, limit: int = 1000) -> list[asyncpg.R
     second publisher waits and then sends only what the first left: never out of order."""
     await conn.execute("SELECT pg_advisory_xact_lock($1)", QUOTA_PUBLISH_LOCK)
     return await conn.fetch(
-        "SELECT id, team_name, backend_name, payload FROM quota_outbox WHERE published_at IS NULL"
-        " ORDER BY id LIMIT $1", limit)
+        "SELECT id, team_name, backend_name, payload FROM quota_outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
+        limit,
+    )
 
 
 async def mark_published(conn: asyncpg.Connection, ids: list[int]) -> None:

@@ -22,11 +22,14 @@ log = logging.getLogger(__name__)
 EMPTY_POLLS = 10  # consecutive empty polls (1 s each) before giving up on a range
 
 
-async def read_ranges(kafka: KafkaSettings, ranges: dict[tuple[str, int], tuple[int, int]]) -> tuple[list[Msg], set[tuple[str, int]]]:
+async def read_ranges(
+    kafka: KafkaSettings, ranges: dict[tuple[str, int], tuple[int, int]]
+) -> tuple[list[Msg], set[tuple[str, int]]]:
     """The messages of each (topic, partition) from ``start`` up to (excluding) ``end``, in offset order,
     and the partitions where Kafka no longer has some of them (deleted by retention)."""
-    consumer = AIOKafkaConsumer(**kafka.client_options(), group_id=None, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
+    consumer = AIOKafkaConsumer(
+        **kafka.client_options(), group_id=None, enable_auto_commit=False, auto_offset_reset="earliest"
+    )
     await consumer.start()
     out: list[Msg] = []
     lost: set[tuple[str, int]] = set()

@@ -130,17 +130,31 @@ async def write_deltas(conn: asyncpg.Connection, d: Deltas) -> None:
     owners = sorted(set(usage) | set(d.last_access))
     if owners:
         await conn.execute(
-            _USAGE, [o[0] for o in owners], [o[1] for o in owners], [o[2] for o in owners],
-            [usage.get(o, (0, 0))[0] for o in owners], [usage.get(o, (0, 0))[1] for o in owners],
-            [d.last_access.get(o) for o in owners], d.shard)
+            _USAGE,
+            [o[0] for o in owners],
+            [o[1] for o in owners],
+            [o[2] for o in owners],
+            [usage.get(o, (0, 0))[0] for o in owners],
+            [usage.get(o, (0, 0))[1] for o in owners],
+            [d.last_access.get(o) for o in owners],
+            d.shard,
+        )
     keys = sorted(k for k, v in d.growth.items() if v[0] or v[1])
     if keys:
         # usage_rollup is sharded (0057), so batches changing one team's usage may run at once: each sums the
         # shards for growth_daily's totals only after holding the team's lock, in a statement of its own (whose
         # snapshot then sees every earlier holder's commit), so the last to commit writes a total with both.
-        await conn.execute("SELECT pg_advisory_xact_lock($1, hashtext(k)) FROM unnest($2::text[]) AS k ORDER BY k",
-                           GROWTH_LOCK, sorted({f"{b}/{t}" for b, t in keys}))
-        await conn.execute(_GROWTH, [k[0] for k in keys], [k[1] for k in keys],
-                           [d.growth[k][0] for k in keys], [d.growth[k][1] for k in keys])
+        await conn.execute(
+            "SELECT pg_advisory_xact_lock($1, hashtext(k)) FROM unnest($2::text[]) AS k ORDER BY k",
+            GROWTH_LOCK,
+            sorted({f"{b}/{t}" for b, t in keys}),
+        )
+        await conn.execute(
+            _GROWTH,
+            [k[0] for k in keys],
+            [k[1] for k in keys],
+            [d.growth[k][0] for k in keys],
+            [d.growth[k][1] for k in keys],
+        )
     await write_mark_sizes(conn, d.marks)
     await write_tree(conn, d.tree)

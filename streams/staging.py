@@ -13,8 +13,13 @@ from typing import Any, Iterable, Sequence
 import asyncpg
 
 
-async def stage(conn: asyncpg.Connection, table: str, columns: Sequence[tuple[str, str]],
-                records: Iterable[Sequence[Any]], joined: bool = False) -> None:
+async def stage(
+    conn: asyncpg.Connection,
+    table: str,
+    columns: Sequence[tuple[str, str]],
+    records: Iterable[Sequence[Any]],
+    joined: bool = False,
+) -> None:
     """Creates ``table`` (``columns``: name and SQL type) empty for this transaction and COPYs ``records``
     into it. ``table`` and the column names are constants of the calling module, never input.
     ``joined``: the table will be joined against a large one (not only upserted from)."""
@@ -27,4 +32,6 @@ async def stage(conn: asyncpg.Connection, table: str, columns: Sequence[tuple[st
         # may be planned as a full scan instead of index lookups. A small sample is enough for that (the
         # row count, distinct keys): the default one (30,000 rows, 100-entry statistics per column) cost
         # PostgreSQL more per staged row than the COPY itself (figures: docs/benchmarks.md).
-        await conn.execute(f"SET LOCAL default_statistics_target = 10; ANALYZE {table}; RESET default_statistics_target")
+        await conn.execute(
+            f"SET LOCAL default_statistics_target = 10; ANALYZE {table}; RESET default_statistics_target"
+        )

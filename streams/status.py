@@ -30,7 +30,10 @@ async def apply_agent_status(conn: asyncpg.Connection, consumer: str, msgs: list
                SELECT * FROM unnest($1::text[], $2::timestamptz[], $3::jsonb[]) ORDER BY 1
                ON CONFLICT (node_host) DO UPDATE SET last_heartbeat = EXCLUDED.last_heartbeat, status = EXCLUDED.status
                WHERE a.last_heartbeat <= EXCLUDED.last_heartbeat""",
-            nodes, [latest[n][0] for n in nodes], [orjson.dumps(latest[n][1]).decode() for n in nodes])
+            nodes,
+            [latest[n][0] for n in nodes],
+            [orjson.dumps(latest[n][1]).decode() for n in nodes],
+        )
     return len(recs)
 
 
@@ -50,6 +53,11 @@ async def apply_job_events(conn: asyncpg.Connection, consumer: str, msgs: list[M
                ON CONFLICT (job_id) DO UPDATE SET state = EXCLUDED.state, progress = EXCLUDED.progress,
                    error = EXCLUDED.error, updated_at = EXCLUDED.updated_at
                WHERE j.state <> ALL($6::text[]) OR EXCLUDED.state = ANY($6::text[])""",
-            ids, [latest[i].state for i in ids], [orjson.dumps(latest[i].progress).decode() for i in ids],
-            [latest[i].error for i in ids], [parse_ts(latest[i].timestamp) for i in ids], list(FINISHED))
+            ids,
+            [latest[i].state for i in ids],
+            [orjson.dumps(latest[i].progress).decode() for i in ids],
+            [latest[i].error for i in ids],
+            [parse_ts(latest[i].timestamp) for i in ids],
+            list(FINISHED),
+        )
     return len(recs)

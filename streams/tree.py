@@ -58,13 +58,27 @@ class TreeDeltas:
     def add(self, c: FileState, sign: int) -> None:
         self.add_parts(c.backend, c.path, c.team, c.last_access, c.last_modified, sign, c.size)
 
-    def add_parts(self, backend: str, path: str, team: str, last_access: datetime | None,
-                  last_modified: datetime | None, sign: int, size: int) -> None:
+    def add_parts(
+        self,
+        backend: str,
+        path: str,
+        team: str,
+        last_access: datetime | None,
+        last_modified: datetime | None,
+        sign: int,
+        size: int,
+    ) -> None:
         """``add`` from a file's fields (no FileState built: a crawl's new files take this path)."""
         # Inactive buckets by activity (the later of last access and modification), so the tree's "stale" is the
         # stale list's rule (schemas/stale.py).
-        key = (backend, leaf_dir(path, self.depths.get(backend, 0)), team, week(last_access), week(last_modified),
-               week(activity(last_access, last_modified)))
+        key = (
+            backend,
+            leaf_dir(path, self.depths.get(backend, 0)),
+            team,
+            week(last_access),
+            week(last_modified),
+            week(activity(last_access, last_modified)),
+        )
         v = self.leaves.get(key)
         if v is None:
             self.leaves[key] = [sign, sign * size]
@@ -166,15 +180,22 @@ async def write_tree(conn: asyncpg.Connection, t: TreeDeltas) -> None:
                ON CONFLICT (backend_name, dir) DO UPDATE SET file_count = t.file_count + EXCLUDED.file_count,
                    total_bytes = t.total_bytes + EXCLUDED.total_bytes,
                    inactive_bytes = t.inactive_bytes + EXCLUDED.inactive_bytes""",
-            [k[0] for k, _ in dirs], [k[1] for k, _ in dirs], [v[0] for _, v in dirs], [v[1] for _, v in dirs],
-            [v[2] for _, v in dirs])
+            [k[0] for k, _ in dirs],
+            [k[1] for k, _ in dirs],
+            [v[0] for _, v in dirs],
+            [v[1] for _, v in dirs],
+            [v[2] for _, v in dirs],
+        )
     if teams:
         await conn.execute(
             """INSERT INTO tree_teams AS t (backend_name, dir, owner_team, file_count, total_bytes)
                SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) ORDER BY 1, 2, 3
                ON CONFLICT (backend_name, dir, owner_team) DO UPDATE SET file_count = t.file_count + EXCLUDED.file_count,
                    total_bytes = t.total_bytes + EXCLUDED.total_bytes""",
-            *[[k[i] for k, _ in teams] for i in range(3)], [v[0] for _, v in teams], [v[1] for _, v in teams])
+            *[[k[i] for k, _ in teams] for i in range(3)],
+            [v[0] for _, v in teams],
+            [v[1] for _, v in teams],
+        )
     if act:
         await conn.execute(
             """INSERT INTO tree_activity AS t (backend_name, dir, kind, period, file_count, total_bytes)
@@ -182,23 +203,33 @@ async def write_tree(conn: asyncpg.Connection, t: TreeDeltas) -> None:
                ORDER BY 1, 2, 3, 4
                ON CONFLICT (backend_name, dir, kind, period) DO UPDATE SET
                    file_count = t.file_count + EXCLUDED.file_count, total_bytes = t.total_bytes + EXCLUDED.total_bytes""",
-            *[[k[i] for k, _ in act] for i in range(4)], [v[0] for _, v in act], [v[1] for _, v in act])
+            *[[k[i] for k, _ in act] for i in range(4)],
+            [v[0] for _, v in act],
+            [v[1] for _, v in act],
+        )
     if inactive:
         await conn.execute(
             """INSERT INTO tree_inactive AS t (backend_name, dir, period, file_count, total_bytes)
                SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::bigint[], $5::bigint[]) ORDER BY 1, 2, 3
                ON CONFLICT (backend_name, dir, period) DO UPDATE SET
                    file_count = t.file_count + EXCLUDED.file_count, total_bytes = t.total_bytes + EXCLUDED.total_bytes""",
-            *[[k[i] for k, _ in inactive] for i in range(3)], [v[0] for _, v in inactive], [v[1] for _, v in inactive])
+            *[[k[i] for k, _ in inactive] for i in range(3)],
+            [v[0] for _, v in inactive],
+            [v[1] for _, v in inactive],
+        )
     # Emptied rows go, so a directory that no longer exists is not listed.
     if dirs:
         await conn.execute(
             """DELETE FROM tree_dirs t USING unnest($1::text[], $2::text[]) AS u(b, d)
                WHERE t.backend_name = u.b AND t.dir = u.d AND t.file_count = 0 AND t.total_bytes = 0""",
-            [k[0] for k, _ in dirs], [k[1] for k, _ in dirs])
+            [k[0] for k, _ in dirs],
+            [k[1] for k, _ in dirs],
+        )
     for table, keys in (("tree_teams", teams), ("tree_activity", act), ("tree_inactive", inactive)):
         if keys:
             await conn.execute(
                 f"""DELETE FROM {table} t USING unnest($1::text[], $2::text[]) AS u(b, d)
                     WHERE t.backend_name = u.b AND t.dir = u.d AND t.file_count = 0 AND t.total_bytes = 0""",
-                [k[0][0] for k in keys], [k[0][1] for k in keys])
+                [k[0][0] for k in keys],
+                [k[0][1] for k in keys],
+            )

@@ -65,7 +65,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     reuse = os.environ.get("WARPDRIVE_TEST_STACK")
     if reuse:
         st = Stack(Path(reuse))
-        missing = [n for n, s in st.status().items() if n in ("postgres", "kafka", "s3", "gcs", "azure") and not s["running"]]
+        missing = [
+            n for n, s in st.status().items() if n in ("postgres", "kafka", "s3", "gcs", "azure") and not s["running"]
+        ]
         if missing:
             pytest.fail(f"WARPDRIVE_TEST_STACK={reuse}: not running: {', '.join(missing)}")
         yield st
@@ -111,7 +113,9 @@ def private_stack(request: pytest.FixtureRequest) -> Iterator[Callable[..., Stac
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     report = yield
     if report.failed and report.when != "teardown":  # before the teardown removes the logs
         for st in item.stash.get(PRIVATE_STACKS, []):
@@ -137,11 +141,13 @@ def pg_dsn(stack: Stack, session_id: str) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def config_dict(stack: Stack, pg_dsn: str, session_id: str) -> dict:
     """The stack's generated config, isolated: own database, own topic prefix."""
-    return stack.config_dict({
-        "kafka": {"bootstrap_servers": stack.kafka_bootstrap, "topic_prefix": f"t{session_id}."},
-        "postgres": {"dsn": pg_dsn},
-        "streams": {"app_id": f"wd-streams-{session_id}", "batch_within": 0.2},
-    })
+    return stack.config_dict(
+        {
+            "kafka": {"bootstrap_servers": stack.kafka_bootstrap, "topic_prefix": f"t{session_id}."},
+            "postgres": {"dsn": pg_dsn},
+            "streams": {"app_id": f"wd-streams-{session_id}", "batch_within": 0.2},
+        }
+    )
 
 
 @pytest.fixture(scope="session")

@@ -32,7 +32,10 @@ class Procs:
         log = open(self.log_dir / f"{name}.log", "ab")
         p = subprocess.Popen(
             [str(Path(sys.executable).with_name("warpdrive")), *args],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
             env={**os.environ, "WARPDRIVE_CONFIG": str(self.config_path), **(env or {})},
         )
         log.close()
@@ -65,9 +68,13 @@ class Procs:
             self.kill(name, signal.SIGTERM)
 
 
-
-def wait_until(check: Callable[[], object], timeout: float = 60.0, interval: float = 0.2, what: str = "condition",
-               explain: Callable[[], str] = lambda: "") -> object:
+def wait_until(
+    check: Callable[[], object],
+    timeout: float = 60.0,
+    interval: float = 0.2,
+    what: str = "condition",
+    explain: Callable[[], str] = lambda: "",
+) -> object:
     """Polls ``check`` until it returns a truthy value; fails the test with ``what`` (and ``explain()``,
     e.g. a process log) on time-out."""
     deadline = time.monotonic() + timeout
@@ -87,8 +94,10 @@ def service_logs(state_dir: Path) -> list[Path]:
 
 def stack_logs(state_dir: Path, lines: int = 40) -> str:
     """The end of every service log of a stack, for failure reports."""
-    return "".join(f"\n--- last lines of {p} ---\n" + "\n".join(p.read_text(errors="replace").splitlines()[-lines:])
-                   for p in service_logs(state_dir))
+    return "".join(
+        f"\n--- last lines of {p} ---\n" + "\n".join(p.read_text(errors="replace").splitlines()[-lines:])
+        for p in service_logs(state_dir)
+    )
 
 
 def remove_stack(st: Stack, keep_logs: Path | None = None) -> None:
@@ -171,8 +180,9 @@ def ready_config(path: Path, raw: dict[str, Any]) -> Any:  # -> warpdrive.schema
     return cfg
 
 
-def table_contents(dsn: str, exclude_columns: dict[str, set[str]] | None = None,
-                   columns: dict[str, set[str]] | None = None) -> dict[str, list[str]]:
+def table_contents(
+    dsn: str, exclude_columns: dict[str, set[str]] | None = None, columns: dict[str, set[str]] | None = None
+) -> dict[str, list[str]]:
     """Every table of the database (public schema; the schema_migrations bookkeeping aside) as its rows, each a JSON
     text, sorted. ``columns`` keeps only those columns per table (e.g. the ones it had before an upgrade) and only
     those tables; ``exclude_columns`` leaves some out."""
@@ -184,10 +194,14 @@ def table_contents(dsn: str, exclude_columns: dict[str, set[str]] | None = None,
     async def run() -> dict[str, list[str]]:
         conn = await asyncpg.connect(dsn)
         try:
-            tables = [r["relname"] for r in await conn.fetch(
-                "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
-                " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
-                " AND c.relname <> 'schema_migrations' ORDER BY 1")]
+            tables = [
+                r["relname"]
+                for r in await conn.fetch(
+                    "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace"
+                    " WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND NOT c.relispartition"
+                    " AND c.relname <> 'schema_migrations' ORDER BY 1"
+                )
+            ]
             out = {}
             for t in tables:
                 if columns is not None and t not in columns:
@@ -230,8 +244,7 @@ def parse_metrics(text: str) -> dict[str, float]:
 def metric_sum(samples: dict[str, float], name: str, /, **labels: str) -> float:
     """The sum of a series' samples whose labels include ``labels``."""
     want = [f'{k}="{v}"' for k, v in labels.items()]
-    return sum(v for k, v in samples.items()
-               if (k == name or k.startswith(name + "{")) and all(w in k for w in want))
+    return sum(v for k, v in samples.items() if (k == name or k.startswith(name + "{")) and all(w in k for w in want))
 
 
 def tree_from_files(dsn: str, depths: dict[str, int] | None = None) -> None:
@@ -242,10 +255,13 @@ def tree_from_files(dsn: str, depths: dict[str, int] | None = None) -> None:
 
     async def rebuild(conn: Any) -> None:
         t = TreeDeltas(depths or {})
-        for r in await conn.fetch("SELECT backend_name, path, owner_team, last_access, last_modified, size_bytes"
-                                  " FROM storage_files WHERE deleted_at IS NULL"):
-            t.add_parts(r["backend_name"], r["path"], r["owner_team"], r["last_access"], r["last_modified"], 1,
-                        r["size_bytes"])
+        for r in await conn.fetch(
+            "SELECT backend_name, path, owner_team, last_access, last_modified, size_bytes"
+            " FROM storage_files WHERE deleted_at IS NULL"
+        ):
+            t.add_parts(
+                r["backend_name"], r["path"], r["owner_team"], r["last_access"], r["last_modified"], 1, r["size_bytes"]
+            )
         async with conn.transaction():
             await conn.execute("TRUNCATE tree_dirs, tree_teams, tree_activity, tree_inactive")
             await write_tree(conn, t)

@@ -27,7 +27,9 @@ async def produce(cfg: Config, batches: list[list[records.AccessEvent]]) -> None
     await producer.start()
     try:
         futures = [
-            await producer.send(topics.ACCESS.full_name(cfg.kafka), records.encode_batch(b), key=b[0].node_host.encode())
+            await producer.send(
+                topics.ACCESS.full_name(cfg.kafka), records.encode_batch(b), key=b[0].node_host.encode()
+            )
             for b in batches
         ]
         await asyncio.gather(*futures)
@@ -38,8 +40,16 @@ async def produce(cfg: Config, batches: list[list[records.AccessEvent]]) -> None
 def events(node: str, user: str, n: int, size: int) -> list[records.AccessEvent]:
     return [
         records.AccessEvent(
-            event_id=f"{node}/boot/{i}", seq=i, timestamp=records.utc_now(), user_id=user, backend_name="s3",
-            path=f"datasets/{user}/shard-{i % 3}.tar", operation="read", node_host=node, count=2, bytes_read=size,
+            event_id=f"{node}/boot/{i}",
+            seq=i,
+            timestamp=records.utc_now(),
+            user_id=user,
+            backend_name="s3",
+            path=f"datasets/{user}/shard-{i % 3}.tar",
+            operation="read",
+            node_host=node,
+            count=2,
+            bytes_read=size,
         )
         for i in range(n)
     ]
@@ -63,16 +73,24 @@ def test_access_events_reach_the_cli(cfg: Config, procs: Procs) -> None:
         finally:
             await conn.close()
 
-    rows = wait_until(lambda: (r := asyncio.run(log_rows())) and sum(x["reads"] for x in r) == 96 and r, 90,
-                      what="access_log to hold all 48 events", explain=lambda: procs.tail("streams"))
+    rows = wait_until(
+        lambda: (r := asyncio.run(log_rows())) and sum(x["reads"] for x in r) == 96 and r,
+        90,
+        what="access_log to hold all 48 events",
+        explain=lambda: procs.tail("streams"),
+    )
     # count=2 operations per event; bytes per event
     assert [(r["user_id"], r["reads"], r["bytes"]) for r in rows] == [("alice", 72, 30_060), ("bob", 24, 6_000)]
 
     wait_until(lambda: port_open(port), 60, what="the API to listen", explain=lambda: procs.tail("api"))
     ctl = str(Path(sys.executable).with_name("warpdrive-ctl"))
     url = f"http://127.0.0.1:{port}"
-    out = subprocess.run([ctl, "--control-plane", url, "--format", "json", "usage", "--group-by", "user"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [ctl, "--control-plane", url, "--format", "json", "usage", "--group-by", "user"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     doc = orjson.loads(out.stdout)
     items = doc["items"] if isinstance(doc, dict) else doc
@@ -80,7 +98,8 @@ def test_access_events_reach_the_cli(cfg: Config, procs: Procs) -> None:
     assert by_user["alice"]["read_count"] == 72 and by_user["alice"]["bytes_read"] == 30_060
     assert by_user["bob"]["read_count"] == 24 and by_user["bob"]["bytes_read"] == 6_000
 
-    table = subprocess.run([ctl, "--control-plane", url, "usage", "--group-by", "user"], capture_output=True, text=True,
-                           timeout=60)
+    table = subprocess.run(
+        [ctl, "--control-plane", url, "usage", "--group-by", "user"], capture_output=True, text=True, timeout=60
+    )
     assert table.returncode == 0, table.stderr
     assert "alice" in table.stdout and "bob" in table.stdout

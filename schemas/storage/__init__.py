@@ -18,8 +18,20 @@ from .s3 import S3Store
 if TYPE_CHECKING:
     from ..config import BackendConfig
 
-__all__ = ["DIR", "KINDS", "MD5_HEX", "SCHEMES", "Entry", "Lister", "Page", "StoreKind", "VersionChanged", "kind_of",
-           "open_fs", "root_path"]
+__all__ = [
+    "DIR",
+    "KINDS",
+    "MD5_HEX",
+    "SCHEMES",
+    "Entry",
+    "Lister",
+    "Page",
+    "StoreKind",
+    "VersionChanged",
+    "kind_of",
+    "open_fs",
+    "root_path",
+]
 
 # URL scheme → store kind (like s3ql's prefix_map).
 KINDS: dict[str, StoreKind] = {

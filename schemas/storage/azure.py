@@ -86,8 +86,14 @@ class AzureLister(Lister):
         from ..records import ListingEvent, format_ts
 
         modified = obj.get("last_modified")
-        return ListingEvent(crawl_id, backend, rel, int(obj.get("size") or 0), format_ts(modified) if modified else None,
-                            content_md5(obj))
+        return ListingEvent(
+            crawl_id,
+            backend,
+            rel,
+            int(obj.get("size") or 0),
+            format_ts(modified) if modified else None,
+            content_md5(obj),
+        )
 
 
 class AzureStore(StoreKind):
@@ -132,7 +138,9 @@ class AzureStore(StoreKind):
         from azure.core.exceptions import ResourceModifiedError, ResourceNotFoundError
 
         try:
-            data, served = self._get(fs, path, start, end, etag=f'"{version}"', match_condition=MatchConditions.IfNotModified)
+            data, served = self._get(
+                fs, path, start, end, etag=f'"{version}"', match_condition=MatchConditions.IfNotModified
+            )
         except (ResourceModifiedError, ResourceNotFoundError):
             raise VersionChanged(path, version) from None
         if served and served != version:

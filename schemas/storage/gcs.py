@@ -44,8 +44,12 @@ class GCSLister(Lister):
         token = None
         while True:
             out = await self.fs._call_list_objects(
-                self.bucket, prefix=prefix or None, delimiter=delimiter or None, maxResults=1 if single else 1000,
-                pageToken=token)
+                self.bucket,
+                prefix=prefix or None,
+                delimiter=delimiter or None,
+                maxResults=1 if single else 1000,
+                pageToken=token,
+            )
             yield Page(out.get("items", []), out.get("prefixes", []))
             token = out.get("nextPageToken")
             if not token or single:
@@ -57,8 +61,14 @@ class GCSLister(Lister):
     def event(self, obj: dict[str, Any], rel: str, crawl_id: str, backend: str) -> ListingEvent:
         from ..records import ListingEvent, format_ts, parse_ts
 
-        return ListingEvent(crawl_id, backend, rel, int(obj.get("size", 0)),
-                            format_ts(parse_ts(obj["updated"])) if obj.get("updated") else None, checksum(obj))
+        return ListingEvent(
+            crawl_id,
+            backend,
+            rel,
+            int(obj.get("size", 0)),
+            format_ts(parse_ts(obj["updated"])) if obj.get("updated") else None,
+            checksum(obj),
+        )
 
 
 class GCSStore(StoreKind):

@@ -49,8 +49,15 @@ class LocalStore(StoreKind):
             return entry_of_stat(os.stat(info["name"]))
         except FileNotFoundError:  # a dangling symlink (or gone since it was listed): what fsspec saw
             mode = info.get("mode")
-            return Entry(False, int(info.get("size") or 0), float(info.get("mtime") or 0), "",
-                         info.get("uid"), info.get("gid"), mode & 0o7777 if mode else None)
+            return Entry(
+                False,
+                int(info.get("size") or 0),
+                float(info.get("mtime") or 0),
+                "",
+                info.get("uid"),
+                info.get("gid"),
+                mode & 0o7777 if mode else None,
+            )
 
     def stat(self, fs: Any, path: str) -> Entry:
         return entry_of_stat(os.stat(path))

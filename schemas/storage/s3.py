@@ -14,14 +14,16 @@ if TYPE_CHECKING:
     from ..config import BackendConfig
     from ..records import ListingEvent
 
+
 def _etag(info: dict[str, Any]) -> str:
     return str(info.get("ETag") or info.get("etag") or "").strip('"')
 
 
 class S3Lister(Lister):
     async def pages(self, prefix: str, delimiter: str, single: bool = False) -> AsyncIterator[Page]:
-        kwargs = dict(Bucket=self.bucket, Prefix=prefix, Delimiter=delimiter, MaxKeys=1 if single else 1000,
-                      **self.fs.req_kw)
+        kwargs = dict(
+            Bucket=self.bucket, Prefix=prefix, Delimiter=delimiter, MaxKeys=1 if single else 1000, **self.fs.req_kw
+        )
         async for out in self.fs._list_pages("list_objects_v2", **kwargs):
             yield Page(out.get("Contents", []), [p["Prefix"] for p in out.get("CommonPrefixes", [])])
             if single:
@@ -33,7 +35,9 @@ class S3Lister(Lister):
     def event(self, obj: dict[str, Any], rel: str, crawl_id: str, backend: str) -> ListingEvent:
         from ..records import ListingEvent, format_ts
 
-        return ListingEvent(crawl_id, backend, rel, int(obj["Size"]), format_ts(obj["LastModified"]), _etag(obj) or None)
+        return ListingEvent(
+            crawl_id, backend, rel, int(obj["Size"]), format_ts(obj["LastModified"]), _etag(obj) or None
+        )
 
 
 class S3Store(StoreKind):
@@ -49,8 +53,14 @@ class S3Store(StoreKind):
     def bounded_options(self, backend: BackendConfig, timeout: float) -> dict[str, Any]:
         # botocore: one attempt of connect + read ≤ timeout/2; s3fs retries a few times more on its own.
         given = dict(backend.storage_options.get("config_kwargs") or {})
-        return {"config_kwargs": {**given, "connect_timeout": timeout / 4, "read_timeout": timeout / 4,
-                                  "retries": {"max_attempts": 1}}}
+        return {
+            "config_kwargs": {
+                **given,
+                "connect_timeout": timeout / 4,
+                "read_timeout": timeout / 4,
+                "retries": {"max_attempts": 1},
+            }
+        }
 
     def version(self, info: dict[str, Any]) -> str | None:
         return _etag(info) or None

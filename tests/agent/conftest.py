@@ -33,7 +33,9 @@ def blob(n: int, rnd: random.Random | None = None) -> bytes:
 
 
 @pytest.fixture(scope="session")
-def agent_config_dict(config_dict: dict, cfg: wconfig.Config, session_id: str, tmp_path_factory: pytest.TempPathFactory) -> dict:
+def agent_config_dict(
+    config_dict: dict, cfg: wconfig.Config, session_id: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict:
     """The session config with private backends: a fresh local dir and a fresh bucket on S3, GCS and Azure.
 
     Depends on ``cfg`` so the session's topics exist before any agent subscribes (a broker that
@@ -55,15 +57,30 @@ def agent_config_dict(config_dict: dict, cfg: wconfig.Config, session_id: str, t
     return d
 
 
-def write_config(base: dict, path: Path, state: Path, node: str, kafka: dict | None = None,
-                 backends: list[dict] | None = None, **agent: Any) -> Path:
+def write_config(
+    base: dict,
+    path: Path,
+    state: Path,
+    node: str,
+    kafka: dict | None = None,
+    backends: list[dict] | None = None,
+    **agent: Any,
+) -> Path:
     d = {**base, "state_dir": str(state), "kafka": {**base["kafka"], **(kafka or {})}}
     if backends is not None:
         d["backends"] = backends
     d["agent"] = {
-        "node_name": node, "telemetry_sink": "file", "telemetry_file": str(state / "events.jsonl"),
-        "sample_metadata_ops": 1.0, "flush_interval": 0.3, "batch_size": 50, "metadata_ttl": 0.5,
-        "heartbeat_interval": 1.0, "block_size": 1 << 20, "users": USERS, **agent,
+        "node_name": node,
+        "telemetry_sink": "file",
+        "telemetry_file": str(state / "events.jsonl"),
+        "sample_metadata_ops": 1.0,
+        "flush_interval": 0.3,
+        "batch_size": 50,
+        "metadata_ttl": 0.5,
+        "heartbeat_interval": 1.0,
+        "block_size": 1 << 20,
+        "users": USERS,
+        **agent,
     }
     path.write_text(dump_toml(d))
     return path
@@ -81,8 +98,11 @@ class Mounted:
         if ledger := Ledger.current():  # unmounted by the run's reaper even if this session is killed
             ledger.mount(self.mnt)
         self.procs.start(self.name, "agent", "mount", str(self.mnt), "--config", str(self.config))
-        wait_until(lambda: os.path.ismount(self.mnt) or self.procs.procs[self.name].poll() is not None,
-                   timeout=30, what="the mount")
+        wait_until(
+            lambda: os.path.ismount(self.mnt) or self.procs.procs[self.name].poll() is not None,
+            timeout=30,
+            what="the mount",
+        )
         assert os.path.ismount(self.mnt), self.procs.log(self.name)
         return self
 
@@ -144,7 +164,9 @@ def consume(cfg: wconfig.Config, topic: str, until: Callable[[list[Any]], bool],
     from aiokafka import AIOKafkaConsumer
 
     async def run() -> list[Any]:
-        c = AIOKafkaConsumer(topic, **cfg.kafka.client_options(), auto_offset_reset="earliest", enable_auto_commit=False)
+        c = AIOKafkaConsumer(
+            topic, **cfg.kafka.client_options(), auto_offset_reset="earliest", enable_auto_commit=False
+        )
         await c.start()
         out: list[Any] = []
         try:
@@ -173,4 +195,3 @@ def produce(cfg: wconfig.Config, topic: str, value: bytes, key: bytes) -> None:
             await p.stop()
 
     asyncio.run(run())
-

@@ -40,10 +40,16 @@ def test_every_operation_is_an_event(mount_agent) -> None:
         for e in ev:
             if e["backend_name"] == "s3" and e["path"].startswith("ev") and not e["error"]:
                 ops.setdefault(e["operation"], e)
-        return ops if {"mkdir", "create", "write", "read", "list", "stat", "rename", "unlink", "rmdir"} <= ops.keys() else {}
+        return (
+            ops
+            if {"mkdir", "create", "write", "read", "list", "stat", "rename", "unlink", "rmdir"} <= ops.keys()
+            else {}
+        )
 
     ops = m.wait_events(have, "one event of every operation")
-    assert all(e["user_id"] == "alice" and e["uid"] == 0 and e["node_host"] == m.cfg.agent.node_name for e in ops.values())
+    assert all(
+        e["user_id"] == "alice" and e["uid"] == 0 and e["node_host"] == m.cfg.agent.node_name for e in ops.values()
+    )
     assert ops["create"]["path"] == ops["write"]["path"] == "ev/f.bin"
     assert ops["rename"]["path"] == "ev/f.bin" and ops["unlink"]["path"] == "ev/g.bin"
     assert ops["list"]["path"] == "ev" and ops["mkdir"]["path"] == ops["rmdir"]["path"] == "ev"
@@ -66,8 +72,9 @@ def test_reads_are_coalesced_and_cache_hits_are_real(mount_agent) -> None:
     with open(path, "rb", buffering=0) as f:
         while f.read(128 * 1024):
             pass
-    first = m.wait_events(lambda ev: [e for e in ev if e["operation"] == "read" and e["path"] == "co/big.bin"],
-                          "the read event")
+    first = m.wait_events(
+        lambda ev: [e for e in ev if e["operation"] == "read" and e["path"] == "co/big.bin"], "the read event"
+    )
     assert len(first) == 1, first  # dozens of FUSE reads, one event
     (e,) = first
     assert e["count"] > 5 and e["bytes_read"] == size and e["cache_hits"] == 0 and e["cache_hit"] is False
@@ -93,8 +100,10 @@ def test_reads_are_coalesced_and_cache_hits_are_real(mount_agent) -> None:
     changed = blob(size)
     fs.pipe_file(f"{root}/co/big.bin", changed)
     m.wait_events(lambda ev: path.read_bytes() == changed, "the changed object through the mount", timeout=10)
-    m.wait_events(lambda ev: [e for e in reads(ev) if e["bytes_read"] == size and not e["cache_hit"]][1:],
-                  "a whole read of the changed object, from the backend")
+    m.wait_events(
+        lambda ev: [e for e in reads(ev) if e["bytes_read"] == size and not e["cache_hit"]][1:],
+        "a whole read of the changed object, from the backend",
+    )
 
 
 def test_identity_comes_from_the_caller(mount_agent) -> None:
@@ -104,7 +113,9 @@ def test_identity_comes_from_the_caller(mount_agent) -> None:
     code = f"import os; os.setgid(1000); os.setuid(1000); print(open({str(m.mnt / 'local' / 'shared.txt')!r}).read())"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
     assert out.stdout.strip() == "for everyone", out.stderr
-    ev = m.wait_events(lambda ev: [e for e in ev if e["operation"] == "read" and e["path"] == "shared.txt"], "bob's read")
+    ev = m.wait_events(
+        lambda ev: [e for e in ev if e["operation"] == "read" and e["path"] == "shared.txt"], "bob's read"
+    )
     assert ev[0]["user_id"] == "bob" and ev[0]["uid"] == 1000 and ev[0]["bytes_read"] == 12
     creates = [e for e in m.events() if e["operation"] == "create" and e["path"] == "shared.txt"]
     assert creates[0]["user_id"] == "alice"

@@ -38,10 +38,16 @@ def _outcome(fn: Callable[[], object], limit: float) -> OSError | str:
 
 def _hung_backend(kind: str, st) -> dict:
     if kind == "s3":
-        return {"name": kind, "url": "s3://hung", "storage_options": {"endpoint_url": st.s3_endpoint, "key": S3_KEY,
-                                                                      "secret": S3_SECRET}}
-    return {"name": kind, "url": "gs://hung", "storage_options": {"endpoint_url": st.gcs_endpoint, "token": "anon",
-                                                                  "project": "warpdrive"}}
+        return {
+            "name": kind,
+            "url": "s3://hung",
+            "storage_options": {"endpoint_url": st.s3_endpoint, "key": S3_KEY, "secret": S3_SECRET},
+        }
+    return {
+        "name": kind,
+        "url": "gs://hung",
+        "storage_options": {"endpoint_url": st.gcs_endpoint, "token": "anon", "project": "warpdrive"},
+    }
 
 
 @pytest.mark.parametrize("kind", ["s3", "gcs"])
@@ -60,12 +66,17 @@ def test_a_hung_object_store_fails_calls_at_the_deadline(mount_agent, private_st
     assert pid is not None
     os.kill(pid, signal.SIGSTOP)  # the server accepts connections but never answers
     try:
+
         def write_and_close() -> None:
             with open(mnt / "new", "wb") as f:
                 f.write(b"x" * 100_000)
 
-        ops = {"stat": lambda: os.stat(mnt / "other"), "read": lambda: (mnt / "f").read_bytes(),
-               "listdir": lambda: os.listdir(mnt / "d"), "write+close": write_and_close}
+        ops = {
+            "stat": lambda: os.stat(mnt / "other"),
+            "read": lambda: (mnt / "f").read_bytes(),
+            "listdir": lambda: os.listdir(mnt / "d"),
+            "write+close": write_and_close,
+        }
         # Each op fails at its first backend call's deadline (a write at its upload at close).
         outcomes = {name: _outcome(fn, 120) for name, fn in ops.items()}
         for name, got in outcomes.items():

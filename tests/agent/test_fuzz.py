@@ -69,7 +69,7 @@ class Changer(threading.Thread):
 def _one_of(parts: list[tuple[int, bytes]], versions: list[bytes]) -> bool:
     """Whether one version holds every (offset, bytes) part read (a part may be short: the kernel returns
     what it read before an ESTALE)."""
-    return any(all(v[off:off + len(data)] == data for off, data in parts) for v in versions)
+    return any(all(v[off : off + len(data)] == data for off, data in parts) for v in versions)
 
 
 @pytest.mark.timeout(900)  # ~1 min alone per backend; more on a loaded machine
@@ -92,8 +92,21 @@ def test_fuzz_reads_are_whole_versions_and_the_backend_equals_the_model(mount_ag
     changer.start()
     try:
         for step in range(OPS):
-            op = rnd.choice(["create", "create", "pwrite", "append", "truncate", "rename", "rename_dir", "unlink",
-                             "read", "read_ext", "read_ext"])
+            op = rnd.choice(
+                [
+                    "create",
+                    "create",
+                    "pwrite",
+                    "append",
+                    "truncate",
+                    "rename",
+                    "rename_dir",
+                    "unlink",
+                    "read",
+                    "read_ext",
+                    "read_ext",
+                ]
+            )
             files = sorted(model)
             if op == "create" or not files and op in ("pwrite", "append", "truncate", "rename", "unlink", "read"):
                 path = f"{rnd.choice(dirs)}/f{step}".lstrip("/")
@@ -108,7 +121,7 @@ def test_fuzz_reads_are_whole_versions_and_the_backend_equals_the_model(mount_ag
                     f.seek(off)
                     f.write(data)
                 old = model[path]
-                model[path] = old[:off] + data + old[off + len(data):]
+                model[path] = old[:off] + data + old[off + len(data) :]
                 check_backend(path)
             elif op == "append":
                 path, data = rnd.choice(files), blob(rnd.randrange(1, BLOCK), rnd)
@@ -136,7 +149,7 @@ def test_fuzz_reads_are_whole_versions_and_the_backend_equals_the_model(mount_ag
                 os.rename(mnt / src, mnt / dst)
                 dirs[dirs.index(src)] = dst
                 for p in [p for p in model if p.startswith(src + "/")]:
-                    model[dst + p[len(src):]] = model.pop(p)
+                    model[dst + p[len(src) :]] = model.pop(p)
                 for p in model:
                     if p.startswith(dst + "/"):
                         check_backend(p)

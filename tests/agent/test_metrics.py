@@ -32,12 +32,18 @@ def test_agent_metrics_move_as_the_mount_is_read(mount_agent) -> None:
 
     def moved() -> dict[str, float] | None:
         s = scrape(url)
-        return s if metric_sum(s, "warpdrive_agent_events_sent_total") > metric_sum(
-            before, "warpdrive_agent_events_sent_total") else None
+        return (
+            s
+            if metric_sum(s, "warpdrive_agent_events_sent_total")
+            > metric_sum(before, "warpdrive_agent_events_sent_total")
+            else None
+        )
 
     after = wait_until(moved, 30, what="events sent to move", explain=m.log)
     assert isinstance(after, dict)
-    assert metric_sum(after, "warpdrive_agent_events_recorded_total") > metric_sum(before, "warpdrive_agent_events_recorded_total")
+    assert metric_sum(after, "warpdrive_agent_events_recorded_total") > metric_sum(
+        before, "warpdrive_agent_events_recorded_total"
+    )
     assert metric_sum(after, "warpdrive_agent_cache_misses_total") >= 3  # three 1 MiB blocks fetched once
     assert metric_sum(after, "warpdrive_agent_cache_hits_total") >= 1, after
     assert metric_sum(after, "warpdrive_agent_cache_bytes") >= len(data)

@@ -52,7 +52,7 @@ def test_contents_and_metadata_equal_the_backend(mount_agent, name: str) -> None
     with open(mnt / "seed/big.bin", "rb") as f:
         for _ in range(50):
             off, n = rnd.randrange(len(big) + 100), rnd.randrange(1, 300_000)
-            assert os.pread(f.fileno(), n, off) == big[off:off + n]
+            assert os.pread(f.fileno(), n, off) == big[off : off + n]
         assert os.pread(f.fileno(), 10, 1 << 62) == b""  # a huge offset is just past the end
 
 
@@ -111,13 +111,21 @@ def test_errors_become_errnos_and_never_crash(mount_agent) -> None:
     odd = os.fsencode(str(m.mnt / "local")) + b"/caf\xe9"
     with open(odd, "wb") as f:
         f.write(b"latin-1 name")
-    assert Path(m.cfg.backend("local").url[len("file://"):], os.fsdecode(b"caf\xe9")).read_bytes() == b"latin-1 name"
+    assert Path(m.cfg.backend("local").url[len("file://") :], os.fsdecode(b"caf\xe9")).read_bytes() == b"latin-1 name"
     assert (m.mnt / "local" / ".." / "local" / "a").read_bytes() == b"1"
     assert os.path.ismount(m.mnt) and sorted(os.listdir(m.mnt)) == sorted(BACKENDS)
-    m.wait_events(lambda ev: [e for e in ev if e["backend_name"] == "s3" and e["path"] == "missing"
-                              and (e["error"] or "").startswith("ENOENT")], "the ENOENT recorded in an event")
-    m.wait_events(lambda ev: [e for e in ev if e["operation"] == "write" and e["path"] == "caf\\xe9"],
-                  "the write of a non-UTF-8 name, its odd byte escaped")
+    m.wait_events(
+        lambda ev: [
+            e
+            for e in ev
+            if e["backend_name"] == "s3" and e["path"] == "missing" and (e["error"] or "").startswith("ENOENT")
+        ],
+        "the ENOENT recorded in an event",
+    )
+    m.wait_events(
+        lambda ev: [e for e in ev if e["operation"] == "write" and e["path"] == "caf\\xe9"],
+        "the write of a non-UTF-8 name, its odd byte escaped",
+    )
 
 
 def test_concurrent_handles(mount_agent) -> None:
@@ -154,13 +162,21 @@ def test_read_only_mount_reads_and_records_but_refuses_writes(mount_agent) -> No
     f = m.mnt / "local" / "ro" / "f.bin"
     for _ in range(3):  # the first close answers FLUSH with ENOSYS; later closes send none
         assert f.read_bytes() == data
-    for fn in (lambda: open(f, "r+b"), lambda: open(m.mnt / "local" / "ro" / "new", "wb"),
-               lambda: os.mkdir(m.mnt / "local" / "ro" / "d"), lambda: os.unlink(f)):
+    for fn in (
+        lambda: open(f, "r+b"),
+        lambda: open(m.mnt / "local" / "ro" / "new", "wb"),
+        lambda: os.mkdir(m.mnt / "local" / "ro" / "d"),
+        lambda: os.unlink(f),
+    ):
         with pytest.raises(OSError) as e:
             fn()
         assert e.value.errno == errno.EROFS
     assert fs.cat_file(f"{root}/ro/f.bin") == data and fs.ls(f"{root}/ro", detail=False) == [f"{root}/ro/f.bin"]
-    reads = m.wait_events(lambda ev: [e for e in ev if e["operation"] == "read" and e["path"] == "ro/f.bin"][2:]
-                          and [e for e in ev if e["operation"] == "read" and e["path"] == "ro/f.bin"],
-                          "one read event per open")
+    reads = m.wait_events(
+        lambda ev: (
+            [e for e in ev if e["operation"] == "read" and e["path"] == "ro/f.bin"][2:]
+            and [e for e in ev if e["operation"] == "read" and e["path"] == "ro/f.bin"]
+        ),
+        "one read event per open",
+    )
     assert len(reads) == 3 and sum(e["bytes_read"] for e in reads) >= len(data)

@@ -52,8 +52,9 @@ def test_lru_is_bounded_and_expired_entries_go() -> None:
 
 def test_backend_metadata_cache_stays_bounded_over_many_missing_names(tmp_path: Path) -> None:
     (tmp_path / "here").write_bytes(b"1")
-    b = Backend(BackendConfig("local", f"file://{tmp_path}"), trio.CapacityLimiter(4), ttl=60, timeout=5,
-                max_entries=50)
+    b = Backend(
+        BackendConfig("local", f"file://{tmp_path}"), trio.CapacityLimiter(4), ttl=60, timeout=5, max_entries=50
+    )
 
     async def probe() -> None:
         for i in range(500):

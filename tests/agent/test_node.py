@@ -15,8 +15,17 @@ import pytest
 from warpdrive.schemas import config as wconfig
 from warpdrive.schemas.storage import open_fs
 from warpdrive.schemas.config import Config
-from warpdrive.schemas.records import (AgentStatus, Command, JobEvent, QuotaBreach, TeamMembership, decode, encode,
-                                       parse_ts, utc_now)
+from warpdrive.schemas.records import (
+    AgentStatus,
+    Command,
+    JobEvent,
+    QuotaBreach,
+    TeamMembership,
+    decode,
+    encode,
+    parse_ts,
+    utc_now,
+)
 from warpdrive.schemas.topics import AGENT_STATUS, COMMANDS, JOB_EVENTS, QUOTA_STATE, TEAM_MEMBERSHIP
 
 from tests.agent.conftest import blob, consume, produce
@@ -83,11 +92,15 @@ def test_hard_quota_blocks_writes_of_the_team_only(mount_agent, cfg: Config) -> 
     (m.mnt / "local" / "ok.txt").write_bytes(b"other backends are fine")
     publish("ok", "s3")
     publish("hard", None)  # all backends
-    wait_until(lambda: _fails(lambda: (m.mnt / "local" / "ok2.txt").write_bytes(b"y")), timeout=20,
-               what="EDQUOT on every backend")
+    wait_until(
+        lambda: _fails(lambda: (m.mnt / "local" / "ok2.txt").write_bytes(b"y")),
+        timeout=20,
+        what="EDQUOT on every backend",
+    )
     publish("ok", None)
-    wait_until(lambda: not _fails(lambda: (m.mnt / "s3" / "q3.txt").write_bytes(b"z")), timeout=20,
-               what="writes allowed again")
+    wait_until(
+        lambda: not _fails(lambda: (m.mnt / "s3" / "q3.txt").write_bytes(b"z")), timeout=20, what="writes allowed again"
+    )
 
 
 def _fails(fn) -> bool:
@@ -110,10 +123,15 @@ def test_warm_prefetches_reports_progress_and_heartbeats(mount_agent, cfg: Confi
     produce(cfg, COMMANDS.full_name(cfg.kafka), encode(cmd), node.encode())
 
     def done(msgs: list) -> bool:
-        return any(decode(x.value, JobEvent).state in ("done", "failed") for x in msgs if x.key == cmd.command_id.encode())
+        return any(
+            decode(x.value, JobEvent).state in ("done", "failed") for x in msgs if x.key == cmd.command_id.encode()
+        )
 
-    msgs = [decode(x.value, JobEvent) for x in consume(cfg, JOB_EVENTS.full_name(cfg.kafka), done)
-            if x.key == cmd.command_id.encode()]
+    msgs = [
+        decode(x.value, JobEvent)
+        for x in consume(cfg, JOB_EVENTS.full_name(cfg.kafka), done)
+        if x.key == cmd.command_id.encode()
+    ]
     final = msgs[-1]
     assert final.state == "done", final.error
     assert final.node_host == node and final.progress["files"] == 4
@@ -132,9 +150,13 @@ def test_warm_prefetches_reports_progress_and_heartbeats(mount_agent, cfg: Confi
     # Warmed blocks are real cache hits for the first read through the mount.
     for rel, data in files.items():
         assert (m.mnt / "s3" / rel).read_bytes() == data
-    reads = m.wait_events(lambda ev: [e for e in ev if e["operation"] == "read" and e["path"].startswith("warm/")][3:]
-                          and [e for e in ev if e["operation"] == "read" and e["path"].startswith("warm/")],
-                          "reads of the warmed files")
+    reads = m.wait_events(
+        lambda ev: (
+            [e for e in ev if e["operation"] == "read" and e["path"].startswith("warm/")][3:]
+            and [e for e in ev if e["operation"] == "read" and e["path"].startswith("warm/")]
+        ),
+        "reads of the warmed files",
+    )
     assert all(e["cache_hit"] for e in reads), reads
 
 
@@ -151,11 +173,16 @@ def heartbeats_since(cfg: Config, node: str, since: str, check, what: str, timeo
         pytest.fail(f"{what}: {e}")
 
 
-def test_heartbeat_reports_a_hung_or_dead_backend_and_its_return(mount_agent, cfg: Config, private_stack,
-                                                                  agent_config_dict: dict, tmp_path: Path) -> None:
+def test_heartbeat_reports_a_hung_or_dead_backend_and_its_return(
+    mount_agent, cfg: Config, private_stack, agent_config_dict: dict, tmp_path: Path
+) -> None:
     st = private_stack(("s3",))  # its own S3 server, to freeze and kill
     shared = next(b for b in agent_config_dict["backends"] if b["name"] == "s3")
-    s3 = {**shared, "url": "s3://probe", "storage_options": {**shared["storage_options"], "endpoint_url": st.s3_endpoint}}
+    s3 = {
+        **shared,
+        "url": "s3://probe",
+        "storage_options": {**shared["storage_options"], "endpoint_url": st.s3_endpoint},
+    }
     local = tmp_path / "local-data"
     local.mkdir()
     (local / "f.txt").write_bytes(b"local")
@@ -170,8 +197,9 @@ def test_heartbeat_reports_a_hung_or_dead_backend_and_its_return(mount_agent, cf
     def reachable(b: AgentStatus, name: str) -> bool:
         return b.backends[name]["reachable"]
 
-    heartbeats_since(cfg, node, started, lambda bs: any(reachable(b, "local") and reachable(b, "s3") for b in bs),
-                     "both reachable")
+    heartbeats_since(
+        cfg, node, started, lambda bs: any(reachable(b, "local") and reachable(b, "s3") for b in bs), "both reachable"
+    )
 
     # A frozen server accepts connections and never answers: the worst kind of outage for a probe.
     st.kill("s3", signal.SIGSTOP)
@@ -185,8 +213,14 @@ def test_heartbeat_reports_a_hung_or_dead_backend_and_its_return(mount_agent, cf
         assert (local / "g.txt").read_bytes() == b"written"
         # Heartbeats keep coming at their interval, each saying the hung backend is down and the other up
         # (a probe waiting on the hung one would delay them, and leaked probe threads would starve the rest).
-        beats = heartbeats_since(cfg, node, frozen, lambda bs: len([b for b in bs if not reachable(b, "s3")]) >= 8,
-                                 "8 heartbeats saying s3 is unreachable", timeout=40)
+        beats = heartbeats_since(
+            cfg,
+            node,
+            frozen,
+            lambda bs: len([b for b in bs if not reachable(b, "s3")]) >= 8,
+            "8 heartbeats saying s3 is unreachable",
+            timeout=40,
+        )
         down = [b for b in beats if not reachable(b, "s3")]
         assert all(reachable(b, "local") for b in beats), [b.backends for b in beats]
         assert "no answer" in down[-1].backends["s3"]["error"], down[-1].backends
@@ -214,8 +248,10 @@ def test_heartbeat_reports_a_hung_or_dead_backend_and_its_return(mount_agent, cf
     assert (m.mnt / "local" / "f.txt").read_bytes() == b"local"
 
     # Stopping while a call hangs: a server on the S3 port that accepts connections and never answers.
-    with socket.create_server(("127.0.0.1", int(st.s3_endpoint.rsplit(":", 1)[1]))) as server, \
-            concurrent.futures.ThreadPoolExecutor(1) as lister:
+    with (
+        socket.create_server(("127.0.0.1", int(st.s3_endpoint.rsplit(":", 1)[1]))) as server,
+        concurrent.futures.ThreadPoolExecutor(1) as lister,
+    ):
         server.settimeout(30)
         listing = lister.submit(os.listdir, m.mnt / "s3" / "d")
         # Two calls in flight: the heartbeat's probe (one at a time) and the listing's.

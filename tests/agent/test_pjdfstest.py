@@ -19,8 +19,20 @@ import pytest
 pytestmark = [pytest.mark.services, pytest.mark.fuse]
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "mount.md"
-GROUPS = ["open", "truncate", "ftruncate", "unlink", "mkdir", "rmdir", "rename", "chmod", "chown", "link",
-          "symlink", "utimensat"]
+GROUPS = [
+    "open",
+    "truncate",
+    "ftruncate",
+    "unlink",
+    "mkdir",
+    "rmdir",
+    "rename",
+    "chmod",
+    "chown",
+    "link",
+    "symlink",
+    "utimensat",
+]
 CONFIG = '[dummy_auth]\nentries = [["nobody", "nogroup"], ["daemon", "daemon"], ["bin", "bin"]]\n'
 RESULT = re.compile(r"^(\S+::\S+)\s+(ok|FAILED|skipped|failed)$")
 
@@ -28,7 +40,7 @@ RESULT = re.compile(r"^(\S+::\S+)\s+(ok|FAILED|skipped|failed)$")
 def refused() -> list[tuple[str, str, list[str]]]:
     """(operation, local errno, pjdfstest patterns) of each row of the document's refused-table."""
     text = DOC.read_text()
-    table = text[text.index("<!-- refused-table -->"):text.index("<!-- /refused-table -->")]
+    table = text[text.index("<!-- refused-table -->") : text.index("<!-- /refused-table -->")]
     rows = []
     for line in table.splitlines()[3:]:
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
@@ -68,8 +80,13 @@ def test_pjdfstest_on_a_local_backend(mount_agent, tmp_path: Path) -> None:
     os.chmod(work, 0o777)
     conf = tmp_path / "pjdfstest.toml"
     conf.write_text(CONFIG)
-    done = subprocess.run([exe, "-c", str(conf), "-p", str(work), *(f"{g}::" for g in GROUPS)],
-                          capture_output=True, text=True, timeout=900, cwd=tmp_path)
+    done = subprocess.run(
+        [exe, "-c", str(conf), "-p", str(work), *(f"{g}::" for g in GROUPS)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        cwd=tmp_path,
+    )
     out = done.stdout + done.stderr
     results: dict[str, str] = {}
     details: dict[str, str] = {}
@@ -91,12 +108,16 @@ def test_pjdfstest_on_a_local_backend(mount_agent, tmp_path: Path) -> None:
         if not explained:
             unexpected.append(f"{name}: {why[:300]}")
         # The refusal shows as its errno, or as pjdfstest's assertion that the refused call succeeded.
-        elif not any(code in why or any(f"{call}(" in why and "is_ok()" in why for call in calls(op))
-                     for op, code, _ in explained):
+        elif not any(
+            code in why or any(f"{call}(" in why and "is_ok()" in why for call in calls(op))
+            for op, code, _ in explained
+        ):
             wrong_errno.append(f"{name} (expected {' or '.join(r[1] for r in explained)}): {why[:300]}")
     passed = [n for n, r in results.items() if r == "ok"]
-    print(f"pjdfstest: {len(passed)} passed, {len(failed)} failed as documented, "
-          f"{sum(r == 'skipped' for r in results.values())} skipped of {len(results)}")
+    print(
+        f"pjdfstest: {len(passed)} passed, {len(failed)} failed as documented, "
+        f"{sum(r == 'skipped' for r in results.values())} skipped of {len(results)}"
+    )
     assert not unexpected, "failures the document does not explain:\n" + "\n".join(unexpected) + m.log()
     assert not wrong_errno, "refused with another errno than documented:\n" + "\n".join(wrong_errno)
     # utimensat's tests are opt-in pjdfstest features (not enabled in CONFIG yet): they are skipped, not passed.

@@ -47,8 +47,15 @@ def control_plane(agent_config_dict: dict, procs: Procs, tmp_path: Path) -> Iter
     port = _free_port()
     conf = tmp_path / "control-plane.toml"
     (tmp_path / "cp-state").mkdir()
-    conf.write_text(dump_toml({**agent_config_dict, "state_dir": str(tmp_path / "cp-state"),
-                               "api": {"listen": f"127.0.0.1:{port}", "insecure_no_auth": True}}))
+    conf.write_text(
+        dump_toml(
+            {
+                **agent_config_dict,
+                "state_dir": str(tmp_path / "cp-state"),
+                "api": {"listen": f"127.0.0.1:{port}", "insecure_no_auth": True},
+            }
+        )
+    )
     env = {"WARPDRIVE_CONFIG": str(conf)}
     procs.start("streams", "streams", "worker", env=env)
     api = procs.start("api", "api", "serve", env=env)
@@ -64,8 +71,9 @@ def control_plane(agent_config_dict: dict, procs: Procs, tmp_path: Path) -> Iter
     assert api.poll() is None, procs.log("api")
 
     def ctl(*args: str) -> str:
-        r = CliRunner().invoke(cli, ["--control-plane", url, *args],
-                               env={"WARPDRIVE_TOKEN": None, "WARPDRIVE_CONFIG": None})
+        r = CliRunner().invoke(
+            cli, ["--control-plane", url, *args], env={"WARPDRIVE_TOKEN": None, "WARPDRIVE_CONFIG": None}
+        )
         assert r.exit_code == 0, f"warpdrive-ctl {' '.join(args)}: exit {r.exit_code}: {r.output}"
         return r.stdout
 
@@ -81,14 +89,17 @@ def _write(path: Path, uid: int = 0) -> int:
         except OSError as e:
             return e.errno or -1
     # The interpreter starts as root (uid 1000 cannot reach it) and drops to the uid before the write.
-    code = (f"import os, sys\nos.setgid({uid}); os.setuid({uid})\ntry:\n    open(sys.argv[1], 'wb').write(b'data')\n"
-            "except OSError as e:\n    sys.exit(e.errno)\n")
+    code = (
+        f"import os, sys\nos.setgid({uid}); os.setuid({uid})\ntry:\n    open(sys.argv[1], 'wb').write(b'data')\n"
+        "except OSError as e:\n    sys.exit(e.errno)\n"
+    )
     return subprocess.run([sys.executable, "-c", code, str(path)], timeout=30).returncode
 
 
 def _state_tombstone(cfg: Config, key: bytes) -> bool:
     """A foreign consumer (plain aiokafka) reads the quota-state topic from the beginning: does ``key``'s
     latest record say the quota is gone (a tombstone)?"""
+
     async def run() -> bool:
         c = AIOKafkaConsumer(**cfg.kafka.client_options(), enable_auto_commit=False)
         await c.start()
@@ -108,22 +119,32 @@ def _state_tombstone(cfg: Config, key: bytes) -> bool:
     return asyncio.run(run())
 
 
-def test_hard_quota_follows_quota_and_team_changes_on_two_agents(mount_agent, control_plane, cfg: Config,
-                                                                  procs: Procs) -> None:
+def test_hard_quota_follows_quota_and_team_changes_on_two_agents(
+    mount_agent, control_plane, cfg: Config, procs: Procs
+) -> None:
     ctl = control_plane
     agents: list[Mounted] = [mount_agent("a"), mount_agent("b")]
     run = uuid.uuid4().hex[:6]
     for m in agents:  # a file each, to read and delete while blocked
         (m.mnt / "s3" / f"keep-{run}-{m.mnt.name}").write_bytes(b"kept")
     # 10 GB owned by alice (team vision) on s3, as a crawl of a prefix of its own reports it.
-    crawl(cfg, f"bulk-{run}", "s3", {f"bulk-{run}/big": {"size_bytes": 10 * GB, "owner_user": "alice"}},
-          prefix=f"bulk-{run}/")
+    crawl(
+        cfg,
+        f"bulk-{run}",
+        "s3",
+        {f"bulk-{run}/big": {"size_bytes": 10 * GB, "owner_user": "alice"}},
+        prefix=f"bulk-{run}/",
+    )
 
     def every_agent(uid: int, want: int, what: str) -> None:
         for m in agents:
             p = m.mnt / "s3" / f"w-{uid}-{uuid.uuid4().hex[:6]}"
-            wait_until(lambda: _write(p, uid) == want, 20, what=f"{what} on agent {m.mnt.name}",
-                       explain=lambda: m.log() + "\n--- streams:\n" + procs.tail("streams", 60))
+            wait_until(
+                lambda: _write(p, uid) == want,
+                20,
+                what=f"{what} on agent {m.mnt.name}",
+                explain=lambda: m.log() + "\n--- streams:\n" + procs.tail("streams", 60),
+            )
 
     out = ctl("quota", "set", "--team", "vision", "--backend", "s3", "--soft", "4GB", "--hard", "5GB")
     assert out.strip() == "quota for team vision on s3: 4.00 GB / 5.00 GB (soft / hard)"
@@ -152,8 +173,11 @@ def test_hard_quota_follows_quota_and_team_changes_on_two_agents(mount_agent, co
     ctl("quota", "set", "--team", "vision", "--soft", "1GB", "--hard", "2GB")
     every_agent(0, errno.EDQUOT, "alice refused on s3 by the all-backends quota")
     for m in agents:
-        wait_until(lambda: _write(m.mnt / "local" / f"all-{uuid.uuid4().hex[:6]}") == errno.EDQUOT, 20,
-                   what="alice refused on local by the all-backends quota")
+        wait_until(
+            lambda: _write(m.mnt / "local" / f"all-{uuid.uuid4().hex[:6]}") == errno.EDQUOT,
+            20,
+            what="alice refused on local by the all-backends quota",
+        )
     ctl("quota", "delete", "--team", "vision")
     every_agent(0, 0, "alice allowed after the all-backends quota was deleted")
     wait_until(lambda: _state_tombstone(cfg, b"vision/*"), 20, what="a tombstone for vision/* on the state topic")

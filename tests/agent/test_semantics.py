@@ -35,6 +35,7 @@ def area(m, name: str) -> tuple[Path, object, str]:
 
 # -- point 1: a directory rename remaps every descendant ----------------------------------------
 
+
 @pytest.mark.parametrize("name", BACKENDS)
 def test_directory_rename_moves_its_children(mount_agent, name: str) -> None:
     m = mount_agent(metadata_ttl=30.0)  # the kernel keeps the moved dentries: the mount must follow
@@ -82,6 +83,7 @@ def test_directory_rename_onto_a_non_empty_directory_is_enotempty(mount_agent, n
 
 
 # -- points 5, 6, 7, 8: writes follow the namespace and the backend --------------------------------
+
 
 @pytest.mark.parametrize("name", BACKENDS)
 def test_append_writes_at_the_current_end(mount_agent, name: str) -> None:
@@ -182,6 +184,7 @@ def test_fsync_uploads(mount_agent, name: str) -> None:
 
 # -- points 2, 3, 4: never wrong bytes ------------------------------------------------------------
 
+
 def read_on(r) -> bytes:
     """What a reader still gets to the end: bytes until EOF or until the mount says the version is gone
     (ESTALE; the kernel may first return a short read of the pages it already had)."""
@@ -195,10 +198,10 @@ def test_a_reader_never_mixes_versions_and_the_cache_keeps_none(mount_agent, nam
     a, b = blob(3 << 20), blob((1 << 20) + 4096)  # shorter: a store may answer the old range with 416 first
     fs.pipe_file(f"{root}/obj", a)
     with open(mnt / "obj", "rb", buffering=0) as r:
-        assert r.read(1 << 20) == a[:1 << 20]
+        assert r.read(1 << 20) == a[: 1 << 20]
         fs.pipe_file(f"{root}/obj", b)  # another node rewrites it under the reader
         rest = read_on(r)
-        assert rest == a[1 << 20:(1 << 20) + len(rest)], "bytes of another version within one open"
+        assert rest == a[1 << 20 : (1 << 20) + len(rest)], "bytes of another version within one open"
     fs.pipe_file(f"{root}/obj", a)  # back to the first content (the same etag on S3)
     assert (mnt / "obj").read_bytes() == a
     fs.pipe_file(f"{root}/obj", b)
@@ -235,7 +238,7 @@ def test_a_local_reader_never_mixes_versions(mount_agent) -> None:
         with open(f"{root}/f", "r+b") as w:  # rewritten in place under the reader
             w.write(b)
         rest = read_on(r)
-        assert rest == a[100_000:100_000 + len(rest)], "bytes of another version within one open"
+        assert rest == a[100_000 : 100_000 + len(rest)], "bytes of another version within one open"
 
 
 @pytest.mark.parametrize("name", BACKENDS)
@@ -253,6 +256,7 @@ def test_a_grown_file_reads_whole_after_reopen(mount_agent, name: str) -> None:
 # What the kernel knows about a file (its size, its page cache) is shared by every handle of the inode, so
 # it must always be the version the open handles pinned: a size from another version cuts a read short or
 # runs it long (bytes of no version, the fuzz finding), and pages from another version mix into a read.
+
 
 def commit(fs, root: str, name: str, data: bytes, local: bool) -> None:
     """Another node's write: an object store commits an upload whole; a local file is written beside and
@@ -302,7 +306,7 @@ def test_a_reader_keeps_its_size_while_the_file_changes(mount_agent, name: str) 
         os.fstat(r.fileno())
         rest, stale = read_rest(r)
         whole = head + rest
-        assert whole == big[:len(whole)], "bytes of another version within one open"
+        assert whole == big[: len(whole)], "bytes of another version within one open"
         assert stale or whole == big, f"the read ended at {len(whole)} bytes: no version is that long"
 
 
@@ -318,7 +322,7 @@ def test_a_newer_open_never_gets_an_older_readers_pages(mount_agent, name: str) 
         with open(mnt / "f", "rb", buffering=0) as new:  # pins b: the kernel drops its pages of a
             try:
                 again = os.pread(old.fileno(), len(a), 0)  # the older reader reads on…
-                assert again == a[:len(again)]
+                assert again == a[: len(again)]
             except OSError as e:
                 assert e.errno == errno.ESTALE, e
             assert new.read() == b, "the newer open read pages of the version before"  # …never into it
@@ -332,8 +336,14 @@ BOB, NOBODY = 1000, 65534
 def as_user(uid: int, code: str, **popen: object) -> subprocess.Popen:
     """Python ``code`` run as ``uid`` (its own gid) in a child process; prints what it reports."""
     setup = f"import os, sys; os.setgroups([]); os.setgid({uid}); os.setuid({uid})\n"
-    return subprocess.Popen([sys.executable, "-c", setup + code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.PIPE, text=True, **popen)  # type: ignore[call-overload]
+    return subprocess.Popen(
+        [sys.executable, "-c", setup + code],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.PIPE,
+        text=True,
+        **popen,
+    )  # type: ignore[call-overload]
 
 
 def run_as(uid: int, code: str) -> str:
@@ -344,15 +354,18 @@ def run_as(uid: int, code: str) -> str:
 def test_local_files_keep_their_true_owner_mode_and_times(mount_agent) -> None:
     m = mount_agent(metadata_ttl=30.0)
     mnt, fs, root = area(m, "local")
-    local_root = m.cfg.backend("local").url[len("file://"):]
+    local_root = m.cfg.backend("local").url[len("file://") :]
     assert stat.S_IMODE((m.mnt / "local").stat().st_mode) == stat.S_IMODE(os.stat(local_root).st_mode)
     os.chmod(mnt, 0o1777)  # chmod works on local backends
     assert stat.S_IMODE(os.stat(root).st_mode) == 0o1777
     f = mnt / "secret"
     # bob creates a 0600 file and keeps it open for writing.
-    writer = as_user(BOB, f"fd = os.open({str(f)!r}, os.O_WRONLY | os.O_CREAT, 0o600)\n"
-                          "os.write(fd, b'mine'); print('open', flush=True); sys.stdin.readline()\n"
-                          "os.write(fd, b' still'); os.close(fd); print('closed')")
+    writer = as_user(
+        BOB,
+        f"fd = os.open({str(f)!r}, os.O_WRONLY | os.O_CREAT, 0o600)\n"
+        "os.write(fd, b'mine'); print('open', flush=True); sys.stdin.readline()\n"
+        "os.write(fd, b' still'); os.close(fd); print('closed')",
+    )
     assert writer.stdout is not None and writer.stdout.readline().strip() == "open"
     st = f.stat()
     assert (st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)) == (BOB, BOB, 0o600)  # at once, not after the TTL

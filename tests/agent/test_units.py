@@ -189,9 +189,22 @@ def test_fast_timestamps_equal_the_records_format() -> None:
 
 def test_file_sink_writes_every_field_as_json_lines(tmp_path: Path) -> None:
     sink = JsonLinesSink.file(tmp_path / "e.jsonl")
-    events = [AccessEvent(f"n/b/{i}", "2026-11-25T00:00:00.000000Z", "alice", "s3", f"p/{i}", "read", "n",
-                          seq=i, bytes_read=i * 10, first_timestamp="2026-11-24T23:59:59.000000Z", uid=0)
-              for i in range(3)]
+    events = [
+        AccessEvent(
+            f"n/b/{i}",
+            "2026-11-25T00:00:00.000000Z",
+            "alice",
+            "s3",
+            f"p/{i}",
+            "read",
+            "n",
+            seq=i,
+            bytes_read=i * 10,
+            first_timestamp="2026-11-24T23:59:59.000000Z",
+            uid=0,
+        )
+        for i in range(3)
+    ]
     sink.send(events)
     sink.close()
     lines = (tmp_path / "e.jsonl").read_bytes().splitlines()

@@ -17,17 +17,44 @@ VIEWER = "viewer-token-0123456789abcdef"
 ADMIN = "admin-token-0123456789abcdef00"
 
 # Tables the API reads or writes; emptied before each test that asks for a clean database.
-TABLES = ("storage_files", "access_log", "access_daily", "user_files", "user_reads", "teams", "quotas", "quota_state", "usage_rollup", "growth_daily",
-          "telemetry_coverage", "crawls", "agents", "jobs", "deletion_marks", "ownership_rules", "tree_dirs", "tree_teams",
-          "tree_activity", "command_outbox", "dead_letters", "trash_items", "tree_inactive")
+TABLES = (
+    "storage_files",
+    "access_log",
+    "access_daily",
+    "user_files",
+    "user_reads",
+    "teams",
+    "quotas",
+    "quota_state",
+    "usage_rollup",
+    "growth_daily",
+    "telemetry_coverage",
+    "crawls",
+    "agents",
+    "jobs",
+    "deletion_marks",
+    "ownership_rules",
+    "tree_dirs",
+    "tree_teams",
+    "tree_activity",
+    "command_outbox",
+    "dead_letters",
+    "trash_items",
+    "tree_inactive",
+)
 
 
 @pytest.fixture(scope="session")
 def api_cfg(cfg: Config) -> Config:
-    api = dataclasses.replace(cfg.api, insecure_no_auth=False, max_page_size=500, tokens=[
-        ApiToken(token=VIEWER, role="viewer", name="alice-viewer"),
-        ApiToken(token=ADMIN, role="admin", name="root-admin"),
-    ])
+    api = dataclasses.replace(
+        cfg.api,
+        insecure_no_auth=False,
+        max_page_size=500,
+        tokens=[
+            ApiToken(token=VIEWER, role="viewer", name="alice-viewer"),
+            ApiToken(token=ADMIN, role="admin", name="root-admin"),
+        ],
+    )
     return dataclasses.replace(cfg, api=api)
 
 
@@ -124,7 +151,9 @@ def read_commands(cfg: Config) -> list[Any]:
     wait_until(lambda: db.fetchval("SELECT count(*) FROM command_outbox") == 0, 30, what="the command outbox to drain")
 
     async def run() -> list[Any]:
-        consumer = AIOKafkaConsumer(**cfg.kafka.client_options(), enable_auto_commit=False, auto_offset_reset="earliest")
+        consumer = AIOKafkaConsumer(
+            **cfg.kafka.client_options(), enable_auto_commit=False, auto_offset_reset="earliest"
+        )
         await consumer.start()
         try:
             name = topics.COMMANDS.full_name(cfg.kafka)

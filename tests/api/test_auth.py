@@ -82,7 +82,12 @@ def test_admin_token_reads_too(admin, clean) -> None:
 
 
 def test_unknown_routes_are_json_404s(admin) -> None:
-    for method, path in [("GET", "/api/v1/nope"), ("DELETE", "/api/v1/usage/x"), ("POST", "/api/v2/usage"), ("GET", "/api")]:
+    for method, path in [
+        ("GET", "/api/v1/nope"),
+        ("DELETE", "/api/v1/usage/x"),
+        ("POST", "/api/v2/usage"),
+        ("GET", "/api"),
+    ]:
         r = admin.request(method, path)
         assert r.status_code == 404 and r.json()["error"]["code"] == "not_found", (method, path, r.text)
 

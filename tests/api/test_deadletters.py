@@ -22,7 +22,12 @@ def _insert(db: Db, topic: str, n: int, key: str | None = "node-7") -> list[int]
     rows = db.fetch(
         """INSERT INTO dead_letters (consumer, topic, partition, "offset", error, payload, msg_key)
            SELECT 'wd', $1, 0, o, 'JSONDecodeError: bad', convert_to('payload-' || $2 || '-' || o, 'UTF8'), $3
-           FROM generate_series(1, $4) AS o RETURNING id""", topic, uuid.uuid4().hex[:8], key, n)
+           FROM generate_series(1, $4) AS o RETURNING id""",
+        topic,
+        uuid.uuid4().hex[:8],
+        key,
+        n,
+    )
     return [r["id"] for r in rows]
 
 
@@ -77,11 +82,23 @@ def test_list_show_replay_and_drop(admin: Api, viewer: Api, clean: Db, cfg: Conf
 
     # A record refused alone (its payload is that record by itself) goes back as a batch of one record.
     # A user of its own: the session's later worker tests consume this topic and count its reads.
-    rec = AccessEvent(event_id=f"x/{uuid.uuid4().hex}", timestamp="2026-11-20T08:00:00.000000Z", user_id="dl-replayer",
-                      backend_name="s3", path="a/b.bin", operation="read", node_host="node-9", seq=1, count=1)
-    (single,) = clean.fetch("""INSERT INTO dead_letters (consumer, topic, partition, "offset", record, error, payload, msg_key)
+    rec = AccessEvent(
+        event_id=f"x/{uuid.uuid4().hex}",
+        timestamp="2026-11-20T08:00:00.000000Z",
+        user_id="dl-replayer",
+        backend_name="s3",
+        path="a/b.bin",
+        operation="read",
+        node_host="node-9",
+        seq=1,
+        count=1,
+    )
+    (single,) = clean.fetch(
+        """INSERT INTO dead_letters (consumer, topic, partition, "offset", record, error, payload, msg_key)
                                VALUES ('wd', $1, 0, 99, 3, 'path: refused', $2, 'node-9') RETURNING id""",
-                            access, encode(rec))
+        access,
+        encode(rec),
+    )
     assert admin.get(f"/api/v1/deadletters/{single['id']}").json()["record"] == 3
     assert admin.post("/api/v1/deadletters/replay", json={"ids": [single["id"]]}).json()["replayed"] == 1
     wait_until(lambda: clean.fetchval("SELECT count(*) FROM command_outbox") == 0, 30, what="the outbox to send it")
@@ -91,10 +108,16 @@ def test_list_show_replay_and_drop(admin: Api, viewer: Api, clean: Db, cfg: Conf
     # A row naming a topic this deployment does not serve stays: queued, it would hold back every command behind it.
     (alien,) = clean.fetch("""INSERT INTO dead_letters (consumer, topic, partition, "offset", error, payload)
                               VALUES ('wd', 'elsewhere.warpdrive.access.v1', 0, 1, 'x', 'p') RETURNING id""")
-    assert admin.post("/api/v1/deadletters/replay", json={"ids": [alien["id"]]}).json() == \
-        {"replayed": 0, "foreign": 1, "missing": 0}
+    assert admin.post("/api/v1/deadletters/replay", json={"ids": [alien["id"]]}).json() == {
+        "replayed": 0,
+        "foreign": 1,
+        "missing": 0,
+    }
     assert clean.fetchval("SELECT count(*) FROM command_outbox") == 0
-    assert admin.post("/api/v1/deadletters/drop", json={"ids": [*b, alien["id"]]}).json() == {"dropped": 3, "missing": 0}
+    assert admin.post("/api/v1/deadletters/drop", json={"ids": [*b, alien["id"]]}).json() == {
+        "dropped": 3,
+        "missing": 0,
+    }
     assert admin.get("/api/v1/deadletters").json()["total"] == 0
     for bad in ({"ids": []}, {"ids": ["1"]}, {"ids": [0]}, {}):
         assert admin.post("/api/v1/deadletters/drop", json=bad).json()["error"]["param"] == "ids"

@@ -30,23 +30,31 @@ def add_files(db, rows) -> None:
     follow, as the stream workers keep them."""
     db.executemany(
         """INSERT INTO storage_files (backend_name, path, size_bytes, last_modified, last_access, owner_team, owner_user, deleted_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $8 THEN NOW() END)""", rows)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $8 THEN NOW() END)""",
+        rows,
+    )
     tree_from_files(db.dsn)
 
 
 # ---------------------------------------------------------------- stale
 
+
 def stale_setup(db) -> None:
-    add_files(db, [
-        ("s3", "old/big.bin", 5 * GiB, days_ago(400), None, "vision", "alice", False),
-        ("s3", "old/read-lately.bin", 4 * GiB, days_ago(400), days_ago(3), "vision", "alice", False),
-        ("s3", "new/written-yesterday.bin", 3 * GiB, days_ago(1), None, "vision", "bob", False),
-        ("s3", "old/small.txt", 10, days_ago(200), days_ago(100), "nlp", "carol", False),
-        ("s3", "old/deleted.bin", 9 * GiB, days_ago(400), None, "vision", "alice", True),
-        ("local", "a_b/x%y.dat", 2 * GiB, days_ago(120), None, "unowned", None, False),
-        ("local", "aXb/z.dat", GiB, days_ago(120), None, "unowned", None, False),
-    ])
-    db.execute("INSERT INTO telemetry_coverage VALUES ('s3', $1, $2), ('local', $3, $2)", days_ago(365), NOW, days_ago(10))
+    add_files(
+        db,
+        [
+            ("s3", "old/big.bin", 5 * GiB, days_ago(400), None, "vision", "alice", False),
+            ("s3", "old/read-lately.bin", 4 * GiB, days_ago(400), days_ago(3), "vision", "alice", False),
+            ("s3", "new/written-yesterday.bin", 3 * GiB, days_ago(1), None, "vision", "bob", False),
+            ("s3", "old/small.txt", 10, days_ago(200), days_ago(100), "nlp", "carol", False),
+            ("s3", "old/deleted.bin", 9 * GiB, days_ago(400), None, "vision", "alice", True),
+            ("local", "a_b/x%y.dat", 2 * GiB, days_ago(120), None, "unowned", None, False),
+            ("local", "aXb/z.dat", GiB, days_ago(120), None, "unowned", None, False),
+        ],
+    )
+    db.execute(
+        "INSERT INTO telemetry_coverage VALUES ('s3', $1, $2), ('local', $3, $2)", days_ago(365), NOW, days_ago(10)
+    )
 
 
 def test_stale_is_neither_read_nor_modified_in_n_days(clean, viewer) -> None:
@@ -72,7 +80,12 @@ def test_stale_filters_sorting_and_paging(clean, viewer) -> None:
     assert [i["path"] for i in get("days=90&owner=alice")["items"]] == ["old/big.bin"]
     assert [i["path"] for i in get("days=90&backend=local&prefix=a_b/")["items"]] == ["a_b/x%y.dat"]  # _ is literal
     assert [i["path"] for i in get("days=90&covered_only=true")["items"]] == ["old/big.bin", "old/small.txt"]
-    assert [i["path"] for i in get("days=90&sort=path&order=asc")["items"]] == ["aXb/z.dat", "a_b/x%y.dat", "old/big.bin", "old/small.txt"]
+    assert [i["path"] for i in get("days=90&sort=path&order=asc")["items"]] == [
+        "aXb/z.dat",
+        "a_b/x%y.dat",
+        "old/big.bin",
+        "old/small.txt",
+    ]
     assert [i["path"] for i in get("days=90&sort=last_access&order=desc")["items"]][0] == "old/small.txt"
     page = get("days=90&limit=2&offset=1")
     assert [i["path"] for i in page["items"]] == ["a_b/x%y.dat", "aXb/z.dat"] and page["total"] == 4
@@ -82,13 +95,16 @@ def test_stale_filters_sorting_and_paging(clean, viewer) -> None:
 def test_stale_owner_is_team_or_user_each_file_once(clean, viewer) -> None:
     # "ops" owns files as a team and as a user: the two index ranges are merged in order, a file matching
     # both is listed once, and pages and totals span both.
-    add_files(clean, [
-        ("s3", "t/team-only.bin", 3 * GiB, days_ago(400), None, "ops", "bob", False),
-        ("s3", "u/user-only.bin", 5 * GiB, days_ago(400), None, "vision", "ops", False),
-        ("s3", "b/both.bin", 4 * GiB, days_ago(400), None, "ops", "ops", False),
-        ("s3", "n/neither.bin", 6 * GiB, days_ago(400), None, "vision", "bob", False),
-        ("s3", "u/user-fresh.bin", 7 * GiB, days_ago(1), None, "vision", "ops", False),
-    ])
+    add_files(
+        clean,
+        [
+            ("s3", "t/team-only.bin", 3 * GiB, days_ago(400), None, "ops", "bob", False),
+            ("s3", "u/user-only.bin", 5 * GiB, days_ago(400), None, "vision", "ops", False),
+            ("s3", "b/both.bin", 4 * GiB, days_ago(400), None, "ops", "ops", False),
+            ("s3", "n/neither.bin", 6 * GiB, days_ago(400), None, "vision", "bob", False),
+            ("s3", "u/user-fresh.bin", 7 * GiB, days_ago(1), None, "vision", "ops", False),
+        ],
+    )
     body = viewer.get("/api/v1/stale?days=90&owner=ops").json()
     assert [i["path"] for i in body["items"]] == ["u/user-only.bin", "b/both.bin", "t/team-only.bin"]
     assert body["total"] == 3 and body["total_bytes"] == 12 * GiB
@@ -100,11 +116,16 @@ def test_stale_owner_is_team_or_user_each_file_once(clean, viewer) -> None:
 
 def test_stale_csv_by_accept_header_and_format(clean, viewer) -> None:
     stale_setup(clean)
-    for r in (viewer.get("/api/v1/stale?days=90", headers={"Accept": "text/csv"}), viewer.get("/api/v1/stale?days=90&format=csv")):
+    for r in (
+        viewer.get("/api/v1/stale?days=90", headers={"Accept": "text/csv"}),
+        viewer.get("/api/v1/stale?days=90&format=csv"),
+    ):
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
         rows = list(csv.DictReader(io.StringIO(r.text)))
         assert [x["path"] for x in rows] == ["old/big.bin", "a_b/x%y.dat", "aXb/z.dat", "old/small.txt"]
-        assert rows[0]["size_bytes"] == str(5 * GiB) and rows[0]["marked"] == "false" and r.headers["x-total-count"] == "4"
+        assert (
+            rows[0]["size_bytes"] == str(5 * GiB) and rows[0]["marked"] == "false" and r.headers["x-total-count"] == "4"
+        )
 
 
 def test_stale_marked_flag(clean, viewer) -> None:
@@ -113,13 +134,28 @@ def test_stale_marked_flag(clean, viewer) -> None:
     assert viewer.get("/api/v1/stale?days=90").json()["items"][0]["marked"] is True
 
 
-@pytest.mark.parametrize("query,param", [
-    ("days=-1", "days"), ("days=abc", "days"), ("days=99999999", "days"), ("min_size=5XB", "min_size"),
-    ("min_size=-5", "min_size"), ("min_size=1.5", "min_size"), ("sort=owner", "sort"), ("order=up", "order"),
-    ("limit=0", "limit"), ("limit=501", "limit"), ("offset=-1", "offset"), ("backend=nope", "backend"),
-    ("owner=a%20b", "owner"), ("prefix=a/../b", "prefix"), ("prefix=%00", "prefix"), ("format=xml", "format"),
-    ("covered_only=maybe", "covered_only"),
-])
+@pytest.mark.parametrize(
+    "query,param",
+    [
+        ("days=-1", "days"),
+        ("days=abc", "days"),
+        ("days=99999999", "days"),
+        ("min_size=5XB", "min_size"),
+        ("min_size=-5", "min_size"),
+        ("min_size=1.5", "min_size"),
+        ("sort=owner", "sort"),
+        ("order=up", "order"),
+        ("limit=0", "limit"),
+        ("limit=501", "limit"),
+        ("offset=-1", "offset"),
+        ("backend=nope", "backend"),
+        ("owner=a%20b", "owner"),
+        ("prefix=a/../b", "prefix"),
+        ("prefix=%00", "prefix"),
+        ("format=xml", "format"),
+        ("covered_only=maybe", "covered_only"),
+    ],
+)
 def test_stale_validation(viewer, query, param) -> None:
     r = viewer.get(f"/api/v1/stale?{query}")
     assert r.status_code == 400 and r.json()["error"]["param"] == param, r.text
@@ -127,12 +163,17 @@ def test_stale_validation(viewer, query, param) -> None:
 
 # ---------------------------------------------------------------- growth
 
+
 def test_growth_fills_forward_and_sums_series(clean, viewer) -> None:
     today = NOW.date()
     clean.executemany(
         "INSERT INTO growth_daily VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        [(today - timedelta(days=5), "s3", "vision", 100, 1, 100, 0), (today - timedelta(days=2), "s3", "vision", 150, 2, 60, 10),
-         (today - timedelta(days=4), "local", "nlp", 7, 1, 7, 0), (today - timedelta(days=40), "s3", "nlp", 1000, 9, 1000, 0)],
+        [
+            (today - timedelta(days=5), "s3", "vision", 100, 1, 100, 0),
+            (today - timedelta(days=2), "s3", "vision", 150, 2, 60, 10),
+            (today - timedelta(days=4), "local", "nlp", 7, 1, 7, 0),
+            (today - timedelta(days=40), "s3", "nlp", 1000, 9, 1000, 0),
+        ],
     )
     body = viewer.get("/api/v1/growth?period=7d").json()
     assert body["period_days"] == 7 and body["backend"] == "all" and body["team"] == "all"
@@ -146,8 +187,16 @@ def test_growth_fills_forward_and_sums_series(clean, viewer) -> None:
     assert len(viewer.get("/api/v1/growth?period=2w").json()["points"]) == 14
 
 
-@pytest.mark.parametrize("query,param", [("period=0d", "period"), ("period=30x", "period"), ("period=9999y", "period"),
-                                         ("team=a%2Fb", "team"), ("backend=x", "backend")])
+@pytest.mark.parametrize(
+    "query,param",
+    [
+        ("period=0d", "period"),
+        ("period=30x", "period"),
+        ("period=9999y", "period"),
+        ("team=a%2Fb", "team"),
+        ("backend=x", "backend"),
+    ],
+)
 def test_growth_validation(viewer, query, param) -> None:
     r = viewer.get(f"/api/v1/growth?{query}")
     assert r.status_code == 400 and r.json()["error"]["param"] == param
@@ -155,20 +204,33 @@ def test_growth_validation(viewer, query, param) -> None:
 
 # ---------------------------------------------------------------- user
 
+
 def test_user_detail(clean, viewer) -> None:
-    add_files(clean, [("s3", "a/1", 500, days_ago(1), None, "vision", "alice", False),
-                      ("s3", "a/2", 900, days_ago(1), None, "vision", "alice", False),
-                      ("s3", "a/3", 9000, days_ago(1), None, "vision", "alice", True)])
+    add_files(
+        clean,
+        [
+            ("s3", "a/1", 500, days_ago(1), None, "vision", "alice", False),
+            ("s3", "a/2", 900, days_ago(1), None, "vision", "alice", False),
+            ("s3", "a/3", 9000, days_ago(1), None, "vision", "alice", True),
+        ],
+    )
     clean.execute("INSERT INTO usage_rollup VALUES ('s3', 'vision', 'alice', 2, 1400, NULL)")
     clean.execute("INSERT INTO teams VALUES ('alice', 'vision')")
     # The per-user rollups as the workers keep them (their upkeep is tested in tests/streams and test_integration).
-    clean.executemany("INSERT INTO user_files (user_id, backend_name, path, read_count, bytes_read, last_access) VALUES ($1,$2,$3,$4,$5,$6)",
-                      [("alice", "s3", "a/1", 2, 20, days_ago(19)), ("alice", "gcs", "z", 4, 400, days_ago(19))])
+    clean.executemany(
+        "INSERT INTO user_files (user_id, backend_name, path, read_count, bytes_read, last_access) VALUES ($1,$2,$3,$4,$5,$6)",
+        [("alice", "s3", "a/1", 2, 20, days_ago(19)), ("alice", "gcs", "z", 4, 400, days_ago(19))],
+    )
     # s3's reads in two shards (two workers' partitions, migration 0057): the API answers their sum.
-    clean.executemany("INSERT INTO user_reads (user_id, backend_name, shard, read_count, bytes_read, files_accessed, last_access)"
-                      " VALUES ($1,$2,$3,$4,$5,$6,$7)",
-                      [("alice", "s3", 0, 1, 15, 1, days_ago(25)), ("alice", "s3", 3, 1, 5, 0, days_ago(19)),
-                       ("alice", "gcs", 0, 4, 400, 1, days_ago(19))])
+    clean.executemany(
+        "INSERT INTO user_reads (user_id, backend_name, shard, read_count, bytes_read, files_accessed, last_access)"
+        " VALUES ($1,$2,$3,$4,$5,$6,$7)",
+        [
+            ("alice", "s3", 0, 1, 15, 1, days_ago(25)),
+            ("alice", "s3", 3, 1, 5, 0, days_ago(19)),
+            ("alice", "gcs", 0, 4, 400, 1, days_ago(19)),
+        ],
+    )
     body = viewer.get("/api/v1/user/alice?top=1").json()
     assert body["user"] == "alice" and "vision" in body["teams"]
     assert body["owned"] == [{"backend": "s3", "file_count": 2, "total_bytes": 1400, "last_access": None}]
@@ -189,13 +251,26 @@ def test_user_unknown_is_404_and_bad_id_400(clean, viewer) -> None:
 
 # ---------------------------------------------------------------- backends
 
+
 def test_backends_list(clean, viewer, api_cfg) -> None:
-    clean.execute("INSERT INTO usage_rollup VALUES ('s3', 'vision', '', 2, 1400, NULL), ('s3', 'nlp', '', 1, 100, NULL)")
-    clean.execute("INSERT INTO crawls (crawl_id, backend_name, started_at, finished_at, files, status) VALUES "
-                  "('c1', 's3', $1, $2, 3, 'complete'), ('c2', 's3', $3, NULL, 0, 'running')", days_ago(2), days_ago(2), days_ago(1))
+    clean.execute(
+        "INSERT INTO usage_rollup VALUES ('s3', 'vision', '', 2, 1400, NULL), ('s3', 'nlp', '', 1, 100, NULL)"
+    )
+    clean.execute(
+        "INSERT INTO crawls (crawl_id, backend_name, started_at, finished_at, files, status) VALUES "
+        "('c1', 's3', $1, $2, 3, 'complete'), ('c2', 's3', $3, NULL, 0, 'running')",
+        days_ago(2),
+        days_ago(2),
+        days_ago(1),
+    )
     # two shards (migration 0057): coverage is the earliest first and the latest last event of both
-    clean.execute("INSERT INTO telemetry_coverage VALUES ('s3', $1, $2, 0), ('s3', $3, $4, 2)",
-                  days_ago(30), days_ago(3), days_ago(20), days_ago(0))
+    clean.execute(
+        "INSERT INTO telemetry_coverage VALUES ('s3', $1, $2, 0), ('s3', $3, $4, 2)",
+        days_ago(30),
+        days_ago(3),
+        days_ago(20),
+        days_ago(0),
+    )
     body = viewer.get("/api/v1/backends").json()
     assert [b["name"] for b in body["items"]] == [b.name for b in api_cfg.backends]
     s3 = next(b for b in body["items"] if b["name"] == "s3")
@@ -209,9 +284,12 @@ def test_backends_list(clean, viewer, api_cfg) -> None:
 
 # ---------------------------------------------------------------- quotas
 
+
 def test_quota_crud(clean, admin, viewer, api_cfg) -> None:
     before = len(read_commands(api_cfg))
-    clean.execute("INSERT INTO usage_rollup VALUES ('s3', 'vision', '', 2, 1400, NULL), ('local', 'vision', '', 1, 100, NULL)")
+    clean.execute(
+        "INSERT INTO usage_rollup VALUES ('s3', 'vision', '', 2, 1400, NULL), ('local', 'vision', '', 1, 100, NULL)"
+    )
     r = admin.put("/api/v1/quota", json={"team": "vision", "backend": "s3", "soft": "500TB", "hard": "1.5PiB"})
     assert r.status_code == 201, r.text
     q = r.json()
@@ -220,8 +298,13 @@ def test_quota_crud(clean, admin, viewer, api_cfg) -> None:
     r = admin.put("/api/v1/quota", json={"team": "vision", "backend": "s3", "soft": 1000, "hard": "2K"})
     assert r.status_code == 200 and r.json()["hard_limit"] == 2048 and r.json()["id"] == q["id"]
     assert admin.put("/api/v1/quota", json={"team": "vision", "soft": "1GB", "hard": "2GB"}).status_code == 201
-    assert admin.put("/api/v1/quota", json={"team": "vision", "backend": None, "soft": "1GB", "hard": "3GB"}).status_code == 200
-    clean.execute("INSERT INTO quota_state (team_name, backend_name, level, usage_bytes) VALUES ('vision', 's3', 'soft', 1400)")
+    assert (
+        admin.put("/api/v1/quota", json={"team": "vision", "backend": None, "soft": "1GB", "hard": "3GB"}).status_code
+        == 200
+    )
+    clean.execute(
+        "INSERT INTO quota_state (team_name, backend_name, level, usage_bytes) VALUES ('vision', 's3', 'soft', 1400)"
+    )
     items = viewer.get("/api/v1/quota").json()["items"]
     assert [(i["backend"], i["usage_bytes"], i["level"]) for i in items] == [(None, 1500, None), ("s3", 1400, "soft")]
     assert viewer.get("/api/v1/quota?team=other").json()["items"] == []
@@ -230,17 +313,25 @@ def test_quota_crud(clean, admin, viewer, api_cfg) -> None:
     assert admin.delete("/api/v1/quota?team=vision").status_code == 204
     assert viewer.get("/api/v1/quota").json()["total"] == 0
     cmds = [(c.kind, c.args) for c in read_commands(api_cfg)[before:]]
-    assert cmds == [("quota", {"team": "vision", "backend": "s3"})] * 2 + [("quota", {"team": "vision", "backend": None})] * 2 \
-        + [("quota", {"team": "vision", "backend": "s3"}), ("quota", {"team": "vision", "backend": None})]
+    assert cmds == [("quota", {"team": "vision", "backend": "s3"})] * 2 + [
+        ("quota", {"team": "vision", "backend": None})
+    ] * 2 + [("quota", {"team": "vision", "backend": "s3"}), ("quota", {"team": "vision", "backend": None})]
 
 
-@pytest.mark.parametrize("body,param", [
-    ({"team": "v", "soft": "2GB", "hard": "1GB"}, "soft"), ({"team": "v", "soft": "1XB", "hard": "1GB"}, "soft"),
-    ({"team": "v", "soft": -1, "hard": "1GB"}, "soft"), ({"team": "v", "soft": True, "hard": "1GB"}, "soft"),
-    ({"team": "v", "soft": 1, "hard": "99999EiB"}, "hard"), ({"team": "", "soft": 1, "hard": 2}, "team"),
-    ({"team": "v", "backend": "nope", "soft": 1, "hard": 2}, "backend"), ({"team": "v", "soft": 1}, "hard"),
-    ({"team": 5, "soft": 1, "hard": 2}, "team"),
-])
+@pytest.mark.parametrize(
+    "body,param",
+    [
+        ({"team": "v", "soft": "2GB", "hard": "1GB"}, "soft"),
+        ({"team": "v", "soft": "1XB", "hard": "1GB"}, "soft"),
+        ({"team": "v", "soft": -1, "hard": "1GB"}, "soft"),
+        ({"team": "v", "soft": True, "hard": "1GB"}, "soft"),
+        ({"team": "v", "soft": 1, "hard": "99999EiB"}, "hard"),
+        ({"team": "", "soft": 1, "hard": 2}, "team"),
+        ({"team": "v", "backend": "nope", "soft": 1, "hard": 2}, "backend"),
+        ({"team": "v", "soft": 1}, "hard"),
+        ({"team": 5, "soft": 1, "hard": 2}, "team"),
+    ],
+)
 def test_quota_validation(admin, body, param) -> None:
     r = admin.put("/api/v1/quota", json=body)
     assert r.status_code == 400 and r.json()["error"]["param"] == param, r.text
@@ -248,13 +339,16 @@ def test_quota_validation(admin, body, param) -> None:
 
 # ---------------------------------------------------------------- teams and ownership (publish reown)
 
+
 def test_teams_crud_publishes_reown(clean, admin, viewer, api_cfg) -> None:
     before = len(read_commands(api_cfg))
     assert admin.put("/api/v1/teams", json={"user": "alice", "team": "vision"}).status_code == 201
     assert admin.put("/api/v1/teams", json={"user": "alice", "team": "vision"}).status_code == 200
     assert admin.put("/api/v1/teams", json={"user": "bob", "team": "vision"}).status_code == 201
     body = viewer.get("/api/v1/teams?team=vision").json()
-    assert body["items"] == [{"user": "alice", "team": "vision"}, {"user": "bob", "team": "vision"}] and body["total"] == 2
+    assert (
+        body["items"] == [{"user": "alice", "team": "vision"}, {"user": "bob", "team": "vision"}] and body["total"] == 2
+    )
     assert admin.delete("/api/v1/teams?user=bob&team=vision").status_code == 204
     assert admin.delete("/api/v1/teams?user=bob&team=vision").status_code == 404
     cmds = read_commands(api_cfg)[before:]
@@ -273,19 +367,25 @@ def test_ownership_crud_publishes_reown(clean, admin, viewer, api_cfg) -> None:
     assert admin.delete("/api/v1/ownership?backend=s3&prefix=datasets/").status_code == 204
     assert admin.delete("/api/v1/ownership?backend=s3&prefix=datasets/").status_code == 404
     cmds = [(c.kind, c.args) for c in read_commands(api_cfg)[before:]]
-    assert cmds == [("reown", {"backend": "s3", "prefix": "datasets/"})] * 2 + [("reown", {"backend": "local", "prefix": ""}),
-                                                                             ("reown", {"backend": "s3", "prefix": "datasets/"})]
+    assert cmds == [("reown", {"backend": "s3", "prefix": "datasets/"})] * 2 + [
+        ("reown", {"backend": "local", "prefix": ""}),
+        ("reown", {"backend": "s3", "prefix": "datasets/"}),
+    ]
 
 
 def test_ownership_validation(admin) -> None:
-    for body, param in [({"backend": "s3", "prefix": "../x", "team": "t"}, "prefix"), ({"backend": "zz", "team": "t"}, "backend"),
-                        ({"backend": "s3", "team": "t", "user": "bad user"}, "user")]:
+    for body, param in [
+        ({"backend": "s3", "prefix": "../x", "team": "t"}, "prefix"),
+        ({"backend": "zz", "team": "t"}, "backend"),
+        ({"backend": "s3", "team": "t", "user": "bad user"}, "user"),
+    ]:
         r = admin.put("/api/v1/ownership", json=body)
         assert r.status_code == 400 and r.json()["error"]["param"] == param
     assert admin.delete("/api/v1/ownership?backend=s3").json()["error"]["param"] == "prefix"
 
 
 # ---------------------------------------------------------------- marks
+
 
 def test_marks_bulk_mark_list_unmark(clean, admin, viewer) -> None:
     add_files(clean, [("s3", "a/1", 500, days_ago(100), None, "vision", "alice", False)])
@@ -304,11 +404,18 @@ def test_marks_bulk_mark_list_unmark(clean, admin, viewer) -> None:
     assert viewer.get("/api/v1/marks").json()["total"] == 1
 
 
-@pytest.mark.parametrize("body", [
-    {"files": []}, {"files": [{"backend": "s3"}]}, {"files": [{"backend": "s3", "path": "x", "extra": 1}]},
-    {"files": [{"backend": "nope", "path": "x"}]}, {"files": "s3:x"}, {"files": [{"backend": "s3", "path": "x"}], "note": 5},
-    {"files": [{"backend": "s3", "path": "x"}] * 10_001},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"files": []},
+        {"files": [{"backend": "s3"}]},
+        {"files": [{"backend": "s3", "path": "x", "extra": 1}]},
+        {"files": [{"backend": "nope", "path": "x"}]},
+        {"files": "s3:x"},
+        {"files": [{"backend": "s3", "path": "x"}], "note": 5},
+        {"files": [{"backend": "s3", "path": "x"}] * 10_001},
+    ],
+)
 def test_marks_validation(admin, body) -> None:
     r = admin.post("/api/v1/marks", json=body)
     assert r.status_code == 400 and r.json()["error"]["param"] in ("files", "note"), r.text
@@ -316,12 +423,19 @@ def test_marks_validation(admin, body) -> None:
 
 # ---------------------------------------------------------------- jobs
 
+
 def test_jobs_submit_publishes_a_command_and_cancel(clean, admin, viewer, api_cfg) -> None:
     r = admin.post("/api/v1/jobs", json={"kind": "crawl", "args": {"backend": "s3", "prefix": "datasets/"}})
     assert r.status_code == 201, r.text
     job = r.json()
-    assert job["state"] == "queued" and job["args"] == {"backend": "s3", "prefix": "datasets/"} and job["created_by"] == "root-admin"
-    warm = admin.post("/api/v1/jobs", json={"kind": "warm", "args": {"backend": "gcs", "path": "m/w.bin", "node": "gpu-1"}}).json()
+    assert (
+        job["state"] == "queued"
+        and job["args"] == {"backend": "s3", "prefix": "datasets/"}
+        and job["created_by"] == "root-admin"
+    )
+    warm = admin.post(
+        "/api/v1/jobs", json={"kind": "warm", "args": {"backend": "gcs", "path": "m/w.bin", "node": "gpu-1"}}
+    ).json()
     cmds = {c.command_id: c for c in read_commands(api_cfg)}
     assert cmds[job["job_id"]].kind == "crawl" and cmds[job["job_id"]].args == {"backend": "s3", "prefix": "datasets/"}
     assert cmds[warm["job_id"]].target == "gpu-1"
@@ -337,12 +451,17 @@ def test_jobs_submit_publishes_a_command_and_cancel(clean, admin, viewer, api_cf
     assert admin.post("/api/v1/jobs/nosuchjob/cancel").status_code == 404
 
 
-@pytest.mark.parametrize("body,param", [
-    ({"kind": "delete", "args": {}}, "kind"), ({"kind": "crawl", "args": []}, "args"),
-    ({"kind": "crawl", "args": {}}, "args.backend"), ({"kind": "move", "args": {"backend": "s3", "path": "a"}}, "args.dest_backend"),
-    ({"kind": "warm", "args": {"backend": "s3", "path": "a", "speed": 1}}, "args.speed"),
-    ({"kind": "crawl", "args": {"backend": "s3", "prefix": "../"}}, "args.prefix"),
-])
+@pytest.mark.parametrize(
+    "body,param",
+    [
+        ({"kind": "delete", "args": {}}, "kind"),
+        ({"kind": "crawl", "args": []}, "args"),
+        ({"kind": "crawl", "args": {}}, "args.backend"),
+        ({"kind": "move", "args": {"backend": "s3", "path": "a"}}, "args.dest_backend"),
+        ({"kind": "warm", "args": {"backend": "s3", "path": "a", "speed": 1}}, "args.speed"),
+        ({"kind": "crawl", "args": {"backend": "s3", "prefix": "../"}}, "args.prefix"),
+    ],
+)
 def test_jobs_validation(admin, body, param) -> None:
     r = admin.post("/api/v1/jobs", json=body)
     assert r.status_code == 400 and r.json()["error"]["param"] == param, r.text
@@ -350,11 +469,15 @@ def test_jobs_validation(admin, body, param) -> None:
 
 # ---------------------------------------------------------------- agents, ops, dashboard
 
+
 def test_agents(clean, viewer) -> None:
     status = {"node_host": "gpu-1", "timestamp": "x", "mounts": [{"backend": "s3"}]}
     # A heartbeat of now, not of the module's import (a session that starts its own stack takes over a minute).
-    clean.execute("INSERT INTO agents VALUES ('gpu-1', now(), $1::jsonb), ('gpu-2', $2, '{}')",
-                  orjson.dumps(status).decode(), days_ago(1))
+    clean.execute(
+        "INSERT INTO agents VALUES ('gpu-1', now(), $1::jsonb), ('gpu-2', $2, '{}')",
+        orjson.dumps(status).decode(),
+        days_ago(1),
+    )
     items = viewer.get("/api/v1/agents").json()["items"]
     assert [(a["node_host"], a["alive"]) for a in items] == [("gpu-1", True), ("gpu-2", False)]
     assert items[0]["status"]["mounts"] == [{"backend": "s3"}]
@@ -393,10 +516,16 @@ def test_stale_totals_past_the_count_cap_are_lower_bounds(clean, viewer, monkeyp
     assert r.headers["x-total-count"] == "2+"
     # Where the rollups serve the filter, neither the cap nor the budget applies: the totals are exact.
     body = viewer.get("/api/v1/stale?days=90").json()
-    assert (body["total"], body["total_bytes"], body["total_exact"], body["total_basis"]) == (4, 8 * GiB + 10, True, "rollup")
+    assert (body["total"], body["total_bytes"], body["total_exact"], body["total_basis"]) == (
+        4,
+        8 * GiB + 10,
+        True,
+        "rollup",
+    )
 
 
 # ---------------------------------------------------------------- quotas that hold (issue 16)
+
 
 def test_quota_for_an_unknown_team_needs_force_and_sizes_keep_their_units(clean, admin) -> None:
     r = admin.put("/api/v1/quota", json={"team": "nobody", "soft": "500TB", "hard": "600TB"})
@@ -415,8 +544,10 @@ def test_quota_for_an_unknown_team_needs_force_and_sizes_keep_their_units(clean,
 
 def test_deleting_a_team_deletes_its_members_and_quotas(clean, admin, api_cfg) -> None:
     clean.execute("INSERT INTO teams VALUES ('alice', 'vision'), ('bob', 'vision'), ('carol', 'nlp')")
-    clean.execute("INSERT INTO quotas (team_name, backend_name, soft_limit, hard_limit) VALUES ('vision', NULL, 1, 2),"
-                  " ('vision', 's3', 1, 2), ('nlp', NULL, 1, 2)")
+    clean.execute(
+        "INSERT INTO quotas (team_name, backend_name, soft_limit, hard_limit) VALUES ('vision', NULL, 1, 2),"
+        " ('vision', 's3', 1, 2), ('nlp', NULL, 1, 2)"
+    )
     before = len(read_commands(api_cfg))
     assert admin.delete("/api/v1/teams?team=vision").status_code == 204
     assert [tuple(r) for r in clean.fetch("SELECT user_id, team_name FROM teams")] == [("carol", "nlp")]

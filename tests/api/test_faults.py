@@ -30,8 +30,9 @@ def test_database_and_broker_outages(private_stack) -> None:
     cfg = from_dict(st.config_dict({"postgres": {"dsn": st.postgres_dsn()}}))
     asyncio.run(ensure_topics(cfg.kafka))
     asyncio.run(_migrate(cfg))
-    cfg = dataclasses.replace(cfg, api=dataclasses.replace(
-        cfg.api, insecure_no_auth=False, tokens=[ApiToken(ADMIN, "admin", "ops")]))
+    cfg = dataclasses.replace(
+        cfg, api=dataclasses.replace(cfg.api, insecure_no_auth=False, tokens=[ApiToken(ADMIN, "admin", "ops")])
+    )
     h = {"Authorization": f"Bearer {ADMIN}"}
     with TestClient(create_app(cfg), raise_server_exceptions=False, base_url="http://localhost") as c:
         wait_until(lambda: c.get("/readyz").json()["kafka_producer"], 30, what="the producer to connect")
@@ -47,8 +48,11 @@ def test_database_and_broker_outages(private_stack) -> None:
         assert c.get("/api/v1/usage", headers=h).status_code == 200  # reads do not need Kafka
 
         st.start_kafka()
-        wait_until(lambda: "warpdrive_api_commands_pending 0" in c.get("/metrics", headers=h).text, 60,
-                   what="the outbox to drain")
+        wait_until(
+            lambda: "warpdrive_api_commands_pending 0" in c.get("/metrics", headers=h).text,
+            60,
+            what="the outbox to drain",
+        )
         # at least once: a send that timed out while the broker was down may also have gone out
         assert {cmd.command_id for cmd in read_commands(cfg)} == {job_id}
 

@@ -17,8 +17,13 @@ from warpdrive.schemas.config import Config, from_dict
 from .conftest import Api, Db
 
 MUTATIONS = [ep for ep in all_endpoints() if ep.method != "GET"]
-FOREIGN = [{"Origin": "https://evil.example"}, {"Origin": "null"}, {"Sec-Fetch-Site": "cross-site"},
-           {"Sec-Fetch-Site": "same-site"}, {"Origin": "http://127.0.0.1:1"}]
+FOREIGN = [
+    {"Origin": "https://evil.example"},
+    {"Origin": "null"},
+    {"Sec-Fetch-Site": "cross-site"},
+    {"Sec-Fetch-Site": "same-site"},
+    {"Origin": "http://127.0.0.1:1"},
+]
 FILES = {"files": [{"backend": "s3", "path": "a/b.bin"}]}
 
 
@@ -44,6 +49,7 @@ def test_allowed_hosts_default_to_the_listen_host_and_loopback_names() -> None:
 
 
 # ---------------------------------------------------------------- auth on
+
 
 @pytest.mark.services
 @pytest.mark.parametrize("ep", MUTATIONS, ids=ids(MUTATIONS))
@@ -73,20 +79,36 @@ def test_reads_with_auth_on_are_not_origin_checked_but_the_host_is(admin: Api) -
 
 
 @pytest.mark.services
-@pytest.mark.parametrize("ctype", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None])
+@pytest.mark.parametrize(
+    "ctype", ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x", None]
+)
 def test_mutation_bodies_must_be_json(admin: Api, clean: Db, ctype: str | None) -> None:
     headers = {"Content-Type": ctype} if ctype else {}
     r = admin.post("/api/v1/marks", content=b'{"files": [{"backend": "s3", "path": "a/b.bin"}]}', headers=headers)
     assert r.status_code == 415, r.text
     assert r.json()["error"]["code"] == "unsupported_media_type"
     assert clean.fetchval("SELECT count(*) FROM deletion_marks") == 0
-    ok = admin.post("/api/v1/marks", content=b'{"files": [{"backend": "s3", "path": "a/b.bin"}]}',
-                    headers={"Content-Type": "application/json; charset=utf-8"})
+    ok = admin.post(
+        "/api/v1/marks",
+        content=b'{"files": [{"backend": "s3", "path": "a/b.bin"}]}',
+        headers={"Content-Type": "application/json; charset=utf-8"},
+    )
     assert ok.status_code == 200, ok.text
 
 
-ODD = ["/%00", "/%00/x", "/assets/%00.js", "/api/v1/%00", "/api/v1/users/%00", "/api/v1/jobs/%00", "/%ff%fe",
-       "/a%0db", "/api/v1/usage?group_by=%00", "/api/v1/stale?backend=%ff", "/" + "a" * 5000]
+ODD = [
+    "/%00",
+    "/%00/x",
+    "/assets/%00.js",
+    "/api/v1/%00",
+    "/api/v1/users/%00",
+    "/api/v1/jobs/%00",
+    "/%ff%fe",
+    "/a%0db",
+    "/api/v1/usage?group_by=%00",
+    "/api/v1/stale?backend=%ff",
+    "/" + "a" * 5000,
+]
 
 
 @pytest.mark.services

@@ -41,10 +41,14 @@ def test_usage_search_and_team_filter(clean, viewer) -> None:
     assert team["total_bytes"] == 3700 and team["team"] == "vision"
     per_backend = viewer.get("/api/v1/usage?group_by=team&team=vision").json()
     assert [(i["team"], i["backend"], i["total_bytes"]) for i in per_backend["items"]] == [
-        ("vision", "s3", 3500), ("vision", "local", 200)]
+        ("vision", "s3", 3500),
+        ("vision", "local", 200),
+    ]
     folded = viewer.get("/api/v1/usage?group_by=team&per_backend=false").json()
     assert [(i["team"], i["total_bytes"], i["backends"]) for i in folded["items"]] == [
-        ("vision", 3700, ["s3", "local"]), ("unowned", 50, ["local"])]
+        ("vision", 3700, ["s3", "local"]),
+        ("unowned", 50, ["local"]),
+    ]
 
 
 def test_unowned_is_a_user_page(clean, viewer) -> None:
@@ -64,8 +68,20 @@ def test_stale_sorts_mean_what_they_say(clean, viewer) -> None:
         return [i["path"] for i in viewer.get(f"/api/v1/stale?days=90&sort={sort}&order={direction}").json()["items"]]
 
     # never read first (ties by backend, then path byte-wise), then the oldest read
-    assert order("last_access", "asc") == ["aXb/z.dat", "a_b/x%y.dat", "old/big.bin", "old/read-200.bin", "old/small.txt"]
-    assert order("last_modified", "asc") == ["old/read-200.bin", "old/big.bin", "old/small.txt", "aXb/z.dat", "a_b/x%y.dat"]
+    assert order("last_access", "asc") == [
+        "aXb/z.dat",
+        "a_b/x%y.dat",
+        "old/big.bin",
+        "old/read-200.bin",
+        "old/small.txt",
+    ]
+    assert order("last_modified", "asc") == [
+        "old/read-200.bin",
+        "old/big.bin",
+        "old/small.txt",
+        "aXb/z.dat",
+        "a_b/x%y.dat",
+    ]
     # activity: the later of the two (read-200 was read 200 days ago, after its modification)
     assert order("activity", "asc") == ["old/big.bin", "old/read-200.bin", "aXb/z.dat", "a_b/x%y.dat", "old/small.txt"]
 
@@ -96,14 +112,17 @@ def test_mark_a_whole_stale_filter(clean, viewer, admin) -> None:
     r = admin.post("/api/v1/marks/stale", json=body)
     assert r.status_code == 200 and r.json() == {"marked": 2, "total_bytes": 5 * GiB + 10}
     marks = clean.fetch("SELECT path, note, marked_by, size_bytes FROM deletion_marks ORDER BY path")
-    assert [tuple(m) for m in marks] == [("old/big.bin", "all of it", "root-admin", 5 * GiB),
-                                         ("old/small.txt", "all of it", "root-admin", 10)]
+    assert [tuple(m) for m in marks] == [
+        ("old/big.bin", "all of it", "root-admin", 5 * GiB),
+        ("old/small.txt", "all of it", "root-admin", 10),
+    ]
 
 
 def test_marks_filters_read_since_marking_and_export(clean, viewer, admin) -> None:
     stale_setup(clean)
     files = [{"backend": "s3", "path": p} for p in ("old/big.bin", "old/small.txt")] + [
-        {"backend": "local", "path": "aXb/z.dat"}]
+        {"backend": "local", "path": "aXb/z.dat"}
+    ]
     assert admin.post("/api/v1/marks", json={"files": files}).status_code == 200
     clean.execute("UPDATE storage_files SET last_access = $1 WHERE path = 'old/small.txt'", NOW)
     clean.execute("UPDATE deletion_marks SET marked_at = $1", days_ago(1))

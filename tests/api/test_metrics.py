@@ -21,6 +21,10 @@ def test_api_metrics_parse_and_count_every_request(viewer: Api) -> None:
     assert viewer.post(ROUTE).status_code in (404, 405)
     after = parse_metrics(viewer.get("/metrics").text)
     key = dict(method="GET", route=ROUTE, status="200")
-    assert metric_sum(after, "warpdrive_api_requests_total", **key) - metric_sum(before, "warpdrive_api_requests_total", **key) == 6
+    assert (
+        metric_sum(after, "warpdrive_api_requests_total", **key)
+        - metric_sum(before, "warpdrive_api_requests_total", **key)
+        == 6
+    )
     assert metric_sum(after, "warpdrive_api_request_seconds_count", method="GET", route=ROUTE) >= 6
     assert after["warpdrive_api_db_pool_size"] >= 1 and "warpdrive_api_commands_pending" in after

@@ -37,8 +37,13 @@ def test_document_is_valid_openapi_3_1(app_client) -> None:
 def test_every_route_is_documented_and_every_documented_route_exists(app_client) -> None:
     doc = app_client.get("/api/v1/openapi.json").json()
     documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
-    routes = {(m, r.path) for r in app_client.app.routes if isinstance(r, Route) and r.name != ROUTE_NAME
-              for m in r.methods or () if m != "HEAD"}
+    routes = {
+        (m, r.path)
+        for r in app_client.app.routes
+        if isinstance(r, Route) and r.name != ROUTE_NAME
+        for m in r.methods or ()
+        if m != "HEAD"
+    }
     assert documented == routes == {(ep.method, ep.path) for ep in all_endpoints()}
     for path, ops in doc["paths"].items():
         for method, op in ops.items():
@@ -52,19 +57,28 @@ def test_schemathesis_finds_no_server_error_and_no_schema_mismatch(api_cfg: Conf
     # schemathesis calls the app as Host "testserver": a host this app must serve (api.allowed_hosts).
     cfg = dataclasses.replace(api_cfg, api=dataclasses.replace(api_cfg.api, allowed_hosts=["testserver"]))
     schema = schemathesis.openapi.from_asgi("/api/v1/openapi.json", create_app(cfg))
-    checks = [not_a_server_error, response_schema_conformance, status_code_conformance, content_type_conformance,
-              negative_data_rejection]
+    checks = [
+        not_a_server_error,
+        response_schema_conformance,
+        status_code_conformance,
+        content_type_conformance,
+        negative_data_rejection,
+    ]
     failures: list[str] = []
     operations = [r.ok() for r in schema.get_all_operations()]
     # schemathesis leaves out the document's own URL
-    assert {op.label for op in operations} == {f"{ep.method} {ep.path}" for ep in all_endpoints()} - {"GET /api/v1/openapi.json"}
+    assert {op.label for op in operations} == {f"{ep.method} {ep.path}" for ep in all_endpoints()} - {
+        "GET /api/v1/openapi.json"
+    }
     has_inputs = {f"{ep.method} {ep.path}": bool(ep.query or ep.path_params or ep.body) for ep in all_endpoints()}
     for op in operations:
         # An operation without inputs has no invalid request to generate.
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE)[: 1 + has_inputs[op.label]]:
+
             @given(case=op.as_strategy(generation_mode=mode))
-            @settings(max_examples=5, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
-                      database=None)
+            @settings(
+                max_examples=5, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True, database=None
+            )
             def run(case) -> None:
                 case.call_and_validate(headers={"Authorization": f"Bearer {ADMIN}"}, checks=checks)
 

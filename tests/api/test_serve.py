@@ -48,14 +48,20 @@ def test_serve_answers_over_http(procs: Procs, clean) -> None:
 @pytest.mark.parametrize("args", [["--listen", "0.0.0.0:18999", "--insecure-no-auth"], ["--listen", "10.1.2.3:18999"]])
 def test_insecure_no_auth_is_refused_off_loopback(config_path, args) -> None:
     # The session config sets api.insecure_no_auth, so even without the flag a public address is refused.
-    p = subprocess.run([WARPDRIVE, "api", "serve", "--config", str(config_path), *args], capture_output=True, text=True, timeout=60)
+    p = subprocess.run(
+        [WARPDRIVE, "api", "serve", "--config", str(config_path), *args], capture_output=True, text=True, timeout=60
+    )
     assert p.returncode != 0
     assert "refusing to serve without auth" in p.stderr and "Traceback" not in p.stderr
 
 
 def test_bad_listen_is_a_one_line_error(config_path) -> None:
-    p = subprocess.run([WARPDRIVE, "api", "serve", "--config", str(config_path), "--listen", "nonsense"],
-                       capture_output=True, text=True, timeout=60)
+    p = subprocess.run(
+        [WARPDRIVE, "api", "serve", "--config", str(config_path), "--listen", "nonsense"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert p.returncode != 0 and "--listen" in p.stderr and "Traceback" not in p.stderr
 
 
@@ -76,7 +82,11 @@ def test_dashboard_spa_fallback_and_cache_headers(api_cfg: Config, tmp_path: Pat
         r = c.get("/")
         assert r.status_code == 200 and r.text == "<html>dash</html>" and r.headers["cache-control"] == "no-cache"
         r = c.get("/assets/app-1a2b3c.js")
-        assert r.text == "console.log(1)" and "immutable" in r.headers["cache-control"] and "max-age=31536000" in r.headers["cache-control"]
+        assert (
+            r.text == "console.log(1)"
+            and "immutable" in r.headers["cache-control"]
+            and "max-age=31536000" in r.headers["cache-control"]
+        )
         assert c.get("/favicon.svg").headers["cache-control"] == "no-cache"
         assert c.get("/stale/some/client/route").text == "<html>dash</html>"  # SPA fallback
         assert c.get("/assets/missing-123.js").status_code == 404
@@ -98,6 +108,10 @@ def test_unreachable_database_is_a_one_line_error(config_dict, tmp_path: Path) -
     cfg = {**config_dict, "postgres": {"dsn": f"postgresql://nobody@127.0.0.1:{free_port()}/none"}}
     path = tmp_path / "bad.toml"
     path.write_text(dump_toml(cfg))
-    p = subprocess.run([WARPDRIVE, "api", "serve", "--config", str(path), "--listen", f"127.0.0.1:{free_port()}"],
-                       capture_output=True, text=True, timeout=60)
+    p = subprocess.run(
+        [WARPDRIVE, "api", "serve", "--config", str(path), "--listen", f"127.0.0.1:{free_port()}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert p.returncode != 0 and "postgres.dsn: cannot connect" in p.stderr and "Traceback" not in p.stderr

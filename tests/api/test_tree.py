@@ -23,22 +23,47 @@ def monday(days_ago: int) -> date:
 
 def setup_tree(db) -> None:
     db.execute("TRUNCATE tree_dirs, tree_teams, tree_activity, tree_inactive")
-    db.executemany("INSERT INTO tree_dirs VALUES ('s3', $1, $2, $3, $4, $5)", [
-        ("", None, 0, 6, 1100), ("data", "", 1, 4, 1000), ("tmp", "", 1, 1, 50), ("empty", "", 1, 0, 0),
-        ("data/a", "data", 2, 1, 700), ("data/b", "data", 2, 2, 200), ("data/c_d", "data", 2, 1, 100),
-    ])
-    db.executemany("INSERT INTO tree_teams VALUES ('s3', $1, $2, $3, $4)", [
-        ("", "vision", 5, 1000), ("", "unowned", 1, 100), ("data", "vision", 4, 1000), ("data/a", "vision", 1, 700),
-        ("data/b", "vision", 2, 200), ("data/c_d", "vision", 1, 100), ("tmp", "unowned", 1, 50), ("data/b", "nlp", 0, 0),
-    ])
+    db.executemany(
+        "INSERT INTO tree_dirs VALUES ('s3', $1, $2, $3, $4, $5)",
+        [
+            ("", None, 0, 6, 1100),
+            ("data", "", 1, 4, 1000),
+            ("tmp", "", 1, 1, 50),
+            ("empty", "", 1, 0, 0),
+            ("data/a", "data", 2, 1, 700),
+            ("data/b", "data", 2, 2, 200),
+            ("data/c_d", "data", 2, 1, 100),
+        ],
+    )
+    db.executemany(
+        "INSERT INTO tree_teams VALUES ('s3', $1, $2, $3, $4)",
+        [
+            ("", "vision", 5, 1000),
+            ("", "unowned", 1, 100),
+            ("data", "vision", 4, 1000),
+            ("data/a", "vision", 1, 700),
+            ("data/b", "vision", 2, 200),
+            ("data/c_d", "vision", 1, 100),
+            ("tmp", "unowned", 1, 50),
+            ("data/b", "nlp", 0, 0),
+        ],
+    )
     # data/a: read 200 days ago; data/b: one file never read (modified 300 days ago), one read this week;
     # data/c_d: read 40 days ago. Kind 's' below: the activity buckets (the later of the two; tree_inactive).
     old, recent, mid = monday(200), monday(0), monday(40)
     acts = []
-    for d, rows in {"data/a": [("a", old, 1, 700), ("m", monday(300), 1, 700), ("s", old, 1, 700)],
-                    "data/b": [("a", NEVER, 1, 150), ("a", recent, 1, 50), ("m", monday(300), 1, 150),
-                               ("m", monday(10), 1, 50), ("s", monday(300), 1, 150), ("s", recent, 1, 50)],
-                    "data/c_d": [("a", mid, 1, 100), ("m", NEVER, 1, 100), ("s", mid, 1, 100)]}.items():
+    for d, rows in {
+        "data/a": [("a", old, 1, 700), ("m", monday(300), 1, 700), ("s", old, 1, 700)],
+        "data/b": [
+            ("a", NEVER, 1, 150),
+            ("a", recent, 1, 50),
+            ("m", monday(300), 1, 150),
+            ("m", monday(10), 1, 50),
+            ("s", monday(300), 1, 150),
+            ("s", recent, 1, 50),
+        ],
+        "data/c_d": [("a", mid, 1, 100), ("m", NEVER, 1, 100), ("s", mid, 1, 100)],
+    }.items():
         for parent in ("", "data", d):
             acts += [(parent, *r) for r in rows]
     for parent in ("tmp", ""):
@@ -48,10 +73,14 @@ def setup_tree(db) -> None:
         v = merged.setdefault((d, k, p), [0, 0])
         v[0] += n
         v[1] += b
-    db.executemany("INSERT INTO tree_activity VALUES ('s3', $1, $2, $3, $4, $5)",
-                   [(d, k, p, n, b) for (d, k, p), (n, b) in merged.items() if k != "s"])
-    db.executemany("INSERT INTO tree_inactive VALUES ('s3', $1, $2, $3, $4)",
-                   [(d, p, n, b) for (d, k, p), (n, b) in merged.items() if k == "s"])
+    db.executemany(
+        "INSERT INTO tree_activity VALUES ('s3', $1, $2, $3, $4, $5)",
+        [(d, k, p, n, b) for (d, k, p), (n, b) in merged.items() if k != "s"],
+    )
+    db.executemany(
+        "INSERT INTO tree_inactive VALUES ('s3', $1, $2, $3, $4)",
+        [(d, p, n, b) for (d, k, p), (n, b) in merged.items() if k == "s"],
+    )
     db.execute("UPDATE tree_stale SET through = $1", stale_through(STALE_SORT_DAYS, datetime.now(UTC)))
     db.execute(STALE_KEY)
 
@@ -61,7 +90,9 @@ def test_tree_root_and_children(clean, viewer) -> None:
     body = viewer.get("/api/v1/tree?backend=s3").json()
     assert body["prefix"] == "" and body["breadcrumbs"] == [{"path": "", "name": "/"}]
     me = body["self"]
-    assert me["total_bytes"] == 1100 and me["file_count"] == 6 and me["bytes_by_team"] == {"vision": 1000, "unowned": 100}
+    assert (
+        me["total_bytes"] == 1100 and me["file_count"] == 6 and me["bytes_by_team"] == {"vision": 1000, "unowned": 100}
+    )
     assert me["files_here"] == 1 and me["bytes_here"] == 50  # 6 files, 5 in child directories
     assert [i["name"] for i in body["items"]] == ["data", "tmp"] and body["total"] == 2  # the empty dir is hidden
     data = body["items"][0]
@@ -79,7 +110,11 @@ def test_tree_subdirectory_sorts_and_pages(clean, viewer) -> None:
     assert body["items"][1]["bytes_by_team"] == {"vision": 200}
     assert [i["name"] for i in get("prefix=data&sort=files")["items"]] == ["b", "a", "c_d"]
     assert [i["name"] for i in get("prefix=data&sort=name")["items"]] == ["a", "b", "c_d"]
-    assert [i["name"] for i in get("prefix=data&sort=stale")["items"]] == ["a", "b", "c_d"]  # 700, 150, 0 stale for 90 d
+    assert [i["name"] for i in get("prefix=data&sort=stale")["items"]] == [
+        "a",
+        "b",
+        "c_d",
+    ]  # 700, 150, 0 stale for 90 d
     page = get("prefix=data&limit=1&offset=1")
     assert [i["name"] for i in page["items"]] == ["b"] and page["total"] == 3
 
@@ -115,8 +150,13 @@ def test_tree_errors(clean, viewer) -> None:
     setup_tree(clean)
     r = viewer.get("/api/v1/tree?backend=s3&prefix=nope")
     assert r.status_code == 404 and r.json()["error"]["code"] == "not_found"
-    for q, param in [("", "backend"), ("backend=zz", "backend"), ("backend=s3&sort=big", "sort"),
-                     ("backend=s3&prefix=a/../b", "prefix"), ("backend=s3&limit=0", "limit")]:
+    for q, param in [
+        ("", "backend"),
+        ("backend=zz", "backend"),
+        ("backend=s3&sort=big", "sort"),
+        ("backend=s3&prefix=a/../b", "prefix"),
+        ("backend=s3&limit=0", "limit"),
+    ]:
         r = viewer.get("/api/v1/tree?" + q)
         assert r.status_code == 400 and r.json()["error"]["param"] == param, (q, r.text)
 

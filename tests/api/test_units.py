@@ -9,11 +9,25 @@ import pytest
 from warpdrive.schemas.units import MAX_BYTES, PATTERN, SizeError, format_size, parse_size
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("500TB", 500 * 10**12), ("1.5TiB", int(1.5 * 2**40)), ("10GiB", 10 * 2**30), ("10GB", 10 * 10**9),
-    ("1.5T", int(1.5 * 2**40)), ("1048576", 1048576), (" 2 kib ", 2048), ("3k", 3072), ("7B", 7), ("0", 0),
-    ("1gb", 10**9), (".5K", 512), ("1EiB", 2**60), (12345, 12345),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("500TB", 500 * 10**12),
+        ("1.5TiB", int(1.5 * 2**40)),
+        ("10GiB", 10 * 2**30),
+        ("10GB", 10 * 10**9),
+        ("1.5T", int(1.5 * 2**40)),
+        ("1048576", 1048576),
+        (" 2 kib ", 2048),
+        ("3k", 3072),
+        ("7B", 7),
+        ("0", 0),
+        ("1gb", 10**9),
+        (".5K", 512),
+        ("1EiB", 2**60),
+        (12345, 12345),
+    ],
+)
 def test_parse_size(text, expected) -> None:
     assert parse_size(text) == expected
 
@@ -24,8 +38,32 @@ def test_parse_size_rejects(text) -> None:
         parse_size(text)
 
 
-@pytest.mark.parametrize("text", ["500TB", " 2 kib ", "1.0", "1.", ".0", "7B", "1.5k", ".5K", "1.5", "1.5B", "1.50",
-                                  ".5", "", "TB", "1e3", "10 GiBs", "-1", "\u0663", "1,5G", "3EiB", "0.0b"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "500TB",
+        " 2 kib ",
+        "1.0",
+        "1.",
+        ".0",
+        "7B",
+        "1.5k",
+        ".5K",
+        "1.5",
+        "1.5B",
+        "1.50",
+        ".5",
+        "",
+        "TB",
+        "1e3",
+        "10 GiBs",
+        "-1",
+        "\u0663",
+        "1,5G",
+        "3EiB",
+        "0.0b",
+    ],
+)
 def test_the_openapi_pattern_is_the_parsers_grammar(text: str) -> None:
     """What the OpenAPI document admits as a size string is what the server reads (below MAX_BYTES)."""
     try:

@@ -26,10 +26,33 @@ from tests.cli.support import ADMIN, VIEWER, Db
 from tests.helpers import Procs, wait_until
 
 # Every table a CLI test may write; emptied before each test so states never leak between tests.
-TABLES = ("storage_files", "access_log", "user_files", "user_reads", "teams", "quotas", "ownership_rules", "usage_rollup", "access_daily",
-          "growth_daily", "telemetry_coverage", "crawls", "quota_state", "agents", "jobs", "deletion_marks",
-          "tree_dirs", "tree_teams", "tree_activity",
-          "history_lines", "history_coverage", "growth_reconstructed", "growth_reconstructed_at", "tree_inactive", "trash_items")
+TABLES = (
+    "storage_files",
+    "access_log",
+    "user_files",
+    "user_reads",
+    "teams",
+    "quotas",
+    "ownership_rules",
+    "usage_rollup",
+    "access_daily",
+    "growth_daily",
+    "telemetry_coverage",
+    "crawls",
+    "quota_state",
+    "agents",
+    "jobs",
+    "deletion_marks",
+    "tree_dirs",
+    "tree_teams",
+    "tree_activity",
+    "history_lines",
+    "history_coverage",
+    "growth_reconstructed",
+    "growth_reconstructed_at",
+    "tree_inactive",
+    "trash_items",
+)
 
 
 def _free_port() -> int:
@@ -57,8 +80,9 @@ class CliStack:
 
 
 @pytest.fixture(scope="session")
-def cli_stack(cfg: Config, config_dict: dict, stack: Stack, session_id: str,
-              tmp_path_factory: pytest.TempPathFactory) -> Iterator[CliStack]:
+def cli_stack(
+    cfg: Config, config_dict: dict, stack: Stack, session_id: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[CliStack]:
     base, name = stack.postgres_dsn(), f"wdtest_{session_id}_cli"
     dsn = asyncio.run(create_database(base, name))
     d = tmp_path_factory.mktemp("cli")
@@ -73,9 +97,15 @@ def cli_stack(cfg: Config, config_dict: dict, stack: Stack, session_id: str,
         "streams": {**config_dict.get("streams", {}), "app_id": f"wd-streams-{session_id}-cli"},
         # One file at a time: a move lasts long enough to be interrupted mid-way.
         "crawler": {**config_dict.get("crawler", {}), "move_concurrency": 1},
-        "api": {**config_dict.get("api", {}), "listen": f"127.0.0.1:{port}", "insecure_no_auth": False,
-                "tokens": [{"token": ADMIN, "role": "admin", "name": "cli-admin"},
-                           {"token": VIEWER, "role": "viewer", "name": "cli-viewer"}]},
+        "api": {
+            **config_dict.get("api", {}),
+            "listen": f"127.0.0.1:{port}",
+            "insecure_no_auth": False,
+            "tokens": [
+                {"token": ADMIN, "role": "admin", "name": "cli-admin"},
+                {"token": VIEWER, "role": "viewer", "name": "cli-viewer"},
+            ],
+        },
         "backends": [*config_dict["backends"], {"name": "cli", "url": f"file://{data}"}],
     }
     path = d / "warpdrive.toml"
@@ -138,7 +168,8 @@ def ctl(api_url: str) -> Ctl:
 
     def run(*args: str, token: str | None = ADMIN, input: str | None = None) -> Result:
         base = ["--control-plane", api_url] + (["--token", token] if token else [])
-        return CliRunner().invoke(cli, [*base, *args], env={"WARPDRIVE_TOKEN": None, "WARPDRIVE_CONFIG": None},
-                                  input=input)
+        return CliRunner().invoke(
+            cli, [*base, *args], env={"WARPDRIVE_TOKEN": None, "WARPDRIVE_CONFIG": None}, input=input
+        )
 
     return run

@@ -15,6 +15,7 @@ from warpdrive.schemas.config import load
 ADMIN = "cli-admin-token-0123456789"
 VIEWER = "cli-viewer-token-0123456789"
 
+
 class Db:
     """Direct access to the session database, to set up states the stream workers would produce."""
 
@@ -67,7 +68,7 @@ def put_files(fs: Any, root: str, files: dict[str, bytes]) -> None:
 def read_files(fs: Any, root: str) -> dict[str, bytes]:
     """Every file under ``root`` with its bytes, read back from the store itself."""
     found = fs.find(root) if fs.exists(root) else []
-    return {p[len(root) + 1:]: fs.cat_file(p) for p in found}
+    return {p[len(root) + 1 :]: fs.cat_file(p) for p in found}
 
 
 def object_stores(config_path: Path, *names: str) -> list[tuple[Any, str]]:

@@ -20,30 +20,39 @@ def rows_of(out: str) -> list[dict[str, str]]:
 
 
 def test_quota_set_list_delete(ctl, db: Db) -> None:
-    db.execute("INSERT INTO usage_rollup (backend_name, owner_team, owner_user, file_count, total_bytes) "
-               "VALUES ('s3', 'vision', 'alice', 1, $1)", 300 * TB)
+    db.execute(
+        "INSERT INTO usage_rollup (backend_name, owner_team, owner_user, file_count, total_bytes) "
+        "VALUES ('s3', 'vision', 'alice', 1, $1)",
+        300 * TB,
+    )
     out = ok(ctl("quota", "set", "--team", "vision", "--backend", "s3", "--soft", "500TB", "--hard", "600TB"))
     assert out.strip() == "quota for team vision on s3: 500 TB / 600 TB (soft / hard)"  # the units typed
     assert [tuple(r) for r in db.fetch("SELECT team_name, backend_name, soft_limit, hard_limit FROM quotas")] == [
-        ("vision", "s3", 500 * TB, 600 * TB)]
+        ("vision", "s3", 500 * TB, 600 * TB)
+    ]
 
     # nlp has no members and owns nothing: most likely a typo, so it needs --force.
     line = one_line_error(ctl("quota", "set", "--team", "nlp", "--soft", "1.5T", "--hard", "2TiB"))
     assert "team 'nlp' has no members and owns no data" in line and "--force" in line
     assert db.fetch("SELECT 1 FROM quotas WHERE team_name = 'nlp'") == []
-    doc = json.loads(ok(ctl("quota", "set", "--team", "nlp", "--soft", "1.5T", "--hard", "2TiB", "--force",
-                            "--format", "json")))
+    doc = json.loads(
+        ok(ctl("quota", "set", "--team", "nlp", "--soft", "1.5T", "--hard", "2TiB", "--force", "--format", "json"))
+    )
     assert (doc["team"], doc["backend"], doc["soft_limit"], doc["hard_limit"]) == ("nlp", None, int(1.5 * TiB), 2 * TiB)
 
     # Replacing keeps one row per (team, backend).
     ok(ctl("quota", "set", "--team", "vision", "--backend", "s3", "--soft", "400TB", "--hard", "600TB"))
     doc = json.loads(ok(ctl("quota", "list", "--format", "json", token=VIEWER)))
     assert [(q["team"], q["backend"], q["soft_limit"], q["usage_bytes"]) for q in doc["items"]] == [
-        ("nlp", None, int(1.5 * TiB), 0), ("vision", "s3", 400 * TB, 300 * TB)]
+        ("nlp", None, int(1.5 * TiB), 0),
+        ("vision", "s3", 400 * TB, 300 * TB),
+    ]
 
     rows = rows_of(ok(ctl("quota", "list", "--format", "csv")))
     assert [(r["team"], r["backend"], r["hard_limit"], r["usage_bytes"]) for r in rows] == [
-        ("nlp", "all", str(2 * TiB), "0"), ("vision", "s3", str(600 * TB), str(300 * TB))]
+        ("nlp", "all", str(2 * TiB), "0"),
+        ("vision", "s3", str(600 * TB), str(300 * TB)),
+    ]
 
     out = ok(ctl("quota", "list"))
     vision = next(line for line in out.splitlines() if line.startswith("vision"))
@@ -51,19 +60,23 @@ def test_quota_set_list_delete(ctl, db: Db) -> None:
     nlp = next(line for line in out.splitlines() if line.startswith("nlp"))
     assert nlp.split()[:6] == ["nlp", "all", "1.50", "TiB", "2.00", "TiB"]
 
-    assert ok(ctl("quota", "delete", "--team", "vision", "--backend", "s3")).strip() == \
-        "deleted the quota of team vision on s3"
+    assert (
+        ok(ctl("quota", "delete", "--team", "vision", "--backend", "s3")).strip()
+        == "deleted the quota of team vision on s3"
+    )
     assert [r["team_name"] for r in db.fetch("SELECT team_name FROM quotas")] == ["nlp"]
     line = one_line_error(ctl("quota", "delete", "--team", "vision", "--backend", "s3"))
     assert line == "Error: no quota for team 'vision' on s3"
 
 
 def test_quota_errors(ctl, db: Db) -> None:
-    line = one_line_error(ctl("quota", "set", "--team", "vision", "--backend", "s3", "--soft", "1T", "--hard", "2T",
-                              token=VIEWER))
+    line = one_line_error(
+        ctl("quota", "set", "--team", "vision", "--backend", "s3", "--soft", "1T", "--hard", "2T", token=VIEWER)
+    )
     assert "403" in line and "needs an admin token" in line
     assert "unknown backend 'tape'" in one_line_error(
-        ctl("quota", "set", "--team", "vision", "--backend", "tape", "--soft", "1T", "--hard", "2T"))
+        ctl("quota", "set", "--team", "vision", "--backend", "tape", "--soft", "1T", "--hard", "2T")
+    )
     assert "--hard" in one_line_error(ctl("quota", "set", "--team", "vision", "--soft", "1T", "--hard", "lots"), code=2)
     assert "--team" in one_line_error(ctl("quota", "set", "--soft", "1T", "--hard", "2T"), code=2)
     assert db.fetch("SELECT * FROM quotas") == []
@@ -98,7 +111,9 @@ def test_ownership(ctl, db: Db) -> None:
     ok(ctl("ownership", "set", "gcs:", "--team", "platform"))
     doc = json.loads(ok(ctl("ownership", "list", "--format", "json")))
     assert [(r["backend"], r["prefix"], r["team"], r["user"]) for r in doc["items"]] == [
-        ("gcs", "", "platform", None), ("s3", "datasets/vision", "vision", "alice")]
+        ("gcs", "", "platform", None),
+        ("s3", "datasets/vision", "vision", "alice"),
+    ]
     rows = rows_of(ok(ctl("ownership", "list", "--backend", "gcs", "--format", "csv")))
     assert [(r["backend"], r["prefix"], r["team"]) for r in rows] == [("gcs", "", "platform")]
     out = ok(ctl("ownership", "list"))
@@ -113,8 +128,10 @@ def test_ownership(ctl, db: Db) -> None:
 
 
 def test_marks(ctl, db: Db) -> None:
-    db.execute("INSERT INTO storage_files (backend_name, path, size_bytes, owner_team) VALUES "
-               "('s3', 'runs/old/ckpt.pt', 5368709120, 'vision'), ('s3', 'runs/old/log.txt', 1024, 'vision')")
+    db.execute(
+        "INSERT INTO storage_files (backend_name, path, size_bytes, owner_team) VALUES "
+        "('s3', 'runs/old/ckpt.pt', 5368709120, 'vision'), ('s3', 'runs/old/log.txt', 1024, 'vision')"
+    )
     out = ok(ctl("marks", "add", "s3:runs/old/ckpt.pt", "s3:runs/old/log.txt", "s3:runs/gone", "--note", "stale 1y"))
     assert out.strip() == "marked 3 file(s); nothing is deleted"
     doc = json.loads(ok(ctl("marks", "list", "--format", "json")))
@@ -126,7 +143,10 @@ def test_marks(ctl, db: Db) -> None:
     assert len(db.fetch("SELECT 1 FROM storage_files WHERE deleted_at IS NULL")) == 2
 
     rows = rows_of(ok(ctl("marks", "list", "--prefix", "runs/old/", "--format", "csv")))
-    assert sorted((r["path"], r["size_bytes"]) for r in rows) == [("runs/old/ckpt.pt", "5368709120"), ("runs/old/log.txt", "1024")]
+    assert sorted((r["path"], r["size_bytes"]) for r in rows) == [
+        ("runs/old/ckpt.pt", "5368709120"),
+        ("runs/old/log.txt", "1024"),
+    ]
     r = ctl("marks", "list", "--backend", "s3")
     ckpt = next(line for line in ok(r).splitlines() if "ckpt.pt" in line)
     assert "5.00 GiB" in ckpt and "stale 1y" in ckpt
@@ -138,7 +158,10 @@ def test_marks(ctl, db: Db) -> None:
 
     doc = json.loads(ok(ctl("marks", "remove", "s3:runs/gone", "s3:runs/never-marked", "--format", "json")))
     assert doc == {"unmarked": 1}
-    assert sorted(r["path"] for r in db.fetch("SELECT path FROM deletion_marks")) == ["runs/old/ckpt.pt", "runs/old/log.txt"]
+    assert sorted(r["path"] for r in db.fetch("SELECT path FROM deletion_marks")) == [
+        "runs/old/ckpt.pt",
+        "runs/old/log.txt",
+    ]
     assert "needs an admin token" in one_line_error(ctl("marks", "add", "s3:x", token=VIEWER))
     assert "unknown backend" in one_line_error(ctl("marks", "add", "tape:x"))
 
@@ -156,8 +179,10 @@ def test_deadletters_list_show_replay_drop_and_status(ctl, db: Db) -> None:
     assert "dead_letters=3" in ok(ctl("status"))
     assert "give dead letter IDs, or --all" in ctl("deadletters", "drop").stderr
     # 't.' is not this session's topic prefix: such a row is kept, never queued where it would block the outbox.
-    assert ok(ctl("deadletters", "replay", str(ids[0]))).strip() == \
-        "replayed 0 dead letter(s); 1 kept: their topic is not one of this deployment's"
+    assert (
+        ok(ctl("deadletters", "replay", str(ids[0]))).strip()
+        == "replayed 0 dead letter(s); 1 kept: their topic is not one of this deployment's"
+    )
     assert ok(ctl("deadletters", "drop", "--all", "--yes")).strip() == "dropped 3 dead letter(s)"
     assert "no dead letters" in ctl("deadletters", "list").stderr
     assert one_line_error(ctl("deadletters", "list", token=VIEWER))

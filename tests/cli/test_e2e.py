@@ -46,7 +46,11 @@ def test_crawl_wait_follows_the_real_crawler_and_the_index_shows_the_files(ctl, 
     # The directory tree the stream workers built from the same crawl.
     tree = json.loads(ok(ctl("du", "cli:", "--depth", "2", "--format", "json")))
     assert [(r["path"], r["total_bytes"], r["file_count"]) for r in tree["rows"]] == [
-        ("", 3507, 3), ("runs", 3507, 3), ("runs/a", 3500, 2), ("runs/b", 7, 1)]
+        ("", 3507, 3),
+        ("runs", 3507, 3),
+        ("runs/a", 3500, 2),
+        ("runs/b", 7, 1),
+    ]
 
 
 def test_move_s3_to_gcs_byte_for_byte_and_the_index_follows(ctl, db: Db, cli_stack, workers) -> None:
@@ -125,27 +129,43 @@ def test_move_dry_run_is_a_real_job_that_moves_nothing(ctl, db: Db, cli_stack, w
         assert (plan["src"], plan["dst"]) == (f"s3:{prefix}", f"gcs:archive/{prefix}")
         biggest = sorted(files, key=lambda k: -len(files[k]))
         assert [(f["path"], f["dest_path"], f["size_bytes"]) for f in plan["files"]] == [
-            (f"{prefix}/{k}", f"archive/{prefix}/{k}", len(files[k])) for k in biggest]
+            (f"{prefix}/{k}", f"archive/{prefix}/{k}", len(files[k])) for k in biggest
+        ]
         assert f"done: counted {len(files)} files" in r.stderr  # progress on stderr: stdout stays JSON
         job = json.loads(ok(ctl("jobs", "show", plan["job_id"], "--format", "json")))
-        assert (job["kind"], job["state"], job["args"]["dry_run"], job["progress"]["files_done"]) == ("move", "done", True, 0)
+        assert (job["kind"], job["state"], job["args"]["dry_run"], job["progress"]["files_done"]) == (
+            "move",
+            "done",
+            True,
+            0,
+        )
 
         r = ctl("move", f"s3:{prefix}/", f"gcs:archive/{prefix}/", "--dry-run", "--limit", "2")
         out, said = ok(r), notes(r)
         total = sum(map(len, files.values()))
-        assert f"would move 6 files, {format_size(total)} ({total:,} bytes) from s3:{prefix} to gcs:archive/{prefix}" in said
+        assert (
+            f"would move 6 files, {format_size(total)} ({total:,} bytes) from s3:{prefix} to gcs:archive/{prefix}"
+            in said
+        )
         assert "(2 of 6 files listed, biggest first; --limit for more)" in said
         assert out.splitlines()[0].split() == ["PATH", "SIZE", "MODIFIED", "DESTINATION"]
         assert out.splitlines()[2].split()[0] == f"{prefix}/{biggest[0]}"
 
-        rows = list(csv.DictReader(io.StringIO(ok(ctl("move", f"s3:{prefix}/d0/f4.bin", "gcs:", "--dry-run", "--format", "csv")))))
+        rows = list(
+            csv.DictReader(
+                io.StringIO(ok(ctl("move", f"s3:{prefix}/d0/f4.bin", "gcs:", "--dry-run", "--format", "csv")))
+            )
+        )
         assert [(r["path"], r["dest_path"], r["size_bytes"]) for r in rows] == [
-            (f"{prefix}/d0/f4.bin", f"{prefix}/d0/f4.bin", str(len(files["d0/f4.bin"])))]
+            (f"{prefix}/d0/f4.bin", f"{prefix}/d0/f4.bin", str(len(files["d0/f4.bin"])))
+        ]
 
         r = ctl("move", f"s3:{prefix}-none", "gcs:", "--dry-run")
         assert r.exit_code == 1 and r.stdout == "" and "Traceback" not in r.stderr, r.output
         line = r.stderr.splitlines()[-1]  # after the progress lines
-        assert line.startswith("Error: job ") and line.endswith(f"failed: s3:{prefix}-none: no such file or prefix"), line
+        assert line.startswith("Error: job ") and line.endswith(f"failed: s3:{prefix}-none: no such file or prefix"), (
+            line
+        )
 
         # Nothing moved: every source byte still there, nothing at either destination.
         s3.invalidate_cache()
@@ -161,8 +181,12 @@ def test_azure_crawl_usage_stale_and_moves_to_and_from_s3_and_gcs(ctl, db: Db, c
     prefix = f"cli-az-{uuid.uuid4().hex[:8]}"
     files = {f"d{i % 2}/f{i}.bin": os.urandom(1000 * i + 1) for i in range(4)}
     put_files(az, f"{az_root}/{prefix}", files)
-    places = [(az, f"{az_root}/{prefix}"), (s3, f"{s3_root}/az-{prefix}"), (gcs, f"{gcs_root}/az-{prefix}"),
-              (az, f"{az_root}/home-{prefix}")]
+    places = [
+        (az, f"{az_root}/{prefix}"),
+        (s3, f"{s3_root}/az-{prefix}"),
+        (gcs, f"{gcs_root}/az-{prefix}"),
+        (az, f"{az_root}/home-{prefix}"),
+    ]
     try:
         ok(ctl("crawl", "--backend", "azure", "--wait"))
         az.invalidate_cache()
@@ -174,13 +198,33 @@ def test_azure_crawl_usage_stale_and_moves_to_and_from_s3_and_gcs(ctl, db: Db, c
 
         doc = wait_until(indexed, 30, what="the crawled Azure blobs in the usage rollup")
         assert doc["total_bytes"] == sum(truth.values())
-        listed = json.loads(ok(ctl("stale", "--days", "0", "--backend", "azure", "--prefix", f"{prefix}/",
-                                   "--sort", "path", "--format", "json")))
-        assert {i["path"]: i["size_bytes"] for i in listed["items"]} == {f"{prefix}/{k}": len(v) for k, v in files.items()}
+        listed = json.loads(
+            ok(
+                ctl(
+                    "stale",
+                    "--days",
+                    "0",
+                    "--backend",
+                    "azure",
+                    "--prefix",
+                    f"{prefix}/",
+                    "--sort",
+                    "path",
+                    "--format",
+                    "json",
+                )
+            )
+        )
+        assert {i["path"]: i["size_bytes"] for i in listed["items"]} == {
+            f"{prefix}/{k}": len(v) for k, v in files.items()
+        }
 
         # Azure → S3 → GCS → Azure, each byte for byte, and the index follows every hop.
-        for src, dst in ((f"azure:{prefix}", f"s3:az-{prefix}"), (f"s3:az-{prefix}", f"gcs:az-{prefix}"),
-                         (f"gcs:az-{prefix}", f"azure:home-{prefix}")):
+        for src, dst in (
+            (f"azure:{prefix}", f"s3:az-{prefix}"),
+            (f"s3:az-{prefix}", f"gcs:az-{prefix}"),
+            (f"gcs:az-{prefix}", f"azure:home-{prefix}"),
+        ):
             out = ok(ctl("move", src, dst, "--wait"))
             assert out.splitlines()[-1].split()[2:4] == ["done", "100%:"], out
         for fs, _path in places:

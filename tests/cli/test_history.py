@@ -61,15 +61,24 @@ class Hist:
         """One crawl of ``backend``, returning once the worker has applied it (the crawler only publishes)."""
         done = "SELECT count(*) AS n FROM crawls WHERE backend_name = $1 AND status = 'complete'"
         before = self.db.fetch(done, backend)[0]["n"]
-        r = subprocess.run([str(Path(sys.executable).with_name("warpdrive")), "crawler", "run", "--once",
-                            "--backend", backend], env={**os.environ, "WARPDRIVE_CONFIG": str(self.config_path)},
-                           capture_output=True, text=True, timeout=120)
+        r = subprocess.run(
+            [str(Path(sys.executable).with_name("warpdrive")), "crawler", "run", "--once", "--backend", backend],
+            env={**os.environ, "WARPDRIVE_CONFIG": str(self.config_path)},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert r.returncode == 0, r.stdout + r.stderr
-        wait_until(lambda: self.db.fetch(done, backend)[0]["n"] > before, 120, what=f"the crawl of {backend} applied",
-                   explain=lambda: self.procs.tail("streams"))
+        wait_until(
+            lambda: self.db.fetch(done, backend)[0]["n"] > before,
+            120,
+            what=f"the crawl of {backend} applied",
+            explain=lambda: self.procs.tail("streams"),
+        )
 
     def caught_up(self) -> bool:
         """The worker has applied every access message in Kafka (an observable fact, not a sleep)."""
+
         async def ends() -> dict[int, int]:
             c = AIOKafkaConsumer(**self.cfg.kafka.client_options())
             await c.start()
@@ -82,16 +91,34 @@ class Hist:
                 await c.stop()
 
         end = asyncio.run(ends())
-        stored = {r["partition"]: r["next_offset"] for r in self.db.fetch(
-            "SELECT partition, next_offset FROM stream_offsets WHERE consumer = $1 AND topic = $2",
-            self.cfg.streams.app_id, ACCESS.full_name(self.cfg.kafka))}
+        stored = {
+            r["partition"]: r["next_offset"]
+            for r in self.db.fetch(
+                "SELECT partition, next_offset FROM stream_offsets WHERE consumer = $1 AND topic = $2",
+                self.cfg.streams.app_id,
+                ACCESS.full_name(self.cfg.kafka),
+            )
+        }
         return all(stored.get(p, 0) >= o for p, o in end.items())
 
     def stale(self, backend: str, days: int, min_size: int = 0) -> tuple[set[str], list[dict]]:
         items: list[dict] = []
         while True:
-            doc = self.ctl("stale", "--backend", backend, "--days", str(days), "--min-size", str(min_size),
-                           "--limit", "1000", "--offset", str(len(items)), "--format", "json")
+            doc = self.ctl(
+                "stale",
+                "--backend",
+                backend,
+                "--days",
+                str(days),
+                "--min-size",
+                str(min_size),
+                "--limit",
+                "1000",
+                "--offset",
+                str(len(items)),
+                "--format",
+                "json",
+            )
             items += doc["items"]
             if not doc["items"]:
                 paths = {i["path"] for i in items}
@@ -157,10 +184,13 @@ def _estate(root: Path, rnd: random.Random, n: int) -> dict[str, tuple[int, date
     return files
 
 
-def _truth(files: dict[str, tuple[int, datetime]], last_read: dict[str, datetime], days: int, min_size: int) -> set[str]:
+def _truth(
+    files: dict[str, tuple[int, datetime]], last_read: dict[str, datetime], days: int, min_size: int
+) -> set[str]:
     threshold = NOW - timedelta(days=days)
-    return {p for p, (size, mtime) in files.items()
-            if size >= min_size and max(mtime, last_read.get(p, mtime)) < threshold}
+    return {
+        p for p, (size, mtime) in files.items() if size >= min_size and max(mtime, last_read.get(p, mtime)) < threshold
+    }
 
 
 def test_jsonl_history_gives_exact_covered_stale_answers_and_imports_once(hist: Hist, tmp_path: Path) -> None:
@@ -177,16 +207,42 @@ def test_jsonl_history_gives_exact_covered_stale_answers_and_imports_once(hist: 
         if op != "stat":
             last_read[p] = max(last_read.get(p, ts), ts)
         shown = rnd.choice([f"/{p}", f"./{p}", "/" + p.replace("/", "//", 1), p])
-        lines.append(orjson.dumps({"timestamp": format_ts(ts), "user_id": rnd.choice(USERS), "backend_name": "hl",
-                                   "path": shown, "operation": op, "bytes_read": 100 if op == "read" else 0,
-                                   "cache_hit": False, "node_host": "old-node", "latency_ms": 1.0, "error": None}).decode())
-    bad_at = {101: "{not json", 2002: '{"timestamp": 5}', 5003: orjson.dumps({
-        "timestamp": format_ts(NOW), "user_id": "x", "backend_name": "hl", "path": "a/../../etc/passwd",
-        "operation": "read"}).decode()}
+        lines.append(
+            orjson.dumps(
+                {
+                    "timestamp": format_ts(ts),
+                    "user_id": rnd.choice(USERS),
+                    "backend_name": "hl",
+                    "path": shown,
+                    "operation": op,
+                    "bytes_read": 100 if op == "read" else 0,
+                    "cache_hit": False,
+                    "node_host": "old-node",
+                    "latency_ms": 1.0,
+                    "error": None,
+                }
+            ).decode()
+        )
+    bad_at = {
+        101: "{not json",
+        2002: '{"timestamp": 5}',
+        5003: orjson.dumps(
+            {
+                "timestamp": format_ts(NOW),
+                "user_id": "x",
+                "backend_name": "hl",
+                "path": "a/../../etc/passwd",
+                "operation": "read",
+            }
+        ).decode(),
+    }
     for n in sorted(bad_at):
         lines.insert(n - 1, bad_at[n])
-    lines.append(orjson.dumps({"timestamp": format_ts(NOW), "user_id": "x", "backend_name": "elsewhere",
-                               "path": "x", "operation": "read"}).decode())
+    lines.append(
+        orjson.dumps(
+            {"timestamp": format_ts(NOW), "user_id": "x", "backend_name": "elsewhere", "path": "x", "operation": "read"}
+        ).decode()
+    )
     log = tmp_path / "history.jsonl"
     log.write_text("\n".join(lines) + "\n")
 
@@ -204,8 +260,9 @@ def test_jsonl_history_gives_exact_covered_stale_answers_and_imports_once(hist: 
         want = _truth(files, last_read, days, min_size)
         assert got == want, (days, min_size, len(got - want), len(want - got))
         assert all(i["coverage_ok"] for i in items) or days > 299  # the import reaches 300 days back
-    before = hist.db.fetch("SELECT sum(read_count) AS r, sum(write_count) AS w, count(*) AS n FROM access_log"
-                           " WHERE backend_name = 'hl'")[0]
+    before = hist.db.fetch(
+        "SELECT sum(read_count) AS r, sum(write_count) AS w, count(*) AS n FROM access_log WHERE backend_name = 'hl'"
+    )[0]
     cov = hist.ctl("backends", "--format", "json")
     hl = next(b for b in cov["items"] if b["name"] == "hl")
     assert hl["coverage"]["history"][0]["format"] == "jsonl" and hl["coverage"]["history"][0]["events"] == 12_000
@@ -215,8 +272,9 @@ def test_jsonl_history_gives_exact_covered_stale_answers_and_imports_once(hist: 
     again = asyncio.run(backfill(hist.cfg, [str(log)]))
     assert again.imported == 12_000
     wait_until(hist.caught_up, 120, what="the worker to apply the second import")
-    after = hist.db.fetch("SELECT sum(read_count) AS r, sum(write_count) AS w, count(*) AS n FROM access_log"
-                          " WHERE backend_name = 'hl'")[0]
+    after = hist.db.fetch(
+        "SELECT sum(read_count) AS r, sum(write_count) AS w, count(*) AS n FROM access_log WHERE backend_name = 'hl'"
+    )[0]
     assert dict(after) == dict(before)
     assert hist.db.fetch("SELECT events FROM history_coverage WHERE backend_name = 'hl'")[0]["events"] == 12_000
     assert hist.stale("hl", 90)[0] == _truth(files, last_read, 90, 0)
@@ -225,10 +283,12 @@ def test_jsonl_history_gives_exact_covered_stale_answers_and_imports_once(hist: 
 
 
 def _s3_line(bucket: str, key: str, ts: datetime, requester: str, op: str, status: int = 200) -> str:
-    return (f"79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be {bucket} "
-            f"[{ts:%d/%b/%Y:%H:%M:%S} +0000] 192.0.2.3 {requester} 3E57427F3EXAMPLE {op} {key} "
-            f'"GET /{bucket}/{key} HTTP/1.1" {status} - 4096 4096 7 6 "-" "aws-cli/2" - s9lzHY= SigV4 '
-            "ECDHE-RSA-AES128-SHA AuthHeader s3.amazonaws.com TLSv1.2 - -")
+    return (
+        f"79a59df900b949e55d96a1e698fbacedfd6e09d98eacf8f8d5218e7cd47ef2be {bucket} "
+        f"[{ts:%d/%b/%Y:%H:%M:%S} +0000] 192.0.2.3 {requester} 3E57427F3EXAMPLE {op} {key} "
+        f'"GET /{bucket}/{key} HTTP/1.1" {status} - 4096 4096 7 6 "-" "aws-cli/2" - s9lzHY= SigV4 '
+        "ECDHE-RSA-AES128-SHA AuthHeader s3.amazonaws.com TLSv1.2 - -"
+    )
 
 
 def test_s3_access_logs_from_the_s3_server(hist: Hist) -> None:
@@ -239,8 +299,11 @@ def test_s3_access_logs_from_the_s3_server(hist: Hist) -> None:
     for k in keys:
         fs.pipe(f"{hist.s3_prefix}/{k}", b"x" * rnd.randrange(1, 2000))
     hist.crawl("hs3")
-    requesters = {"arn:aws:iam::123456789012:user/alice": "alice", "arn:aws:iam::123456789012:role/trainer": "carol",
-                  "arn:aws:sts::123456789012:assumed-role/Admin/bob": "bob"}
+    requesters = {
+        "arn:aws:iam::123456789012:user/alice": "alice",
+        "arn:aws:iam::123456789012:role/trainer": "carol",
+        "arn:aws:sts::123456789012:assumed-role/Admin/bob": "bob",
+    }
     last: dict[str, datetime] = {}
     users: set[tuple[str, str]] = set()
     logs: list[list[str]] = [[], [], []]
@@ -248,8 +311,9 @@ def test_s3_access_logs_from_the_s3_server(hist: Hist) -> None:
         k = rnd.choice(keys)
         ts = NOW - timedelta(seconds=rnd.uniform(3600, 200 * 86400))
         req = rnd.choice(sorted(requesters))
-        op, status = rnd.choice([("REST.GET.OBJECT", 200), ("REST.HEAD.OBJECT", 200), ("REST.GET.OBJECT", 404),
-                                 ("REST.GET.BUCKET", 200)])
+        op, status = rnd.choice(
+            [("REST.GET.OBJECT", 200), ("REST.HEAD.OBJECT", 200), ("REST.GET.OBJECT", 404), ("REST.GET.BUCKET", 200)]
+        )
         if op.endswith("OBJECT") and status == 200:
             last[k] = max(last.get(k, ts), ts)
             users.add((requesters[req], k))
@@ -263,11 +327,16 @@ def test_s3_access_logs_from_the_s3_server(hist: Hist) -> None:
     assert s.imported == sum(1 for lines in logs for line in lines if " 200 " in line and "BUCKET" not in line)
     assert s.skipped["failed request"] > 0 and s.skipped["operation REST.GET.BUCKET"] > 0
     wait_until(hist.caught_up, 120, what="the worker to apply the S3 logs", explain=lambda: hist.procs.tail("streams"))
-    rows = hist.db.fetch("SELECT path, last_access FROM storage_files WHERE backend_name = 'hs3' AND deleted_at IS NULL")
+    rows = hist.db.fetch(
+        "SELECT path, last_access FROM storage_files WHERE backend_name = 'hs3' AND deleted_at IS NULL"
+    )
     assert {r["path"]: r["last_access"] for r in rows if r["last_access"]} == {
-        k: t.replace(microsecond=0) for k, t in last.items()}
-    got_users = {(r["user_id"], r["path"]) for r in hist.db.fetch(
-        "SELECT DISTINCT user_id, path FROM access_log WHERE backend_name = 'hs3'")}
+        k: t.replace(microsecond=0) for k, t in last.items()
+    }
+    got_users = {
+        (r["user_id"], r["path"])
+        for r in hist.db.fetch("SELECT DISTINCT user_id, path FROM access_log WHERE backend_name = 'hs3'")
+    }
     assert got_users == users
     again = asyncio.run(backfill(hist.cfg, [f"s3://{log_root}/"]))
     assert again.imported == s.imported
@@ -298,7 +367,11 @@ def test_atime_is_evidence_where_the_backend_trusts_it(hist: Hist) -> None:
         got_off, items_off = hist.stale("ho", days)
         assert got_off == _truth(files, {}, days, 0) and not any(i["coverage_ok"] for i in items_off)
     ha = next(b for b in hist.ctl("backends", "--format", "json")["items"] if b["name"] == "ha")
-    assert ha["coverage"]["atime"] == "strict" and ha["coverage"]["from_atime"] and "atime strict" in ha["coverage"]["note"]
+    assert (
+        ha["coverage"]["atime"] == "strict"
+        and ha["coverage"]["from_atime"]
+        and "atime strict" in ha["coverage"]["note"]
+    )
 
 
 def test_growth_before_the_first_crawl_is_reconstructed_and_labelled(hist: Hist) -> None:
@@ -314,7 +387,12 @@ def test_growth_before_the_first_crawl_is_reconstructed_and_labelled(hist: Hist)
         on_disk = [size for size, mtime in files.values() if mtime.date() <= d]
         added = sum(size for size, mtime in files.values() if mtime.date() == d)
         assert (p["total_bytes"], p["file_count"], p["added_bytes"], p["removed_bytes"], p["reconstructed"]) == (
-            sum(on_disk), len(on_disk), added, 0, d < today), day
+            sum(on_disk),
+            len(on_disk),
+            added,
+            0,
+            d < today,
+        ), day
     # A year ago nothing was there yet; the estate grew to the measured total of the first crawl's day.
     assert doc["points"][0]["total_bytes"] == 0 < doc["points"][-2]["total_bytes"] <= doc["points"][-1]["total_bytes"]
     out = hist.ctl("growth", "--backend", "hg", "--period", "30d")

@@ -37,8 +37,11 @@ def usage_state(db: Db) -> Db:
     db.executemany(
         "INSERT INTO usage_rollup (backend_name, owner_team, owner_user, file_count, total_bytes, last_access) "
         "VALUES ($1, $2, $3, $4, $5, $6)",
-        [("s3", "vision", "alice", 3, 3 * TiB, days_ago(1)), ("gcs", "vision", "bob", 1, GiB, None),
-         ("s3", "unowned", "", 2, 500, None)],
+        [
+            ("s3", "vision", "alice", 3, 3 * TiB, days_ago(1)),
+            ("gcs", "vision", "bob", 1, GiB, None),
+            ("s3", "unowned", "", 2, 500, None),
+        ],
     )
     return db
 
@@ -47,11 +50,17 @@ def test_usage_by_team_in_every_format(ctl, usage_state: Db) -> None:
     doc = json.loads(ok(ctl("--format", "json", "usage", "--group-by", "team")))
     assert doc["total_bytes"] == 3 * TiB + GiB + 500 and doc["file_count"] == 6
     assert [(i["team"], i["backend"], i["total_bytes"], i["file_count"]) for i in doc["items"]] == [
-        ("vision", "s3", 3 * TiB, 3), ("vision", "gcs", GiB, 1), ("unowned", "s3", 500, 2)]
+        ("vision", "s3", 3 * TiB, 3),
+        ("vision", "gcs", GiB, 1),
+        ("unowned", "s3", 500, 2),
+    ]
 
     rows = rows_of(ok(ctl("usage", "--group-by", "team", "--format", "csv")))
     assert [(r["team"], r["backend"], int(r["total_bytes"]), int(r["file_count"])) for r in rows] == [
-        ("vision", "s3", 3 * TiB, 3), ("vision", "gcs", GiB, 1), ("unowned", "s3", 500, 2)]
+        ("vision", "s3", 3 * TiB, 3),
+        ("vision", "gcs", GiB, 1),
+        ("unowned", "s3", 500, 2),
+    ]
 
     r = ctl("usage", "--group-by", "team")
     lines = ok(r).splitlines()
@@ -67,10 +76,12 @@ def test_usage_by_user_and_backend(ctl, usage_state: Db) -> None:
     # As the stream workers write a read: the per-file log and the per-day reader rollup together.
     usage_state.execute(
         "INSERT INTO access_log (backend_name, path, user_id, date, read_count, bytes_read, last_access) "
-        "VALUES ('gcs', 'x/y', 'carol', CURRENT_DATE, 4, 4096, NOW())")
+        "VALUES ('gcs', 'x/y', 'carol', CURRENT_DATE, 4, 4096, NOW())"
+    )
     usage_state.execute(
         "INSERT INTO access_daily (date, backend_name, user_id, read_count, bytes_read, files, last_access) "
-        "VALUES (CURRENT_DATE, 'gcs', 'carol', 4, 4096, 1, NOW())")
+        "VALUES (CURRENT_DATE, 'gcs', 'carol', 4, 4096, 1, NOW())"
+    )
     doc = json.loads(ok(ctl("usage", "--group-by", "user", "--format", "json")))
     by_user = {(i["user"], i["backend"]): i for i in doc["items"]}
     assert by_user[("alice", "s3")]["total_bytes"] == 3 * TiB
@@ -109,11 +120,13 @@ def stale_state(db: Db) -> Db:
     db.executemany(
         "INSERT INTO storage_files (backend_name, path, size_bytes, last_modified, last_access, owner_team, owner_user, "
         "deleted_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        [("s3", "datasets/old1.bin", 20 * GB, days_ago(200), days_ago(120), "vision", "alice", None),
-         ("s3", "datasets/old2.bin", 5 * GB, days_ago(200), None, "vision", None, None),
-         ("s3", "datasets/recent.bin", 50 * GB, days_ago(200), days_ago(1), "vision", "alice", None),
-         ("gcs", "archive/big.tar", 100 * GB, days_ago(365), None, "nlp", None, None),
-         ("s3", "datasets/gone.bin", 100 * GB, days_ago(365), None, "vision", None, NOW)],
+        [
+            ("s3", "datasets/old1.bin", 20 * GB, days_ago(200), days_ago(120), "vision", "alice", None),
+            ("s3", "datasets/old2.bin", 5 * GB, days_ago(200), None, "vision", None, None),
+            ("s3", "datasets/recent.bin", 50 * GB, days_ago(200), days_ago(1), "vision", "alice", None),
+            ("gcs", "archive/big.tar", 100 * GB, days_ago(365), None, "nlp", None, None),
+            ("s3", "datasets/gone.bin", 100 * GB, days_ago(365), None, "vision", None, NOW),
+        ],
     )
     tree_from_files(db.dsn)  # the tree rollups, as the stream workers keep them
     return db
@@ -122,12 +135,16 @@ def stale_state(db: Db) -> Db:
 def test_stale_in_every_format(ctl, stale_state: Db) -> None:
     doc = json.loads(ok(ctl("stale", "--days", "90", "--min-size", "10GB", "--format", "json")))
     assert [(i["backend"], i["path"], i["size_bytes"]) for i in doc["items"]] == [
-        ("gcs", "archive/big.tar", 100 * GB), ("s3", "datasets/old1.bin", 20 * GB)]
+        ("gcs", "archive/big.tar", 100 * GB),
+        ("s3", "datasets/old1.bin", 20 * GB),
+    ]
     assert doc["total"] == 2 and doc["total_bytes"] == 120 * GB
 
     rows = rows_of(ok(ctl("--format", "csv", "stale", "--days", "90", "--min-size", "10GB")))
     assert [(r["path"], int(r["size_bytes"]), r["owner_team"], r["marked"]) for r in rows] == [
-        ("archive/big.tar", 100 * GB, "nlp", "false"), ("datasets/old1.bin", 20 * GB, "vision", "false")]
+        ("archive/big.tar", 100 * GB, "nlp", "false"),
+        ("datasets/old1.bin", 20 * GB, "vision", "false"),
+    ]
 
     r = ctl("stale", "--days", "90", "--min-size", "10GB")
     lines = ok(r).splitlines()
@@ -140,16 +157,19 @@ def test_stale_in_every_format(ctl, stale_state: Db) -> None:
     assert "note: read evidence does not cover 90 days" in out
     # Without a size filter the rollups answer, and know the share: 125 of 175 GB under the filter.
     assert "3 shown of 3 stale files (116 GiB in all, 71.4% of the 163 GiB under this filter)" in notes(
-        ctl("stale", "--days", "90"))
+        ctl("stale", "--days", "90")
+    )
 
 
 @pytest.mark.parametrize("fmt, first", [("table", "BACKEND"), ("csv", "backend,"), ("json", "{")])
 def test_stale_into_head_ends_quietly_by_sigpipe(api_url: str, db: Db, fmt: str, first: str) -> None:
     # 1000 rows with long paths (~300 KB) are far more than a pipe holds (64 KiB): the CLI is still
     # writing when head leaves.
-    db.executemany("INSERT INTO storage_files (backend_name, path, size_bytes, last_modified, owner_team) "
-                   "VALUES ($1, $2, $3, $4, $5)",
-                   [("s3", f"datasets/{'x' * 200}/part-{i:05}.bin", GB + i, days_ago(400), "vision") for i in range(1000)])
+    db.executemany(
+        "INSERT INTO storage_files (backend_name, path, size_bytes, last_modified, owner_team) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        [("s3", f"datasets/{'x' * 200}/part-{i:05}.bin", GB + i, days_ago(400), "vision") for i in range(1000)],
+    )
     ctl = Path(sys.executable).with_name("warpdrive-ctl")
     cmd = f"{shlex.quote(str(ctl))} --control-plane {api_url} --token {ADMIN} stale --limit 1000 --format {fmt} | head -n 2"
     # Without PYTHONUNBUFFERED: unbuffered, Python's text stdout ignores a partial write (the one the reader
@@ -188,9 +208,11 @@ def test_growth_in_every_format(ctl, db: Db) -> None:
     db.executemany(
         "INSERT INTO growth_daily (date, backend_name, owner_team, total_bytes, file_count, added_bytes, removed_bytes) "
         "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        [(today - timedelta(days=10), "s3", "vision", 100 * GiB, 10, 100 * GiB, 0),
-         (today - timedelta(days=5), "s3", "vision", 150 * GiB, 14, 60 * GiB, 10 * GiB),
-         (today - timedelta(days=5), "s3", "nlp", 1 * GiB, 1, 1 * GiB, 0)],
+        [
+            (today - timedelta(days=10), "s3", "vision", 100 * GiB, 10, 100 * GiB, 0),
+            (today - timedelta(days=5), "s3", "vision", 150 * GiB, 14, 60 * GiB, 10 * GiB),
+            (today - timedelta(days=5), "s3", "nlp", 1 * GiB, 1, 1 * GiB, 0),
+        ],
     )
     doc = json.loads(ok(ctl("growth", "--backend", "s3", "--team", "vision", "--period", "30d", "--format", "json")))
     assert doc["period_days"] == 30 and len(doc["points"]) == 30
@@ -212,22 +234,34 @@ def test_growth_bad_period_is_usage_error(ctl, db: Db) -> None:
 
 def test_user_in_every_format(ctl, db: Db) -> None:
     db.execute("INSERT INTO teams VALUES ('alice', 'vision')")
-    db.execute("INSERT INTO usage_rollup (backend_name, owner_team, owner_user, file_count, total_bytes) "
-               "VALUES ('s3', 'vision', 'alice', 2, 70000000000)")
-    db.execute("INSERT INTO storage_files (backend_name, path, size_bytes, owner_team, owner_user) VALUES "
-               "('s3', 'a/big', 50000000000, 'vision', 'alice'), ('s3', 'a/small', 20000000000, 'vision', 'alice')")
+    db.execute(
+        "INSERT INTO usage_rollup (backend_name, owner_team, owner_user, file_count, total_bytes) "
+        "VALUES ('s3', 'vision', 'alice', 2, 70000000000)"
+    )
+    db.execute(
+        "INSERT INTO storage_files (backend_name, path, size_bytes, owner_team, owner_user) VALUES "
+        "('s3', 'a/big', 50000000000, 'vision', 'alice'), ('s3', 'a/small', 20000000000, 'vision', 'alice')"
+    )
     # A read as the stream workers roll it up per user (user_files, user_reads: what the API's user view reads).
-    db.execute("INSERT INTO user_files (user_id, backend_name, path, read_count, bytes_read, last_access) "
-               "VALUES ('alice', 'gcs', 'shared/x', 3, 3000, NOW())")
-    db.execute("INSERT INTO user_reads (user_id, backend_name, read_count, bytes_read, files_accessed, last_access) "
-               "VALUES ('alice', 'gcs', 3, 3000, 1, NOW())")
+    db.execute(
+        "INSERT INTO user_files (user_id, backend_name, path, read_count, bytes_read, last_access) "
+        "VALUES ('alice', 'gcs', 'shared/x', 3, 3000, NOW())"
+    )
+    db.execute(
+        "INSERT INTO user_reads (user_id, backend_name, read_count, bytes_read, files_accessed, last_access) "
+        "VALUES ('alice', 'gcs', 3, 3000, 1, NOW())"
+    )
     doc = json.loads(ok(ctl("user", "alice", "--format", "json")))
     assert doc["teams"] == ["vision"] and doc["owned"][0]["total_bytes"] == 70 * GB
     assert [f["path"] for f in doc["top_files"]] == ["a/big", "a/small"]
 
     rows = rows_of(ok(ctl("user", "alice", "--format", "csv", "--top", "1")))
     assert [(r["section"], r["backend"], r["path"]) for r in rows] == [
-        ("owned", "s3", ""), ("reads", "gcs", ""), ("top_files", "s3", "a/big"), ("top_read", "gcs", "shared/x")]
+        ("owned", "s3", ""),
+        ("reads", "gcs", ""),
+        ("top_files", "s3", "a/big"),
+        ("top_read", "gcs", "shared/x"),
+    ]
     assert int(rows[0]["total_bytes"]) == 70 * GB and int(rows[1]["bytes_read"]) == 3000
 
     out = ok(ctl("user", "alice"))
@@ -240,10 +274,14 @@ def test_user_in_every_format(ctl, db: Db) -> None:
 
 
 def test_backends_in_every_format(ctl, db: Db) -> None:
-    db.execute("INSERT INTO usage_rollup (backend_name, owner_team, owner_user, file_count, total_bytes) "
-               "VALUES ('gcs', 'nlp', '', 7, 7340032)")
-    db.execute("INSERT INTO crawls (crawl_id, backend_name, started_at, finished_at, files, status) "
-               "VALUES ('c1', 'gcs', NOW() - interval '1 hour', NOW(), 7, 'complete')")
+    db.execute(
+        "INSERT INTO usage_rollup (backend_name, owner_team, owner_user, file_count, total_bytes) "
+        "VALUES ('gcs', 'nlp', '', 7, 7340032)"
+    )
+    db.execute(
+        "INSERT INTO crawls (crawl_id, backend_name, started_at, finished_at, files, status) "
+        "VALUES ('c1', 'gcs', NOW() - interval '1 hour', NOW(), 7, 'complete')"
+    )
     doc = json.loads(ok(ctl("backends", "--format", "json")))
     names = [b["name"] for b in doc["items"]]
     assert names == ["local", "s3", "gcs", "azure", "cli"]
@@ -262,21 +300,40 @@ def test_backends_in_every_format(ctl, db: Db) -> None:
 def tree_state(db: Db) -> Db:
     """The tree rollups as the stream workers keep them for s3: data/ (2 files never read, modified 200 days ago,
     one in data/x/) and logs/ (1 bigger file, read this week)."""
-    db.executemany("INSERT INTO tree_dirs (backend_name, dir, parent, depth, file_count, total_bytes, inactive_bytes)"
-                   " VALUES ($1, $2, $3, $4, $5, $6, $7)",  # inactive_bytes: the stale files (data's)
-                   [("s3", "", None, 0, 3, 7500, 2500), ("s3", "data", "", 1, 2, 2500, 2500),
-                    ("s3", "data/x", "data", 2, 1, 2000, 2000), ("s3", "logs", "", 1, 1, 5000, 0)])
-    db.executemany("INSERT INTO tree_teams VALUES ('s3', $1, $2, $3, $4)",
-                   [("", "nlp", 1, 5000), ("", "vision", 2, 2500), ("data", "vision", 2, 2500),
-                    ("data/x", "vision", 1, 2000), ("logs", "nlp", 1, 5000)])
+    db.executemany(
+        "INSERT INTO tree_dirs (backend_name, dir, parent, depth, file_count, total_bytes, inactive_bytes)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7)",  # inactive_bytes: the stale files (data's)
+        [
+            ("s3", "", None, 0, 3, 7500, 2500),
+            ("s3", "data", "", 1, 2, 2500, 2500),
+            ("s3", "data/x", "data", 2, 1, 2000, 2000),
+            ("s3", "logs", "", 1, 1, 5000, 0),
+        ],
+    )
+    db.executemany(
+        "INSERT INTO tree_teams VALUES ('s3', $1, $2, $3, $4)",
+        [
+            ("", "nlp", 1, 5000),
+            ("", "vision", 2, 2500),
+            ("data", "vision", 2, 2500),
+            ("data/x", "vision", 1, 2000),
+            ("logs", "nlp", 1, 5000),
+        ],
+    )
     never, recent = datetime(1, 1, 1).date(), (NOW - timedelta(days=NOW.weekday())).date()
     old = (NOW - timedelta(days=200 + (NOW - timedelta(days=200)).weekday())).date()
     data = (("", 2, 2500), ("data", 2, 2500), ("data/x", 1, 2000))
-    db.executemany("INSERT INTO tree_activity VALUES ('s3', $1, $2, $3, $4, $5)",
-                   [(d, "a", never, n, b) for d, n, b in data] + [(d, "a", recent, 1, 5000) for d in ("", "logs")]
-                   + [(d, "m", old, n, b) for d, n, b in data] + [(d, "m", recent, 1, 5000) for d in ("", "logs")])
-    db.executemany("INSERT INTO tree_inactive VALUES ('s3', $1, $2, $3, $4)",
-                   [(d, old, n, b) for d, n, b in data] + [(d, recent, 1, 5000) for d in ("", "logs")])
+    db.executemany(
+        "INSERT INTO tree_activity VALUES ('s3', $1, $2, $3, $4, $5)",
+        [(d, "a", never, n, b) for d, n, b in data]
+        + [(d, "a", recent, 1, 5000) for d in ("", "logs")]
+        + [(d, "m", old, n, b) for d, n, b in data]
+        + [(d, "m", recent, 1, 5000) for d in ("", "logs")],
+    )
+    db.executemany(
+        "INSERT INTO tree_inactive VALUES ('s3', $1, $2, $3, $4)",
+        [(d, old, n, b) for d, n, b in data] + [(d, recent, 1, 5000) for d in ("", "logs")],
+    )
     return db
 
 
@@ -284,12 +341,18 @@ def test_du_in_every_format(ctl, tree_state: Db) -> None:
     doc = json.loads(ok(ctl("du", "s3:", "--depth", "2", "--format", "json")))
     assert (doc["backend"], doc["prefix"]) == ("s3", "")
     assert [(r["path"], r["level"], r["total_bytes"], r["file_count"]) for r in doc["rows"]] == [
-        ("", 0, 7500, 3), ("logs", 1, 5000, 1), ("data", 1, 2500, 2), ("data/x", 2, 2000, 1)]
+        ("", 0, 7500, 3),
+        ("logs", 1, 5000, 1),
+        ("data", 1, 2500, 2),
+        ("data/x", 2, 2000, 1),
+    ]
     assert doc["rows"][2]["stale_bytes"]["90"] == 2500 and doc["rows"][1]["stale_bytes"]["90"] == 0
 
     rows = rows_of(ok(ctl("du", "s3:data", "--format", "csv")))
     assert [(r["path"], r["level"], r["total_bytes"], r["stale_90_bytes"]) for r in rows] == [
-        ("data", "0", "2500", "2500"), ("data/x", "1", "2000", "2000")]
+        ("data", "0", "2500", "2500"),
+        ("data/x", "1", "2000", "2000"),
+    ]
     assert json.loads(rows[0]["bytes_by_team"]) == {"vision": 2500}
 
     out = ok(ctl("du", "s3", "--depth", "2"))  # a bare backend name is its root

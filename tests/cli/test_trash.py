@@ -22,7 +22,9 @@ def _index(ctl, backend: str, prefix: str, n: int) -> None:
     ok(ctl("crawl", "--backend", backend, "--prefix", prefix, "--wait"))
 
     def seen() -> bool:
-        doc = json.loads(ok(ctl("stale", "--days", "0", "--backend", backend, "--prefix", f"{prefix}/", "--format", "json")))
+        doc = json.loads(
+            ok(ctl("stale", "--days", "0", "--backend", backend, "--prefix", f"{prefix}/", "--format", "json"))
+        )
         return doc["total"] == n
 
     wait_until(seen, 60, what=f"{n} files of {backend}:{prefix} in the index")
@@ -51,8 +53,11 @@ def test_dry_run_trash_restore_expiry_and_purge(ctl, db: Db, cli_stack, workers)
     def stores() -> dict[str, dict[str, bytes]]:
         s3.invalidate_cache()
         gcs.invalidate_cache()
-        return {"s3": read_files(s3, f"{s3_root}/{prefix}"), "gcs": read_files(gcs, f"{gcs_root}/{prefix}"),
-                "cli": _local(cli_stack.data_dir, prefix)}
+        return {
+            "s3": read_files(s3, f"{s3_root}/{prefix}"),
+            "gcs": read_files(gcs, f"{gcs_root}/{prefix}"),
+            "cli": _local(cli_stack.data_dir, prefix),
+        }
 
     try:
         for backend, files in data.items():
@@ -60,8 +65,11 @@ def test_dry_run_trash_restore_expiry_and_purge(ctl, db: Db, cli_stack, workers)
         marked = [f"{b}:{prefix}/{rel}" for b, files in data.items() for rel in files if not rel.startswith("keep/")]
         ok(ctl("marks", "add", *marked, "--note", "unread"))
         # Read after marking (the index says so): held back by the dry run, never deleted.
-        db.execute("UPDATE storage_files SET last_access = NOW() + interval '1 second' WHERE backend_name = 'cli' "
-                   "AND path = $1", f"{prefix}/old/read.bin")
+        db.execute(
+            "UPDATE storage_files SET last_access = NOW() + interval '1 second' WHERE backend_name = 'cli' "
+            "AND path = $1",
+            f"{prefix}/old/read.bin",
+        )
         # Modified on the store after marking, not crawled since: the dry run cannot know; the job checks and skips it.
         (cli_stack.data_dir / prefix / "old/changed.bin").write_bytes(b"after, and longer")
         data["cli"]["old/changed.bin"] = b"after, and longer"
@@ -72,14 +80,19 @@ def test_dry_run_trash_restore_expiry_and_purge(ctl, db: Db, cli_stack, workers)
 
         before = stores()
         plan = json.loads(ok(ctl("marks", "delete", "--dry-run", "--prefix", f"{prefix}/", "--format", "json")))
-        expected = {(b, f"{prefix}/{rel}") for b, files in data.items() for rel in files
-                    if rel.startswith("old/") and rel != "old/read.bin"}
+        expected = {
+            (b, f"{prefix}/{rel}")
+            for b, files in data.items()
+            for rel in files
+            if rel.startswith("old/") and rel != "old/read.bin"
+        }
         assert {(f["backend"], f["path"]) for f in plan["files"]} == expected
         sizes = {(b, f"{prefix}/{rel}"): len(v) for b, files in data.items() for rel, v in files.items()}
         sizes[("cli", f"{prefix}/old/changed.bin")] = len(b"before")  # the mark carries the size the index knew
         assert plan["total"] == len(expected) and plan["total_bytes"] == sum(sizes[k] for k in expected)
         assert [(h["backend"], h["path"], h["reason"]) for h in plan["held"]] == [
-            ("cli", f"{prefix}/old/read.bin", "read since it was marked")]
+            ("cli", f"{prefix}/old/read.bin", "read since it was marked")
+        ]
         table = ctl("marks", "delete", "--dry-run", "--prefix", f"{prefix}/")
         assert f"{len(expected)} marked files" in table.stderr and "held back" in table.stderr, table.output
         assert stores() == before  # the dry run moved nothing
@@ -93,7 +106,8 @@ def test_dry_run_trash_restore_expiry_and_purge(ctl, db: Db, cli_stack, workers)
         moved = expected - {("cli", f"{prefix}/old/changed.bin")}
         assert (p["files_done"], p["bytes_done"]) == (len(moved), sum(sizes[k] for k in moved))
         assert [(s["backend"], s["path"], s["reason"]) for s in p["skipped"]] == [
-            ("cli", f"{prefix}/old/changed.bin", "modified since it was marked")]
+            ("cli", f"{prefix}/old/changed.bin", "modified since it was marked")
+        ]
         after = stores()
         for b, files in data.items():
             left = {rel: v for rel, v in files.items() if (b, f"{prefix}/{rel}") not in moved}
@@ -107,8 +121,9 @@ def test_dry_run_trash_restore_expiry_and_purge(ctl, db: Db, cli_stack, workers)
         assert _local(cli_stack.data_dir / trash_dir, prefix) == {"old/e.bin": data["cli"]["old/e.bin"]}
 
         # Audited: who, when, what, counts, bytes, state.
-        row = db.fetch("SELECT kind, state, created_by, created_at, args, progress FROM jobs WHERE job_id = $1",
-                       job["job_id"])[0]
+        row = db.fetch(
+            "SELECT kind, state, created_by, created_at, args, progress FROM jobs WHERE job_id = $1", job["job_id"]
+        )[0]
         args, progress = json.loads(row["args"]), json.loads(row["progress"])
         assert (row["kind"], row["state"], row["created_by"]) == ("trash", "done", "cli-admin")
         assert (args["files"], args["bytes"], args["held"]) == (len(expected), plan["total_bytes"], 1)
@@ -138,8 +153,22 @@ def test_dry_run_trash_restore_expiry_and_purge(ctl, db: Db, cli_stack, workers)
         # Retention 0: expired at once, so not restorable; a purge removes it from the stores.
         _index(ctl, "s3", prefix, len(data["s3"]))  # the restored files are in the index again
         ok(ctl("marks", "add", f"gcs:{prefix}/keep/d.bin", f"s3:{prefix}/old/b.txt"))
-        gone = json.loads(ok(ctl("marks", "delete", "--prefix", f"{prefix}/", "--retention", "0", "--yes", "--wait",
-                                 "--format", "json")))
+        gone = json.loads(
+            ok(
+                ctl(
+                    "marks",
+                    "delete",
+                    "--prefix",
+                    f"{prefix}/",
+                    "--retention",
+                    "0",
+                    "--yes",
+                    "--wait",
+                    "--format",
+                    "json",
+                )
+            )
+        )
         assert gone["state"] == "done" and gone["progress"]["files_done"] == 2, gone
         r = ctl("trash", "restore", gone["job_id"])
         assert r.exit_code != 0 and "expired" in r.output, r.output

@@ -24,14 +24,25 @@ def closed_port() -> int:
 
 
 def run(*args: str, env: dict[str, str] | None = None):
-    return CliRunner().invoke(cli, list(args), env={"WARPDRIVE_CONTROL_PLANE": None, "WARPDRIVE_TOKEN": None,
-                                                    "WARPDRIVE_CONFIG": None, **(env or {})})
+    return CliRunner().invoke(
+        cli,
+        list(args),
+        env={"WARPDRIVE_CONTROL_PLANE": None, "WARPDRIVE_TOKEN": None, "WARPDRIVE_CONFIG": None, **(env or {})},
+    )
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("10GB", 10 * 1000**3), ("10GiB", 10 * 1024**3), ("1.5T", int(1.5 * 1024**4)), ("500TB", 500 * 1000**4),
-    ("1.5TiB", int(1.5 * 1024**4)), ("1048576", 1048576), ("0", 0),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("10GB", 10 * 1000**3),
+        ("10GiB", 10 * 1024**3),
+        ("1.5T", int(1.5 * 1024**4)),
+        ("500TB", 500 * 1000**4),
+        ("1.5TiB", int(1.5 * 1024**4)),
+        ("1048576", 1048576),
+        ("0", 0),
+    ],
+)
 def test_size_option_parses(text: str, expected: int) -> None:
     assert SIZE.convert(text, None, None) == expected
 
@@ -52,8 +63,18 @@ def test_bad_size_is_a_one_line_usage_error_before_any_request() -> None:
 
 
 def test_quota_soft_above_hard_is_a_usage_error() -> None:
-    r = run("--control-plane", f"http://127.0.0.1:{closed_port()}", "quota", "set", "--team", "vision",
-            "--soft", "2T", "--hard", "1T")
+    r = run(
+        "--control-plane",
+        f"http://127.0.0.1:{closed_port()}",
+        "quota",
+        "set",
+        "--team",
+        "vision",
+        "--soft",
+        "2T",
+        "--hard",
+        "1T",
+    )
     assert r.exit_code == 2
     assert len(r.stderr.strip().splitlines()) == 1 and "exceeds the hard limit" in r.stderr
 
@@ -78,11 +99,22 @@ def test_location_option() -> None:
         LOCATION.convert(":x", None, None)
 
 
-ROWS = [{"team": "vision", "total_bytes": 1536 * 1024**3, "file_count": 1200, "last_access": "2026-11-25T14:03:07.5Z",
-         "tags": ["a", "b"]},
-        {"team": "unowned", "total_bytes": 512, "file_count": 1, "last_access": None, "tags": []}]
-COLS = [Column("team", "TEAM"), Column("file_count", "FILES", "int"), Column("total_bytes", "SIZE", "size"),
-        Column("last_access", "LAST ACCESS", "time")]
+ROWS = [
+    {
+        "team": "vision",
+        "total_bytes": 1536 * 1024**3,
+        "file_count": 1200,
+        "last_access": "2026-11-25T14:03:07.5Z",
+        "tags": ["a", "b"],
+    },
+    {"team": "unowned", "total_bytes": 512, "file_count": 1, "last_access": None, "tags": []},
+]
+COLS = [
+    Column("team", "TEAM"),
+    Column("file_count", "FILES", "int"),
+    Column("total_bytes", "SIZE", "size"),
+    Column("last_access", "LAST ACCESS", "time"),
+]
 
 
 def test_table_shows_human_sizes_and_times() -> None:
@@ -123,16 +155,23 @@ def test_job_progress_text() -> None:
     fraction, text = describe({"bytes_done": 512 * 1024**2, "bytes_total": 1024**3, "files_done": 3, "files_total": 10})
     assert fraction == 0.5
     assert text == "512 MiB/1.00 GiB, 3/10 files"
-    job = {"job_id": "j1", "state": "running",
-           "progress": {"files_done": 2, "files_total": 8, "src": "s3:x", "errors": 1, "files_skipped": 0}}
+    job = {
+        "job_id": "j1",
+        "state": "running",
+        "progress": {"files_done": 2, "files_total": 8, "src": "s3:x", "errors": 1, "files_skipped": 0},
+    }
     assert line(job) == "job j1 running 25%: 2/8 files, errors=1"
     assert line({"job_id": "j2", "state": "queued", "progress": {}}) == "job j2 queued"
     # A warming agent's counters; other byte counters are sizes too.
     assert describe({"files": 1, "files_total": 4, "bytes": 1024, "bytes_total": 4096, "bytes_fetched": 3 << 20}) == (
-        0.25, "1.00 KiB/4.00 KiB, 1/4 files, bytes_fetched=3.00 MiB")
+        0.25,
+        "1.00 KiB/4.00 KiB, 1/4 files, bytes_fetched=3.00 MiB",
+    )
     # A dry-run move only counts what it would move.
     assert describe({"dry_run": True, "files_total": 1200, "bytes_total": 5 << 30, "files_done": 0}) == (
-        None, "counted 1,200 files, 5.00 GiB")
+        None,
+        "counted 1,200 files, 5.00 GiB",
+    )
 
 
 def all_commands(group: click.Group, prefix: tuple[str, ...] = ()):
@@ -166,7 +205,10 @@ def test_unreachable_control_plane_is_one_line_exit_1() -> None:
     port = closed_port()
     r = run("--control-plane", f"http://127.0.0.1:{port}", "usage", "--group-by", "team")
     assert r.exit_code == 1
-    assert r.stderr.strip() == f"Error: cannot reach the control plane at http://127.0.0.1:{port}: [Errno 111] Connection refused"
+    assert (
+        r.stderr.strip()
+        == f"Error: cannot reach the control plane at http://127.0.0.1:{port}: [Errno 111] Connection refused"
+    )
     assert "Traceback" not in r.output
 
 
@@ -180,9 +222,14 @@ def test_url_from_env_and_config(tmp_path) -> None:
     assert r.exit_code == 1 and f"http://127.0.0.1:{port}" in r.stderr
 
 
-@pytest.mark.parametrize("content,needle", [
-    ("[api\n", "not valid TOML"), ("[api]\nlisten = 'nope'\n", "api.listen"), ("[bogus]\n", "bogus: unknown key"),
-])
+@pytest.mark.parametrize(
+    "content,needle",
+    [
+        ("[api\n", "not valid TOML"),
+        ("[api]\nlisten = 'nope'\n", "api.listen"),
+        ("[bogus]\n", "bogus: unknown key"),
+    ],
+)
 def test_config_errors_are_one_line(tmp_path, content: str, needle: str) -> None:
     conf = tmp_path / "w.toml"
     conf.write_text(content)

@@ -64,8 +64,12 @@ def test_warm_fills_the_agents_caches_as_status_shows(ctl, db: Db, cli_stack, mo
         return st if (st.get("jobs") or {}).get(job_id, {}).get("state") == "done" else None
 
     try:
-        before = wait_until(lambda: len(agents()) == 2 and agents(), 60, what="both agents' heartbeats in `status`",
-                            explain=lambda: a.log() + b.log())
+        before = wait_until(
+            lambda: len(agents()) == 2 and agents(),
+            60,
+            what="both agents' heartbeats in `status`",
+            explain=lambda: a.log() + b.log(),
+        )
         cache_a, cache_b = (before[n]["status"]["cache"]["bytes"] for n in (node_a, node_b))
 
         # One node: its cache fills, the other's does not.
@@ -73,17 +77,26 @@ def test_warm_fills_the_agents_caches_as_status_shows(ctl, db: Db, cli_stack, mo
         lines = out.splitlines()
         job_id = lines[0].split()[1]
         # The agent's own progress, through JobEvents folded into the job by the stream workers.
-        assert lines[-1] == (f"job {job_id} done 100%: {format_size(total)}/{format_size(total)}, 4/4 files, "
-                             f"bytes_fetched={format_size(total)}"), out
+        assert lines[-1] == (
+            f"job {job_id} done 100%: {format_size(total)}/{format_size(total)}, 4/4 files, "
+            f"bytes_fetched={format_size(total)}"
+        ), out
         st = wait_until(lambda: reported(node_a, job_id), 30, what="a heartbeat reporting the finished warm")
         assert st["cache"]["bytes"] - cache_a >= total and st["cache"]["blocks"] >= 2 * len(files)
-        assert st["jobs"][job_id] | {"state": "done", "path": f"s3:{prefix}", "files": 4, "bytes": total,
-                                     "bytes_fetched": total} == st["jobs"][job_id]
-        assert agents()[node_b]["status"]["cache"]["bytes"] == cache_b and job_id not in agents()[node_b]["status"]["jobs"]
+        assert (
+            st["jobs"][job_id]
+            | {"state": "done", "path": f"s3:{prefix}", "files": 4, "bytes": total, "bytes_fetched": total}
+            == st["jobs"][job_id]
+        )
+        assert (
+            agents()[node_b]["status"]["cache"]["bytes"] == cache_b and job_id not in agents()[node_b]["status"]["jobs"]
+        )
 
         row = next(l for l in ok(ctl("status")).splitlines() if l.startswith(node_a))
         assert "yes" in row and str(a.mnt) in row and " done" in row, row
-        rows = [r for r in csv.DictReader(io.StringIO(ok(ctl("status", "--format", "csv")))) if r["node_host"] == node_a]
+        rows = [
+            r for r in csv.DictReader(io.StringIO(ok(ctl("status", "--format", "csv")))) if r["node_host"] == node_a
+        ]
         assert int(rows[0]["cache_bytes"]) - cache_a >= total and int(rows[0]["cache_blocks"]) >= 2 * len(files)
         assert format_size(int(rows[0]["cache_bytes"])) in row  # the table shows the same cache, human-sized
 
@@ -91,8 +104,10 @@ def test_warm_fills_the_agents_caches_as_status_shows(ctl, db: Db, cli_stack, mo
         r = ctl("warm", f"s3:{prefix}", "--wait", "--format", "json")
         job = json.loads(ok(r))
         assert job["state"] == "done" and set(job["nodes"]) == {node_a, node_b}
-        assert [(job["nodes"][n]["state"], job["nodes"][n]["files"], job["nodes"][n]["bytes_fetched"])
-                for n in (node_a, node_b)] == [("done", 4, 0), ("done", 4, total)]
+        assert [
+            (job["nodes"][n]["state"], job["nodes"][n]["files"], job["nodes"][n]["bytes_fetched"])
+            for n in (node_a, node_b)
+        ] == [("done", 4, 0), ("done", 4, total)]
         assert f"node {node_b} done: " in r.stderr  # progress on stderr: stdout stays JSON
         st = wait_until(lambda: reported(node_b, job["job_id"]), 30, what="node b's heartbeat after the warm")
         assert st["cache"]["bytes"] - cache_b >= total
@@ -100,7 +115,10 @@ def test_warm_fills_the_agents_caches_as_status_shows(ctl, db: Db, cli_stack, mo
         # The warmed blocks serve the first read through the mount.
         for rel, data in files.items():
             assert (b.mnt / "s3" / prefix / rel).read_bytes() == data
-        wait_until(lambda: (agents().get(node_b) or {}).get("status", {}).get("cache", {}).get("hits", 0) >= 2 * len(files),
-                   30, what="cache hits in `status`")
+        wait_until(
+            lambda: (agents().get(node_b) or {}).get("status", {}).get("cache", {}).get("hits", 0) >= 2 * len(files),
+            30,
+            what="cache hits in `status`",
+        )
     finally:
         s3.rm(f"{s3_root}/{prefix}", recursive=True)

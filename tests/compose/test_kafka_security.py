@@ -30,6 +30,7 @@ PACKAGES = ("agent", "api", "crawler", "streams", "schemas", "cli")
 
 # ---- unit tier ------------------------------------------------------------------------------------------------
 
+
 def test_every_kafka_client_takes_the_shared_settings() -> None:
     """Each aiokafka producer, consumer and admin client in the product is built with ``client_options()``, and the
     Faust app with ``broker_settings`` (which derives from it): TLS and SASL reach every connection."""
@@ -38,8 +39,10 @@ def test_every_kafka_client_takes_the_shared_settings() -> None:
         for path in (ROOT / pkg).glob("*.py"):
             text = path.read_text()
             for m in re.finditer(r"\b(AIOKafkaProducer|AIOKafkaConsumer|AIOKafkaAdminClient)\(", text):
-                call = text[m.end(): m.end() + 400]
-                assert "client_options()" in call.split("\n\n")[0], f"{path.name}: {m.group(1)} without client_options()"
+                call = text[m.end() : m.end() + 400]
+                assert "client_options()" in call.split("\n\n")[0], (
+                    f"{path.name}: {m.group(1)} without client_options()"
+                )
                 built += 1
             if "faust.App(" in text or "(faust.App)" in text:
                 assert "broker_settings(cfg)" in text, f"{path.name}: a Faust app without broker_settings"
@@ -49,8 +52,17 @@ def test_every_kafka_client_takes_the_shared_settings() -> None:
 def test_sasl_and_tls_options_reach_aiokafka_and_faust(tmp_path: Path) -> None:
     from warpdrive.streams.app import broker_settings
 
-    cfg = wconfig.from_dict({"kafka": {"bootstrap_servers": "k1:9093,k2:9093", "security_protocol": "SASL_SSL",
-                                       "sasl_mechanism": "SCRAM-SHA-512", "sasl_username": "wd", "sasl_password": "pw"}})
+    cfg = wconfig.from_dict(
+        {
+            "kafka": {
+                "bootstrap_servers": "k1:9093,k2:9093",
+                "security_protocol": "SASL_SSL",
+                "sasl_mechanism": "SCRAM-SHA-512",
+                "sasl_username": "wd",
+                "sasl_password": "pw",
+            }
+        }
+    )
     opts = cfg.kafka.client_options()
     assert opts["security_protocol"] == "SASL_SSL" and opts["sasl_mechanism"] == "SCRAM-SHA-512"
     assert (opts["sasl_plain_username"], opts["sasl_plain_password"]) == ("wd", "pw") and opts["ssl_context"]
@@ -58,19 +70,26 @@ def test_sasl_and_tls_options_reach_aiokafka_and_faust(tmp_path: Path) -> None:
     assert (creds.mechanism.value, creds.username, creds.protocol.value) == ("SCRAM-SHA-512", "wd", "SASL_SSL")
 
 
-@pytest.mark.parametrize("kafka, message", [
-    ({"security_protocol": "SASL_SSL"}, "kafka.sasl_mechanism: required"),
-    ({"sasl_mechanism": "SCRAM-SHA-256", "sasl_username": "u", "sasl_password": "p"}, "kafka.security_protocol"),
-    ({"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-1"}, "kafka.sasl_mechanism: must be one of"),
-    ({"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN"}, "kafka.sasl_username"),
-    ({"security_protocol": "SSL", "ssl_cafile": "/nonexistent/ca.pem"}, "kafka.ssl_cafile: file"),
-])
+@pytest.mark.parametrize(
+    "kafka, message",
+    [
+        ({"security_protocol": "SASL_SSL"}, "kafka.sasl_mechanism: required"),
+        ({"sasl_mechanism": "SCRAM-SHA-256", "sasl_username": "u", "sasl_password": "p"}, "kafka.security_protocol"),
+        (
+            {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "SCRAM-SHA-1"},
+            "kafka.sasl_mechanism: must be one of",
+        ),
+        ({"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN"}, "kafka.sasl_username"),
+        ({"security_protocol": "SSL", "ssl_cafile": "/nonexistent/ca.pem"}, "kafka.ssl_cafile: file"),
+    ],
+)
 def test_inconsistent_security_settings_fail_at_start(kafka: dict, message: str) -> None:
     with pytest.raises(ConfigError, match=re.escape(message)):
         wconfig.from_dict({"kafka": kafka})
 
 
 # ---- a private stack with a SASL listener -------------------------------------------------------------------------
+
 
 @pytest.fixture(scope="module")
 def sasl_stack() -> Iterator[Stack]:
@@ -83,19 +102,30 @@ def sasl_stack() -> Iterator[Stack]:
         remove_stack(st)
 
 
-def _config(st: Stack, mechanism: str, tmp_path: Path, dsn: str, password: str | None = None, tls: bool = False,
-            cafile: str | None = None) -> Path:
-    (user, secret), = KAFKA_SASL_USERS.items()
+def _config(
+    st: Stack,
+    mechanism: str,
+    tmp_path: Path,
+    dsn: str,
+    password: str | None = None,
+    tls: bool = False,
+    cafile: str | None = None,
+) -> Path:
+    ((user, secret),) = KAFKA_SASL_USERS.items()
     run = uuid.uuid4().hex[:6]
     backend_root = tmp_path / "local"
     backend_root.mkdir(exist_ok=True)
     raw = {
         "state_dir": str(tmp_path / "state"),
-        "kafka": {"bootstrap_servers": f"127.0.0.1:{st.kafka_sasl_port + tls}",
-                  "security_protocol": "SASL_SSL" if tls else "SASL_PLAINTEXT",
-                  "sasl_mechanism": mechanism, "sasl_username": user, "sasl_password": password or secret,
-                  "topic_prefix": f"sec{run}.", **({"ssl_cafile": cafile if cafile is not None else str(st.kafka_ca)}
-                                                    if tls else {})},
+        "kafka": {
+            "bootstrap_servers": f"127.0.0.1:{st.kafka_sasl_port + tls}",
+            "security_protocol": "SASL_SSL" if tls else "SASL_PLAINTEXT",
+            "sasl_mechanism": mechanism,
+            "sasl_username": user,
+            "sasl_password": password or secret,
+            "topic_prefix": f"sec{run}.",
+            **({"ssl_cafile": cafile if cafile is not None else str(st.kafka_ca)} if tls else {}),
+        },
         "postgres": {"dsn": dsn},
         "streams": {"app_id": f"sec-{run}", "batch_within": 0.2},
         "backends": [{"name": "local", "url": f"file://{backend_root}"}],
@@ -106,13 +136,19 @@ def _config(st: Stack, mechanism: str, tmp_path: Path, dsn: str, password: str |
 
 
 def _warpdrive(config: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([WARPDRIVE, *args], capture_output=True, text=True, timeout=timeout,
-                          env={"PATH": "/usr/bin:/bin", "WARPDRIVE_CONFIG": str(config)})
+    return subprocess.run(
+        [WARPDRIVE, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={"PATH": "/usr/bin:/bin", "WARPDRIVE_CONFIG": str(config)},
+    )
 
 
 @pytest.mark.services
-@pytest.mark.parametrize("mechanism, tls", [("SCRAM-SHA-256", False), ("SCRAM-SHA-512", False), ("PLAIN", False),
-                                            ("SCRAM-SHA-512", True)])
+@pytest.mark.parametrize(
+    "mechanism, tls", [("SCRAM-SHA-256", False), ("SCRAM-SHA-512", False), ("PLAIN", False), ("SCRAM-SHA-512", True)]
+)
 def test_the_whole_path_over_sasl(sasl_stack: Stack, mechanism: str, tls: bool, tmp_path: Path) -> None:
     base = sasl_stack.postgres_dsn()
     name = f"wdsasl_{uuid.uuid4().hex[:8]}"
@@ -131,16 +167,29 @@ def test_the_whole_path_over_sasl(sasl_stack: Stack, mechanism: str, tls: bool, 
             batches = access_batches(7, 10, 20, ("local",))
             produce_batches(cfg, ACCESS, batches, "node_host")
             truth = access_truth(batches)
-            wait_until(lambda: access_log(dsn, ("local",)) == truth, 90, what=f"events applied over {mechanism}",
-                       explain=lambda: procs.tail("streams"))
+            wait_until(
+                lambda: access_log(dsn, ("local",)) == truth,
+                90,
+                what=f"events applied over {mechanism}",
+                explain=lambda: procs.tail("streams"),
+            )
             # The crawler's publisher (SASL) → the worker: the files appear in the index.
             for i in range(3):
                 (tmp_path / "local" / f"f{i}.bin").write_bytes(b"x" * (i + 1))
             crawl = _warpdrive(path, "crawler", "run", "--once")
             assert crawl.returncode == 0 and "complete, 3 files" in crawl.stdout, crawl.stdout + crawl.stderr
-            wait_until(lambda: query(dsn, "SELECT count(*) AS n FROM storage_files WHERE backend_name = 'local'"
-                                          " AND deleted_at IS NULL")[0]["n"] == 3, 60, what="the crawl indexed",
-                       explain=lambda: procs.tail("streams"))
+            wait_until(
+                lambda: (
+                    query(
+                        dsn,
+                        "SELECT count(*) AS n FROM storage_files WHERE backend_name = 'local' AND deleted_at IS NULL",
+                    )[0]["n"]
+                    == 3
+                ),
+                60,
+                what="the crawl indexed",
+                explain=lambda: procs.tail("streams"),
+            )
         finally:
             procs.stop_all()
     finally:
@@ -153,7 +202,9 @@ def test_a_wrong_password_is_a_one_line_error(sasl_stack: Stack, tmp_path: Path)
     r = _warpdrive(path, "topics", "create", timeout=180)
     assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
     # The client's own log line says why; the command's error is one line naming the setting's broker.
-    assert "Authentication failed" in r.stderr and r.stderr.strip().splitlines()[-1].startswith("Error: kafka "), r.stderr
+    assert "Authentication failed" in r.stderr and r.stderr.strip().splitlines()[-1].startswith("Error: kafka "), (
+        r.stderr
+    )
 
 
 async def _migrate(cfg: wconfig.Config) -> None:
@@ -166,4 +217,6 @@ def test_a_broker_certificate_from_an_unknown_ca_is_refused(sasl_stack: Stack, t
     path = _config(sasl_stack, "SCRAM-SHA-512", tmp_path, "postgresql://unused@127.0.0.1:1/none", tls=True, cafile="")
     r = _warpdrive(path, "topics", "create", timeout=180)
     assert r.returncode != 0 and "Traceback" not in r.stderr, r.stderr
-    assert "CERTIFICATE_VERIFY_FAILED" in r.stderr and r.stderr.strip().splitlines()[-1].startswith("Error: kafka "), r.stderr
+    assert "CERTIFICATE_VERIFY_FAILED" in r.stderr and r.stderr.strip().splitlines()[-1].startswith("Error: kafka "), (
+        r.stderr
+    )

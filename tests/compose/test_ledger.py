@@ -22,8 +22,11 @@ WARPDRIVE = str(Path(sys.executable).with_name("warpdrive"))
 
 def sleeper(name_hint: str) -> subprocess.Popen:
     """A process in its own session whose command line carries ``name_hint`` (as our state dirs do)."""
-    return subprocess.Popen([sys.executable, "-c", "import time, sys; time.sleep(600)", name_hint],
-                            start_new_session=True, stdin=subprocess.DEVNULL)
+    return subprocess.Popen(
+        [sys.executable, "-c", "import time, sys; time.sleep(600)", name_hint],
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 @pytest.fixture
@@ -89,8 +92,12 @@ def test_reaping_one_run_leaves_another_runs_stack_running(tmp_path: Path, monke
             stacks.append(st)
             st.infra_up(("s3",))
         sa, sb = stacks
-        r = subprocess.run([WARPDRIVE, "stack", "reap", "--ledger", str(tmp_path / "run-a")],
-                           capture_output=True, text=True, timeout=60)
+        r = subprocess.run(
+            [WARPDRIVE, "stack", "reap", "--ledger", str(tmp_path / "run-a")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert r.returncode == 0, r.stderr
         assert str(sa.state_dir) in r.stdout and str(sb.state_dir) not in r.stdout, r.stdout
         assert sa.pid("s3") is None and not port_open(sa.ports.s3)
@@ -118,15 +125,24 @@ def test_reaping_one_run_unmounts_only_its_own_mount(tmp_path: Path) -> None:
                 f'state_dir = "{tmp_path / ("state-" + run)}"\n[kafka]\nbootstrap_servers = "127.0.0.1:1"\n'
                 f'[agent]\nnode_name = "ledger-{run}"\ntelemetry_sink = "file"\n'
                 f'telemetry_file = "{tmp_path / (run + ".jsonl")}"\n'
-                f'[[backends]]\nname = "local"\nurl = "file://{local}"\n')
+                f'[[backends]]\nname = "local"\nurl = "file://{local}"\n'
+            )
             ledger.mount(mnt)
-            p = subprocess.Popen([WARPDRIVE, "agent", "mount", str(mnt), "--config", str(cfg)], start_new_session=True,
-                                 stdin=subprocess.DEVNULL, stdout=open(tmp_path / f"{run}.log", "wb"),
-                                 stderr=subprocess.STDOUT)
+            p = subprocess.Popen(
+                [WARPDRIVE, "agent", "mount", str(mnt), "--config", str(cfg)],
+                start_new_session=True,
+                stdin=subprocess.DEVNULL,
+                stdout=open(tmp_path / f"{run}.log", "wb"),
+                stderr=subprocess.STDOUT,
+            )
             ledger.process(p.pid)
             mounts.append((p, mnt))
-            wait_until(lambda: os.path.ismount(mnt) or p.poll() is not None, 30, what=f"mount {run}",
-                       explain=lambda: (tmp_path / f"{run}.log").read_text())
+            wait_until(
+                lambda: os.path.ismount(mnt) or p.poll() is not None,
+                30,
+                what=f"mount {run}",
+                explain=lambda: (tmp_path / f"{run}.log").read_text(),
+            )
             assert os.path.ismount(mnt), (tmp_path / f"{run}.log").read_text()
         (pa, ma), (pb, mb) = mounts
         Ledger(tmp_path / "run-a").reap()

@@ -111,6 +111,7 @@ def environment_variables() -> Iterator[tuple[str, str, str | None]]:
 
 # ---- tests ------------------------------------------------------------------------------------------------------
 
+
 def test_kustomization_lists_every_manifest() -> None:
     listed = set(yaml.safe_load((K8S / "kustomization.yaml").read_text())["resources"])
     assert listed == {p.name for p in K8S.glob("*.yaml")} - {"kustomization.yaml"}
@@ -195,7 +196,9 @@ def test_agent_daemonset_can_mount_fuse_for_the_node(monkeypatch: pytest.MonkeyP
     assert "hostPath" in volumes[mounts[mountpoint]["name"]]
     # The block cache and the spool are on the host, under a hostPath mount, so they survive a pod restart.
     cfg = load_shipped_config("k8s", monkeypatch, tmp_path)
-    cache_mounts = [p for p, m in mounts.items() if "hostPath" in volumes[m["name"]] and p not in ("/dev/fuse", mountpoint)]
+    cache_mounts = [
+        p for p, m in mounts.items() if "hostPath" in volumes[m["name"]] and p not in ("/dev/fuse", mountpoint)
+    ]
     for d in (cfg.agent.cache_dir, cfg.agent.spool_dir):
         assert any(d.startswith(p + "/") for p in cache_mounts), d
     env = {e["name"]: e for e in c["env"]}
@@ -214,7 +217,9 @@ def test_services_have_probes_and_the_api_probes_exist() -> None:
                 path = c[probe]["httpGet"]["path"]
                 assert path in public, f"{name} {probe}: {path} is not a public GET route of the API"
     (api,) = by_kind("Deployment", "warpdrive-api")["spec"]["template"]["spec"]["containers"]
-    assert api["livenessProbe"]["httpGet"]["path"] == "/healthz" and api["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert (
+        api["livenessProbe"]["httpGet"]["path"] == "/healthz" and api["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    )
 
 
 def test_migrations_run_before_the_services() -> None:
@@ -230,8 +235,11 @@ def test_metrics_probes_match_the_configured_metrics_port(monkeypatch: pytest.Mo
     """Workers, crawler and agents serve /metrics on their section's metrics_listen (schemas/metrics.py); their
     liveness probes and scrape annotations use that port."""
     cfg = load_shipped_config("k8s", monkeypatch, tmp_path)
-    for kind, name, section in (("Deployment", "warpdrive-streams", cfg.streams), ("Deployment", "warpdrive-crawler", cfg.crawler),
-                                ("DaemonSet", "warpdrive-agent", cfg.agent)):
+    for kind, name, section in (
+        ("Deployment", "warpdrive-streams", cfg.streams),
+        ("Deployment", "warpdrive-crawler", cfg.crawler),
+        ("DaemonSet", "warpdrive-agent", cfg.agent),
+    ):
         doc = by_kind(kind, name)
         (c,) = doc["spec"]["template"]["spec"]["containers"]
         port = int(section.metrics_listen.rpartition(":")[2])

@@ -14,7 +14,15 @@ import asyncpg
 import pytest
 
 from tests.helpers import Procs, on_connection, scratch_database, table_contents, wait_until
-from tests.streams.events import access_batches, access_log, access_truth, produce_batches, query, user_rollups, user_truth
+from tests.streams.events import (
+    access_batches,
+    access_log,
+    access_truth,
+    produce_batches,
+    query,
+    user_rollups,
+    user_truth,
+)
 from warpdrive.compose.stack import Stack
 from warpdrive.schemas import config as wconfig
 from warpdrive.schemas import db
@@ -38,11 +46,22 @@ def _value(data_type: str, udt: str) -> str:
     """An expression of row number ``i`` for a column of this type: distinct per row (keys stay unique), never
     negative (CHECKs such as hard >= soft hold since every number column of a row has the same value)."""
     return {
-        "text": "'v' || i", "character varying": "'v' || i", "character": "chr(97 + i % 26)", "integer": "i", "bigint": "i * 1000", "smallint": "i",
-        "double precision": "i * 1.5", "real": "i * 1.5", "numeric": "i", "boolean": "true",
-        "date": "DATE '2026-01-01' + i", "timestamp with time zone": "TIMESTAMPTZ '2026-01-01 00:00Z' + i * INTERVAL '1 hour'",
+        "text": "'v' || i",
+        "character varying": "'v' || i",
+        "character": "chr(97 + i % 26)",
+        "integer": "i",
+        "bigint": "i * 1000",
+        "smallint": "i",
+        "double precision": "i * 1.5",
+        "real": "i * 1.5",
+        "numeric": "i",
+        "boolean": "true",
+        "date": "DATE '2026-01-01' + i",
+        "timestamp with time zone": "TIMESTAMPTZ '2026-01-01 00:00Z' + i * INTERVAL '1 hour'",
         "timestamp without time zone": "TIMESTAMP '2026-01-01' + i * INTERVAL '1 hour'",
-        "jsonb": "jsonb_build_object('i', i)", "json": "json_build_object('i', i)", "bytea": "convert_to('v' || i, 'UTF8')",
+        "jsonb": "jsonb_build_object('i', i)",
+        "json": "json_build_object('i', i)",
+        "bytea": "convert_to('v' || i, 'UTF8')",
         "uuid": "md5(i::text)::uuid",
     }.get(data_type) or ("ARRAY['v' || i]" if udt == "_text" else "")
 
@@ -54,7 +73,8 @@ async def fill_every_table(conn: asyncpg.Connection) -> dict[str, int]:
                   c.is_identity = 'YES' OR coalesce(c.column_default, '') LIKE 'nextval(%' AS generated
            FROM information_schema.columns c JOIN information_schema.tables t USING (table_schema, table_name)
            WHERE c.table_schema = 'public' AND t.table_type = 'BASE TABLE' AND c.table_name <> 'schema_migrations'
-           ORDER BY c.table_name, c.ordinal_position""")
+           ORDER BY c.table_name, c.ordinal_position"""
+    )
     by_table: dict[str, list[tuple[str, str]]] = {}
     for c in cols:
         if not c["generated"]:
@@ -65,8 +85,9 @@ async def fill_every_table(conn: asyncpg.Connection) -> dict[str, int]:
     for table, pairs in by_table.items():
         names = ", ".join(f'"{n}"' for n, _ in pairs)
         exprs = ", ".join(e for _, e in pairs)
-        await conn.execute(f'INSERT INTO "{table}" ({names}) SELECT {exprs} FROM generate_series(1, {ROWS}) i'
-                           " ON CONFLICT DO NOTHING")
+        await conn.execute(
+            f'INSERT INTO "{table}" ({names}) SELECT {exprs} FROM generate_series(1, {ROWS}) i ON CONFLICT DO NOTHING'
+        )
         counts[table] = await conn.fetchval(f'SELECT count(*) FROM "{table}"')
     return counts
 
@@ -78,8 +99,12 @@ def new_database(stack: Stack) -> Iterator[str]:
 
 
 def _columns(dsn: str) -> dict[str, set[str]]:
-    rows = on_connection(dsn, lambda c: c.fetch(
-        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public'"))
+    rows = on_connection(
+        dsn,
+        lambda c: c.fetch(
+            "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'public'"
+        ),
+    )
     out: dict[str, set[str]] = {}
     for r in rows:  # type: ignore[union-attr]
         out.setdefault(r["table_name"], set()).add(r["column_name"])
@@ -111,7 +136,9 @@ def test_upgrade_from_the_previous_release_keeps_every_aggregate(new_database: s
     for t in kept:
         assert after[t] == before[t], f"the upgrade changed the rows of {t}"
     for t, sql in EQUIVALENTS.items():
-        rows = on_connection(new_database, lambda c, sql=sql: c.fetch(f"SELECT to_jsonb(r)::text AS doc FROM ({sql}) r"))
+        rows = on_connection(
+            new_database, lambda c, sql=sql: c.fetch(f"SELECT to_jsonb(r)::text AS doc FROM ({sql}) r")
+        )
         import orjson
 
         got = sorted(orjson.dumps(orjson.loads(r["doc"]), option=orjson.OPT_SORT_KEYS).decode() for r in rows)  # type: ignore[union-attr]
@@ -134,11 +161,19 @@ def test_restore_from_pg_dump_resumes_exactly_once(stack: Stack, config_dict: di
     names = {"lost": f"wdbak_{run}", "restored": f"wdres_{run}"}
     dsns = {k: asyncio.run(db.create_database(base, n)) for k, n in names.items()}
     try:
+
         def conf(which: str) -> Path:
             p = tmp_path / f"{which}.toml"
-            p.write_text(wconfig.dump_toml({**config_dict, "postgres": {"dsn": dsns[which]},
-                                            "kafka": {**config_dict["kafka"], "topic_prefix": f"bak{run}."},
-                                            "streams": {**config_dict["streams"], "app_id": f"bak-{run}"}}))
+            p.write_text(
+                wconfig.dump_toml(
+                    {
+                        **config_dict,
+                        "postgres": {"dsn": dsns[which]},
+                        "kafka": {**config_dict["kafka"], "topic_prefix": f"bak{run}."},
+                        "streams": {**config_dict["streams"], "app_id": f"bak-{run}"},
+                    }
+                )
+            )
             return p
 
         cfg = wconfig.load(conf("lost"))
@@ -149,13 +184,21 @@ def test_restore_from_pg_dump_resumes_exactly_once(stack: Stack, config_dict: di
         try:
             procs.start("worker", "streams", "worker")
             produce_batches(cfg, ACCESS, first, "node_host")
-            wait_until(lambda: access_log(dsns["lost"], BACKENDS) == access_truth(first), 90, what="the first events",
-                       explain=lambda: procs.tail("worker"))
+            wait_until(
+                lambda: access_log(dsns["lost"], BACKENDS) == access_truth(first),
+                90,
+                what="the first events",
+                explain=lambda: procs.tail("worker"),
+            )
             dump = tmp_path / "warpdrive.dump"
             _pg_tool("pg_dump", "--format=custom", "--no-owner", "--file", str(dump), "--dbname", dsns["lost"])
             produce_batches(cfg, ACCESS, second, "node_host")
-            wait_until(lambda: access_log(dsns["lost"], BACKENDS) == access_truth([*first, *second]), 90,
-                       what="the second events", explain=lambda: procs.tail("worker"))
+            wait_until(
+                lambda: access_log(dsns["lost"], BACKENDS) == access_truth([*first, *second]),
+                90,
+                what="the second events",
+                explain=lambda: procs.tail("worker"),
+            )
         finally:
             procs.stop_all()
         asyncio.run(db.drop_database(base, names["lost"]))  # the disaster
@@ -167,11 +210,18 @@ def test_restore_from_pg_dump_resumes_exactly_once(stack: Stack, config_dict: di
         try:
             procs.start("worker2", "streams", "worker")
             truth = access_truth([*first, *second])
-            wait_until(lambda: access_log(dsns["restored"], BACKENDS) == truth, 90, what="the missed events re-applied",
-                       explain=lambda: procs.tail("worker2"))
+            wait_until(
+                lambda: access_log(dsns["restored"], BACKENDS) == truth,
+                90,
+                what="the missed events re-applied",
+                explain=lambda: procs.tail("worker2"),
+            )
             # Exactly once: the stored offsets are the topic's end, and no rollup holds an event twice.
-            ends = query(dsns["restored"], "SELECT sum(next_offset) AS n FROM stream_offsets WHERE topic = $1",
-                         ACCESS.full_name(cfg.kafka))[0]["n"]
+            ends = query(
+                dsns["restored"],
+                "SELECT sum(next_offset) AS n FROM stream_offsets WHERE topic = $1",
+                ACCESS.full_name(cfg.kafka),
+            )[0]["n"]
             assert ends == len(first) + len(second)
             assert user_rollups(dsns["restored"], BACKENDS) == user_truth(truth)
         finally:

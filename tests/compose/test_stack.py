@@ -51,10 +51,27 @@ def test_stack_up_down_leaves_nothing_running() -> None:
     try:
         kafka = free_port()
         up = subprocess.run(
-            [exe, "stack", "up", "--infra-only", "--state-dir", str(state), "--kafka-port", str(kafka),
-             "--api-port", str(free_port()), "--s3-port", str(free_port()), "--gcs-port", str(free_port()),
-             "--azure-port", str(free_port())],
-            capture_output=True, text=True, timeout=240,
+            [
+                exe,
+                "stack",
+                "up",
+                "--infra-only",
+                "--state-dir",
+                str(state),
+                "--kafka-port",
+                str(kafka),
+                "--api-port",
+                str(free_port()),
+                "--s3-port",
+                str(free_port()),
+                "--gcs-port",
+                str(free_port()),
+                "--azure-port",
+                str(free_port()),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=240,
         )
         try:
             assert up.returncode == 0, up.stdout + up.stderr
@@ -62,12 +79,18 @@ def test_stack_up_down_leaves_nothing_running() -> None:
             status = st.status()
             assert all(status[n]["running"] for n in ("postgres", "kafka", "s3", "gcs", "azure")), status
             assert (state / "warpdrive.toml").is_file()
-            again = subprocess.run([exe, "stack", "up", "--infra-only", "--state-dir", str(state)],
-                                   capture_output=True, text=True, timeout=120)
+            again = subprocess.run(
+                [exe, "stack", "up", "--infra-only", "--state-dir", str(state)],
+                capture_output=True,
+                text=True,
+                timeout=120,
+            )
             assert again.returncode == 0, again.stderr
             assert st.status()["kafka"]["pid"] == status["kafka"]["pid"], "up must leave a healthy service alone"
         finally:
-            down = subprocess.run([exe, "stack", "down", "--state-dir", str(state)], capture_output=True, text=True, timeout=120)
+            down = subprocess.run(
+                [exe, "stack", "down", "--state-dir", str(state)], capture_output=True, text=True, timeout=120
+            )
         assert down.returncode == 0, down.stderr
         assert "kafka" in down.stdout and "postgres" in down.stdout and "azure" in down.stdout
         assert processes_mentioning(str(state)) == []

@@ -53,8 +53,9 @@ def crawl_base(cfg: wconfig.Config, config_dict: dict, session_id: str) -> dict:
     for b in config_dict["backends"]:
         if b["name"] != "local":
             bucket = f"wdcrawl-{session_id}"
-            fs = open_fs(wconfig.BackendConfig(b["name"], f"{b['url'].split('://')[0]}://{bucket}",
-                                               b.get("storage_options", {})))
+            fs = open_fs(
+                wconfig.BackendConfig(b["name"], f"{b['url'].split('://')[0]}://{bucket}", b.get("storage_options", {}))
+            )
             if not fs.exists(bucket):
                 fs.mkdir(bucket)
             buckets[b["name"]] = bucket
@@ -85,7 +86,10 @@ def make_env(crawl_base: dict, request: pytest.FixtureRequest, tmp_path: Path) -
         cfg = wconfig.load(path)
         procs = Procs(path, tmp_path)
         made.append(procs)
-        roots = {"local": str(local_root), **{name: f"{bucket}/{test}" for name, bucket in crawl_base["buckets"].items()}}
+        roots = {
+            "local": str(local_root),
+            **{name: f"{bucket}/{test}" for name, bucket in crawl_base["buckets"].items()},
+        }
         return Env(cfg, path, procs, roots)
 
     try:
@@ -100,16 +104,22 @@ def topic_end(cfg: wconfig.Config, topic: Topic) -> dict[int, int]:
     return read_topic(cfg, topic, ends_only=True)  # type: ignore[return-value]
 
 
-def read_topic(cfg: wconfig.Config, topic: Topic, expect: type | None = None, since: dict[int, int] | None = None,
-               ends_only: bool = False) -> list[tuple[bytes | None, Any]]:
+def read_topic(
+    cfg: wconfig.Config,
+    topic: Topic,
+    expect: type | None = None,
+    since: dict[int, int] | None = None,
+    ends_only: bool = False,
+) -> list[tuple[bytes | None, Any]]:
     """Every record on the topic so far (or after ``since``), as (message key, record), in partition order."""
     from aiokafka import AIOKafkaConsumer, TopicPartition
 
     async def run() -> Any:
         # earliest: assign() starts a position lookup with the reset policy, which could otherwise race a
         # seek and land on the end (missing the very records just acknowledged).
-        consumer = AIOKafkaConsumer(**cfg.kafka.client_options(), enable_auto_commit=False, group_id=None,
-                                    auto_offset_reset="earliest")
+        consumer = AIOKafkaConsumer(
+            **cfg.kafka.client_options(), enable_auto_commit=False, group_id=None, auto_offset_reset="earliest"
+        )
         await consumer.start()
         try:
             name = topic.full_name(cfg.kafka)
@@ -129,7 +139,9 @@ def read_topic(cfg: wconfig.Config, topic: Topic, expect: type | None = None, si
                 for msgs in (await consumer.getmany(timeout_ms=1000)).values():
                     for m in msgs:
                         if m.offset < end[TopicPartition(m.topic, m.partition)]:
-                            recs = decode_batch(m.value, expect) if b'"records"' in m.value else [decode(m.value, expect)]
+                            recs = (
+                                decode_batch(m.value, expect) if b'"records"' in m.value else [decode(m.value, expect)]
+                            )
                             out.extend((m.key, r) for r in recs)
             return out
         finally:

@@ -45,10 +45,16 @@ def populate(env: Env, name: str, tree: dict[str, bytes] = TREE) -> None:
         env.put(name, rel, data)
 
 
-def run_cli(env: Env, *args: str, extra_env: dict[str, str] | None = None,
-            check: bool = True) -> subprocess.CompletedProcess[str]:
-    p = subprocess.run([WARPDRIVE, "crawler", "run", *args], capture_output=True, text=True, timeout=120,
-                       env={**os.environ, "WARPDRIVE_CONFIG": str(env.config_path), **(extra_env or {})})
+def run_cli(
+    env: Env, *args: str, extra_env: dict[str, str] | None = None, check: bool = True
+) -> subprocess.CompletedProcess[str]:
+    p = subprocess.run(
+        [WARPDRIVE, "crawler", "run", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "WARPDRIVE_CONFIG": str(env.config_path), **(extra_env or {})},
+    )
     if check:
         assert p.returncode == 0, p.stderr[-3000:]
     return p
@@ -80,17 +86,27 @@ def ground_truth(env: Env, name: str) -> dict[str, tuple[Any, ...]]:
                 if not stat.S_ISREG(st.st_mode):
                     continue  # symlinks are not files of this backend
                 rel = os.path.relpath(os.path.join(d, f), root)
-                out[rel] = (st.st_size, truncate_us(st.st_mtime_ns), None, st.st_uid, st.st_gid, truncate_us(st.st_atime_ns))
+                out[rel] = (
+                    st.st_size,
+                    truncate_us(st.st_mtime_ns),
+                    None,
+                    st.st_uid,
+                    st.st_gid,
+                    truncate_us(st.st_atime_ns),
+                )
         return out
     fs = env.fs(name)
     fs.invalidate_cache()
     for path, info in fs.find(root, detail=True).items():
-        rel = path[len(root) + 1:]
+        rel = path[len(root) + 1 :]
         if name == "s3":
             out[rel] = (info["size"], info["LastModified"].astimezone(UTC), info["ETag"].strip('"'))
         elif name == "azure":
-            out[rel] = (info["size"], info["last_modified"].astimezone(UTC),
-                        bytes(info["content_settings"]["content_md5"]).hex())
+            out[rel] = (
+                info["size"],
+                info["last_modified"].astimezone(UTC),
+                bytes(info["content_settings"]["content_md5"]).hex(),
+            )
         else:
             import base64
 
@@ -123,7 +139,11 @@ def test_published_listing_equals_backend(make_env, name: str) -> None:
     assert [m.phase for m in markers] == ["start", "finish"]
     finish = markers[1]
     assert (finish.files, finish.bytes, finish.errors, finish.complete) == (
-        len(TREE), sum(map(len, TREE.values())), 0, True)
+        len(TREE),
+        sum(map(len, TREE.values())),
+        0,
+        True,
+    )
     if name == "local":
         import pwd
 
@@ -241,8 +261,11 @@ def test_periodic_mode_crawls_every_interval(make_env) -> None:
     env.procs.start("periodic", "crawler", "run", "--backend", "local")
 
     def finished() -> list[CrawlMarker]:
-        return [r for _, r in read_topic(env.cfg, LISTING, since=before) if isinstance(r, CrawlMarker)
-                and r.phase == "finish" and r.backend_name == "local"]
+        return [
+            r
+            for _, r in read_topic(env.cfg, LISTING, since=before)
+            if isinstance(r, CrawlMarker) and r.phase == "finish" and r.backend_name == "local"
+        ]
 
     wait_until(lambda: len(finished()) >= 2, 60, 0.5, "two periodic crawls")
     assert all(m.complete and m.files == 1 for m in finished())
@@ -256,8 +279,13 @@ def test_progress_bar_on_a_terminal(make_env) -> None:
     env = make_env()
     populate(env, "local", {f"f{i}.txt": b"x" * 10 for i in range(5000)})
     master, slave = pty.openpty()
-    p = subprocess.Popen([WARPDRIVE, "crawler", "run", "--once", "--backend", "local"], stdin=slave, stdout=slave,
-                         stderr=slave, env={**os.environ, "WARPDRIVE_CONFIG": str(env.config_path)})
+    p = subprocess.Popen(
+        [WARPDRIVE, "crawler", "run", "--once", "--backend", "local"],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env={**os.environ, "WARPDRIVE_CONFIG": str(env.config_path)},
+    )
     os.close(slave)
     out = read_terminal(master)
     assert p.wait(60) == 0

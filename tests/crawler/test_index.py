@@ -44,11 +44,17 @@ def crawl_and_wait(env: Env, name: str) -> str:
 
 
 def live_index(env: Env, name: str) -> dict[str, tuple[Any, ...]]:
-    rows = query(env, "SELECT path, size_bytes, last_modified, etag, owner_uid, owner_gid, atime FROM storage_files"
-                      " WHERE backend_name = $1 AND deleted_at IS NULL", name)
+    rows = query(
+        env,
+        "SELECT path, size_bytes, last_modified, etag, owner_uid, owner_gid, atime FROM storage_files"
+        " WHERE backend_name = $1 AND deleted_at IS NULL",
+        name,
+    )
     if name == "local":
-        return {r["path"]: (r["size_bytes"], r["last_modified"], r["etag"], r["owner_uid"], r["owner_gid"], r["atime"])
-                for r in rows}
+        return {
+            r["path"]: (r["size_bytes"], r["last_modified"], r["etag"], r["owner_uid"], r["owner_gid"], r["atime"])
+            for r in rows
+        }
     return {r["path"]: (r["size_bytes"], r["last_modified"], r["etag"]) for r in rows}
 
 
@@ -117,10 +123,15 @@ def test_interrupted_crawls_delete_nothing(worker_env: Env) -> None:
 
         crawl_id = wait_until(started, 60, 0.05, "the crawl's first listing events")
         env.procs.kill("crawl", sig)
-        published = {r.path for _, r in read_topic(env.cfg, LISTING) if r.crawl_id == crawl_id and isinstance(r, ListingEvent)}
+        published = {
+            r.path for _, r in read_topic(env.cfg, LISTING) if r.crawl_id == crawl_id and isinstance(r, ListingEvent)
+        }
         assert 0 < len(published) < 100, f"the crawl must be stopped half-way (saw {len(published)} files)"
-        wait_until(lambda: len(query(env, "SELECT 1 FROM storage_files WHERE crawl_id = $1", crawl_id)) == len(published),
-                   60, what="the interrupted crawl's files applied")
+        wait_until(
+            lambda: len(query(env, "SELECT 1 FROM storage_files WHERE crawl_id = $1", crawl_id)) == len(published),
+            60,
+            what="the interrupted crawl's files applied",
+        )
         assert crawl_status(env, crawl_id) == ("running" if sig == signal.SIGKILL else "failed")
         assert query(env, deleted_sql) == deleted_before, "an interrupted crawl deletes nothing"
 

@@ -55,8 +55,13 @@ def final(env: Env, job_id: str, timeout: float = 90, after: int = 0) -> JobEven
 
 
 def runner(env: Env, **settings: str) -> None:
-    env.procs.start("jobs", "crawler", "run", "--no-schedule",
-                    env={f"WARPDRIVE_CRAWLER_{k.upper()}": v for k, v in settings.items()})
+    env.procs.start(
+        "jobs",
+        "crawler",
+        "run",
+        "--no-schedule",
+        env={f"WARPDRIVE_CRAWLER_{k.upper()}": v for k, v in settings.items()},
+    )
 
 
 def count(env: Env, name: str, sub: str) -> int:
@@ -70,7 +75,7 @@ def snapshot(env: Env, name: str, sub: str) -> dict[str, bytes]:
     fs = env.fs(name)
     fs.invalidate_cache()
     base = f"{env.roots[name]}/{sub}"
-    return {p[len(base) + 1:]: fs.cat_file(p) for p in fs.find(base)}
+    return {p[len(base) + 1 :]: fs.cat_file(p) for p in fs.find(base)}
 
 
 def test_move_s3_to_gcs_verified_byte_for_byte(make_env) -> None:
@@ -99,11 +104,19 @@ def test_move_s3_to_gcs_verified_byte_for_byte(make_env) -> None:
 
     # The index followed through listing events: destination rows live, source rows deleted.
     def indexed() -> bool:
-        live = {r["path"]: r["size_bytes"] for r in query(
-            env, "SELECT path, size_bytes FROM storage_files WHERE backend_name = 'gcs' AND deleted_at IS NULL"
-                 " AND path LIKE 'archive/proj/%'")}
-        gone = query(env, "SELECT count(*) AS n FROM storage_files WHERE backend_name = 's3' AND path LIKE 'proj/%'"
-                          " AND deleted_at IS NULL")[0]["n"]
+        live = {
+            r["path"]: r["size_bytes"]
+            for r in query(
+                env,
+                "SELECT path, size_bytes FROM storage_files WHERE backend_name = 'gcs' AND deleted_at IS NULL"
+                " AND path LIKE 'archive/proj/%'",
+            )
+        }
+        gone = query(
+            env,
+            "SELECT count(*) AS n FROM storage_files WHERE backend_name = 's3' AND path LIKE 'proj/%'"
+            " AND deleted_at IS NULL",
+        )[0]["n"]
         return live == {f"archive/proj/{k}": len(v) for k, v in tree.items()} and gone == 0
 
     wait_until(indexed, 60, what="storage_files to follow the move")
@@ -202,12 +215,20 @@ def test_moves_to_and_from_azure_verified_byte_for_byte(make_env) -> None:
     and single-shot blobs (verified by their Content-MD5), every source deleted only after its copy."""
     env = make_env()
     runner(env)
-    tree = {"big.bin": os.urandom(9 << 20), "empty": b"", "a/b/c.txt": b"nested",
-            **{f"many/{i}.dat": os.urandom(1000 + i) for i in range(5)}}
+    tree = {
+        "big.bin": os.urandom(9 << 20),
+        "empty": b"",
+        "a/b/c.txt": b"nested",
+        **{f"many/{i}.dat": os.urandom(1000 + i) for i in range(5)},
+    }
     populate(env, "azure", {f"proj/{k}": v for k, v in tree.items()})
     populate(env, "azure", {"proj2/stay.txt": b"not under proj"})
-    hops = [("azure:proj", "s3:from-az"), ("s3:from-az", "azure:back"), ("azure:back", "gcs:from-az"),
-            ("gcs:from-az", "azure:home")]
+    hops = [
+        ("azure:proj", "s3:from-az"),
+        ("s3:from-az", "azure:back"),
+        ("azure:back", "gcs:from-az"),
+        ("gcs:from-az", "azure:home"),
+    ]
     for src, dst in hops:
         end = final(env, send(env, "move", src=src, dst=dst))
         assert end.state == "done", (src, dst, end.error)

@@ -62,9 +62,14 @@ def test_env_json_for_lists(monkeypatch: pytest.MonkeyPatch) -> None:
         ({"backends": [{"name": "x"}]}, "backends[0].url: missing"),
         ({"backends": [{"name": "a", "url": "s3://b"}, {"name": "a", "url": "s3://c"}]}, "name 'a' is used twice"),
         ({"api": {"tokens": [{"token": "short", "role": "admin"}]}}, "api.tokens[0].token: must be at least 16"),
-        ({"api": {"tokens": [{"token": "x" * 20, "role": "root"}]}}, "api.tokens[0].role: must be one of viewer, admin"),
-        ({"backends": [{"name": "x", "url": "file:///d", "atime": "always"}]},
-         "backends[0].atime: must be one of off, strict, relatime"),
+        (
+            {"api": {"tokens": [{"token": "x" * 20, "role": "root"}]}},
+            "api.tokens[0].role: must be one of viewer, admin",
+        ),
+        (
+            {"backends": [{"name": "x", "url": "file:///d", "atime": "always"}]},
+            "backends[0].atime: must be one of off, strict, relatime",
+        ),
         ({"backends": [{"name": "x", "url": "s3://b", "atime": "strict"}]}, "backends[0].atime: only file:// backends"),
         ({"history": {"users": ["alice"]}}, "history.users: expected a table"),
     ],
@@ -77,7 +82,9 @@ def test_bad_config_names_key_and_problem(raw: dict, message: str) -> None:
 
 def test_bad_env_value_names_the_variable(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WARPDRIVE_STREAMS_BATCH_SIZE", "ten")
-    with pytest.raises(ConfigError, match=r"streams.batch_size \(from WARPDRIVE_STREAMS_BATCH_SIZE\): expected an integer"):
+    with pytest.raises(
+        ConfigError, match=r"streams.batch_size \(from WARPDRIVE_STREAMS_BATCH_SIZE\): expected an integer"
+    ):
         wconfig.from_dict({})
 
 

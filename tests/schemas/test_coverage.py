@@ -12,10 +12,14 @@ def d(day: str) -> datetime:
 
 
 def test_spans_that_do_not_chain_are_reported_not_counted() -> None:
-    c = Coverage(telemetry_since=d("2026-06-01"), telemetry_until=d("2026-12-01"), history=[
-        {"format": "s3-access-log", "since": d("2026-04-01"), "until": d("2026-05-31T12:00:00")},  # chains
-        {"format": "jsonl", "since": d("2026-01-01"), "until": d("2026-02-28"), "events": 5000},  # a month missing
-    ])
+    c = Coverage(
+        telemetry_since=d("2026-06-01"),
+        telemetry_until=d("2026-12-01"),
+        history=[
+            {"format": "s3-access-log", "since": d("2026-04-01"), "until": d("2026-05-31T12:00:00")},  # chains
+            {"format": "jsonl", "since": d("2026-01-01"), "until": d("2026-02-28"), "events": 5000},  # a month missing
+        ],
+    )
     c.history[0]["events"] = 10
     assert c.since() == d("2026-04-01")
     [gap] = c.unchained()

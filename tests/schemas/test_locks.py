@@ -21,6 +21,10 @@ def test_lock_ids_are_distinct_and_all_listed() -> None:
 
 def test_no_module_defines_its_own_lock_id() -> None:
     own = re.compile(r"^\s*\w*LOCK\w*\s*=\s*(0x[0-9a-fA-F]+|\d+)", re.M)
-    found = [str(p.relative_to(ROOT)) for pkg in PACKAGES for p in (ROOT / pkg).rglob("*.py")
-             if p.name != "locks.py" and own.search(p.read_text())]
+    found = [
+        str(p.relative_to(ROOT))
+        for pkg in PACKAGES
+        for p in (ROOT / pkg).rglob("*.py")
+        if p.name != "locks.py" and own.search(p.read_text())
+    ]
     assert found == []

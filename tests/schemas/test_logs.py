@@ -18,7 +18,9 @@ class Clock:
         return self.t
 
 
-def record(msg: str, *args: object, level: int = logging.ERROR, name: str = "aiokafka", exc: BaseException | None = None):
+def record(
+    msg: str, *args: object, level: int = logging.ERROR, name: str = "aiokafka", exc: BaseException | None = None
+):
     r = logging.LogRecord(name, level, __file__, 1, msg, args, (type(exc), exc, None) if exc else None)
     return r
 
@@ -59,5 +61,10 @@ def test_info_and_distinct_warnings_pass() -> None:
 def test_json_lines_carry_component_and_node() -> None:
     line = JsonFormatter("streams", "gpu-1").format(record("hello %s", "world", level=logging.WARNING))
     doc = orjson.loads(line)
-    assert (doc["component"], doc["node"], doc["level"], doc["message"]) == ("streams", "gpu-1", "WARNING", "hello world")
+    assert (doc["component"], doc["node"], doc["level"], doc["message"]) == (
+        "streams",
+        "gpu-1",
+        "WARNING",
+        "hello world",
+    )
     assert doc["ts"].endswith("Z") and "\n" not in line

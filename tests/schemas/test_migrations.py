@@ -27,12 +27,13 @@ WARPDRIVE = str(Path(sys.executable).with_name("warpdrive"))
 
 # ---- unit tier ------------------------------------------------------------------------------------------------
 
+
 def test_shipped_migrations_are_numbered_in_one_sequence() -> None:
     versions = [m.version for m in db.migrations()]
     assert db.numbering_problem(versions) is None
     assert versions[: len(db.LEGACY_VERSIONS)] == list(db.LEGACY_VERSIONS)
     # Whatever was added since, in this branch or renumbered at a merge, continues one by one.
-    assert versions[len(db.LEGACY_VERSIONS):] == list(range(db.LEGACY_VERSIONS[-1] + 1, versions[-1] + 1))
+    assert versions[len(db.LEGACY_VERSIONS) :] == list(range(db.LEGACY_VERSIONS[-1] + 1, versions[-1] + 1))
 
 
 def test_numbering_problems_are_named() -> None:
@@ -87,7 +88,7 @@ def test_assess_names_every_kind_of_difference() -> None:
 
 
 def test_the_amended_migration_accepts_its_earlier_texts_only() -> None:
-    (version, amendment), = db.AMENDMENTS.items()
+    ((version, amendment),) = db.AMENDMENTS.items()
     m = next(m for m in db.migrations() if m.version == version)
     assert m.checksum not in amendment.earlier
     for earlier in amendment.earlier:
@@ -124,6 +125,7 @@ def test_badly_named_migration_file_is_refused(monkeypatch: pytest.MonkeyPatch, 
 
 # ---- real PostgreSQL --------------------------------------------------------------------------------------------
 
+
 @pytest.fixture
 def fresh_dsn(stack: Stack) -> Iterator[str]:
     with scratch_database(stack, "wdmig") as dsn:
@@ -137,8 +139,13 @@ def _config(config_dict: dict, dsn: str, tmp_path: Path) -> Path:
 
 
 def _warpdrive(config: Path, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([WARPDRIVE, *args], capture_output=True, text=True, timeout=120,
-                          env={"PATH": "/usr/bin:/bin", "WARPDRIVE_CONFIG": str(config)})
+    return subprocess.run(
+        [WARPDRIVE, *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={"PATH": "/usr/bin:/bin", "WARPDRIVE_CONFIG": str(config)},
+    )
 
 
 @pytest.mark.services
@@ -166,18 +173,26 @@ def test_edited_and_unknown_migrations_are_refused(fresh_dsn: str, config_dict: 
     conf = _config(config_dict, fresh_dsn, tmp_path)
     on_connection(fresh_dsn, db.migrate)
     first = db.migrations()[0]
-    on_connection(fresh_dsn, lambda c: c.execute("UPDATE schema_migrations SET checksum = $2 WHERE version = $1",
-                                        first.version, "0" * 64))
+    on_connection(
+        fresh_dsn,
+        lambda c: c.execute("UPDATE schema_migrations SET checksum = $2 WHERE version = $1", first.version, "0" * 64),
+    )
     with pytest.raises(MigrationError, match=first.label):
         on_connection(fresh_dsn, db.migrate)
     check = _warpdrive(conf, "migrate", "--check")
     assert check.returncode == 1 and f"EDITED:    {first.label}" in check.stdout and "edited" in check.stderr
 
-    on_connection(fresh_dsn, lambda c: c.execute("UPDATE schema_migrations SET checksum = $2 WHERE version = $1",
-                                        first.version, first.checksum))
+    on_connection(
+        fresh_dsn,
+        lambda c: c.execute(
+            "UPDATE schema_migrations SET checksum = $2 WHERE version = $1", first.version, first.checksum
+        ),
+    )
     newer = db.migrations()[-1].version + 1
-    on_connection(fresh_dsn, lambda c: c.execute("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, 'later', 'x')",
-                                        newer))
+    on_connection(
+        fresh_dsn,
+        lambda c: c.execute("INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, 'later', 'x')", newer),
+    )
     with pytest.raises(SchemaVersionError, match="unknown to this release"):
         on_connection(fresh_dsn, db.check_schema)
     with pytest.raises(MigrationError, match="does not ship"):
@@ -192,13 +207,18 @@ def test_services_refuse_an_older_schema_with_one_line(fresh_dsn: str, config_di
     on_connection(fresh_dsn, lambda c: db.migrate(c, upto=previous))
     from warpdrive.compose.stack import free_port
 
-    for argv in (["api", "serve", "--listen", f"127.0.0.1:{free_port()}"], ["streams", "worker"],
-                 ["crawler", "run", "--once"]):
+    for argv in (
+        ["api", "serve", "--listen", f"127.0.0.1:{free_port()}"],
+        ["streams", "worker"],
+        ["crawler", "run", "--once"],
+    ):
         r = _warpdrive(conf, *argv)
         lines = r.stderr.strip().splitlines()
         assert r.returncode != 0 and "Traceback" not in r.stderr, (argv, r.stderr)
         assert "run `warpdrive migrate`" in lines[-1] and db.migrations()[-1].label in lines[-1], (argv, r.stderr)
-    assert max(on_connection(fresh_dsn, db.applied_migrations)) == previous  # nobody migrated behind the operator's back
+    assert (
+        max(on_connection(fresh_dsn, db.applied_migrations)) == previous
+    )  # nobody migrated behind the operator's back
 
 
 def _old_runner(dsn: str, text_of: dict[int, str]) -> None:
@@ -207,8 +227,10 @@ def _old_runner(dsn: str, text_of: dict[int, str]) -> None:
     last = max(int(name[:4]) for name in db.released())
 
     async def go(conn: asyncpg.Connection) -> None:
-        await conn.execute("CREATE TABLE schema_migrations (version INT PRIMARY KEY, name TEXT NOT NULL,"
-                           " applied_at TIMESTAMPTZ NOT NULL DEFAULT NOW())")
+        await conn.execute(
+            "CREATE TABLE schema_migrations (version INT PRIMARY KEY, name TEXT NOT NULL,"
+            " applied_at TIMESTAMPTZ NOT NULL DEFAULT NOW())"
+        )
         for m in (m for m in db.migrations() if m.version <= last):
             await conn.execute(text_of.get(m.version, m.sql))
             await conn.execute("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", m.version, m.name)
@@ -218,29 +240,47 @@ def _old_runner(dsn: str, text_of: dict[int, str]) -> None:
 
 @pytest.mark.services
 @pytest.mark.parametrize("recorded", ["no checksum", "earlier checksum"])
-def test_databases_that_applied_the_first_text_of_0054_are_amended(fresh_dsn: str, config_dict: dict, tmp_path: Path,
-                                                                   recorded: str) -> None:
-    (version, amendment), = db.AMENDMENTS.items()
+def test_databases_that_applied_the_first_text_of_0054_are_amended(
+    fresh_dsn: str, config_dict: dict, tmp_path: Path, recorded: str
+) -> None:
+    ((version, amendment),) = db.AMENDMENTS.items()
     m = next(m for m in db.migrations() if m.version == version)
     # Its first text, as it landed: without the two statements added later (access_log kept its surrogate id,
     # primary key and default fillfactor).
-    added = ["ALTER TABLE access_log DROP CONSTRAINT access_log_pkey, DROP COLUMN id;",
-             "ALTER TABLE access_log SET (fillfactor = 80);"]
+    added = [
+        "ALTER TABLE access_log DROP CONSTRAINT access_log_pkey, DROP COLUMN id;",
+        "ALTER TABLE access_log SET (fillfactor = 80);",
+    ]
     first_text = m.sql
     for stmt in added:
         assert stmt in first_text
         first_text = first_text.replace(stmt, "")
     _old_runner(fresh_dsn, {version: first_text})
-    on_connection(fresh_dsn, lambda c: c.execute(
-        "INSERT INTO access_log (backend_name, path, user_id, date, read_count, bytes_read, last_access)"
-        " SELECT 'b', 'f' || i, 'u' || (i % 3), DATE '2026-11-01' + (i % 5), i, i * 10, now() FROM generate_series(1, 50) i"))
+    on_connection(
+        fresh_dsn,
+        lambda c: c.execute(
+            "INSERT INTO access_log (backend_name, path, user_id, date, read_count, bytes_read, last_access)"
+            " SELECT 'b', 'f' || i, 'u' || (i % 3), DATE '2026-11-01' + (i % 5), i, i * 10, now() FROM generate_series(1, 50) i"
+        ),
+    )
     if recorded == "earlier checksum":
-        on_connection(fresh_dsn, lambda c: c.execute(
-            "ALTER TABLE schema_migrations ADD COLUMN checksum TEXT;"
-            f" UPDATE schema_migrations SET checksum = '{sorted(amendment.earlier)[0]}' WHERE version = {version};"))
+        on_connection(
+            fresh_dsn,
+            lambda c: c.execute(
+                "ALTER TABLE schema_migrations ADD COLUMN checksum TEXT;"
+                f" UPDATE schema_migrations SET checksum = '{sorted(amendment.earlier)[0]}' WHERE version = {version};"
+            ),
+        )
     before = table_contents(fresh_dsn, exclude_columns={"access_log": {"id"}})
-    assert "id" in {r["attname"] for r in on_connection(fresh_dsn, lambda c: c.fetch(
-        "SELECT attname FROM pg_attribute WHERE attrelid = 'access_log'::regclass AND attnum > 0 AND NOT attisdropped"))}
+    assert "id" in {
+        r["attname"]
+        for r in on_connection(
+            fresh_dsn,
+            lambda c: c.fetch(
+                "SELECT attname FROM pg_attribute WHERE attrelid = 'access_log'::regclass AND attnum > 0 AND NOT attisdropped"
+            ),
+        )
+    }
 
     conf = _config(config_dict, fresh_dsn, tmp_path)
     with pytest.raises(SchemaVersionError, match="run `warpdrive migrate`"):
@@ -248,19 +288,25 @@ def test_databases_that_applied_the_first_text_of_0054_are_amended(fresh_dsn: st
     dry = _warpdrive(conf, "migrate", "--dry-run")
     assert f"amend:     {m.label}" in dry.stdout, dry.stdout
     last = max(int(name[:4]) for name in db.released())
-    assert [line.split()[1] for line in dry.stdout.splitlines() if line.startswith("pending:")] == \
-        [x.label for x in db.migrations() if x.version > last], dry.stdout
+    assert [line.split()[1] for line in dry.stdout.splitlines() if line.startswith("pending:")] == [
+        x.label for x in db.migrations() if x.version > last
+    ], dry.stdout
 
     r = _warpdrive(conf, "migrate")
     assert r.returncode == 0, r.stderr
     on_connection(fresh_dsn, db.check_schema)
     assert on_connection(fresh_dsn, db.applied_migrations) == {x.version: (x.name, x.checksum) for x in db.migrations()}
-    cols = on_connection(fresh_dsn, lambda c: c.fetch(
-        "SELECT attname FROM pg_attribute WHERE attrelid = 'access_log'::regclass AND attnum > 0 AND NOT attisdropped"))
+    cols = on_connection(
+        fresh_dsn,
+        lambda c: c.fetch(
+            "SELECT attname FROM pg_attribute WHERE attrelid = 'access_log'::regclass AND attnum > 0 AND NOT attisdropped"
+        ),
+    )
     assert "id" not in {r["attname"] for r in cols}
     # access_log is partitioned by now: its rows (in its DEFAULT partition here) keep fillfactor 80
-    assert on_connection(fresh_dsn, lambda c: c.fetchval(
-        "SELECT reloptions FROM pg_class WHERE oid = 'access_log_default'::regclass")) == ["fillfactor=80"]
+    assert on_connection(
+        fresh_dsn, lambda c: c.fetchval("SELECT reloptions FROM pg_class WHERE oid = 'access_log_default'::regclass")
+    ) == ["fillfactor=80"]
     after = table_contents(fresh_dsn, exclude_columns={"access_log": {"updates"}})  # a column of later migrations
     assert {t: after[t] for t in before} == before  # the amendment (and the later migrations) changed no row
 
@@ -270,5 +316,6 @@ def test_schema_snapshot_is_current(stack: Stack) -> None:
     """schemas/schema.sql is what the migrations create; regenerate it with `warpdrive schema-snapshot -o …`."""
     text = asyncio.run(db.schema_snapshot(stack.postgres_dsn()))
     assert "CREATE TABLE public.storage_files" in text
-    assert (ROOT / "schemas" / "schema.sql").read_text() == text, \
+    assert (ROOT / "schemas" / "schema.sql").read_text() == text, (
         "schemas/schema.sql is stale: run `warpdrive schema-snapshot -o schemas/schema.sql`"
+    )

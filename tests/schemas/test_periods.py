@@ -26,4 +26,4 @@ def test_the_pattern_refuses_what_the_grammar_cannot_read() -> None:
     for text in ("thirty", "3m", "30 d", "1.5w", "", "123456"):
         assert not re.match(PATTERN, text), text
     assert all(re.match(PATTERN, e) for e in EXAMPLES)
-    assert MAX_DAYS < 10 ** 5
+    assert MAX_DAYS < 10**5

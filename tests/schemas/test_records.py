@@ -9,8 +9,18 @@ from warpdrive.schemas.errors import DecodeError
 
 
 def access(**kw: object) -> r.AccessEvent:
-    base = dict(event_id="n1/b/1", timestamp=r.utc_now(), user_id="alice", backend_name="s3", path="a/b.bin",
-                operation="read", node_host="n1", bytes_read=4096, count=3, cache_hits=1)
+    base = dict(
+        event_id="n1/b/1",
+        timestamp=r.utc_now(),
+        user_id="alice",
+        backend_name="s3",
+        path="a/b.bin",
+        operation="read",
+        node_host="n1",
+        bytes_read=4096,
+        count=3,
+        cache_hits=1,
+    )
     return r.AccessEvent(**{**base, **kw})  # type: ignore[arg-type]
 
 
@@ -21,8 +31,16 @@ def test_batch_round_trip() -> None:
 
 
 def test_single_record_round_trip() -> None:
-    q = r.QuotaBreach(team="vision", backend_name=None, level="hard", previous_level="soft", usage_bytes=10,
-                      soft_limit=5, hard_limit=8, timestamp=r.utc_now())
+    q = r.QuotaBreach(
+        team="vision",
+        backend_name=None,
+        level="hard",
+        previous_level="soft",
+        usage_bytes=10,
+        soft_limit=5,
+        hard_limit=8,
+        timestamp=r.utc_now(),
+    )
     assert r.decode(r.encode(q), expect=r.QuotaBreach) == q
 
 
@@ -57,8 +75,16 @@ def test_wrong_types_and_unknown_fields() -> None:
     with pytest.raises(DecodeError, match="expected listing records"):
         r.decode_batch(good, expect=r.ListingEvent)
     with pytest.raises(DecodeError, match=r"quota_breach record: Expected `int`, got `str` - at `\$.usage_bytes`"):
-        q = r.QuotaBreach(team="t", backend_name=None, level="hard", previous_level="ok", usage_bytes=1,
-                          soft_limit=1, hard_limit=1, timestamp=r.utc_now())
+        q = r.QuotaBreach(
+            team="t",
+            backend_name=None,
+            level="hard",
+            previous_level="ok",
+            usage_bytes=1,
+            soft_limit=1,
+            hard_limit=1,
+            timestamp=r.utc_now(),
+        )
         r.decode(r.encode(q).replace(b'"usage_bytes":1', b'"usage_bytes":"1"'))
 
 

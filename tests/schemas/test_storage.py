@@ -48,12 +48,21 @@ def test_version_changed_is_estale() -> None:
 def test_object_store_entries_and_checksums() -> None:
     s3, gcs = S3Store(), GCSStore()
     md5 = "781e5e245d69b566979b86e28d23f2c7"
-    e = s3.entry({"name": "b/k", "type": "file", "size": 10, "ETag": f'"{md5}"', "LastModified": "2026-01-02T03:04:05Z"})
+    e = s3.entry(
+        {"name": "b/k", "type": "file", "size": 10, "ETag": f'"{md5}"', "LastModified": "2026-01-02T03:04:05Z"}
+    )
     assert (e.is_dir, e.size, e.version, e.mtime) == (False, 10, md5, 1767323045.0)
     assert s3.md5({"ETag": f'"{md5}"'}) == md5
     assert s3.md5({"ETag": '"0123456789abcdef0123456789abcdef-3"'}) is None  # multipart: not the content's md5
-    info = {"name": "b/k", "type": "file", "size": 10, "generation": "1796", "md5Hash": "eB5eJF1ptWaXm4bijSPyxw==",
-            "crc32c": "KAwGng==", "updated": "2026-01-02T03:04:05.5Z"}
+    info = {
+        "name": "b/k",
+        "type": "file",
+        "size": 10,
+        "generation": "1796",
+        "md5Hash": "eB5eJF1ptWaXm4bijSPyxw==",
+        "crc32c": "KAwGng==",
+        "updated": "2026-01-02T03:04:05.5Z",
+    }
     e = gcs.entry(info)
     assert (e.version, e.mtime) == ("1796", 1767323045.5)  # the generation, never the md5
     assert gcs.md5(info) == checksum(info) == md5
@@ -123,11 +132,20 @@ def test_azure_urls_entries_and_checksums() -> None:
         assert b.scheme == "az" and isinstance(storage.kind_of(b), AzureStore)
         assert storage.root_path(b) == "lake/p"
     kind = AzureStore()
-    assert kind.options(wconfig.BackendConfig("a", "abfs://lake@acct.dfs.core.windows.net/p"), {}) == {"account_name": "acct"}
-    assert kind.options(wconfig.BackendConfig("a", "az://lake", {"account_name": "other"}), {}) == {"account_name": "other"}
-    info = {"name": "lake/p/o", "type": "file", "size": 10, "etag": '"0x1DF39633B6249F0"',
-            "last_modified": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
-            "content_settings": {"content_md5": bytearray(bytes.fromhex("781e5e245d69b566979b86e28d23f2c7"))}}
+    assert kind.options(wconfig.BackendConfig("a", "abfs://lake@acct.dfs.core.windows.net/p"), {}) == {
+        "account_name": "acct"
+    }
+    assert kind.options(wconfig.BackendConfig("a", "az://lake", {"account_name": "other"}), {}) == {
+        "account_name": "other"
+    }
+    info = {
+        "name": "lake/p/o",
+        "type": "file",
+        "size": 10,
+        "etag": '"0x1DF39633B6249F0"',
+        "last_modified": datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        "content_settings": {"content_md5": bytearray(bytes.fromhex("781e5e245d69b566979b86e28d23f2c7"))},
+    }
     e = kind.entry(info)
     assert (e.size, e.version, e.mtime) == (10, "0x1DF39633B6249F0", 1767323045.0)
     assert kind.md5(info) == "781e5e245d69b566979b86e28d23f2c7"

@@ -23,7 +23,9 @@ def fresh_bucket(config_dict: dict, name: str) -> tuple[StoreKind, Any, wconfig.
     """A new bucket on the stack's ``name`` store: its kind, file system and a backend at ``<bucket>/p``."""
     shared = next(b for b in config_dict["backends"] if b["name"] == name)
     bucket = f"wdstore-{uuid.uuid4().hex[:10]}"
-    backend = wconfig.BackendConfig(name, f"{shared['url'].split('://')[0]}://{bucket}/p", shared.get("storage_options", {}))
+    backend = wconfig.BackendConfig(
+        name, f"{shared['url'].split('://')[0]}://{bucket}/p", shared.get("storage_options", {})
+    )
     kind = kind_of(backend)
     fs = kind.open_fs(backend, use_listings_cache=False, skip_instance_cache=True)
     fs.mkdir(bucket)
@@ -31,7 +33,9 @@ def fresh_bucket(config_dict: dict, name: str) -> tuple[StoreKind, Any, wconfig.
 
 
 @pytest.fixture(params=OBJECT_STORES)
-def store(request: pytest.FixtureRequest, config_dict: dict) -> Iterator[tuple[StoreKind, Any, str, wconfig.BackendConfig]]:
+def store(
+    request: pytest.FixtureRequest, config_dict: dict
+) -> Iterator[tuple[StoreKind, Any, str, wconfig.BackendConfig]]:
     """(kind, fs, a fresh prefix, its backend) on one object store of the session's stack."""
     kind, fs, backend = fresh_bucket(config_dict, request.param)
     yield kind, fs, kind.root_path(backend), backend
@@ -95,11 +99,11 @@ def test_lister_pages_and_events(store: tuple[StoreKind, Any, str, wconfig.Backe
             async for page in lister.pages(base, "/"):
                 prefixes += page.prefixes
                 for obj in page.keys:
-                    ev = lister.event(obj, lister.name(obj)[len(base):], "c1", backend.name)
+                    ev = lister.event(obj, lister.name(obj)[len(base) :], "c1", backend.name)
                     events[ev.path] = ev
             async for page in lister.pages(base + "a/", ""):
                 for obj in page.keys:
-                    ev = lister.event(obj, lister.name(obj)[len(base):], "c1", backend.name)
+                    ev = lister.event(obj, lister.name(obj)[len(base) :], "c1", backend.name)
                     events[ev.path] = ev
             return prefixes, events
 

@@ -20,8 +20,14 @@ OPS = ("read", "read", "read", "write", "stat", "create", "list")
 T0 = datetime(2026, 11, 20, 8, 0, tzinfo=UTC)
 
 
-def access_batches(seed: int, messages: int, per_message: int, backends: Sequence[str] = ("local", "s3"),
-                   files: int = 40, days: int = 3) -> list[list[AccessEvent]]:
+def access_batches(
+    seed: int,
+    messages: int,
+    per_message: int,
+    backends: Sequence[str] = ("local", "s3"),
+    files: int = 40,
+    days: int = 3,
+) -> list[list[AccessEvent]]:
     """``messages`` batches of ``per_message`` events on a few files, users and days."""
     rnd = random.Random(seed)
     out = []
@@ -32,14 +38,23 @@ def access_batches(seed: int, messages: int, per_message: int, backends: Sequenc
             seq += 1
             op = rnd.choice(OPS)
             ts = T0 + timedelta(seconds=rnd.randrange(days * 86400), microseconds=rnd.randrange(1_000_000))
-            batch.append(AccessEvent(
-                event_id=f"node{seed}/boot/{seq}", timestamp=format_ts(ts), user_id=rnd.choice(USERS),
-                backend_name=rnd.choice(backends), path=f"data/dir{rnd.randrange(4)}/f{rnd.randrange(files)}.bin",
-                operation=op, node_host=f"node{seed}", seq=seq, count=rnd.randint(1, 5),
-                bytes_read=rnd.randrange(10_000) if op == "read" else 0,
-                bytes_written=rnd.randrange(10_000) if op == "write" else 0,
-                cache_hit=rnd.random() < 0.3, error="EIO" if rnd.random() < 0.02 else None,
-            ))
+            batch.append(
+                AccessEvent(
+                    event_id=f"node{seed}/boot/{seq}",
+                    timestamp=format_ts(ts),
+                    user_id=rnd.choice(USERS),
+                    backend_name=rnd.choice(backends),
+                    path=f"data/dir{rnd.randrange(4)}/f{rnd.randrange(files)}.bin",
+                    operation=op,
+                    node_host=f"node{seed}",
+                    seq=seq,
+                    count=rnd.randint(1, 5),
+                    bytes_read=rnd.randrange(10_000) if op == "read" else 0,
+                    bytes_written=rnd.randrange(10_000) if op == "write" else 0,
+                    cache_hit=rnd.random() < 0.3,
+                    error="EIO" if rnd.random() < 0.02 else None,
+                )
+            )
         out.append(batch)
     return out
 
@@ -88,30 +103,48 @@ def query(dsn: str, sql: str, *args: Any) -> list[asyncpg.Record]:
 def access_log(dsn: str, backends: Sequence[str]) -> dict[tuple, tuple]:
     rows = query(dsn, "SELECT * FROM access_log WHERE backend_name = ANY($1::text[])", list(backends))
     return {
-        (r["backend_name"], r["path"], r["user_id"], r["date"].isoformat()):
-            (r["read_count"], r["bytes_read"], r["write_count"], r["bytes_written"], r["error_count"],
-             format_ts(r["last_access"]))
+        (r["backend_name"], r["path"], r["user_id"], r["date"].isoformat()): (
+            r["read_count"],
+            r["bytes_read"],
+            r["write_count"],
+            r["bytes_written"],
+            r["error_count"],
+            format_ts(r["last_access"]),
+        )
         for r in rows
     }
 
 
 def shards_summed(table: str, key: str, sums: str, maxes: str) -> str:
     """A rollup kept per shard (migration 0057) as one row per key, the way the API reads it; $1 = backends."""
-    return (f"SELECT {key}, {', '.join(f'sum({c})::bigint AS {c}' for c in sums.split(', '))},"
-            f" {', '.join(f'max({c}) AS {c}' for c in maxes.split(', '))}"
-            f" FROM {table} WHERE backend_name = ANY($1::text[]) GROUP BY {key}")
+    return (
+        f"SELECT {key}, {', '.join(f'sum({c})::bigint AS {c}' for c in sums.split(', '))},"
+        f" {', '.join(f'max({c}) AS {c}' for c in maxes.split(', '))}"
+        f" FROM {table} WHERE backend_name = ANY($1::text[]) GROUP BY {key}"
+    )
 
 
 def user_rollups(dsn: str, backends: Sequence[str]) -> tuple[dict[tuple, tuple], dict[tuple, tuple]]:
     """user_files: (user, backend, path) → (reads, bytes_read, writes, bytes_written, last_access);
     user_reads: (user, backend) → (reads, bytes_read, writes, bytes_written, files_accessed, last_access)."""
     figures = ("read_count", "bytes_read", "write_count", "bytes_written")
-    files = {(r["user_id"], r["backend_name"], r["path"]): (*(r[f] for f in figures), format_ts(r["last_access"]))
-             for r in query(dsn, "SELECT * FROM user_files WHERE backend_name = ANY($1::text[])", list(backends))}
-    reads = {(r["user_id"], r["backend_name"]): (*(r[f] for f in figures), r["files_accessed"], format_ts(r["last_access"]))
-             for r in query(dsn, shards_summed("user_reads", "user_id, backend_name",
-                                                "read_count, bytes_read, write_count, bytes_written, files_accessed",
-                                                "last_access"), list(backends))}
+    files = {
+        (r["user_id"], r["backend_name"], r["path"]): (*(r[f] for f in figures), format_ts(r["last_access"]))
+        for r in query(dsn, "SELECT * FROM user_files WHERE backend_name = ANY($1::text[])", list(backends))
+    }
+    reads = {
+        (r["user_id"], r["backend_name"]): (*(r[f] for f in figures), r["files_accessed"], format_ts(r["last_access"]))
+        for r in query(
+            dsn,
+            shards_summed(
+                "user_reads",
+                "user_id, backend_name",
+                "read_count, bytes_read, write_count, bytes_written, files_accessed",
+                "last_access",
+            ),
+            list(backends),
+        )
+    }
     return files, reads
 
 
@@ -140,11 +173,26 @@ def user_truth(truth: dict[tuple, tuple]) -> tuple[dict[tuple, tuple], dict[tupl
 def daily(dsn: str, backends: Sequence[str]) -> dict[tuple, tuple]:
     """access_daily summed over shards: (day, backend, user) → (reads, bytes_read, writes, bytes_written, files,
     last_access)."""
-    return {(r["date"].isoformat(), r["backend_name"], r["user_id"]):
-            (r["read_count"], r["bytes_read"], r["write_count"], r["bytes_written"], r["files"], format_ts(r["last_access"]))
-            for r in query(dsn, shards_summed("access_daily", "date, backend_name, user_id",
-                                              "read_count, bytes_read, write_count, bytes_written, files", "last_access"),
-                           list(backends))}
+    return {
+        (r["date"].isoformat(), r["backend_name"], r["user_id"]): (
+            r["read_count"],
+            r["bytes_read"],
+            r["write_count"],
+            r["bytes_written"],
+            r["files"],
+            format_ts(r["last_access"]),
+        )
+        for r in query(
+            dsn,
+            shards_summed(
+                "access_daily",
+                "date, backend_name, user_id",
+                "read_count, bytes_read, write_count, bytes_written, files",
+                "last_access",
+            ),
+            list(backends),
+        )
+    }
 
 
 def daily_truth(truth: dict[tuple, tuple]) -> dict[tuple, tuple]:
@@ -160,9 +208,15 @@ def daily_truth(truth: dict[tuple, tuple]) -> dict[tuple, tuple]:
 
 def coverage(dsn: str, backends: Sequence[str]) -> dict[str, tuple[str, str]]:
     """telemetry_coverage over shards: backend → (first event, last event)."""
-    return {r["backend_name"]: (format_ts(r["first_event"]), format_ts(r["last_event"])) for r in query(
-        dsn, "SELECT backend_name, min(first_event) AS first_event, max(last_event) AS last_event FROM telemetry_coverage"
-             " WHERE backend_name = ANY($1::text[]) GROUP BY 1", list(backends))}
+    return {
+        r["backend_name"]: (format_ts(r["first_event"]), format_ts(r["last_event"]))
+        for r in query(
+            dsn,
+            "SELECT backend_name, min(first_event) AS first_event, max(last_event) AS last_event FROM telemetry_coverage"
+            " WHERE backend_name = ANY($1::text[]) GROUP BY 1",
+            list(backends),
+        )
+    }
 
 
 def coverage_truth(batches: Sequence[Sequence[AccessEvent]]) -> dict[str, tuple[str, str]]:
@@ -174,16 +228,37 @@ def coverage_truth(batches: Sequence[Sequence[AccessEvent]]) -> dict[str, tuple[
     return out
 
 
-def crawl(cfg: Config, crawl_id: str, backend: str, files: dict[str, dict[str, Any]], complete: bool = True,
-          errors: int = 0, prefix: str = "", per_message: int = 2) -> None:
+def crawl(
+    cfg: Config,
+    crawl_id: str,
+    backend: str,
+    files: dict[str, dict[str, Any]],
+    complete: bool = True,
+    errors: int = 0,
+    prefix: str = "",
+    per_message: int = 2,
+) -> None:
     """Publishes one crawl: start marker, the files (``path → ListingEvent fields``), finish marker."""
     from warpdrive.schemas.records import CrawlMarker, ListingEvent, utc_now
 
     events = [ListingEvent(crawl_id=crawl_id, backend_name=backend, path=p, **f) for p, f in files.items()]
     msgs: list[list[Any]] = [[CrawlMarker(crawl_id, backend, "start", utc_now(), prefix=prefix)]]
-    msgs += [events[i:i + per_message] for i in range(0, len(events), per_message)]
-    msgs.append([CrawlMarker(crawl_id, backend, "finish", utc_now(), files=len(events),
-                             bytes=sum(e.size_bytes for e in events), errors=errors, complete=complete, prefix=prefix)])
+    msgs += [events[i : i + per_message] for i in range(0, len(events), per_message)]
+    msgs.append(
+        [
+            CrawlMarker(
+                crawl_id,
+                backend,
+                "finish",
+                utc_now(),
+                files=len(events),
+                bytes=sum(e.size_bytes for e in events),
+                errors=errors,
+                complete=complete,
+                prefix=prefix,
+            )
+        ]
+    )
     from warpdrive.schemas.topics import LISTING
 
     produce_batches(cfg, LISTING, msgs, "backend_name")
@@ -191,36 +266,70 @@ def crawl(cfg: Config, crawl_id: str, backend: str, files: dict[str, dict[str, A
 
 def live_files(dsn: str, backend: str) -> dict[str, tuple]:
     """path → (size, owner_team, owner_user, owner_source) of the backend's live files."""
-    return {r["path"]: (r["size_bytes"], r["owner_team"], r["owner_user"], r["owner_source"]) for r in query(
-        dsn, "SELECT * FROM storage_files WHERE backend_name = $1 AND deleted_at IS NULL", backend)}
+    return {
+        r["path"]: (r["size_bytes"], r["owner_team"], r["owner_user"], r["owner_source"])
+        for r in query(dsn, "SELECT * FROM storage_files WHERE backend_name = $1 AND deleted_at IS NULL", backend)
+    }
 
 
 def usage(dsn: str, backend: str) -> dict[tuple[str, str], tuple[int, int]]:
     """(team, user) → (files, bytes) from usage_rollup, zero rows left out."""
-    rows = query(dsn, shards_summed("usage_rollup", "backend_name, owner_team, owner_user", "file_count, total_bytes",
-                                    "last_access"), [backend])
-    return {(r["owner_team"], r["owner_user"]): (r["file_count"], r["total_bytes"]) for r in rows
-            if (r["file_count"], r["total_bytes"]) != (0, 0)}
+    rows = query(
+        dsn,
+        shards_summed("usage_rollup", "backend_name, owner_team, owner_user", "file_count, total_bytes", "last_access"),
+        [backend],
+    )
+    return {
+        (r["owner_team"], r["owner_user"]): (r["file_count"], r["total_bytes"])
+        for r in rows
+        if (r["file_count"], r["total_bytes"]) != (0, 0)
+    }
 
 
 def usage_recomputed(dsn: str, backend: str) -> dict[tuple[str, str], tuple[int, int]]:
     """The same, recomputed from the index."""
-    return {(r["owner_team"], r["u"]): (r["n"], r["s"]) for r in query(
-        dsn, "SELECT owner_team, coalesce(owner_user, '') AS u, count(*) AS n, sum(size_bytes) AS s"
-             " FROM storage_files WHERE backend_name = $1 AND deleted_at IS NULL GROUP BY 1, 2", backend)}
+    return {
+        (r["owner_team"], r["u"]): (r["n"], r["s"])
+        for r in query(
+            dsn,
+            "SELECT owner_team, coalesce(owner_user, '') AS u, count(*) AS n, sum(size_bytes) AS s"
+            " FROM storage_files WHERE backend_name = $1 AND deleted_at IS NULL GROUP BY 1, 2",
+            backend,
+        )
+    }
 
 
 def tree(dsn: str, backend: str) -> tuple[dict, dict, dict]:
     """The stored tree of a backend: dirs (dir → (files, bytes, stale bytes)), teams, week buckets (tree_activity's
     kinds, and tree_inactive's as kind 's'); zeros left out."""
-    dirs = {r["dir"]: (r["file_count"], r["total_bytes"], r["inactive_bytes"]) for r in query(
-        dsn, "SELECT * FROM tree_dirs WHERE backend_name = $1 AND (file_count, total_bytes) <> (0, 0)", backend)}
-    teams = {(r["dir"], r["owner_team"]): (r["file_count"], r["total_bytes"]) for r in query(
-        dsn, "SELECT * FROM tree_teams WHERE backend_name = $1 AND (file_count, total_bytes) <> (0, 0)", backend)}
-    act = {(r["dir"], r["kind"], r["period"]): (r["file_count"], r["total_bytes"]) for r in query(
-        dsn, "SELECT * FROM tree_activity WHERE backend_name = $1 AND (file_count, total_bytes) <> (0, 0)", backend)}
-    act.update({(r["dir"], "s", r["period"]): (r["file_count"], r["total_bytes"]) for r in query(
-        dsn, "SELECT * FROM tree_inactive WHERE backend_name = $1 AND (file_count, total_bytes) <> (0, 0)", backend)})
+    dirs = {
+        r["dir"]: (r["file_count"], r["total_bytes"], r["inactive_bytes"])
+        for r in query(
+            dsn, "SELECT * FROM tree_dirs WHERE backend_name = $1 AND (file_count, total_bytes) <> (0, 0)", backend
+        )
+    }
+    teams = {
+        (r["dir"], r["owner_team"]): (r["file_count"], r["total_bytes"])
+        for r in query(
+            dsn, "SELECT * FROM tree_teams WHERE backend_name = $1 AND (file_count, total_bytes) <> (0, 0)", backend
+        )
+    }
+    act = {
+        (r["dir"], r["kind"], r["period"]): (r["file_count"], r["total_bytes"])
+        for r in query(
+            dsn, "SELECT * FROM tree_activity WHERE backend_name = $1 AND (file_count, total_bytes) <> (0, 0)", backend
+        )
+    }
+    act.update(
+        {
+            (r["dir"], "s", r["period"]): (r["file_count"], r["total_bytes"])
+            for r in query(
+                dsn,
+                "SELECT * FROM tree_inactive WHERE backend_name = $1 AND (file_count, total_bytes) <> (0, 0)",
+                backend,
+            )
+        }
+    )
     return dirs, teams, act
 
 
@@ -244,11 +353,19 @@ def tree_recomputed(dsn: str, backend: str, max_depth: int = 0) -> tuple[dict, d
             d = "/".join(parts[:i])
             # 's' (tree_inactive): the week of the later of last access and modification (the stale rule)
             act_week = bucket(max((t for t in (r["last_access"], r["last_modified"]) if t is not None), default=None))
-            for table, key in ((dirs, d), (teams, (d, r["owner_team"])), (act, (d, "a", bucket(r["last_access"]))),
-                               (act, (d, "m", bucket(r["last_modified"]))), (act, (d, "s", act_week))):
+            for table, key in (
+                (dirs, d),
+                (teams, (d, r["owner_team"])),
+                (act, (d, "a", bucket(r["last_access"]))),
+                (act, (d, "m", bucket(r["last_modified"]))),
+                (act, (d, "s", act_week)),
+            ):
                 table[key][0] += 1
                 table[key][1] += r["size_bytes"]
             if act_week <= boundary["through"]:
                 dirs[d][2] += r["size_bytes"]
-    return ({k: tuple(v) for k, v in dirs.items()}, {k: tuple(v) for k, v in teams.items()},
-            {k: tuple(v) for k, v in act.items()})
+    return (
+        {k: tuple(v) for k, v in dirs.items()},
+        {k: tuple(v) for k, v in teams.items()},
+        {k: tuple(v) for k, v in act.items()},
+    )

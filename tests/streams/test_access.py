@@ -10,7 +10,14 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from tests.helpers import Procs, wait_until
 from tests.streams.events import (
-    access_batches, access_log, access_truth, produce, produce_batches, query, user_rollups, user_truth,
+    access_batches,
+    access_log,
+    access_truth,
+    produce,
+    produce_batches,
+    query,
+    user_rollups,
+    user_truth,
 )
 from warpdrive.schemas.config import Config
 from warpdrive.schemas.records import encode_batch
@@ -21,6 +28,7 @@ pytestmark = pytest.mark.services
 
 def _reset_group(cfg: Config) -> None:
     """Rewinds the (idle) worker group's committed offsets on the access topic to the beginning."""
+
     async def run() -> None:
         c = AIOKafkaConsumer(**cfg.kafka.client_options(), group_id=cfg.streams.app_id, enable_auto_commit=False)
         await c.start()
@@ -46,14 +54,23 @@ def test_access_batches_aggregate_exactly_and_survive_bad_messages(cfg: Config, 
     produce_batches(cfg, ACCESS, second, "node_host")
     truth = access_truth(first + second)
     wait_until(lambda: access_log(cfg.postgres.dsn, backends) == truth, 60, what="access_log == ground truth")
-    dead = query(cfg.postgres.dsn, "SELECT error FROM dead_letters WHERE topic = $1 AND record IS NULL",  # whole messages
-                 ACCESS.full_name(cfg.kafka))
+    dead = query(
+        cfg.postgres.dsn,
+        "SELECT error FROM dead_letters WHERE topic = $1 AND record IS NULL",  # whole messages
+        ACCESS.full_name(cfg.kafka),
+    )
     assert len(dead) == 2 and all("JSON" in r["error"] for r in dead), dead
-    daily = query(cfg.postgres.dsn,
-                  "SELECT sum(read_count) AS r, sum(bytes_written) AS w, sum(files) AS f FROM access_daily"
-                  " WHERE backend_name = ANY($1::text[])", list(backends))[0]
+    daily = query(
+        cfg.postgres.dsn,
+        "SELECT sum(read_count) AS r, sum(bytes_written) AS w, sum(files) AS f FROM access_daily"
+        " WHERE backend_name = ANY($1::text[])",
+        list(backends),
+    )[0]
     assert (daily["r"], daily["w"], daily["f"]) == (
-        sum(v[0] for v in truth.values()), sum(v[3] for v in truth.values()), len(truth))
+        sum(v[0] for v in truth.values()),
+        sum(v[3] for v in truth.values()),
+        len(truth),
+    )
     assert user_rollups(cfg.postgres.dsn, backends) == user_truth(truth)
     assert "Traceback" not in procs.log("streams")
 

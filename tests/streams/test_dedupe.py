@@ -41,8 +41,13 @@ class Agent:
     def __init__(self, kafka: KafkaSettings, node: str, spool_dir: Path) -> None:
         self.loop = AsyncioThread()
         self.loop.start()
-        self.sink = KafkaSink(self.loop, Producer(kafka), ACCESS.full_name(kafka), node,  # the agent's own timeout
-                              Spool(spool_dir, 1 << 26))
+        self.sink = KafkaSink(
+            self.loop,
+            Producer(kafka),
+            ACCESS.full_name(kafka),
+            node,  # the agent's own timeout
+            Spool(spool_dir, 1 << 26),
+        )
         self.collector = Collector(node, AgentSettings(batch_size=50, flush_interval=0.1), self.sink)
         self.collector.start()
 
@@ -78,8 +83,11 @@ def _end_offsets(cfg: Config) -> dict[int, int]:
 def _applied_through(cfg: Config, ends: dict[int, int]) -> bool:
     """Whether the worker has applied every message up to ``ends`` (its stored offsets reached them)."""
     try:
-        rows = query(cfg.postgres.dsn, "SELECT partition, next_offset FROM stream_offsets WHERE topic = $1",
-                     ACCESS.full_name(cfg.kafka))
+        rows = query(
+            cfg.postgres.dsn,
+            "SELECT partition, next_offset FROM stream_offsets WHERE topic = $1",
+            ACCESS.full_name(cfg.kafka),
+        )
     except Exception:  # PostgreSQL restarting
         return False
     stored = {r["partition"]: r["next_offset"] for r in rows}
@@ -88,14 +96,19 @@ def _applied_through(cfg: Config, ends: dict[int, int]) -> bool:
 
 def _events_in_kafka(cfg: Config, node: str) -> list[AccessEvent]:
     async def run() -> list[AccessEvent]:
-        c = AIOKafkaConsumer(ACCESS.full_name(cfg.kafka), **cfg.kafka.client_options(), auto_offset_reset="earliest",
-                             enable_auto_commit=False)
+        c = AIOKafkaConsumer(
+            ACCESS.full_name(cfg.kafka),
+            **cfg.kafka.client_options(),
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
         await c.start()
         out: list[AccessEvent] = []
         try:
             while batch := await c.getmany(timeout_ms=2000):
-                out += [e for recs in batch.values() for m in recs if m.key == node.encode()
-                        for e in decode_batch(m.value)]
+                out += [
+                    e for recs in batch.values() for m in recs if m.key == node.encode() for e in decode_batch(m.value)
+                ]
         finally:
             await c.stop()
         return out
@@ -108,8 +121,16 @@ def _counts(cfg: Config, backend: str) -> dict[str, int]:
 
 
 def test_old_messages_without_producer_still_decode() -> None:
-    e = AccessEvent(event_id="n/b/1", timestamp="2026-12-01T00:00:00.000000Z", user_id="u", backend_name="b",
-                    path="p", operation="read", node_host="n", seq=1)
+    e = AccessEvent(
+        event_id="n/b/1",
+        timestamp="2026-12-01T00:00:00.000000Z",
+        user_id="u",
+        backend_name="b",
+        path="p",
+        operation="read",
+        node_host="n",
+        seq=1,
+    )
     old = orjson.loads(encode_batch([e]))
     del old["records"][0]["producer"]
     (back,) = decode_batch(orjson.dumps(old))
@@ -132,9 +153,19 @@ def test_a_spool_replayed_twice_counts_once(cfg: Config, procs: Procs, tmp_path:
         replay.stop(drain=120)
         assert replay.sink.spool.pending == 0
     # An older agent's events (no producer) still apply, once per message as before.
-    old = [AccessEvent(event_id=f"{node}/old/{i}", timestamp="2026-12-01T10:00:00.000000Z", user_id="alice",
-                       backend_name=backend, path=f"old{i}", operation="read", node_host=node, seq=i)
-           for i in range(1, 11)]
+    old = [
+        AccessEvent(
+            event_id=f"{node}/old/{i}",
+            timestamp="2026-12-01T10:00:00.000000Z",
+            user_id="alice",
+            backend_name=backend,
+            path=f"old{i}",
+            operation="read",
+            node_host=node,
+            seq=i,
+        )
+        for i in range(1, 11)
+    ]
     produce_batches(cfg, ACCESS, [old], "node_host")
     in_kafka = _events_in_kafka(cfg, node)
     assert len(in_kafka) == 610 and len({e.event_id for e in in_kafka}) == 310  # every batch of the spool twice
@@ -144,8 +175,9 @@ def test_a_spool_replayed_twice_counts_once(cfg: Config, procs: Procs, tmp_path:
     wait_until(lambda: _applied_through(cfg, ends), 90, what="the worker applied every message")
     counts = _counts(cfg, backend)
     assert counts == {**{f"f{i}": 1 for i in range(300)}, **{f"old{i}": 1 for i in range(1, 11)}}
-    marks = query(cfg.postgres.dsn, "SELECT producer, last_seq FROM access_producers WHERE producer LIKE $1",
-                  node + "/%")
+    marks = query(
+        cfg.postgres.dsn, "SELECT producer, last_seq FROM access_producers WHERE producer LIKE $1", node + "/%"
+    )
     assert [(r["producer"], r["last_seq"]) for r in marks] == [(outage.collector.producer, 300)]
 
 
@@ -153,8 +185,12 @@ def test_a_spool_replayed_twice_counts_once(cfg: Config, procs: Procs, tmp_path:
 def test_broker_killed_while_the_agent_sends_counts_each_event_once(tmp_path: Path, private_stack) -> None:
     st = private_stack(("postgres", "kafka"))
     path = tmp_path / "warpdrive.toml"
-    cfg = ready_config(path, st.config_dict({"postgres": {"dsn": st.postgres_dsn()},
-                                            "streams": {"app_id": "dedupe-kill", "batch_within": 0.1}}))
+    cfg = ready_config(
+        path,
+        st.config_dict(
+            {"postgres": {"dsn": st.postgres_dsn()}, "streams": {"app_id": "dedupe-kill", "batch_within": 0.1}}
+        ),
+    )
     procs = Procs(path, tmp_path)
     node, backend, n = "killed-broker", "dup-kill", 6000
     try:

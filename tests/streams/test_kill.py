@@ -15,8 +15,19 @@ import pytest
 
 from tests.helpers import Procs, ready_config, wait_until
 from tests.streams.events import (
-    access_batches, access_log, access_truth, crawl, live_files, produce_batches, query, tree, tree_recomputed, usage, usage_recomputed,
-    user_rollups, user_truth,
+    access_batches,
+    access_log,
+    access_truth,
+    crawl,
+    live_files,
+    produce_batches,
+    query,
+    tree,
+    tree_recomputed,
+    usage,
+    usage_recomputed,
+    user_rollups,
+    user_truth,
 )
 from warpdrive.compose.stack import Stack
 from warpdrive.schemas import config as wconfig
@@ -30,9 +41,13 @@ BACKENDS = ("k1", "k2")
 @pytest.fixture
 def private(tmp_path: Path, private_stack) -> Iterator[tuple[Stack, wconfig.Config, Procs]]:
     st = private_stack(("postgres", "kafka"))
-    raw = st.config_dict({"postgres": {"dsn": st.postgres_dsn()},
-                          "streams": {"app_id": "kill-test", "batch_size": 4, "batch_within": 0.1, "batch_records": 200},
-                          "teams": {"alice": "vision", "bob": "nlp", "carol": "vision"}})
+    raw = st.config_dict(
+        {
+            "postgres": {"dsn": st.postgres_dsn()},
+            "streams": {"app_id": "kill-test", "batch_size": 4, "batch_within": 0.1, "batch_records": 200},
+            "teams": {"alice": "vision", "bob": "nlp", "carol": "vision"},
+        }
+    )
     path = tmp_path / "warpdrive.toml"
     cfg = ready_config(path, raw)
     procs = Procs(path, tmp_path)
@@ -43,8 +58,10 @@ def private(tmp_path: Path, private_stack) -> Iterator[tuple[Stack, wconfig.Conf
 
 
 def _files(n: int, seed: int) -> dict[str, dict[str, Any]]:
-    return {f"data/dir{i % 4}/f{i}.bin": {"size_bytes": 1000 * (i + 1) + seed, "owner_user": ("alice", "bob")[i % 2]}
-            for i in range(n)}
+    return {
+        f"data/dir{i % 4}/f{i}.bin": {"size_bytes": 1000 * (i + 1) + seed, "owner_user": ("alice", "bob")[i % 2]}
+        for i in range(n)
+    }
 
 
 def _progress(cfg: wconfig.Config) -> int:
@@ -99,11 +116,14 @@ def test_kill_worker_broker_and_postgres_mid_stream(private: tuple[Stack, wconfi
     # 4. Two workers; one is stopped gracefully while PostgreSQL is down. It abandons the batch it was
     # retrying, and Faust acks and commits that batch on the way out; the other worker is handed the
     # partitions at those commits before PostgreSQL is back, and must still apply every message.
-    wait_until(lambda: _safe(lambda: access_log(dsn, BACKENDS)) == access_truth(a + b + c), 120, interval=0.5,
-               what="caught up before step 4")
+    wait_until(
+        lambda: _safe(lambda: access_log(dsn, BACKENDS)) == access_truth(a + b + c),
+        120,
+        interval=0.5,
+        what="caught up before step 4",
+    )
     procs.start("streams2", "streams", "worker")
-    wait_until(lambda: "Resuming flow" in procs.log("streams2"), 60,
-               what="second worker assigned its partitions")
+    wait_until(lambda: "Resuming flow" in procs.log("streams2"), 60, what="second worker assigned its partitions")
     st.kill("postgres")
     wait_until(lambda: st.pid("postgres") is None, 30, what="PostgreSQL gone")
     d = access_batches(14, 40, 60, BACKENDS, files=60)
@@ -115,21 +135,34 @@ def test_kill_worker_broker_and_postgres_mid_stream(private: tuple[Stack, wconfi
     st.start_postgres()
 
     truth = access_truth(a + b + c + d)
-    wait_until(lambda: _safe(lambda: access_log(dsn, BACKENDS)) == truth, 120, interval=0.5,
-               what="access_log == ground truth after the kills")
+    wait_until(
+        lambda: _safe(lambda: access_log(dsn, BACKENDS)) == truth,
+        120,
+        interval=0.5,
+        what="access_log == ground truth after the kills",
+    )
     expected_k1 = {p: f["size_bytes"] for p, f in files_2.items()}
-    wait_until(lambda: {p: v[0] for p, v in live_files(dsn, "k1").items()} == expected_k1, 60,
-               what="k1 index == second crawl")
-    wait_until(lambda: {p: v[0] for p, v in live_files(dsn, "k2").items()} ==
-               {p: f["size_bytes"] for p, f in files_1.items()}, 60, what="k2 index == partial crawl")
+    wait_until(
+        lambda: {p: v[0] for p, v in live_files(dsn, "k1").items()} == expected_k1, 60, what="k1 index == second crawl"
+    )
+    wait_until(
+        lambda: {p: v[0] for p, v in live_files(dsn, "k2").items()} == {p: f["size_bytes"] for p, f in files_1.items()},
+        60,
+        what="k2 index == partial crawl",
+    )
     for backend in BACKENDS:
         assert usage(dsn, backend) == usage_recomputed(dsn, backend)
         assert tree(dsn, backend) == tree_recomputed(dsn, backend)
     daily = query(dsn, "SELECT sum(read_count) AS r, sum(bytes_read) AS br, sum(files) AS f FROM access_daily")[0]
-    assert (daily["r"], daily["br"], daily["f"]) == (sum(v[0] for v in truth.values()),
-                                                     sum(v[1] for v in truth.values()), len(truth))
+    assert (daily["r"], daily["br"], daily["f"]) == (
+        sum(v[0] for v in truth.values()),
+        sum(v[1] for v in truth.values()),
+        len(truth),
+    )
     assert user_rollups(dsn, BACKENDS) == user_truth(truth)
-    growth = query(dsn, "SELECT sum(total_bytes) AS s FROM growth_daily WHERE date = (SELECT max(date) FROM growth_daily)")
+    growth = query(
+        dsn, "SELECT sum(total_bytes) AS s FROM growth_daily WHERE date = (SELECT max(date) FROM growth_daily)"
+    )
     assert growth[0]["s"] == sum(expected_k1.values()) + sum(f["size_bytes"] for f in files_1.values())
     # per-file last_access equals the max over reads and writes of the ground truth
     la = {(r["backend_name"], r["path"]): r["last_access"] for r in query(dsn, "SELECT * FROM file_activity")}

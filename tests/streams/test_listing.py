@@ -21,8 +21,12 @@ def test_crawls_insert_update_delete_and_undelete(cfg: Config, procs: Procs) -> 
     query(dsn, "INSERT INTO teams VALUES ('ana', 'vision'), ('ben', 'nlp') ON CONFLICT DO NOTHING")
     procs.start("streams", "streams", "worker")
     first = {
-        "a/1.bin": {"size_bytes": 100, "owner_user": "ana", "last_modified": "2026-01-01T00:00:00.000000Z",
-                    "etag": "e1"},
+        "a/1.bin": {
+            "size_bytes": 100,
+            "owner_user": "ana",
+            "last_modified": "2026-01-01T00:00:00.000000Z",
+            "etag": "e1",
+        },
         "a/2.bin": {"size_bytes": 200, "owner_uid": 1001},
         "b/3.bin": {"size_bytes": 300, "owner_user": "ben"},
         "b/4.bin": {"size_bytes": 400},
@@ -30,14 +34,24 @@ def test_crawls_insert_update_delete_and_undelete(cfg: Config, procs: Procs) -> 
     crawl(cfg, "c1", b, first)
     wait_until(lambda: _crawl_status(cfg, "c1") == "complete", 30, what="crawl c1 applied")
     assert live_files(dsn, b) == {
-        "a/1.bin": (100, "vision", "ana", "posix"), "a/2.bin": (200, "unowned", "1001", "posix"),
-        "b/3.bin": (300, "nlp", "ben", "posix"), "b/4.bin": (400, "unowned", None, "none"),
+        "a/1.bin": (100, "vision", "ana", "posix"),
+        "a/2.bin": (200, "unowned", "1001", "posix"),
+        "b/3.bin": (300, "nlp", "ben", "posix"),
+        "b/4.bin": (400, "unowned", None, "none"),
     }
     (row,) = query(dsn, "SELECT * FROM storage_files WHERE backend_name = $1 AND path = 'a/1.bin'", b)
     assert (row["etag"], row["last_modified"].year, row["crawl_id"]) == ("e1", 2026, "c1")
     first_seen = row["first_seen"]
-    assert usage(dsn, b) == usage_recomputed(dsn, b) == {
-        ("vision", "ana"): (1, 100), ("unowned", "1001"): (1, 200), ("nlp", "ben"): (1, 300), ("unowned", ""): (1, 400)}
+    assert (
+        usage(dsn, b)
+        == usage_recomputed(dsn, b)
+        == {
+            ("vision", "ana"): (1, 100),
+            ("unowned", "1001"): (1, 200),
+            ("nlp", "ben"): (1, 300),
+            ("unowned", ""): (1, 400),
+        }
+    )
 
     # Second complete crawl: 1 grows, 3 is gone, 5 is new.
     second = {p: f for p, f in first.items() if p != "b/3.bin"}
@@ -66,8 +80,12 @@ def test_crawls_insert_update_delete_and_undelete(cfg: Config, procs: Procs) -> 
     assert row["first_seen"] == first_seen and row["deleted_at"] is None
     assert usage(dsn, b) == usage_recomputed(dsn, b)
     assert tree(dsn, b) == tree_recomputed(dsn, b)
-    growth = query(dsn, "SELECT owner_team, total_bytes, file_count FROM growth_daily WHERE backend_name = $1"
-                        " AND date = (SELECT max(date) FROM growth_daily WHERE backend_name = $1)", b)
+    growth = query(
+        dsn,
+        "SELECT owner_team, total_bytes, file_count FROM growth_daily WHERE backend_name = $1"
+        " AND date = (SELECT max(date) FROM growth_daily WHERE backend_name = $1)",
+        b,
+    )
     by_team = {r["owner_team"]: (r["total_bytes"], r["file_count"]) for r in growth}
     assert by_team == {"vision": (150, 1), "unowned": (200, 1), "nlp": (300, 1)}
 
@@ -76,15 +94,24 @@ def test_poison_listing_is_dead_lettered_and_the_rest_applied(cfg: Config, procs
     """A record PostgreSQL refuses (size beyond BIGINT) is isolated; the files around it are applied."""
     dsn, b = cfg.postgres.dsn, "poison"
     procs.start("streams", "streams", "worker")
-    crawl(cfg, "p1", b, {"ok1": {"size_bytes": 1}, "huge": {"size_bytes": 2**63}, "ok2": {"size_bytes": 2}},
-          per_message=1)
+    crawl(
+        cfg, "p1", b, {"ok1": {"size_bytes": 1}, "huge": {"size_bytes": 2**63}, "ok2": {"size_bytes": 2}}, per_message=1
+    )
     # 90 s: the worker's start and group join come first, and a batch PostgreSQL refuses is applied again one
     # message at a time
-    wait_until(lambda: {p: v[0] for p, v in live_files(dsn, b).items()} == {"ok1": 1, "ok2": 2}, 90,
-               what="the good files applied", explain=lambda: procs.tail("streams"))
+    wait_until(
+        lambda: {p: v[0] for p, v in live_files(dsn, b).items()} == {"ok1": 1, "ok2": 2},
+        90,
+        what="the good files applied",
+        explain=lambda: procs.tail("streams"),
+    )
     # the huge file, and the finish marker whose byte total overflows too
-    wait_until(lambda: len(query(dsn, "SELECT 1 FROM dead_letters WHERE error LIKE '%int64 range%'")) == 2, 30,
-               what="two dead letters", explain=lambda: procs.tail("streams"))
+    wait_until(
+        lambda: len(query(dsn, "SELECT 1 FROM dead_letters WHERE error LIKE '%int64 range%'")) == 2,
+        30,
+        what="two dead letters",
+        explain=lambda: procs.tail("streams"),
+    )
     assert _crawl_status(cfg, "p1") == "running"  # no finish applied: nothing could have been deleted
 
 
@@ -94,8 +121,11 @@ def test_a_batch_led_by_a_new_file_still_applies_the_known_ones(cfg: Config, pro
     dsn, b = cfg.postgres.dsn, "mixed"
     query(dsn, "INSERT INTO teams VALUES ('ben', 'nlp') ON CONFLICT DO NOTHING")
     procs.start("streams", "streams", "worker")
-    first = {"d/1.bin": {"size_bytes": 100, "owner_user": "ben"}, "d/2.bin": {"size_bytes": 200},
-             "d/3.bin": {"size_bytes": 300}}
+    first = {
+        "d/1.bin": {"size_bytes": 100, "owner_user": "ben"},
+        "d/2.bin": {"size_bytes": 200},
+        "d/3.bin": {"size_bytes": 300},
+    }
     crawl(cfg, "m1", b, first, per_message=10)
     wait_until(lambda: _crawl_status(cfg, "m1") == "complete", 30, what="crawl m1 applied")
     crawl(cfg, "m2", b, {"d/1.bin": first["d/1.bin"], "d/2.bin": first["d/2.bin"]}, per_message=10)  # 3 is gone
@@ -103,11 +133,25 @@ def test_a_batch_led_by_a_new_file_still_applies_the_known_ones(cfg: Config, pro
     (seen,) = query(dsn, "SELECT first_seen FROM storage_files WHERE backend_name = $1 AND path = 'd/1.bin'", b)
 
     # One message, one batch: a new file first, then an unchanged, a grown and a reappearing file.
-    crawl(cfg, "m3", b, {"d/0.bin": {"size_bytes": 5, "owner_user": "ben"}, "d/1.bin": first["d/1.bin"],
-                         "d/2.bin": {"size_bytes": 250}, "d/3.bin": first["d/3.bin"]}, per_message=10)
+    crawl(
+        cfg,
+        "m3",
+        b,
+        {
+            "d/0.bin": {"size_bytes": 5, "owner_user": "ben"},
+            "d/1.bin": first["d/1.bin"],
+            "d/2.bin": {"size_bytes": 250},
+            "d/3.bin": first["d/3.bin"],
+        },
+        per_message=10,
+    )
     wait_until(lambda: _crawl_status(cfg, "m3") == "complete", 30, what="crawl m3 applied")
-    assert live_files(dsn, b) == {"d/0.bin": (5, "nlp", "ben", "posix"), "d/1.bin": (100, "nlp", "ben", "posix"),
-                                  "d/2.bin": (250, "unowned", None, "none"), "d/3.bin": (300, "unowned", None, "none")}
+    assert live_files(dsn, b) == {
+        "d/0.bin": (5, "nlp", "ben", "posix"),
+        "d/1.bin": (100, "nlp", "ben", "posix"),
+        "d/2.bin": (250, "unowned", None, "none"),
+        "d/3.bin": (300, "unowned", None, "none"),
+    }
     rows = {r["path"]: r for r in query(dsn, "SELECT * FROM storage_files WHERE backend_name = $1", b)}
     assert {p: r["crawl_id"] for p, r in rows.items()} == dict.fromkeys(rows, "m3")
     assert rows["d/1.bin"]["first_seen"] == seen["first_seen"] and rows["d/3.bin"]["deleted_at"] is None

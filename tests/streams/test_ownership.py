@@ -7,7 +7,16 @@ import uuid
 import pytest
 
 from tests.helpers import Procs, wait_until
-from tests.streams.events import crawl, live_files, produce_batches, query, tree, tree_recomputed, usage, usage_recomputed
+from tests.streams.events import (
+    crawl,
+    live_files,
+    produce_batches,
+    query,
+    tree,
+    tree_recomputed,
+    usage,
+    usage_recomputed,
+)
 from warpdrive.schemas.config import Config
 from warpdrive.schemas.records import AccessEvent, Command, format_ts, utc_now
 from warpdrive.schemas.topics import ACCESS, COMMANDS
@@ -16,8 +25,16 @@ pytestmark = pytest.mark.services
 
 
 def _event(user: str, path: str, op: str, ts: str) -> AccessEvent:
-    return AccessEvent(event_id=uuid.uuid4().hex, timestamp=ts, user_id=user, backend_name="own", path=path,
-                       operation=op, node_host="n1", bytes_written=10 if op == "write" else 0)
+    return AccessEvent(
+        event_id=uuid.uuid4().hex,
+        timestamp=ts,
+        user_id=user,
+        backend_name="own",
+        path=path,
+        operation=op,
+        node_host="n1",
+        bytes_written=10 if op == "write" else 0,
+    )
 
 
 def _reown(cfg: Config, **args: str) -> None:
@@ -31,17 +48,24 @@ def test_owner_precedence_and_reown(cfg: Config, procs: Procs) -> None:
     # dan creates proj/x.bin through a mount before any crawl has seen it.
     produce_batches(cfg, ACCESS, [[_event("dan", "proj/x.bin", "create", t_create)]], "node_host")
     procs.start("streams", "streams", "worker")
-    crawl(cfg, "o1", b, {
-        "proj/x.bin": {"size_bytes": 10, "owner_user": "cara"},
-        "proj/y.bin": {"size_bytes": 20, "owner_uid": 5},
-        "other/z.bin": {"size_bytes": 30, "owner_user": "dan"},
-        "shared/s.bin": {"size_bytes": 40},
-    })
+    crawl(
+        cfg,
+        "o1",
+        b,
+        {
+            "proj/x.bin": {"size_bytes": 10, "owner_user": "cara"},
+            "proj/y.bin": {"size_bytes": 20, "owner_uid": 5},
+            "other/z.bin": {"size_bytes": 30, "owner_user": "dan"},
+            "shared/s.bin": {"size_bytes": 40},
+        },
+    )
     # cara writes proj/y.bin after the crawl: she becomes its creator, so its owner.
     produce_batches(cfg, ACCESS, [[_event("cara", "proj/y.bin", "write", t_write)]], "node_host")
     expected = {
-        "proj/x.bin": (10, "nlp", "dan", "creator"), "proj/y.bin": (20, "vision", "cara", "creator"),
-        "other/z.bin": (30, "nlp", "dan", "posix"), "shared/s.bin": (40, "unowned", None, "none"),
+        "proj/x.bin": (10, "nlp", "dan", "creator"),
+        "proj/y.bin": (20, "vision", "cara", "creator"),
+        "other/z.bin": (30, "nlp", "dan", "posix"),
+        "shared/s.bin": (40, "unowned", None, "none"),
     }
     wait_until(lambda: live_files(dsn, b) == expected, 30, what="owners after crawl and access")
     assert usage(dsn, b) == usage_recomputed(dsn, b)
@@ -50,13 +74,18 @@ def test_owner_precedence_and_reown(cfg: Config, procs: Procs) -> None:
     assert format_ts(y["last_access"]) == t_write
 
     # Rules, as the API writes them, then announced: the longest prefix wins over creators.
-    query(dsn, "INSERT INTO ownership_rules (backend_name, path_prefix, team_name, user_id) VALUES"
-               " ('own', 'shared', 'vision', NULL), ('own', 'proj', 'research', 'lead'), ('own', '', 'ops', NULL),"
-               " ('own', 'proj/y', 'never', NULL)")  # 'proj/y' is not a directory of proj/y.bin
+    query(
+        dsn,
+        "INSERT INTO ownership_rules (backend_name, path_prefix, team_name, user_id) VALUES"
+        " ('own', 'shared', 'vision', NULL), ('own', 'proj', 'research', 'lead'), ('own', '', 'ops', NULL),"
+        " ('own', 'proj/y', 'never', NULL)",
+    )  # 'proj/y' is not a directory of proj/y.bin
     _reown(cfg, backend=b)
     expected = {
-        "proj/x.bin": (10, "research", "lead", "rule"), "proj/y.bin": (20, "research", "lead", "rule"),
-        "other/z.bin": (30, "ops", None, "rule"), "shared/s.bin": (40, "vision", None, "rule"),
+        "proj/x.bin": (10, "research", "lead", "rule"),
+        "proj/y.bin": (20, "research", "lead", "rule"),
+        "other/z.bin": (30, "ops", None, "rule"),
+        "shared/s.bin": (40, "vision", None, "rule"),
     }
     wait_until(lambda: live_files(dsn, b) == expected, 30, what="owners after the rules")
     assert usage(dsn, b) == usage_recomputed(dsn, b)

@@ -18,8 +18,22 @@ import pytest
 
 from tests.helpers import Procs, ready_config, wait_until
 from tests.streams.events import (
-    access_batches, access_log, access_truth, coverage, coverage_truth, crawl, daily, daily_truth, produce_batches, query,
-    tree, tree_recomputed, usage, usage_recomputed, user_rollups, user_truth,
+    access_batches,
+    access_log,
+    access_truth,
+    coverage,
+    coverage_truth,
+    crawl,
+    daily,
+    daily_truth,
+    produce_batches,
+    query,
+    tree,
+    tree_recomputed,
+    usage,
+    usage_recomputed,
+    user_rollups,
+    user_truth,
 )
 from warpdrive.compose.stack import Stack
 from warpdrive.schemas.db import create_database, drop_database
@@ -37,7 +51,9 @@ def _wave(seed: int) -> list[list[Any]]:
 
 
 def _progress(dsn: str) -> int:
-    return query(dsn, "SELECT coalesce(sum(next_offset), 0) AS n FROM stream_offsets WHERE topic LIKE '%access%'")[0]["n"]
+    return query(dsn, "SELECT coalesce(sum(next_offset), 0) AS n FROM stream_offsets WHERE topic LIKE '%access%'")[0][
+        "n"
+    ]
 
 
 def test_two_workers_join_leave_and_kill_mid_stream(stack: Stack, config_dict: dict, tmp_path: Path) -> None:
@@ -45,16 +61,27 @@ def test_two_workers_join_leave_and_kill_mid_stream(stack: Stack, config_dict: d
     name = f"wdscale_{uuid.uuid4().hex[:8]}"
     dsn = asyncio.run(create_database(base, name))
     path = tmp_path / "warpdrive.toml"
-    cfg = ready_config(path, {
-        **config_dict, "postgres": {"dsn": dsn}, "kafka": {**config_dict["kafka"], "topic_prefix": f"{name}."},
-        "streams": {"app_id": name, "batch_size": 4, "batch_within": 0.1, "batch_records": 150},
-        "teams": {"alice": "vision", "bob": "nlp", "carol": "vision"}})
+    cfg = ready_config(
+        path,
+        {
+            **config_dict,
+            "postgres": {"dsn": dsn},
+            "kafka": {**config_dict["kafka"], "topic_prefix": f"{name}."},
+            "streams": {"app_id": name, "batch_size": 4, "batch_within": 0.1, "batch_records": 150},
+            "teams": {"alice": "vision", "bob": "nlp", "carol": "vision"},
+        },
+    )
     procs = Procs(path, tmp_path)
     try:
         # Indexed files, so access also moves per-file last access, owners (creators), usage and the tree.
         for backend in BACKENDS:
-            crawl(cfg, f"{backend}-1", backend, {f"data/dir{i % 4}/f{i}.bin": {"size_bytes": 1000 + i, "owner_user": "bob"}
-                                                for i in range(60)}, per_message=10)
+            crawl(
+                cfg,
+                f"{backend}-1",
+                backend,
+                {f"data/dir{i % 4}/f{i}.bin": {"size_bytes": 1000 + i, "owner_user": "bob"} for i in range(60)},
+                per_message=10,
+            )
         waves = [_wave(1), _wave(2), _wave(3)]
 
         # 1. one worker; a second joins mid-stream (rebalance: partitions move to it).
@@ -81,8 +108,12 @@ def test_two_workers_join_leave_and_kill_mid_stream(stack: Stack, config_dict: d
 
         events = [b for w in waves + more for b in w]
         truth = access_truth(events)
-        wait_until(lambda: access_log(dsn, BACKENDS) == truth, 180, interval=0.5,
-                   what="access_log == ground truth" + procs.tail("a"))
+        wait_until(
+            lambda: access_log(dsn, BACKENDS) == truth,
+            180,
+            interval=0.5,
+            what="access_log == ground truth" + procs.tail("a"),
+        )
         # Every aggregate, recomputed from the events (or, for usage and the tree, from the index).
         assert daily(dsn, BACKENDS) == daily_truth(truth)
         assert user_rollups(dsn, BACKENDS) == user_truth(truth)
@@ -91,11 +122,20 @@ def test_two_workers_join_leave_and_kill_mid_stream(stack: Stack, config_dict: d
             assert usage(dsn, backend) == usage_recomputed(dsn, backend)
             assert tree(dsn, backend) == tree_recomputed(dsn, backend)
         # growth_daily: today's end-of-day totals per team are the index's (files were crawled and re-owned today)
-        growth = {(r["backend_name"], r["owner_team"]): (r["file_count"], r["total_bytes"]) for r in query(
-            dsn, "SELECT * FROM growth_daily WHERE date = (now() AT TIME ZONE 'UTC')::date AND total_bytes <> 0")}
-        assert growth == {(r["backend_name"], r["owner_team"]): (r["n"], r["s"]) for r in query(
-            dsn, "SELECT backend_name, owner_team, count(*) AS n, sum(size_bytes) AS s FROM storage_files"
-                 " WHERE deleted_at IS NULL GROUP BY 1, 2")}
+        growth = {
+            (r["backend_name"], r["owner_team"]): (r["file_count"], r["total_bytes"])
+            for r in query(
+                dsn, "SELECT * FROM growth_daily WHERE date = (now() AT TIME ZONE 'UTC')::date AND total_bytes <> 0"
+            )
+        }
+        assert growth == {
+            (r["backend_name"], r["owner_team"]): (r["n"], r["s"])
+            for r in query(
+                dsn,
+                "SELECT backend_name, owner_team, count(*) AS n, sum(size_bytes) AS s FROM storage_files"
+                " WHERE deleted_at IS NULL GROUP BY 1, 2",
+            )
+        }
         want: dict[tuple[str, str], str] = {}
         for batch in events:
             for e in batch:

@@ -24,15 +24,34 @@ def test_agent_status_and_job_events(cfg: Config, procs: Procs) -> None:
     job = uuid.uuid4().hex
     query(dsn, "INSERT INTO jobs (job_id, kind, args) VALUES ($1, 'move', '{\"src\": \"a\"}')", job)
     node = f"node-{job[:6]}"
-    asyncio.run(produce(cfg, AGENT_STATUS, [
-        (node.encode(), encode(AgentStatus(node, "2026-11-25T10:00:00.000000Z", cache={"bytes": 1}))),
-        (node.encode(), encode(AgentStatus(node, "2026-11-25T10:00:10.000000Z", cache={"bytes": 2}))),
-    ]))
-    asyncio.run(produce(cfg, JOB_EVENTS, [
-        (job.encode(), encode_batch([JobEvent(job, "running", "2026-11-25T10:00:01.000000Z", progress={"files": 1}),
-                                     JobEvent(job, "running", "2026-11-25T10:00:02.000000Z", progress={"files": 5})])),
-        (job.encode(), encode(JobEvent(job, "done", "2026-11-25T10:00:03.000000Z", progress={"files": 9}))),
-    ]))
+    asyncio.run(
+        produce(
+            cfg,
+            AGENT_STATUS,
+            [
+                (node.encode(), encode(AgentStatus(node, "2026-11-25T10:00:00.000000Z", cache={"bytes": 1}))),
+                (node.encode(), encode(AgentStatus(node, "2026-11-25T10:00:10.000000Z", cache={"bytes": 2}))),
+            ],
+        )
+    )
+    asyncio.run(
+        produce(
+            cfg,
+            JOB_EVENTS,
+            [
+                (
+                    job.encode(),
+                    encode_batch(
+                        [
+                            JobEvent(job, "running", "2026-11-25T10:00:01.000000Z", progress={"files": 1}),
+                            JobEvent(job, "running", "2026-11-25T10:00:02.000000Z", progress={"files": 5}),
+                        ]
+                    ),
+                ),
+                (job.encode(), encode(JobEvent(job, "done", "2026-11-25T10:00:03.000000Z", progress={"files": 9}))),
+            ],
+        )
+    )
     procs.start("streams", "streams", "worker")
 
     def agent() -> object:
@@ -40,8 +59,9 @@ def test_agent_status_and_job_events(cfg: Config, procs: Procs) -> None:
         return r and r[0]["b"] == "2"
 
     wait_until(agent, 30, what="latest heartbeat stored")
-    wait_until(lambda: query(dsn, "SELECT state FROM jobs WHERE job_id = $1", job)[0]["state"] == "done", 30,
-               what="job done")
+    wait_until(
+        lambda: query(dsn, "SELECT state FROM jobs WHERE job_id = $1", job)[0]["state"] == "done", 30, what="job done"
+    )
     (row,) = query(dsn, "SELECT kind, progress->>'files' AS f, args->>'src' AS src FROM jobs WHERE job_id = $1", job)
     assert (row["kind"], row["f"], row["src"]) == ("move", "9", "a")
 
@@ -59,9 +79,11 @@ def test_the_same_messages_twice_apply_once(cfg: Config) -> None:
 
         msgs = [Msg(topic, p, o, None, b"") for p in (0, 1) for o in range(5)]
         try:
-            counts = [await apply_exactly_once(pool, "unit", msgs[:7], apply),
-                      await apply_exactly_once(pool, "unit", msgs, apply),
-                      await apply_exactly_once(pool, "unit", msgs, apply)]
+            counts = [
+                await apply_exactly_once(pool, "unit", msgs[:7], apply),
+                await apply_exactly_once(pool, "unit", msgs, apply),
+                await apply_exactly_once(pool, "unit", msgs, apply),
+            ]
         finally:
             await pool.close()
         assert sorted(applied) == sorted(m.offset for m in msgs)

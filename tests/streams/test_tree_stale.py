@@ -26,19 +26,47 @@ def test_stale_bytes_follow_reads_and_a_moved_boundary(cfg: Config, procs: Procs
     now = datetime.now(UTC)
     due = stale_through(STALE_SORT_DAYS, now)
     procs.start("streams", "streams", "worker")
-    crawl(cfg, "stl1", b, {"old/a.bin": {"size_bytes": 100}, "old/b.bin": {"size_bytes": 200},
-                           "new/c.bin": {"size_bytes": 300}, "new/d.bin": {"size_bytes": 400}})
-    wait_until(lambda: len(query(dsn, "SELECT 1 FROM storage_files WHERE backend_name = $1", b)) == 4, 30,
-               what="crawl stl1 applied")
+    crawl(
+        cfg,
+        "stl1",
+        b,
+        {
+            "old/a.bin": {"size_bytes": 100},
+            "old/b.bin": {"size_bytes": 200},
+            "new/c.bin": {"size_bytes": 300},
+            "new/d.bin": {"size_bytes": 400},
+        },
+    )
+    wait_until(
+        lambda: len(query(dsn, "SELECT 1 FROM storage_files WHERE backend_name = $1", b)) == 4,
+        30,
+        what="crawl stl1 applied",
+    )
     # a: read 130 days ago; b: 100 days ago (its week ended more than 90 days ago); c: today; d: never.
     reads = {"old/a.bin": 130, "old/b.bin": 100, "new/c.bin": 0}
-    produce_batches(cfg, ACCESS, [[AccessEvent(f"n/stl/{i}", format_ts(now - timedelta(days=ago)), "u", b, p, "read", "n",
-                                               seq=i, bytes_read=1) for i, (p, ago) in enumerate(reads.items())]],
-                    "node_host")
-    wait_until(lambda: query(dsn, "SELECT count(last_access) FROM storage_files WHERE backend_name = $1", b)[0][0] == 3,
-               30, what="the reads applied")
-    dirs = wait_until(lambda: (t := tree(dsn, b))[0] == tree_recomputed(dsn, b)[0] and t[0], 30,
-                      what="the tree to equal its recomputation")
+    produce_batches(
+        cfg,
+        ACCESS,
+        [
+            [
+                AccessEvent(
+                    f"n/stl/{i}", format_ts(now - timedelta(days=ago)), "u", b, p, "read", "n", seq=i, bytes_read=1
+                )
+                for i, (p, ago) in enumerate(reads.items())
+            ]
+        ],
+        "node_host",
+    )
+    wait_until(
+        lambda: query(dsn, "SELECT count(last_access) FROM storage_files WHERE backend_name = $1", b)[0][0] == 3,
+        30,
+        what="the reads applied",
+    )
+    dirs = wait_until(
+        lambda: (t := tree(dsn, b))[0] == tree_recomputed(dsn, b)[0] and t[0],
+        30,
+        what="the tree to equal its recomputation",
+    )
     assert query(dsn, "SELECT through FROM tree_stale")[0][0] == due
     assert dirs == {"": (4, 1000, 700), "old": (2, 300, 300), "new": (2, 700, 400)}
 
@@ -47,9 +75,12 @@ def test_stale_bytes_follow_reads_and_a_moved_boundary(cfg: Config, procs: Procs
     # (Every backend's, so the others stay consistent with the one boundary.)
     old = due - timedelta(weeks=5)
     query(dsn, "UPDATE tree_stale SET through = $1", old)
-    query(dsn, """UPDATE tree_dirs d SET inactive_bytes = COALESCE((SELECT sum(total_bytes) FROM tree_inactive a
+    query(
+        dsn,
+        """UPDATE tree_dirs d SET inactive_bytes = COALESCE((SELECT sum(total_bytes) FROM tree_inactive a
                       WHERE a.backend_name = d.backend_name AND a.dir = d.dir AND a.period <= $1), 0)""",
-          old)
+        old,
+    )
     assert tree(dsn, b)[0]["old"] == (2, 300, 100)
     crawl(cfg, "stl2", b, {"new/e.bin": {"size_bytes": 50}}, complete=False)
     wait_until(lambda: query(dsn, "SELECT through FROM tree_stale")[0][0] == due, 30, what="the boundary moved")
@@ -63,16 +94,33 @@ def test_the_tree_counts_stale_as_the_list_does(cfg: Config, procs: Procs) -> No
     dsn, b = cfg.postgres.dsn, "stl-rule"
     now = datetime.now(UTC)
     procs.start("streams", "streams", "worker")
-    crawl(cfg, "stlr1", b, {"x/new.bin": {"size_bytes": 10, "last_modified": format_ts(now - timedelta(days=1))},
-                            "x/old.bin": {"size_bytes": 20, "last_modified": format_ts(now - timedelta(days=200))},
-                            "x/y/z/deep.bin": {"size_bytes": 40, "last_modified": format_ts(now - timedelta(days=300))},
-                            "top.bin": {"size_bytes": 80}})
-    produce_batches(cfg, ACCESS, [[AccessEvent("n/stlr/1", format_ts(now - timedelta(days=2)), "u", b, "x/old.bin",
-                                               "read", "n", seq=1)]], "node_host")
-    wait_until(lambda: query(dsn, "SELECT count(last_access) FROM storage_files WHERE backend_name = $1", b)[0][0] == 1,
-               30, what="the read applied")
-    wait_until(lambda: (t := tree(dsn, b)) == tree_recomputed(dsn, b) and t[0].get("x", (0,))[0] == 3, 30,
-               what="the tree to equal its recomputation")
+    crawl(
+        cfg,
+        "stlr1",
+        b,
+        {
+            "x/new.bin": {"size_bytes": 10, "last_modified": format_ts(now - timedelta(days=1))},
+            "x/old.bin": {"size_bytes": 20, "last_modified": format_ts(now - timedelta(days=200))},
+            "x/y/z/deep.bin": {"size_bytes": 40, "last_modified": format_ts(now - timedelta(days=300))},
+            "top.bin": {"size_bytes": 80},
+        },
+    )
+    produce_batches(
+        cfg,
+        ACCESS,
+        [[AccessEvent("n/stlr/1", format_ts(now - timedelta(days=2)), "u", b, "x/old.bin", "read", "n", seq=1)]],
+        "node_host",
+    )
+    wait_until(
+        lambda: query(dsn, "SELECT count(last_access) FROM storage_files WHERE backend_name = $1", b)[0][0] == 1,
+        30,
+        what="the read applied",
+    )
+    wait_until(
+        lambda: (t := tree(dsn, b)) == tree_recomputed(dsn, b) and t[0].get("x", (0,))[0] == 3,
+        30,
+        what="the tree to equal its recomputation",
+    )
     dirs = tree(dsn, b)[0]
     # Stale for 90 days: deep.bin (modified 300 days ago) and top.bin (no activity known) only.
     assert {d: v[2] for d, v in dirs.items()} == {"": 120, "x": 40, "x/y": 40, "x/y/z": 40}

@@ -27,8 +27,11 @@ def test_ancestors_and_depth_limit() -> None:
 
 
 def test_owner_precedence_and_directory_prefixes() -> None:
-    owners = Owners({"s3": [("proj/a", "vision", "lead"), ("proj", "nlp", None), ("", "ops", None)]},
-                    {"cara": "vision", "dan": "nlp"}, {"1000": "dan"})
+    owners = Owners(
+        {"s3": [("proj/a", "vision", "lead"), ("proj", "nlp", None), ("", "ops", None)]},
+        {"cara": "vision", "dan": "nlp"},
+        {"1000": "dan"},
+    )
     assert owners.resolve("s3", "proj/a/x", "cara", None, None) == ("vision", "lead", "rule")
     assert owners.resolve("s3", "project/x", "cara", None, None) == ("ops", None, "rule")
     assert owners.resolve("gcs", "x", "cara", "dan", None) == ("vision", "cara", "creator")
@@ -70,14 +73,21 @@ def test_stale_boundary_is_the_last_week_ended_n_days_ago() -> None:
 def test_new_files_fold_as_one_change_each() -> None:
     """``Deltas.added`` (a crawl's new files, folded per owner) equals ``change(None, file)`` per file."""
     t = datetime(2026, 11, 25, tzinfo=UTC)
-    files = [("s3", "p/q/f1", "vision", "cara", 100, t), ("s3", "p/f2", "vision", "cara", 7, None),
-             ("s3", "p/q/r/f3", "unowned", None, 0, t), ("gcs", "top", "nlp", "dan", 5, t)]
+    files = [
+        ("s3", "p/q/f1", "vision", "cara", 100, t),
+        ("s3", "p/f2", "vision", "cara", 7, None),
+        ("s3", "p/q/r/f3", "unowned", None, 0, t),
+        ("gcs", "top", "nlp", "dan", 5, t),
+    ]
     bulk, one_by_one = Deltas({"s3": 2}), Deltas({"s3": 2})
     bulk.added(iter(files))
     for b, p, team, user, size, mtime in files:
         one_by_one.change(None, FileState(b, p, team, user, size, None, mtime))
-    assert bulk.usage == one_by_one.usage == {("s3", "vision", "cara"): [2, 107], ("s3", "unowned", ""): [1, 0],
-                                              ("gcs", "nlp", "dan"): [1, 5]}
+    assert (
+        bulk.usage
+        == one_by_one.usage
+        == {("s3", "vision", "cara"): [2, 107], ("s3", "unowned", ""): [1, 0], ("gcs", "nlp", "dan"): [1, 5]}
+    )
     assert bulk.growth == one_by_one.growth and bulk.last_access == one_by_one.last_access == {}
     boundary = date(2026, 11, 30)
     assert bulk.tree.leaves == one_by_one.tree.leaves and bulk.tree.expand(boundary) == one_by_one.tree.expand(boundary)
@@ -88,15 +98,26 @@ def test_new_files_fold_as_one_change_each() -> None:
 
 
 def test_batch_folding_and_bad_messages() -> None:
-    ev = [AccessEvent("e1", "2026-11-25T10:00:00.000000Z", "u", "b", "f", "read", "n", count=3, bytes_read=30),
-          AccessEvent("e2", "2026-11-25T11:00:00+01:00", "u", "b", "f", "read", "n", bytes_read=5),
-          AccessEvent("e3", "2026-11-26T00:00:00.000000Z", "u", "b", "f", "stat", "n", weight=10.0)]
+    ev = [
+        AccessEvent("e1", "2026-11-25T10:00:00.000000Z", "u", "b", "f", "read", "n", count=3, bytes_read=30),
+        AccessEvent("e2", "2026-11-25T11:00:00+01:00", "u", "b", "f", "read", "n", bytes_read=5),
+        AccessEvent("e3", "2026-11-26T00:00:00.000000Z", "u", "b", "f", "stat", "n", weight=10.0),
+    ]
     good = Msg("t", 0, 0, None, encode_batch(ev))
     # A bad record is refused alone (dead-lettered by itself); its message's other records are applied.
-    mixed = Msg("t", 0, 1, None, encode_batch([AccessEvent("e4", "yesterday", "u", "b", "f", "read", "n"),
-                                              AccessEvent("e5", "2026-11-25T09:00:00Z", "u", "b", "/f", "stat", "n"),
-                                              AccessEvent("e6", "2026-11-25T09:00:00Z", "u", "b", "f", "read", "n",
-                                                          bytes_read=-1)]))
+    mixed = Msg(
+        "t",
+        0,
+        1,
+        None,
+        encode_batch(
+            [
+                AccessEvent("e4", "yesterday", "u", "b", "f", "read", "n"),
+                AccessEvent("e5", "2026-11-25T09:00:00Z", "u", "b", "/f", "stat", "n"),
+                AccessEvent("e6", "2026-11-25T09:00:00Z", "u", "b", "f", "read", "n", bytes_read=-1),
+            ]
+        ),
+    )
     d = decode([good, mixed, Msg("t", 0, 2, None, b"[]")])
     agg = d.agg
     assert [m.offset for m, _ in d.bad] == [2]
@@ -117,6 +138,9 @@ def test_offset_rules_gap_fresh_and_end() -> None:
     assert gaps(msgs, stored) == {("t", 1): (7, 9)}  # t[0] starts below its stored offset: a redelivery, no gap
     assert gaps(msgs, {("t", 0): 3, ("t", 1): 9, ("u", 0): 0}) == {}
     assert [(m.topic, m.partition, m.offset) for m in fresh_messages(msgs, stored)] == [
-        ("t", 0, 5), ("t", 1, 9), ("u", 0, 0)]
+        ("t", 0, 5),
+        ("t", 1, 9),
+        ("u", 0, 0),
+    ]
     assert end_offsets(msgs) == {("t", 0): 6, ("t", 1): 10, ("u", 0): 1}
     assert end_offsets([]) == {} and fresh_messages(msgs, {("t", 0): 99, ("t", 1): 99, ("u", 0): 99}) == []
