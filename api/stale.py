@@ -183,7 +183,11 @@ async def totals(conn: Any, sel: Selection, depths: dict[str, int]) -> dict[str,
     COUNT_CAP at once, beyond it exactly if that takes under EXACT_BUDGET, else a bound."""
     scope = rollup_scope(sel, depths)
     if scope is not None:
-        return await rollup_totals(conn, sel, *scope)
+        found = await rollup_totals(conn, sel, *scope)
+        # Rollups out of step with storage_files (files written without the workers, e.g. by hand) can give a
+        # total outside [0, scope]: never show that; count instead.
+        if 0 <= found["total"] <= found["scope_files"] and 0 <= found["total_bytes"] <= found["scope_bytes"]:
+            return found
     w = sel.where
     capped = await conn.fetchrow(
         f"""SELECT count(*) AS n, COALESCE(sum(size_bytes), 0)::bigint AS bytes
