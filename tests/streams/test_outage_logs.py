@@ -20,7 +20,8 @@ from warpdrive.schemas.topics import ACCESS
 pytestmark = pytest.mark.services
 
 OUTAGE = 30.0  # seconds the broker stays down
-HANDFUL = 5  # ERROR lines a process may write for one outage (one per distinct failure, at most)
+HANDFUL = 8  # ERROR lines a process may write for one outage: one per distinct failure (fetch, connect, metadata,
+# heartbeat send, heartbeat retry, session expiry when the outage outlasts the session: 6 seen in CI), never a flood
 
 
 def _status(url: str) -> int:
