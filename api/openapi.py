@@ -42,6 +42,20 @@ def listing(item: str) -> dict[str, Any]:
     return obj({"items": {"type": "array", "items": ref(item)}, "total": INT})
 
 
+# A dead letter as listed; one shown alone adds its payload.
+_DEAD_LETTER: dict[str, Any] = {
+    "id": INT,
+    "consumer": STR,
+    "topic": STR,
+    "partition": INT,
+    "offset": INT,
+    "record": {"type": ["integer", "null"]},
+    "key": {"type": ["string", "null"]},
+    "error": STR,
+    "received_at": TS,
+    "size_bytes": INT,
+}
+
 SCHEMAS: dict[str, Any] = {
     "Error": obj(
         {"error": obj({"status": INT, "code": STR, "message": STR, "param": STR}, ["status", "code", "message"])}
@@ -261,33 +275,11 @@ SCHEMAS: dict[str, Any] = {
     "MarkList": page("Mark", total_bytes=INT, read_since_mark=INT),
     "MarkFilterResult": obj({"marked": INT, "total_bytes": INT}),
     "MarkResult": obj({"marked": INT}),
-    "DeadLetterItem": obj(
-        {
-            "id": INT,
-            "consumer": STR,
-            "topic": STR,
-            "partition": INT,
-            "offset": INT,
-            "record": {"type": ["integer", "null"]},
-            "key": {"type": ["string", "null"]},
-            "error": STR,
-            "received_at": TS,
-            "size_bytes": INT,
-        }
-    ),
+    "DeadLetterItem": obj(_DEAD_LETTER),
     "DeadLetterList": page("DeadLetterItem", by_topic={"type": "object", "additionalProperties": INT}),
     "DeadLetter": obj(
         {
-            "id": INT,
-            "consumer": STR,
-            "topic": STR,
-            "partition": INT,
-            "offset": INT,
-            "record": {"type": ["integer", "null"]},
-            "key": {"type": ["string", "null"]},
-            "error": STR,
-            "received_at": TS,
-            "size_bytes": INT,
+            **_DEAD_LETTER,
             "payload_base64": STR,
             "payload_preview": STR,
             "payload_truncated": BOOL,
