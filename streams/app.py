@@ -15,11 +15,12 @@ import functools
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, cast
 
 import asyncpg
 import faust
 from aiokafka.errors import KafkaError
+from faust.transport.consumer import Consumer
 from faust.types import TP
 
 from warpdrive.schemas.config import Config
@@ -193,7 +194,8 @@ class StreamsApp(faust.App):
             loop = asyncio.get_running_loop()
             inflight: asyncio.Future | None = None
             pending = _Pending()
-            chunks = stream.take_events(size, within=within).__aiter__()
+            # Faust's StreamT interface omits take_events; what an agent is given is always a faust.Stream.
+            chunks = cast(faust.Stream, stream).take_events(size, within=within).__aiter__()
             # Always one take outstanding, so Faust keeps filling its buffer while a batch folds or applies.
             nxt: asyncio.Future = asyncio.ensure_future(chunks.__anext__())
 
@@ -363,7 +365,7 @@ async def _seek_to_stored(app: StreamsApp, assigned: set) -> None:
     current = app.consumer.assignment()  # a later rebalance may have moved some away meanwhile
     # Faust's recovery has just sought every partition to Kafka's committed offset; seek again only where that
     # differs from PostgreSQL's (no stored offset: nothing of it was ever applied, so from the beginning).
-    committed = app.consumer._committed_offset  # Faust keeps no public view of it
+    committed = cast(Consumer, app.consumer)._committed_offset  # Faust keeps no public view of it
     moves = {
         tp: want
         for tp in assigned & current
