@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from asyncpg import Record
+
 from .errors import NotFound
 from .params import Int, Name
 from .responses import JSONResponse
@@ -55,54 +59,7 @@ async def user_detail(call: Call) -> JSONResponse:
         teams = sorted({*teams, call.cfg.teams[user]})
     if not (teams or owned or reads):
         raise NotFound(f"user {user!r} owns nothing, read nothing and is in no team")
-    return JSONResponse(
-        {
-            "user": user,
-            "teams": teams,
-            "owned": [
-                {
-                    "backend": r["backend_name"],
-                    "file_count": r["file_count"],
-                    "total_bytes": r["total_bytes"],
-                    "last_access": r["last_access"],
-                }
-                for r in owned
-            ],
-            "reads": [
-                {
-                    "backend": r["backend_name"],
-                    "read_count": r["read_count"],
-                    "bytes_read": r["bytes_read"],
-                    "write_count": r["write_count"],
-                    "bytes_written": r["bytes_written"],
-                    "files_accessed": r["files_accessed"],
-                    "last_access": r["last_access"],
-                }
-                for r in reads
-            ],
-            "top_files": [
-                {
-                    "backend": r["backend_name"],
-                    "path": r["path"],
-                    "size_bytes": r["size_bytes"],
-                    "last_modified": r["last_modified"],
-                    "last_access": r["last_access"],
-                    "owner_team": r["owner_team"],
-                }
-                for r in top_files
-            ],
-            "top_read": [
-                {
-                    "backend": r["backend_name"],
-                    "path": r["path"],
-                    "read_count": r["read_count"],
-                    "bytes_read": r["bytes_read"],
-                    "last_access": r["last_access"],
-                }
-                for r in top_read
-            ],
-        }
-    )
+    return _detail(user, teams, owned, reads, top_files, top_read)
 
 
 async def unowned_detail(call: Call, top: int) -> JSONResponse:
@@ -120,34 +77,37 @@ async def unowned_detail(call: Call, top: int) -> JSONResponse:
                 ORDER BY size_bytes DESC LIMIT $1""",
             top,
         )
+    return _detail(UNOWNED, [], owned, [], top_files, [])
+
+
+def _detail(
+    user: str,
+    teams: list[str],
+    owned: list[Record],
+    reads: list[Record],
+    top_files: list[Record],
+    top_read: list[Record],
+) -> JSONResponse:
+    """The one response shape of a user's page (the OpenAPI document's UserDetail), rows renamed for the API."""
     return JSONResponse(
         {
-            "user": UNOWNED,
-            "teams": [],
-            "owned": [
-                {
-                    "backend": r["backend_name"],
-                    "file_count": r["file_count"],
-                    "total_bytes": r["total_bytes"],
-                    "last_access": r["last_access"],
-                }
-                for r in owned
+            "user": user,
+            "teams": teams,
+            "owned": [_pick(r, "file_count", "total_bytes", "last_access") for r in owned],
+            "reads": [
+                _pick(r, "read_count", "bytes_read", "write_count", "bytes_written", "files_accessed", "last_access")
+                for r in reads
             ],
-            "reads": [],
             "top_files": [
-                {
-                    "backend": r["backend_name"],
-                    "path": r["path"],
-                    "size_bytes": r["size_bytes"],
-                    "last_modified": r["last_modified"],
-                    "last_access": r["last_access"],
-                    "owner_team": r["owner_team"],
-                }
-                for r in top_files
+                _pick(r, "path", "size_bytes", "last_modified", "last_access", "owner_team") for r in top_files
             ],
-            "top_read": [],
+            "top_read": [_pick(r, "path", "read_count", "bytes_read", "last_access") for r in top_read],
         }
     )
+
+
+def _pick(r: Record, *keys: str) -> dict[str, Any]:
+    return {"backend": r["backend_name"], **{k: r[k] for k in keys}}
 
 
 ENDPOINTS = (
