@@ -2,7 +2,8 @@
 
 aiokafka is asyncio-only and the mount runs on trio, so Kafka lives here; the trio side and the
 telemetry drainer hand work over with ``submit`` (thread-safe). ``Producer`` is one idempotent
-producer shared by telemetry, heartbeats and job events, restarted after a failure.
+producer shared by telemetry, heartbeats and job events, kept across a broker outage and rebuilt only
+after a failure.
 """
 
 from __future__ import annotations
@@ -42,8 +43,26 @@ class AsyncioThread:
             self._thread.join(10)
 
 
+class Message:
+    """One message on its way to Kafka, kept by its sender until acknowledged.
+
+    A send whose acknowledgement does not come in time leaves the message with the producer that took it:
+    an idempotent producer retries it under its own id and sequence until the broker has it, and the broker
+    drops a retry it already wrote. So sending the same Message again waits for that delivery instead of
+    handing Kafka a second copy from a new producer id. Only a failed delivery (aiokafka fails an idempotent
+    batch only on a non-retriable error, or when its partition has no leader past the request timeout)
+    rebuilds the producer and sends the message anew: a copy then, which the stream worker skips by the
+    events' (producer, seq) (streams/dedupe.py)."""
+
+    def __init__(self, topic: str, value: bytes, key: bytes) -> None:
+        self.topic, self.value, self.key = topic, value, key
+        self.holder: AIOKafkaProducer | None = None  # the producer that took it
+        self.delivery: asyncio.Future[Any] | None = None  # its acknowledgement
+
+
 class Producer:
-    """An idempotent, acks=all producer, started lazily and rebuilt after a failure (runs on the loop)."""
+    """An idempotent, acks=all producer, started lazily and kept across a broker outage; rebuilt only after a
+    failure (runs on the loop)."""
 
     def __init__(self, kafka: KafkaSettings, timeout: float = 10.0) -> None:
         self.kafka = kafka
@@ -51,6 +70,7 @@ class Producer:
         self._producer: AIOKafkaProducer | None = None
         self._lock: asyncio.Lock | None = None
         self.connected = False
+        self.started = 0  # producers built: a new one is a new producer id for Kafka
 
     async def _get(self) -> AIOKafkaProducer:
         if self._producer is None:
@@ -68,6 +88,7 @@ class Producer:
                 await self._close(p)
                 raise
             self._producer = p
+            self.started += 1
         return self._producer
 
     @staticmethod
@@ -78,22 +99,47 @@ class Producer:
             pass
 
     async def send(self, topic: str, value: bytes, key: bytes) -> bool:
-        """Sends and waits for the acknowledgement; False (and a fresh producer next time) on failure."""
+        """Sends and waits for the acknowledgement; False when it did not come (see ``deliver``)."""
+        return await self.deliver(Message(topic, value, key))
+
+    async def deliver(self, msg: Message) -> bool:
+        """Hands ``msg`` to the producer unless it already holds it, and waits for the acknowledgement. False
+        when none came within the timeout (the message stays with the producer: deliver it again to wait
+        again) or when the send failed (the producer is rebuilt; the next ``deliver`` sends it anew)."""
         self._lock = self._lock or asyncio.Lock()
         async with self._lock:  # one send at a time keeps telemetry batches in order
             try:
                 p = await self._get()
-                await asyncio.wait_for(p.send_and_wait(topic, value, key=key), self.timeout * 1.5)
+                if msg.holder is not p or msg.delivery is None:
+                    msg.delivery = await asyncio.wait_for(p.send(msg.topic, msg.value, key=msg.key), self.timeout)
+                    msg.holder = p
+                await asyncio.wait_for(asyncio.shield(msg.delivery), self.timeout * 1.5)
                 self.connected = True
                 return True
-            except Exception as e:
+            except TimeoutError as e:
+                if msg.holder is None or msg.holder is not self._producer or msg.delivery is None:
+                    await self._failed(msg.topic, e)  # it never reached the producer: start afresh
+                    return False
                 if self.connected:
-                    log.warning("kafka send to %s failed: %s", topic, e)
+                    log.warning(
+                        "kafka send to %s not acknowledged within %gs; the producer keeps it",
+                        msg.topic,
+                        self.timeout * 1.5,
+                    )
                 self.connected = False
-                if self._producer is not None:
-                    p, self._producer = self._producer, None
-                    await self._close(p)
                 return False
+            except Exception as e:
+                msg.holder = msg.delivery = None
+                await self._failed(msg.topic, e)
+                return False
+
+    async def _failed(self, topic: str, e: BaseException) -> None:
+        if self.connected:
+            log.warning("kafka send to %s failed: %s", topic, e)
+        self.connected = False
+        if self._producer is not None:
+            p, self._producer = self._producer, None
+            await self._close(p)
 
     async def close(self) -> None:
         if self._producer is not None:
