@@ -64,6 +64,8 @@ class Producer:
     """An idempotent, acks=all producer, started lazily and kept across a broker outage; rebuilt only after a
     failure (runs on the loop)."""
 
+    RECHECK_SECONDS = 1.0  # how long a try waits while acknowledgements are overdue (the broker is away)
+
     def __init__(self, kafka: KafkaSettings, timeout: float = 10.0) -> None:
         self.kafka = kafka
         self.timeout = timeout
@@ -71,6 +73,7 @@ class Producer:
         self._lock: asyncio.Lock | None = None
         self.connected = False
         self.started = 0  # producers built: a new one is a new producer id for Kafka
+        self._overdue = False  # the last acknowledgement did not come in time
 
     async def _get(self) -> AIOKafkaProducer:
         if self._producer is None:
@@ -104,8 +107,8 @@ class Producer:
 
     async def deliver(self, msg: Message) -> bool:
         """Hands ``msg`` to the producer unless it already holds it, and waits for the acknowledgement. False
-        when none came within the timeout (the message stays with the producer: deliver it again to wait
-        again) or when the send failed (the producer is rebuilt; the next ``deliver`` sends it anew)."""
+        when none came in time (the message stays with the producer: deliver it again to look again) or when
+        the send failed (the producer is rebuilt; the next ``deliver`` sends it anew)."""
         self._lock = self._lock or asyncio.Lock()
         async with self._lock:  # one send at a time keeps telemetry batches in order
             try:
@@ -113,30 +116,36 @@ class Producer:
                 if msg.holder is not p or msg.delivery is None:
                     msg.delivery = await asyncio.wait_for(p.send(msg.topic, msg.value, key=msg.key), self.timeout)
                     msg.holder = p
-                await asyncio.wait_for(asyncio.shield(msg.delivery), self.timeout * 1.5)
-                self.connected = True
-                return True
-            except TimeoutError as e:
-                if msg.holder is None or msg.holder is not self._producer or msg.delivery is None:
-                    await self._failed(msg.topic, e)  # it never reached the producer: start afresh
-                    return False
-                if self.connected:
-                    log.warning(
-                        "kafka send to %s not acknowledged within %gs; the producer keeps it",
-                        msg.topic,
-                        self.timeout * 1.5,
-                    )
-                self.connected = False
-                return False
-            except Exception as e:
+            except Exception as e:  # not handed over (no producer, or no metadata): start afresh
                 msg.holder = msg.delivery = None
                 await self._failed(msg.topic, e)
                 return False
+            # Once an acknowledgement is overdue, a try only looks again briefly: the producer retries on its own,
+            # and the caller (the telemetry drainer's thread) must not stall a whole timeout per try.
+            wait = self.RECHECK_SECONDS if self._overdue else self.timeout * 1.5
+            try:
+                await asyncio.wait_for(asyncio.shield(msg.delivery), wait)
+            except TimeoutError:
+                if not self._overdue:
+                    log.warning(
+                        "kafka send to %s not acknowledged within %gs; the producer retries it", msg.topic, wait
+                    )
+                self._overdue = True
+                self.connected = False
+                return False
+            except Exception as e:  # the producer gave the message up: a new producer sends it anew
+                msg.holder = msg.delivery = None
+                await self._failed(msg.topic, e)
+                return False
+            self._overdue = False
+            self.connected = True
+            return True
 
     async def _failed(self, topic: str, e: BaseException) -> None:
         if self.connected:
             log.warning("kafka send to %s failed: %s", topic, e)
         self.connected = False
+        self._overdue = False  # a new producer gets the full timeout again
         if self._producer is not None:
             p, self._producer = self._producer, None
             await self._close(p)
