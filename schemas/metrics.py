@@ -146,9 +146,11 @@ class _Quiet(WSGIRequestHandler):
 
 def _server(host: str, port: int, app: Callable[..., Iterable[bytes]]) -> WSGIServer:
     """prometheus_client's own threaded WSGI server (what its start_http_server runs), with our app in front."""
-    family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
-    server_class = type("MetricsServer", (ThreadingWSGIServer,), {"address_family": family})
-    return make_server(host, port, app, server_class, handler_class=_Quiet)
+
+    class Server(ThreadingWSGIServer):
+        address_family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+
+    return make_server(host, port, app, Server, handler_class=_Quiet)
 
 
 def _json(start_response: Callable[..., Any], status: str, body: dict[str, Any]) -> list[bytes]:

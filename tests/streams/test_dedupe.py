@@ -224,7 +224,10 @@ def test_broker_killed_while_the_agent_sends_counts_each_event_once(tmp_path: Pa
         counts = _counts(cfg, backend)
         assert in_kafka >= n
         assert len(counts) == n and set(counts.values()) == {1}, (in_kafka, sum(counts.values()))
-        print(f"events in Kafka {in_kafka} (copies {in_kafka - n}), applied {sum(counts.values())} of {n}")
+        print(
+            f"events in Kafka {in_kafka} (copies {in_kafka - n}), applied {sum(counts.values())} of {n}; "
+            f"producers the agent built: {agent.sink.producer.started}"
+        )
     finally:
         procs.stop_all()
 
