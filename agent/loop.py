@@ -111,20 +111,14 @@ class Producer:
         the send failed (the producer is rebuilt; the next ``deliver`` sends it anew)."""
         self._lock = self._lock or asyncio.Lock()
         async with self._lock:  # one send at a time keeps telemetry batches in order
-            try:
-                p = await self._get()
-                if msg.holder is not p or msg.delivery is None:
-                    msg.delivery = await asyncio.wait_for(p.send(msg.topic, msg.value, key=msg.key), self.timeout)
-                    msg.holder = p
-            except Exception as e:  # not handed over (no producer, or no metadata): start afresh
-                msg.holder = msg.delivery = None
-                await self._failed(msg.topic, e)
+            delivery = await self._hand_over(msg)
+            if delivery is None:
                 return False
             # Once an acknowledgement is overdue, a try only looks again briefly: the producer retries on its own,
             # and the caller (the telemetry drainer's thread) must not stall a whole timeout per try.
             wait = self.RECHECK_SECONDS if self._overdue else self.timeout * 1.5
             try:
-                await asyncio.wait_for(asyncio.shield(msg.delivery), wait)
+                await asyncio.wait_for(asyncio.shield(delivery), wait)
             except TimeoutError:
                 if not self._overdue:
                     log.warning(
@@ -140,6 +134,23 @@ class Producer:
             self._overdue = False
             self.connected = True
             return True
+
+    async def _hand_over(self, msg: Message) -> asyncio.Future[Any] | None:
+        """The acknowledgement of ``msg`` from the producer: the one it holds, or a new send; None when the
+        producer could not take it (no broker at start, no metadata), and the producer is rebuilt."""
+        try:
+            p = await self._get()
+            if msg.holder is p and msg.delivery is not None:
+                return msg.delivery
+            delivery: asyncio.Future[Any] = await asyncio.wait_for(
+                p.send(msg.topic, msg.value, key=msg.key), self.timeout
+            )
+        except Exception as e:
+            msg.holder = msg.delivery = None
+            await self._failed(msg.topic, e)
+            return None
+        msg.delivery, msg.holder = delivery, p
+        return delivery
 
     async def _failed(self, topic: str, e: BaseException) -> None:
         if self.connected:

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import platform
 import signal
@@ -481,6 +482,9 @@ def main() -> None:
         "--outage", type=float, default=60.0, help="Seconds the broker is down in agent-spool and broker-outage."
     )
     a = ap.parse_args()
+    # aiokafka logs every reconnect attempt while the broker is away; the agent's process collapses those into one
+    # line per outage (schemas/logs.py FloodGuard), here they would bury the figures.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL)
     print(
         f"# {platform.node()} {os.cpu_count()} cores, {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
         f"load {os.getloadavg()[0]:.1f}; {a.events} events per run"
