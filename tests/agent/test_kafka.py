@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import signal
 import socket
-import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +17,7 @@ from warpdrive.schemas.records import decode_batch
 from warpdrive.schemas.topics import ACCESS
 
 from tests.agent.conftest import consume
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.services
 
@@ -102,7 +102,8 @@ def test_one_producer_across_a_frozen_broker_sends_no_copy(private_stack, tmp_pa
     topic = ACCESS.full_name(cfg.kafka)
     try:
         loop.submit(ensure_topics(cfg.kafka)).result(60)
-        assert loop.submit(producer.send(topic, b"warm-up", b"frozen")).result(30)  # connected, metadata known
+        warm_up = Message(topic, b"warm-up", b"frozen")  # connected, the new topic's leader known
+        wait_until(lambda: loop.submit(producer.deliver(warm_up)).result(30), 60, what="the warm-up acknowledged")
         st.kill("kafka", signal.SIGSTOP)
         try:
             msg = Message(topic, b"the batch", b"frozen")
@@ -110,9 +111,7 @@ def test_one_producer_across_a_frozen_broker_sends_no_copy(private_stack, tmp_pa
             assert not loop.submit(producer.deliver(msg)).result(30)  # still held: looked again, not resent
         finally:
             st.kill("kafka", signal.SIGCONT)
-        deadline = time.monotonic() + 60
-        while not loop.submit(producer.deliver(msg)).result(30):
-            assert time.monotonic() < deadline, "the held batch was never acknowledged after the broker thawed"
+        wait_until(lambda: loop.submit(producer.deliver(msg)).result(30), 60, what="the held batch acknowledged")
         assert producer.started == 1
         ends = loop.submit(_end_offsets(cfg, topic)).result(60)
         held = [m.value for m in consume(cfg, topic, lambda msgs: _reached(msgs, ends)) if m.key == b"frozen"]
