@@ -11,7 +11,7 @@ import orjson
 
 from warpdrive.schemas.records import AccessEvent, encode_batch
 
-from .loop import AsyncioThread, Producer
+from .loop import AsyncioThread, Message, Producer
 from .spool import Spool
 
 
@@ -63,12 +63,18 @@ class KafkaSink:
         self.key = node.encode()
         self.spool = spool
         self._next_retry = 0.0
+        self._unacknowledged: Message | None = None
 
     def _try(self, payload: bytes) -> bool:
-        """One send, unless a recent failure says to wait (a dead broker costs a timeout per try)."""
+        """One send, unless a recent failure says to wait (a dead broker costs a timeout per try). A batch
+        whose acknowledgement did not come is the spool's oldest: trying it again waits for the producer that
+        still holds it rather than sending a copy."""
         if time.monotonic() < self._next_retry:
             return False
-        if self.loop.submit(self.producer.send(self.topic, payload, self.key)).result():
+        if self._unacknowledged is None or self._unacknowledged.value != payload:
+            self._unacknowledged = Message(self.topic, payload, self.key)
+        if self.loop.submit(self.producer.deliver(self._unacknowledged)).result():
+            self._unacknowledged = None
             return True
         self._next_retry = time.monotonic() + self.RETRY_SECONDS
         return False

@@ -23,10 +23,7 @@ async def readyz(call: Call) -> JSONResponse:
     """Ready when PostgreSQL and Kafka both answer a probe now, within ``api.ready_timeout`` (not when the last
     publish worked: an idle API would otherwise stay ready with the broker long gone)."""
     deadline = call.cfg.api.ready_timeout
-    problems = [
-        p for p in await asyncio.gather(probes.postgres(call.db, deadline), probes.kafka(call.cfg.kafka, deadline)) if p
-    ]
-    if problems:
+    if problems := await probes.problems(call.cfg.kafka, call.db, deadline):
         raise Unavailable("not ready: " + "; ".join(problems))
     try:
         async with asyncio.timeout(deadline):

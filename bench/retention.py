@@ -27,6 +27,7 @@ import asyncpg
 
 from warpdrive.compose.stack import Stack
 from warpdrive.schemas import retention
+from warpdrive.schemas.config import RetentionSettings
 from warpdrive.schemas.db import create_database, database_dsn, drop_database, migrate, migrations
 
 OLD_COLUMNS = {
@@ -120,7 +121,7 @@ async def run(base: str, source: str) -> None:
                 newest = await conn.fetchval("SELECT max(date) FROM access_log")
                 keep = max(1, months // 2)
                 t0 = time.perf_counter()
-                steps = await retention.plan(conn, keep, newest)
+                steps = await retention.plan(conn, keep, newest, RetentionSettings().producer_days)
                 await retention.apply(conn, steps, lambda _: None)
                 took = time.perf_counter() - t0
                 dropped = [s for s in steps if s.kind == "drop"]

@@ -407,8 +407,9 @@ def retention_cmd(config_path: str | None, dry_run: bool) -> None:
 
     Creates the monthly partitions of this month and the next two (moving any rows of a kept month out of the
     DEFAULT partition), drops whole months older than the kept ones, and deletes older rows that arrived late.
-    Per-file last access and per-user totals live in rollups and are not touched. Safe to run while workers run
-    and to run again; each step is its own short transaction.
+    Per-file last access and per-user totals live in rollups and are not touched. Also deletes the dedupe marks
+    of agent instances no event came from for `retention.producer_days`. Safe to run while workers run and to
+    run again; each step is its own short transaction.
 
     \b
     Examples:
@@ -424,13 +425,14 @@ def retention_cmd(config_path: str | None, dry_run: bool) -> None:
     today = datetime.datetime.now(datetime.UTC).date()
 
     async def run(conn) -> list:
-        steps = await retention.plan(conn, keep, today)
+        steps = await retention.plan(conn, keep, today, cfg.retention.producer_days)
         if not dry_run:
             await retention.apply(conn, steps, lambda line: click.echo(f"  {line}"))
         return steps
 
     click.echo(
-        f"retention: keeping {keep} month(s), from {retention.cutoff(today, keep)}"
+        f"retention: keeping {keep} month(s), from {retention.cutoff(today, keep)}; agent instances' dedupe marks "
+        f"seen since {retention.producers_cutoff(today, cfg.retention.producer_days)}"
         + (" (dry run: nothing changes)" if dry_run else "")
     )
     try:
@@ -443,7 +445,7 @@ def retention_cmd(config_path: str | None, dry_run: bool) -> None:
     click.echo(
         f"{'would do' if dry_run else 'done'}: {sum(s.kind == 'create' for s in steps)} created, "
         f"{sum(s.kind == 'drop' for s in steps)} dropped, {sum(s.rows for s in steps if s.kind == 'purge'):,} "
-        "late row(s) deleted"
+        f"late row(s) deleted, {sum(s.rows for s in steps if s.kind == 'prune'):,} dedupe mark(s) pruned"
     )
 
 

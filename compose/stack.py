@@ -355,7 +355,9 @@ class Stack:
                 os.kill(pid, signal.SIGKILL)
 
     # ---- services ----------------------------------------------------------------------------
-    def start_kafka(self) -> None:
+    def start_kafka(self, timeout: float = 180) -> None:
+        """Starts the broker and waits until it answers a metadata request; ``timeout``: 180 s by default,
+        ~10 s on an idle machine, but the JVM's start took over 90 s on a 2-core machine at load 20+."""
         if self.pid("kafka") and port_open(self.ports.kafka):
             return
         jars = kafka_jars(self.progress)
@@ -429,11 +431,10 @@ class Stack:
             if r.returncode != 0:
                 raise StackError(f"formatting Kafka storage failed: {(r.stdout + r.stderr).strip()[-1500:]}")
         self.spawn("kafka", [java, *jvm, "-cp", classpath, "kafka.Kafka", str(props)])
-        # 180 s: ~10 s on an idle machine, but the JVM's start took over 90 s on a 2-core machine at load 20+
         wait_for(
             "Kafka",
             lambda: port_open(k.kafka) and self._kafka_ready(),
-            180,
+            timeout,
             self.log_dir / "kafka.log",
             lambda: self.pid("kafka") is not None,
         )

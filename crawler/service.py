@@ -6,6 +6,7 @@ import asyncio
 import logging
 from typing import Sequence
 
+from warpdrive.schemas import probes
 from warpdrive.schemas.config import BackendConfig, Config
 
 from .crawl import CrawlResult, crawl
@@ -57,7 +58,8 @@ class Service:
             await self.metrics.seed(self.dsn)
         except Exception as e:  # only the gauge's history is missing: the next complete crawl sets it
             log.warning("last complete crawls unknown until the next one (%s: %s)", type(e).__name__, e)
-        with self.metrics.metrics.serving(self.cfg.crawler.metrics_listen):
+        ready = probes.readiness(self.cfg.kafka, self.dsn, self.cfg.crawler.ready_timeout)
+        with self.metrics.metrics.serving(self.cfg.crawler.metrics_listen, ready):
             await self._serve(schedule)
 
     async def _serve(self, schedule: bool) -> None:

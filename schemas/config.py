@@ -57,6 +57,13 @@ def _metrics_listen(v: str) -> str | None:
     return None if v == "" else _host_port(v)
 
 
+def _past_access_retention(v: float) -> str | None:
+    from .topics import ACCESS, DAY_MS  # topics imports this module: read when a value is checked
+
+    days = ACCESS.retention_ms / DAY_MS
+    return None if v >= days else f"must be >= {days:g} (the access topic's retention: copies may still be in Kafka)"
+
+
 def _servers(v: str) -> str | None:
     bad = [s for s in v.split(",") if _host_port(s.strip())]
     return f"must be HOST:PORT[,HOST:PORT…], not {bad[0]!r}" if bad or not v else None
@@ -209,7 +216,13 @@ class StreamsSettings:
     )
     batch_within: float = setting(1.0, "Seconds to wait for a batch to fill.", _positive)
     metrics_listen: str = setting(
-        "", "HOST:PORT of the worker's Prometheus /metrics (port 0 = any free one); empty = off.", _metrics_listen
+        "",
+        "HOST:PORT of the worker's Prometheus /metrics, with /healthz and /readyz for its probes (port 0 = any free "
+        "one); empty = off.",
+        _metrics_listen,
+    )
+    ready_timeout: float = setting(
+        2.0, "Seconds the worker's /readyz waits for Kafka and PostgreSQL to answer its probes.", _positive
     )
     session_timeout: float = setting(
         10.0, "Seconds before the consumer group hands a dead worker's partitions to the others.", _positive
@@ -244,7 +257,13 @@ class CrawlerSettings:
         lambda v: None if v.strip("/") and ".." not in v.split("/") else "must be a relative directory without '..'",
     )
     metrics_listen: str = setting(
-        "", "HOST:PORT of the crawler's Prometheus /metrics (port 0 = any free one); empty = off.", _metrics_listen
+        "",
+        "HOST:PORT of the crawler's Prometheus /metrics, with /healthz and /readyz for its probes (port 0 = any free "
+        "one); empty = off.",
+        _metrics_listen,
+    )
+    ready_timeout: float = setting(
+        2.0, "Seconds the crawler's /readyz waits for Kafka and PostgreSQL to answer its probes.", _positive
     )
 
 
@@ -277,6 +296,15 @@ class RetentionSettings:
         "Months of access_log and access_daily kept, the current one included: `warpdrive retention` drops "
         "whole older months (per-file last access and per-user totals live in rollups and stay).",
         _positive,
+    )
+    producer_days: float = setting(
+        30.0,
+        "Days an agent instance's dedupe mark (access_producers, one row per agent start) is kept after its last "
+        "event arrived; `warpdrive retention` deletes older ones. At least the access topic's retention (7 days): "
+        "no copy of its events is left in Kafka by then. Beyond that, only an agent's spool still holds a copy "
+        "(a batch applied, its acknowledgement lost, the node down since): keep marks longer than a node may stay "
+        "down with a spool.",
+        _past_access_retention,
     )
 
 

@@ -1,6 +1,7 @@
 """Prometheus metrics, one way for every process: a registry per process, series named
-``warpdrive_<component>_<name>``, and a small /metrics HTTP endpoint for the processes that have no web
-server of their own (stream worker, agent, crawler; the API serves the same text on its own /metrics).
+``warpdrive_<component>_<name>``, and a small HTTP endpoint for the processes that have no web server of their
+own (stream worker, agent, crawler; the API serves the same text on its own /metrics) — /metrics, plus the
+/healthz and /readyz their Kubernetes probes call.
 
 Built on ``prometheus_client`` (the Prometheus project's own Python client): it gets the text format's
 escaping, histogram buckets and counter ``_total``/``_created`` conventions right, and serves from a
@@ -12,10 +13,23 @@ time through :meth:`Metrics.on_scrape` instead of being counted twice on the hot
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
-from typing import Callable, Iterable, Iterator, Sequence
+import socket
+import threading
+from typing import Any, Callable, Iterable, Iterator, Sequence
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    make_wsgi_app,
+)
+from prometheus_client.exposition import ThreadingWSGIServer
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 log = logging.getLogger(__name__)
@@ -74,22 +88,24 @@ class Metrics:
         return generate_latest(self.registry)
 
     @contextlib.contextmanager
-    def serving(self, listen: str) -> Iterator[tuple[str, int] | None]:
-        """Serves /metrics on ``listen`` (HOST:PORT; port 0 = any free one) from a thread while the block runs;
-        yields the bound address, or None when ``listen`` is empty (off) or cannot be bound — metrics never
-        stop a process from doing its work, so that is a warning, not a failure."""
+    def serving(self, listen: str, ready: Callable[[], list[str]] | None = None) -> Iterator[tuple[str, int] | None]:
+        """Serves /metrics, /healthz (the process answers) and, given ``ready`` (what keeps the process from
+        being ready, [] when nothing: schemas/probes.readiness), /readyz — 200, or 503 naming the problems — on
+        ``listen`` (HOST:PORT; port 0 = any free one) from a thread while the block runs. Yields the bound
+        address, or None when ``listen`` is empty (off) or cannot be bound: metrics never stop a process from
+        doing its work, so that is a warning, not a failure."""
         if not listen:
             yield None
             return
-        from prometheus_client import start_http_server
-
         host, _, port = listen.rpartition(":")
         try:
-            server, thread = start_http_server(int(port), addr=host.strip("[]") or "0.0.0.0", registry=self.registry)
+            server = _server(host.strip("[]") or "0.0.0.0", int(port), self._app(ready))
         except OSError as e:
             log.warning("metrics: cannot listen on %s (%s); serving no /metrics", listen, e)
             yield None
             return
+        thread = threading.Thread(target=server.serve_forever, name="metrics-http", daemon=True)
+        thread.start()
         address = (str(server.server_address[0]), int(server.server_address[1]))
         log.info("metrics: http://%s:%d/metrics", *address)
         try:
@@ -98,3 +114,46 @@ class Metrics:
             server.shutdown()
             server.server_close()
             thread.join(5)
+
+    def _app(self, ready: Callable[[], list[str]] | None) -> Callable[..., Iterable[bytes]]:
+        metrics_app = make_wsgi_app(self.registry)
+
+        def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            path = environ.get("PATH_INFO", "")
+            if path == "/healthz":
+                return _json(start_response, "200 OK", {"status": "ok"})
+            if path == "/readyz" and ready is not None:
+                try:
+                    problems = ready()
+                except Exception as e:  # a probe's own failure is an answer too: not ready, and why
+                    problems = [f"readiness probe failed: {type(e).__name__}: {e}"]
+                if problems:
+                    return _json(
+                        start_response, "503 Service Unavailable", {"status": "not ready", "problems": problems}
+                    )
+                return _json(start_response, "200 OK", {"status": "ready"})
+            if path in ("/", "/metrics"):
+                return metrics_app(environ, start_response)
+            return _json(start_response, "404 Not Found", {"error": f"no {path} here: /metrics, /healthz, /readyz"})
+
+        return app
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """A scrape or probe every few seconds is not worth a log line."""
+
+
+def _server(host: str, port: int, app: Callable[..., Iterable[bytes]]) -> WSGIServer:
+    """prometheus_client's own threaded WSGI server (what its start_http_server runs), with our app in front."""
+
+    class Server(ThreadingWSGIServer):
+        address_family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0][0]
+
+    return make_server(host, port, app, Server, handler_class=_Quiet)
+
+
+def _json(start_response: Callable[..., Any], status: str, body: dict[str, Any]) -> list[bytes]:
+    data = json.dumps(body).encode()
+    start_response(status, [("Content-Type", "application/json"), ("Content-Length", str(len(data)))])
+    return [data]

@@ -1,12 +1,12 @@
 """Reachability probes with a deadline: is Kafka answering, is PostgreSQL answering — now, not at the last
-publish. Used by the API's /readyz and every process's readiness gauge; each returns None when the service
-answered within the deadline, else a one-line reason (never a traceback, never a log line: the callers
-decide what an outage is worth saying)."""
+publish. Used by the API's /readyz and by the stream worker's and crawler's /readyz (on their metrics port,
+schemas/metrics.py); each probe returns None when the service answered within the deadline, else a one-line
+reason (never a traceback, never a log line: the callers decide what an outage is worth saying)."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import Any, Callable
 
 from .config import KafkaSettings
 
@@ -40,17 +40,40 @@ async def kafka(settings: KafkaSettings, deadline: float) -> str | None:
     return "Kafka unreachable: " + "; ".join(reasons)
 
 
-async def postgres(pool: Any, deadline: float) -> str | None:
-    """``SELECT 1`` on a pooled connection (asyncpg.Pool), within ``deadline``."""
+async def postgres(source: Any, deadline: float) -> str | None:
+    """``SELECT 1`` within ``deadline``, on a pooled connection (``source``: an asyncpg.Pool) or on a connection
+    of its own (``source``: a DSN)."""
+    import asyncpg
+
     try:
         async with asyncio.timeout(deadline):
-            async with pool.acquire() as conn:
-                await conn.fetchval("SELECT 1")
+            if isinstance(source, str):
+                conn = await asyncpg.connect(source)
+                try:
+                    await conn.fetchval("SELECT 1")
+                finally:
+                    await conn.close()
+            else:
+                async with source.acquire() as pooled:
+                    await pooled.fetchval("SELECT 1")
         return None
     except TimeoutError:
         return f"PostgreSQL unreachable: no answer within {deadline:g}s"
     except Exception as e:
         return f"PostgreSQL unreachable: {_reason(e)}"
+
+
+async def problems(kafka_settings: KafkaSettings, postgres_source: Any, deadline: float) -> list[str]:
+    """What keeps a process from being ready: Kafka and PostgreSQL probed side by side; [] when both answer."""
+    found = await asyncio.gather(postgres(postgres_source, deadline), kafka(kafka_settings, deadline))
+    return [p for p in found if p]
+
+
+def readiness(kafka_settings: KafkaSettings, dsn: str, deadline: float) -> Callable[[], list[str]]:
+    """``problems`` as a blocking call, for a /readyz served from a thread of its own (schemas/metrics.py): each
+    call probes on an event loop and connections of its own, so readiness never waits on (or for) the
+    process's loop."""
+    return lambda: asyncio.run(problems(kafka_settings, dsn, deadline))
 
 
 def _reason(e: BaseException) -> str:

@@ -6,7 +6,12 @@
   rather than the DEFAULT one, and of any kept month whose rows sit in the DEFAULT partition (late or backfilled
   events, or months before the job first ran): ``warpdrive_month_partition`` moves them;
 - drop the partitions of months older than the kept ones (a DROP TABLE: no row-by-row delete, no bloat);
-- delete the DEFAULT partition's rows older than the kept months (late events of a month already dropped).
+- delete the DEFAULT partition's rows older than the kept months (late events of a month already dropped);
+- delete the dedupe marks of agent instances (``access_producers``, streams/dedupe.py) no event arrived from for
+  ``retention.producer_days``: one row per agent start, which would otherwise grow forever. A mark may go once no
+  copy of its producer's events can still arrive: none is left in Kafka after the access topic's retention (the
+  setting's floor), and the producer itself is gone (a new start is a new producer), so only a spool left on a
+  node that stayed down longer could still hold one.
 
 Nothing here is derived from the dropped rows: per-file last access (storage_files, file_activity) and per-user
 totals (user_files, user_reads) are rollups the workers keep in the same transaction as access_log. ``apply`` runs
@@ -15,16 +20,18 @@ each step in its own short transaction, so a run stopped half-way is finished by
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from .errors import MigrationError
 
 PARTITIONED = ("access_log", "access_daily")  # RANGE-partitioned by month on `date`, each with a DEFAULT partition
 AHEAD = 2  # months created ahead of the current one: a monthly job that misses a run never sends rows to DEFAULT
 LOCK_TIMEOUT = "10s"  # a DROP waits for the workers' batches on the table; it gives up rather than stall them
+_UNSEEN = "updated_at < ($1::date)::timestamp AT TIME ZONE 'UTC'"  # a mark last seen before the cutoff day
 _BOUND = re.compile(r"FOR VALUES FROM \('(\d{4}-\d\d-\d\d)'\) TO \('(\d{4}-\d\d-\d\d)'\)")
 
 
@@ -39,11 +46,14 @@ def cutoff(today: date, keep_months: int) -> date:
     return add_months(today, 1 - keep_months)
 
 
+PRODUCERS = "access_producers"
+
+
 @dataclass(frozen=True)
 class Step:
-    kind: str  # create | drop | purge
-    table: str  # the partitioned table
-    month: date  # create/drop: the partition's month; purge: the cutoff
+    kind: str  # create | drop | purge | prune
+    table: str  # the partitioned table (prune: access_producers)
+    month: date  # create/drop: the partition's month; purge: the cutoff; prune: marks not seen since this day
     partition: str = ""
     rows: int = 0  # drop: PostgreSQL's estimate; create: rows moved from DEFAULT; purge: rows deleted
     bytes: int = 0
@@ -57,13 +67,21 @@ class Step:
                 f"drop   {self.table} {self.month:%Y-%m} ({self.partition}: ~{self.rows:,} rows, "
                 f"{self.bytes / 2**20:,.1f} MiB)"
             )
+        if self.kind == "prune":
+            return f"prune  {self.table}: {self.rows:,} agent instance(s) not seen since {self.month}"
         return f"purge  {self.table}_default: {self.rows:,} row(s) dated before {self.month}"
 
 
-async def plan(conn, keep_months: int, today: date) -> list[Step]:  # conn: asyncpg.Connection
+def producers_cutoff(today: date, producer_days: float) -> date:
+    """The first day whose dedupe marks are kept: marks last seen before it are pruned."""
+    return today - timedelta(days=math.ceil(producer_days))
+
+
+async def plan(conn, keep_months: int, today: date, producer_days: float) -> list[Step]:  # conn: asyncpg.Connection
     """What `warpdrive retention` would do today, table by table."""
     if keep_months < 1:
         raise MigrationError(f"retention.keep_months: must be >= 1, got {keep_months}")
+    seen_since = producers_cutoff(today, producer_days)
     first_kept = cutoff(today, keep_months)
     steps: list[Step] = []
     for table in PARTITIONED:
@@ -94,6 +112,8 @@ async def plan(conn, keep_months: int, today: date) -> list[Step]:  # conn: asyn
         ]
         if old := sum(n for m, n in late.items() if m < first_kept):
             steps.append(Step("purge", table, first_kept, rows=old))
+    if unseen := await conn.fetchval(f"SELECT count(*) FROM {PRODUCERS} WHERE {_UNSEEN}", seen_since):
+        steps.append(Step("prune", PRODUCERS, seen_since, rows=unseen))
     return steps
 
 
@@ -109,6 +129,9 @@ async def apply(conn, steps: list[Step], progress: Callable[[str], None]) -> Non
                     await conn.fetchval("SELECT warpdrive_month_partition($1, $2)", s.table, s.month)
                 elif s.kind == "drop":
                     await conn.execute(f'DROP TABLE "{s.partition}"')
+                elif s.kind == "prune":
+                    # A worker that takes a mark meanwhile stamps it seen: the DELETE rechecks the row and keeps it.
+                    await conn.execute(f"DELETE FROM {PRODUCERS} WHERE {_UNSEEN}", s.month)
                 else:
                     await conn.execute(f'DELETE FROM "{s.table}_default" WHERE date < $1', s.month)
         except asyncpg.exceptions.LockNotAvailableError:

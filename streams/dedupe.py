@@ -10,6 +10,8 @@ partition). So a copy is always an event whose seq is not above the highest one 
 ``access_producers`` keeps that high-water mark, one row per producer instance (not per event), updated in the
 batch's exactly-once transaction: a batch's events and the marks move together or not at all. Rows are locked
 in producer order (one order in every worker) so two workers briefly sharing a partition serialize here too.
+Its ``updated_at`` says when an event of the producer last arrived, a copy included: `warpdrive retention` deletes
+the rows not seen for ``retention.producer_days`` (schemas/retention.py says why that is safe).
 Events without ``producer`` (older agents, imported history: streams/history.py) pass through unchanged.
 """
 
@@ -24,15 +26,15 @@ from warpdrive.schemas.records import AccessEvent
 
 log = logging.getLogger(__name__)
 
-# Locks (creating at -1: nothing applied) each producer's row in one order, returns the mark.
+# Locks (creating at -1: nothing applied) each producer's row in one order, stamps it seen, returns the mark.
 _LOCK = """
 INSERT INTO access_producers AS a (producer, last_seq)
 SELECT p, -1 FROM unnest($1::text[]) AS p ORDER BY 1
-ON CONFLICT (producer) DO UPDATE SET last_seq = a.last_seq
+ON CONFLICT (producer) DO UPDATE SET updated_at = now()
 RETURNING producer, last_seq
 """
 _STORE = """
-UPDATE access_producers AS a SET last_seq = u.s, updated_at = now()
+UPDATE access_producers AS a SET last_seq = u.s
 FROM unnest($1::text[], $2::bigint[]) AS u(p, s) WHERE a.producer = u.p
 """
 

@@ -7,7 +7,7 @@ import logging
 
 import click
 
-from warpdrive.schemas import logs
+from warpdrive.schemas import logs, probes
 from warpdrive.schemas.config import Config, load
 from warpdrive.schemas.errors import SchemaError
 
@@ -71,6 +71,7 @@ def worker(config_path: str | None, loglevel: str) -> None:
     from .app import create_app
 
     app = create_app(cfg, dsn)
-    with app.metrics.metrics.serving(cfg.streams.metrics_listen):
+    ready = probes.readiness(cfg.kafka, dsn, cfg.streams.ready_timeout)
+    with app.metrics.metrics.serving(cfg.streams.metrics_listen, ready):
         # Our logging (text or JSON lines, outages told once) stays: Faust would replace it with its own.
         faust.Worker(app, loglevel=loglevel.upper(), override_logging=False).execute_from_commandline()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 import socket
 from pathlib import Path
 
@@ -16,6 +17,7 @@ from warpdrive.schemas.records import decode_batch
 from warpdrive.schemas.topics import ACCESS
 
 from tests.agent.conftest import consume
+from tests.helpers import wait_until
 
 pytestmark = pytest.mark.services
 
@@ -81,3 +83,61 @@ def test_a_full_spool_drops_and_counts(cfg: Config, tmp_path: Path, session_id: 
     loop.stop()
     assert spool.bytes <= 20_000 and spool.dropped > 0
     assert spool.spooled + spool.dropped == 1000
+
+
+def test_one_producer_across_a_frozen_broker_sends_no_copy(private_stack, tmp_path: Path) -> None:
+    """A batch whose acknowledgement does not come (the broker SIGSTOPped after the producer connected) stays with
+    the same idempotent producer: trying it again waits for that delivery, and once the broker thaws Kafka holds
+    the batch once, from the one producer id. (Rebuilding the producer on the timeout, as the agent did before,
+    resends it from a new id while the first request still sits in the frozen broker's socket: two copies.)"""
+    from warpdrive.agent.loop import Message
+    from warpdrive.schemas.config import from_dict
+    from warpdrive.schemas.topics import ensure_topics
+
+    st = private_stack(("kafka",))
+    cfg = from_dict(st.config_dict())
+    loop = AsyncioThread()
+    loop.start()
+    producer = Producer(cfg.kafka, timeout=2)
+    topic = ACCESS.full_name(cfg.kafka)
+    try:
+        loop.submit(ensure_topics(cfg.kafka)).result(60)
+        warm_up = Message(topic, b"warm-up", b"frozen")  # connected, the new topic's leader known
+        wait_until(lambda: loop.submit(producer.deliver(warm_up)).result(30), 60, what="the warm-up acknowledged")
+        st.kill("kafka", signal.SIGSTOP)
+        try:
+            msg = Message(topic, b"the batch", b"frozen")
+            assert not loop.submit(producer.deliver(msg)).result(30)  # no acknowledgement within 3 s
+            assert not loop.submit(producer.deliver(msg)).result(30)  # still held: looked again, not resent
+        finally:
+            st.kill("kafka", signal.SIGCONT)
+        wait_until(lambda: loop.submit(producer.deliver(msg)).result(30), 60, what="the held batch acknowledged")
+        assert producer.started == 1
+        ends = loop.submit(_end_offsets(cfg, topic)).result(60)
+        held = [m.value for m in consume(cfg, topic, lambda msgs: _reached(msgs, ends)) if m.key == b"frozen"]
+        assert held == [b"warm-up", b"the batch"]
+    finally:
+        loop.submit(producer.close()).result(30)
+        loop.stop()
+
+
+async def _end_offsets(cfg: Config, topic: str) -> dict[int, int]:
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    c = AIOKafkaConsumer(**cfg.kafka.client_options(), enable_auto_commit=False)
+    await c.start()
+    try:
+        partitions = c.partitions_for_topic(topic) or set(range(ACCESS.partitions or cfg.kafka.partitions))
+        return {
+            tp.partition: o for tp, o in (await c.end_offsets([TopicPartition(topic, p) for p in partitions])).items()
+        }
+    finally:
+        await c.stop()
+
+
+def _reached(msgs: list, ends: dict[int, int]) -> bool:
+    """Whether ``msgs`` (read from the beginning) hold every message up to ``ends``, per partition."""
+    last: dict[int, int] = {}
+    for m in msgs:
+        last[m.partition] = max(last.get(m.partition, -1), m.offset)
+    return all(last.get(p, -1) >= end - 1 for p, end in ends.items())

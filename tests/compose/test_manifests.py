@@ -232,8 +232,9 @@ def test_migrations_run_before_the_services() -> None:
 
 
 def test_metrics_probes_match_the_configured_metrics_port(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """Workers, crawler and agents serve /metrics on their section's metrics_listen (schemas/metrics.py); their
-    liveness probes and scrape annotations use that port."""
+    """Workers, crawler and agents serve /metrics and /healthz on their section's metrics_listen, workers and
+    crawler /readyz too (schemas/metrics.py): their probes and scrape annotations use that port, and a readiness
+    probe waits longer than the process's own probe deadline (ready_timeout)."""
     cfg = load_shipped_config("k8s", monkeypatch, tmp_path)
     for kind, name, section in (
         ("Deployment", "warpdrive-streams", cfg.streams),
@@ -245,5 +246,9 @@ def test_metrics_probes_match_the_configured_metrics_port(monkeypatch: pytest.Mo
         port = int(section.metrics_listen.rpartition(":")[2])
         ports = {p["name"]: p["containerPort"] for p in c["ports"]}
         assert ports["metrics"] == port, name
-        assert c["livenessProbe"]["httpGet"] == {"path": "/metrics", "port": "metrics"}, name
+        assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "metrics"}, name
         assert doc["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == str(port), name
+        if kind == "Deployment":
+            ready = c["readinessProbe"]
+            assert ready["httpGet"] == {"path": "/readyz", "port": "metrics"}, name
+            assert ready["timeoutSeconds"] > section.ready_timeout, name

@@ -78,13 +78,13 @@ def month_events(now: datetime, seed: int, per_month: int = 40) -> list[list[Acc
     return out
 
 
-def retention(config: Path, keep: int, *flags: str) -> str:
+def retention(config: Path, keep: int, *flags: str, env: dict[str, str] | None = None) -> str:
     r = subprocess.run(
         [str(Path(sys.executable).with_name("warpdrive")), "retention", "--config", str(config), *flags],
         capture_output=True,
         text=True,
         timeout=120,
-        env={"PATH": "/usr/bin:/bin", "WARPDRIVE_RETENTION_KEEP_MONTHS": str(keep)},
+        env={"PATH": "/usr/bin:/bin", "WARPDRIVE_RETENTION_KEEP_MONTHS": str(keep), **(env or {})},
     )
     assert r.returncode == 0, r.stderr
     return r.stdout
@@ -259,3 +259,44 @@ def test_retention_refuses_an_unpartitioned_database_with_one_line(
             env={"WARPDRIVE_RETENTION_KEEP_MONTHS": "0", "PATH": "/usr/bin:/bin"},
         )
         assert r.returncode == 1 and "retention.keep_months" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_retention_prunes_dedupe_marks_not_seen_for_producer_days(
+    stack: Stack, config_dict: dict, tmp_path: Path
+) -> None:
+    """access_producers (streams/dedupe.py) grows by one row per agent start: the marks not seen for
+    retention.producer_days go, the others stay; a setting below the access topic's retention is refused."""
+    with scratch_database(stack, "wdret") as dsn:
+        path = tmp_path / "warpdrive.toml"
+        ready_config(path, {**config_dict, "postgres": {"dsn": dsn}})
+        ages = {"gone/a": 45, "gone/b": 31, "edge/a": 29, "fresh/a": 0}  # days since last seen
+        query(
+            dsn,
+            "INSERT INTO access_producers (producer, last_seq, updated_at) "
+            "SELECT p, 7, now() - make_interval(days => d) FROM unnest($1::text[], $2::int[]) AS u(p, d)",
+            list(ages),
+            list(ages.values()),
+        )
+
+        def marks() -> set[str]:
+            return {r["producer"] for r in query(dsn, "SELECT producer FROM access_producers")}
+
+        out = retention(path, 13, "--dry-run")
+        assert "would prune  access_producers: 2 agent instance(s) not seen since" in out, out
+        assert marks() == set(ages)
+        out = retention(path, 13)
+        assert "2 dedupe mark(s) pruned" in out, out
+        assert marks() == {"edge/a", "fresh/a"}
+        assert "0 dedupe mark(s) pruned" in retention(path, 13)  # a rerun has nothing left to do
+        out = retention(path, 13, env={"WARPDRIVE_RETENTION_PRODUCER_DAYS": "28"})
+        assert "1 dedupe mark(s) pruned" in out and marks() == {"fresh/a"}, out
+
+        r = subprocess.run(
+            [str(Path(sys.executable).with_name("warpdrive")), "retention", "--config", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={"PATH": "/usr/bin:/bin", "WARPDRIVE_RETENTION_PRODUCER_DAYS": "3"},
+        )
+        assert r.returncode == 1 and "retention.producer_days" in r.stderr and "Traceback" not in r.stderr, r.stderr
+        assert marks() == {"fresh/a"}

@@ -3,7 +3,9 @@ that starts on a free port, refuses nothing the process needs when its port is t
 
 from __future__ import annotations
 
+import json
 import socket
+import urllib.error
 import urllib.request
 
 from tests.helpers import metric_sum, parse_metrics
@@ -54,3 +56,42 @@ def test_serving_is_off_when_empty_and_a_warning_when_the_port_is_taken(caplog) 
         with m.serving(f"127.0.0.1:{taken.getsockname()[1]}") as address:
             assert address is None
     assert "cannot listen" in caplog.text
+
+
+def _get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=5) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def test_the_metrics_port_answers_health_and_readiness() -> None:
+    """/healthz always; /readyz 200 or 503 naming each problem, asked anew at every request; other paths 404."""
+    m = Metrics("unit")
+    problems: list[str] = []
+    with m.serving("127.0.0.1:0", ready=lambda: list(problems)) as address:
+        assert address is not None
+        base = f"http://127.0.0.1:{address[1]}"
+        assert _get(base + "/healthz") == (200, b'{"status": "ok"}')
+        assert _get(base + "/readyz") == (200, b'{"status": "ready"}')
+        problems[:] = ["Kafka unreachable: x", "PostgreSQL unreachable: y"]
+        status, body = _get(base + "/readyz")
+        assert status == 503 and json.loads(body)["problems"] == problems
+        assert _get(base + "/healthz")[0] == 200  # liveness does not follow the dependencies
+        assert _get(base + "/nope")[0] == 404
+        assert _get(base + "/metrics")[0] == 200
+
+
+def test_readiness_that_raises_is_not_ready_and_without_a_check_there_is_no_readyz() -> None:
+    def broken() -> list[str]:
+        raise RuntimeError("probe bug")
+
+    with Metrics("unit").serving("127.0.0.1:0", ready=broken) as address:
+        assert address is not None
+        status, body = _get(f"http://127.0.0.1:{address[1]}/readyz")
+        assert status == 503 and "probe bug" in json.loads(body)["problems"][0]
+    with Metrics("unit").serving("127.0.0.1:0") as address:
+        assert address is not None
+        assert _get(f"http://127.0.0.1:{address[1]}/readyz")[0] == 404
+        assert _get(f"http://127.0.0.1:{address[1]}/healthz")[0] == 200

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from warpdrive.schemas.retention import Step, add_months, cutoff
+from warpdrive.schemas.retention import Step, add_months, cutoff, producers_cutoff
 
 
 @pytest.mark.parametrize(
@@ -43,3 +43,12 @@ def test_steps_say_what_they_do() -> None:
         Step("purge", "access_log", date(2026, 10, 1), rows=2).describe()
         == "purge  access_log_default: 2 row(s) dated before 2026-10-01"
     )
+    assert (
+        Step("prune", "access_producers", date(2026, 11, 2), rows=3).describe()
+        == "prune  access_producers: 3 agent instance(s) not seen since 2026-11-02"
+    )
+
+
+def test_dedupe_marks_are_kept_whole_days() -> None:
+    assert producers_cutoff(date(2026, 12, 2), 30) == date(2026, 11, 2)
+    assert producers_cutoff(date(2026, 12, 2), 7.5) == date(2026, 11, 24)  # a part of a day keeps the whole day

@@ -13,7 +13,9 @@ import socket
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
+import asyncpg
 import orjson
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -222,6 +224,52 @@ def test_broker_killed_while_the_agent_sends_counts_each_event_once(tmp_path: Pa
         counts = _counts(cfg, backend)
         assert in_kafka >= n
         assert len(counts) == n and set(counts.values()) == {1}, (in_kafka, sum(counts.values()))
-        print(f"events in Kafka {in_kafka} (copies {in_kafka - n}), applied {sum(counts.values())} of {n}")
+        print(
+            f"events in Kafka {in_kafka} (copies {in_kafka - n}), applied {sum(counts.values())} of {n}; "
+            f"producers the agent built: {agent.sink.producer.started}"
+        )
     finally:
         procs.stop_all()
+
+
+@pytest.mark.services
+def test_a_copy_stamps_its_producer_seen_and_is_skipped(cfg: Config, session_id: str) -> None:
+    """`warpdrive retention` prunes marks by when their producer was last seen (schemas/retention.py): a batch of
+    copies only, arriving long after the mark last moved, must count as seen — and still be skipped."""
+    from warpdrive.streams.dedupe import fresh_events
+
+    producer = f"seen-{session_id}/boot"
+
+    def event(seq: int) -> AccessEvent:
+        return AccessEvent(
+            event_id=f"{producer}/{seq}",
+            timestamp="2026-12-01T10:00:00.000000Z",
+            user_id="alice",
+            backend_name="dup-seen",
+            path=f"f{seq}",
+            operation="read",
+            node_host="seen",
+            seq=seq,
+            producer=producer,
+        )
+
+    async def run() -> tuple[list[AccessEvent] | None, Any]:
+        conn = await asyncpg.connect(cfg.postgres.dsn)
+        try:
+            await conn.execute(
+                "INSERT INTO access_producers (producer, last_seq, updated_at) VALUES ($1, 5, now() - interval '40 days')",
+                producer,
+            )
+            async with conn.transaction():
+                fresh = await fresh_events(conn, [event(4), event(5)])
+            row = await conn.fetchrow(
+                "SELECT last_seq, now() - updated_at < interval '1 minute' AS seen FROM access_producers "
+                "WHERE producer = $1",
+                producer,
+            )
+            return fresh, row
+        finally:
+            await conn.close()
+
+    fresh, row = asyncio.run(run())
+    assert fresh == [] and row["last_seq"] == 5 and row["seen"]
