@@ -1,13 +1,53 @@
+import { brotliCompressSync, constants, gzipSync } from "node:zlib";
+import type { Plugin } from "vite";
 import { defineConfig } from "vitest/config";
 
 // No React plugin: the built-in transform compiles TSX with the automatic JSX runtime (tsconfig "jsx"),
 // and fast refresh is not worth a dependency for this small dashboard.
+/** Writes `<asset>.br` and `<asset>.gz` beside every script and style sheet, compressed once at build time at the
+ * highest levels; the API sends the one the browser accepts (api/dashboard.py) instead of compressing per request. */
+function precompress(): Plugin {
+  return {
+    name: "warpdrive-precompress",
+    apply: "build",
+    generateBundle(_, bundle) {
+      for (const file of Object.values(bundle)) {
+        if (!/^assets\/.*\.(js|css)$/.test(file.fileName)) continue;
+        const source = Buffer.from(file.type === "chunk" ? file.code : file.source);
+        const br = brotliCompressSync(source, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } });
+        this.emitFile({ type: "asset", fileName: `${file.fileName}.br`, source: br });
+        this.emitFile({ type: "asset", fileName: `${file.fileName}.gz`, source: gzipSync(source, { level: 9 }) });
+      }
+    },
+  };
+}
+
+// Libraries every page needs (main bundle) or only the file tables need: not part of the charts chunk.
+const NOT_CHARTS = /[\\/]node_modules[\\/](react|react-dom|react-router|react-router-dom|scheduler|cookie|set-cookie-parser|@tanstack)[\\/]/;
+
+const SHARED = /[\\/]web[\\/](src[\\/](components[\\/]|useApi\.ts|owners\.ts)|\.\.[\\/]schemas[\\/]|schemas[\\/])/;
+
 export default defineConfig({
+  plugins: [precompress()],
   build: {
     outDir: "dist",
     emptyOutDir: true,
     chunkSizeWarningLimit: 1000,
     rolldownOptions: {
+      output: {
+        codeSplitting: {
+          // What pulls React in stays out of these groups (React itself is in the main bundle, which every page needs).
+          includeDependenciesRecursively: false,
+          groups: [
+            // The chart library (Recharts and what it brings: d3, redux, immer, …): one chunk, fetched only by the pages
+            // that draw charts.
+            { name: "charts", test: (id) => /[\\/]node_modules[\\/]/.test(id) && !NOT_CHARTS.test(id), priority: 2 },
+            // The dashboard's own small modules used by several pages travel together, not as ten tiny files (not the
+            // charts and the file table: they bring their libraries; not what the shell itself imports).
+            { name: "shared", test: (id) => SHARED.test(id) && !/(Chart|FileTable)\.tsx$/.test(id), minShareCount: 2, priority: 1 },
+          ],
+        },
+      },
       // react-router marks its modules "use client" (a server-components hint); irrelevant to a plain SPA.
       onwarn(warning, warn) {
         if (warning.code !== "MODULE_LEVEL_DIRECTIVE") warn(warning);

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import socket
 import subprocess
 import sys
@@ -93,6 +94,36 @@ def test_dashboard_spa_fallback_and_cache_headers(api_cfg: Config, tmp_path: Pat
         assert "no" != c.get("/../secret.txt").text and c.get("/%2e%2e/secret.txt").text == "<html>dash</html>"
         r = c.get("/api/v1/nothing")
         assert r.status_code == 404 and r.headers["content-type"] == "application/json"
+
+
+def test_dashboard_assets_go_out_precompressed_as_accepted(api_cfg: Config, tmp_path: Path) -> None:
+    """The build's .br/.gz copies are sent as they are (never compressed again), in the browser's accepted coding."""
+    dist = tmp_path / "dist"
+    (dist / "assets").mkdir(parents=True)
+    (dist / "index.html").write_text("<html>dash</html>")
+    plain = b"export const x = 1;" * 200
+    (dist / "assets" / "app-1a2b3c.js").write_bytes(plain)
+    (dist / "assets" / "app-1a2b3c.js.br").write_bytes(b"brotli bytes")
+    (dist / "assets" / "app-1a2b3c.js.gz").write_bytes(gzip.compress(plain))
+    (dist / "assets" / "only-plain.css").write_text("body{}")
+    cfg = dataclasses.replace(api_cfg, api=dataclasses.replace(api_cfg.api, web_dist=str(dist)))
+    with TestClient(create_app(cfg), base_url="http://localhost") as c:
+
+        def get(path: str, accept: str) -> httpx.Response:
+            # Raw bytes as sent: the client must not decode them (it would choke on the fake brotli body).
+            with c.stream("GET", path, headers={"Accept-Encoding": accept}) as r:
+                return httpx.Response(r.status_code, headers=r.headers, content=b"".join(r.iter_raw()))
+
+        r = get("/assets/app-1a2b3c.js", "gzip, deflate, br, zstd")
+        assert r.content == b"brotli bytes" and r.headers["content-encoding"] == "br"
+        assert r.headers["content-type"].startswith("text/javascript") and "immutable" in r.headers["cache-control"]
+        assert r.headers["vary"] == "Accept-Encoding" and r.headers["content-length"] == str(len(b"brotli bytes"))
+        r = get("/assets/app-1a2b3c.js", "gzip;q=1, br;q=0")
+        assert r.headers["content-encoding"] == "gzip" and gzip.decompress(r.content) == plain
+        r = get("/assets/app-1a2b3c.js", "identity")
+        assert "content-encoding" not in r.headers and r.content == plain
+        r = get("/assets/only-plain.css", "br")  # no copy: the file as it is
+        assert r.content == b"body{}" and r.headers["content-type"].startswith("text/css")
 
 
 def test_without_a_dashboard_build_root_is_a_note(api_cfg: Config, tmp_path: Path) -> None:

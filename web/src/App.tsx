@@ -1,9 +1,11 @@
-import { Suspense, lazy, useState } from "react";
-import { NavLink, Route, Routes } from "react-router-dom";
-import { getToken, setToken } from "./api";
-import { Overview } from "./pages/Overview";
+import { type ReactNode, Suspense, lazy, useState } from "react";
+import { NavLink, Route, Routes, useLocation, useParams, useSearchParams } from "react-router-dom";
+import { getToken, setToken, startEarly } from "./api";
+import * as opening from "./opening";
 
-// The landing page is in the main bundle; the others load on first visit (the table library only with them).
+// Every page is its own chunk, loaded on first visit: the main bundle is the shell (React, the router, the API
+// client), and the chart library comes only with the pages that draw charts.
+const Overview = lazy(() => import("./pages/Overview").then((m) => ({ default: m.Overview })));
 const BackendList = lazy(() => import("./pages/BackendDetail").then((m) => ({ default: m.BackendList })));
 const BackendDetail = lazy(() => import("./pages/BackendDetail").then((m) => ({ default: m.BackendDetail })));
 const Marks = lazy(() => import("./pages/Marks").then((m) => ({ default: m.Marks })));
@@ -16,6 +18,25 @@ const Status = lazy(() => import("./pages/Status").then((m) => ({ default: m.Sta
 const TeamList = lazy(() => import("./pages/Teams").then((m) => ({ default: m.TeamList })));
 const TeamDetail = lazy(() => import("./pages/Teams").then((m) => ({ default: m.TeamDetail })));
 const UserList = lazy(() => import("./pages/Users").then((m) => ({ default: m.UserList })));
+
+let openedPath: string | undefined;
+
+/**
+ * Starts the page's opening requests (opening.ts) the moment its route matches, so they run while its code chunk
+ * loads, instead of after it. Done while rendering (not in an effect: the page's own effects would run first) and
+ * once per path: a render again (Suspense retries the whole route once the chunk is in) must not ask twice, and a new
+ * query string on the same page is the page's own to fetch.
+ */
+function Opens({ requests, children }: { requests: opening.Opening; children: ReactNode }) {
+  const params = useParams();
+  const [search] = useSearchParams();
+  const { pathname } = useLocation();
+  if (openedPath !== pathname) {
+    openedPath = pathname;
+    startEarly(Object.values(requests(params, search)));
+  }
+  return children;
+}
 
 /** The bearer token lives in localStorage; changing it remounts the pages so they refetch with it. */
 function TokenField({ onChange }: { onChange: () => void }) {
@@ -66,19 +87,31 @@ export function App() {
       <main key={generation}>
         <Suspense fallback={<p className="muted">Loading…</p>}>
           <Routes>
-            <Route path="/" element={<Overview />} />
-            <Route path="/backends" element={<BackendList />} />
-            <Route path="/backends/:name" element={<BackendDetail />} />
-            <Route path="/tree" element={<TreePage />} />
-            <Route path="/tree/:backend" element={<TreePage />} />
-            <Route path="/stale" element={<StaleData />} />
-            <Route path="/marks" element={<Marks />} />
-            <Route path="/users" element={<UserList />} />
-            <Route path="/teams" element={<TeamList />} />
-            <Route path="/teams/:team" element={<TeamDetail />} />
-            <Route path="/status" element={<Status />} />
-            <Route path="/users/:userId" element={<UserDetail />} />
-            <Route path="/quotas" element={<Quotas />} />
+            <Route path="/" element={<Opens requests={opening.overview}><Overview /></Opens>} />
+            <Route path="/backends" element={<Opens requests={opening.backendList}><BackendList /></Opens>} />
+            <Route
+              path="/backends/:name"
+              element={<Opens requests={(p) => opening.backendDetail(p.name ?? "")}><BackendDetail /></Opens>}
+            />
+            <Route path="/tree" element={<Opens requests={opening.treeRoot}><TreePage /></Opens>} />
+            <Route
+              path="/tree/:backend"
+              element={<Opens requests={(p, q) => opening.treeDir(p.backend ?? "", q)}><TreePage /></Opens>}
+            />
+            <Route path="/stale" element={<Opens requests={(_, q) => opening.stale(q)}><StaleData /></Opens>} />
+            <Route path="/marks" element={<Opens requests={opening.marks}><Marks /></Opens>} />
+            <Route path="/users" element={<Opens requests={(_, q) => opening.users(q)}><UserList /></Opens>} />
+            <Route path="/teams" element={<Opens requests={opening.teamList}><TeamList /></Opens>} />
+            <Route
+              path="/teams/:team"
+              element={<Opens requests={(p) => opening.teamDetail(p.team ?? "")}><TeamDetail /></Opens>}
+            />
+            <Route path="/status" element={<Opens requests={opening.status}><Status /></Opens>} />
+            <Route
+              path="/users/:userId"
+              element={<Opens requests={(p) => opening.user(p.userId ?? "")}><UserDetail /></Opens>}
+            />
+            <Route path="/quotas" element={<Opens requests={opening.quotas}><Quotas /></Opens>} />
             <Route path="*" element={<p>No such page.</p>} />
           </Routes>
         </Suspense>
