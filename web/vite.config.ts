@@ -2,8 +2,6 @@ import { brotliCompressSync, constants, gzipSync } from "node:zlib";
 import type { Plugin } from "vite";
 import { defineConfig } from "vitest/config";
 
-// No React plugin: the built-in transform compiles TSX with the automatic JSX runtime (tsconfig "jsx"),
-// and fast refresh is not worth a dependency for this small dashboard.
 /** Writes `<asset>.br` and `<asset>.gz` beside every script and style sheet, compressed once at build time at the
  * highest levels; the API sends the one the browser accepts (api/dashboard.py) instead of compressing per request. */
 function precompress(): Plugin {
@@ -22,11 +20,14 @@ function precompress(): Plugin {
   };
 }
 
-// Libraries every page needs (main bundle) or only the file tables need: not part of the charts chunk.
+// Libraries the main bundle (every page) or only the file tables need: not part of the charts chunk.
 const NOT_CHARTS = /[\\/]node_modules[\\/](react|react-dom|react-router|react-router-dom|scheduler|cookie|set-cookie-parser|@tanstack)[\\/]/;
 
+// The dashboard's components and helpers, and the shared definitions it reads from schemas/.
 const SHARED = /[\\/]web[\\/](src[\\/](components[\\/]|useApi\.ts|owners\.ts)|\.\.[\\/]schemas[\\/]|schemas[\\/])/;
 
+// No React plugin: the built-in transform compiles TSX with the automatic JSX runtime (tsconfig "jsx"),
+// and fast refresh is not worth a dependency for this small dashboard.
 export default defineConfig({
   plugins: [precompress()],
   build: {
@@ -40,11 +41,15 @@ export default defineConfig({
           includeDependenciesRecursively: false,
           groups: [
             // The chart library (Recharts and what it brings: d3, redux, immer, …): one chunk, fetched only by the pages
-            // that draw charts.
-            { name: "charts", test: (id) => /[\\/]node_modules[\\/]/.test(id) && !NOT_CHARTS.test(id), priority: 2 },
+            // that draw charts, with the dashboard's chart components.
+            {
+              name: "charts",
+              test: (id) => (/[\\/]node_modules[\\/]/.test(id) && !NOT_CHARTS.test(id)) || /Chart\.tsx$/.test(id),
+              priority: 2,
+            },
             // The dashboard's own small modules used by several pages travel together, not as ten tiny files (not the
-            // charts and the file table: they bring their libraries; not what the shell itself imports).
-            { name: "shared", test: (id) => SHARED.test(id) && !/(Chart|FileTable)\.tsx$/.test(id), minShareCount: 2, priority: 1 },
+            // file table: it brings its table library; not what the shell itself imports).
+            { name: "shared", test: (id) => SHARED.test(id) && !/FileTable\.tsx$/.test(id), minShareCount: 2, priority: 1 },
           ],
         },
       },

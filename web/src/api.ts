@@ -14,6 +14,7 @@ export function getToken(): string {
 export function setToken(token: string): void {
   if (token) localStorage.setItem(TOKEN_KEY, token);
   else localStorage.removeItem(TOKEN_KEY);
+  early.clear(); // answers asked with the old token are not the new token's
 }
 
 /** An API failure in words a person can act on; `param` names the offending input when the API says so. */
