@@ -109,21 +109,22 @@ def test_dashboard_assets_go_out_precompressed_as_accepted(api_cfg: Config, tmp_
     cfg = dataclasses.replace(api_cfg, api=dataclasses.replace(api_cfg.api, web_dist=str(dist)))
     with TestClient(create_app(cfg), base_url="http://localhost") as c:
 
-        def get(path: str, accept: str) -> httpx.Response:
-            # Raw bytes as sent: the client must not decode them (it would choke on the fake brotli body).
+        def get(path: str, accept: str) -> tuple[httpx.Headers, bytes]:
+            # The bytes as sent (the client must not decode them: the brotli body is fake).
             with c.stream("GET", path, headers={"Accept-Encoding": accept}) as r:
-                return httpx.Response(r.status_code, headers=r.headers, content=b"".join(r.iter_raw()))
+                assert r.status_code == 200
+                return r.headers, b"".join(r.iter_raw())
 
-        r = get("/assets/app-1a2b3c.js", "gzip, deflate, br, zstd")
-        assert r.content == b"brotli bytes" and r.headers["content-encoding"] == "br"
-        assert r.headers["content-type"].startswith("text/javascript") and "immutable" in r.headers["cache-control"]
-        assert r.headers["vary"] == "Accept-Encoding" and r.headers["content-length"] == str(len(b"brotli bytes"))
-        r = get("/assets/app-1a2b3c.js", "gzip;q=1, br;q=0")
-        assert r.headers["content-encoding"] == "gzip" and gzip.decompress(r.content) == plain
-        r = get("/assets/app-1a2b3c.js", "identity")
-        assert "content-encoding" not in r.headers and r.content == plain
-        r = get("/assets/only-plain.css", "br")  # no copy: the file as it is
-        assert r.content == b"body{}" and r.headers["content-type"].startswith("text/css")
+        headers, body = get("/assets/app-1a2b3c.js", "gzip, deflate, br, zstd")
+        assert body == b"brotli bytes" and headers["content-encoding"] == "br"
+        assert headers["content-type"].startswith("text/javascript") and "immutable" in headers["cache-control"]
+        assert headers["vary"] == "Accept-Encoding" and headers["content-length"] == str(len(b"brotli bytes"))
+        headers, body = get("/assets/app-1a2b3c.js", "gzip;q=1, br;q=0")
+        assert headers["content-encoding"] == "gzip" and gzip.decompress(body) == plain
+        headers, body = get("/assets/app-1a2b3c.js", "identity")
+        assert "content-encoding" not in headers and body == plain
+        headers, body = get("/assets/only-plain.css", "br")  # no copy: the file as it is
+        assert body == b"body{}" and headers["content-type"].startswith("text/css")
 
 
 def test_without_a_dashboard_build_root_is_a_note(api_cfg: Config, tmp_path: Path) -> None:

@@ -8,7 +8,6 @@ import { Loading } from "../components/States";
 import { USERS_PAGE as PAGE, USER_SORTS as SORTS, users as opening, usersQuery } from "../opening";
 import { useApi } from "../useApi";
 
-
 const USER_COLUMNS: Column<UsageItem>[] = [
   { header: "User", cell: (it) => <UserLink user={it.user} /> },
   { header: "Owns", num: true, cell: (it) => <Size bytes={it.total_bytes} /> },
