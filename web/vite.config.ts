@@ -1,20 +1,23 @@
+import { readFileSync, writeFileSync } from "node:fs";
+import path from "node:path";
 import { brotliCompressSync, constants, gzipSync } from "node:zlib";
 import type { Plugin } from "vite";
 import { defineConfig } from "vitest/config";
 
 /** Writes `<asset>.br` and `<asset>.gz` beside every script and style sheet, compressed once at build time at the
- * highest levels; the API sends the one the browser accepts (api/dashboard.py) instead of compressing per request. */
+ * highest levels; the API sends the one the browser accepts (api/dashboard.py) instead of compressing per request.
+ * From the files as written: other plugins finish the code in generateBundle (Vite fills in its preload lists). */
 function precompress(): Plugin {
   return {
     name: "warpdrive-precompress",
     apply: "build",
-    generateBundle(_, bundle) {
-      for (const file of Object.values(bundle)) {
-        if (!/^assets\/.*\.(js|css)$/.test(file.fileName)) continue;
-        const source = Buffer.from(file.type === "chunk" ? file.code : file.source);
-        const br = brotliCompressSync(source, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } });
-        this.emitFile({ type: "asset", fileName: `${file.fileName}.br`, source: br });
-        this.emitFile({ type: "asset", fileName: `${file.fileName}.gz`, source: gzipSync(source, { level: 9 }) });
+    writeBundle(options, bundle) {
+      for (const name of Object.keys(bundle)) {
+        if (!/^assets\/.*\.(js|css)$/.test(name)) continue;
+        const file = path.join(options.dir ?? "dist", name);
+        const source = readFileSync(file);
+        writeFileSync(`${file}.br`, brotliCompressSync(source, { params: { [constants.BROTLI_PARAM_QUALITY]: 11 } }));
+        writeFileSync(`${file}.gz`, gzipSync(source, { level: 9 }));
       }
     },
   };
