@@ -424,12 +424,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def serve(dsn: str, stack: Stack, port: int, log: Path) -> subprocess.Popen:
+def serve(dsn: str, stack: Stack, port: int, log: Path, web_dist: str = "") -> subprocess.Popen:
+    """A real ``warpdrive api serve`` on ``port`` (its dashboard from ``web_dist``, default web/dist)."""
     cfg = {
         "state_dir": str(stack.state_dir),
         "kafka": {"bootstrap_servers": stack.kafka_bootstrap, "topic_prefix": "bench."},
         "postgres": {"dsn": dsn, "pool_max": 10},
-        "api": {"listen": f"127.0.0.1:{port}", "tokens": [{"token": TOKEN, "role": "viewer", "name": "bench"}]},
+        "api": {
+            "listen": f"127.0.0.1:{port}",
+            "tokens": [{"token": TOKEN, "role": "viewer", "name": "bench"}],
+            "web_dist": web_dist,
+        },
         "backends": [{"name": b, "url": f"file:///tmp/bench-{b}"} for b in BACKENDS],
     }
     path = log.with_suffix(".toml")  # beside the server's log

@@ -1,4 +1,4 @@
-// Times the dashboard's pages in Debian's Chromium (playwright-core from web/node_modules, no bundled browser) for
+// Times the dashboard's pages in Debian's Chromium (web/tests/e2e/chromium.mjs: playwright-core from web/node_modules) for
 // bench/dashboard.py, which decides what to print. Usage: node dashboard.mjs '<json: {web, base, token, pages:
 // [{name, path, ready}], cold, warm}>'. Prints one JSON object: per page the cold and warm times (ms, navigation start
 // to data on screen) and the API requests the page made.
@@ -7,20 +7,15 @@
 // flight, and the browser has painted since (two animation frames). Cold: a fresh browser context (empty HTTP cache,
 // no service state), the token already stored as a returning admin has it. Warm: the same page loaded again in that
 // context (assets from the cache, the API asked again).
-import { createRequire } from "node:module";
 import path from "node:path";
+import { pathToFileURL } from "node:url";
 
 const args = JSON.parse(process.argv[2]);
-const { chromium } = createRequire(path.join(args.web, "package.json"))("playwright-core");
+// The browser tests' own launcher: the same Chromium with the same options.
+const { launch } = await import(pathToFileURL(path.join(args.web, "tests", "e2e", "chromium.mjs")).href);
 const TIMEOUT = 60000;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-});
+const browser = await launch();
 
 async function context() {
   const ctx = await browser.newContext({ viewport: { width: 1400, height: 900 } });

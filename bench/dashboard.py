@@ -7,10 +7,12 @@ one after another). Goal (issue 20): every page < 0.5 s warm and < 1 s cold.
 
     .venv/bin/python bench/api_latency.py --stack /tmp/wds1 --name wdbench_10m --generate-only   # 10M / 50M, ~26 min
     .venv/bin/python bench/dashboard.py --stack /tmp/wds1 --reuse wdbench_10m
+    # two builds compared in the same machine state, taking turns:
+    .venv/bin/python bench/dashboard.py --stack /tmp/wds1 --reuse wdbench_10m --dist before=/tmp/old/dist --dist after=web/dist --rounds 2
 
 ``--files N --access M`` instead generates a database of that size here (dropped afterwards unless ``--keep``). The
-dashboard is served from web/dist (built first if missing) by a real ``warpdrive api serve``; the driver is
-bench/dashboard.mjs (playwright-core from web/node_modules).
+dashboard is served from web/dist (built first if missing), or from each ``--dist`` folder, by a real
+``warpdrive api serve``; the driver is bench/dashboard.mjs (web/tests/e2e/chromium.mjs's Chromium).
 """
 
 from __future__ import annotations
@@ -101,6 +103,17 @@ def time_alone(base: str, paths: list[str], n: int) -> dict[str, float]:
     return out
 
 
+def merge(into: dict, seen: dict) -> None:
+    """One driver run's pages added to the runs before (the rounds of one build)."""
+    for page, r in seen.items():
+        acc = into.setdefault(page, {"cold": [], "warm": [], "requests": [], "errors": [], "failed": None})
+        acc["cold"] += r["cold"]
+        acc["warm"] += r["warm"]
+        acc["requests"] += [q for q in r["requests"] if q not in acc["requests"]]
+        acc["errors"] += r["errors"]
+        acc["failed"] = acc["failed"] or r.get("failed")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument(
@@ -113,6 +126,14 @@ def main() -> None:
     ap.add_argument("--cold", type=int, default=3, help="cold loads per page, each in a fresh browser context")
     ap.add_argument("--warm", type=int, default=5, help="warm loads per page")
     ap.add_argument("--pages", help="comma-separated page names (default: every page)")
+    ap.add_argument(
+        "--dist",
+        action="append",
+        metavar="LABEL=DIR",
+        help="a built dashboard to measure (repeat to compare builds: each is served by its own API over the same "
+        "database, and the builds take turns in every round); default: web/dist, built if missing",
+    )
+    ap.add_argument("--rounds", type=int, default=1, help="rounds over every build (each: every page, every build)")
     args = ap.parse_args()
 
     stack = Stack(Path(args.stack))
@@ -120,6 +141,7 @@ def main() -> None:
     name = args.reuse or f"wdbench_{uuid.uuid4().hex[:8]}"
     dsn = database_dsn(base_dsn, name)
     pages = [p for p in PAGES if not args.pages or p[0] in args.pages.split(",")]
+    dists = dict(d.split("=", 1) for d in args.dist) if args.dist else {"web/dist": ""}
     print(
         f"machine: {platform.node()} {os.cpu_count()} cores; database {name}; "
         + ("reused as generated before" if args.reuse else f"{args.files:,} files, {args.access:,} access rows")
@@ -130,55 +152,71 @@ def main() -> None:
         asyncio.run(api_latency.migrate_reused(dsn))
     else:
         asyncio.run(create_database(base_dsn, name))
-    build_dist()
-    proc = None
+    if not args.dist:
+        build_dist()
+    procs = []
     try:
         if not args.reuse:
             t0 = time.perf_counter()
             asyncio.run(api_latency.generate(dsn, args.files, args.access))
             print(f"generated in {time.perf_counter() - t0:.0f}s", flush=True)
-        port = api_latency.free_port()
-        proc = api_latency.serve(dsn, stack, port, Path(tempfile.gettempdir()) / f"{name}-dashboard-api.log")
-        base = f"http://127.0.0.1:{port}"
+        bases: dict[str, str] = {}
+        for label, dist in dists.items():
+            port = api_latency.free_port()
+            log = Path(tempfile.gettempdir()) / f"{name}-dashboard-{len(bases)}-api.log"
+            procs.append(api_latency.serve(dsn, stack, port, log, web_dist=str(Path(dist).resolve()) if dist else ""))
+            bases[label] = f"http://127.0.0.1:{port}"
         print(
-            f"pages in Chromium: {args.cold} cold (fresh context) and {args.warm} warm loads each; "
-            f"peer: each API request of the page alone, median of {args.warm}",
+            f"pages in Chromium: {args.cold} cold (fresh context) and {args.warm} warm loads each, per round and build; "
+            f"{args.rounds} round(s) over {', '.join(dists)}; peer: each API request of the page alone, median of "
+            f"{args.warm}",
             flush=True,
         )
-        seen = drive(base, pages, args.cold, args.warm)
+        results: dict[str, dict] = {label: {} for label in dists}
+        for rnd in range(args.rounds):
+            for label, base in bases.items():
+                merge(results[label], drive(base, pages, args.cold, args.warm))
+                print(f"  round {rnd + 1}, {label} done; {load()}", flush=True)
         print(
-            f"  {'page':20} {'cold med':>9} {'cold max':>9} {'warm med':>9} {'warm max':>9} {'API alone':>10} "
-            f"{'warm/API':>9}  {'warm: DOM ready, API sent, API done':>35}  slowest request",
+            f"  {'page':20} {'build':10} {'cold med':>9} {'cold max':>9} {'warm med':>9} {'warm max':>9} "
+            f"{'API alone':>10} {'warm/API':>9}  {'warm: DOM ready, API sent, API done':>35}  slowest request",
             flush=True,
         )
-        worst_cold = worst_warm = 0.0
+        worst = {label: [0.0, 0.0] for label in dists}
+        first = next(iter(bases.values()))
         for page, _, _ in pages:
-            r = seen[page]
-            if r.get("failed"):
-                print(f"  {page:20} FAILED: {r['failed']}", flush=True)
-                continue
-            alone = time_alone(base, r["requests"], args.warm)
-            slowest = max(alone, key=alone.__getitem__) if alone else "-"
-            api_ms = alone.get(slowest, 0.0)
-            cold_ms, warm_ms = [x["ms"] for x in r["cold"]], [x["ms"] for x in r["warm"]]
-            cold_med, warm_med = statistics.median(cold_ms), statistics.median(warm_ms)
-            parts = "/".join(f"{statistics.median(x[k] for x in r['warm']):.0f}" for k in ("dcl", "apiStart", "apiEnd"))
-            worst_cold, worst_warm = max(worst_cold, cold_med), max(worst_warm, warm_med)
+            alone: dict[str, float] | None = None
+            for label in dists:
+                r = results[label][page]
+                if r["failed"]:
+                    print(f"  {page:20} {label:10} FAILED: {r['failed']}", flush=True)
+                    continue
+                if alone is None:  # the API is the same for every build: timed once, on the first build's server
+                    alone = time_alone(first, r["requests"], args.warm)
+                slowest = max(alone, key=alone.__getitem__) if alone else "-"
+                api_ms = alone.get(slowest, 0.0)
+                cold_ms, warm_ms = [x["ms"] for x in r["cold"]], [x["ms"] for x in r["warm"]]
+                cold_med, warm_med = statistics.median(cold_ms), statistics.median(warm_ms)
+                parts = "/".join(
+                    f"{statistics.median(x[k] for x in r['warm']):.0f}" for k in ("dcl", "apiStart", "apiEnd")
+                )
+                worst[label] = [max(worst[label][0], cold_med), max(worst[label][1], warm_med)]
+                print(
+                    f"  {page:20} {label:10} {cold_med:7.0f}ms {max(cold_ms):7.0f}ms {warm_med:7.0f}ms "
+                    f"{max(warm_ms):7.0f}ms {api_ms:8.1f}ms {warm_med / api_ms if api_ms else 0:8.1f}x  "
+                    f"{parts + ' ms':>35}  {slowest} ({len(alone)} requests)",
+                    flush=True,
+                )
+                for e in sorted(set(r["errors"])):
+                    print(f"    console error: {e[:200]}", flush=True)
+        for label, (cold, warm) in worst.items():
             print(
-                f"  {page:20} {cold_med:7.0f}ms {max(cold_ms):7.0f}ms {warm_med:7.0f}ms {max(warm_ms):7.0f}ms "
-                f"{api_ms:8.1f}ms {warm_med / api_ms if api_ms else 0:8.1f}x  {parts + ' ms':>35}  {slowest} "
-                f"({len(alone)} requests)",
+                f"{label}: slowest page median: cold {cold:.0f} ms (goal < 1000), warm {warm:.0f} ms (goal < 500)",
                 flush=True,
             )
-            for e in sorted(set(r["errors"])):
-                print(f"    console error: {e[:200]}", flush=True)
-        print(
-            f"slowest page median: cold {worst_cold:.0f} ms (goal < 1000), warm {worst_warm:.0f} ms (goal < 500); "
-            f"{load()}",
-            flush=True,
-        )
+        print(load(), flush=True)
     finally:
-        if proc is not None:
+        for proc in procs:
             os.killpg(proc.pid, signal.SIGTERM)
             proc.wait(30)
         if not (args.reuse or args.keep):

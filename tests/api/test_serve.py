@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import socket
 import subprocess
 import sys
@@ -93,6 +94,37 @@ def test_dashboard_spa_fallback_and_cache_headers(api_cfg: Config, tmp_path: Pat
         assert "no" != c.get("/../secret.txt").text and c.get("/%2e%2e/secret.txt").text == "<html>dash</html>"
         r = c.get("/api/v1/nothing")
         assert r.status_code == 404 and r.headers["content-type"] == "application/json"
+
+
+def test_dashboard_assets_go_out_precompressed_as_accepted(api_cfg: Config, tmp_path: Path) -> None:
+    """The build's .br/.gz copies are sent as they are (never compressed again), in the browser's accepted coding."""
+    dist = tmp_path / "dist"
+    (dist / "assets").mkdir(parents=True)
+    (dist / "index.html").write_text("<html>dash</html>")
+    plain = b"export const x = 1;" * 200
+    (dist / "assets" / "app-1a2b3c.js").write_bytes(plain)
+    (dist / "assets" / "app-1a2b3c.js.br").write_bytes(b"brotli bytes")
+    (dist / "assets" / "app-1a2b3c.js.gz").write_bytes(gzip.compress(plain))
+    (dist / "assets" / "only-plain.css").write_text("body{}")
+    cfg = dataclasses.replace(api_cfg, api=dataclasses.replace(api_cfg.api, web_dist=str(dist)))
+    with TestClient(create_app(cfg), base_url="http://localhost") as c:
+
+        def get(path: str, accept: str) -> tuple[httpx.Headers, bytes]:
+            # The bytes as sent (the client must not decode them: the brotli body is fake).
+            with c.stream("GET", path, headers={"Accept-Encoding": accept}) as r:
+                assert r.status_code == 200
+                return r.headers, b"".join(r.iter_raw())
+
+        headers, body = get("/assets/app-1a2b3c.js", "gzip, deflate, br, zstd")
+        assert body == b"brotli bytes" and headers["content-encoding"] == "br"
+        assert headers["content-type"].startswith("text/javascript") and "immutable" in headers["cache-control"]
+        assert headers["vary"] == "Accept-Encoding" and headers["content-length"] == str(len(b"brotli bytes"))
+        headers, body = get("/assets/app-1a2b3c.js", "gzip;q=1, br;q=0")
+        assert headers["content-encoding"] == "gzip" and gzip.decompress(body) == plain
+        headers, body = get("/assets/app-1a2b3c.js", "identity")
+        assert "content-encoding" not in headers and body == plain
+        headers, body = get("/assets/only-plain.css", "br")  # no copy: the file as it is
+        assert body == b"body{}" and headers["content-type"].startswith("text/css")
 
 
 def test_without_a_dashboard_build_root_is_a_note(api_cfg: Config, tmp_path: Path) -> None:

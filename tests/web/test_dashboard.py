@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import fcntl
+import gzip
 import hashlib
 import json
 import shutil
@@ -98,6 +99,9 @@ def web_dist() -> Path:
             _run(["npm", "run", "build"], WEB)
             build_stamp.write_text(build)
     assert (WEB / "dist" / "index.html").is_file()
+    # The compressed copies the API sends instead (vite.config.ts) hold exactly the files as built.
+    packed = sorted((WEB / "dist" / "assets").glob("*.gz"))
+    assert packed and all(gzip.decompress(p.read_bytes()) == p.with_suffix("").read_bytes() for p in packed)
     return WEB / "dist"
 
 

@@ -14,6 +14,7 @@ export function getToken(): string {
 export function setToken(token: string): void {
   if (token) localStorage.setItem(TOKEN_KEY, token);
   else localStorage.removeItem(TOKEN_KEY);
+  early.clear(); // answers asked with the old token are not the new token's
 }
 
 /** An API failure in words a person can act on; `param` names the offending input when the API says so. */
@@ -56,7 +57,47 @@ export function buildUrl(path: string, query?: Query): string {
   return `/api/v1${path}${qs ? `?${qs}` : ""}`;
 }
 
-async function request<T>(method: string, path: string, query?: Query, body?: unknown): Promise<T> {
+// Answers started early (startEarly), each waiting for the page's first identical GET, by URL with its parameters in
+// a fixed order (a page may name them in another).
+const early = new Map<string, Promise<unknown>>();
+let startingEarly = false;
+
+const earlyKey = (path: string, query?: Query) => {
+  const url = new URL(buildUrl(path, query), "http://x");
+  url.searchParams.sort();
+  return url.pathname + url.search;
+};
+
+/**
+ * Sends the GET requests of `sends` now, for the page being navigated to, before its code has arrived: the page's
+ * first identical request takes the answer instead of asking again. Answers no page took are dropped at the next start.
+ * A failure is the page's to show when it asks: here it is only kept.
+ */
+export function startEarly(sends: Iterable<() => Promise<unknown>>): void {
+  early.clear();
+  startingEarly = true;
+  try {
+    for (const send of sends) send().catch(() => undefined);
+  } finally {
+    startingEarly = false;
+  }
+}
+
+function request<T>(method: string, path: string, query?: Query, body?: unknown): Promise<T> {
+  if (method !== "GET") return send<T>(method, path, query, body);
+  const key = earlyKey(path, query);
+  if (startingEarly) {
+    const answer = send<T>(method, path, query, body);
+    answer.catch(() => undefined); // the page that takes it sees the failure; untaken, it is no one's error
+    early.set(key, answer);
+    return answer;
+  }
+  const answer = early.get(key) as Promise<T> | undefined;
+  early.delete(key);
+  return answer ?? send<T>(method, path, query, body);
+}
+
+async function send<T>(method: string, path: string, query?: Query, body?: unknown): Promise<T> {
   const headers: Record<string, string> = { Accept: "application/json" };
   const token = getToken();
   if (token) headers.Authorization = `Bearer ${token}`;

@@ -3,6 +3,7 @@ import { type Trash, type TrashFilter, type TrashPlan, trash } from "../api";
 import { BackendLink } from "./Links";
 import { ErrorBox } from "./ErrorBox";
 import { Size, formatCount, formatTime } from "./SizeFormat";
+import { marks } from "../opening";
 import { useApi } from "../useApi";
 
 const SHOWN = 500; // files of a dry run shown on screen (the totals cover all; the CLI lists every one)
@@ -15,7 +16,7 @@ export function DeletionJob({ filter, onSubmitted }: { filter: TrashFilter; onSu
   const [confirming, setConfirming] = useState(false);
   const [busy, setBusy] = useState(false);
   const [result, setResult] = useState<{ error?: Error; notice?: string }>({});
-  const list = useApi(() => trash.list({ limit: 20 }), []);
+  const list = useApi(marks().trash, []);
   const running = (list.data?.items ?? []).some((t) => t.status === "running");
   useEffect(() => {
     if (!running) return;

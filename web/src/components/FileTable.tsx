@@ -8,6 +8,7 @@ import {
   useReactTable,
 } from "@tanstack/react-table";
 import type { StaleFile } from "../api";
+import { SortHeader } from "./DataTable";
 
 /** A file row: a stale-list file, or a user's largest file (no mark, coverage or owner user known there). */
 export type FileRow = Omit<StaleFile, "marked" | "coverage_ok" | "owner_user"> &
@@ -137,30 +138,14 @@ export function FileTable({ rows, sort, onSort, selection, onSelectionChange, bu
         {table.getHeaderGroups().map((hg) => (
           <tr key={hg.id}>
             {hg.headers.map((h) => {
-              const canSort = h.column.getCanSort();
-              const dir = h.column.getIsSorted();
-              return (
-                <th
-                  key={h.id}
-                  data-col={h.column.id}
-                  className={canSort ? "sortable" : undefined}
-                  onClick={canSort ? h.column.getToggleSortingHandler() : undefined}
-                  // Reachable by Tab and sorted by Enter or Space, like a button.
-                  tabIndex={canSort ? 0 : undefined}
-                  onKeyDown={
-                    canSort
-                      ? (e) => {
-                          if (e.key === "Enter" || e.key === " ") {
-                            e.preventDefault();
-                            h.column.toggleSorting();
-                          }
-                        }
-                      : undefined
-                  }
-                  aria-sort={dir === "asc" ? "ascending" : dir === "desc" ? "descending" : canSort ? "none" : undefined}
-                >
-                  {flexRender(h.column.columnDef.header, h.getContext())}
-                  {dir === "asc" ? " ▲" : dir === "desc" ? " ▼" : ""}
+              const header = flexRender(h.column.columnDef.header, h.getContext());
+              return h.column.getCanSort() ? (
+                <SortHeader key={h.id} col={h.column.id} sorted={h.column.getIsSorted()} onSort={() => h.column.toggleSorting()}>
+                  {header}
+                </SortHeader>
+              ) : (
+                <th key={h.id} data-col={h.column.id}>
+                  {header}
                 </th>
               );
             })}

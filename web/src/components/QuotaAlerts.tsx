@@ -1,5 +1,5 @@
 import { Link } from "react-router-dom";
-import { api } from "../api";
+import { overview } from "../opening";
 import { usePolling, useApi } from "../useApi";
 import { ErrorBox } from "./ErrorBox";
 import { TeamLink } from "./Links";
@@ -11,7 +11,7 @@ import { formatBytes } from "./SizeFormat";
  * usage bars, refreshed every few seconds; a single line when every team is within its quotas.
  */
 export function QuotaAlerts() {
-  const quotas = useApi(() => api.quotas(), []);
+  const quotas = useApi(overview().quotas, []);
   usePolling(quotas.reload, QUOTA_REFRESH_MS);
   if (quotas.error && !quotas.data) return <ErrorBox error={quotas.error} />;
   if (!quotas.data || quotas.data.length === 0) return null;

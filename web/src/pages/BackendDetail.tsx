@@ -1,11 +1,12 @@
 import { useState } from "react";
 import { Link, useParams } from "react-router-dom";
-import { type Backend, api } from "../api";
+import type { Backend } from "../api";
 import { type Column, DataTable } from "../components/DataTable";
 import { ErrorBox } from "../components/ErrorBox";
 import { GrowthChart } from "../components/GrowthChart";
 import { Size, formatCount, formatTime } from "../components/SizeFormat";
 import { StorageChart } from "../components/StorageChart";
+import { backendDetail, backendList } from "../opening";
 import { useApi } from "../useApi";
 
 const BACKEND_COLUMNS: Column<Backend>[] = [
@@ -24,7 +25,7 @@ const BACKEND_COLUMNS: Column<Backend>[] = [
 
 /** Every configured backend: size, files, last crawl, and since when reads are covered and by what evidence. */
 export function BackendList() {
-  const backends = useApi(() => api.backends(), []);
+  const backends = useApi(backendList().backends, []);
   return (
     <>
       <h1>Backends</h1>
@@ -42,9 +43,10 @@ const PERIODS = ["7d", "30d", "90d", "1y"];
 export function BackendDetail() {
   const name = useParams().name ?? "";
   const [period, setPeriod] = useState("30d");
-  const usage = useApi(() => api.usage("team", name), [name]);
-  const growth = useApi(() => api.growth(name, period), [name, period]);
-  const backends = useApi(() => api.backends(), []);
+  const opens = backendDetail(name);
+  const usage = useApi(opens.usage, [name]);
+  const growth = useApi(() => opens.growth(period), [name, period]);
+  const backends = useApi(opens.backends, []);
   const coverage = backends.data?.find((b) => b.name === name)?.coverage;
   return (
     <>

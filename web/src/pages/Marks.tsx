@@ -1,14 +1,65 @@
 import { useState } from "react";
 import { Link } from "react-router-dom";
-import { api, exportUrl, lists } from "../api";
+import { type Mark, api, exportUrl } from "../api";
+import { type Column, DataTable } from "../components/DataTable";
 import { BackendLink, TeamLink, UserLink } from "../components/Links";
 import { DeletionJob } from "../components/DeletionJob";
 import { ErrorBox } from "../components/ErrorBox";
 import { fileKey } from "../components/FileTable";
 import { Size, formatCount, formatTime } from "../components/SizeFormat";
+import { MARKS_PAGE as PAGE, marks as opening } from "../opening";
 import { useApi } from "../useApi";
 
-const PAGE = 200;
+
+/** The marks' columns: a checkbox (`selected` by file key, `toggle` flips one), the file, its owner, the mark. */
+export function markColumns(selected: Set<string>, toggle: (key: string) => void): Column<Mark>[] {
+  return [
+    {
+      header: null,
+      cell: (m) => (
+        <input type="checkbox" aria-label={`select ${m.path}`} checked={selected.has(fileKey(m))} onChange={() => toggle(fileKey(m))} />
+      ),
+    },
+    { header: "Backend", cell: (m) => <BackendLink backend={m.backend} /> },
+    {
+      header: "Path",
+      className: "path",
+      cell: (m) => (
+        <>
+          {m.path}
+          {!m.exists && <span className="badge">gone</span>}
+        </>
+      ),
+    },
+    { header: "Size", num: true, cell: (m) => <Size bytes={m.size_bytes} /> },
+    {
+      header: "Owner",
+      cell: (m) => (
+        <>
+          <TeamLink team={m.owner_team} />
+          {m.owner_user && (
+            <>
+              {" / "}
+              <UserLink user={m.owner_user} />
+            </>
+          )}
+        </>
+      ),
+    },
+    {
+      header: "Last access (UTC)",
+      cell: (m) => (
+        <>
+          {formatTime(m.last_access)}
+          {m.read_since_mark && <span className="badge warn">read since marked</span>}
+        </>
+      ),
+    },
+    { header: "Marked by", cell: (m) => m.marked_by ?? "–" },
+    { header: "Marked at (UTC)", cell: (m) => formatTime(m.marked_at) },
+    { header: "Note", cell: (m) => m.note },
+  ];
+}
 
 /** Files marked for deletion, for review: who marked them, why, and whether they still exist. Unmark in bulk. */
 export function Marks() {
@@ -16,7 +67,7 @@ export function Marks() {
   const [filter, setFilter] = useState({ owner: "", read_since_mark: "" });
   const [draft, setDraft] = useState(filter);
   const q = { owner: filter.owner || undefined, read_since_mark: filter.read_since_mark || undefined };
-  const marks = useApi(() => lists.marksFiltered({ ...q, limit: PAGE, offset }), [offset, filter]);
+  const marks = useApi(() => opening().marks({ ...q, offset }), [offset, filter]);
   const [selected, setSelected] = useState<Set<string>>(new Set());
   const [result, setResult] = useState<{ error?: Error; notice?: string }>({});
   const rows = marks.data?.items ?? [];
@@ -105,65 +156,23 @@ export function Marks() {
       )}
       {marks.data && (
       <div className="scroll">
-      <table className="grid" data-testid="marks-table">
-        <thead>
+      <DataTable
+        rows={rows}
+        columns={markColumns(selected, toggle)}
+        rowKey={fileKey}
+        rowProps={(m) => ({ "data-path": m.path })}
+        testId="marks-table"
+      >
+        {rows.length === 0 && (
           <tr>
-            <th />
-            <th>Backend</th>
-            <th>Path</th>
-            <th className="num">Size</th>
-            <th>Owner</th>
-            <th>Last access (UTC)</th>
-            <th>Marked by</th>
-            <th>Marked at (UTC)</th>
-            <th>Note</th>
+            <td colSpan={9} className="muted">
+              {filter.owner || filter.read_since_mark
+                ? "No mark matches this filter."
+                : "Nothing is marked: mark stale files from the stale data list to review them here."}
+            </td>
           </tr>
-        </thead>
-        <tbody>
-          {rows.map((m) => (
-            <tr key={fileKey(m)} data-path={m.path}>
-              <td>
-                <input type="checkbox" aria-label={`select ${m.path}`} checked={selected.has(fileKey(m))} onChange={() => toggle(fileKey(m))} />
-              </td>
-              <td>
-                <BackendLink backend={m.backend} />
-              </td>
-              <td className="path">
-                {m.path}
-                {!m.exists && <span className="badge">gone</span>}
-              </td>
-              <td className="num">
-                <Size bytes={m.size_bytes} />
-              </td>
-              <td>
-                <TeamLink team={m.owner_team} />
-                {m.owner_user && (
-                  <>
-                    {" / "}
-                    <UserLink user={m.owner_user} />
-                  </>
-                )}
-              </td>
-              <td>
-                {formatTime(m.last_access)}
-                {m.read_since_mark && <span className="badge warn">read since marked</span>}
-              </td>
-              <td>{m.marked_by ?? "–"}</td>
-              <td>{formatTime(m.marked_at)}</td>
-              <td>{m.note}</td>
-            </tr>
-          ))}
-          {rows.length === 0 && (
-            <tr>
-              <td colSpan={9} className="muted">
-                {filter.owner || filter.read_since_mark
-                  ? "No mark matches this filter."
-                  : "Nothing is marked: mark stale files from the stale data list to review them here."}
-              </td>
-            </tr>
-          )}
-        </tbody>
-      </table>
+        )}
+      </DataTable>
       </div>
       )}
       <DeletionJob filter={{ owner: filter.owner || undefined }} onSubmitted={marks.reload} />

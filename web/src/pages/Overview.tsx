@@ -1,17 +1,18 @@
 import { Link } from "react-router-dom";
-import { type GrowthPoint, api } from "../api";
+import type { GrowthPoint } from "../api";
 import { type Column, DataTable } from "../components/DataTable";
 import { BackendLink, TeamLink } from "../components/Links";
 import { ErrorBox } from "../components/ErrorBox";
 import { QuotaAlerts } from "../components/QuotaAlerts";
 import { Size, formatBytes, formatCount, formatShare, formatTime } from "../components/SizeFormat";
 import { StorageChart, type TeamBar, pivotByTeam } from "../components/StorageChart";
+import { overview } from "../opening";
 import { UNOWNED } from "../owners";
 import { useApi } from "../useApi";
 
 /** Storage by team across every backend, each byte counted once; `unowned` is a team of its own. */
 export function Overview() {
-  const usage = useApi(() => api.usage("team", "all"), []);
+  const usage = useApi(overview().usage, []);
   const u = usage.data;
   const teams = u ? pivotByTeam(u.items) : undefined;
   // Latest access per team over its backends (RFC 3339 UTC strings compare in time order).
@@ -109,9 +110,10 @@ function Change({ label, change }: { label: string; change: ReturnType<typeof gr
 
 /** What an admin should look at first: stale bytes and their share, growth over 7 and 30 days, as of the last crawl. */
 function Alerts({ totalBytes }: { totalBytes: number | undefined }) {
-  const stale = useApi(() => api.stale({ days: "90", limit: 1 }), []);
-  const growth = useApi(() => api.growth("all", "31d"), []);
-  const backends = useApi(() => api.backends(), []);
+  const opens = overview();
+  const stale = useApi(opens.stale, []);
+  const growth = useApi(opens.growth, []);
+  const backends = useApi(opens.backends, []);
   const lastCrawl = (backends.data ?? [])
     .map((b) => b.last_crawl?.finished_at)
     .filter((t): t is string => !!t)

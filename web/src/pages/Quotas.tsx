@@ -1,9 +1,11 @@
 import { useState } from "react";
 import { ApiError, type Quota, api } from "../api";
+import { type Column, DataTable } from "../components/DataTable";
 import { ErrorBox } from "../components/ErrorBox";
 import { TeamLink } from "../components/Links";
 import { QUOTA_REFRESH_MS, QuotaBar } from "../components/QuotaBar";
 import { Size, familyOf, formatBytes } from "../components/SizeFormat";
+import { quotas as opening } from "../opening";
 import { usePolling, useApi } from "../useApi";
 
 interface Draft {
@@ -34,11 +36,60 @@ function exactOrBytes(bytes: number, family: Quota["unit_family"]): string {
   return Math.round(amount * base ** u) === bytes && String(amount).length <= 8 ? `${amount}${unit}` : String(bytes);
 }
 
+/** The quota list's columns; `edit` fills the form with a quota, `remove` asks and deletes it. */
+export function quotaColumns({ busy, edit, remove }: { busy: boolean; edit: (d: Draft) => void; remove: (q: Quota) => void }): Column<Quota>[] {
+  return [
+    { header: "Team", cell: (q) => <TeamLink team={q.team} /> },
+    { header: "Backend", cell: (q) => q.backend ?? <span className="muted">all</span> },
+    { header: "Usage", num: true, cell: (q) => <Size bytes={q.usage_bytes} family={q.unit_family} /> },
+    { header: "Soft", num: true, cell: (q) => <Size bytes={q.soft_limit} family={q.unit_family} /> },
+    { header: "Hard", num: true, cell: (q) => <Size bytes={q.hard_limit} family={q.unit_family} /> },
+    { header: "Used of hard (soft marked)", cell: (q) => <QuotaBar q={q} /> },
+    {
+      header: "Level",
+      cell: (q) =>
+        q.level ? (
+          <span className={`badge level-${q.level}`}>{q.level}</span>
+        ) : (
+          <span className="muted" title="the stream workers have not evaluated this quota yet">
+            pending
+          </span>
+        ),
+    },
+    {
+      header: null,
+      cell: (q) => (
+        <>
+          <button
+            type="button"
+            onClick={() =>
+              edit({
+                team: q.team,
+                backend: q.backend ?? "",
+                // Exact values stay exact: a rounded size is only used when it equals the stored bytes.
+                soft: exactOrBytes(q.soft_limit, q.unit_family),
+                hard: exactOrBytes(q.hard_limit, q.unit_family),
+              })
+            }
+            title={`soft ${formatBytes(q.soft_limit, q.unit_family)}, hard ${formatBytes(q.hard_limit, q.unit_family)}`}
+          >
+            Edit
+          </button>{" "}
+          <button type="button" disabled={busy} onClick={() => remove(q)}>
+            Delete
+          </button>
+        </>
+      ),
+    },
+  ];
+}
+
 /** Quotas per team and backend with their current level; set, edit and delete them (errors from the API shown). */
 export function Quotas() {
-  const quotas = useApi(() => api.quotas(), []);
+  const opens = opening();
+  const quotas = useApi(opens.quotas, []);
   usePolling(quotas.reload, QUOTA_REFRESH_MS);
-  const backends = useApi(() => api.backends(), []);
+  const backends = useApi(opens.backends, []);
   const [draft, setDraft] = useState<Draft>(EMPTY);
   const [result, setResult] = useState<{ error?: Error; notice?: string }>({});
   const [busy, setBusy] = useState(false);
@@ -150,76 +201,21 @@ export function Quotas() {
       )}
       <ErrorBox error={quotas.error} />
       {quotas.data && (
-        <table className="grid" data-testid="quota-table">
-          <thead>
+        <DataTable
+          rows={quotas.data}
+          columns={quotaColumns({ busy, edit: setDraft, remove })}
+          rowKey={(q) => `${q.team}:${q.backend ?? ""}`}
+          rowProps={(q) => ({ "data-team": q.team })}
+          testId="quota-table"
+        >
+          {quotas.data.length === 0 && (
             <tr>
-              <th>Team</th>
-              <th>Backend</th>
-              <th className="num">Usage</th>
-              <th className="num">Soft</th>
-              <th className="num">Hard</th>
-              <th>Used of hard (soft marked)</th>
-              <th>Level</th>
-              <th />
+              <td colSpan={8} className="muted">
+                No quotas set.
+              </td>
             </tr>
-          </thead>
-          <tbody>
-            {quotas.data.map((q) => (
-              <tr key={`${q.team}:${q.backend ?? ""}`} data-team={q.team}>
-                <td>
-                  <TeamLink team={q.team} />
-                </td>
-                <td>{q.backend ?? <span className="muted">all</span>}</td>
-                <td className="num">
-                  <Size bytes={q.usage_bytes} family={q.unit_family} />
-                </td>
-                <td className="num">
-                  <Size bytes={q.soft_limit} family={q.unit_family} />
-                </td>
-                <td className="num">
-                  <Size bytes={q.hard_limit} family={q.unit_family} />
-                </td>
-                <td>
-                  <QuotaBar q={q} />
-                </td>
-                <td>
-                  {q.level ? (
-                    <span className={`badge level-${q.level}`}>{q.level}</span>
-                  ) : (
-                    <span className="muted" title="the stream workers have not evaluated this quota yet">pending</span>
-                  )}
-                </td>
-                <td>
-                  <button
-                    type="button"
-                    onClick={() =>
-                      setDraft({
-                        team: q.team,
-                        backend: q.backend ?? "",
-                        // Exact values stay exact: a rounded size is only used when it equals the stored bytes.
-                        soft: exactOrBytes(q.soft_limit, q.unit_family),
-                        hard: exactOrBytes(q.hard_limit, q.unit_family),
-                      })
-                    }
-                    title={`soft ${formatBytes(q.soft_limit, q.unit_family)}, hard ${formatBytes(q.hard_limit, q.unit_family)}`}
-                  >
-                    Edit
-                  </button>{" "}
-                  <button type="button" disabled={busy} onClick={() => remove(q)}>
-                    Delete
-                  </button>
-                </td>
-              </tr>
-            ))}
-            {quotas.data.length === 0 && (
-              <tr>
-                <td colSpan={8} className="muted">
-                  No quotas set.
-                </td>
-              </tr>
-            )}
-          </tbody>
-        </table>
+          )}
+        </DataTable>
       )}
     </>
   );

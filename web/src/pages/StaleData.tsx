@@ -3,11 +3,11 @@ import type { RowSelectionState } from "@tanstack/react-table";
 import { useSearchParams } from "react-router-dom";
 import { type FileRef, api, exportUrl, lists } from "../api";
 import { ErrorBox } from "../components/ErrorBox";
-import { FileTable, type SortKey, fileKey } from "../components/FileTable";
+import { FileTable, fileKey } from "../components/FileTable";
 import { Size, formatCount, formatShare, formatTime } from "../components/SizeFormat";
+import { STALE_PAGE as PAGE, stale as opening, staleQuery } from "../opening";
 import { useApi } from "../useApi";
 
-const PAGE = 100;
 const FILTERS = ["days", "min_size", "backend", "owner", "prefix"] as const;
 
 /**
@@ -16,20 +16,11 @@ const FILTERS = ["days", "min_size", "backend", "owner", "prefix"] as const;
  */
 export function StaleData() {
   const [params, setParams] = useSearchParams();
-  const q = {
-    // Sent as typed: a bad value comes back as the API's 400 naming the parameter.
-    days: params.get("days") ?? "90",
-    min_size: params.get("min_size") ?? undefined,
-    backend: params.get("backend") ?? undefined,
-    owner: params.get("owner") ?? undefined,
-    prefix: params.get("prefix") ?? undefined,
-    sort: (params.get("sort") ?? "size") as SortKey,
-    order: (params.get("order") ?? "desc") as "asc" | "desc",
-    offset: params.get("offset") ?? undefined,
-  };
+  const q = staleQuery(params);
   const key = params.toString();
-  const stale = useApi(() => api.stale({ ...q, limit: PAGE }), [key]);
-  const backends = useApi(() => api.backends(), []);
+  const opens = opening(params);
+  const stale = useApi(opens.stale, [key]);
+  const backends = useApi(opens.backends, []);
   const [selection, setSelection] = useState<RowSelectionState>({});
   const [note, setNote] = useState("");
   const [result, setResult] = useState<{ error?: Error; notice?: string }>({});

@@ -1,9 +1,11 @@
 import { useEffect } from "react";
-import { type Job, lists, api } from "../api";
+import type { Agent, Backend, Job } from "../api";
+import { type Column, DataTable } from "../components/DataTable";
 import { ErrorBox } from "../components/ErrorBox";
 import { BackendLink } from "../components/Links";
 import { Size, formatCount, formatShare, formatTime } from "../components/SizeFormat";
 import { Loading } from "../components/States";
+import { status } from "../opening";
 import { useApi } from "../useApi";
 
 const REFRESH_MS = 5000; // live progress: the jobs and agents are read again this often
@@ -27,13 +29,107 @@ export function jobProgress(job: Job): { fraction: number | null; text: string }
   return { fraction: null, text: job.state === "done" ? "done" : "–" };
 }
 
+export const AGENT_COLUMNS: Column<Agent>[] = [
+  { header: "Node", cell: (ag) => ag.node_host },
+  {
+    header: "State",
+    cell: (ag) => <span className={`badge ${ag.alive ? "level-ok" : "level-hard"}`}>{ag.alive ? "alive" : "silent"}</span>,
+  },
+  { header: "Heartbeat (UTC)", cell: (ag) => `${formatTime(ag.last_heartbeat)} (${Math.round(ag.age_seconds)} s ago)` },
+  { header: "Mounts", className: "path", cell: (ag) => (ag.status?.mounts ?? []).map((m) => m.mountpoint).join(", ") || "–" },
+  { header: "Cache", num: true, cell: (ag) => <Size bytes={ag.status?.cache?.bytes} /> },
+  {
+    header: "Hit rate",
+    num: true,
+    cell: (ag) => {
+      const rate = ag.status?.cache?.hit_rate;
+      return rate == null ? "–" : `${(100 * rate).toFixed(1)}%`;
+    },
+  },
+  { header: "Queue", num: true, cell: (ag) => formatCount(ag.status?.telemetry?.queue_depth) },
+  { header: "Dropped", num: true, cell: (ag) => formatCount(ag.status?.telemetry?.dropped) },
+  { header: "Spool", num: true, cell: (ag) => <Size bytes={ag.status?.telemetry?.spool_bytes} /> },
+  {
+    header: "Backends reachable",
+    cell: (ag) => {
+      const reach = Object.entries(ag.status?.backends ?? {});
+      return reach.length === 0
+        ? "–"
+        : reach.map(([name, b]) => (
+            <span key={name} className={`badge ${b.reachable ? "level-ok" : "level-hard"}`} title={b.error ?? ""}>
+              {name}
+              {b.latency_ms != null ? ` ${Math.round(b.latency_ms)} ms` : ""}
+              {b.reachable ? "" : " down"}
+            </span>
+          ));
+    },
+  },
+];
+
+export const BACKEND_COLUMNS: Column<Backend>[] = [
+  { header: "Backend", cell: (b) => <BackendLink backend={b.name} /> },
+  {
+    header: "Last crawl",
+    cell: (b) => (b.last_crawl ? <span className={`badge crawl-${b.last_crawl.status}`}>{b.last_crawl.status}</span> : "never crawled"),
+  },
+  { header: "Finished (UTC)", cell: (b) => formatTime(b.last_crawl?.finished_at) },
+  { header: "Files", num: true, cell: (b) => formatCount(b.file_count) },
+  { header: "Size", num: true, cell: (b) => <Size bytes={b.total_bytes} /> },
+  { header: "Telemetry since (UTC)", cell: (b) => (b.coverage_since ? formatTime(b.coverage_since) : "no telemetry yet") },
+];
+
+const jobArgs = (j: Job) => j.args as Record<string, string | boolean | undefined>;
+
+export const JOB_COLUMNS: Column<Job>[] = [
+  { header: "Job", className: "path", cell: (j) => <span title={j.job_id}>{j.job_id.slice(0, 12)}</span> },
+  { header: "Kind", cell: (j) => j.kind },
+  { header: "State", cell: (j) => <span className={`badge job-${j.state}`}>{j.state}</span> },
+  { header: "Dry run", cell: (j) => (jobArgs(j).dry_run ? <span className="badge warn">dry run</span> : "no") },
+  {
+    header: "Progress",
+    cell: (j) => {
+      const p = jobProgress(j);
+      return (
+        <>
+          {p.fraction !== null && (
+            <span className="bar progress" role="progressbar" aria-valuenow={Math.round(100 * p.fraction)}>
+              <span style={{ width: `${100 * p.fraction}%` }} />
+            </span>
+          )}{" "}
+          {p.text}
+        </>
+      );
+    },
+  },
+  {
+    header: "What",
+    className: "path",
+    cell: (j) => {
+      const a = jobArgs(j);
+      return (
+        <>
+          {a.backend ? `${a.backend}:${a.path ?? a.prefix ?? ""}` : ""}
+          {a.dest_backend ? ` → ${a.dest_backend}:${a.dest_path ?? a.path ?? ""}` : ""}
+          {j.kind === "trash" && `marked files → ${a.trash}`}
+          {j.kind === "restore" && `${a.trash} → their paths`}
+          {j.kind === "purge" && "expired trash"}
+        </>
+      );
+    },
+  },
+  { header: "By", cell: (j) => j.created_by ?? "–" },
+  { header: "Updated (UTC)", cell: (j) => formatTime(j.updated_at) },
+  { header: "Error", cell: (j) => j.error ?? "" },
+];
+
 /** Agents, backends, jobs (live) and dead letters when any: is the platform healthy right now? */
 export function Status() {
-  const agents = useApi(() => lists.agents(), []);
-  const backends = useApi(() => api.backends(), []);
-  const jobs = useApi(() => lists.jobs({ limit: 50 }), []);
+  const opens = status();
+  const agents = useApi(opens.agents, []);
+  const backends = useApi(opens.backends, []);
+  const jobs = useApi(opens.jobs, []);
   // Dead letters: shown only when there are any.
-  const dead = useApi(() => lists.deadLetters(), []);
+  const dead = useApi(opens.deadLetters, []);
   useEffect(() => {
     const t = setInterval(() => {
       agents.reload();
@@ -54,60 +150,13 @@ export function Status() {
             </p>
           ) : (
             <div className="scroll">
-              <table className="grid" data-testid="agent-table">
-                <thead>
-                  <tr>
-                    <th>Node</th>
-                    <th>State</th>
-                    <th>Heartbeat (UTC)</th>
-                    <th>Mounts</th>
-                    <th className="num">Cache</th>
-                    <th className="num">Hit rate</th>
-                    <th className="num">Queue</th>
-                    <th className="num">Dropped</th>
-                    <th className="num">Spool</th>
-                    <th>Backends reachable</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {a.items.map((ag) => {
-                    const st = ag.status ?? {};
-                    const reach = Object.entries(st.backends ?? {});
-                    return (
-                      <tr key={ag.node_host} data-node={ag.node_host}>
-                        <td>{ag.node_host}</td>
-                        <td>
-                          <span className={`badge ${ag.alive ? "level-ok" : "level-hard"}`}>{ag.alive ? "alive" : "silent"}</span>
-                        </td>
-                        <td>
-                          {formatTime(ag.last_heartbeat)} ({Math.round(ag.age_seconds)} s ago)
-                        </td>
-                        <td className="path">{(st.mounts ?? []).map((m) => m.mountpoint).join(", ") || "–"}</td>
-                        <td className="num">
-                          <Size bytes={st.cache?.bytes} />
-                        </td>
-                        <td className="num">{st.cache?.hit_rate == null ? "–" : `${(100 * st.cache.hit_rate).toFixed(1)}%`}</td>
-                        <td className="num">{formatCount(st.telemetry?.queue_depth)}</td>
-                        <td className="num">{formatCount(st.telemetry?.dropped)}</td>
-                        <td className="num">
-                          <Size bytes={st.telemetry?.spool_bytes} />
-                        </td>
-                        <td>
-                          {reach.length === 0
-                            ? "–"
-                            : reach.map(([name, b]) => (
-                                <span key={name} className={`badge ${b.reachable ? "level-ok" : "level-hard"}`} title={b.error ?? ""}>
-                                  {name}
-                                  {b.latency_ms != null ? ` ${Math.round(b.latency_ms)} ms` : ""}
-                                  {b.reachable ? "" : " down"}
-                                </span>
-                              ))}
-                        </td>
-                      </tr>
-                    );
-                  })}
-                </tbody>
-              </table>
+              <DataTable
+                rows={a.items}
+                columns={AGENT_COLUMNS}
+                rowKey={(ag) => ag.node_host}
+                rowProps={(ag) => ({ "data-node": ag.node_host })}
+                testId="agent-table"
+              />
             </div>
           )
         }
@@ -116,34 +165,7 @@ export function Status() {
       <Loading state={backends} what="backends">
         {(bs) => (
           <div className="scroll">
-            <table className="grid" data-testid="status-backends">
-              <thead>
-                <tr>
-                  <th>Backend</th>
-                  <th>Last crawl</th>
-                  <th>Finished (UTC)</th>
-                  <th className="num">Files</th>
-                  <th className="num">Size</th>
-                  <th>Telemetry since (UTC)</th>
-                </tr>
-              </thead>
-              <tbody>
-                {bs.map((b) => (
-                  <tr key={b.name}>
-                    <td>
-                      <BackendLink backend={b.name} />
-                    </td>
-                    <td>{b.last_crawl ? <span className={`badge crawl-${b.last_crawl.status}`}>{b.last_crawl.status}</span> : "never crawled"}</td>
-                    <td>{formatTime(b.last_crawl?.finished_at)}</td>
-                    <td className="num">{formatCount(b.file_count)}</td>
-                    <td className="num">
-                      <Size bytes={b.total_bytes} />
-                    </td>
-                    <td>{b.coverage_since ? formatTime(b.coverage_since) : "no telemetry yet"}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
+            <DataTable rows={bs} columns={BACKEND_COLUMNS} rowKey={(b) => b.name} testId="status-backends" />
           </div>
         )}
       </Loading>
@@ -154,57 +176,13 @@ export function Status() {
             <p className="muted">No jobs yet: moves, warms, crawls and deletion jobs appear here with their progress.</p>
           ) : (
             <div className="scroll">
-              <table className="grid" data-testid="job-table">
-                <thead>
-                  <tr>
-                    <th>Job</th>
-                    <th>Kind</th>
-                    <th>State</th>
-                    <th>Dry run</th>
-                    <th>Progress</th>
-                    <th>What</th>
-                    <th>By</th>
-                    <th>Updated (UTC)</th>
-                    <th>Error</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {js.items.map((j) => {
-                    const p = jobProgress(j);
-                    const a = j.args as Record<string, string | boolean | undefined>;
-                    return (
-                      <tr key={j.job_id} data-job={j.job_id} data-state={j.state}>
-                        <td className="path" title={j.job_id}>
-                          {j.job_id.slice(0, 12)}
-                        </td>
-                        <td>{j.kind}</td>
-                        <td>
-                          <span className={`badge job-${j.state}`}>{j.state}</span>
-                        </td>
-                        <td>{a.dry_run ? <span className="badge warn">dry run</span> : "no"}</td>
-                        <td>
-                          {p.fraction !== null && (
-                            <span className="bar progress" role="progressbar" aria-valuenow={Math.round(100 * p.fraction)}>
-                              <span style={{ width: `${100 * p.fraction}%` }} />
-                            </span>
-                          )}{" "}
-                          {p.text}
-                        </td>
-                        <td className="path">
-                          {a.backend ? `${a.backend}:${a.path ?? a.prefix ?? ""}` : ""}
-                          {a.dest_backend ? ` → ${a.dest_backend}:${a.dest_path ?? a.path ?? ""}` : ""}
-                          {j.kind === "trash" && `marked files → ${a.trash}`}
-                          {j.kind === "restore" && `${a.trash} → their paths`}
-                          {j.kind === "purge" && "expired trash"}
-                        </td>
-                        <td>{j.created_by ?? "–"}</td>
-                        <td>{formatTime(j.updated_at)}</td>
-                        <td>{j.error ?? ""}</td>
-                      </tr>
-                    );
-                  })}
-                </tbody>
-              </table>
+              <DataTable
+                rows={js.items}
+                columns={JOB_COLUMNS}
+                rowKey={(j) => j.job_id}
+                rowProps={(j) => ({ "data-job": j.job_id, "data-state": j.state })}
+                testId="job-table"
+              />
               {js.total > js.items.length && <p className="muted">{js.items.length} newest of {formatCount(js.total)} jobs.</p>}
             </div>
           )

@@ -1,11 +1,12 @@
 import { useState } from "react";
 import { Link, useParams } from "react-router-dom";
-import { type Quota, type UsageItem, api, lists } from "../api";
+import type { Quota, UsageItem } from "../api";
 import { type Column, DataTable } from "../components/DataTable";
 import { GrowthChart } from "../components/GrowthChart";
 import { BackendLink, TeamLink, UserLink } from "../components/Links";
 import { Size, formatCount, formatShare, formatTime } from "../components/SizeFormat";
 import { Loading } from "../components/States";
+import { teamDetail, teamList } from "../opening";
 import { useApi } from "../useApi";
 
 const teamColumns = (allBytes: number): Column<UsageItem>[] => [
@@ -60,7 +61,7 @@ const memberColumns = (team: string): Column<UsageItem>[] => [
 
 /** Every owning team, largest first, with its backends. */
 export function TeamList() {
-  const teams = useApi(() => lists.usagePage({ group_by: "team", per_backend: "false", limit: 1000 }), []);
+  const teams = useApi(teamList().teams, []);
   return (
     <>
       <h1>Teams</h1>
@@ -89,12 +90,13 @@ const PERIODS = ["7d", "30d", "90d", "1y"];
 export function TeamDetail() {
   const team = useParams().team ?? "";
   const [period, setPeriod] = useState("30d");
-  const usage = useApi(() => lists.usagePage({ group_by: "team", team, limit: 1000 }), [team]);
-  const members = useApi(() => lists.usagePage({ group_by: "user", team, per_backend: "false", limit: 1000 }), [team]);
-  const memberships = useApi(() => lists.members(team), [team]);
-  const growth = useApi(() => api.growth("all", period, team), [team, period]);
-  const stale = useApi(() => api.stale({ owner: team, limit: 1 }), [team]);
-  const quotas = useApi(() => api.quotas(), []);
+  const opens = teamDetail(team);
+  const usage = useApi(opens.usage, [team]);
+  const members = useApi(opens.members, [team]);
+  const memberships = useApi(opens.memberships, [team]);
+  const growth = useApi(() => opens.growth(period), [team, period]);
+  const stale = useApi(opens.stale, [team]);
+  const quotas = useApi(opens.quotas, []);
   return (
     <>
       <h1>Team {team}</h1>

@@ -1,12 +1,14 @@
 import { useState } from "react";
 import { Link, useParams, useSearchParams } from "react-router-dom";
-import { type TreeRow, api } from "../api";
+import type { TreeRow } from "../api";
+import { type Column, DataTable } from "../components/DataTable";
 import { ErrorBox } from "../components/ErrorBox";
 import { Size, formatCount, formatShare, formatTime } from "../components/SizeFormat";
+import { treeDir, treeRoot } from "../opening";
 import { useApi } from "../useApi";
 
 const STALE_DAYS = ["30", "90", "180"];
-const SORTS = ["size", "files", "stale", "name"];
+const SORT_WORDS: Record<string, string> = { size: "largest", files: "with the most files", stale: "stalest", name: "first by name" };
 
 /** Breadcrumb links for a prefix: each ancestor keeps the prefix's own spelling (leading slash, separators). */
 export function breadcrumbs(prefix: string): { name: string; prefix: string }[] {
@@ -30,23 +32,69 @@ function teamsText(row: TreeRow): string {
 /** `du` for any backend: a directory and its direct children, one request per level. */
 export function TreePage() {
   const backend = useParams().backend;
-  const backends = useApi(() => api.backends(), []);
-  if (!backend) {
-    return (
-      <>
-        <h1>Directories</h1>
-        <ErrorBox error={backends.error} />
-        <ul>
-          {backends.data?.map((b) => (
-            <li key={b.name}>
-              <Link to={`/tree/${encodeURIComponent(b.name)}`}>{b.name}</Link> <span className="muted">{b.url}</span>
-            </li>
-          ))}
-        </ul>
-      </>
-    );
-  }
-  return <Directory backend={backend} />;
+  return backend ? <Directory backend={backend} /> : <Backends />;
+}
+
+function Backends() {
+  const backends = useApi(treeRoot().backends, []);
+  return (
+    <>
+      <h1>Directories</h1>
+      <ErrorBox error={backends.error} />
+      <ul>
+        {backends.data?.map((b) => (
+          <li key={b.name}>
+            <Link to={`/tree/${encodeURIComponent(b.name)}`}>{b.name}</Link> <span className="muted">{b.url}</span>
+          </li>
+        ))}
+      </ul>
+    </>
+  );
+}
+
+/** The children's columns; `days`: the stale period shown, `link`/`staleLink`: where a row leads. */
+export function treeColumns(
+  days: string,
+  parentBytes: number,
+  link: (p: string) => string,
+  staleLink: (p: string) => string,
+): Column<TreeRow>[] {
+  const stale = (row: TreeRow) => row.stale_bytes?.[days] ?? 0;
+  return [
+    {
+      header: "Name",
+      sortKey: "name",
+      className: "path",
+      cell: (row) => (row.is_dir ? <Link to={link(row.path)}>{row.name}/</Link> : row.name),
+    },
+    { header: "Size", sortKey: "size", num: true, cell: (row) => <Size bytes={row.total_bytes} /> },
+    {
+      header: "Share",
+      cell: (row) => (
+        <div className="bar" title={formatShare(row.total_bytes, parentBytes)}>
+          <span style={{ width: `${parentBytes ? (100 * row.total_bytes) / parentBytes : 0}%` }} />
+        </div>
+      ),
+    },
+    { header: "Files", sortKey: "files", num: true, cell: (row) => formatCount(row.file_count) },
+    {
+      header: `Stale ${days} d`,
+      sortKey: "stale",
+      title: "stale bytes: neither read nor modified in this many days (counted to the week; the stale list is exact)",
+      cell: (row) => (
+        <>
+          <div className="bar stale" title={`${stale(row).toLocaleString("en")} bytes`}>
+            <span style={{ width: `${row.total_bytes ? (100 * stale(row)) / row.total_bytes : 0}%` }} />
+          </div>{" "}
+          {formatShare(stale(row), row.total_bytes)}
+        </>
+      ),
+    },
+    { header: "Owners", cell: teamsText },
+    { header: "Newest change (week)", title: "the tree keeps times by week", cell: (row) => week(row.newest_modified) },
+    { header: "Last access (week)", title: "the tree keeps times by week", cell: (row) => week(row.last_access) },
+    { header: null, cell: (row) => <Link to={staleLink(row.path)}>stale files</Link> },
+  ];
 }
 
 function Directory({ backend }: { backend: string }) {
@@ -54,12 +102,11 @@ function Directory({ backend }: { backend: string }) {
   const prefix = params.get("prefix") ?? "";
   const sort = params.get("sort") ?? "size";
   const [days, setDays] = useState("90");
-  const tree = useApi(() => api.tree(backend, prefix, sort), [backend, prefix, sort]);
+  const tree = useApi(treeDir(backend, params).tree, [backend, prefix, sort]);
   const t = tree.data;
   const link = (p: string) => `/tree/${encodeURIComponent(backend)}?${new URLSearchParams({ prefix: p, sort })}`;
   // The stale list filters by path prefix: "a/b/" so that a sibling "a/bc" is not included.
   const staleLink = (p: string) => `/stale?${new URLSearchParams({ backend, prefix: p ? `${p}/` : "", days })}`;
-  const parentBytes = t?.self.total_bytes ?? 0;
   return (
     <>
       <h1>Directories</h1>
@@ -73,14 +120,6 @@ function Directory({ backend }: { backend: string }) {
         ))}
       </div>
       <div className="toolbar">
-        <label>
-          Sort{" "}
-          <select aria-label="sort" value={sort} onChange={(e) => setParams({ prefix, sort: e.target.value })}>
-            {SORTS.map((s) => (
-              <option key={s}>{s}</option>
-            ))}
-          </select>
-        </label>
         <label>
           Stale after{" "}
           <select aria-label="stale days" value={days} onChange={(e) => setDays(e.target.value)}>
@@ -118,57 +157,20 @@ function Directory({ backend }: { backend: string }) {
               <div>{teamsText(t.self) || "–"}</div>
             </div>
           </div>
-          <table className="grid" data-testid="tree-table">
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th className="num">Size</th>
-                <th>Share</th>
-                <th className="num">Files</th>
-                <th title="stale bytes: neither read nor modified in this many days (counted to the week; the stale list is exact)">Stale {days} d</th>
-                <th>Owners</th>
-                <th title="the tree keeps times by week">Newest change (week)</th>
-                <th title="the tree keeps times by week">Last access (week)</th>
-                <th />
-              </tr>
-            </thead>
-            <tbody>
-              {t.items.map((row) => {
-                const stale = row.stale_bytes?.[days] ?? 0;
-                return (
-                  <tr key={row.path} data-path={row.path}>
-                    <td className="path">
-                      {row.is_dir ? <Link to={link(row.path)}>{row.name}/</Link> : row.name}
-                    </td>
-                    <td className="num">
-                      <Size bytes={row.total_bytes} />
-                    </td>
-                    <td>
-                      <div className="bar" title={formatShare(row.total_bytes, parentBytes)}>
-                        <span style={{ width: `${parentBytes ? (100 * row.total_bytes) / parentBytes : 0}%` }} />
-                      </div>
-                    </td>
-                    <td className="num">{formatCount(row.file_count)}</td>
-                    <td title={`${stale.toLocaleString("en")} bytes`}>
-                      <div className="bar stale">
-                        <span style={{ width: `${row.total_bytes ? (100 * stale) / row.total_bytes : 0}%` }} />
-                      </div>{" "}
-                      {formatShare(stale, row.total_bytes)}
-                    </td>
-                    <td>{teamsText(row)}</td>
-                    <td>{week(row.newest_modified)}</td>
-                    <td>{week(row.last_access)}</td>
-                    <td>
-                      <Link to={staleLink(row.path)}>stale files</Link>
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
+          <DataTable
+            rows={t.items}
+            columns={treeColumns(days, t.self.total_bytes, link, staleLink)}
+            rowKey={(row) => row.path}
+            rowProps={(row) => ({ "data-path": row.path })}
+            testId="tree-table"
+            busy={tree.loading}
+            // The API sorts names A to Z, the rest largest first.
+            sort={{ key: sort, desc: sort !== "name" }}
+            onSort={(key) => setParams({ prefix, sort: key })}
+          />
           {t.total > t.items.length && (
             <p className="muted">
-              Showing the {t.items.length} largest of {formatCount(t.total)} entries.
+              Showing the {t.items.length} {SORT_WORDS[sort] ?? "first"} of {formatCount(t.total)} entries.
             </p>
           )}
         </>

@@ -1,12 +1,36 @@
 import { useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
-import { api } from "../api";
+import type { UserDetail as UserDetailShape } from "../api";
+import { type Column, DataTable } from "../components/DataTable";
 import { ErrorBox } from "../components/ErrorBox";
 import { FileTable } from "../components/FileTable";
 import { UNOWNED } from "../owners";
 import { BackendLink, TeamLink } from "../components/Links";
 import { Size, formatCount, formatTime } from "../components/SizeFormat";
+import { user as opening } from "../opening";
 import { useApi } from "../useApi";
+
+type Owned = UserDetailShape["owned"][number];
+type Read = UserDetailShape["reads"][number];
+
+const ownedColumns = (userId: string): Column<Owned>[] => [
+  { header: "Backend", cell: (o) => <BackendLink backend={o.backend} /> },
+  { header: "Files", num: true, cell: (o) => formatCount(o.file_count) },
+  { header: "Size", num: true, cell: (o) => <Size bytes={o.total_bytes} /> },
+  {
+    header: null,
+    cell: (o) => (
+      <Link to={`/stale?backend=${encodeURIComponent(o.backend)}&owner=${encodeURIComponent(userId)}`}>stale files</Link>
+    ),
+  },
+];
+
+const READ_COLUMNS: Column<Read>[] = [
+  { header: "Backend", cell: (r) => <BackendLink backend={r.backend} /> },
+  { header: "Reads", num: true, cell: (r) => formatCount(r.read_count) },
+  { header: "Bytes read", num: true, cell: (r) => <Size bytes={r.bytes_read} /> },
+  { header: "Last access (UTC)", cell: (r) => formatTime(r.last_access) },
+];
 
 /** Everything one user owns and reads, across backends. */
 export function UserDetail() {
@@ -35,7 +59,7 @@ export function UserDetail() {
 }
 
 function UserReport({ userId }: { userId: string }) {
-  const user = useApi(() => api.user(userId), [userId]);
+  const user = useApi(opening(userId).user, [userId]);
   const u = user.data;
   const ownedTotal = u?.owned.reduce((s, o) => s + o.total_bytes, 0) ?? 0;
   return (
@@ -63,71 +87,25 @@ function UserReport({ userId }: { userId: string }) {
             · owns <Size bytes={ownedTotal} />
           </p>
           <h2>Owned</h2>
-          <table className="grid" data-testid="owned-table">
-            <thead>
+          <DataTable rows={u.owned} columns={ownedColumns(userId)} rowKey={(o) => o.backend} testId="owned-table">
+            {u.owned.length === 0 && (
               <tr>
-                <th>Backend</th>
-                <th className="num">Files</th>
-                <th className="num">Size</th>
-                <th />
+                <td colSpan={4} className="muted">
+                  Owns nothing indexed.
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {u.owned.map((o) => (
-                <tr key={o.backend}>
-                  <td>
-                    <BackendLink backend={o.backend} />
-                  </td>
-                  <td className="num">{formatCount(o.file_count)}</td>
-                  <td className="num">
-                    <Size bytes={o.total_bytes} />
-                  </td>
-                  <td>
-                    <Link to={`/stale?backend=${encodeURIComponent(o.backend)}&owner=${encodeURIComponent(userId)}`}>stale files</Link>
-                  </td>
-                </tr>
-              ))}
-              {u.owned.length === 0 && (
-                <tr>
-                  <td colSpan={4} className="muted">
-                    Owns nothing indexed.
-                  </td>
-                </tr>
-              )}
-            </tbody>
-          </table>
+            )}
+          </DataTable>
           <h2>Reads</h2>
-          <table className="grid" data-testid="reads-table">
-            <thead>
+          <DataTable rows={u.reads} columns={READ_COLUMNS} rowKey={(r) => r.backend} testId="reads-table">
+            {u.reads.length === 0 && (
               <tr>
-                <th>Backend</th>
-                <th className="num">Reads</th>
-                <th className="num">Bytes read</th>
-                <th>Last access (UTC)</th>
+                <td colSpan={4} className="muted">
+                  No reads recorded.
+                </td>
               </tr>
-            </thead>
-            <tbody>
-              {u.reads.map((r) => (
-                <tr key={r.backend}>
-                  <td>
-                    <BackendLink backend={r.backend} />
-                  </td>
-                  <td className="num">{formatCount(r.read_count)}</td>
-                  <td className="num">
-                    <Size bytes={r.bytes_read} />
-                  </td>
-                  <td>{formatTime(r.last_access)}</td>
-                </tr>
-              ))}
-              {u.reads.length === 0 && (
-                <tr>
-                  <td colSpan={4} className="muted">
-                    No reads recorded.
-                  </td>
-                </tr>
-              )}
-            </tbody>
-          </table>
+            )}
+          </DataTable>
           <h2>Largest files</h2>
           <FileTable rows={u.top_files} />
         </>

@@ -1,14 +1,12 @@
 import { useState } from "react";
 import { useSearchParams } from "react-router-dom";
-import { type UsageItem, lists } from "../api";
+import type { UsageItem } from "../api";
 import { type Column, DataTable } from "../components/DataTable";
 import { BackendLink, UserLink } from "../components/Links";
 import { Size, formatCount, formatTime } from "../components/SizeFormat";
 import { Loading } from "../components/States";
+import { USERS_PAGE as PAGE, USER_SORTS as SORTS, users as opening, usersQuery } from "../opening";
 import { useApi } from "../useApi";
-
-const PAGE = 100;
-const SORTS = { size: "Storage owned", reads: "Bytes read (30 days)", name: "Name" } as const;
 
 const USER_COLUMNS: Column<UsageItem>[] = [
   { header: "User", cell: (it) => <UserLink user={it.user} /> },
@@ -31,23 +29,9 @@ const USER_COLUMNS: Column<UsageItem>[] = [
 /** Every user ranked by storage owned or bytes read, searchable; paged by the API, so any number of users. */
 export function UserList() {
   const [params, setParams] = useSearchParams();
-  const search = params.get("search") ?? "";
-  const sort = (params.get("sort") ?? "size") as keyof typeof SORTS;
-  const offset = Number(params.get("offset") ?? 0) || 0;
+  const { search, sort, offset } = usersQuery(params);
   const [input, setInput] = useState(search);
-  const users = useApi(
-    () =>
-      lists.usagePage({
-        group_by: "user",
-        per_backend: "false",
-        search: search || undefined,
-        sort,
-        order: sort === "name" ? "asc" : "desc",
-        limit: PAGE,
-        offset,
-      }),
-    [search, sort, offset],
-  );
+  const users = useApi(opening(params).users, [search, sort, offset]);
   const set = (changes: Record<string, string>) => {
     const next = new URLSearchParams(params);
     for (const [k, v] of Object.entries(changes)) if (v) next.set(k, v);

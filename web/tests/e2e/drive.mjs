@@ -1,19 +1,13 @@
 // Drives the built dashboard in Debian's Chromium (playwright-core, no bundled browser) through one scenario and
 // prints what it saw as one JSON object on stdout; tests/web/test_dashboard.py decides what is right.
 // Usage: node drive.mjs '<json: {scenario: "main" | "auth", base, shots, …scenario arguments}>'
-import { chromium } from "playwright-core";
+import { launch } from "./chromium.mjs";
 
 const args = JSON.parse(process.argv[2]);
 const out = { consoleErrors: [], shots: [] };
 const TIMEOUT = 15000;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
-  args: [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  ],
-});
+const browser = await launch();
 
 async function shot(page, name) {
   const path = `${args.shots}/${args.shotPrefix ?? "wd-dashboard-"}${name}.png`;
