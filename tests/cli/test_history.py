@@ -314,10 +314,11 @@ def test_a_hole_in_imported_history_is_not_evidence_until_its_days_are_imported(
     hole = [today - timedelta(days=k) for k in range(60, 50, -1)]
     logged = [today - timedelta(days=k) for k in range(120, 0, -1) if today - timedelta(days=k) not in hole]
     paths = sorted(files)[:200]
-    last_read: dict[str, datetime] = {}
+    last_read: dict[str, datetime] = {}  # as the first import tells it, then with the missing days
     first_log, missing_log = tmp_path / "first.jsonl", tmp_path / "missing.jsonl"
     first_log.write_text("\n".join(_day_lines(logged, paths, rnd, last_read)) + "\n")
-    missing_log.write_text("\n".join(_day_lines(hole, paths, rnd, last_read)) + "\n")
+    in_hole: dict[str, datetime] = {}
+    missing_log.write_text("\n".join(_day_lines(hole, paths, rnd, in_hole)) + "\n")
     first_event = min(datetime.fromisoformat(orjson.loads(line)["timestamp"]) for line in first_log.read_text().split())
 
     s = asyncio.run(backfill(hist.cfg, [str(first_log)]))
@@ -350,6 +351,8 @@ def test_a_hole_in_imported_history_is_not_evidence_until_its_days_are_imported(
 
     # Importing the missing days closes the hole: covered since the first event, every stale answer covered.
     s2 = asyncio.run(backfill(hist.cfg, [str(missing_log)]))
+    for p, t in in_hole.items():
+        last_read[p] = max(last_read.get(p, t), t)
     wait_until(hist.caught_up, 120, what="the worker to apply the missing days")
     cov = coverage()
     assert cov["holes"] == [] and "HOLE" not in cov["note"]
