@@ -102,7 +102,7 @@ async def fresh_lines(conn: asyncpg.Connection, imported: Sequence[AccessEvent])
     if new_runs:
         await conn.execute(_RUNS, *map(list, zip(*new_runs)))
     await _write_coverage(conn, fresh)
-    await _write_days(conn, imported)
+    await _write_days(conn, _days_of(imported))
     return None if fresh is imported else list(fresh)
 
 
@@ -129,7 +129,13 @@ async def _write_coverage(conn: asyncpg.Connection, events: Sequence[AccessEvent
         )
 
 
-async def _write_days(conn: asyncpg.Connection, events: Sequence[AccessEvent]) -> None:
-    """The UTC days of ``events`` per backend and log format (history_days)."""
-    days = sorted({(e.backend_name, source_format(e.source or ""), canonical_ts(e.timestamp)[:10]) for e in events})
-    await conn.execute(_DAYS, [d[0] for d in days], [d[1] for d in days], [date.fromisoformat(d[2]) for d in days])
+def _days_of(events: Sequence[AccessEvent]) -> set[tuple[str, str, str]]:
+    """(backend, log format, UTC day) of each event."""
+    return {(e.backend_name, source_format(e.source or ""), canonical_ts(e.timestamp)[:10]) for e in events}
+
+
+async def _write_days(conn: asyncpg.Connection, days: set[tuple[str, str, str]]) -> None:
+    """Records days with imported events (history_days): idempotent, so every imported line of a batch counts,
+    applied before or not."""
+    rows = sorted(days)
+    await conn.execute(_DAYS, [r[0] for r in rows], [r[1] for r in rows], [date.fromisoformat(r[2]) for r in rows])
