@@ -112,17 +112,27 @@ SCHEMAS: dict[str, Any] = {
             "from_atime": BOOL,
             "telemetry_since": TS,
             "telemetry_until": TS,
-            "history": {"type": "array", "items": obj({"format": STR, "since": TS, "until": TS, "events": INT})},
+            # Imported history per log format: its first and last event, events, and days with events.
+            "history": {
+                "type": "array",
+                "items": obj({"format": STR, "since": TS, "until": TS, "events": INT, "days": INT}),
+            },
             "atime": {"enum": ["off", "strict", "relatime"]},
             "first_crawl": TS,
             "note": STR,
-            # Imported spans that do not chain to the covered period (missing logs): not counted.
-            "unchained": {
+            # Runs of days without read evidence (missing logs), oldest first: nothing before the last one counts.
+            "holes": {
                 "type": "array",
-                "items": obj({"format": STR, "since": TS, "until": TS, "events": INT, "gap_days": INT}),
+                "items": obj(
+                    {
+                        "first": {"type": "string", "format": "date"},
+                        "last": {"type": "string", "format": "date"},
+                        "days": INT,
+                    }
+                ),
             },
         },
-        ["since", "from_atime", "telemetry_since", "history", "atime", "first_crawl", "note", "unchained"],
+        ["since", "from_atime", "telemetry_since", "history", "atime", "first_crawl", "note", "holes"],
     ),
     "StaleFile": obj(
         {

@@ -21,13 +21,14 @@ from collections import Counter, deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any, Awaitable, Callable, Iterator
 
 from warpdrive.schemas.checks import check_access
 from warpdrive.schemas.config import BackendConfig, Config
 from warpdrive.schemas.errors import DecodeError
 from warpdrive.schemas.records import AccessEvent, encode_batch
+from warpdrive.schemas.stale import holes
 from warpdrive.schemas.storage import KINDS, kind_of, open_fs
 from warpdrive.schemas.topics import ACCESS
 
@@ -35,7 +36,6 @@ from .errors import CrawlerError
 from .logformats import FORMATS, PARSERS, UNKNOWN_BACKEND, BadLine, Resolver, Skip, object_url, sniff
 
 SHOWN = 5  # bad lines kept (with their line numbers) for the summary
-QUIET_DAYS = 2  # days in a row without an event reported as a gap (one quiet day chains, as coverage does)
 SNIFF_LINES = 5
 BATCH = 1000  # events per Kafka message (~400 KB): fewer, larger messages are cheaper for producer and workers alike
 CHUNK = 1 << 20  # bytes of log lines handed to a parser at a time (~2,500 JSON lines)
@@ -57,20 +57,12 @@ class Span:
     days: set[str] = field(default_factory=set)  # UTC days with at least one event
 
     def gaps(self) -> list[tuple[str, str, int]]:
-        """(first, last, days) of each run of at least QUIET_DAYS days with no event between first and last:
-        missing logs, most likely; the backend's coverage still spans them (history_coverage keeps first/last)."""
-        out, day = [], date.fromisoformat(self.first[:10])
-        end = date.fromisoformat(self.last[:10])
-        run: date | None = None
-        while day <= end:
-            if day.isoformat() in self.days:
-                if run is not None and (day - run).days >= QUIET_DAYS:
-                    out.append((run.isoformat(), (day - timedelta(days=1)).isoformat(), (day - run).days))
-                run = None
-            elif run is None:
-                run = day
-            day += timedelta(days=1)
-        return out
+        """(first, last, days) of each hole between days with events (schemas/stale.py: the rule coverage applies):
+        missing logs, most likely; the backend's coverage does not count what lies before one."""
+        return [
+            (a.isoformat(), b.isoformat(), (b - a).days + 1)
+            for a, b in holes((d, d) for d in map(date.fromisoformat, self.days))
+        ]
 
 
 @dataclass

@@ -69,8 +69,8 @@ def render(s: Summary) -> str:
             out.append(f"  {name:<20} {b.events:>12,}  {b.first:<28}  {b.last}")
             for first, last, days in b.gaps():
                 out.append(
-                    f"  {'':<20} gap: no events {first}..{last} ({days} days): logs missing? coverage "
-                    f"counts this span as read evidence"
+                    f"  {'':<20} gap: no events {first}..{last} ({days} days): logs missing? unless another "
+                    f"import has those days, coverage counts nothing before them"
                 )
     for file, line, reason in s.bad:
         out.append(f"  bad line {file}:{line}: {reason}")

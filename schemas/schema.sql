@@ -209,6 +209,12 @@ CREATE TABLE public.history_coverage (
     events bigint DEFAULT 0 NOT NULL
 );
 
+CREATE TABLE public.history_days (
+    backend_name text NOT NULL,
+    format text NOT NULL,
+    day date NOT NULL
+);
+
 CREATE TABLE public.history_lines (
     source text NOT NULL,
     first_line bigint NOT NULL,
@@ -505,6 +511,9 @@ ALTER TABLE ONLY public.growth_reconstructed
 
 ALTER TABLE ONLY public.history_coverage
     ADD CONSTRAINT history_coverage_pkey PRIMARY KEY (backend_name, format);
+
+ALTER TABLE ONLY public.history_days
+    ADD CONSTRAINT history_days_pkey PRIMARY KEY (backend_name, format, day);
 
 ALTER TABLE ONLY public.history_lines
     ADD CONSTRAINT history_lines_pkey PRIMARY KEY (source, first_line);

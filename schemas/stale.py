@@ -6,10 +6,14 @@ where the backend trusts it) and its modification time — is before now − N d
 is never stale; a never-read file is stale once its modification is older than N days.
 
 The claim "not read in N days" rests on evidence only where that evidence covers the whole period: a
-backend is *covered since* the earliest moment from which reads were observed without a gap up to now —
-live telemetry (``telemetry_coverage``), imported history that reaches it (``history_coverage``, per log
+backend is *covered since* the earliest moment from which reads were observed without a hole up to now —
+live telemetry (``telemetry_coverage``, from its first event on), imported history per UTC day
+(``history_days``: the days with at least one imported event, per log format, merged over every import and
 format), or, with ``atime = strict|relatime``, everything from the backend's first crawl on (the crawl sees
-the last read of every file). Coverage of a period of N days holds when covered-since ≤ now − N days.
+the last read of every file). A *hole* is a run of more than QUIET_DAYS days in a row without evidence (logs
+missing, most likely; a single day without any read passes for a quiet day); covered-since is the start of the
+run of evidence that reaches the present, so evidence before the latest hole counts for nothing. Coverage of a
+period of N days holds when covered-since ≤ now − N days.
 
 atime: ``strict`` trusts each file's atime as its last read; ``relatime`` (Linux's default mount option)
 only says the last read was within 24 h after it, so it counts as a read 24 h after the atime (conservative:
@@ -20,8 +24,8 @@ wherever backup or scanning tools read every file (they touch atime and would ma
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from typing import Any, Sequence
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Iterable, Sequence
 
 # SQL over storage_files: a file's activity (the expression of the partial index idx_files_stale).
 ACTIVITY_SQL = "GREATEST(COALESCE(last_access, '-infinity'), COALESCE(last_modified, '-infinity'))"
@@ -31,8 +35,10 @@ RULE = "neither read nor modified"  # how every output names the rule ("stale: n
 # relatime: an atime is only refreshed when older than a day, so the last read lies within this after it.
 RELATIME_SLACK = timedelta(hours=24)
 
-# Imported history joins live telemetry when it ends no more than this before telemetry starts.
-JOIN_GAP = timedelta(days=1)
+# Days in a row without read evidence that still pass for quiet days (nobody read anything) rather than a hole.
+QUIET_DAYS = 1
+
+Days = tuple[date, date]  # an inclusive run of UTC days
 
 
 def atime_read(atime: datetime | None, policy: str) -> datetime | None:
@@ -56,49 +62,78 @@ def is_stale(last_access: datetime | None, last_modified: datetime | None, thres
     return a is None or a < threshold
 
 
+def runs(intervals: Iterable[Days]) -> list[Days]:
+    """Days of evidence (intervals in any order, overlapping or not; one day is (d, d)) as maximal runs, sorted:
+    two join when at most QUIET_DAYS days without evidence lie between them."""
+    out: list[Days] = []
+    for first, last in sorted(intervals):
+        if out and (first - out[-1][1]).days <= QUIET_DAYS + 1:
+            out[-1] = (out[-1][0], max(out[-1][1], last))
+        else:
+            out.append((first, last))
+    return out
+
+
+def holes(intervals: Iterable[Days]) -> list[Days]:
+    """The holes between days of evidence: each run of more than QUIET_DAYS days without any, sorted."""
+    r = runs(intervals)
+    return [(a[1] + timedelta(days=1), b[0] - timedelta(days=1)) for a, b in zip(r, r[1:])]
+
+
+def day_of(t: datetime) -> date:
+    """The UTC day of a moment (evidence and holes are counted in UTC days)."""
+    return t.astimezone(UTC).date()
+
+
+def _midnight(d: date) -> datetime:
+    return datetime.combine(d, time(), UTC)
+
+
 @dataclass
 class Coverage:
     """Where a backend's read evidence comes from, and since when it is continuous up to now."""
 
     telemetry_since: datetime | None = None
     telemetry_until: datetime | None = None
-    history: list[dict[str, Any]] = field(default_factory=list)  # {format, since, until, events}
+    history: list[dict[str, Any]] = field(default_factory=list)  # per log format {format, since, until, events, days}
+    days: list[Days] = field(default_factory=list)  # the days with imported events, any format
     atime: str = "off"
     first_crawl: datetime | None = None
 
+    def _evidence(self, now: datetime | None) -> tuple[list[Days], date]:
+        """(runs of evidence, today): imported days, telemetry from its first day up to today."""
+        today = day_of(now or datetime.now(UTC))
+        live = [(day_of(self.telemetry_since), today)] if self.telemetry_since is not None else []
+        return runs([*self.days, *live]), today
+
     def since(self, now: datetime | None = None) -> datetime | None:
-        """Covered since (None: not covered at all; datetime.min: every period, from atime). Live telemetry
-        runs up to now; imported spans, newest first, extend the covered period back while each reaches
-        the next (or, with no telemetry, now) within JOIN_GAP."""
+        """Covered since (None: not covered at all; datetime.min: every period, from atime): the start of the first
+        day of the run of evidence that reaches today (QUIET_DAYS allowed before today) — or the first event ever
+        seen (telemetry's, or a log format's), when that was on that day: evidence starts with it."""
         if self.atime != "off" and self.first_crawl is not None:
             return datetime.min.replace(tzinfo=self.first_crawl.tzinfo)
-        since = self.telemetry_since
-        reach = since if since is not None else (now or datetime.now(UTC))
-        for h in sorted(self.history, key=lambda h: h["until"], reverse=True):
-            if h["until"] >= reach - JOIN_GAP:
-                since = h["since"] if since is None else min(since, h["since"])
-                reach = since
-        return since
+        r, today = self._evidence(now)
+        if not r or (today - r[-1][1]).days > QUIET_DAYS + 1:
+            return None
+        first = r[-1][0]
+        on_first = [t for t in (self.telemetry_since, *(h["since"] for h in self.history)) if t and day_of(t) == first]
+        return min(on_first, default=_midnight(first))
 
-    def unchained(self, now: datetime | None = None) -> list[dict[str, Any]]:
-        """Imported spans that count for nothing: they end more than JOIN_GAP before the covered period starts
-        (logs missing in between), each with ``gap_days``, the days between its end and the covered period."""
+    def holes(self, now: datetime | None = None) -> list[dict[str, Any]]:
+        """Every hole between the first day of evidence and today, oldest first, as {first, last, days}: the
+        latest one bounds the coverage (nothing before it counts)."""
         if self.atime != "off" and self.first_crawl is not None:
             return []
-        since = self.since(now)
-        start = since if since is not None else (now or datetime.now(UTC))
-        return [
-            {**h, "gap_days": (start - h["until"]).days}
-            for h in sorted(self.history, key=lambda h: h["since"])
-            if h["since"] < start and h["until"] < start - JOIN_GAP
-        ]
+        r, today = self._evidence(now)
+        found = holes([*r, (today, today)]) if r else []
+        return [{"first": a, "last": b, "days": (b - a).days + 1} for a, b in found]
 
-    def covers(self, threshold: datetime) -> bool:
-        s = self.since()
+    def covers(self, threshold: datetime, now: datetime | None = None) -> bool:
+        s = self.since(now)
         return s is not None and s <= threshold
 
-    def as_dict(self, threshold: datetime | None = None) -> dict[str, Any]:
-        s = self.since()
+    def as_dict(self, threshold: datetime | None = None, now: datetime | None = None) -> dict[str, Any]:
+        s = self.since(now)
         out: dict[str, Any] = {
             "since": None if s is None or s.year == 1 else s,
             "from_atime": self.atime != "off" and self.first_crawl is not None,
@@ -107,25 +142,27 @@ class Coverage:
             "history": self.history,
             "atime": self.atime,
             "first_crawl": self.first_crawl,
-            "unchained": self.unchained(),
+            "holes": self.holes(now),
         }
         if threshold is not None:
-            out["covers_period"] = self.covers(threshold)
+            out["covers_period"] = self.covers(threshold, now)
         return out
 
 
-def note(c: Coverage) -> str:
-    """One line for people: where a backend's coverage comes from."""
+def note(c: Coverage, now: datetime | None = None) -> str:
+    """One line for people: where a backend's coverage comes from, and the holes in it."""
     parts = []
     if c.telemetry_since is not None:
         parts.append(f"telemetry since {c.telemetry_since:%Y-%m-%d}")
     for h in sorted(c.history, key=lambda h: h["since"]):
-        parts.append(f"imported {h['format']} {h['since']:%Y-%m-%d}..{h['until']:%Y-%m-%d} ({h['events']:,} events)")
-    for h in c.unchained():
         parts.append(
-            f"NOT COUNTED: imported {h['format']} {h['since']:%Y-%m-%d}..{h['until']:%Y-%m-%d} "
-            f"({h['events']:,} events) ends {h['gap_days']} days before the covered period: import the "
-            f"logs in between"
+            f"imported {h['format']} {h['since']:%Y-%m-%d}..{h['until']:%Y-%m-%d} "
+            f"({h['events']:,} events on {h['days']:,} days)"
+        )
+    for h in c.holes(now):
+        parts.append(
+            f"HOLE {h['first']:%Y-%m-%d}..{h['last']:%Y-%m-%d} ({h['days']:,} days without read evidence): "
+            f"evidence before {h['last'] + timedelta(days=1):%Y-%m-%d} is NOT COUNTED; import the logs of those days"
         )
     if c.atime != "off":
         parts.append(
@@ -133,6 +170,21 @@ def note(c: Coverage) -> str:
             + (f" since first crawl {c.first_crawl:%Y-%m-%d}" if c.first_crawl else " (not crawled yet)")
         )
     return "; ".join(parts) or "no read evidence yet"
+
+
+_HISTORY = """
+SELECT c.backend_name, c.format, c.first_event, c.last_event, c.events,
+       (SELECT count(*) FROM history_days d WHERE d.backend_name = c.backend_name AND d.format = c.format) AS days
+FROM history_coverage c ORDER BY 1, 2
+"""
+# Consecutive days with imported events (any format) as runs per backend: a day minus its rank is constant along
+# a run. The database returns runs, not every day; runs() then lets quiet days join them.
+_DAY_RUNS = """
+SELECT backend_name, min(day) AS first, max(day) AS last
+FROM (SELECT backend_name, day, day - (row_number() OVER (PARTITION BY backend_name ORDER BY day))::int AS run
+      FROM (SELECT DISTINCT backend_name, day FROM history_days) d) r
+GROUP BY backend_name, run ORDER BY 1, 2
+"""
 
 
 async def load_coverage(conn: Any, backends: Sequence[Any]) -> dict[str, Coverage]:
@@ -145,13 +197,20 @@ async def load_coverage(conn: Any, backends: Sequence[Any]) -> dict[str, Coverag
     ):
         if (c := out.get(r["backend_name"])) is not None:
             c.telemetry_since, c.telemetry_until = r["first_event"], r["last_event"]
-    for r in await conn.fetch(
-        "SELECT backend_name, format, first_event, last_event, events FROM history_coverage ORDER BY 1, 2"
-    ):
+    for r in await conn.fetch(_HISTORY):
         if (c := out.get(r["backend_name"])) is not None:
             c.history.append(
-                {"format": r["format"], "since": r["first_event"], "until": r["last_event"], "events": r["events"]}
+                {
+                    "format": r["format"],
+                    "since": r["first_event"],
+                    "until": r["last_event"],
+                    "events": r["events"],
+                    "days": r["days"],
+                }
             )
+    for r in await conn.fetch(_DAY_RUNS):
+        if (c := out.get(r["backend_name"])) is not None:
+            c.days.append((r["first"], r["last"]))
     for r in await conn.fetch(
         "SELECT backend_name, min(started_at) AS first FROM crawls WHERE status = 'complete' GROUP BY 1"
     ):

@@ -8,18 +8,22 @@ every worker), reads the runs overlapping its lines, keeps the lines no run cove
 the batch carried), and stores their runs: two workers applying the same file at once serialize on the
 source, so a line is counted once end to end. Telemetry (no ``source``) never comes here.
 
-``history_coverage`` keeps, per backend and log format, the span of the imported events applied: where the
-coverage of stale answers comes from, beside ``telemetry_coverage`` (live telemetry only).
+``history_coverage`` keeps, per backend and log format, the span and count of the imported events applied, and
+``history_days`` the UTC days with at least one: where the coverage of stale answers comes from, beside
+``telemetry_coverage`` (live telemetry only); the rule that reads them (covered since, holes) is schemas/stale.py.
+A day is recorded for every imported event of a batch, applied before or not: recording it twice changes nothing,
+and importing a log again records days an older worker did not.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import date
 from typing import Sequence
 
 import asyncpg
 
-from warpdrive.schemas.records import AccessEvent, parse_ts
+from warpdrive.schemas.records import AccessEvent, canonical_ts, parse_ts
 
 # One lock per source, taken in key order in every worker (no deadlock between access batches).
 _LOCK = """
@@ -42,6 +46,12 @@ ON CONFLICT (backend_name, format) DO UPDATE SET
     first_event = LEAST(c.first_event, EXCLUDED.first_event),
     last_event = GREATEST(c.last_event, EXCLUDED.last_event),
     events = c.events + EXCLUDED.events
+"""
+
+_DAYS = """
+INSERT INTO history_days (backend_name, format, day)
+SELECT * FROM unnest($1::text[], $2::text[], $3::date[]) ORDER BY 1, 2, 3
+ON CONFLICT DO NOTHING
 """
 
 
@@ -92,6 +102,7 @@ async def fresh_lines(conn: asyncpg.Connection, imported: Sequence[AccessEvent])
     if new_runs:
         await conn.execute(_RUNS, *map(list, zip(*new_runs)))
     await _write_coverage(conn, fresh)
+    await _write_days(conn, _days_of(imported))
     return None if fresh is imported else list(fresh)
 
 
@@ -116,3 +127,15 @@ async def _write_coverage(conn: asyncpg.Connection, events: Sequence[AccessEvent
             [parse_ts(span[k][1]) for k in keys],
             [span[k][2] for k in keys],
         )
+
+
+def _days_of(events: Sequence[AccessEvent]) -> set[tuple[str, str, str]]:
+    """(backend, log format, UTC day) of each event."""
+    return {(e.backend_name, source_format(e.source or ""), canonical_ts(e.timestamp)[:10]) for e in events}
+
+
+async def _write_days(conn: asyncpg.Connection, days: set[tuple[str, str, str]]) -> None:
+    """Records days with imported events (history_days): idempotent, so every imported line of a batch counts,
+    applied before or not."""
+    rows = sorted(days)
+    await conn.execute(_DAYS, [r[0] for r in rows], [r[1] for r in rows], [date.fromisoformat(r[2]) for r in rows])

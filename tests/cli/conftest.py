@@ -48,6 +48,7 @@ TABLES = (
     "tree_activity",
     "history_lines",
     "history_coverage",
+    "history_days",
     "growth_reconstructed",
     "growth_reconstructed_at",
     "tree_inactive",

@@ -14,7 +14,7 @@ import random
 import subprocess
 import sys
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -48,7 +48,7 @@ class Hist:
     url: str
     procs: Procs
     db: Db
-    local: Path  # root of backend "hl" (atime off); "hg" is its sibling "growth"
+    local: Path  # root of backend "hl" (atime off); "hg" is its sibling "growth", "hh" its sibling "holes"
     atime_root: Path  # root of backends "ha" (atime strict) and "ho" (the same files, atime off)
     s3_prefix: str  # bucket/prefix of backend "hs3"
 
@@ -130,7 +130,7 @@ class Hist:
 def hist(config_dict: dict, session_id: str, tmp_path_factory: pytest.TempPathFactory, cfg: Config) -> Iterator[Hist]:
     d = tmp_path_factory.mktemp("history")
     local, atime_root = d / "local", d / "atime"
-    for sub in (local, atime_root, d / "growth"):
+    for sub in (local, atime_root, d / "growth", d / "holes"):
         sub.mkdir()
     port = _free_port()
     s3 = next(b for b in config_dict["backends"] if b["name"] == "s3")
@@ -146,6 +146,7 @@ def hist(config_dict: dict, session_id: str, tmp_path_factory: pytest.TempPathFa
             {"name": "ha", "url": f"file://{atime_root}", "atime": "strict"},
             {"name": "ho", "url": f"file://{atime_root}"},
             {"name": "hg", "url": f"file://{d / 'growth'}"},
+            {"name": "hh", "url": f"file://{d / 'holes'}"},
             {"name": "hs3", "url": f"s3://{s3_prefix}", "storage_options": s3["storage_options"]},
         ],
     }
@@ -280,6 +281,91 @@ def test_jsonl_history_gives_exact_covered_stale_answers_and_imports_once(hist: 
     assert hist.stale("hl", 90)[0] == _truth(files, last_read, 90, 0)
     out = hist.ctl("stale", "--backend", "hl", "--days", "90")
     assert "coverage hl: imported jsonl" in out
+
+
+def _day_lines(days: list[date], paths: list[str], rnd: random.Random, last_read: dict[str, datetime]) -> list[str]:
+    """JSON lines of 1-4 reads on each of ``days`` (UTC), recording each file's last read in ``last_read``."""
+    lines = []
+    for day in days:
+        for _ in range(rnd.randint(1, 4)):
+            p = rnd.choice(paths)
+            ts = datetime.combine(day, time(), UTC) + timedelta(seconds=rnd.randrange(86_400))
+            last_read[p] = max(last_read.get(p, ts), ts)
+            lines.append(
+                orjson.dumps(
+                    {
+                        "timestamp": format_ts(ts),
+                        "user_id": "alice",
+                        "backend_name": "hh",
+                        "path": p,
+                        "operation": "read",
+                    }
+                ).decode()
+            )
+    return lines
+
+
+def test_a_hole_in_imported_history_is_not_evidence_until_its_days_are_imported(hist: Hist, tmp_path: Path) -> None:
+    rnd = random.Random(19)
+    files = _estate(hist.local.parent / "holes", rnd, 300)
+    hist.crawl("hh")
+    today = NOW.date()
+    # Reads on every day of the last 120 but today, except 60..51 days ago: those logs are missing (a 10-day hole).
+    hole = [today - timedelta(days=k) for k in range(60, 50, -1)]
+    logged = [today - timedelta(days=k) for k in range(120, 0, -1) if today - timedelta(days=k) not in hole]
+    paths = sorted(files)[:200]
+    last_read: dict[str, datetime] = {}  # as the first import tells it, then with the missing days
+    first_log, missing_log = tmp_path / "first.jsonl", tmp_path / "missing.jsonl"
+    first_log.write_text("\n".join(_day_lines(logged, paths, rnd, last_read)) + "\n")
+    in_hole: dict[str, datetime] = {}
+    missing_log.write_text("\n".join(_day_lines(hole, paths, rnd, in_hole)) + "\n")
+    first_event = min(datetime.fromisoformat(orjson.loads(line)["timestamp"]) for line in first_log.read_text().split())
+
+    s = asyncio.run(backfill(hist.cfg, [str(first_log)]))
+    assert s.backends["hh"].gaps() == [(hole[0].isoformat(), hole[-1].isoformat(), 10)]  # the summary says so too
+    wait_until(hist.caught_up, 120, what="the worker to apply the import", explain=lambda: hist.procs.tail("streams"))
+
+    def coverage() -> dict[str, Any]:
+        return next(b for b in hist.ctl("backends", "--format", "json")["items"] if b["name"] == "hh")["coverage"]
+
+    cov = coverage()
+    after_hole = datetime.combine(hole[-1] + timedelta(days=1), time(), UTC)
+    assert cov["holes"] == [{"first": hole[0].isoformat(), "last": hole[-1].isoformat(), "days": 10}]
+    assert datetime.fromisoformat(cov["since"]) == after_hole
+    assert f"HOLE {hole[0]}..{hole[-1]} (10 days without read evidence)" in cov["note"]
+    [h] = cov["history"]
+    assert (h["format"], datetime.fromisoformat(h["since"]), h["events"], h["days"]) == (
+        "jsonl",
+        first_event,
+        s.imported,
+        len(logged),
+    )
+    assert f"HOLE {hole[0]}..{hole[-1]}" in hist.ctl("backends")
+    # Stale answers resting on the hole's days are not covered; those within the evidence since it are.
+    for days, covered in ((30, True), (45, True), (90, False), (110, False)):
+        got, items = hist.stale("hh", days)
+        assert got == _truth(files, last_read, days, 0), days
+        assert items and all(i["coverage_ok"] is covered for i in items), days
+    out = hist.ctl("stale", "--backend", "hh", "--days", "90")
+    assert "read evidence does not cover 90 days on hh" in out and f"HOLE {hole[0]}..{hole[-1]}" in out
+
+    # Importing the missing days closes the hole: covered since the first event, every stale answer covered.
+    s2 = asyncio.run(backfill(hist.cfg, [str(missing_log)]))
+    for p, t in in_hole.items():
+        last_read[p] = max(last_read.get(p, t), t)
+    wait_until(hist.caught_up, 120, what="the worker to apply the missing days")
+    cov = coverage()
+    assert cov["holes"] == [] and "HOLE" not in cov["note"]
+    assert datetime.fromisoformat(cov["since"]) == first_event
+    assert cov["history"][0]["events"] == s.imported + s2.imported and cov["history"][0]["days"] == 120
+    for days in (90, 110):
+        got, items = hist.stale("hh", days)
+        assert got == _truth(files, last_read, days, 0) and all(i["coverage_ok"] for i in items), days
+
+    # Importing both again changes nothing.
+    asyncio.run(backfill(hist.cfg, [str(first_log), str(missing_log)]))
+    wait_until(hist.caught_up, 120, what="the worker to apply the second import")
+    assert coverage() == cov
 
 
 def _s3_line(bucket: str, key: str, ts: datetime, requester: str, op: str, status: int = 200) -> str:

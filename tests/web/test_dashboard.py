@@ -125,6 +125,16 @@ async def _seed(dsn: str) -> None:
                 "INSERT INTO telemetry_coverage (backend_name, first_event, last_event) VALUES ($1, $2, $3)",
                 [("s3", NOW - timedelta(days=400), NOW), ("local", NOW - timedelta(days=400), NOW)],
             )
+            # Imported history of s3 before its telemetry, missing 10 days: the backend page lists the holes.
+            await conn.execute(
+                "INSERT INTO history_coverage VALUES ('s3', 'jsonl', $1, $2, 1000)",
+                NOW - timedelta(days=600),
+                NOW - timedelta(days=420),
+            )
+            await conn.executemany(
+                "INSERT INTO history_days VALUES ('s3', 'jsonl', $1)",
+                [((NOW - timedelta(days=d)).date(),) for d in range(600, 419, -1) if not 491 <= d <= 500],
+            )
             await conn.executemany(
                 """INSERT INTO growth_daily (date, backend_name, owner_team, total_bytes, file_count, added_bytes)
                    VALUES ($1, 's3', $2, $3, $4, $5)""",
@@ -331,6 +341,9 @@ def test_dashboard_overview_stale_marks_quotas(api_url: str, seeded: str) -> Non
     s3 = [f for f in FILES if f[0] == "s3"]
     assert out["backendCards"] == [f"{sum(f[2] for f in s3) // GiB} GiB", str(len(s3))]
     assert {"0 B", "200 GiB"} <= set(out["growthLabels"]), out["growthLabels"]
+    # The holes in s3's evidence, with their days: the 10 days of missing logs, then the 19 up to telemetry.
+    assert out["coverageHoles"] == [f"{(NOW - timedelta(days=a)).date()} – {(NOW - timedelta(days=b)).date()} ({n} days)"
+                                    for a, b, n in ((500, 491, 10), (419, 401, 19))], out["coverageHoles"]
 
     # Directory tree: s3's root lists its top directories by size with their stale share over 90 days (the one stale
     # rule: neither read nor modified, so vision's new.tar, modified yesterday and never read, is not stale); opening

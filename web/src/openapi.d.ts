@@ -637,12 +637,20 @@ export interface components {
             first_crawl: string | null;
             from_atime: boolean;
             history: {
+                days: number;
                 events: number;
                 format: string;
                 /** Format: date-time */
                 since: string | null;
                 /** Format: date-time */
                 until: string | null;
+            }[];
+            holes: {
+                days: number;
+                /** Format: date */
+                first: string;
+                /** Format: date */
+                last: string;
             }[];
             note: string;
             /** Format: date-time */
@@ -651,15 +659,6 @@ export interface components {
             telemetry_since: string | null;
             /** Format: date-time */
             telemetry_until?: string | null;
-            unchained: {
-                events: number;
-                format: string;
-                gap_days: number;
-                /** Format: date-time */
-                since: string | null;
-                /** Format: date-time */
-                until: string | null;
-            }[];
         };
         Crawl: {
             bytes: number;

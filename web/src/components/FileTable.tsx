@@ -62,7 +62,7 @@ const columns: ColumnDef<FileRow>[] = [
         {row.original.path}
         {row.original.marked && <span className="badge">marked</span>}
         {row.original.coverage_ok === false && (
-          <span className="badge warn" title="older than telemetry coverage: reads before coverage began are unknown">
+          <span className="badge warn" title="older than the read evidence (a hole, or not observed long enough): reads before it are unknown">
             unverified
           </span>
         )}

@@ -83,6 +83,19 @@ export function BackendDetail() {
               : " — not covered yet"}
         </p>
       )}
+      {coverage && coverage.holes.length > 0 && (
+        <div data-testid="coverage-holes">
+          <strong>Holes in the read evidence</strong> (days without any imported event: logs missing? nothing before
+          the last one counts until those days are imported):
+          <ul>
+            {coverage.holes.map((h) => (
+              <li key={h.first}>
+                {h.first} – {h.last} ({formatCount(h.days)} days)
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
       <h2>
         Growth{" "}
         <select aria-label="period" value={period} onChange={(e) => setPeriod(e.target.value)}>

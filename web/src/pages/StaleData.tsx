@@ -88,14 +88,14 @@ export function StaleData() {
       />
       {rows.some((f) => f.coverage_ok === false) && (
         <p className="muted" data-testid="coverage">
-          Telemetry has not watched every backend for {q.days} days (
+          Read evidence (telemetry, imported logs without a hole, atime) does not cover every backend for {q.days} days (
           {coverage.map(([b, c], i) => (
             <span key={b}>
               {i > 0 && ", "}
               {b} since {c.since ? formatTime(c.since) : "never"}
             </span>
           ))}
-          ): files marked <span className="badge warn">unverified</span> were not read while watched, but may have been
+          ): files marked <span className="badge warn">unverified</span> were not read while covered, but may have been
           read before.
         </p>
       )}

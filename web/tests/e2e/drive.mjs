@@ -158,6 +158,7 @@ const scenarios = {
     await page.waitForSelector("[data-testid=growth-chart] .recharts-line");
     out.backendCards = await page.$$eval(".card .value", (vs) => vs.map((v) => v.textContent));
     out.growthLabels = await page.$$eval("[data-testid=growth-chart] svg text", (ts) => ts.map((t) => t.textContent));
+    out.coverageHoles = await page.$$eval("[data-testid=coverage-holes] li", (ls) => ls.map((l) => l.textContent));
     await shot(page, "backend");
 
     // Directory tree: a backend's root, then into a directory by clicking it, then its stale files.
