@@ -51,6 +51,7 @@ TABLES = (
     "growth_reconstructed",
     "growth_reconstructed_at",
     "tree_inactive",
+    "owner_inactive",
     "trash_items",
 )
 
