@@ -151,8 +151,13 @@ class JobRunner:
             try:
                 if await asyncio.to_thread(trash.expired, self.cfg, self.service.backends, now):
                     await self._scheduled_purge(now)
-            except Exception:
-                log.exception("scheduled trash purge failed; next try in %.0fs", self.cfg.crawler.trash_purge_interval)
+            except Exception as e:  # e.g. a backend unreachable: the next round tries again
+                log.warning(
+                    "scheduled trash purge failed error=%s: %s; next try in %.0fs",
+                    type(e).__name__,
+                    e,
+                    self.cfg.crawler.trash_purge_interval,
+                )
             await asyncio.sleep(self.cfg.crawler.trash_purge_interval)
 
     async def _scheduled_purge(self, now: datetime) -> None:
