@@ -147,8 +147,9 @@ SCHEMAS: dict[str, Any] = {
             "coverage_ok": BOOL,
         }
     ),
-    # total_basis: rollup (exact, from the tree's activity weeks; scope_* = every live file of the filter's scope),
-    # count (exact, counted) or bound (counting stopped: lower bounds). scope_* are null unless from the rollup.
+    # total_basis: rollup (exact, from the tree's or the owners' activity weeks; scope_* = every live file of the
+    # filter's scope), count (exact, counted) or bound (counting stopped: lower bounds). scope_* are null unless from
+    # the rollup.
     "StaleList": page(
         "StaleFile",
         days=INT,

@@ -4,11 +4,12 @@
 max over every reader) and its modification time, so a file written yesterday is never stale. The
 WHERE clause is the expression of the partial index ``idx_files_stale``.
 
-The totals are exact wherever the tree rollups can serve the filter (a backend or all, a directory prefix ending
-in "/", no owner or size filter): the activity week buckets (``tree_inactive``, kept by the workers in the same
-transaction as the files) give every whole week before the cutoff, and only the cutoff's own week is counted file
-by file — whichever side of the cutoff in that week is shorter. The two are read in one snapshot, so the answer is
-what a full count would say. Other filters are counted within a budget and, past it, said to be a bound.
+The totals are exact wherever a weekly activity rollup, kept by the workers in the same transaction as the files,
+holds exactly the filter's files: the tree's (``tree_inactive``: a backend or all, a directory prefix ending in "/")
+or the owners' (``owner_inactive``: an owner, team or user, on a backend or all, no prefix); no size filter. The
+rollup gives every whole week before the cutoff, and only the cutoff's own week is counted file by file (the
+boundary rule, schemas/stale.py ``cutoff_week``). The two are read in one snapshot, so the answer is what a full
+count would say. Other filters are counted within a budget and, past it, said to be a bound.
 
 Reads have only been observed on a backend since its coverage began (telemetry, imported history,
 atime: schemas/stale.py): "not read in 90 days" is only known where 90 days were observed. Every file and backend says whether that holds
@@ -17,14 +18,14 @@ atime: schemas/stale.py): "not read in 90 days" is only known where 90 days were
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, time, timedelta
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 from starlette.responses import StreamingResponse
 
-from warpdrive.schemas.stale import ACTIVITY_SQL, Coverage, load_coverage, note
-from warpdrive.schemas.tree import week
+from warpdrive.schemas.stale import ACTIVITY_SQL, Coverage, cutoff_week, load_coverage, note
 
 from .params import Backend, Bool, Choice, Int, Name, PathText, Size, page_params
 from .responses import JSONResponse, csv_response, csv_stream
@@ -124,52 +125,67 @@ async def select(conn: Any, q: dict[str, Any], cfg: Any) -> Selection:
     return Selection(q, threshold, await load_coverage(conn, cfg.backends), backends)
 
 
-def rollup_scope(sel: Selection, depths: dict[str, int]) -> tuple[list[str] | None, str] | None:
-    """(backends or None for every one, directory) when the tree rollups hold this filter's files exactly: no owner
-    or size filter, and a prefix that is a whole directory ("a/b/") the tree keeps (within max_tree_depth, where
-    a file deeper down counts in its ancestor at the cut). None otherwise."""
+@dataclass(frozen=True)
+class Scope:
+    """Where a filter's exact totals come from: the rows of a weekly activity rollup that hold exactly its files
+    (``rows``: a condition over ``table`` on its one parameter ``$1`` = ``arg``), and the filter whose files the
+    cutoff's week is counted from (``q``: the same files in storage_files)."""
+
+    table: str
+    rows: str
+    arg: str
+    backends: list[str] | None  # None: every backend
+    q: dict[str, Any]
+
+
+def rollup_scope(sel: Selection, depths: dict[str, int]) -> Scope | None:
+    """The rollup holding this filter's files exactly, or None. No size filter, and either an owner (team or user,
+    ``owner_inactive``) with no prefix, or no owner and a prefix that is a whole directory ("a/b/") the tree keeps
+    (``tree_inactive``; within max_tree_depth, where a file deeper down counts in its ancestor at the cut)."""
     q = sel.q
-    if q["owner"] or q["min_size"]:
+    if q["min_size"]:
         return None
+    backends = sel.covered_backends if sel.covered_backends is not None else [q["backend"]] if q["backend"] else None
+    edge = {**q, "backend": None}
+    if q["owner"]:
+        if q["prefix"]:
+            return None  # the owner rollup has no directories
+        # An owner is its team or its user, as in stale_where: the files of team X, and X's files in other teams.
+        return Scope("owner_inactive", "(owner_team = $1 OR owner_user = $1)", q["owner"], backends, edge)
     prefix = q["prefix"] or ""
     if prefix and (not prefix.endswith("/") or prefix.startswith("/") or "//" in prefix):
         return None
     d = prefix[:-1]
-    backends = sel.covered_backends if sel.covered_backends is not None else [q["backend"]] if q["backend"] else None
     level = d.count("/") + 1 if d else 0
     if any(0 < depths.get(b, 0) < level for b in (backends if backends is not None else depths)):
         return None
-    return backends, d
+    return Scope("tree_inactive", "dir = $1", d, backends, {**edge, "prefix": prefix or None})
 
 
-async def rollup_totals(conn: Any, sel: Selection, backends: list[str] | None, d: str) -> dict[str, Any]:
-    """Exact totals from the activity week buckets: every whole week before the cutoff's week from the rollup, the
-    cutoff's week file by file (the shorter side of the cutoff), in one snapshot with the rollup."""
-    cut = sel.threshold
-    start = datetime.combine(week(cut), time(), UTC)  # the cutoff's week: activity in [start, start + 7 d)
-    end = start + timedelta(days=7)
-    below = cut - start <= end - cut  # count [start, cut) and add it, else count [cut, end) and take it off
-    only = "" if backends is None else "AND backend_name = ANY($3)"
+async def rollup_totals(conn: Any, sel: Selection, scope: Scope) -> dict[str, Any]:
+    """Exact totals from the activity week buckets by the boundary rule (schemas/stale.py ``cutoff_week``): whole
+    weeks from the rollup, the cutoff's week file by file, in one snapshot with the rollup."""
+    cut = cutoff_week(sel.threshold)
+    only = "" if scope.backends is None else "AND backend_name = ANY($3)"
     async with conn.transaction(isolation="repeatable_read", readonly=True):
         r = await conn.fetchrow(
-            f"""SELECT COALESCE(sum(file_count) FILTER (WHERE period {"<" if below else "<="} $2), 0)::bigint AS n,
-                       COALESCE(sum(total_bytes) FILTER (WHERE period {"<" if below else "<="} $2), 0)::bigint AS bytes,
+            f"""SELECT COALESCE(sum(file_count) FILTER (WHERE period {cut.weeks_sql} $2), 0)::bigint AS n,
+                       COALESCE(sum(total_bytes) FILTER (WHERE period {cut.weeks_sql} $2), 0)::bigint AS bytes,
                        COALESCE(sum(file_count), 0)::bigint AS scope_n, COALESCE(sum(total_bytes), 0)::bigint AS scope_bytes
-                FROM tree_inactive WHERE dir = $1 {only}""",
-            d,
-            week(cut),
-            *(() if backends is None else (backends,)),
+                FROM {scope.table} WHERE {scope.rows} {only}""",
+            scope.arg,
+            cut.week,
+            *(() if scope.backends is None else (scope.backends,)),
         )
-        q = {**sel.q, "backend": None, "prefix": d + "/" if d else None}
-        w, _ = stale_where(q, cut if below else end, backends, since=start if below else cut)
+        w, branches = stale_where(scope.q, cut.until, scope.backends, since=cut.since)
         edge = await conn.fetchrow(
-            f"SELECT count(*) AS n, COALESCE(sum(size_bytes), 0)::bigint AS bytes FROM storage_files WHERE {w.sql()}",
+            f"""SELECT count(*) AS n, COALESCE(sum(size_bytes), 0)::bigint AS bytes
+                FROM ({union(w, branches, "size_bytes", "")}) u""",
             *w.args,
         )
-    sign = 1 if below else -1
     return {
-        "total": r["n"] + sign * edge["n"],
-        "total_bytes": r["bytes"] + sign * edge["bytes"],
+        "total": r["n"] + cut.sign * edge["n"],
+        "total_bytes": r["bytes"] + cut.sign * edge["bytes"],
         "total_exact": True,
         "total_basis": "rollup",
         "scope_files": r["scope_n"],
@@ -183,7 +199,7 @@ async def totals(conn: Any, sel: Selection, depths: dict[str, int]) -> dict[str,
     COUNT_CAP at once, beyond it exactly if that takes under EXACT_BUDGET, else a bound."""
     scope = rollup_scope(sel, depths)
     if scope is not None:
-        found = await rollup_totals(conn, sel, *scope)
+        found = await rollup_totals(conn, sel, scope)
         # Rollups out of step with storage_files (files written without the workers, e.g. by hand) can give a
         # total outside [0, scope]: never show that; count instead.
         if 0 <= found["total"] <= found["scope_files"] and 0 <= found["total_bytes"] <= found["scope_bytes"]:

@@ -57,6 +57,7 @@ LOADED = (
     "tree_teams",
     "tree_activity",
     "tree_inactive",
+    "owner_inactive",
 )
 # The two ~50M-row tables: their keys and indexes are built on one connection, everything else's on the other.
 BIG = ("access_log", "user_files")
@@ -154,6 +155,16 @@ ROLLUPS = [
         INSERT INTO usage_rollup (backend_name, owner_team, owner_user, shard, file_count, total_bytes, last_access)
         SELECT backend_name, owner_team, COALESCE(owner_user, ''), {shard}, count(*), sum(size_bytes), max(last_access)
         FROM storage_files WHERE deleted_at IS NULL GROUP BY 1, 2, 3, 4""",
+    ),
+    # The owners' activity weeks (migration 0069): files by owner and week of the later of last access and modification.
+    (
+        "owner_inactive",
+        """
+        INSERT INTO owner_inactive (backend_name, owner_team, owner_user, period, shard, file_count, total_bytes)
+        SELECT backend_name, owner_team, COALESCE(owner_user, ''),
+               COALESCE(date_trunc('week', GREATEST(last_access, last_modified) AT TIME ZONE 'UTC')::date, '0001-01-01'),
+               {shard}, count(*), sum(size_bytes)
+        FROM storage_files WHERE deleted_at IS NULL GROUP BY 1, 2, 3, 4, 5""",
     ),
     # A row per (backend, team) and day the totals changed; here files arrive on their first_seen day.
     (

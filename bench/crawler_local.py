@@ -36,6 +36,7 @@ from warpdrive.schemas.config import dump_toml
 from warpdrive.schemas.db import create_database, database_dsn, drop_database, migrate
 from warpdrive.schemas.records import encode_batch
 from warpdrive.schemas.topics import ensure_topics
+from warpdrive.schemas.trash import trash_root
 
 PER_DIR = 100
 
@@ -92,7 +93,13 @@ def crawler_listing(cfg: wconfig.Config, name: str, encode: bool) -> int:
     async def run() -> int:
         n = 0
         async for batch in listing(
-            cfg.backend(name), "", "bench", cfg.crawler.batch_size, cfg.crawler.list_concurrency, WalkStats()
+            cfg.backend(name),
+            "",
+            "bench",
+            cfg.crawler.batch_size,
+            cfg.crawler.list_concurrency,
+            WalkStats(),
+            trash_root(cfg),
         ):
             if encode:
                 encode_batch(batch)

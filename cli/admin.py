@@ -378,7 +378,8 @@ def marks_delete(
     wait: bool,
 ) -> None:
     """Deletes marked files: moves them to a trash directory on their own backend, restorable until the retention
-    period ends (`trash restore JOB`), then purged (`trash purge`).
+    period ends (`trash restore JOB`), then purged by the crawler's job runner (crawler.trash_purge_interval, hourly
+    by default; `trash purge` at once). Trash is never crawled: it counts in no usage or stale figure.
 
     Always a dry run first: the exact files and bytes, confirmed before the job is submitted; a mark whose file was
     modified or read since marking, or is gone from the index, is held back and listed, never deleted.

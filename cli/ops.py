@@ -290,7 +290,8 @@ def trash_restore(ctl: Ctl, job_id: str, wait: bool) -> None:
 @format_option
 @pass_ctl
 def trash_purge(ctl: Ctl, wait: bool) -> None:
-    """Removes for good every trash directory whose retention period ended (a job, on every backend)."""
+    """Removes for good, now, every trash directory whose retention period ended (a job, on every backend). The
+    crawler's job runner also does it by itself every crawler.trash_purge_interval seconds (hourly by default)."""
     job = ctl.client.post("/api/v1/trash/purge")
     show_jobs(ctl, [follow(ctl.client, job, err=ctl.fmt != "table") if wait else job], wait)
 

@@ -231,7 +231,7 @@ def stale(
     def notes(doc: dict[str, Any]) -> list[str]:
         items = list_items(doc)
         bound = "" if doc.get("total_exact", True) else "at least "
-        # The share of every byte under the filter: given only where the tree rollups answered (scope_bytes).
+        # The share of every byte under the filter: given only where the rollups answered (scope_bytes).
         scope = doc.get("scope_bytes")
         share = (
             f", {100 * doc.get('total_bytes', 0) / scope:.1f}% of the {format_size(scope)} under this filter"

@@ -1,5 +1,7 @@
 """One crawl of one backend (or of one prefix of it): start marker, listing batches, finish marker.
 
+The trash of deletion jobs (``crawler.trash_prefix``) is never listed: it is not data (schemas/trash.py).
+
 The finish marker says ``complete`` only when every directory/prefix was listed without error and
 every listing message was acknowledged by Kafka before it; the stream workers only mark unseen files
 deleted after a complete finish. A crawl that is cancelled (SIGTERM, a cancel command) still tries
@@ -20,6 +22,7 @@ from warpdrive.schemas.config import BackendConfig, Config
 from warpdrive.schemas.records import CrawlMarker, ListingEvent, utc_now
 from warpdrive.schemas.storage import kind_of
 from warpdrive.schemas.topics import LISTING
+from warpdrive.schemas.trash import trash_root
 
 from .errors import PublishError
 from .local import WalkStats, walk
@@ -51,19 +54,26 @@ def new_crawl_id(backend: str) -> str:
 
 
 async def listing(
-    backend: BackendConfig, prefix: str, crawl_id: str, batch_size: int, concurrency: int, stats: WalkStats
+    backend: BackendConfig,
+    prefix: str,
+    crawl_id: str,
+    batch_size: int,
+    concurrency: int,
+    stats: WalkStats,
+    skip: str,
 ) -> AsyncGenerator[list[ListingEvent], None]:
-    """Batches of ListingEvents of the backend at or under ``prefix`` (relative to its root)."""
+    """Batches of ListingEvents of the backend at or under ``prefix`` (relative to its root), leaving out the
+    directory ``skip`` (relative to the root: the trash, schemas/trash.py) and everything under it."""
     kind = kind_of(backend)
     if kind.posix:
-        gen = walk(kind.root_path(backend), prefix, crawl_id, backend.name, batch_size, stats)
+        gen = walk(kind.root_path(backend), prefix, crawl_id, backend.name, batch_size, stats, skip)
         # The walk is blocking I/O: each batch is read in a thread while the loop keeps sending.
         while (batch := await asyncio.to_thread(next, gen, None)) is not None:
             yield batch
     else:
         async with kind.open_lister(backend) as (store, base):
             async for batch in list_objects(
-                store, base, prefix, crawl_id, backend.name, batch_size, concurrency, stats
+                store, base, prefix, crawl_id, backend.name, batch_size, concurrency, stats, skip
             ):
                 yield batch
 
@@ -98,7 +108,7 @@ async def crawl(
         try:
             await channel.send_batch(LISTING, backend.name, [start])
             async for batch in listing(
-                backend, prefix, crawl_id, cfg.crawler.batch_size, cfg.crawler.list_concurrency, stats
+                backend, prefix, crawl_id, cfg.crawler.batch_size, cfg.crawler.list_concurrency, stats, trash_root(cfg)
             ):
                 await channel.send_batch(LISTING, backend.name, batch)
                 counter.add(len(batch), sum(e.size_bytes for e in batch))

@@ -7,6 +7,10 @@ another) restarts — moves are resumable and crawls are repeatable, so running 
 
 Progress and results go to the job-events topic as JobEvents (job_id = command_id): ``running``
 with progress about once a second, then ``done``, ``failed`` or ``cancelled``.
+
+Besides commands, the runner purges expired trash by itself every ``crawler.trash_purge_interval`` seconds (from
+its start) on its crawler's backends: when anything expired, as a purge job of its own (a new job id, its progress
+``scheduled``), so the jobs list audits it like a requested one.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ import contextlib
 import logging
 import socket
 import threading
+import uuid
 from datetime import UTC, datetime
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, AsyncIterator, Callable
@@ -75,6 +80,8 @@ class JobRunner:
         try:
             async with asyncio.TaskGroup() as tg:
                 tg.create_task(self._committer())
+                if self.cfg.crawler.trash_purge_interval:
+                    tg.create_task(self._purge_timer())
                 while True:
                     batches = await self.consumer.getmany(timeout_ms=1000)
                     for tp, messages in batches.items():
@@ -128,10 +135,54 @@ class JobRunner:
         self.commit_wanted.set()
 
     async def _event(self, job: Job, state: str, progress: dict[str, Any], error: str | None = None) -> None:
-        ev = JobEvent(job.command.command_id, state, utc_now(), self.node, progress, error)
+        await self._send(job.command.command_id, state, progress, error)
+
+    async def _send(self, job_id: str, state: str, progress: dict[str, Any], error: str | None = None) -> None:
+        ev = JobEvent(job_id, state, utc_now(), self.node, progress, error)
         channel = self.publisher.channel()
-        await channel.send_one(JOB_EVENTS, job.command.command_id, ev)
+        await channel.send_one(JOB_EVENTS, job_id, ev)
         await channel.settle()
+
+    async def _purge_timer(self) -> None:
+        """Purges expired trash every crawler.trash_purge_interval seconds; a failure is logged and retried next
+        time, and never stops the runner."""
+        while True:
+            now = datetime.now(UTC)
+            try:
+                if await asyncio.to_thread(trash.expired, self.cfg, self.service.backends, now):
+                    await self._scheduled_purge(now)
+            except Exception as e:  # e.g. a backend unreachable: the next round tries again
+                log.warning(
+                    "scheduled trash purge failed error=%s: %s; next try in %.0fs",
+                    type(e).__name__,
+                    e,
+                    self.cfg.crawler.trash_purge_interval,
+                )
+            await asyncio.sleep(self.cfg.crawler.trash_purge_interval)
+
+    async def _scheduled_purge(self, now: datetime) -> None:
+        job_id = uuid.uuid4().hex
+        progress: dict[str, Any] = {"kind": "purge", "before": now.isoformat(), "scheduled": True}
+        log.info("job start job=%s kind=purge scheduled", job_id)
+        await self._send(job_id, "running", progress)
+        try:
+            result = await self._purge(progress, now, None)
+        except Exception as e:
+            await self._send(job_id, "failed", progress, f"{type(e).__name__}: {e}")
+            raise
+        await self._send(job_id, "done", result)
+        log.info("job done job=%s %s", job_id, result)
+
+    async def _purge(self, progress: dict[str, Any], before: datetime, only_job: str | None) -> dict[str, Any]:
+        """Removes the trash expired at ``before`` (only ``only_job``'s, when given) on this crawler's backends."""
+        purged = await asyncio.to_thread(trash.purge, self.cfg, self.service.backends, before, only_job)
+        return {
+            **progress,
+            "purged": purged,
+            "directories": len(purged),
+            "files_done": sum(p["files"] for p in purged),
+            "bytes_done": sum(p["bytes"] for p in purged),
+        }
 
     @contextlib.asynccontextmanager
     async def _reporting(
@@ -248,16 +299,7 @@ class JobRunner:
         args, kind = job.command.args, job.command.kind
         if kind == "purge":
             before = datetime.fromisoformat(str(args["before"])) if args.get("before") else datetime.now(UTC)
-            purged = await asyncio.to_thread(
-                trash.purge, self.cfg, self.service.backends, before, args.get("trash_job") or None
-            )
-            return {
-                **progress,
-                "purged": purged,
-                "directories": len(purged),
-                "files_done": sum(p["files"] for p in purged),
-                "bytes_done": sum(p["bytes"] for p in purged),
-            }
+            return await self._purge(progress, before, args.get("trash_job") or None)
         trash.check_args(args, "trash", *(("trash_job",) if kind == "restore" else ()))
         source_job = str(args.get("trash_job") or job.command.command_id)
         todo = await trash.items(self.service.dsn, source_job)

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 from warpdrive.schemas.records import ListingEvent
+from warpdrive.schemas.trash import in_trash
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +70,10 @@ def user_name(uid: int) -> str | None:
 
 
 def walk(
-    root: str, prefix: str, crawl_id: str, backend: str, batch_size: int, stats: WalkStats
+    root: str, prefix: str, crawl_id: str, backend: str, batch_size: int, stats: WalkStats, skip: str
 ) -> Iterator[list[ListingEvent]]:
-    """Yields batches of ListingEvents for every regular file at or under ``root/prefix``.
+    """Yields batches of ListingEvents for every regular file at or under ``root/prefix``, except in the directory
+    ``skip`` (relative to ``root``; '' = none), which is not entered.
 
     Paths are relative to ``root`` with '/' separators. Symlinks are not followed and are not files
     (their targets are indexed where they live). A directory that cannot be read is counted as an
@@ -83,6 +85,8 @@ def walk(
     batch: list[ListingEvent] = []
     root = root.rstrip("/") or "/"
     base = os.path.join(root, prefix) if prefix else root
+    if skip and in_trash(prefix.strip("/"), skip):
+        return
 
     Event, names = ListingEvent, user_names
 
@@ -138,7 +142,8 @@ def walk(
                     break
                 try:
                     if entry.is_dir(follow_symlinks=False):
-                        stack.append((entry.path, f"{rel}{entry.name}/"))
+                        if rel + entry.name != skip:
+                            stack.append((entry.path, f"{rel}{entry.name}/"))
                     elif entry.is_file(follow_symlinks=False):
                         # event() inlined: this line runs once per file of the tree.
                         st = entry.stat(follow_symlinks=False)
@@ -167,3 +172,15 @@ def walk(
                         stats.error(rel + entry.name, e)
     if batch:
         yield batch
+
+
+def remove_empty_dirs(root: str, rel_dir: str, keep: str) -> None:
+    """Removes the directory ``rel_dir`` (relative to ``root``) if it is empty, then each parent while it is,
+    up to ``root`` — never ``root`` itself, nor ``keep`` (relative) or anything above it."""
+    parts = [p for p in rel_dir.split("/") if p]
+    while parts and "/".join(parts) != keep:
+        try:
+            os.rmdir(os.path.join(root, *parts))
+        except OSError:  # not empty (ENOTEMPTY), or already gone: everything above it stays too
+            return
+        parts.pop()

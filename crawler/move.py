@@ -27,6 +27,7 @@ from typing import Any
 from warpdrive.schemas.config import BackendConfig, Config
 from warpdrive.schemas.records import ListingEvent
 from warpdrive.schemas.storage import MD5_HEX, kind_of
+from warpdrive.schemas.trash import trash_root
 
 from .crawl import listing
 from .errors import CrawlerError, MoveError, VerifyError
@@ -127,6 +128,7 @@ class Mover:
             self.cfg.crawler.batch_size,
             self.cfg.crawler.list_concurrency,
             stats,
+            trash_root(self.cfg),
         ):
             yield batch
 
@@ -154,7 +156,9 @@ class Mover:
     async def arrived(self) -> bool:
         """Whether the destination already holds files: a move run again after it finished (a
         replayed command) then finds nothing left to do, and that is success, not an error."""
-        async with aclosing(listing(self.dst.backend, self.dst.path, "move", 1, 1, WalkStats())) as files:
+        async with aclosing(
+            listing(self.dst.backend, self.dst.path, "move", 1, 1, WalkStats(), trash_root(self.cfg))
+        ) as files:
             async for _ in files:
                 return True
         return False

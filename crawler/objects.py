@@ -45,10 +45,11 @@ def should_split(waiting: int, active: int, concurrency: int) -> bool:
 class PageFilter:
     """Which keys of a prefix's pages are new files, across retries that restart the listing: keys at
     or before the last one seen are skipped (stores list keys in order), as are directory placeholder
-    objects (``…/``) and, for an exact listing, keys other than the one asked for."""
+    objects (``…/``), keys in the left-out directory ``skip`` (a full key prefix ending in '/', '' = none)
+    and, for an exact listing, keys other than the one asked for."""
 
-    def __init__(self, key_prefix: str, exact: bool) -> None:
-        self.key_prefix, self.exact = key_prefix, exact
+    def __init__(self, key_prefix: str, exact: bool, skip: str = "") -> None:
+        self.key_prefix, self.exact, self.skip = key_prefix, exact, skip
         self.last_key = self.last_prefix = ""
 
     def files(self, keys: list[str]) -> list[int]:
@@ -60,30 +61,43 @@ class PageFilter:
             self.last_key = key
             if key.endswith("/") or (self.exact and key != self.key_prefix):
                 continue  # directory placeholder objects are not files
+            if self.skip and key.startswith(self.skip):
+                continue
             out.append(i)
         return out
 
     def prefixes(self, prefixes: list[str]) -> list[str]:
-        """The sub-prefixes not handed out before."""
+        """The sub-prefixes not handed out before (the left-out directory never)."""
         out = []
         for p in prefixes:
             if p > self.last_prefix:
                 self.last_prefix = p
-                out.append(p)
+                if not (self.skip and p.startswith(self.skip)):
+                    out.append(p)
         return out
 
 
 class ObjectListing:
     """A pool of ``concurrency`` workers listing one backend (or one prefix of it) into batches of ListingEvents.
 
-    ``base`` is the backend's key prefix ('' or ending in '/'); paths are relative to it.
+    ``base`` is the backend's key prefix ('' or ending in '/'); paths are relative to it. ``skip``: a directory
+    (relative to ``base``; '' = none) left out with everything under it.
     """
 
     def __init__(
-        self, store: Lister, base: str, crawl_id: str, backend: str, batch_size: int, concurrency: int, stats: WalkStats
+        self,
+        store: Lister,
+        base: str,
+        crawl_id: str,
+        backend: str,
+        batch_size: int,
+        concurrency: int,
+        stats: WalkStats,
+        skip: str,
     ) -> None:
         self.store, self.base, self.crawl_id, self.backend = store, base, crawl_id, backend
         self.batch_size, self.concurrency, self.stats = batch_size, concurrency, stats
+        self.skip = f"{base}{skip}/" if skip else ""
         self.out: asyncio.Queue[list[ListingEvent] | None] = asyncio.Queue(maxsize=max(4, concurrency))
         self.work: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
         self.buf: list[ListingEvent] = []
@@ -91,8 +105,9 @@ class ObjectListing:
 
     async def batches(self, prefix: str) -> AsyncIterator[list[ListingEvent]]:
         """Batches for every object at or under ``base + prefix`` (``prefix``: relative, one file or one subtree)."""
-        for item in first_work(self.base, prefix):
-            self.work.put_nowait(item)
+        if not (self.skip and f"{self.base}{prefix.strip('/')}/".startswith(self.skip)):
+            for item in first_work(self.base, prefix):
+                self.work.put_nowait(item)
         producer = asyncio.create_task(self.produce())
         try:
             while (batch := await self.out.get()) is not None:
@@ -140,7 +155,7 @@ class ObjectListing:
     async def list_prefix(self, key_prefix: str, delimiter: str, exact: bool) -> None:
         """Lists one prefix (``exact``: only the object named exactly ``key_prefix``, if any)."""
         store, stats, skip_base = self.store, self.stats, len(self.base)
-        seen = PageFilter(key_prefix, exact)
+        seen = PageFilter(key_prefix, exact, self.skip)
         for attempt in range(1, RETRIES + 1):
             try:
                 async for page in store.pages(key_prefix, delimiter, single=exact):
@@ -178,10 +193,12 @@ def list_objects(
     batch_size: int,
     concurrency: int,
     stats: WalkStats,
+    skip: str,
 ) -> AsyncIterator[list[ListingEvent]]:
-    """Yields batches of ListingEvents for every object at or under ``base + prefix``.
+    """Yields batches of ListingEvents for every object at or under ``base + prefix``, except in the directory
+    ``skip`` (relative to ``base``; '' = none).
 
     ``base`` is the backend's key prefix ('' or ending in '/'); paths are relative to it.
     ``prefix`` (relative, no trailing '/') limits the listing to one file or one subtree.
     """
-    return ObjectListing(store, base, crawl_id, backend, batch_size, concurrency, stats).batches(prefix)
+    return ObjectListing(store, base, crawl_id, backend, batch_size, concurrency, stats, skip).batches(prefix)

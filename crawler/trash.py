@@ -5,9 +5,13 @@ A "trash" job moves each of its files (fixed in ``trash_items`` when the API acc
 delete. A file changed since it was marked (modified later, or not the size the job was given) is not moved but
 reported in the job's result: the admin reviews it and marks it again. "restore" moves every file of the job's
 trash directory back to its path (byte for byte, verified); a path taken again meanwhile is reported, not
-overwritten. "purge" removes every trash directory whose expiry (in its name) has passed.
+overwritten. "purge" removes every trash directory whose expiry (in its name) has passed: on request (a purge job
+from the API), and by itself every ``crawler.trash_purge_interval`` seconds (crawler/jobs.py).
 
 The trash directories are self-describing (expiry and job in the name), so purging needs nothing but the stores.
+On a local backend, a directory a move empties (the file's own and each parent up to the backend's root) is removed,
+except the root and the trash's top directory (``crawler.trash_prefix``: another job may be creating its directory
+in it); object stores have no directories to leave behind.
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ from warpdrive.schemas.config import BackendConfig, Config
 from warpdrive.schemas.records import ListingEvent
 from warpdrive.schemas.storage import kind_of
 from warpdrive.schemas.storage.base import mtime_of
-from warpdrive.schemas.trash import expiry_of
+from warpdrive.schemas.trash import expiry_of, trash_root
 
 from .errors import CrawlerError, MoveError
+from .local import remove_empty_dirs
 from .move import Cancelled, Location, Mover
 
 log = logging.getLogger(__name__)
@@ -133,6 +138,7 @@ class Trasher:
             info = mover.src_fs.info(src.full())
         except FileNotFoundError:
             if item.size_bytes is not None and self.size_of(mover, dst.full()) == item.size_bytes:
+                self.tidy(src)
                 return None  # moved by an earlier run of this job (a resumed job)
             return "not in the trash" if restore else "no longer exists"
         if info.get("type") != "file":
@@ -150,7 +156,14 @@ class Trasher:
                 return f"size changed since the dry run ({item.size_bytes} -> {size} bytes)"
         ev = ListingEvent("trash", backend.name, src.path, size, etag=mover.src_kind.md5(info))
         mover.move_file(ev)
+        self.tidy(src)
         return None
+
+    def tidy(self, moved: Location) -> None:
+        """The directories a moved file leaves empty on a local backend, removed (module docstring)."""
+        kind = kind_of(moved.backend)
+        if kind.posix:
+            remove_empty_dirs(kind.root_path(moved.backend), posixpath.dirname(moved.path), keep=trash_root(self.cfg))
 
     @staticmethod
     def exists(mover: Mover, path: str) -> bool:
@@ -172,15 +185,14 @@ def common_dir(paths: list[str]) -> str:
     return posixpath.commonpath(dirs) if dirs and all(dirs) else ""
 
 
-def purge(
+def expired(
     cfg: Config, backends: list[BackendConfig], now: datetime, only_job: str | None = None
-) -> list[dict[str, Any]]:
-    """Removes every trash directory expired at ``now`` (or, with ``only_job``, that job's expired one) on the
-    backends; returns what went: backend, directory, files, bytes. Blocking."""
+) -> list[tuple[BackendConfig, str]]:
+    """Every trash directory expired at ``now`` (or, with ``only_job``, that job's expired one) on the backends, as
+    (backend, directory name). Blocking."""
     out = []
-    prefix = cfg.crawler.trash_prefix.strip("/")
     for backend in backends:
-        top = Location(backend, prefix)
+        top = Location(backend, trash_root(cfg))
         fs = kind_of(backend).open_fs(backend)
         fs.invalidate_cache()
         try:
@@ -194,15 +206,28 @@ def purge(
                 continue
             if only_job and not name.endswith(f"-{only_job}"):
                 continue
-            where = top.full(name)
-            found = fs.find(where, detail=True)
-            files, size = len(found), sum(int(i.get("size") or 0) for i in found.values())
-            try:
-                fs.rm(where, recursive=True)
-            except FileNotFoundError:
-                pass  # an object store's "directory" of objects another purge removed meanwhile
-            log.info("trash purged backend=%s dir=%s files=%d bytes=%d", backend.name, name, files, size)
-            out.append({"backend": backend.name, "directory": f"{prefix}/{name}", "files": files, "bytes": size})
+            out.append((backend, name))
+    return out
+
+
+def purge(
+    cfg: Config, backends: list[BackendConfig], now: datetime, only_job: str | None = None
+) -> list[dict[str, Any]]:
+    """Removes every trash directory ``expired`` at ``now`` on the backends; returns what went: backend, directory,
+    files, bytes. Blocking."""
+    out = []
+    prefix = trash_root(cfg)
+    for backend, name in expired(cfg, backends, now, only_job):
+        fs = kind_of(backend).open_fs(backend)
+        where = Location(backend, prefix).full(name)
+        found = fs.find(where, detail=True)
+        files, size = len(found), sum(int(i.get("size") or 0) for i in found.values())
+        try:
+            fs.rm(where, recursive=True)
+        except FileNotFoundError:
+            pass  # an object store's "directory" of objects another purge removed meanwhile
+        log.info("trash purged backend=%s dir=%s files=%d bytes=%d", backend.name, name, files, size)
+        out.append({"backend": backend.name, "directory": f"{prefix}/{name}", "files": files, "bytes": size})
     return out
 
 

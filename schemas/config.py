@@ -246,14 +246,22 @@ class CrawlerSettings:
     move_concurrency: int = setting(4, "Files copied at once by a move job.", _positive)
     trash_retention_days: float = setting(
         7.0,
-        "Days a deletion job's trash stays restorable; after that `warpdrive-ctl trash purge` (a purge job) "
-        "removes it for good. A job may ask for another period.",
+        "Days a deletion job's trash stays restorable; after that the job runner's next purge "
+        "(trash_purge_interval, or `warpdrive-ctl trash purge` at once) removes it for good. A job may ask for "
+        "another period.",
+        _non_negative,
+    )
+    trash_purge_interval: float = setting(
+        3600.0,
+        "Seconds between the crawler job runner's purges of expired trash on its backends (from its start; each "
+        "purge that removes anything is a purge job in the jobs list); 0 = only on request (`warpdrive-ctl trash "
+        "purge`).",
         _non_negative,
     )
     trash_prefix: str = setting(
         ".warpdrive-trash",
         "Directory (relative to each backend's root) a deletion job moves marked files into, one "
-        "sub-directory per job named <expiry UTC>-<job id>.",
+        "sub-directory per job named <expiry UTC>-<job id>. Never crawled: trash is not data.",
         lambda v: None if v.strip("/") and ".." not in v.split("/") else "must be a relative directory without '..'",
     )
     metrics_listen: str = setting(

@@ -238,6 +238,16 @@ CREATE TABLE public.membership_published (
     teams text[] NOT NULL
 );
 
+CREATE TABLE public.owner_inactive (
+    backend_name text NOT NULL,
+    owner_team text NOT NULL,
+    owner_user text DEFAULT ''::text NOT NULL,
+    period date NOT NULL,
+    shard smallint DEFAULT 0 NOT NULL,
+    file_count bigint DEFAULT 0 NOT NULL,
+    total_bytes bigint DEFAULT 0 NOT NULL
+);
+
 CREATE TABLE public.ownership_rules (
     id integer NOT NULL,
     backend_name text NOT NULL,
@@ -524,6 +534,9 @@ ALTER TABLE ONLY public.jobs
 ALTER TABLE ONLY public.membership_published
     ADD CONSTRAINT membership_published_pkey PRIMARY KEY (user_id);
 
+ALTER TABLE ONLY public.owner_inactive
+    ADD CONSTRAINT owner_inactive_pkey PRIMARY KEY (owner_team, owner_user, backend_name, period, shard);
+
 ALTER TABLE ONLY public.ownership_rules
     ADD CONSTRAINT ownership_rules_backend_name_path_prefix_key UNIQUE (backend_name, path_prefix);
 
@@ -600,6 +613,8 @@ CREATE INDEX idx_files_team_size ON public.storage_files USING btree (owner_team
 CREATE INDEX idx_jobs_created ON public.jobs USING btree (created_at DESC);
 
 CREATE INDEX idx_marks_marked_at ON public.deletion_marks USING btree (marked_at DESC);
+
+CREATE INDEX idx_owner_inactive_user ON public.owner_inactive USING btree (owner_user, backend_name, period);
 
 CREATE INDEX idx_quota_outbox_pending ON public.quota_outbox USING btree (id) WHERE (published_at IS NULL);
 

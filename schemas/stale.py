@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Iterable, Sequence
 
+from .tree import week
+
 # SQL over storage_files: a file's activity (the expression of the partial index idx_files_stale).
 ACTIVITY_SQL = "GREATEST(COALESCE(last_access, '-infinity'), COALESCE(last_modified, '-infinity'))"
 
@@ -87,6 +89,40 @@ def day_of(t: datetime) -> date:
 
 def _midnight(d: date) -> datetime:
     return datetime.combine(d, time(), UTC)
+
+
+@dataclass(frozen=True)
+class CutoffWeek:
+    """How an exact stale total is read from weekly activity rollups (tree_inactive, owner_inactive: files per week
+    of their activity, schemas/tree.py ``week``): every whole week before the cutoff's comes from the rollup, and
+    only the cutoff's own week is counted file by file — whichever side of the cutoff in that week is shorter.
+    ``below``: the rollup's weeks before the cutoff's (``period < week``) plus the files whose activity is in
+    [since, until) = [week start, cutoff); else the weeks up to and with it (``period <= week``) minus the files in
+    [cutoff, week end). Read in one snapshot with the rollup, either is what a full count says."""
+
+    week: date
+    below: bool
+    since: datetime
+    until: datetime
+
+    @property
+    def weeks_sql(self) -> str:
+        """The rollup rows counted whole, as an operator against ``week`` (``period <op> week``)."""
+        return "<" if self.below else "<="
+
+    @property
+    def sign(self) -> int:
+        """How the files counted in [since, until) join the rollup's sum."""
+        return 1 if self.below else -1
+
+
+def cutoff_week(threshold: datetime) -> CutoffWeek:
+    """The boundary rule for ``threshold`` (now − N days)."""
+    start = datetime.combine(week(threshold), time(), UTC)
+    end = start + timedelta(days=7)
+    if threshold - start <= end - threshold:
+        return CutoffWeek(week(threshold), True, start, threshold)
+    return CutoffWeek(week(threshold), False, threshold, end)
 
 
 @dataclass

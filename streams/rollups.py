@@ -4,7 +4,8 @@ under its current owner, in every ancestor directory.
 A batch reports every file change (old state → new state, None = absent or deleted) to ``Deltas`` and
 writes them at the end of its transaction: one statement for ``usage_rollup``, one for today's
 ``growth_daily`` rows (end-of-day totals per backend and owning team, plus bytes added/removed), the sizes
-of marked files (``marks.py``) and the tree tables (``tree.py``).
+of marked files (``marks.py``), the tree tables (``tree.py``) and the owners' activity weeks (``owner_inactive.py``,
+folded from the tree's leaves).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from warpdrive.schemas.locks import GROWTH_LOCK  # with hashtext(backend/team): 
 
 from .files import FileState, Owner
 from .marks import MarkSizes, write_mark_sizes
+from .owner_inactive import write_owner_inactive
 from .tree import TreeDeltas, write_tree
 
 
@@ -78,7 +80,7 @@ class Deltas:
         add_leaf = self.tree.add_parts
         mark_sizes = self.marks.sizes  # a file marked before it was first indexed gets its size now
         for backend, path, team, user, size, last_modified in files:
-            add_leaf(backend, path, team, None, last_modified, 1, size)
+            add_leaf(backend, path, team, user, None, last_modified, 1, size)
             mark_sizes[(backend, path)] = size
             key = (backend, team, user or "")
             v = per_owner.get(key)
@@ -158,3 +160,4 @@ async def write_deltas(conn: asyncpg.Connection, d: Deltas) -> None:
         )
     await write_mark_sizes(conn, d.marks)
     await write_tree(conn, d.tree)
+    await write_owner_inactive(conn, d.tree, d.shard)

@@ -43,7 +43,9 @@ def dir_and_ancestors(d: str) -> list[str]:
     return ["", *("/".join(parts[: i + 1]) for i in range(len(parts)))]
 
 
-Leaf = tuple[str, str, str, date, date, date]  # (backend, leaf dir, team, access, modification and activity weeks)
+# (backend, leaf dir, team, user or '', access, modification and activity weeks). The user is not the tree's: the owners'
+# activity rollup (streams/owner_inactive.py) folds the same leaves by owner, so a file is folded once for both.
+Leaf = tuple[str, str, str, str, date, date, date]
 
 
 @dataclass
@@ -56,13 +58,14 @@ class TreeDeltas:
     leaves: dict[Leaf, list[int]] = field(default_factory=dict)
 
     def add(self, c: FileState, sign: int) -> None:
-        self.add_parts(c.backend, c.path, c.team, c.last_access, c.last_modified, sign, c.size)
+        self.add_parts(c.backend, c.path, c.team, c.user, c.last_access, c.last_modified, sign, c.size)
 
     def add_parts(
         self,
         backend: str,
         path: str,
         team: str,
+        user: str | None,
         last_access: datetime | None,
         last_modified: datetime | None,
         sign: int,
@@ -75,6 +78,7 @@ class TreeDeltas:
             backend,
             leaf_dir(path, self.depths.get(backend, 0)),
             team,
+            user or "",
             week(last_access),
             week(last_modified),
             week(activity(last_access, last_modified)),
@@ -104,7 +108,7 @@ class TreeDeltas:
         teams: dict[tuple[str, str, str], list[int]] = {}
         activity: dict[tuple[str, str, str, date], list[int]] = {}
         inactive: dict[tuple[str, str, date], list[int]] = {}
-        for (b, leaf, team, a, m, act), (n, s) in self.leaves.items():
+        for (b, leaf, team, _, a, m, act), (n, s) in self.leaves.items():
             if not (n or s):
                 continue
             stale = s if act <= stale_until else 0

@@ -247,23 +247,38 @@ def metric_sum(samples: dict[str, float], name: str, /, **labels: str) -> float:
     return sum(v for k, v in samples.items() if (k == name or k.startswith(name + "{")) and all(w in k for w in want))
 
 
-def tree_from_files(dsn: str, depths: dict[str, int] | None = None) -> None:
-    """The tree rollups (tree_dirs, tree_teams, tree_activity, tree_inactive) rebuilt from the live files of
-    ``storage_files`` by the stream workers' own code (streams/tree.py), for tests that set files up directly:
-    the state the workers would leave. ``depths``: backend → max_tree_depth (default: every level)."""
+async def rebuild_rollups(conn: Any, depths: dict[str, int] | None = None, tree: bool = True) -> None:
+    """The rollups of the files' places and activity — the tree (tree_dirs, tree_teams, tree_activity, tree_inactive;
+    unless ``tree`` is False) and the owners' activity weeks (owner_inactive) — rebuilt from the live files of
+    ``storage_files`` by the stream workers' own code (streams/tree.py, streams/owner_inactive.py), for tests that set
+    files up directly: the state the workers would leave. ``depths``: backend → max_tree_depth (default: every
+    level)."""
+    from warpdrive.streams.owner_inactive import write_owner_inactive
     from warpdrive.streams.tree import TreeDeltas, write_tree
 
-    async def rebuild(conn: Any) -> None:
-        t = TreeDeltas(depths or {})
-        for r in await conn.fetch(
-            "SELECT backend_name, path, owner_team, last_access, last_modified, size_bytes"
-            " FROM storage_files WHERE deleted_at IS NULL"
-        ):
-            t.add_parts(
-                r["backend_name"], r["path"], r["owner_team"], r["last_access"], r["last_modified"], 1, r["size_bytes"]
-            )
-        async with conn.transaction():
+    t = TreeDeltas(depths or {})
+    for r in await conn.fetch(
+        "SELECT backend_name, path, owner_team, owner_user, last_access, last_modified, size_bytes"
+        " FROM storage_files WHERE deleted_at IS NULL"
+    ):
+        t.add_parts(
+            r["backend_name"],
+            r["path"],
+            r["owner_team"],
+            r["owner_user"],
+            r["last_access"],
+            r["last_modified"],
+            1,
+            r["size_bytes"],
+        )
+    async with conn.transaction():
+        if tree:
             await conn.execute("TRUNCATE tree_dirs, tree_teams, tree_activity, tree_inactive")
             await write_tree(conn, t)
+        await conn.execute("TRUNCATE owner_inactive")
+        await write_owner_inactive(conn, t, 0)
 
-    on_connection(dsn, rebuild)
+
+def rollups_from_files(dsn: str, depths: dict[str, int] | None = None) -> None:
+    """``rebuild_rollups`` from synchronous test code."""
+    on_connection(dsn, lambda conn: rebuild_rollups(conn, depths))

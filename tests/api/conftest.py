@@ -41,6 +41,7 @@ TABLES = (
     "dead_letters",
     "trash_items",
     "tree_inactive",
+    "owner_inactive",
 )
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from warpdrive.schemas.records import parse_ts
 
-from tests.helpers import tree_from_files
+from tests.helpers import rollups_from_files
 
 from .conftest import read_commands
 
@@ -26,14 +26,14 @@ def days_ago(n: float) -> datetime:
 
 
 def add_files(db, rows) -> None:
-    """rows: (backend, path, size, last_modified, last_access, owner_team, owner_user, deleted); the tree rollups
-    follow, as the stream workers keep them."""
+    """rows: (backend, path, size, last_modified, last_access, owner_team, owner_user, deleted); the tree and
+    owner rollups follow, as the stream workers keep them."""
     db.executemany(
         """INSERT INTO storage_files (backend_name, path, size_bytes, last_modified, last_access, owner_team, owner_user, deleted_at)
            VALUES ($1, $2, $3, $4, $5, $6, $7, CASE WHEN $8 THEN NOW() END)""",
         rows,
     )
-    tree_from_files(db.dsn)
+    rollups_from_files(db.dsn)
 
 
 # ---------------------------------------------------------------- stale

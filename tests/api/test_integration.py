@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaProducer
 from tests.helpers import Procs, wait_until
 from warpdrive.schemas.config import Config
 from warpdrive.schemas.records import AccessEvent, CrawlMarker, ListingEvent, encode_batch, format_ts, parse_ts, utc_now
-from warpdrive.schemas.stale import ACTIVITY_SQL
+from warpdrive.schemas.stale import ACTIVITY_SQL, cutoff_week
 from warpdrive.schemas.topics import ACCESS, LISTING, Topic
 from warpdrive.schemas.tree import week
 
@@ -262,12 +262,17 @@ def test_user_detail_from_events_through_the_real_stream_worker(clean, viewer, a
 
 
 def test_stale_totals_from_the_workers_rollups_equal_a_recount(clean, viewer, api_cfg: Config, procs: Procs) -> None:
-    """Files every 15 h over 150 days (some never modified, some read, recently or long ago; a crawl then deletes a
-    few), built into the tree by the real workers: for filters the rollups serve, the stale totals equal a recount of
-    storage_files at the answer's own threshold, with files on both sides of the cutoff inside its week, for a cutoff
-    early in a week (the week counted below it) and late in one (above it)."""
+    """Files every 15 h over 150 days (some never modified, some read, recently or long ago; owned by users of two
+    teams, a user in none and nobody; a crawl then deletes a few), built into the tree and the owners' rollup by the
+    real workers: for filters the rollups serve — backends, directories, owners (team or user) — the stale totals equal
+    a recount of storage_files at the answer's own threshold, with files on both sides of the cutoff inside its week,
+    for a cutoff early in a week (the week counted below it) and late in one (above it)."""
     run = uuid.uuid4().hex[:6]
     root = f"st/{run}/"
+    owners = ("alice", "bob", "carol", "erin", None)  # alice, bob: vision; carol: nlp; erin: no team; None: nobody
+    clean.execute(
+        "INSERT INTO teams (user_id, team_name) VALUES ('alice', 'vision'), ('bob', 'vision'), ('carol', 'nlp')"
+    )
     procs.start("streams", "streams", "worker")
     t0 = datetime.now(UTC)
     files = {
@@ -276,13 +281,14 @@ def test_stale_totals_from_the_workers_rollups_equal_a_recount(clean, viewer, ap
             root + (f"d{k % 3}/e{k % 2}/" if k % 5 else f"d{k % 3}/") + f"f{k}.bin",
             1000 + k,
             None if k % 17 == 0 else format_ts(t0 - timedelta(hours=15 * k + 3)),
+            owners[k % 5],
         )
         for k in range(240)
     }
     reads = {k: t0 - timedelta(hours=7 * k + 1) for k in files if k % 6 == 0}  # some before the cutoffs, some after
 
     def crawl(crawl_id: str, backend: str, keep: Any) -> None:
-        mine = [(p, s, m) for b, p, s, m in files.values() if b == backend and keep(p)]
+        mine = [(p, s, m, u) for b, p, s, m, u in files.values() if b == backend and keep(p)]
         produce(
             api_cfg,
             LISTING,
@@ -296,9 +302,9 @@ def test_stale_totals_from_the_workers_rollups_equal_a_recount(clean, viewer, ap
                         path=p,
                         size_bytes=s,
                         last_modified=m,
-                        owner_user="alice",
+                        owner_user=u,
                     )
-                    for p, s, m in mine
+                    for p, s, m, u in mine
                 ],
                 [
                     CrawlMarker(
@@ -307,7 +313,7 @@ def test_stale_totals_from_the_workers_rollups_equal_a_recount(clean, viewer, ap
                         "finish",
                         utc_now(),
                         files=len(mine),
-                        bytes=sum(s for _, s, _ in mine),
+                        bytes=sum(s for _, s, _, _ in mine),
                         complete=True,
                         prefix=root,
                     )
@@ -346,7 +352,7 @@ def test_stale_totals_from_the_workers_rollups_equal_a_recount(clean, viewer, ap
         what="the reads applied",
     )
     crawl(f"c2-{run}-s3", "s3", lambda p: not p.endswith(("1.bin", "7.bin")))  # the s3 files ending in 1 and 7 go
-    gone = sum(1 for b, p, _, _ in files.values() if b == "s3" and p.endswith(("1.bin", "7.bin")))
+    gone = sum(1 for b, p, *_ in files.values() if b == "s3" and p.endswith(("1.bin", "7.bin")))
     wait_until(lambda: live() == len(files) - gone, 60, what="the second crawl's deletions applied")
 
     def recount(
@@ -355,15 +361,18 @@ def test_stale_totals_from_the_workers_rollups_equal_a_recount(clean, viewer, ap
         prefix: str,
         since: datetime | None = None,
         until: datetime | None = None,
+        owner: str | None = None,
     ) -> tuple[int, int]:
         r = clean.fetch(
             f"""SELECT count(*) AS n, COALESCE(sum(size_bytes), 0) AS b FROM storage_files
                             WHERE deleted_at IS NULL AND starts_with(path, $1) AND ($2::text[] IS NULL OR backend_name = ANY($2))
-                              AND {ACTIVITY_SQL} >= $3 AND {ACTIVITY_SQL} < $4""",
+                              AND {ACTIVITY_SQL} >= $3 AND {ACTIVITY_SQL} < $4
+                              AND ($5::text IS NULL OR owner_team = $5 OR owner_user = $5)""",
             prefix,
             backends,
             since or datetime.min.replace(tzinfo=UTC),
             until or parse_ts(body["threshold"]),
+            owner,
         )
         return r[0]["n"], r[0]["b"]
 
@@ -377,25 +386,36 @@ def test_stale_totals_from_the_workers_rollups_equal_a_recount(clean, viewer, ap
         {"backend": "gcs", "prefix": root + "d1/"},
         {"backend": "s3", "prefix": root + "d2/e0/"},
         {"covered_only": "true"},
+        # Owners: a team, its users, a user of another team, a user in no team, nobody's files, on one backend or all.
+        {"owner": "vision"},
+        {"owner": "nlp", "backend": "s3"},
+        {"owner": "alice"},
+        {"owner": "carol", "backend": "gcs"},
+        {"owner": "erin"},
+        {"owner": "unowned", "covered_only": "true"},
     ]
+    edges = 0  # owner filters with files on the side of the cutoff counted file by file
     for days in (cutoff_days(1), cutoff_days(4), 0, 90, 365):  # Tuesday: counted below; Friday: above
         for f in filters:
             body = viewer.get("/api/v1/stale", params={"days": days, **f}).json()
             covered = [b for b, c in body["coverage"].items() if c["covers_period"]] if f.get("covered_only") else None
             backends = covered if covered is not None else [f["backend"]] if "backend" in f else None
-            prefix = f.get("prefix", "")
+            prefix, owner = f.get("prefix", ""), f.get("owner")
             assert body["total_basis"] == "rollup" and body["total_exact"] is True, (days, f, body)
-            assert (body["total"], body["total_bytes"]) == recount(body, backends, prefix), (days, f)
+            assert (body["total"], body["total_bytes"]) == recount(body, backends, prefix, owner=owner), (days, f)
             assert (body["scope_files"], body["scope_bytes"]) == recount(
-                body, backends, prefix, until=datetime.max.replace(tzinfo=UTC)
+                body, backends, prefix, until=datetime.max.replace(tzinfo=UTC), owner=owner
             )
+            cut = cutoff_week(parse_ts(body["threshold"]))
+            edges += bool(owner) and recount(body, backends, prefix, cut.since, cut.until, owner)[0] > 0
         if days in (0, 90, 365):
             continue
         cut = parse_ts(body["threshold"])
         start = datetime.combine(week(cut), time(), UTC)
         assert recount(body, None, root, since=start)[0] > 0  # files in the cutoff's week before it …
         assert recount(body, None, root, since=cut, until=start + timedelta(days=7))[0] > 0  # … and after it
-    # An owner filter is not in the rollups: counted, still exact here (well under the cap).
-    body = viewer.get("/api/v1/stale", params={"days": 90, "owner": "alice"}).json()
+    assert edges > 0  # so the owners' totals are wrong without the boundary count
+    # An owner and a directory together: no rollup holds that; counted, still exact here (well under the cap).
+    body = viewer.get("/api/v1/stale", params={"days": 90, "owner": "alice", "prefix": root}).json()
     assert body["total_basis"] == "count" and body["scope_files"] is None
-    assert (body["total"], body["total_bytes"]) == recount(body, None, root)
+    assert (body["total"], body["total_bytes"]) == recount(body, None, root, owner="alice")

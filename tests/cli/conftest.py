@@ -52,6 +52,7 @@ TABLES = (
     "growth_reconstructed",
     "growth_reconstructed_at",
     "tree_inactive",
+    "owner_inactive",
     "trash_items",
 )
 

@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from tests.cli.support import Db, notes, ok, one_line_error
-from tests.helpers import tree_from_files
+from tests.helpers import rollups_from_files
 
 pytestmark = pytest.mark.services
 
@@ -27,7 +27,7 @@ def many_stale(db: Db) -> Db:
            VALUES ('s3', $1, $2, 'vision', 'alice', $3, NULL)""",
         [(f"bulk/f-{i:05d}.bin", 1000 + i, old) for i in range(N)],
     )
-    tree_from_files(db.dsn)  # the tree rollups the workers would keep: the API's stale totals read them
+    rollups_from_files(db.dsn)  # the rollups the workers would keep: the API's stale totals read them
     return db
 
 

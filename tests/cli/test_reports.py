@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.cli.support import ADMIN, VIEWER, Db, notes, ok, one_line_error
-from tests.helpers import tree_from_files
+from tests.helpers import rollups_from_files
 
 pytestmark = pytest.mark.services
 
@@ -128,7 +128,7 @@ def stale_state(db: Db) -> Db:
             ("s3", "datasets/gone.bin", 100 * GB, days_ago(365), None, "vision", None, NOW),
         ],
     )
-    tree_from_files(db.dsn)  # the tree rollups, as the stream workers keep them
+    rollups_from_files(db.dsn)  # the rollups, as the stream workers keep them
     return db
 
 

@@ -1,12 +1,14 @@
 """Deletion jobs of marked files, end to end on the real API, crawler job runner and stream workers: the dry run
 lists exactly the marked files and moves nothing; the job moves them to the trash on local, S3 and GCS; restore
-returns every byte to its path; an expired trash cannot be restored and a purge removes it; viewers get 403; every
+returns every byte to its path; an expired trash cannot be restored and a purge removes it (on request, and by itself
+on the runner's timer); the trash is never indexed and leaves no empty local directories; viewers get 403; every
 step is a jobs row (who, when, what, counts, bytes)."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import uuid
 from pathlib import Path
 
@@ -188,3 +190,112 @@ def test_dry_run_trash_restore_expiry_and_purge(ctl, db: Db, cli_stack, workers)
                 fs.invalidate_cache()
                 if fs.exists(path):
                     fs.rm(path, recursive=True)
+
+
+def _crawled(ctl, db: Db, backend: str) -> None:
+    """A full crawl of ``backend``, applied by the workers."""
+    job = json.loads(ok(ctl("crawl", "--backend", backend, "--wait", "--format", "json")))
+    (c,) = job["progress"]["crawls"]
+    assert c["status"] == "complete", job
+    wait_until(
+        lambda: (
+            [r["status"] for r in db.fetch("SELECT status FROM crawls WHERE crawl_id = $1", c["crawl_id"])]
+            == ["complete"]
+        ),
+        60,
+        what=f"the crawl of {backend} applied",
+    )
+
+
+@pytest.mark.timeout(900)
+def test_trash_is_not_data_leaves_no_empty_directories_and_expired_trash_purges_itself(
+    ctl, db: Db, cli_stack, workers
+) -> None:
+    """A full crawl never indexes the trash (not in usage or stale); moving files to the trash and back removes the
+    local directories it empties (never the backend's root); the job runner purges expired trash by itself, as a
+    purge job in the jobs list."""
+    ((s3, s3_root),) = object_stores(cli_stack.config_path, "s3")
+    prefix = f"tidy-{uuid.uuid4().hex[:8]}"
+    root = cli_stack.data_dir
+    local = {"a/b/x.bin": b"x" * 300, "a/b/y.bin": b"y" * 20, "a/keep.bin": b"k", "c/z.bin": os.urandom(4096)}
+    for rel, b in local.items():
+        (root / prefix / rel).parent.mkdir(parents=True, exist_ok=True)
+        (root / prefix / rel).write_bytes(b)
+    put_files(s3, f"{s3_root}/{prefix}", {"o/p.bin": b"p" * 50})
+    try:
+        _index(ctl, "cli", prefix, len(local))
+        _index(ctl, "s3", prefix, 1)
+        ok(ctl("marks", "add", *(f"cli:{prefix}/{rel}" for rel in ("a/b/x.bin", "a/b/y.bin", "c/z.bin"))))
+        job = json.loads(ok(ctl("marks", "delete", "--prefix", f"{prefix}/", "--yes", "--wait", "--format", "json")))
+        assert job["state"] == "done" and job["progress"]["files_done"] == 3, job
+        trashed = root / job["args"]["trash"]
+        assert _local(trashed, prefix) == {k: v for k, v in local.items() if k != "a/keep.bin"}
+        # a/b and c held only trashed files: gone; a still holds keep.bin.
+        assert sorted(str(p.relative_to(root / prefix)) for p in (root / prefix).rglob("*")) == ["a", "a/keep.bin"]
+
+        # A full crawl: the trash is not data, so it is not in the index, usage or stale.
+        _crawled(ctl, db, "cli")
+        on_disk = sum(1 for p in root.rglob("*") if p.is_file() and ".warpdrive-trash" not in p.parts)
+        indexed = db.fetch("SELECT path FROM storage_files WHERE backend_name = 'cli' AND deleted_at IS NULL")
+        assert [r["path"] for r in indexed if r["path"].startswith(".warpdrive-trash")] == []
+        stale = json.loads(ok(ctl("stale", "--days", "0", "--backend", "cli", "--format", "json", "--limit", "1")))
+        assert stale["total"] == len(indexed) == on_disk, stale
+        usage = json.loads(ok(ctl("usage", "--group-by", "backend", "--format", "json")))
+        assert sum(i["file_count"] for i in usage["items"] if i.get("backend") == "cli") == on_disk, usage
+
+        # Back from the trash: every byte at its path, and the job's emptied trash directories gone.
+        restored = json.loads(ok(ctl("trash", "restore", job["job_id"], "--wait", "--format", "json")))
+        assert restored["state"] == "done" and restored["progress"]["files_done"] == 3, restored
+        assert _local(root, prefix) == local
+        assert not trashed.exists() and root.is_dir()
+
+        # Expired at once (retention 0): a runner purging every second removes it by itself, on S3 and locally.
+        _index(ctl, "cli", prefix, len(local))
+        ok(ctl("marks", "add", f"cli:{prefix}/c/z.bin", f"s3:{prefix}/o/p.bin"))
+        gone = json.loads(
+            ok(
+                ctl(
+                    "marks",
+                    "delete",
+                    "--prefix",
+                    f"{prefix}/",
+                    "--retention",
+                    "0",
+                    "--yes",
+                    "--wait",
+                    "--format",
+                    "json",
+                )
+            )
+        )
+        assert gone["state"] == "done" and gone["progress"]["files_done"] == 2, gone
+        trash_dir = gone["args"]["trash"]
+        assert (root / trash_dir / prefix / "c/z.bin").is_file() and not (root / prefix / "c").exists()
+        workers.start("purger", "crawler", "run", "--no-schedule", env={"WARPDRIVE_CRAWLER_TRASH_PURGE_INTERVAL": "1"})
+
+        def purged() -> dict | None:
+            jobs = json.loads(ok(ctl("jobs", "list", "--kind", "purge", "--format", "json")))["items"]
+            return next(
+                (
+                    j
+                    for j in jobs
+                    if j["state"] == "done"
+                    and (j["progress"] or {}).get("scheduled")
+                    and ("s3", trash_dir) in {(p["backend"], p["directory"]) for p in j["progress"]["purged"]}
+                ),
+                None,
+            )
+
+        purge = wait_until(purged, 120, what="a scheduled purge job", explain=lambda: workers.tail("purger"))
+        assert ("cli", trash_dir) in {(p["backend"], p["directory"]) for p in purge["progress"]["purged"]}  # type: ignore[index]
+        s3.invalidate_cache()
+        assert not s3.exists(f"{s3_root}/{trash_dir}/{prefix}/o/p.bin") and not (root / trash_dir).exists()
+        statuses = {t["job_id"]: t["status"] for t in json.loads(ok(ctl("trash", "list", "--format", "json")))["items"]}
+        assert statuses[gone["job_id"]] == "purged" and statuses[job["job_id"]] == "restored"
+    finally:
+        if "purger" in workers.procs:
+            workers.kill("purger", signal.SIGTERM)
+        s3.invalidate_cache()
+        for path in (f"{s3_root}/{prefix}", f"{s3_root}/.warpdrive-trash"):
+            if s3.exists(path):
+                s3.rm(path, recursive=True)

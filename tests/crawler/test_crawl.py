@@ -176,6 +176,35 @@ def test_crawl_of_a_prefix_lists_only_under_it(make_env) -> None:
         assert crawl(name, "nothing/here") == [], name
 
 
+@pytest.mark.parametrize("trash", [".warpdrive-trash", "ops/.trash"])
+def test_the_trash_is_never_listed(make_env, trash: str) -> None:
+    """Trash is not data (schemas/trash.py): a crawl leaves out ``crawler.trash_prefix`` and everything under it, at
+    the root or nested (one listing worker: the nested trash's keys then come in a flat listing of its parent), and
+    a crawl of a prefix inside it lists nothing; names that only look alike are data."""
+    import warpdrive.crawler.crawl as wcrawl
+    from warpdrive.crawler.publish import Publisher
+    from warpdrive.schemas.db import resolve_dsn
+
+    env = make_env(crawler={"trash_prefix": trash, "list_concurrency": 1})
+    data = {"ops/a.txt": b"a", f"{trash}2/b.txt": b"b", f"x/{trash}/c.txt": b"c", "ops/q/d.txt": b"d"}
+    for name in KINDS:
+        populate(env, name, {**data, f"{trash}/20260101T000000Z-j1/ops/a.txt": b"t", f"{trash}/z.txt": b"z"})
+
+    async def run(name: str, prefix: str) -> wcrawl.CrawlResult:
+        async with Publisher(env.cfg.kafka) as pub:
+            return await wcrawl.crawl(env.cfg, env.cfg.backend(name), pub, resolve_dsn(env.cfg), prefix=prefix)
+
+    def crawl(name: str, prefix: str) -> list[str]:
+        r = asyncio.run(run(name, prefix))
+        assert r.status == "complete"
+        return sorted(e.path for e in records_of(env, r.crawl_id)[1])
+
+    for name in KINDS:
+        assert crawl(name, "") == sorted(data), name
+        assert crawl(name, trash) == [] and crawl(name, f"{trash}/20260101T000000Z-j1") == [], name
+        assert crawl(name, f"{trash}2") == [f"{trash}2/b.txt"], name
+
+
 def make_too_deep(base: str, file_data: bytes) -> str:
     """A directory chain whose full path exceeds PATH_MAX, built with dir fds: listing it by path
     fails (ENAMETOOLONG) even for root, a real unlistable directory without changing privileges."""

@@ -30,3 +30,10 @@ def test_exact_listing_keeps_only_the_named_object() -> None:
     f = PageFilter("p/run", exact=True)
     assert f.files(["p/run-2"]) == []  # the first key after a missing object is not it
     assert PageFilter("p/run", exact=True).files(["p/run"]) == [0]
+
+
+def test_page_filter_leaves_out_the_trash_directory() -> None:
+    f = PageFilter("b/", exact=False, skip="b/ops/.trash/")
+    keys = ["b/ops/.trash/20260101T000000Z-j/x", "b/ops/.trash2/y", "b/ops/a", "b/x/ops/.trash/z"]
+    assert [keys[i] for i in f.files(keys)] == ["b/ops/.trash2/y", "b/ops/a", "b/x/ops/.trash/z"]
+    assert f.prefixes(["b/ops/.trash/", "b/ops/.trash2/", "b/ops/z/"]) == ["b/ops/.trash2/", "b/ops/z/"]

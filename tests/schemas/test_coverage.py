@@ -100,3 +100,34 @@ def test_without_telemetry_history_must_reach_today() -> None:
         and Coverage().holes(NOW) == []
         and note(Coverage(), NOW) == "no read evidence yet"
     )
+
+
+def test_the_cutoff_week_is_counted_on_its_shorter_side() -> None:
+    from datetime import date, timedelta
+
+    from warpdrive.schemas.stale import cutoff_week
+
+    tue = datetime(2026, 11, 24, 6, tzinfo=UTC)  # 1.25 days into the week of Monday the 23rd: counted below the cutoff
+    c = cutoff_week(tue)
+    assert (c.week, c.below, c.since, c.until, c.weeks_sql, c.sign) == (
+        date(2026, 11, 23),
+        True,
+        datetime(2026, 11, 23, tzinfo=UTC),
+        tue,
+        "<",
+        1,
+    )
+    fri = datetime(2026, 11, 27, 18, tzinfo=UTC)  # 4.75 days in: the weeks up to it, less what follows the cutoff
+    c = cutoff_week(fri)
+    assert (c.week, c.below, c.since, c.until, c.weeks_sql, c.sign) == (
+        date(2026, 11, 23),
+        False,
+        fri,
+        datetime(2026, 11, 30, tzinfo=UTC),
+        "<=",
+        -1,
+    )
+    monday = datetime(2026, 11, 23, tzinfo=UTC)
+    assert cutoff_week(monday + timedelta(days=3.5)).below  # a tie is counted below
+    c = cutoff_week(monday)  # at a week's very start nothing is counted file by file
+    assert c.since == c.until == monday and c.weeks_sql == "<"

@@ -1,14 +1,16 @@
-"""The trash directory's name (schemas/trash.py) carries its expiry and is read back by purge; what a deletion job
-re-crawls afterwards (crawler/trash.py). Unit tier."""
+"""The trash directory's name (schemas/trash.py) carries its expiry and is read back by purge; what is trash (never
+crawled); what a deletion job re-crawls afterwards and which emptied local directories it removes (crawler/trash.py,
+crawler/local.py). Unit tier."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
 
+from warpdrive.crawler.local import remove_empty_dirs
 from warpdrive.crawler.trash import common_dir
 from warpdrive.schemas.config import load
-from warpdrive.schemas.trash import expiry_of, trash_dir
+from warpdrive.schemas.trash import expiry_of, in_trash, trash_dir
 
 
 def test_trash_dir_names_its_expiry_and_job_and_purge_reads_it_back(tmp_path: Path) -> None:
@@ -29,3 +31,22 @@ def test_common_dir_is_the_deepest_directory_holding_every_path() -> None:
     assert common_dir(["a/b/c.bin", "z/x.bin"]) == ""
     assert common_dir(["top.bin", "a/b.bin"]) == ""
     assert common_dir([]) == ""
+
+
+def test_trash_is_its_directory_and_everything_under_it() -> None:
+    assert in_trash(".trash", ".trash") and in_trash(".trash/x-1/a/b.bin", ".trash")
+    assert not in_trash(".trash2/a", ".trash") and not in_trash("a/.trash/b", ".trash") and not in_trash("", ".trash")
+
+
+def test_emptied_local_directories_go_up_to_the_root_but_never_the_root_or_the_trash(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    (root / "a/b/c").mkdir(parents=True)
+    (root / "a/keep.bin").write_bytes(b"k")
+    remove_empty_dirs(str(root), "a/b/c", keep=".trash")
+    assert sorted(str(p.relative_to(root)) for p in root.rglob("*")) == ["a", "a/keep.bin"]  # a holds a file
+    (root / "a/keep.bin").unlink()
+    remove_empty_dirs(str(root), "a", keep=".trash")
+    assert root.is_dir() and list(root.iterdir()) == []  # up to the root, never the root
+    (root / ".trash/20260101T000000Z-j/x").mkdir(parents=True)
+    remove_empty_dirs(str(root), ".trash/20260101T000000Z-j/x", keep=".trash")
+    assert [p.name for p in root.iterdir()] == [".trash"] and list((root / ".trash").iterdir()) == []

@@ -299,9 +299,10 @@ def usage_recomputed(dsn: str, backend: str) -> dict[tuple[str, str], tuple[int,
     }
 
 
-def tree(dsn: str, backend: str) -> tuple[dict, dict, dict]:
+def tree(dsn: str, backend: str) -> tuple[dict, dict, dict, dict]:
     """The stored tree of a backend: dirs (dir → (files, bytes, stale bytes)), teams, week buckets (tree_activity's
-    kinds, and tree_inactive's as kind 's'); zeros left out."""
+    kinds, and tree_inactive's as kind 's'), and the owners' activity weeks (owner_inactive summed over its shards:
+    (team, user, week) → (files, bytes)); zeros left out."""
     dirs = {
         r["dir"]: (r["file_count"], r["total_bytes"], r["inactive_bytes"])
         for r in query(
@@ -330,10 +331,19 @@ def tree(dsn: str, backend: str) -> tuple[dict, dict, dict]:
             )
         }
     )
-    return dirs, teams, act
+    owners = {
+        (r["owner_team"], r["owner_user"], r["period"]): (r["n"], r["s"])
+        for r in query(
+            dsn,
+            "SELECT owner_team, owner_user, period, sum(file_count) AS n, sum(total_bytes) AS s FROM owner_inactive"
+            " WHERE backend_name = $1 GROUP BY 1, 2, 3 HAVING (sum(file_count), sum(total_bytes)) <> (0, 0)",
+            backend,
+        )
+    }
+    return dirs, teams, act, owners
 
 
-def tree_recomputed(dsn: str, backend: str, max_depth: int = 0) -> tuple[dict, dict, dict]:
+def tree_recomputed(dsn: str, backend: str, max_depth: int = 0) -> tuple[dict, dict, dict, dict]:
     """The same, recomputed from the live files of storage_files (stale bytes: activity — the later of last access
     and modification — in a week up to the stored stale-sort boundary, or never)."""
     from datetime import date, timedelta
@@ -345,7 +355,12 @@ def tree_recomputed(dsn: str, backend: str, max_depth: int = 0) -> tuple[dict, d
     dirs: dict = defaultdict(lambda: [0, 0, 0])
     teams: dict = defaultdict(lambda: [0, 0])
     act: dict = defaultdict(lambda: [0, 0])
+    owners: dict = defaultdict(lambda: [0, 0])
     for r in query(dsn, "SELECT * FROM storage_files WHERE backend_name = $1 AND deleted_at IS NULL", backend):
+        active = bucket(max((t for t in (r["last_access"], r["last_modified"]) if t is not None), default=None))
+        o = owners[(r["owner_team"], r["owner_user"] or "", active)]
+        o[0] += 1
+        o[1] += r["size_bytes"]
         parts = r["path"].strip("/").split("/")[:-1]
         if max_depth:
             parts = parts[:max_depth]
@@ -368,4 +383,5 @@ def tree_recomputed(dsn: str, backend: str, max_depth: int = 0) -> tuple[dict, d
         {k: tuple(v) for k, v in dirs.items()},
         {k: tuple(v) for k, v in teams.items()},
         {k: tuple(v) for k, v in act.items()},
+        {k: tuple(v) for k, v in owners.items()},
     )

@@ -9,6 +9,7 @@ from warpdrive.schemas.tree import stale_through, week
 from warpdrive.streams.access import decode
 from warpdrive.streams.files import FileState
 from warpdrive.streams.offsets import Msg, end_offsets, first_offsets, fresh_messages, gaps
+from warpdrive.streams.owner_inactive import owner_deltas
 from warpdrive.streams.ownership import Owners, under
 from warpdrive.streams.rollups import Deltas
 from warpdrive.streams.tree import dir_and_ancestors, leaf_dir
@@ -60,6 +61,28 @@ def test_deltas_move_usage_growth_and_tree() -> None:
     assert d.marks.sizes == {("s3", "p/q/f"): 150}  # an access is no size change
     d.change(FileState("s3", "p/q/f", "nlp", "dan", 150, None, t), None)
     assert d.marks.sizes == {("s3", "p/q/f"): None}  # deleted
+
+
+def test_owner_activity_weeks_fold_from_the_tree_leaves() -> None:
+    """A file counts under its owner (team, user or '') and the week of its activity (the later of last access
+    and modification), wherever it lies; moves between owners and weeks net out, and what nets to zero is left out."""
+    d = Deltas({"s3": 1})
+    t = datetime(2026, 11, 25, tzinfo=UTC)
+    old = datetime(2026, 1, 7, tzinfo=UTC)
+    a = FileState("s3", "p/q/f", "vision", "cara", 100, None, old)
+    d.change(None, a)
+    d.change(None, FileState("s3", "p/g", "vision", "cara", 5, None, old))
+    d.change(None, FileState("s3", "r/h", "unowned", None, 7, None, None))
+    d.change(a, FileState("s3", "p/q/f", "nlp", "cara", 100, t, old))  # read now, and reowned
+    d.added(iter([("gcs", "x/y", "nlp", "dan", 3, old)]))
+    assert owner_deltas(d.tree) == {
+        ("s3", "vision", "cara", week(old)): [1, 5],
+        ("s3", "nlp", "cara", week(t)): [1, 100],
+        ("s3", "unowned", "", date.min): [1, 7],
+        ("gcs", "nlp", "dan", week(old)): [1, 3],
+    }
+    d.change(FileState("s3", "p/g", "vision", "cara", 5, None, old), None)
+    assert ("s3", "vision", "cara", week(old)) not in owner_deltas(d.tree)
 
 
 def test_stale_boundary_is_the_last_week_ended_n_days_ago() -> None:

@@ -28,7 +28,7 @@ from warpdrive.compose.stack import Stack
 from warpdrive.schemas.config import Config, dump_toml
 from warpdrive.schemas.db import create_database, drop_database, migrate
 
-from tests.helpers import Procs, wait_until
+from tests.helpers import Procs, rebuild_rollups, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 WEB = REPO / "web"
@@ -157,6 +157,7 @@ async def _seed(dsn: str) -> None:
                 """INSERT INTO tree_inactive (backend_name, dir, period, file_count, total_bytes)
                    VALUES ($1, $2, $3, $4, $5)""",
                 [(b, d, period, n, size) for b, d, kind, period, n, size in tree_activity if kind == "s"])
+            await rebuild_rollups(conn, tree=False)  # the owners' activity weeks, as the workers keep them
             await conn.execute(
                 """INSERT INTO access_log (backend_name, path, user_id, date, read_count, bytes_read, last_access)
                    VALUES ('s3', 'nlp/corpus/shard-1.jsonl', 'alice', $1, 4, $2, $3)""",

@@ -129,8 +129,9 @@ export type Usage = Schemas["Usage"];
 
 export type StaleFile = Schemas["StaleFile"];
 
-/** `total_exact`: false when counting stopped (a filter the tree rollups cannot serve, past the API's budget): then
- * `total` and `total_bytes` are lower bounds; `total_basis`: rollup (exact, from the tree's activity weeks) | count |
+/** `total_exact`: false when counting stopped (a filter no rollup serves, past the API's budget): then
+ * `total` and `total_bytes` are lower bounds; `total_basis`: rollup (exact, from the tree's or the owners' activity
+ * weeks) | count |
  * bound; `scope_files`/`scope_bytes` (rollup only, else null): every live file under the filter, the share's whole;
  * `coverage`: per backend, since when read evidence exists and whether it covers the whole `days` period. */
 export type StalePage = Schemas["StaleList"];

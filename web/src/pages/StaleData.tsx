@@ -110,7 +110,7 @@ export function StaleData() {
         <span data-testid="stale-total" title={atLeast ? "counting stopped: the totals are lower bounds" : "exact totals"}>
           {atLeast ? "at least " : ""}
           {formatCount(total)} file(s), <Size bytes={stale.data?.total_bytes ?? 0} />
-          {/* The share: only where the tree rollups answered, which also know every file under the filter. */}
+          {/* The share: only where the rollups answered, which also know every file under the filter. */}
           {!!stale.data.scope_bytes && (
             <span data-testid="stale-share">
               {" "}
