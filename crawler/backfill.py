@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Awaitable, Callable, Iterator
 
+from warpdrive.schemas.aggregate import block_of
 from warpdrive.schemas.checks import check_access
 from warpdrive.schemas.config import BackendConfig, Config
 from warpdrive.schemas.errors import DecodeError
@@ -37,8 +38,11 @@ from .logformats import FORMATS, PARSERS, UNKNOWN_BACKEND, BadLine, Resolver, Sk
 SHOWN = 5  # bad lines kept (with their line numbers) for the summary
 QUIET_DAYS = 2  # days in a row without an event reported as a gap (one quiet day chains, as coverage does)
 SNIFF_LINES = 5
-BATCH = 1000  # events per Kafka message (~400 KB): fewer, larger messages are cheaper for producer and workers alike
-CHUNK = 1 << 20  # bytes of log lines handed to a parser at a time (~2,500 JSON lines)
+# Events per Kafka message, folded into one AccessBlock (schemas/aggregate.py): the more lines a block folds, the
+# fewer rows the workers apply per event; ≤ ~150 B per event even unfolded (its row, its line).
+BATCH = 4000
+MAX_MESSAGE = 900_000  # bytes: under the broker's default 1 MiB message.max.bytes
+CHUNK = 4 << 20  # bytes of log lines handed to a parser at a time (~10,000 JSON lines)
 AHEAD = 16  # encoded messages the parsing thread may run ahead of the sender
 PRODUCER_BATCH = (
     1_000_000  # bytes of messages aiokafka packs into one record batch: under the broker's 1 MiB message.max.bytes
@@ -218,7 +222,6 @@ def parse_chunk(
     part of an import, run in the parsing thread or in worker processes (``jobs``)."""
     summary = Summary()
     parse, source = PARSERS[fmt], f"{fmt}:{url}"
-    out: list[tuple[str, bytes, int]] = []
     batch: list[AccessEvent] = []
     for n, text in enumerate(block.decode("utf-8", "replace").split("\n"), first):
         if not text.strip():
@@ -234,12 +237,21 @@ def parse_chunk(
             continue
         summary.count(e)
         batch.append(e)
-        if len(batch) >= batch_size:
-            out.append((source, encode_batch(batch), len(batch)))
-            batch = []
-    if batch:
-        out.append((source, encode_batch(batch), len(batch)))
+    out: list[tuple[str, bytes, int]] = []
+    for i in range(0, len(batch), batch_size):
+        _encode_blocks(source, batch[i : i + batch_size], out)
     return out, summary
+
+
+def _encode_blocks(source: str, events: list[AccessEvent], out: list[tuple[str, bytes, int]]) -> None:
+    """``events`` as one block message, or halved until each fits in a Kafka message (long paths)."""
+    value = encode_batch([block_of(source, events)])
+    if len(value) <= MAX_MESSAGE or len(events) == 1:
+        out.append((source, value, len(events)))
+        return
+    half = len(events) // 2
+    _encode_blocks(source, events[:half], out)
+    _encode_blocks(source, events[half:], out)
 
 
 _context: tuple[Resolver, dict[str, str]] | None = None  # a worker process's resolver and roots
