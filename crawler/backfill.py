@@ -28,7 +28,7 @@ from warpdrive.schemas.aggregate import block_of
 from warpdrive.schemas.checks import check_access
 from warpdrive.schemas.config import BackendConfig, Config
 from warpdrive.schemas.errors import DecodeError
-from warpdrive.schemas.records import AccessEvent, encode_batch
+from warpdrive.schemas.records import AccessBlock, AccessEvent, encode_batch
 from warpdrive.schemas.storage import KINDS, kind_of, open_fs
 from warpdrive.schemas.topics import ACCESS
 
@@ -101,16 +101,12 @@ class Summary:
         if len(self.bad) < SHOWN:
             self.bad.append((file, line, reason))
 
-    def count(self, e: AccessEvent) -> None:
-        s = self.backends.get(e.backend_name)
-        if s is None:
-            s = self.backends[e.backend_name] = Span(e.timestamp, e.timestamp)
-        elif e.timestamp < s.first:
-            s.first = e.timestamp
-        elif e.timestamp > s.last:
-            s.last = e.timestamp
-        s.events += 1
-        s.days.add(e.timestamp[:10])
+    def count(self, block: AccessBlock) -> None:
+        """Counts a block's events per backend (its coverage, and the days of its rows)."""
+        days: dict[str, set[str]] = {}
+        for b, _, _, d, *_ in block.rows:
+            days.setdefault(b, set()).add(d)
+        self.merge_spans({b: Span(first, last, n, days[b]) for b, first, last, n in block.coverage})
 
     def merge(self, part: "Summary") -> None:
         """Adds what a chunk of lines counted (chunks merged in file order keep the first bad lines first)."""
@@ -118,7 +114,10 @@ class Summary:
         self.skipped.update(part.skipped)
         self.unparseable += part.unparseable
         self.bad.extend(part.bad[: SHOWN - len(self.bad)])
-        for name, p in part.backends.items():
+        self.merge_spans(part.backends)
+
+    def merge_spans(self, spans: dict[str, Span]) -> None:
+        for name, p in spans.items():
             s = self.backends.get(name)
             if s is None:
                 self.backends[name] = Span(p.first, p.last, p.events, set(p.days))
@@ -235,23 +234,24 @@ def parse_chunk(
         except (BadLine, DecodeError) as b:
             summary.bad_line(url, n, str(b))
             continue
-        summary.count(e)
         batch.append(e)
     out: list[tuple[str, bytes, int]] = []
     for i in range(0, len(batch), batch_size):
-        _encode_blocks(source, batch[i : i + batch_size], out)
+        _encode_blocks(source, batch[i : i + batch_size], out, summary)
     return out, summary
 
 
-def _encode_blocks(source: str, events: list[AccessEvent], out: list[tuple[str, bytes, int]]) -> None:
+def _encode_blocks(source: str, events: list[AccessEvent], out: list[tuple[str, bytes, int]], summary: Summary) -> None:
     """``events`` as one block message, or halved until each fits in a Kafka message (long paths)."""
-    value = encode_batch([block_of(source, events)])
+    block = block_of(source, events)
+    value = encode_batch([block])
     if len(value) <= MAX_MESSAGE or len(events) == 1:
         out.append((source, value, len(events)))
+        summary.count(block)
         return
     half = len(events) // 2
-    _encode_blocks(source, events[:half], out)
-    _encode_blocks(source, events[half:], out)
+    _encode_blocks(source, events[:half], out, summary)
+    _encode_blocks(source, events[half:], out, summary)
 
 
 _context: tuple[Resolver, dict[str, str]] | None = None  # a worker process's resolver and roots

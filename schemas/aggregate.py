@@ -7,6 +7,7 @@ in a worker, or first per block of log lines in the importer and then block by b
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -155,13 +156,8 @@ def block_of(source: str, events: Sequence[AccessEvent]) -> AccessBlock:
         for (b, p, u, d), r in agg.rows.items()
     ]  # fmt: skip
     files = [(b, p, f.last_access, f.creator, f.created_at) for (b, p), f in agg.files.items()]
-    coverage: dict[str, list] = {}
-    for e in events:
-        c = coverage.get(e.backend_name)
-        if c is None:
-            coverage[e.backend_name] = [e.backend_name, e.timestamp, e.timestamp, 1]
-        else:
-            c[1], c[2], c[3] = min(c[1], e.timestamp), max(c[2], e.timestamp), c[3] + 1
+    # add_all kept each backend's first and last event (as telemetry coverage: the block's history coverage here)
+    counts = Counter(e.backend_name for e in events)
     lines = [
         (e.seq, index[(e.backend_name, e.path, e.user_id, e.timestamp[:10])], e.timestamp, e.operation, e.count,
          e.bytes_read, e.bytes_written, (e.cache_hits or e.count) if (e.cache_hit or e.cache_hits) else 0,
@@ -173,7 +169,7 @@ def block_of(source: str, events: Sequence[AccessEvent]) -> AccessBlock:
         runs(e.seq for e in events),
         rows,
         files,
-        [(c[0], c[1], c[2], c[3]) for c in coverage.values()],
+        [(b, first, last, counts[b]) for b, (first, last) in agg.coverage.items()],
         msgspec.Raw(orjson.dumps(lines)),
     )
 
