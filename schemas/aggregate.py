@@ -15,7 +15,8 @@ import msgspec
 import orjson
 
 from .errors import DecodeError
-from .records import AccessBlock, AccessEvent, canonical_ts
+from .checks import check_access
+from .records import AccessBlock, AccessEvent
 
 # Operations that count as using a file (per-file last_access, stale queries); list/stat do not.
 LAST_ACCESS = frozenset({"read", "write"})
@@ -63,11 +64,10 @@ class Aggregate:
     events: int = 0
 
     def add_all(self, recs: Sequence[AccessEvent]) -> None:
-        """Folds one message's records in; raises (changing nothing) if a timestamp is invalid."""
-        stamps = [canonical_ts(e.timestamp) for e in recs]
+        """Folds checked records in (schemas/checks.py: canonical paths and timestamps)."""
         rows, files, coverage = self.rows, self.files, self.coverage
-        for e, ts in zip(recs, stamps):
-            backend, path, op = e.backend_name, e.path, e.operation
+        for e in recs:
+            backend, path, op, ts = e.backend_name, e.path, e.operation, e.timestamp
             count = e.count
             key = (backend, path, e.user_id, ts[:10])
             row = rows.get(key)
@@ -130,7 +130,17 @@ class Aggregate:
 
 def runs(lines: Iterable[int]) -> list[tuple[int, int]]:
     """Distinct line numbers as sorted maximal runs [first, last]."""
-    return merge_runs((n, n) for n in lines)
+    out: list[tuple[int, int]] = []
+    first = last = -2
+    for n in sorted(set(lines)):
+        if n != last + 1:
+            if last >= 0:
+                out.append((first, last))
+            first = n
+        last = n
+    if last >= 0:
+        out.append((first, last))
+    return out
 
 
 def merge_runs(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
@@ -178,8 +188,9 @@ _LINES = msgspec.json.Decoder(list[tuple[int, int, str, str, int, int, int, int,
 
 
 def expand(block: AccessBlock) -> list[AccessEvent]:
-    """A block's lines as the events they were (for what aggregates, the same events): what a worker applies
-    when only some of the block's lines are new. DecodeError if the lines do not match the block."""
+    """A block's lines as the events they were (for what aggregates, the same events), checked: what a worker
+    applies when only some of the block's lines are new. DecodeError if a line is refused or the lines do not match
+    the block."""
     try:
         lines = _LINES.decode(block.lines)
     except msgspec.DecodeError as e:
@@ -190,22 +201,25 @@ def expand(block: AccessBlock) -> list[AccessEvent]:
             raise DecodeError(f"access_block line {n}: no row {r}")
         b, p, u = rows[r][:3]
         out.append(
-            AccessEvent(
-                f"{source}#{n}",
-                ts,
-                u,
-                b,
-                p,
-                op,
-                "backfill",
-                seq=n,
-                count=count,
-                bytes_read=br,
-                bytes_written=bw,
-                cache_hits=ch,
-                error="error" if err else None,
-                weight=weight,
-                source=source,
+            check_access(
+                AccessEvent(
+                    f"{source}#{n}",
+                    ts,
+                    u,
+                    b,
+                    p,
+                    op,
+                    "backfill",
+                    seq=n,
+                    count=count,
+                    bytes_read=br,
+                    bytes_written=bw,
+                    cache_hits=ch,
+                    error="error" if err else None,
+                    weight=weight,
+                    source=source,
+                ),
+                {},  # the rows' paths are canonical (check_block)
             )
         )
     if sum(b - a + 1 for a, b in block.runs) != len(out) or runs(e.seq for e in out) != list(block.runs):
