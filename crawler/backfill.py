@@ -28,7 +28,7 @@ from warpdrive.schemas.aggregate import block_of
 from warpdrive.schemas.checks import check_access
 from warpdrive.schemas.config import BackendConfig, Config
 from warpdrive.schemas.errors import DecodeError
-from warpdrive.schemas.records import AccessBlock, AccessEvent, encode_batch
+from warpdrive.schemas.records import AccessBlock, AccessFields, encode_batch
 from warpdrive.schemas.storage import KINDS, kind_of, open_fs
 from warpdrive.schemas.topics import ACCESS
 
@@ -221,7 +221,7 @@ def parse_chunk(
     part of an import, run in the parsing thread or in worker processes (``jobs``)."""
     summary = Summary()
     parse, source = PARSERS[fmt], f"{fmt}:{url}"
-    batch: list[AccessEvent] = []
+    batch: list[AccessFields] = []
     for n, text in enumerate(block.decode("utf-8", "replace").split("\n"), first):
         if not text.strip():
             continue
@@ -241,7 +241,9 @@ def parse_chunk(
     return out, summary
 
 
-def _encode_blocks(source: str, events: list[AccessEvent], out: list[tuple[str, bytes, int]], summary: Summary) -> None:
+def _encode_blocks(
+    source: str, events: list[AccessFields], out: list[tuple[str, bytes, int]], summary: Summary
+) -> None:
     """``events`` as one block message, or halved until each fits in a Kafka message (long paths)."""
     block = block_of(source, events)
     value = encode_batch([block])

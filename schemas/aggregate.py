@@ -16,7 +16,7 @@ import orjson
 
 from .errors import DecodeError
 from .checks import check_access
-from .records import AccessBlock, AccessEvent
+from .records import AccessBlock, AccessEvent, AccessFields
 
 # Operations that count as using a file (per-file last_access, stale queries); list/stat do not.
 LAST_ACCESS = frozenset({"read", "write"})
@@ -63,7 +63,7 @@ class Aggregate:
     coverage: dict[str, tuple[str, str]] = field(default_factory=dict)  # backend → (first, last)
     events: int = 0
 
-    def add_all(self, recs: Sequence[AccessEvent]) -> None:
+    def add_all(self, recs: Sequence[AccessFields]) -> None:
         """Folds checked records in (schemas/checks.py: canonical paths and timestamps)."""
         rows, files, coverage = self.rows, self.files, self.coverage
         for e in recs:
@@ -155,7 +155,7 @@ def merge_runs(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
     return out
 
 
-def block_of(source: str, events: Sequence[AccessEvent]) -> AccessBlock:
+def block_of(source: str, events: Sequence[AccessFields]) -> AccessBlock:
     """The AccessBlock of ``events`` (checked, canonical, all of ``source``, one per line, ``seq`` = line)."""
     agg = Aggregate()
     agg.add_all(events)

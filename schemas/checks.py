@@ -11,15 +11,16 @@ from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 from .errors import DecodeError
 from .paths import canonical_path
-from .records import AccessBlock, AccessEvent, ListingEvent, canonical_ts
+from .records import AccessBlock, AccessFields, ListingEvent, canonical_ts
 
 R = TypeVar("R")
+A = TypeVar("A", bound=AccessFields)
 
 # Numbers that are counts, bytes or sizes: a negative one would be summed and shrink totals.
 _ACCESS_AMOUNTS = ("count", "bytes_read", "bytes_written", "cache_hits", "weight", "seq")
 
 
-def check_access(e: AccessEvent, roots: Mapping[str, str]) -> AccessEvent:
+def check_access(e: A, roots: Mapping[str, str]) -> A:
     """``e`` with its path and timestamp canonical; DecodeError naming the first problem.
     ``roots``: backend name → URL, to strip a backend's own URL from paths."""
     if e.count < 0 or e.bytes_read < 0 or e.bytes_written < 0 or e.cache_hits < 0 or e.weight < 0 or e.seq < 0:

@@ -108,6 +108,26 @@ class AccessEvent:
     producer: str | None = None
 
 
+class AccessFields(typing.Protocol):
+    """What checking (schemas/checks.py) and folding (schemas/aggregate.py) read of an access event: an AccessEvent,
+    or a line the importer decoded straight into these fields (crawler/logformats.py), never built into one."""
+
+    timestamp: str
+    user_id: str
+    backend_name: str
+    path: str
+    operation: str
+    seq: int
+    count: int
+    bytes_read: int
+    bytes_written: int
+    cache_hit: bool
+    cache_hits: int
+    weight: float
+    first_timestamp: str | None
+    error: str | None
+
+
 @dataclass(slots=True)
 class AccessBlock:
     """Imported history (``warpdrive backfill``) folded by the importer: the AccessEvents of some lines of one log
