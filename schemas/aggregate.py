@@ -63,13 +63,16 @@ class Aggregate:
     coverage: dict[str, tuple[str, str]] = field(default_factory=dict)  # backend → (first, last)
     events: int = 0
 
-    def add_all(self, recs: Sequence[AccessFields]) -> None:
-        """Folds checked records in (schemas/checks.py: canonical paths and timestamps)."""
+    def add_all(self, recs: Sequence[AccessFields], keys: list[tuple[str, str, str, str]] | None = None) -> None:
+        """Folds checked records in (schemas/checks.py: canonical paths and timestamps); ``keys``: gets each
+        record's row key, in order."""
         rows, files, coverage = self.rows, self.files, self.coverage
         for e in recs:
             backend, path, op, ts = e.backend_name, e.path, e.operation, e.timestamp
             count = e.count
             key = (backend, path, e.user_id, ts[:10])
+            if keys is not None:
+                keys.append(key)
             row = rows.get(key)
             if row is None:
                 row = rows[key] = Row(last_access=ts)
@@ -158,7 +161,8 @@ def merge_runs(spans: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
 def block_of(source: str, events: Sequence[AccessFields]) -> AccessBlock:
     """The AccessBlock of ``events`` (checked, canonical, all of ``source``, one per line, ``seq`` = line)."""
     agg = Aggregate()
-    agg.add_all(events)
+    keys: list[tuple[str, str, str, str]] = []
+    agg.add_all(events, keys)
     index = {key: i for i, key in enumerate(agg.rows)}
     rows = [
         (b, p, u, d, r.read_count, r.bytes_read, r.write_count, r.bytes_written, r.meta_count, r.cache_hits,
@@ -167,12 +171,11 @@ def block_of(source: str, events: Sequence[AccessFields]) -> AccessBlock:
     ]  # fmt: skip
     files = [(b, p, f.last_access, f.creator, f.created_at) for (b, p), f in agg.files.items()]
     # add_all kept each backend's first and last event (as telemetry coverage: the block's history coverage here)
-    counts = Counter(e.backend_name for e in events)
+    counts = Counter(k[0] for k in keys)
     lines = [
-        (e.seq, index[(e.backend_name, e.path, e.user_id, e.timestamp[:10])], e.timestamp, e.operation, e.count,
-         e.bytes_read, e.bytes_written, (e.cache_hits or e.count) if (e.cache_hit or e.cache_hits) else 0,
-         1 if e.error else 0, e.weight)
-        for e in events
+        (e.seq, index[k], e.timestamp, e.operation, e.count, e.bytes_read, e.bytes_written,
+         (e.cache_hits or e.count) if (e.cache_hit or e.cache_hits) else 0, 1 if e.error else 0, e.weight)
+        for e, k in zip(events, keys)
     ]  # fmt: skip
     return AccessBlock(
         source,
