@@ -4,13 +4,15 @@ ingest of the same events published as agents do, same run.
 Writes ``--events`` AccessEvents (bench/streams_ingest.py's generator: nodes working through directories over
 ``--days`` days) as a JSON-lines log, then, into a fresh database and topic prefix each:
 
-- backfill: ``backfill()`` (file → parse → check → Kafka) runs while one real ``warpdrive streams worker`` applies
-  what it publishes; timed from the start of the import until every message's offset is stored in PostgreSQL
-  (every aggregate committed, each line's id recorded);
-- peer: the same events pre-produced as agent batch messages of the same size, applied by the same worker.
+- backfill, end to end: one real ``warpdrive streams worker`` is started and assigned its partitions first (as in
+  production, where workers run), then ``backfill()`` (file → parse → check → fold per block → Kafka) runs, timed
+  from its start until every message's offset is stored in PostgreSQL (every aggregate committed, each line's run
+  recorded);
+- peer: the same events as agent batch messages (``--per-message`` events each, as agents send them), encoded
+  beforehand and sent once the same kind of worker is assigned, timed from the first send.
 
-Both report events/s after the worker's first commit (the apply rate; worker start excluded) and the backfill also
-its end-to-end rate including the worker's start.
+Both check ``access_log`` against the generated events (every read, write and byte once) and report the worker's and
+PostgreSQL's CPU per event.
 
 First, the import alone (file → Kafka, no worker) beside its own peer: a bare aiokafka producer (same acks,
 idempotence, batch limits) sending the very messages the import produces, pre-encoded, to a topic of the same
@@ -24,7 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import math
+import subprocess
 import os
 import platform
 import sys
@@ -34,12 +36,15 @@ import time
 import uuid
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Callable
 
+import asyncpg
 import orjson
 import psutil
 
 sys.path.insert(0, str(Path(__file__).parent))
-from streams_ingest import generate, produce, run_until  # noqa: E402
+from streams_ingest import applied, generate, produce  # noqa: E402
+from streams_scale import wait_stable  # noqa: E402
 
 from warpdrive.compose.stack import Stack  # noqa: E402
 from aiokafka import AIOKafkaProducer  # noqa: E402
@@ -99,8 +104,9 @@ async def bare_send(cfg: wconfig.Config, topic: str, messages: list[tuple[str, b
         await p.stop()
 
 
-def import_phase(st: Stack, base: str, run: str, tmp: Path, log: Path, n: int, args: argparse.Namespace) -> None:
-    """The import alone (file -> Kafka) beside a bare producer sending its messages pre-encoded."""
+def import_phase(st: Stack, base: str, run: str, tmp: Path, log: Path, n: int, args: argparse.Namespace) -> int:
+    """The import alone (file -> Kafka) beside a bare producer sending its messages pre-encoded; returns how many
+    messages the import sends."""
     name = f"wdbi_{run}"
     cfg, _, dsn = fresh(st, base, name, tmp)
     try:
@@ -137,16 +143,97 @@ def import_phase(st: Stack, base: str, run: str, tmp: Path, log: Path, n: int, a
             f"peer, bare producer sending the same {len(messages)} messages pre-encoded: {p_seconds:.1f}s: "
             f"{n / p_seconds:,.0f} events/s"
         )
-        print(f"ratio import/bare producer: {p_seconds / seconds:.2f}x", flush=True)
+        print(
+            f"ratio import/bare producer: {p_seconds / seconds:.2f}x; {sum(len(v) for _, v, _ in messages) / n:.0f} "
+            "bytes per event on the wire",
+            flush=True,
+        )
+        return len(messages)
     finally:
         asyncio.run(drop_database(base, name))
+
+
+def apply(
+    exe: str, cfg: wconfig.Config, path: Path, dsn: str, messages: int, log: Path, start: Callable[[], None]
+) -> tuple[float, float, int, tuple[float, float]]:
+    """Starts a worker, waits until it is assigned its partitions, calls ``start`` and waits until ``messages``
+    offsets are stored: (seconds since start, seconds since the first commit, peak RSS, (worker, PostgreSQL) CPU-s)."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [exe, "streams", "worker", "--loglevel", "warning"],
+            env={**os.environ, "WARPDRIVE_CONFIG": str(path)},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    ps = psutil.Process(proc.pid)
+    try:
+        asyncio.run(wait_stable(cfg, cfg.streams.app_id, 1, [proc], 120))
+        pg = asyncio.run(_pg_cpu(dsn))
+        c0 = ps.cpu_times()
+        t0 = time.monotonic()
+        start()
+        first, rss = None, 0
+        topic = ACCESS.full_name(cfg.kafka)
+        while time.monotonic() - t0 < 1800:
+            rss = max(rss, ps.memory_info().rss)
+            n = asyncio.run(applied(dsn, cfg.streams.app_id, topic))
+            if n and first is None:
+                first = time.monotonic()
+            if n >= messages:
+                end = time.monotonic()
+                c1 = ps.cpu_times()
+                cpu = (c1.user + c1.system - c0.user - c0.system, asyncio.run(_pg_cpu(dsn)) - pg)
+                return end - t0, end - (first or t0), rss, cpu
+            if proc.poll() is not None:
+                raise SystemExit(f"worker exited early, see {log}")
+            time.sleep(0.05)
+        raise SystemExit(f"not done after 1800s, see {log}")
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+async def _pg_cpu(dsn: str) -> float:
+    """CPU-seconds of every PostgreSQL process serving this database (the worker's sessions)."""
+    conn = await asyncpg.connect(dsn)
+    try:
+        pids = await conn.fetch(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+    finally:
+        await conn.close()
+    total = 0.0
+    for r in pids:
+        try:
+            t = psutil.Process(r["pid"]).cpu_times()
+            total += t.user + t.system
+        except psutil.Error:
+            pass
+    return total
+
+
+def check(dsn: str, truth: tuple[int, int, int]) -> None:
+    """Every read, write and byte counted exactly once (access_log against the generated events)."""
+
+    async def sums() -> tuple[int, int, int]:
+        conn = await asyncpg.connect(dsn)
+        try:
+            r = await conn.fetchrow("SELECT sum(read_count), sum(write_count), sum(bytes_read) FROM access_log")
+            return (r[0], r[1], r[2])
+        finally:
+            await conn.close()
+
+    got = asyncio.run(sums())
+    if got != truth:
+        raise SystemExit(f"not exactly once: access_log sums {got}, truth {truth}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--stack", required=True, help="state dir of a running stack")
     ap.add_argument("--events", type=int, default=500_000)
-    ap.add_argument("--batch-size", type=int, default=bf.BATCH, help="events per Kafka message (both sides)")
+    ap.add_argument("--batch-size", type=int, default=bf.BATCH, help="lines per message of the import (one block)")
+    ap.add_argument("--per-message", type=int, default=500, help="events per agent message of the generator and peer")
     ap.add_argument("--days", type=int, default=90)
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="parsing processes of the import")
     ap.add_argument("--import-only", action="store_true", help="only the import (file -> Kafka) and its peer")
@@ -157,7 +244,7 @@ def main() -> None:
     run = uuid.uuid4().hex[:8]
     tmp = Path(tempfile.mkdtemp(prefix="wdbench-backfill-"))
     exe = str(Path(sys.executable).with_name("warpdrive"))
-    msgs = generate(args.events, args.batch_size, args.days)
+    msgs = generate(args.events, args.per_message, args.days)
     events = [e for _, b in msgs for e in b]
     log = tmp / "history.jsonl"
     with open(log, "wb") as f:
@@ -189,14 +276,19 @@ def main() -> None:
         flush=True,
     )
     try:
-        import_phase(st, base, run, tmp, log, len(events), args)
+        messages = import_phase(st, base, run, tmp, log, len(events), args)
         if args.import_only:
             return
-        # The backfill, with the worker applying while it publishes.
+        n = len(events)
+        truth = (
+            sum(e.count for e in events if e.operation == "read"),
+            sum(e.count for e in events if e.operation == "write"),
+            sum(e.bytes_read for e in events),
+        )
+        # The backfill, with a worker already running (assigned) as in production: clock from the import's start.
         name = f"wdbf_{run}"
         dbs.append(name)
         cfg, path, dsn = fresh(st, base, name, tmp)
-        messages = math.ceil(len(events) / args.batch_size)  # one file: every message but the last is full
         published: dict[str, float] = {}
 
         def importer() -> None:
@@ -204,56 +296,41 @@ def main() -> None:
             s = asyncio.run(backfill(cfg, [str(log)], batch_size=args.batch_size, jobs=args.jobs))
             published["seconds"], published["imported"] = time.monotonic() - t, s.imported
 
-        t0 = time.monotonic()
         th = threading.Thread(target=importer)
-        th.start()
-        busy, total, rss = run_until(
-            [exe, "streams", "worker", "--loglevel", "warning"],
-            {"WARPDRIVE_CONFIG": str(path)},
-            dsn,
-            cfg.streams.app_id,
-            ACCESS.full_name(cfg.kafka),
-            messages,
-            tmp / "backfill-worker.log",
-            1800,
-        )
-        e2e = time.monotonic() - t0
+        e2e, busy, rss, cpu = apply(exe, cfg, path, dsn, messages, tmp / "backfill-worker.log", th.start)
         th.join()
-        assert published["imported"] == len(events), published
-        n = len(events)
+        assert published["imported"] == n, published
+        check(dsn, truth)
         print(
-            f"backfill import (file -> Kafka): {n:,} events in {published['seconds']:.1f}s: "
+            f"backfill import (file -> Kafka, beside the worker): {n:,} events in {published['seconds']:.1f}s: "
             f"{n / published['seconds']:,.0f} events/s"
         )
         print(
-            f"backfill end to end (file -> Kafka -> worker -> visible): {e2e:.1f}s incl. worker start: "
-            f"{n / e2e:,.0f} events/s; {busy:.1f}s after the worker's first commit: {n / busy:,.0f} events/s; "
-            f"worker peak RSS {rss / 2**20:.0f} MiB",
+            f"backfill END TO END (file -> Kafka -> worker -> visible, worker running): {e2e:.1f}s: "
+            f"{n / e2e:,.0f} events/s ({busy:.1f}s after the worker's first commit: {n / busy:,.0f} events/s); "
+            f"CPU per event: worker {1e6 * cpu[0] / n:.1f} µs, PostgreSQL {1e6 * cpu[1] / n:.1f} µs; "
+            f"worker peak RSS {rss / 2**20:.0f} MiB; exact",
             flush=True,
         )
 
-        # The peer: the same events as agent batches, pre-produced, applied by the same worker.
+        # The peer: the same events as agent batches, encoded beforehand, sent once the same worker is assigned,
+        # clocked from the first send.
         name = f"wdbp_{run}"
         dbs.append(name)
         pcfg, ppath, pdsn = fresh(st, base, name, tmp)
-        asyncio.run(produce(pcfg, ACCESS.full_name(pcfg.kafka), [(k.encode(), encode_batch(b)) for k, b in msgs]))
-        p_busy, _, p_rss = run_until(
-            [exe, "streams", "worker", "--loglevel", "warning"],
-            {"WARPDRIVE_CONFIG": str(ppath)},
-            pdsn,
-            pcfg.streams.app_id,
-            ACCESS.full_name(pcfg.kafka),
-            len(msgs),
-            tmp / "peer-worker.log",
-            1800,
-        )
-
+        encoded = [(k.encode(), encode_batch(b)) for k, b in msgs]
+        sender = threading.Thread(target=lambda: asyncio.run(produce(pcfg, ACCESS.full_name(pcfg.kafka), encoded)))
+        p_e2e, p_busy, p_rss, p_cpu = apply(exe, pcfg, ppath, pdsn, len(msgs), tmp / "peer-worker.log", sender.start)
+        sender.join()
+        check(pdsn, truth)
         print(f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         print(
-            f"peer, streams ingest of the same events as agent batches: {p_busy:.1f}s after first commit: "
-            f"{n / p_busy:,.0f} events/s; worker peak RSS {p_rss / 2**20:.0f} MiB"
+            f"peer, streams ingest of the same events as agent batches of {args.per_message} (sent pre-encoded): "
+            f"{p_e2e:.1f}s: {n / p_e2e:,.0f} events/s; CPU per event: worker "
+            f"{1e6 * p_cpu[0] / n:.1f} µs, PostgreSQL {1e6 * p_cpu[1] / n:.1f} µs; worker peak RSS "
+            f"{p_rss / 2**20:.0f} MiB; exact"
         )
-        print(f"ratio backfill/peer (after first commit): {p_busy / busy:.2f}x")
+        print(f"ratio backfill end to end / peer: {p_e2e / e2e:.2f}x")
     finally:
         for name in dbs:
             asyncio.run(drop_database(base, name))

@@ -24,10 +24,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any, Awaitable, Callable, Iterator
 
+from warpdrive.schemas.aggregate import block_of
 from warpdrive.schemas.checks import check_access
 from warpdrive.schemas.config import BackendConfig, Config
 from warpdrive.schemas.errors import DecodeError
-from warpdrive.schemas.records import AccessEvent, encode_batch
+from warpdrive.schemas.records import AccessBlock, AccessFields, encode_batch
 from warpdrive.schemas.stale import holes
 from warpdrive.schemas.storage import KINDS, kind_of, open_fs
 from warpdrive.schemas.topics import ACCESS
@@ -37,8 +38,11 @@ from .logformats import FORMATS, PARSERS, UNKNOWN_BACKEND, BadLine, Resolver, Sk
 
 SHOWN = 5  # bad lines kept (with their line numbers) for the summary
 SNIFF_LINES = 5
-BATCH = 1000  # events per Kafka message (~400 KB): fewer, larger messages are cheaper for producer and workers alike
-CHUNK = 1 << 20  # bytes of log lines handed to a parser at a time (~2,500 JSON lines)
+# Events per Kafka message, folded into one AccessBlock (schemas/aggregate.py): the more lines a block folds, the
+# fewer rows the workers apply per event; ≤ ~150 B per event even unfolded (its row, its line).
+BATCH = 4000
+MAX_MESSAGE = 900_000  # bytes: under the broker's default 1 MiB message.max.bytes
+CHUNK = 4 << 20  # bytes of log lines handed to a parser at a time (~10,000 JSON lines)
 AHEAD = 16  # encoded messages the parsing thread may run ahead of the sender
 PRODUCER_BATCH = (
     1_000_000  # bytes of messages aiokafka packs into one record batch: under the broker's 1 MiB message.max.bytes
@@ -89,16 +93,12 @@ class Summary:
         if len(self.bad) < SHOWN:
             self.bad.append((file, line, reason))
 
-    def count(self, e: AccessEvent) -> None:
-        s = self.backends.get(e.backend_name)
-        if s is None:
-            s = self.backends[e.backend_name] = Span(e.timestamp, e.timestamp)
-        elif e.timestamp < s.first:
-            s.first = e.timestamp
-        elif e.timestamp > s.last:
-            s.last = e.timestamp
-        s.events += 1
-        s.days.add(e.timestamp[:10])
+    def count(self, block: AccessBlock) -> None:
+        """Counts a block's events per backend (its coverage, and the days of its rows)."""
+        days: dict[str, set[str]] = {}
+        for b, _, _, d, *_ in block.rows:
+            days.setdefault(b, set()).add(d)
+        self.merge_spans({b: Span(first, last, n, days[b]) for b, first, last, n in block.coverage})
 
     def merge(self, part: "Summary") -> None:
         """Adds what a chunk of lines counted (chunks merged in file order keep the first bad lines first)."""
@@ -106,7 +106,10 @@ class Summary:
         self.skipped.update(part.skipped)
         self.unparseable += part.unparseable
         self.bad.extend(part.bad[: SHOWN - len(self.bad)])
-        for name, p in part.backends.items():
+        self.merge_spans(part.backends)
+
+    def merge_spans(self, spans: dict[str, Span]) -> None:
+        for name, p in spans.items():
             s = self.backends.get(name)
             if s is None:
                 self.backends[name] = Span(p.first, p.last, p.events, set(p.days))
@@ -210,8 +213,7 @@ def parse_chunk(
     part of an import, run in the parsing thread or in worker processes (``jobs``)."""
     summary = Summary()
     parse, source = PARSERS[fmt], f"{fmt}:{url}"
-    out: list[tuple[str, bytes, int]] = []
-    batch: list[AccessEvent] = []
+    batch: list[AccessFields] = []
     for n, text in enumerate(block.decode("utf-8", "replace").split("\n"), first):
         if not text.strip():
             continue
@@ -224,14 +226,26 @@ def parse_chunk(
         except (BadLine, DecodeError) as b:
             summary.bad_line(url, n, str(b))
             continue
-        summary.count(e)
         batch.append(e)
-        if len(batch) >= batch_size:
-            out.append((source, encode_batch(batch), len(batch)))
-            batch = []
-    if batch:
-        out.append((source, encode_batch(batch), len(batch)))
+    out: list[tuple[str, bytes, int]] = []
+    for i in range(0, len(batch), batch_size):
+        _encode_blocks(source, batch[i : i + batch_size], out, summary)
     return out, summary
+
+
+def _encode_blocks(
+    source: str, events: list[AccessFields], out: list[tuple[str, bytes, int]], summary: Summary
+) -> None:
+    """``events`` as one block message, or halved until each fits in a Kafka message (long paths)."""
+    block = block_of(source, events)
+    value = encode_batch([block])
+    if len(value) <= MAX_MESSAGE or len(events) == 1:
+        out.append((source, value, len(events)))
+        summary.count(block)
+        return
+    half = len(events) // 2
+    _encode_blocks(source, events[:half], out, summary)
+    _encode_blocks(source, events[half:], out, summary)
 
 
 _context: tuple[Resolver, dict[str, str]] | None = None  # a worker process's resolver and roots

@@ -11,15 +11,16 @@ from typing import Any, Callable, Mapping, Sequence, TypeVar
 
 from .errors import DecodeError
 from .paths import canonical_path
-from .records import AccessEvent, ListingEvent, canonical_ts
+from .records import AccessBlock, AccessFields, ListingEvent, canonical_ts
 
 R = TypeVar("R")
+A = TypeVar("A", bound=AccessFields)
 
 # Numbers that are counts, bytes or sizes: a negative one would be summed and shrink totals.
 _ACCESS_AMOUNTS = ("count", "bytes_read", "bytes_written", "cache_hits", "weight", "seq")
 
 
-def check_access(e: AccessEvent, roots: Mapping[str, str]) -> AccessEvent:
+def check_access(e: A, roots: Mapping[str, str]) -> A:
     """``e`` with its path and timestamp canonical; DecodeError naming the first problem.
     ``roots``: backend name → URL, to strip a backend's own URL from paths."""
     if e.count < 0 or e.bytes_read < 0 or e.bytes_written < 0 or e.cache_hits < 0 or e.weight < 0 or e.seq < 0:
@@ -30,6 +31,36 @@ def check_access(e: AccessEvent, roots: Mapping[str, str]) -> AccessEvent:
     if e.first_timestamp is not None:
         e.first_timestamp = canonical_ts(e.first_timestamp)
     return e
+
+
+def check_block(b: AccessBlock, roots: Mapping[str, str]) -> AccessBlock:
+    """``b`` with its paths and timestamps canonical (as ``check_access`` makes its lines' events); DecodeError naming
+    the first problem. The lines themselves are checked only when expanded (schemas/aggregate.py)."""
+    prev = 0
+    for first, last in b.runs:
+        if not prev < first <= last:
+            raise DecodeError(f"runs {b.runs[:3]}…: not sorted, disjoint runs of line numbers")
+        prev = last
+    for i, (backend, path, user, day, rc, br, wc, bw, mc, ch, ec, la) in enumerate(b.rows):
+        if min(rc, br, wc, bw, mc, ch, ec) < 0:
+            raise DecodeError(f"row {i} ({path!r}): a negative count or byte total")
+        la = canonical_ts(la)
+        if la[:10] != day:
+            raise DecodeError(f"row {i} ({path!r}): last access {la} is not on its day {day}")
+        b.rows[i] = (backend, canonical_path(path, roots.get(backend)), user, day, rc, br, wc, bw, mc, ch, ec, la)
+    for i, (backend, path, f_la, cb, ca) in enumerate(b.files):
+        b.files[i] = (
+            backend,
+            canonical_path(path, roots.get(backend)),
+            canonical_ts(f_la) if f_la is not None else None,
+            cb,
+            canonical_ts(ca) if ca is not None else None,
+        )
+    for i, (backend, since, until, n) in enumerate(b.coverage):
+        if n <= 0:
+            raise DecodeError(f"coverage of {backend}: {n} events")
+        b.coverage[i] = (backend, canonical_ts(since), canonical_ts(until), n)
+    return b
 
 
 def check_listing(r: Any, roots: Mapping[str, str]) -> Any:

@@ -108,6 +108,57 @@ class AccessEvent:
     producer: str | None = None
 
 
+class AccessFields(typing.Protocol):
+    """What checking (schemas/checks.py) and folding (schemas/aggregate.py) read of an access event: an AccessEvent,
+    or a line the importer decoded straight into these fields (crawler/logformats.py), never built into one."""
+
+    timestamp: str
+    user_id: str
+    backend_name: str
+    path: str
+    operation: str
+    seq: int
+    count: int
+    bytes_read: int
+    bytes_written: int
+    cache_hit: bool
+    cache_hits: int
+    weight: float
+    first_timestamp: str | None
+    error: str | None
+
+
+@dataclass(slots=True)
+class AccessBlock:
+    """Imported history (``warpdrive backfill``) folded by the importer: the AccessEvents of some lines of one log
+    file, as the rows they change (the fold of ``schemas/aggregate.py``), so a worker applies a few rows, not every
+    line, and Kafka carries a fraction of the bytes. Exactly the aggregate of its lines' events:
+
+    - ``source`` as the events' (``<format>:<log file URL>``); ``runs``: the lines folded in, as sorted, disjoint
+      [first, last] runs (lines without an event — skipped, unparseable — are in none);
+    - ``rows``: per (backend, path, user, UTC day), ``[backend, path, user, day, read_count, bytes_read,
+      write_count, bytes_written, meta_count, cache_hits, error_count, last_access]``;
+    - ``files``: per (backend, path) with a read, write or create, ``[backend, path, last_access, creator,
+      created_at]``;
+    - ``coverage``: per backend, ``[backend, first_event, last_event, events]``;
+    - ``lines``: every line's own event, ``[line, row index, timestamp, operation, count, bytes_read,
+      bytes_written, cache_hits, error (0/1), weight]``, kept undecoded (``msgspec.Raw``): a worker decodes it
+      only when some of the lines were applied before (streams/history.py), to apply exactly the others.
+    """
+
+    TYPE: ClassVar[str] = "access_block"
+    source: str
+    runs: list[tuple[int, int]]
+    rows: list[tuple[str, str, str, str, int, int, int, int, float, int, int, str]]
+    files: list[tuple[str, str, str | None, str | None, str | None]]
+    coverage: list[tuple[str, str, str, int]]
+    lines: msgspec.Raw
+
+    @property
+    def events(self) -> int:
+        return sum(last - first + 1 for first, last in self.runs)
+
+
 @dataclass(slots=True)
 class ListingEvent:
     """One file seen by a crawl (or written/moved by a job)."""
@@ -208,7 +259,15 @@ class TeamMembership:
 
 # Any record of the contract (each has a TYPE class attribute naming it on the wire).
 Record: typing.TypeAlias = (
-    AccessEvent | ListingEvent | CrawlMarker | QuotaBreach | AgentStatus | Command | JobEvent | TeamMembership
+    AccessEvent
+    | AccessBlock
+    | ListingEvent
+    | CrawlMarker
+    | QuotaBreach
+    | AgentStatus
+    | Command
+    | JobEvent
+    | TeamMembership
 )
 
 RECORD_TYPES: dict[str, type[Record]] = {cls.TYPE: cls for cls in typing.get_args(Record)}
@@ -241,12 +300,19 @@ def encode_batch(records: typing.Sequence[Any]) -> bytes:
     """One Kafka message value carrying records of one type."""
     if not records:
         raise ValueError("empty batch")
-    return orjson.dumps({"v": VERSION, "type": records[0].TYPE, "records": records})
+    return orjson.dumps({"v": VERSION, "type": records[0].TYPE, "records": records}, default=_raw)
+
+
+def _raw(value: Any) -> Any:
+    """JSON kept undecoded (AccessBlock.lines) goes out as it came."""
+    if isinstance(value, msgspec.Raw):
+        return orjson.Fragment(bytes(value))
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def encode(record: Any) -> bytes:
     """One record alone (compacted and public topics carry single records, self-describing)."""
-    return orjson.dumps({"v": VERSION, "type": record.TYPE, **dataclasses.asdict(record)})
+    return orjson.dumps({"v": VERSION, "type": record.TYPE, **dataclasses.asdict(record)}, default=_raw)
 
 
 def _head(raw: bytes | str | None) -> str:

@@ -2,9 +2,10 @@
 (``user_files``, ``user_reads``), ``telemetry_coverage`` and per-file activity (``file_activity``,
 ``storage_files.last_access`` / ``created_by``).
 
-Aggregation is commutative (sums, max), so a batch of Kafka messages — each a batch envelope of many
-events — is first folded in memory into one row per (backend, path, user, day), then written with
-one ``INSERT … SELECT FROM unnest … ON CONFLICT DO UPDATE`` per table.
+Aggregation is commutative (sums, max: schemas/aggregate.py), so a batch of Kafka messages — each a batch envelope
+of many events, or of imported history already folded per block of log lines (``AccessBlock``) — is first folded
+in memory into one row per (backend, path, user, day), then staged by COPY and written with one set-based upsert
+per table.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from typing import Iterable, Mapping
 
 import asyncpg
 
-from warpdrive.schemas.checks import check_access
+from warpdrive.schemas.aggregate import Aggregate
+from warpdrive.schemas.checks import check_access, check_block, split_checked
 from warpdrive.schemas.errors import DecodeError
-from warpdrive.schemas.records import AccessEvent, canonical_ts, parse_optional_ts, parse_ts
+from warpdrive.schemas.records import AccessBlock, AccessEvent, decode_batch, parse_optional_ts, parse_ts
 
-from .decoding import Rejected, checked_batch, dead_letter_records
+from .decoding import Rejected, dead_letter_records
 from .dedupe import fresh_events
 from .history import fresh_lines
 from .offsets import Msg, dead_letter
@@ -30,89 +32,10 @@ from .staging import stage
 
 log = logging.getLogger(__name__)
 
-# Operations that count as using a file (per-file last_access, stale queries); list/stat do not.
-LAST_ACCESS = frozenset({"read", "write"})
-# Operations that make a user the creator of a file (through a mount).
-CREATES = frozenset({"create", "write"})
-ACTIVITY = LAST_ACCESS | CREATES
-
-
-@dataclass(slots=True)
-class Row:
-    """One access_log row's increments from one batch."""
-
-    read_count: int = 0
-    bytes_read: int = 0
-    write_count: int = 0
-    bytes_written: int = 0
-    meta_count: float = 0.0
-    cache_hits: int = 0
-    error_count: int = 0
-    last_access: str = ""
-
-
-@dataclass(slots=True)
-class FileActivity:
-    """Per file: last read/write, and its creator (first create or write seen through a mount)."""
-
-    last_access: str | None = None
-    creator: str | None = None
-    created_at: str | None = None
-
-
-@dataclass
-class Aggregate:
-    """A batch of access events folded into the rows it changes."""
-
-    rows: dict[tuple[str, str, str, str], Row] = field(default_factory=dict)
-    files: dict[tuple[str, str], FileActivity] = field(default_factory=dict)
-    coverage: dict[str, tuple[str, str]] = field(default_factory=dict)  # backend → (first, last)
-    events: int = 0
-
-    def add_all(self, recs: list[AccessEvent]) -> None:
-        """Folds one message's records in; raises (changing nothing) if a timestamp is invalid."""
-        stamps = [canonical_ts(e.timestamp) for e in recs]
-        rows, files, coverage = self.rows, self.files, self.coverage
-        for e, ts in zip(recs, stamps):
-            backend, path, op = e.backend_name, e.path, e.operation
-            count = e.count
-            key = (backend, path, e.user_id, ts[:10])
-            row = rows.get(key)
-            if row is None:
-                row = rows[key] = Row(last_access=ts)
-            elif ts > row.last_access:
-                row.last_access = ts
-            if op == "read":
-                row.read_count += count
-            elif op == "write":
-                row.write_count += count
-            else:
-                row.meta_count += count * e.weight
-            row.bytes_read += e.bytes_read
-            row.bytes_written += e.bytes_written
-            if e.cache_hit or e.cache_hits:
-                row.cache_hits += e.cache_hits or count
-            if e.error:
-                row.error_count += count
-            if op in ACTIVITY:
-                fa = files.get((backend, path))
-                if fa is None:
-                    fa = files[(backend, path)] = FileActivity()
-                if op in LAST_ACCESS and (fa.last_access is None or ts > fa.last_access):
-                    fa.last_access = ts
-                if op in CREATES and (fa.created_at is None or ts < fa.created_at):
-                    fa.creator, fa.created_at = e.user_id, ts
-            cov = coverage.get(backend)
-            if cov is None:
-                coverage[backend] = (ts, ts)
-            elif ts < cov[0] or ts > cov[1]:
-                coverage[backend] = (min(cov[0], ts), max(cov[1], ts))
-        self.events += len(recs)
-
 
 @dataclass
 class Decoded:
-    """A batch of access messages decoded and checked: ``agg`` folds every accepted event (imported ones
+    """A batch of access messages decoded and checked: ``agg`` folds every accepted event and block (imported ones
     too, assumed new until streams/history.py says otherwise); ``bad``: undecodable messages; ``rejected``:
     records refused alone (schemas/checks.py)."""
 
@@ -121,6 +44,7 @@ class Decoded:
     rejected: list[Rejected] = field(default_factory=list)
     live: list[AccessEvent] = field(default_factory=list)
     imported: list[AccessEvent] = field(default_factory=list)
+    blocks: list[tuple[Msg, int, AccessBlock]] = field(default_factory=list)  # history folded by the importer
 
     def add(self, events: list[AccessEvent]) -> None:
         live = [e for e in events if e.source is None]
@@ -130,6 +54,11 @@ class Decoded:
             imported = [e for e in events if e.source is not None]
             self.imported += imported
             fold_imported(self.agg, imported)
+
+    def add_blocks(self, m: Msg, blocks: list[tuple[int, AccessBlock]]) -> None:
+        for i, b in blocks:
+            self.blocks.append((m, i, b))
+            self.agg.add_block(b)
 
 
 def fold_imported(agg: Aggregate, imported: list[AccessEvent]) -> None:
@@ -146,12 +75,20 @@ def decode(msgs: Iterable[Msg], into: Decoded | None = None, roots: Mapping[str,
     d = into if into is not None else Decoded()
     for m in msgs:
         try:
-            good, rejected = checked_batch(m, AccessEvent, check_access, roots)
+            records = decode_batch(m.value)
+            if records and not isinstance(records[0], (AccessEvent, AccessBlock)):
+                raise DecodeError(f"expected access records, got {records[0].TYPE}")
         except DecodeError as e:
             d.bad.append((m, str(e)))
             continue
-        d.rejected += rejected
-        d.add(good)
+        if records and isinstance(records[0], AccessBlock):
+            _, refused = split_checked(records, check_block, roots)  # checked in place
+            refused_at = {i for i, _, _ in refused}
+            d.add_blocks(m, [ib for ib in enumerate(records) if ib[0] not in refused_at])
+        else:
+            good, refused = split_checked(records, check_access, roots)
+            d.add(good)
+        d.rejected += [(m, i, r, reason) for i, r, reason in refused]
     return d
 
 
@@ -391,11 +328,20 @@ async def apply_access(
     await dead_letter_records(conn, consumer, d.rejected)
     agg = d.agg
     live = await fresh_events(conn, d.live)  # events resent by their producer: fold without them
-    fresh = await fresh_lines(conn, d.imported)  # lines imported before: fold without them
+    # Lines imported before: fold without them.
+    fresh, broken = await fresh_lines(conn, d.imported, [b for _, _, b in d.blocks])
+    if broken:
+        where = {id(b): (m, i) for m, i, b in d.blocks}
+        await dead_letter_records(conn, consumer, [(*where[id(b)], b, reason) for b, reason in broken])
     if live is not None or fresh is not None:
         agg = Aggregate()
         agg.add_all(d.live if live is None else live)
-        fold_imported(agg, d.imported if fresh is None else fresh)
+        if fresh is None:
+            fold_imported(agg, d.imported)
+            for _, _, b in d.blocks:
+                agg.add_block(b)
+        else:
+            fold_imported(agg, fresh)
     await write_access(conn, agg, deltas.shard)
     await write_files(conn, agg, uid_names, deltas)
     return agg

@@ -1,29 +1,35 @@
 """Imported history (``warpdrive backfill``): each (source, line) applied once, however often it is imported.
 
-An imported AccessEvent carries ``source`` (``<format>:<log file URL>``) and ``seq`` (its line). Kafka's
+An imported AccessEvent carries ``source`` (``<format>:<log file URL>``) and ``seq`` (its line); the importer sends
+them folded per block of lines (``AccessBlock``: the rows they change, the runs of lines, and the lines themselves
+undecoded). Kafka's
 offsets make each *message* apply once (offsets.py); importing a file again publishes new messages with
 the same lines, so the lines applied are kept as runs per source (``history_lines``) in the same transaction
 as the aggregates. A batch takes a transaction-scoped advisory lock per source it carries (in one order in
-every worker), reads the runs overlapping its lines, keeps the lines no run covers (and no earlier message of
-the batch carried), and stores their runs: two workers applying the same file at once serialize on the
+every worker), reads the runs overlapping its lines and, when there are none (and no two messages of the batch share a line: the
+common case), stores the batch's runs and applies its folded rows as they are; otherwise it keeps, line by line, the
+lines no run covers (and no earlier message of the batch carried) — a block expanded into its lines' events — and
+stores their runs: two workers applying the same file at once serialize on the
 source, so a line is counted once end to end. Telemetry (no ``source``) never comes here.
 
 ``history_coverage`` keeps, per backend and log format, the span and count of the imported events applied, and
 ``history_days`` the UTC days with at least one: where the coverage of stale answers comes from, beside
 ``telemetry_coverage`` (live telemetry only); the rule that reads them (covered since, holes) is schemas/stale.py.
-A day is recorded for every imported event of a batch, applied before or not: recording it twice changes nothing,
-and importing a log again records days an older worker did not.
+A day is recorded for every imported line of a batch, applied before or not (a block's days are its rows'):
+recording it twice changes nothing, and importing a log again records days an older worker did not.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date
-from typing import Sequence
+from typing import Iterable, Sequence
 
 import asyncpg
 
-from warpdrive.schemas.records import AccessEvent, canonical_ts, parse_ts
+from warpdrive.schemas.aggregate import expand, merge_runs, runs
+from warpdrive.schemas.errors import DecodeError
+from warpdrive.schemas.records import AccessBlock, AccessEvent, canonical_ts, parse_ts
 
 # One lock per source, taken in key order in every worker (no deadlock between access batches).
 _LOCK = """
@@ -47,7 +53,6 @@ ON CONFLICT (backend_name, format) DO UPDATE SET
     last_event = GREATEST(c.last_event, EXCLUDED.last_event),
     events = c.events + EXCLUDED.events
 """
-
 _DAYS = """
 INSERT INTO history_days (backend_name, format, day)
 SELECT * FROM unnest($1::text[], $2::text[], $3::date[]) ORDER BY 1, 2, 3
@@ -60,63 +65,89 @@ def source_format(source: str) -> str:
     return source.partition(":")[0]
 
 
-def runs(lines: Sequence[int]) -> list[tuple[int, int]]:
-    """Sorted distinct line numbers as maximal runs [first, last]."""
-    out: list[tuple[int, int]] = []
-    for n in sorted(set(lines)):
-        if out and n == out[-1][1] + 1:
-            out[-1] = (out[-1][0], n)
-        else:
-            out.append((n, n))
-    return out
-
-
-async def fresh_lines(conn: asyncpg.Connection, imported: Sequence[AccessEvent]) -> list[AccessEvent] | None:
-    """Marks the lines of ``imported`` applied and returns the events to apply: None when every one is
-    new (the common case: the caller's aggregate already holds them), else the ones that are."""
-    if not imported:
-        return None
-    lines: dict[str, list[int]] = defaultdict(list)
+async def fresh_lines(
+    conn: asyncpg.Connection, imported: Sequence[AccessEvent], blocks: Sequence[AccessBlock] = ()
+) -> tuple[list[AccessEvent] | None, list[tuple[AccessBlock, str]]]:
+    """Marks the lines of ``imported`` events and ``blocks`` applied and returns the events to apply: None when
+    every line is new (the common case: the caller's aggregate already holds them), else the ones that are (the
+    blocks expanded into their lines' events: only then are a block's lines decoded) — and the blocks whose lines
+    could not be expanded, with the reason (none of their lines applied: dead letters)."""
+    if not imported and not blocks:
+        return None, []
+    spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for e in imported:
-        lines[e.source].append(e.seq)  # type: ignore[index]
-    sources = sorted(lines)
+        spans[e.source].append((e.seq, e.seq))
+    for b in blocks:
+        spans[b.source] += b.runs
+    sources = sorted(spans)
     await conn.execute(_LOCK, sources)
-    spans = [(s, min(lines[s]), max(lines[s])) for s in sources]
+    bounds = [(s, min(a for a, _ in spans[s]), max(b for _, b in spans[s])) for s in sources]
     covered: dict[str, list[tuple[int, int]]] = defaultdict(list)
-    for r in await conn.fetch(_COVERED, *map(list, zip(*spans))):
+    for r in await conn.fetch(_COVERED, *map(list, zip(*bounds))):
         covered[r["source"]].append((r["first_line"], r["last_line"]))
-    fresh = imported
-    if covered or any(len(set(v)) < len(v) for v in lines.values()):
-        seen: set[tuple[str, int]] = set()
-        fresh = []
-        for e in imported:
-            key = (e.source, e.seq)
-            if key in seen or any(a <= e.seq <= b for a, b in covered.get(e.source, ())):  # type: ignore[arg-type]
-                continue
-            seen.add(key)  # type: ignore[arg-type]
-            fresh.append(e)
-        lines = defaultdict(list)
-        for e in fresh:
-            lines[e.source].append(e.seq)  # type: ignore[index]
-    new_runs = [(s, a, b) for s in sorted(lines) for a, b in runs(lines[s])]
+    if not covered and not any(_overlap(v) for v in spans.values()):
+        await _store(conn, {s: merge_runs(v) for s, v in spans.items()})
+        await _write_coverage(conn, _span_of(imported, blocks))
+        await _write_days(conn, _days_of(imported, blocks))
+        return None, []
+    # Some lines were applied before (or come twice in this batch): line by line, blocks expanded.
+    events, broken = list(imported), []
+    for b in blocks:
+        try:
+            events += expand(b)
+        except DecodeError as err:
+            broken.append((b, str(err)))
+    seen: set[tuple[str, int]] = set()
+    fresh = []
+    for e in events:
+        key = (e.source, e.seq)
+        if key in seen or any(a <= e.seq <= b for a, b in covered.get(e.source, ())):
+            continue
+        seen.add(key)
+        fresh.append(e)
+    lines: dict[str, list[int]] = defaultdict(list)
+    for e in fresh:
+        lines[e.source].append(e.seq)
+    await _store(conn, {s: runs(v) for s, v in lines.items()})
+    await _write_coverage(conn, _span_of(fresh, ()))
+    dead = {id(b) for b, _ in broken}  # no line of theirs applied: no evidence either
+    await _write_days(conn, _days_of(imported, [b for b in blocks if id(b) not in dead]))
+    return fresh, broken
+
+
+def _overlap(spans: list[tuple[int, int]]) -> bool:
+    """Whether any two runs share a line."""
+    spans = sorted(spans)
+    return any(a <= prev_b for (_, prev_b), (a, _) in zip(spans, spans[1:]))
+
+
+async def _store(conn: asyncpg.Connection, runs_by_source: dict[str, list[tuple[int, int]]]) -> None:
+    new_runs = [(s, a, b) for s in sorted(runs_by_source) for a, b in runs_by_source[s]]
     if new_runs:
         await conn.execute(_RUNS, *map(list, zip(*new_runs)))
-    await _write_coverage(conn, fresh)
-    await _write_days(conn, _days_of(imported))
-    return None if fresh is imported else list(fresh)
 
 
-async def _write_coverage(conn: asyncpg.Connection, events: Sequence[AccessEvent]) -> None:
+def _span_of(events: Sequence[AccessEvent], blocks: Sequence[AccessBlock]) -> dict[tuple[str, str], list]:
+    """(backend, log format) → [first event, last event, events] of ``events`` and ``blocks``."""
     span: dict[tuple[str, str], list] = {}
-    for e in events:
-        key = (e.backend_name, source_format(e.source or ""))
+
+    def add(backend: str, source: str, first: str, last: str, n: int) -> None:
+        key = (backend, source_format(source))
         v = span.get(key)
         if v is None:
-            span[key] = [e.timestamp, e.timestamp, 1]
+            span[key] = [first, last, n]
         else:
-            v[0] = min(v[0], e.timestamp)
-            v[1] = max(v[1], e.timestamp)
-            v[2] += 1
+            v[0], v[1], v[2] = min(v[0], first), max(v[1], last), v[2] + n
+
+    for e in events:
+        add(e.backend_name, e.source or "", e.timestamp, e.timestamp, 1)
+    for b in blocks:
+        for backend, first, last, n in b.coverage:
+            add(backend, b.source, first, last, n)
+    return span
+
+
+async def _write_coverage(conn: asyncpg.Connection, span: dict[tuple[str, str], list]) -> None:
     if span:
         keys = sorted(span)
         await conn.execute(
@@ -129,13 +160,18 @@ async def _write_coverage(conn: asyncpg.Connection, events: Sequence[AccessEvent
         )
 
 
-def _days_of(events: Sequence[AccessEvent]) -> set[tuple[str, str, str]]:
-    """(backend, log format, UTC day) of each event."""
-    return {(e.backend_name, source_format(e.source or ""), canonical_ts(e.timestamp)[:10]) for e in events}
+def _days_of(events: Sequence[AccessEvent], blocks: Iterable[AccessBlock]) -> set[tuple[str, str, str]]:
+    """(backend, log format, UTC day) of each imported event, and of each row of the blocks (a row is one day)."""
+    days = {(e.backend_name, source_format(e.source or ""), canonical_ts(e.timestamp)[:10]) for e in events}
+    for b in blocks:
+        f = source_format(b.source)
+        days.update((r[0], f, r[3]) for r in b.rows)
+    return days
 
 
 async def _write_days(conn: asyncpg.Connection, days: set[tuple[str, str, str]]) -> None:
     """Records days with imported events (history_days): idempotent, so every imported line of a batch counts,
     applied before or not."""
     rows = sorted(days)
-    await conn.execute(_DAYS, [r[0] for r in rows], [r[1] for r in rows], [date.fromisoformat(r[2]) for r in rows])
+    if rows:
+        await conn.execute(_DAYS, [r[0] for r in rows], [r[1] for r in rows], [date.fromisoformat(r[2]) for r in rows])

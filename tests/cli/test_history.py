@@ -282,6 +282,34 @@ def test_jsonl_history_gives_exact_covered_stale_answers_and_imports_once(hist: 
     out = hist.ctl("stale", "--backend", "hl", "--days", "90")
     assert "coverage hl: imported jsonl" in out
 
+    # The log grew by two reads, and is imported in blocks of another size (none equal to the first import's; the
+    # last holds old lines beside the two new ones): the workers apply exactly the new lines, line by line.
+    stale = sorted(_truth(files, last_read, 90, 0))[:2]
+    with log.open("a") as f:
+        for p in stale:
+            f.write(
+                orjson.dumps(
+                    {
+                        "timestamp": format_ts(NOW),
+                        "user_id": "bob",
+                        "backend_name": "hl",
+                        "path": p,
+                        "operation": "read",
+                    }
+                ).decode()
+                + "\n"
+            )
+            last_read[p] = NOW
+    grown = asyncio.run(backfill(hist.cfg, [str(log)], batch_size=777))
+    assert grown.imported == 12_002
+    wait_until(hist.caught_up, 120, what="the worker to apply the grown log")
+    now = hist.db.fetch(
+        "SELECT sum(read_count) AS r, sum(write_count) AS w, count(*) AS n FROM access_log WHERE backend_name = 'hl'"
+    )[0]
+    assert (now["r"], now["w"]) == (before["r"] + 2, before["w"])
+    assert hist.db.fetch("SELECT events FROM history_coverage WHERE backend_name = 'hl'")[0]["events"] == 12_002
+    assert hist.stale("hl", 90)[0] == _truth(files, last_read, 90, 0) and not set(stale) & hist.stale("hl", 90)[0]
+
 
 def _day_lines(days: list[date], paths: list[str], rnd: random.Random, last_read: dict[str, datetime]) -> list[str]:
     """JSON lines of 1-4 reads on each of ``days`` (UTC), recording each file's last read in ``last_read``."""

@@ -74,6 +74,7 @@ def test_parallel_parsing_equals_one_process(tmp_path: Path, monkeypatch: pytest
     """Blocks of lines parsed by worker processes give the same messages (ids from file and line) and summary."""
     from warpdrive.crawler import backfill as bf
     from warpdrive.schemas.config import load
+    from warpdrive.schemas.aggregate import expand
     from warpdrive.schemas.records import decode_batch
 
     monkeypatch.setattr(bf, "CHUNK", 4096)  # many blocks from a small file
@@ -103,7 +104,7 @@ def test_parallel_parsing_equals_one_process(tmp_path: Path, monkeypatch: pytest
         files = bf.log_files(cfg, str(log))
         resolver = bf.Resolver(cfg.backends, {})
         msgs = list(bf._messages(files, None, resolver, {b.name: b.url for b in cfg.backends}, summary, 100, jobs))
-        events = [(e.event_id, e.seq, e.path) for _, v, _ in msgs for e in decode_batch(v)]
+        events = [(e.event_id, e.seq, e.path) for _, v, _ in msgs for b in decode_batch(v) for e in expand(b)]
         runs.append((events, summary.as_dict()))
     assert runs[0] == runs[1]
     events, summary = runs[0]

@@ -87,7 +87,7 @@ def test_jsonl_line() -> None:
         }
     ).decode()
     e = parse_jsonl(line, 2, "jsonl:file:///h", R)
-    assert (e.path, e.bytes_read, e.node_host, e.source, e.seq) == ("/a/b", 10, "n1", "jsonl:file:///h", 2)
+    assert (e.path, e.bytes_read, e.node_host, e.seq, e.weight) == ("/a/b", 10, "n1", 2, 1.0)  # seq: its line
     with pytest.raises(BadLine, match="bytes_read"):
         parse_jsonl(line.replace("10", '"10"'), 2, "s", R)
     with pytest.raises(BadLine, match="operation"):
