@@ -157,4 +157,4 @@ async def write_deltas(conn: asyncpg.Connection, d: Deltas) -> None:
             [d.growth[k][1] for k in keys],
         )
     await write_mark_sizes(conn, d.marks)
-    await write_tree(conn, d.tree)
+    await write_tree(conn, d.tree, d.shard)

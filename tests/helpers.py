@@ -264,6 +264,6 @@ def tree_from_files(dsn: str, depths: dict[str, int] | None = None) -> None:
             )
         async with conn.transaction():
             await conn.execute("TRUNCATE tree_dirs, tree_teams, tree_activity, tree_inactive")
-            await write_tree(conn, t)
+            await write_tree(conn, t, 0)
 
     on_connection(dsn, rebuild)
