@@ -47,15 +47,16 @@ SORTS = {
 STALE_SUMMED = """(SELECT COALESCE(SUM(a.total_bytes), 0) FROM tree_inactive a
                    WHERE a.backend_name = d.backend_name AND a.dir = d.dir AND a.period <= $5)"""
 
-# Per directory of the page: the week buckets folded into the row's figures by PostgreSQL, one row each.
-# $3..$5 = the cutoffs of STALE_DAYS (30, 90, 180: the b/f column names), $6 = the never bucket.
+# Per directory of the page: the week buckets (summed over the workers' shards, migration 0070; a bucket holds files
+# when its sum does) folded into the row's figures by PostgreSQL, one row each. $3 = the never bucket.
 ACTIVITY_SQL = """
     SELECT dir,
-           COALESCE(SUM(total_bytes) FILTER (WHERE kind = 'a' AND period = $3), 0)::bigint AS never_read,
+           COALESCE(SUM(s) FILTER (WHERE kind = 'a' AND period = $3), 0)::bigint AS never_read,
            MAX(period) FILTER (WHERE kind = 'm' AND period <> $3) AS newest_m,
            MIN(period) FILTER (WHERE kind = 'm' AND period <> $3) AS oldest_m,
            MAX(period) FILTER (WHERE kind = 'a' AND period <> $3) AS last_a
-    FROM tree_activity WHERE backend_name = $1 AND dir = ANY($2::text[]) AND file_count <> 0
+    FROM (SELECT dir, kind, period, SUM(total_bytes) AS s FROM tree_activity
+          WHERE backend_name = $1 AND dir = ANY($2::text[]) GROUP BY dir, kind, period HAVING SUM(file_count) <> 0) b
     GROUP BY dir"""
 
 # Per directory of the page: stale bytes and files (neither read nor modified: schemas/stale.py) from the
@@ -68,7 +69,7 @@ INACTIVE_SQL = """
            COALESCE(SUM(file_count) FILTER (WHERE period <= $3), 0)::bigint AS f30,
            COALESCE(SUM(file_count) FILTER (WHERE period <= $4), 0)::bigint AS f90,
            COALESCE(SUM(file_count) FILTER (WHERE period <= $5), 0)::bigint AS f180
-    FROM tree_inactive WHERE backend_name = $1 AND dir = ANY($2::text[]) AND file_count <> 0
+    FROM tree_inactive WHERE backend_name = $1 AND dir = ANY($2::text[])
     GROUP BY dir"""
 
 

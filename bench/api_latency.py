@@ -109,6 +109,35 @@ ACCESS = """
           FROM storage_files WHERE last_access IS NOT NULL AND id % 2 = {half}) f,
          LATERAL generate_series(0, n - 1) AS k"""
 
+# The tree of every backend, every level (max_tree_depth = 0), from the live files of storage_files: files folded
+# per directory, team and last-access / last-modified week first, then those few rows spread to every ancestor —
+# the rollups as the workers keep them (streams/tree.py; their NEVER bucket, date.min, is -infinity in
+# PostgreSQL through asyncpg). Also bench/streams_scale.py's seed and its check.
+TREE = """
+        CREATE TEMP TABLE leaf AS
+        SELECT backend_name AS b, CASE WHEN strpos(path, '/') = 0 THEN '' ELSE left(path, length(path) - strpos(reverse(path), '/')) END AS dir,
+               owner_team AS t, COALESCE(date_trunc('week', last_access AT TIME ZONE 'UTC')::date, '-infinity') AS wa,
+               COALESCE(date_trunc('week', last_modified AT TIME ZONE 'UTC')::date, '-infinity') AS wm,
+               count(*) AS n, sum(size_bytes) AS s
+        FROM storage_files WHERE deleted_at IS NULL GROUP BY 1, 2, 3, 4, 5;
+        CREATE TEMP TABLE anc AS
+        SELECT l.b, a.dir, l.t, l.wa, l.wm, l.n, l.s
+        FROM leaf l, LATERAL (SELECT '' UNION ALL
+                              SELECT array_to_string((string_to_array(l.dir, '/'))[1:k], '/')
+                              FROM generate_series(1, cardinality(string_to_array(NULLIF(l.dir, ''), '/'))) k) a(dir);
+        INSERT INTO tree_dirs (backend_name, dir, parent, depth, file_count, total_bytes, inactive_bytes)
+        SELECT b, dir, CASE WHEN dir = '' THEN NULL WHEN strpos(dir, '/') = 0 THEN ''
+                            ELSE left(dir, length(dir) - strpos(reverse(dir), '/')) END,
+               CASE WHEN dir = '' THEN 0 ELSE 1 + length(dir) - length(replace(dir, '/', '')) END, sum(n), sum(s),
+               COALESCE(sum(s) FILTER (WHERE GREATEST(wa, wm) <= (SELECT through FROM tree_stale)), 0)
+        FROM anc GROUP BY b, dir;
+        INSERT INTO tree_teams SELECT b, dir, t, sum(n), sum(s) FROM anc GROUP BY b, dir, t;
+        INSERT INTO tree_activity SELECT b, dir, 'a', wa, sum(n), sum(s) FROM anc GROUP BY b, dir, wa;
+        INSERT INTO tree_activity SELECT b, dir, 'm', wm, sum(n), sum(s) FROM anc GROUP BY b, dir, wm;
+        -- the stale rule's activity week: the later of the two (a missing one is -infinity)
+        INSERT INTO tree_inactive SELECT b, dir, GREATEST(wa, wm), sum(n), sum(s) FROM anc GROUP BY b, dir, GREATEST(wa, wm);
+        DROP TABLE leaf, anc"""
+
 # The rollups the workers keep per shard (migration 0057) as several workers leave them: every key in up to 6 shards
 # (the default partition count), a row's shard a hash of the path it came from.
 SHARD = "(hashtext(path) & 2147483647) % 6"
@@ -177,35 +206,7 @@ ROLLUPS = [
               FROM storage_files WHERE deleted_at IS NULL GROUP BY 1, 2, 3) s
         WINDOW w AS (PARTITION BY b, t ORDER BY d) ORDER BY d""",
     ),
-    # The tree of every backend, every level (max_tree_depth = 0): files folded per directory, team and
-    # last-access / last-modified week first, then those few rows spread to every ancestor.
-    (
-        "tree",
-        """
-        CREATE TEMP TABLE leaf AS
-        SELECT backend_name AS b, CASE WHEN strpos(path, '/') = 0 THEN '' ELSE left(path, length(path) - strpos(reverse(path), '/')) END AS dir,
-               owner_team AS t, COALESCE(date_trunc('week', last_access AT TIME ZONE 'UTC')::date, '0001-01-01') AS wa,
-               COALESCE(date_trunc('week', last_modified AT TIME ZONE 'UTC')::date, '0001-01-01') AS wm,
-               count(*) AS n, sum(size_bytes) AS s
-        FROM storage_files WHERE deleted_at IS NULL GROUP BY 1, 2, 3, 4, 5;
-        CREATE TEMP TABLE anc AS
-        SELECT l.b, a.dir, l.t, l.wa, l.wm, l.n, l.s
-        FROM leaf l, LATERAL (SELECT '' UNION ALL
-                              SELECT array_to_string((string_to_array(l.dir, '/'))[1:k], '/')
-                              FROM generate_series(1, cardinality(string_to_array(NULLIF(l.dir, ''), '/'))) k) a(dir);
-        INSERT INTO tree_dirs (backend_name, dir, parent, depth, file_count, total_bytes, inactive_bytes)
-        SELECT b, dir, CASE WHEN dir = '' THEN NULL WHEN strpos(dir, '/') = 0 THEN ''
-                            ELSE left(dir, length(dir) - strpos(reverse(dir), '/')) END,
-               CASE WHEN dir = '' THEN 0 ELSE 1 + length(dir) - length(replace(dir, '/', '')) END, sum(n), sum(s),
-               COALESCE(sum(s) FILTER (WHERE GREATEST(wa, wm) <= (SELECT through FROM tree_stale)), 0)
-        FROM anc GROUP BY b, dir;
-        INSERT INTO tree_teams SELECT b, dir, t, sum(n), sum(s) FROM anc GROUP BY b, dir, t;
-        INSERT INTO tree_activity SELECT b, dir, 'a', wa, sum(n), sum(s) FROM anc GROUP BY b, dir, wa;
-        INSERT INTO tree_activity SELECT b, dir, 'm', wm, sum(n), sum(s) FROM anc GROUP BY b, dir, wm;
-        -- the stale rule's activity week: the later of the two (a missing one is 0001-01-01)
-        INSERT INTO tree_inactive SELECT b, dir, GREATEST(wa, wm), sum(n), sum(s) FROM anc GROUP BY b, dir, GREATEST(wa, wm);
-        DROP TABLE leaf, anc""",
-    ),
+    ("tree", TREE),
     (
         "others",
         """

@@ -9,12 +9,20 @@ aggregate committed). After every run the database is checked against the ground
 records (``access_log`` row by row, and every rollup summed), so a faster run that counted something twice
 or lost it fails loudly.
 
+``--indexed``: every file the records touch is in the storage index first (``storage_files``, with the tree
+rollups built from it by bench/api_latency.py's SQL; last access and modification months before the records),
+as on a site whose backends are crawled — so a read moves the file's last-access and activity weeks in
+``tree_activity`` / ``tree_inactive`` / ``tree_dirs`` of every ancestor directory up to the backend's root. The
+check then also compares every file's ``last_access`` with the records and the tree rollups with a
+recomputation from ``storage_files``.
+
 During each run ``pg_stat_activity`` is sampled every 0.1 s: a sample counts as a lock wait when a worker's
 session waits on a heavyweight lock (``wait_event_type = 'Lock'``: another worker's row or transaction).
 The CPU of the worker processes and of the PostgreSQL backends serving them is reported per record.
 
     .venv/bin/python bench/streams_scale.py --stack /tmp/wds-shared --workers 1,2,4 --rounds 3
     .venv/bin/python bench/streams_scale.py --stack /tmp/wds-shared --workers 1,2 --code before=/tmp/main-tree --code after=/tmp/this-tree
+    .venv/bin/python bench/streams_scale.py --stack /tmp/wds-scale --workers 1,2,4 --rounds 2 --indexed
 
 Runs are alternated (1, 2, 4, 1, 2, 4 …) so that the load of a shared machine falls on every count
 alike; ratios are medians over rounds of each count against one worker. Needs a running stack
@@ -33,9 +41,10 @@ import sys
 import tempfile
 import time
 import uuid
+import zlib
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,13 +56,23 @@ from aiokafka.errors import KafkaError
 
 from warpdrive.compose.stack import Stack
 from warpdrive.schemas import config as wconfig
-from warpdrive.schemas.db import create_database, drop_database, migrate
+from warpdrive.schemas.db import create_database, drop_database
+from warpdrive.schemas.owners import UNOWNED
 from warpdrive.schemas.records import AccessEvent, encode_batch, format_ts, parse_ts
 from warpdrive.schemas.retention import STATS_BY_TABLE
 from warpdrive.schemas.topics import ACCESS, ensure_topics
 
 sys.path.insert(0, str(Path(__file__).parent))
+from api_latency import TREE  # noqa: E402  (the tree rollups from storage_files, as the workers keep them)
 from streams_ingest import generate  # noqa: E402  (the same records as the ingest bench)
+
+# Whose rows the tree check compares: table → (key columns, summed columns); shards, if any, summed.
+TREE_TABLES = {
+    "tree_dirs": ("backend_name, dir, parent, depth", ("file_count", "total_bytes", "inactive_bytes")),
+    "tree_teams": ("backend_name, dir, owner_team", ("file_count", "total_bytes")),
+    "tree_activity": ("backend_name, dir, kind, period", ("file_count", "total_bytes")),
+    "tree_inactive": ("backend_name, dir, period", ("file_count", "total_bytes")),
+}
 
 
 @dataclass
@@ -74,9 +93,15 @@ def truth_of(msgs: list[tuple[str, list[AccessEvent]]]) -> dict[str, Any]:
     rows: dict[tuple, list[Any]] = defaultdict(lambda: [0, 0, 0, 0, ""])
     first: dict[str, str] = {}
     last: dict[str, str] = {}
+    files: dict[tuple[str, str], list[Any]] = {}  # (backend, path) → [last read/write, first create/write, its user]
     for _, batch in msgs:
         for e in batch:
             ts = format_ts(parse_ts(e.timestamp))
+            f = files.setdefault((e.backend_name, e.path), [None, None, None])
+            if e.operation in ("read", "write") and (f[0] is None or ts > f[0]):
+                f[0] = ts
+            if e.operation in ("create", "write") and (f[1] is None or ts < f[1]):
+                f[1], f[2] = ts, e.user_id
             r = rows[(e.backend_name, e.path, e.user_id, ts[:10])]
             r[0] += e.count if e.operation == "read" else 0
             r[1] += e.bytes_read
@@ -92,10 +117,84 @@ def truth_of(msgs: list[tuple[str, list[AccessEvent]]]) -> dict[str, Any]:
         "reads": sum(v[0] for v in rows.values()),
         "bytes": sum(v[1] for v in rows.values()),
         "coverage": {b: (first[b], last[b]) for b in first},
+        "index": {k: (parse_ts(f[0]) if f[0] else None, f[2]) for k, f in files.items()},
     }
 
 
-async def check(dsn: str, truth: dict[str, Any]) -> list[str]:
+def seeded(backend: str, path: str) -> tuple[int, datetime, datetime | None]:
+    """A file's size, modification and last access in the seeded index: months before the records (Nov 2026), a
+    third never read, all stale for 90 days at the records' time — so reads move every activity week."""
+    h = zlib.crc32(f"{backend}/{path}".encode())
+    mtime = datetime(2025, 6, 2, tzinfo=UTC) + timedelta(days=h % 180, seconds=h % 86400)
+    return 1 + h % (1 << 26), mtime, None if h % 3 == 0 else datetime(2026, 2, 2, tzinfo=UTC) + timedelta(days=h % 60)
+
+
+async def seed_index(dsn: str, truth: dict[str, Any]) -> None:
+    """Every file the records touch into storage_files (its creator already known: the records' first create or
+    write, so ownership stays put and only activity moves), then the tree rollups from them."""
+    rows = []
+    for (b, p), (_, creator) in sorted(truth["index"].items()):
+        size, mtime, atime = seeded(b, p)
+        rows.append((b, p, size, mtime, atime, creator, "creator" if creator else "none"))
+    conn = await asyncpg.connect(dsn)
+    try:
+        async with conn.transaction():
+            await conn.execute(
+                """INSERT INTO storage_files (backend_name, path, size_bytes, last_modified, last_access, created_by,
+                                              owner_user, owner_team, owner_source)
+                   SELECT b, p, s, m, a, c, c, $8, o
+                   FROM unnest($1::text[], $2::text[], $3::bigint[], $4::timestamptz[], $5::timestamptz[], $6::text[],
+                               $7::text[]) AS u(b, p, s, m, a, c, o)""",
+                *map(list, zip(*rows)),
+                UNOWNED,
+            )
+            await conn.execute(TREE)
+    finally:
+        await conn.close()
+
+
+async def _tree_rows(conn: asyncpg.Connection) -> dict[str, set[tuple]]:
+    out = {}
+    for table, (keys, sums) in TREE_TABLES.items():
+        summed = ", ".join(f"sum({c})" for c in sums)
+        nonzero = " OR ".join(f"sum({c}) <> 0" for c in sums)
+        out[table] = {
+            tuple(r) for r in await conn.fetch(f"SELECT {keys}, {summed} FROM {table} GROUP BY {keys} HAVING {nonzero}")
+        }
+    return out
+
+
+async def check_index(conn: asyncpg.Connection, truth: dict[str, Any]) -> list[str]:
+    """--indexed: every file's last access against the records, and the tree rollups against a recomputation
+    from storage_files (in a transaction rolled back)."""
+    errors = []
+    got = {(r[0], r[1]): r[2] for r in await conn.fetch("SELECT backend_name, path, last_access FROM storage_files")}
+    want = {}
+    for k, (la, _) in truth["index"].items():
+        seed = seeded(*k)[2]
+        want[k] = max(la, seed) if la and seed else la or seed
+    if got != want:
+        bad = sum(1 for k in want.keys() | got.keys() if got.get(k) != want.get(k))
+        errors.append(f"storage_files.last_access: {bad} of {len(want)} files differ")
+    tx = conn.transaction()
+    await tx.start()
+    try:
+        kept = await _tree_rows(conn)
+        await conn.execute("TRUNCATE tree_dirs, tree_teams, tree_activity, tree_inactive")
+        await conn.execute(TREE)
+        recomputed = await _tree_rows(conn)
+    finally:
+        await tx.rollback()
+    for table, rows in recomputed.items():
+        if kept[table] != rows:
+            errors.append(
+                f"{table}: {len(kept[table] ^ rows)} rows differ from a recomputation of {len(rows)}, e.g. kept "
+                f"{sorted(kept[table] - rows)[:3]}, recomputed {sorted(rows - kept[table])[:3]}"
+            )
+    return errors
+
+
+async def check(dsn: str, truth: dict[str, Any], indexed: bool) -> list[str]:
     """Differences between the database and the truth (empty = exactly once held)."""
     conn = await asyncpg.connect(dsn)
     try:
@@ -129,6 +228,8 @@ async def check(dsn: str, truth: dict[str, Any]) -> list[str]:
         }
         if cov != truth["coverage"]:
             errors.append(f"telemetry_coverage {cov}")
+        if indexed:
+            errors += await check_index(conn, truth)
         return errors
     finally:
         await conn.close()
@@ -245,6 +346,7 @@ def one_run(
     timeout: float,
     extra_env: dict[str, str],
     code: str = "",
+    indexed: bool = False,
 ) -> Run:
     """One run of ``workers`` workers into a fresh database, topic and group; ``code``: a source tree for the
     workers (on their PYTHONPATH, see --code), or "" for the installed one."""
@@ -267,20 +369,15 @@ def one_run(
         cfg = wconfig.load(cfg_path)
         topic = ACCESS.full_name(cfg.kafka)
 
-        async def prepare() -> None:
-            await ensure_topics(cfg.kafka)
-            if not code:  # another tree's workers migrate with its own migrations when they start
-                conn = await asyncpg.connect(dsn)
-                try:
-                    await migrate(conn)
-                finally:
-                    await conn.close()
-
-        asyncio.run(prepare())
+        asyncio.run(ensure_topics(cfg.kafka))
         exe = str(Path(sys.executable).with_name("warpdrive"))
         env = {**os.environ, "WARPDRIVE_CONFIG": str(cfg_path), **extra_env}
         if code:
             env["PYTHONPATH"] = code
+        # The schema of the workers' code (workers only check it), then the index of --indexed into it.
+        subprocess.run([exe, "migrate"], env=env, check=True, capture_output=True)
+        if indexed:
+            asyncio.run(seed_index(dsn, truth))
         for i in range(workers):
             (tmp / run_id / f"w{i}").mkdir(parents=True)
             env["WARPDRIVE_STATE_DIR"] = str(tmp / run_id / f"w{i}")
@@ -307,7 +404,7 @@ def one_run(
 
         asyncio.run(go())
         run.worker_cpu = sum(cpu(p) for p in ps) - cpu0
-        errors = asyncio.run(check(dsn, truth))
+        errors = asyncio.run(check(dsn, truth, indexed))
         if errors:
             raise SystemExit(f"{workers} workers: exactly-once broken: {'; '.join(errors)} (logs in {tmp})")
         run.row_writes = asyncio.run(_row_writes(dsn))
@@ -331,7 +428,8 @@ async def _row_writes(dsn: str) -> dict[str, int]:
             r[0]: r[1]
             for r in await conn.fetch(
                 f"SELECT rel, sum(n_tup_ins + n_tup_upd)::bigint FROM ({STATS_BY_TABLE}) s"
-                " WHERE rel IN ('access_log', 'access_daily', 'user_files', 'user_reads', 'telemetry_coverage') GROUP BY rel"
+                " WHERE rel IN ('access_log', 'access_daily', 'user_files', 'user_reads', 'telemetry_coverage', 'tree_dirs',"
+                " 'tree_activity', 'tree_inactive') GROUP BY rel"
             )
         }
     finally:
@@ -347,6 +445,9 @@ def main() -> None:
     ap.add_argument("--workers", default="1,2,4", help="worker counts, comma-separated")
     ap.add_argument("--rounds", type=int, default=3, help="alternated rounds of every worker count")
     ap.add_argument("--timeout", type=float, default=600)
+    ap.add_argument(
+        "--indexed", action="store_true", help="every file the records touch is in the storage index first (see above)"
+    )
     ap.add_argument(
         "--env",
         action="append",
@@ -377,6 +478,7 @@ def main() -> None:
     print(
         f"machine: {platform.node()} {psutil.cpu_count()} cores; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC; "
         f"{records} records in {len(encoded)} messages; {len(truth['rows'])} access_log rows; "
+        f"{str(len(truth['index'])) + ' files indexed; ' if args.indexed else ''}"
         f"workers {counts} x {args.rounds} rounds (alternated){'; env ' + str(extra_env) if extra_env else ''}",
         flush=True,
     )
@@ -385,7 +487,7 @@ def main() -> None:
     for rnd in range(args.rounds):
         for label, code in codes.items():
             for n in counts:
-                r = one_run(st, base_cfg, n, encoded, truth, tmp, args.timeout, extra_env, code)
+                r = one_run(st, base_cfg, n, encoded, truth, tmp, args.timeout, extra_env, code, args.indexed)
                 runs[(label, n)].append(r)
                 waits = ", ".join(f"{k} {v}" for k, v in sorted(r.waits.items(), key=lambda kv: -kv[1])[:4])
                 print(

@@ -390,7 +390,8 @@ CREATE TABLE public.tree_activity (
     kind character(1) NOT NULL,
     period date NOT NULL,
     file_count bigint DEFAULT 0 NOT NULL,
-    total_bytes bigint DEFAULT 0 NOT NULL
+    total_bytes bigint DEFAULT 0 NOT NULL,
+    shard smallint DEFAULT 0 NOT NULL
 );
 
 CREATE TABLE public.tree_dirs (
@@ -408,7 +409,8 @@ CREATE TABLE public.tree_inactive (
     dir text NOT NULL,
     period date NOT NULL,
     file_count bigint DEFAULT 0 NOT NULL,
-    total_bytes bigint DEFAULT 0 NOT NULL
+    total_bytes bigint DEFAULT 0 NOT NULL,
+    shard smallint DEFAULT 0 NOT NULL
 );
 
 CREATE TABLE public.tree_stale (
@@ -577,13 +579,13 @@ ALTER TABLE ONLY public.trash_items
     ADD CONSTRAINT trash_items_pkey PRIMARY KEY (job_id, backend_name, path);
 
 ALTER TABLE ONLY public.tree_activity
-    ADD CONSTRAINT tree_activity_pkey PRIMARY KEY (backend_name, dir, kind, period);
+    ADD CONSTRAINT tree_activity_pkey PRIMARY KEY (backend_name, dir, kind, period, shard);
 
 ALTER TABLE ONLY public.tree_dirs
     ADD CONSTRAINT tree_dirs_pkey PRIMARY KEY (backend_name, dir);
 
 ALTER TABLE ONLY public.tree_inactive
-    ADD CONSTRAINT tree_inactive_pkey PRIMARY KEY (backend_name, dir, period);
+    ADD CONSTRAINT tree_inactive_pkey PRIMARY KEY (backend_name, dir, period, shard);
 
 ALTER TABLE ONLY public.tree_stale
     ADD CONSTRAINT tree_stale_pkey PRIMARY KEY (one);

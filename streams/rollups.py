@@ -159,5 +159,5 @@ async def write_deltas(conn: asyncpg.Connection, d: Deltas) -> None:
             [d.growth[k][1] for k in keys],
         )
     await write_mark_sizes(conn, d.marks)
-    await write_tree(conn, d.tree)
     await write_owner_inactive(conn, d.tree, d.shard)
+    await write_tree(conn, d.tree, d.shard)  # last: tree_dirs rows are shared by every batch (held until commit)

@@ -5,6 +5,10 @@ schemas/stale.py).
 
 Deltas are folded per batch in memory, per leaf directory (a crawl of 1,000 files in one directory is
 one row change per ancestor, not 1,000) and written at the end of the batch's transaction, one statement per table.
+The week buckets go into the batch's shard (migration 0070): a read moves its file into the current week's
+buckets of every ancestor up to the root, rows every access batch writes, so batches of different workers write
+their own. ``tree_dirs`` (one row per directory) is written last, so its rows — the root's changes whenever a read
+makes a stale file active — are held only from that statement to the commit.
 
 ``tree_dirs.inactive_bytes`` (the key of ``sort=stale``) is the sum of the directory's activity buckets up to
 ``tree_stale.through``: a delta counts in it when its bucket is at or before that boundary, read under
@@ -167,11 +171,51 @@ async def stale_boundary(conn: asyncpg.Connection) -> date:
     return await conn.fetchval(_ADVANCE, due)
 
 
-async def write_tree(conn: asyncpg.Connection, t: TreeDeltas) -> None:
+async def write_tree(conn: asyncpg.Connection, t: TreeDeltas, shard: int) -> None:
+    """The batch's tree deltas, its week buckets into ``shard`` (offsets.shard_of)."""
     if not t:
         return
     expanded = t.expand(await stale_boundary(conn))
     dirs, teams, act, inactive = (_nonzero(x) for x in expanded)
+    if teams:
+        await conn.execute(
+            """INSERT INTO tree_teams AS t (backend_name, dir, owner_team, file_count, total_bytes)
+               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) ORDER BY 1, 2, 3
+               ON CONFLICT (backend_name, dir, owner_team) DO UPDATE SET file_count = t.file_count + EXCLUDED.file_count,
+                   total_bytes = t.total_bytes + EXCLUDED.total_bytes""",
+            *[[k[i] for k, _ in teams] for i in range(3)],
+            [v[0] for _, v in teams],
+            [v[1] for _, v in teams],
+        )
+        await _drop_empty(conn, "tree_teams", teams)
+    if act:
+        await conn.execute(
+            """INSERT INTO tree_activity AS t (backend_name, dir, kind, period, shard, file_count, total_bytes)
+               SELECT b, d, k, p, $7::smallint, n, s
+               FROM unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::bigint[], $6::bigint[]) AS u(b, d, k, p, n, s)
+               ORDER BY 1, 2, 3, 4
+               ON CONFLICT (backend_name, dir, kind, period, shard) DO UPDATE SET
+                   file_count = t.file_count + EXCLUDED.file_count, total_bytes = t.total_bytes + EXCLUDED.total_bytes""",
+            *[[k[i] for k, _ in act] for i in range(4)],
+            [v[0] for _, v in act],
+            [v[1] for _, v in act],
+            shard,
+        )
+        await _drop_empty(conn, "tree_activity", act, shard)
+    if inactive:
+        await conn.execute(
+            """INSERT INTO tree_inactive AS t (backend_name, dir, period, shard, file_count, total_bytes)
+               SELECT b, d, p, $6::smallint, n, s
+               FROM unnest($1::text[], $2::text[], $3::date[], $4::bigint[], $5::bigint[]) AS u(b, d, p, n, s)
+               ORDER BY 1, 2, 3
+               ON CONFLICT (backend_name, dir, period, shard) DO UPDATE SET
+                   file_count = t.file_count + EXCLUDED.file_count, total_bytes = t.total_bytes + EXCLUDED.total_bytes""",
+            *[[k[i] for k, _ in inactive] for i in range(3)],
+            [v[0] for _, v in inactive],
+            [v[1] for _, v in inactive],
+            shard,
+        )
+        await _drop_empty(conn, "tree_inactive", inactive, shard)
     if dirs:
         await conn.execute(
             """INSERT INTO tree_dirs AS t (backend_name, dir, parent, depth, file_count, total_bytes, inactive_bytes)
@@ -190,50 +234,18 @@ async def write_tree(conn: asyncpg.Connection, t: TreeDeltas) -> None:
             [v[1] for _, v in dirs],
             [v[2] for _, v in dirs],
         )
-    if teams:
-        await conn.execute(
-            """INSERT INTO tree_teams AS t (backend_name, dir, owner_team, file_count, total_bytes)
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[], $5::bigint[]) ORDER BY 1, 2, 3
-               ON CONFLICT (backend_name, dir, owner_team) DO UPDATE SET file_count = t.file_count + EXCLUDED.file_count,
-                   total_bytes = t.total_bytes + EXCLUDED.total_bytes""",
-            *[[k[i] for k, _ in teams] for i in range(3)],
-            [v[0] for _, v in teams],
-            [v[1] for _, v in teams],
-        )
-    if act:
-        await conn.execute(
-            """INSERT INTO tree_activity AS t (backend_name, dir, kind, period, file_count, total_bytes)
-               SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::date[], $5::bigint[], $6::bigint[])
-               ORDER BY 1, 2, 3, 4
-               ON CONFLICT (backend_name, dir, kind, period) DO UPDATE SET
-                   file_count = t.file_count + EXCLUDED.file_count, total_bytes = t.total_bytes + EXCLUDED.total_bytes""",
-            *[[k[i] for k, _ in act] for i in range(4)],
-            [v[0] for _, v in act],
-            [v[1] for _, v in act],
-        )
-    if inactive:
-        await conn.execute(
-            """INSERT INTO tree_inactive AS t (backend_name, dir, period, file_count, total_bytes)
-               SELECT * FROM unnest($1::text[], $2::text[], $3::date[], $4::bigint[], $5::bigint[]) ORDER BY 1, 2, 3
-               ON CONFLICT (backend_name, dir, period) DO UPDATE SET
-                   file_count = t.file_count + EXCLUDED.file_count, total_bytes = t.total_bytes + EXCLUDED.total_bytes""",
-            *[[k[i] for k, _ in inactive] for i in range(3)],
-            [v[0] for _, v in inactive],
-            [v[1] for _, v in inactive],
-        )
-    # Emptied rows go, so a directory that no longer exists is not listed.
-    if dirs:
-        await conn.execute(
-            """DELETE FROM tree_dirs t USING unnest($1::text[], $2::text[]) AS u(b, d)
-               WHERE t.backend_name = u.b AND t.dir = u.d AND t.file_count = 0 AND t.total_bytes = 0""",
-            [k[0] for k, _ in dirs],
-            [k[1] for k, _ in dirs],
-        )
-    for table, keys in (("tree_teams", teams), ("tree_activity", act), ("tree_inactive", inactive)):
-        if keys:
-            await conn.execute(
-                f"""DELETE FROM {table} t USING unnest($1::text[], $2::text[]) AS u(b, d)
-                    WHERE t.backend_name = u.b AND t.dir = u.d AND t.file_count = 0 AND t.total_bytes = 0""",
-                [k[0][0] for k in keys],
-                [k[0][1] for k in keys],
-            )
+        if any(v[0] or v[1] for _, v in dirs):  # reads change stale bytes only: nothing emptied
+            await _drop_empty(conn, "tree_dirs", dirs)
+
+
+async def _drop_empty(conn: asyncpg.Connection, table: str, keys: list, shard: int | None = None) -> None:
+    """Deletes the emptied rows of the directories ``keys`` changed in ``table`` (of ``shard``, if sharded), so a
+    directory that no longer exists is not listed."""
+    await conn.execute(
+        f"""DELETE FROM {table} t USING unnest($1::text[], $2::text[]) AS u(b, d)
+            WHERE t.backend_name = u.b AND t.dir = u.d AND t.file_count = 0 AND t.total_bytes = 0
+            {"" if shard is None else "AND t.shard = $3"}""",
+        [k[0][0] for k in keys],
+        [k[0][1] for k in keys],
+        *(() if shard is None else (shard,)),
+    )

@@ -274,7 +274,7 @@ async def rebuild_rollups(conn: Any, depths: dict[str, int] | None = None, tree:
     async with conn.transaction():
         if tree:
             await conn.execute("TRUNCATE tree_dirs, tree_teams, tree_activity, tree_inactive")
-            await write_tree(conn, t)
+            await write_tree(conn, t, 0)
         await conn.execute("TRUNCATE owner_inactive")
         await write_owner_inactive(conn, t, 0)
 

@@ -21,7 +21,9 @@ def monday(days_ago: int) -> date:
     return d - timedelta(days=d.weekday())
 
 
-def setup_tree(db) -> None:
+def setup_tree(db, sharded: bool = False) -> None:
+    """``sharded``: every week bucket split over shards as workers leave them (migration 0070): shard rows that are
+    negative or hold bytes with no file, and a bucket whose shards cancel out (empty: it must not count)."""
     db.execute("TRUNCATE tree_dirs, tree_teams, tree_activity, tree_inactive")
     db.executemany(
         "INSERT INTO tree_dirs VALUES ('s3', $1, $2, $3, $4, $5)",
@@ -73,20 +75,27 @@ def setup_tree(db) -> None:
         v = merged.setdefault((d, k, p), [0, 0])
         v[0] += n
         v[1] += b
+    rows = [(d, k, p, n, b, 0) for (d, k, p), (n, b) in merged.items()]
+    if sharded:
+        rows = [
+            r
+            for d, k, p, n, b, _ in rows
+            for r in ((d, k, p, n + 1, b + 30, 0), (d, k, p, -1, -40, 1), (d, k, p, 0, 10, 2))
+        ]
+        rows += [(d, k, monday(0), 1, 60, 3) for d in ("", "data", "data/c_d") for k in "ams"]
+        rows += [(d, k, monday(0), -1, -60, 4) for d in ("", "data", "data/c_d") for k in "ams"]
+    db.executemany("INSERT INTO tree_activity VALUES ('s3', $1, $2, $3, $4, $5, $6)", [r for r in rows if r[1] != "s"])
     db.executemany(
-        "INSERT INTO tree_activity VALUES ('s3', $1, $2, $3, $4, $5)",
-        [(d, k, p, n, b) for (d, k, p), (n, b) in merged.items() if k != "s"],
-    )
-    db.executemany(
-        "INSERT INTO tree_inactive VALUES ('s3', $1, $2, $3, $4)",
-        [(d, p, n, b) for (d, k, p), (n, b) in merged.items() if k == "s"],
+        "INSERT INTO tree_inactive VALUES ('s3', $1, $2, $3, $4, $5)",
+        [(d, p, n, b, shard) for d, k, p, n, b, shard in rows if k == "s"],
     )
     db.execute("UPDATE tree_stale SET through = $1", stale_through(STALE_SORT_DAYS, datetime.now(UTC)))
     db.execute(STALE_KEY)
 
 
-def test_tree_root_and_children(clean, viewer) -> None:
-    setup_tree(clean)
+@pytest.mark.parametrize("sharded", [False, True])
+def test_tree_root_and_children(clean, viewer, sharded: bool) -> None:
+    setup_tree(clean, sharded)
     body = viewer.get("/api/v1/tree?backend=s3").json()
     assert body["prefix"] == "" and body["breadcrumbs"] == [{"path": "", "name": "/"}]
     me = body["self"]
@@ -99,10 +108,14 @@ def test_tree_root_and_children(clean, viewer) -> None:
     assert data["stale_bytes"] == {"30": 950, "90": 850, "180": 850} and data["stale_files"]["30"] == 3
     assert data["never_read_bytes"] == 150 and data["oldest_modified"] == monday(300).isoformat()
     assert data["newest_modified"] == monday(10).isoformat() and data["last_access"] == monday(0).isoformat()
+    c_d = viewer.get("/api/v1/tree?backend=s3&prefix=data").json()["items"][2]
+    assert c_d["last_access"] == monday(40).isoformat() and c_d["newest_modified"] is None  # not the empty bucket
+    assert c_d["stale_bytes"] == {"30": 100, "90": 0, "180": 0} and c_d["stale_files"]["30"] == 1
 
 
-def test_tree_subdirectory_sorts_and_pages(clean, viewer) -> None:
-    setup_tree(clean)
+@pytest.mark.parametrize("sharded", [False, True])
+def test_tree_subdirectory_sorts_and_pages(clean, viewer, sharded: bool) -> None:
+    setup_tree(clean, sharded)
     get = lambda q: viewer.get("/api/v1/tree?backend=s3&" + q).json()  # noqa: E731
     body = get("prefix=/data/")
     assert body["prefix"] == "data" and [b["name"] for b in body["breadcrumbs"]] == ["/", "data"]

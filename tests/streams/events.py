@@ -315,18 +315,23 @@ def tree(dsn: str, backend: str) -> tuple[dict, dict, dict, dict]:
             dsn, "SELECT * FROM tree_teams WHERE backend_name = $1 AND (file_count, total_bytes) <> (0, 0)", backend
         )
     }
+    # The week buckets summed over the workers' shards (migration 0070).
     act = {
-        (r["dir"], r["kind"], r["period"]): (r["file_count"], r["total_bytes"])
+        (r["dir"], r["kind"], r["period"]): (r["n"], r["s"])
         for r in query(
-            dsn, "SELECT * FROM tree_activity WHERE backend_name = $1 AND (file_count, total_bytes) <> (0, 0)", backend
+            dsn,
+            "SELECT dir, kind, period, sum(file_count) AS n, sum(total_bytes) AS s FROM tree_activity"
+            " WHERE backend_name = $1 GROUP BY 1, 2, 3 HAVING (sum(file_count), sum(total_bytes)) <> (0, 0)",
+            backend,
         )
     }
     act.update(
         {
-            (r["dir"], "s", r["period"]): (r["file_count"], r["total_bytes"])
+            (r["dir"], "s", r["period"]): (r["n"], r["s"])
             for r in query(
                 dsn,
-                "SELECT * FROM tree_inactive WHERE backend_name = $1 AND (file_count, total_bytes) <> (0, 0)",
+                "SELECT dir, period, sum(file_count) AS n, sum(total_bytes) AS s FROM tree_inactive"
+                " WHERE backend_name = $1 GROUP BY 1, 2 HAVING (sum(file_count), sum(total_bytes)) <> (0, 0)",
                 backend,
             )
         }

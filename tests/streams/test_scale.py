@@ -146,8 +146,9 @@ def test_two_workers_join_leave_and_kill_mid_stream(stack: Stack, config_dict: d
             got = {(r["backend_name"], r["path"]): format_ts(r["last_access"]) for r in rows if r["last_access"]}
             assert got == {k: v for k, v in want.items() if k in {(r["backend_name"], r["path"]) for r in rows}}, table
         # The workers wrote the shared rollups in more than one shard (each batch into its lowest partition's).
-        shards = query(dsn, "SELECT count(DISTINCT shard) AS n FROM access_daily")[0]["n"]
-        assert shards > 1, "all batches wrote one shard: the two workers' batches would contend"
+        for table in ("access_daily", "tree_activity", "tree_inactive"):
+            shards = query(dsn, f"SELECT count(DISTINCT shard) AS n FROM {table}")[0]["n"]
+            assert shards > 1, f"all batches wrote one shard of {table}: the two workers' batches would contend"
     finally:
         procs.stop_all()
         asyncio.run(drop_database(base, name))
