@@ -76,7 +76,7 @@ async def fresh_lines(
         return None, []
     spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for e in imported:
-        spans[e.source].append((e.seq, e.seq))
+        spans[e.source or ""].append((e.seq, e.seq))  # imported events always have a source (their log's)
     for b in blocks:
         spans[b.source] += b.runs
     sources = sorted(spans)
@@ -100,14 +100,14 @@ async def fresh_lines(
     seen: set[tuple[str, int]] = set()
     fresh = []
     for e in events:
-        key = (e.source, e.seq)
-        if key in seen or any(a <= e.seq <= b for a, b in covered.get(e.source, ())):
+        key = (e.source or "", e.seq)
+        if key in seen or any(a <= e.seq <= b for a, b in covered.get(key[0], ())):
             continue
         seen.add(key)
         fresh.append(e)
     lines: dict[str, list[int]] = defaultdict(list)
     for e in fresh:
-        lines[e.source].append(e.seq)
+        lines[e.source or ""].append(e.seq)
     await _store(conn, {s: runs(v) for s, v in lines.items()})
     await _write_coverage(conn, _span_of(fresh, ()))
     dead = {id(b) for b, _ in broken}  # no line of theirs applied: no evidence either
