@@ -1,10 +1,11 @@
-"""Imports historical accesses (access logs) through the access topic, as an agent publishes them.
+"""Imports historical accesses (access logs) through the access topic, applied as agents' events are.
 
 ``backfill()`` reads each log file (a local path, or one object or a prefix of objects through fsspec),
 parses it line by line (crawler/logformats.py), checks each event against the contract the workers apply
-(schemas/checks.py: canonical path, no negative amounts), and publishes batches of AccessEvents to the access
-topic, keyed by source. Each event carries its ``source`` (``<format>:<file URL>``) and line number, so the
-workers apply every (source, line) once however often a file is imported (streams/history.py). A bad line
+(schemas/checks.py: canonical path, no negative amounts), folds every ``batch_size`` events into one AccessBlock
+(schemas/aggregate.py: the rows they change, their runs of lines, each line's own event) and publishes the blocks
+to the access topic, keyed by source (``<format>:<file URL>``), so the workers apply every (source, line) once
+however often a file is imported (streams/history.py). A bad line
 never stops the import: it is counted and the first few are kept with their line numbers.
 
 Callable as a function (the demo and tests load history with it) and from ``warpdrive backfill``.

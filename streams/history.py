@@ -1,16 +1,15 @@
 """Imported history (``warpdrive backfill``): each (source, line) applied once, however often it is imported.
 
 An imported AccessEvent carries ``source`` (``<format>:<log file URL>``) and ``seq`` (its line); the importer sends
-them folded per block of lines (``AccessBlock``: the rows they change, the runs of lines, and the lines themselves
-undecoded). Kafka's
-offsets make each *message* apply once (offsets.py); importing a file again publishes new messages with
-the same lines, so the lines applied are kept as runs per source (``history_lines``) in the same transaction
-as the aggregates. A batch takes a transaction-scoped advisory lock per source it carries (in one order in
-every worker), reads the runs overlapping its lines and, when there are none (and no two messages of the batch share a line: the
-common case), stores the batch's runs and applies its folded rows as they are; otherwise it keeps, line by line, the
-lines no run covers (and no earlier message of the batch carried) — a block expanded into its lines' events — and
-stores their runs: two workers applying the same file at once serialize on the
-source, so a line is counted once end to end. Telemetry (no ``source``) never comes here.
+them folded per block of lines (``AccessBlock``: the rows they change, the runs of lines, and the lines themselves,
+undecoded). Kafka's offsets make each *message* apply once (offsets.py); importing a file again publishes new
+messages with the same lines, so the lines applied are kept as runs per source (``history_lines``) in the same
+transaction as the aggregates. A batch takes a transaction-scoped advisory lock per source it carries (in one order
+in every worker) and reads the stored runs overlapping its lines. When there are none and no two messages of the
+batch share a line (the common case), it stores the batch's runs and its folded rows apply as they are; otherwise
+it keeps, line by line, the lines no run covers and no earlier message of the batch carried (a block expanded into
+its lines' events) and stores their runs. Two workers applying the same file at once serialize on the source, so a
+line is counted once end to end. Telemetry (no ``source``) never comes here.
 
 ``history_coverage`` keeps, per backend and log format, the span and count of the imported events applied, and
 ``history_days`` the UTC days with at least one: where the coverage of stale answers comes from, beside
