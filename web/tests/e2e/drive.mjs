@@ -355,11 +355,14 @@ const scenarios = {
   // Honest states: while the API is slow, "Loading…" (never "0 files" or "Nothing is marked"); when it is down, the
   // error alone (no older rows under it).
   async states(page) {
-    let delay = 1500;
+    // While `holding`, every API request waits until the page's loading state has been read (a page starts its
+    // requests early, while its code loads: a fixed delay could be over before the page is on screen).
+    let holding = true;
     let down = false;
+    const held = [];
     await page.route("**/api/v1/**", async (route) => {
       if (down) return route.abort("connectionrefused");
-      await new Promise((r) => setTimeout(r, delay));
+      if (holding) await new Promise((release) => held.push(release));
       return route.continue();
     });
     out.loading = {};
@@ -367,8 +370,9 @@ const scenarios = {
       await page.goto(`${args.base}${path}`);
       await page.waitForSelector("[data-testid=loading]");
       out.loading[name] = { loading: await page.textContent("[data-testid=loading]"), body: await page.textContent("main") };
+      for (const release of held.splice(0)) release();
     }
-    delay = 0;
+    holding = false;
     await page.goto(`${args.base}/stale`);
     await page.waitForSelector("[data-testid=file-table] tbody tr[data-path]");
     down = true;
