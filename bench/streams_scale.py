@@ -298,7 +298,8 @@ async def measure(
         me = await conn.fetchval("SELECT pg_backend_pid()")
         while True:
             acts = await conn.fetch(
-                "SELECT pid, wait_event_type, wait_event FROM pg_stat_activity WHERE datname = $1 AND pid <> $2"
+                "SELECT pid, wait_event_type, wait_event, left(query, 60) AS query FROM pg_stat_activity"
+                " WHERE datname = $1 AND pid <> $2"
                 " AND backend_type = 'client backend'",
                 db,
                 me,
@@ -310,6 +311,8 @@ async def measure(
             for a in acts:
                 if a["wait_event_type"]:
                     key = f"{a['wait_event_type']}:{a['wait_event']}"
+                    if a["wait_event_type"] == "Lock":  # which statement waits: names the rows or lock
+                        key += f" [{' '.join(a['query'].split())}]"
                     run.waits[key] = run.waits.get(key, 0) + 1
                 if a["pid"] not in backends:
                     try:
