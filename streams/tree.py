@@ -13,9 +13,9 @@ to the commit; reads change only its stale-sort key, which a root does not keep,
 ``tree_dirs.inactive_bytes`` (the key of ``sort=stale``, which orders a directory's children) is the sum of the
 directory's activity buckets up to ``tree_stale.through``, kept for every directory but a backend's root (no one's
 child: its key is never read, and a read of any stale file would change that one row in every batch): a delta
-counts in it when its bucket is at or before that boundary, read under TREE_STALE_LOCK shared. When the clock has passed the next week, the first batch takes the lock exclusively
-and folds the buckets that crossed into every directory (one statement, about once a week), so a delta is
-never applied against a boundary that moves under it.
+counts in it when its bucket is at or before that boundary, read under TREE_STALE_LOCK shared. When the clock
+has passed the next week, the first batch takes the lock exclusively and folds the buckets that crossed into every
+directory (one statement, about once a week), so a delta is never applied against a boundary that moves under it.
 """
 
 from __future__ import annotations
