@@ -129,7 +129,7 @@ TREE = """
         SELECT b, dir, CASE WHEN dir = '' THEN NULL WHEN strpos(dir, '/') = 0 THEN ''
                             ELSE left(dir, length(dir) - strpos(reverse(dir), '/')) END,
                CASE WHEN dir = '' THEN 0 ELSE 1 + length(dir) - length(replace(dir, '/', '')) END, sum(n), sum(s),
-               COALESCE(sum(s) FILTER (WHERE GREATEST(wa, wm) <= (SELECT through FROM tree_stale)), 0)
+               COALESCE(sum(s) FILTER (WHERE dir <> '' AND GREATEST(wa, wm) <= (SELECT through FROM tree_stale)), 0)
         FROM anc GROUP BY b, dir;
         INSERT INTO tree_teams SELECT b, dir, t, sum(n), sum(s) FROM anc GROUP BY b, dir, t;
         INSERT INTO tree_activity SELECT b, dir, 'a', wa, sum(n), sum(s) FROM anc GROUP BY b, dir, wa;

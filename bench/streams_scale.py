@@ -68,7 +68,11 @@ from streams_ingest import generate  # noqa: E402  (the same records as the inge
 
 # Whose rows the tree check compares: table → (key columns, summed columns); shards, if any, summed.
 TREE_TABLES = {
-    "tree_dirs": ("backend_name, dir, parent, depth", ("file_count", "total_bytes", "inactive_bytes")),
+    # a root's stale-sort key is never read (it is no one's child); since 0068 it is not kept
+    "tree_dirs": (
+        "backend_name, dir, parent, depth",
+        ("file_count", "total_bytes", "CASE WHEN dir = '' THEN 0 ELSE inactive_bytes END"),
+    ),
     "tree_teams": ("backend_name, dir, owner_team", ("file_count", "total_bytes")),
     "tree_activity": ("backend_name, dir, kind, period", ("file_count", "total_bytes")),
     "tree_inactive": ("backend_name, dir, period", ("file_count", "total_bytes")),
@@ -298,7 +302,8 @@ async def measure(
         me = await conn.fetchval("SELECT pg_backend_pid()")
         while True:
             acts = await conn.fetch(
-                "SELECT pid, wait_event_type, wait_event FROM pg_stat_activity WHERE datname = $1 AND pid <> $2"
+                "SELECT pid, wait_event_type, wait_event, left(query, 60) AS query FROM pg_stat_activity"
+                " WHERE datname = $1 AND pid <> $2"
                 " AND backend_type = 'client backend'",
                 db,
                 me,
@@ -310,6 +315,8 @@ async def measure(
             for a in acts:
                 if a["wait_event_type"]:
                     key = f"{a['wait_event_type']}:{a['wait_event']}"
+                    if a["wait_event_type"] == "Lock":  # which statement waits: names the rows or lock
+                        key += f" [{' '.join(a['query'].split())}]"
                     run.waits[key] = run.waits.get(key, 0) + 1
                 if a["pid"] not in backends:
                     try:

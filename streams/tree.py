@@ -7,14 +7,15 @@ Deltas are folded per batch in memory, per leaf directory (a crawl of 1,000 file
 one row change per ancestor, not 1,000) and written at the end of the batch's transaction, one statement per table.
 The week buckets go into the batch's shard (migration 0070): a read moves its file into the current week's
 buckets of every ancestor up to the root, rows every access batch writes, so batches of different workers write
-their own. ``tree_dirs`` (one row per directory) is written last, so its rows — the root's changes whenever a read
-makes a stale file active — are held only from that statement to the commit.
+their own. ``tree_dirs`` (one row per directory) is written last, so its rows are held only from that statement
+to the commit; reads change only its stale-sort key, which a root does not keep, so they leave the root's row alone.
 
-``tree_dirs.inactive_bytes`` (the key of ``sort=stale``) is the sum of the directory's activity buckets up to
-``tree_stale.through``: a delta counts in it when its bucket is at or before that boundary, read under
-TREE_STALE_LOCK shared. When the clock has passed the next week, the first batch takes the lock exclusively
-and folds the buckets that crossed into every directory (one statement, about once a week), so a delta is
-never applied against a boundary that moves under it.
+``tree_dirs.inactive_bytes`` (the key of ``sort=stale``, which orders a directory's children) is the sum of the
+directory's activity buckets up to ``tree_stale.through``, kept for every directory but a backend's root (no one's
+child: its key is never read, and a read of any stale file would change that one row in every batch): a delta
+counts in it when its bucket is at or before that boundary, read under TREE_STALE_LOCK shared. When the clock
+has passed the next week, the first batch takes the lock exclusively and folds the buckets that crossed into every
+directory (one statement, about once a week), so a delta is never applied against a boundary that moves under it.
 """
 
 from __future__ import annotations
@@ -117,13 +118,14 @@ class TreeDeltas:
                 continue
             stale = s if act <= stale_until else 0
             for d in dir_and_ancestors(leaf):
+                st = stale if d else 0  # no stale-sort key at a backend's root (see above)
                 v = dirs.get((b, d))
                 if v is None:
-                    dirs[(b, d)] = [n, s, stale]
+                    dirs[(b, d)] = [n, s, st]
                 else:
                     v[0] += n
                     v[1] += s
-                    v[2] += stale
+                    v[2] += st
                 _add(teams, (b, d, team), n, s)
                 _add(activity, (b, d, "a", a), n, s)
                 _add(activity, (b, d, "m", m), n, s)
@@ -153,7 +155,7 @@ def _nonzero(d: dict) -> list:
 _ADVANCE = """
 WITH cur AS (SELECT through FROM tree_stale WHERE through < $1),
 crossed AS (SELECT a.backend_name, a.dir, sum(a.total_bytes) AS s FROM tree_inactive a, cur
-            WHERE a.period > cur.through AND a.period <= $1 GROUP BY 1, 2),
+            WHERE a.period > cur.through AND a.period <= $1 AND a.dir <> '' GROUP BY 1, 2),
 folded AS (UPDATE tree_dirs d SET inactive_bytes = d.inactive_bytes + c.s FROM crossed c
            WHERE d.backend_name = c.backend_name AND d.dir = c.dir AND c.s <> 0),
 moved AS (UPDATE tree_stale t SET through = $1 FROM cur RETURNING t.through)
