@@ -28,7 +28,7 @@ import trio
 from pyfuse3 import FUSEError
 
 from warpdrive.schemas.storage import DIR, Entry, VersionChanged
-from warpdrive.schemas.storage.local import entry_of_stat, version_of_stat
+from warpdrive.schemas.storage.local import entry_of_stat
 
 from .backend import Backend
 from .cache import BlockCache
@@ -156,6 +156,7 @@ class Handle:
     append: bool = False  # O_APPEND: every write goes to the current end, whatever offset the kernel sends
     pinned_fd: bool = False  # fd is the local file itself, read-only: each read checks it is still entry.version
     pin: tuple[int, int, int, int] = (0, 0, 0, 0)  # local readers: _stat_key of the version opened
+    seen: Stat = ()  # local readers: the whole fstat ``entry`` was last made from (see _reader_entry)
     kernel_cached: bool = False  # opened with keep_cache: reads may never reach us
     reads_seen: int = 0
     memo: dict[int, bytes] = field(default_factory=dict)
@@ -238,6 +239,15 @@ def _join(rel: str, name: str) -> str:
 
 
 COPY_CHUNK = 8 << 20
+
+
+Stat = tuple[Any, ...]
+
+
+def _whole(st: os.stat_result) -> Stat:
+    """Every field of a (f)stat, times in ns: two equal ones make equal entries, so the last entry is reused
+    (an Entry costs more to make than the fstat it comes from)."""
+    return st[:7], st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns
 
 
 def _stat_key(st: os.stat_result) -> tuple[int, int, int, int]:
@@ -336,6 +346,9 @@ class WarpFS(pyfuse3.Operations):
         # reads short or runs them long). "" is content being written here (a staged object).
         self._versions: dict[int, str] = {}
         self._told: dict[int, str] = {}
+        # Local files: the entry the inode's last open made, and the fstat it was made from (reused while
+        # the file's fstat is the same: most opens of a file open it unchanged).
+        self._opened: dict[int, tuple[Stat, Entry]] = {}
         self._next_fh = 1
         # Object stores have no owners or modes: one documented policy for all of their files.
         self.uid = os.getuid() if object_uid < 0 else object_uid
@@ -423,11 +436,26 @@ class WarpFS(pyfuse3.Operations):
                 with contextlib.suppress(OSError):
                     return entry_of_stat(os.fstat(h.fd))  # inline: an fstat of an open file never waits
         for h in handles:
-            if h.pinned_fd and h.fd is not None:  # a local reader: its file's modes and times, its size
+            if h.pinned_fd and h.fd is not None:
                 with contextlib.suppress(OSError):
-                    return replace(entry_of_stat(os.fstat(h.fd)), size=h.entry.size, version=h.entry.version)
+                    return self._reader_entry(h)
             return h.entry
         return None
+
+    @staticmethod
+    def _reader_entry(h: Handle) -> Entry:
+        """A local reader's entry: the file's modes and times now, the size and version it pinned. Made anew
+        only when the fstat changed since (a read-write mount's kernel asks after every read that reached
+        us, for the atime, and the atime of a file read within the day does not change)."""
+        assert h.fd is not None
+        st = os.fstat(h.fd)  # inline: an fstat of an open file never waits
+        seen = _whole(st)
+        if seen != h.seen:
+            entry = entry_of_stat(st)
+            if _stat_key(st) != h.pin:  # changed in place since the open: its readers' size stays theirs
+                entry = replace(entry, size=h.entry.size, version=h.entry.version)
+            h.entry, h.seen = entry, seen
+        return h.entry
 
     def _known(self, key: Key) -> Entry | None:
         """The entry if it is known without I/O: an object store's root, a file being written, a fresh
@@ -529,6 +557,7 @@ class WarpFS(pyfuse3.Operations):
             if self.inodes.forget(inode, n):
                 self._versions.pop(inode, None)
                 self._told.pop(inode, None)
+                self._opened.pop(inode, None)
 
     async def getattr(self, inode: int, ctx: pyfuse3.RequestContext) -> pyfuse3.EntryAttributes:
         if inode in self.open_by_inode:
@@ -791,8 +820,11 @@ class WarpFS(pyfuse3.Operations):
         except BaseException:
             os.close(fd)
             raise
-        h.fd, h.entry, h.pinned_fd = fd, entry_of_stat(st), not h.writable
-        h.pin = _stat_key(st)
+        seen = _whole(st)
+        last = self._opened.get(h.inode)
+        entry = last[1] if last is not None and last[0] == seen else entry_of_stat(st)
+        self._opened[h.inode] = seen, entry
+        h.fd, h.entry, h.pinned_fd, h.pin, h.seen = fd, entry, not h.writable, _stat_key(st), seen
 
     async def _stage(self, inode: int, backend: Backend, rel: str, entry: Entry, truncate: bool) -> Staged:
         """The inode's shared write content: a writer already open shares its own, else the object's
@@ -846,7 +878,7 @@ class WarpFS(pyfuse3.Operations):
                 st = os.fstat(h.fd)
                 key = _stat_key(st)
                 if (key[0], key[1], key[3]) == (h.pin[0], h.pin[1], h.pin[3]):  # all but ctime
-                    h.entry, h.pin = replace(h.entry, version=version_of_stat(st)), key
+                    h.entry, h.pin, h.seen = entry_of_stat(st), key, _whole(st)
 
     async def create(
         self, parent_inode: int, name: bytes, mode: int, flags: int, ctx: pyfuse3.RequestContext

@@ -310,6 +310,31 @@ def test_a_reader_keeps_its_size_while_the_file_changes(mount_agent, name: str) 
         assert stale or whole == big, f"the read ended at {len(whole)} bytes: no version is that long"
 
 
+def test_a_local_readers_fstat_shows_modes_and_times_now_and_its_own_size(mount_agent) -> None:
+    """The agent reuses an open reader's entry while the file's fstat is unchanged: every change of
+    mode or times, through the mount or on the backend, must still show (and the size stay the reader's)."""
+    m = mount_agent(metadata_ttl=0.0)  # every fstat reaches the mount
+    mnt, _, root = area(m, "local")
+    (mnt / "f").write_bytes(b"0123456789")
+    fd = os.open(mnt / "f", os.O_RDONLY)
+    try:
+        assert os.pread(fd, 4, 0) == b"0123"  # a read that reached the agent: the kernel drops the atime
+        for mode in (0o600, 0o640, 0o604):  # back to back: often within one ctime tick
+            os.chmod(mnt / "f", mode)
+            assert stat.S_IMODE(os.fstat(fd).st_mode) == mode
+        os.chmod(f"{root}/f", 0o644)  # on the backend itself, not through the mount
+        assert stat.S_IMODE(os.fstat(fd).st_mode) == 0o644
+        os.utime(f"{root}/f", ns=(1_000_000_000_123, 2_000_000_000_456))
+        st = os.fstat(fd)
+        assert (st.st_atime_ns, st.st_mtime_ns) == (1_000_000_000_123, 2_000_000_000_456)
+        with open(f"{root}/f", "ab") as w:
+            w.write(b"more")  # grown in place on the backend
+        st = os.fstat(fd)
+        assert st.st_mtime_ns != 2_000_000_000_456 and st.st_size == 10
+    finally:
+        os.close(fd)
+
+
 @pytest.mark.parametrize("name", BACKENDS)
 def test_a_newer_open_never_gets_an_older_readers_pages(mount_agent, name: str) -> None:
     m = mount_agent(metadata_ttl=30.0)
