@@ -155,23 +155,7 @@ def test_dry_run_trash_restore_expiry_and_purge(ctl, db: Db, cli_stack, workers)
         # Retention 0: expired at once, so not restorable; a purge removes it from the stores.
         _index(ctl, "s3", prefix, len(data["s3"]))  # the restored files are in the index again
         ok(ctl("marks", "add", f"gcs:{prefix}/keep/d.bin", f"s3:{prefix}/old/b.txt"))
-        gone = json.loads(
-            ok(
-                ctl(
-                    "marks",
-                    "delete",
-                    "--prefix",
-                    f"{prefix}/",
-                    "--retention",
-                    "0",
-                    "--yes",
-                    "--wait",
-                    "--format",
-                    "json",
-                )
-            )
-        )
-        assert gone["state"] == "done" and gone["progress"]["files_done"] == 2, gone
+        gone = _delete_expired(ctl, prefix, 2)
         r = ctl("trash", "restore", gone["job_id"])
         assert r.exit_code != 0 and "expired" in r.output, r.output
         purge = json.loads(ok(ctl("trash", "purge", "--wait", "--format", "json")))
@@ -252,23 +236,7 @@ def test_trash_is_not_data_leaves_no_empty_directories_and_expired_trash_purges_
         # Expired at once (retention 0): a runner purging every second removes it by itself, on S3 and locally.
         _index(ctl, "cli", prefix, len(local))
         ok(ctl("marks", "add", f"cli:{prefix}/c/z.bin", f"s3:{prefix}/o/p.bin"))
-        gone = json.loads(
-            ok(
-                ctl(
-                    "marks",
-                    "delete",
-                    "--prefix",
-                    f"{prefix}/",
-                    "--retention",
-                    "0",
-                    "--yes",
-                    "--wait",
-                    "--format",
-                    "json",
-                )
-            )
-        )
-        assert gone["state"] == "done" and gone["progress"]["files_done"] == 2, gone
+        gone = _delete_expired(ctl, prefix, 2)
         trash_dir = gone["args"]["trash"]
         assert (root / trash_dir / prefix / "c/z.bin").is_file() and not (root / prefix / "c").exists()
         workers.start("purger", "crawler", "run", "--no-schedule", env={"WARPDRIVE_CRAWLER_TRASH_PURGE_INTERVAL": "1"})
@@ -299,3 +267,11 @@ def test_trash_is_not_data_leaves_no_empty_directories_and_expired_trash_purges_
         for path in (f"{s3_root}/{prefix}", f"{s3_root}/.warpdrive-trash"):
             if s3.exists(path):
                 s3.rm(path, recursive=True)
+
+
+def _delete_expired(ctl, prefix: str, files: int) -> dict:
+    """Deletes the marks under ``prefix`` with retention 0 (expired at once), waits, and returns the done job."""
+    args = ("marks", "delete", "--prefix", f"{prefix}/", "--retention", "0", "--yes", "--wait", "--format", "json")
+    gone = json.loads(ok(ctl(*args)))
+    assert gone["state"] == "done" and gone["progress"]["files_done"] == files, gone
+    return gone
