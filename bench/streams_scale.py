@@ -68,7 +68,7 @@ from streams_ingest import generate  # noqa: E402  (the same records as the inge
 
 # Whose rows the tree check compares: table → (key columns, summed columns); shards, if any, summed.
 TREE_TABLES = {
-    # a root's stale-sort key is never read (it is no one's child); since 0068 it is not kept
+    # a root's stale-sort key is never read (it is no one's child); since 0070 it is not kept
     "tree_dirs": (
         "backend_name, dir, parent, depth",
         ("file_count", "total_bytes", "CASE WHEN dir = '' THEN 0 ELSE inactive_bytes END"),

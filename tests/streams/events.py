@@ -382,7 +382,7 @@ def tree_recomputed(dsn: str, backend: str, max_depth: int = 0) -> tuple[dict, d
             ):
                 table[key][0] += 1
                 table[key][1] += r["size_bytes"]
-            if act_week <= boundary["through"] and d:  # no stale-sort key at the root (migration 0068)
+            if act_week <= boundary["through"] and d:  # no stale-sort key at the root (migration 0070)
                 dirs[d][2] += r["size_bytes"]
     return (
         {k: tuple(v) for k, v in dirs.items()},

@@ -136,5 +136,5 @@ def test_the_tree_counts_stale_as_the_list_does(cfg: Config, procs: Procs) -> No
             await conn.close()
 
     asyncio.run(rebuild())
-    query(dsn, "UPDATE tree_dirs SET inactive_bytes = 0 WHERE dir = ''")  # and a later migration's (0068) for roots
+    query(dsn, "UPDATE tree_dirs SET inactive_bytes = 0 WHERE dir = ''")  # and a later migration's (0070) for roots
     assert tree(dsn, b) == kept
