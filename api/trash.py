@@ -144,7 +144,9 @@ _TRASH = f"""
     LEFT JOIN LATERAL (SELECT job_id FROM jobs WHERE kind = 'purge' AND state = 'done'
                        AND progress->'purged' @> jsonb_build_array(jsonb_build_object('directory', t.args->>'trash'))
                        LIMIT 1) p ON TRUE
-    WHERE t.kind = 'trash'"""
+    WHERE t.kind = 'trash' AND t.args ? 'expires_at'"""
+# A jobs row the workers made from a job event alone (streams/status.py: args '{}', e.g. an event of a trash job
+# this database never accepted) is no deletion job of ours: listed by the jobs list, not here.
 
 
 def _trash(r: Any, now: datetime) -> dict[str, Any]:
@@ -172,7 +174,7 @@ async def list_trash(call: Call) -> JSONResponse:
         rows = await conn.fetch(
             f"{_TRASH} ORDER BY t.created_at DESC, t.job_id LIMIT $1 OFFSET $2", q["limit"], q["offset"]
         )
-        total = await conn.fetchval("SELECT count(*) FROM jobs WHERE kind = 'trash'")
+        total = await conn.fetchval("SELECT count(*) FROM jobs WHERE kind = 'trash' AND args ? 'expires_at'")
     return JSONResponse(
         {"items": [_trash(r, now) for r in rows], "total": total, "limit": q["limit"], "offset": q["offset"]}
     )
