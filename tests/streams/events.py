@@ -315,36 +315,20 @@ def tree(dsn: str, backend: str) -> tuple[dict, dict, dict, dict]:
             dsn, "SELECT * FROM tree_teams WHERE backend_name = $1 AND (file_count, total_bytes) <> (0, 0)", backend
         )
     }
-    # The week buckets summed over the workers' shards (migration 0070).
-    act = {
-        (r["dir"], r["kind"], r["period"]): (r["n"], r["s"])
-        for r in query(
+
+    # The week buckets (and the owners' weeks) summed over the workers' shards (migrations 0069, 0070).
+    def summed(table: str, keys: str) -> dict[tuple, tuple[int, int]]:
+        rows = query(
             dsn,
-            "SELECT dir, kind, period, sum(file_count) AS n, sum(total_bytes) AS s FROM tree_activity"
-            " WHERE backend_name = $1 GROUP BY 1, 2, 3 HAVING (sum(file_count), sum(total_bytes)) <> (0, 0)",
+            f"SELECT {keys}, sum(file_count) AS n, sum(total_bytes) AS s FROM {table} WHERE backend_name = $1"
+            f" GROUP BY {keys} HAVING (sum(file_count), sum(total_bytes)) <> (0, 0)",
             backend,
         )
-    }
-    act.update(
-        {
-            (r["dir"], "s", r["period"]): (r["n"], r["s"])
-            for r in query(
-                dsn,
-                "SELECT dir, period, sum(file_count) AS n, sum(total_bytes) AS s FROM tree_inactive"
-                " WHERE backend_name = $1 GROUP BY 1, 2 HAVING (sum(file_count), sum(total_bytes)) <> (0, 0)",
-                backend,
-            )
-        }
-    )
-    owners = {
-        (r["owner_team"], r["owner_user"], r["period"]): (r["n"], r["s"])
-        for r in query(
-            dsn,
-            "SELECT owner_team, owner_user, period, sum(file_count) AS n, sum(total_bytes) AS s FROM owner_inactive"
-            " WHERE backend_name = $1 GROUP BY 1, 2, 3 HAVING (sum(file_count), sum(total_bytes)) <> (0, 0)",
-            backend,
-        )
-    }
+        return {tuple(r[k.strip()] for k in keys.split(",")): (r["n"], r["s"]) for r in rows}
+
+    act = summed("tree_activity", "dir, kind, period")
+    act.update({(d, "s", p): v for (d, p), v in summed("tree_inactive", "dir, period").items()})
+    owners = summed("owner_inactive", "owner_team, owner_user, period")
     return dirs, teams, act, owners
 
 
